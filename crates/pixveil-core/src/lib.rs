@@ -1,0 +1,17 @@
+//! Foundations shared by every pixveil crate.
+//!
+//! * [`format`]: the one versioned, checksummed container used for key files, nonce files and
+//!   other pixveil objects;
+//! * [`secret`]: the 256-bit [`MasterSecret`], zeroized on drop, never printed, compared in
+//!   constant time;
+//! * [`kdf`]: HKDF-SHA-256 derivation of independent ChaCha20 streams from a master secret, and
+//!   Argon2id for passphrases.
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod format;
+pub mod kdf;
+pub mod secret;
+
+pub use error::{Error, Result};
+pub use secret::MasterSecret;

@@ -1,0 +1,141 @@
+//! The 256-bit master secret every pixveil key is derived from.
+
+use std::fmt;
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::{CryptoRng, OsRng, RngCore, TryRngCore};
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use crate::{kdf, Error, Result};
+
+/// Length of a master secret in bytes (256 bits).
+pub const SECRET_LEN: usize = 32;
+
+/// A 256-bit master secret.
+///
+/// Invariants: zeroized when dropped; its `Debug` output is redacted; equality is constant-time.
+/// Every keystream, mask and permutation of every scheme is derived from it with
+/// [`MasterSecret::derive_rng`], so a key file alone reproduces an encryption.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct MasterSecret([u8; SECRET_LEN]);
+
+impl MasterSecret {
+    /// Wraps raw secret bytes.
+    pub fn from_bytes(bytes: [u8; SECRET_LEN]) -> Self {
+        Self(bytes)
+    }
+
+    /// Wraps a slice that must be exactly [`SECRET_LEN`] bytes.
+    ///
+    /// # Errors
+    /// [`Error::SecretLength`] otherwise.
+    pub fn from_slice(bytes: &[u8]) -> Result<Self> {
+        let arr: [u8; SECRET_LEN] = bytes.try_into().map_err(|_| Error::SecretLength {
+            expected: SECRET_LEN,
+            found: bytes.len(),
+        })?;
+        Ok(Self(arr))
+    }
+
+    /// Draws a fresh secret from the given cryptographically secure generator.
+    pub fn generate<R: RngCore + CryptoRng>(rng: &mut R) -> Self {
+        let mut bytes = [0u8; SECRET_LEN];
+        rng.fill_bytes(&mut bytes);
+        Self(bytes)
+    }
+
+    /// Draws a fresh secret from the operating system's CSPRNG.
+    ///
+    /// # Panics
+    /// Only if the operating system cannot provide randomness at all, in which case no key can
+    /// be made safely.
+    pub fn generate_os() -> Self {
+        let mut bytes = [0u8; SECRET_LEN];
+        #[allow(clippy::expect_used)]
+        OsRng
+            .try_fill_bytes(&mut bytes)
+            .expect("the operating system's random number generator failed");
+        Self(bytes)
+    }
+
+    /// The raw bytes, for serialisation into a key file only.
+    pub fn expose_bytes(&self) -> &[u8; SECRET_LEN] {
+        &self.0
+    }
+
+    /// Derives an independent 256-bit subkey for `label` and `context` (HKDF-SHA-256).
+    pub fn derive(&self, label: &str, context: &[u8]) -> MasterSecret {
+        MasterSecret(kdf::hkdf_expand(&self.0, label, context))
+    }
+
+    /// Derives a ChaCha20 CSPRNG for `label` and `context` (HKDF-SHA-256 → 256-bit seed).
+    ///
+    /// Distinct labels/contexts give independent streams; the same inputs give the same stream on
+    /// every machine.
+    pub fn derive_rng(&self, label: &str, context: &[u8]) -> ChaCha20Rng {
+        kdf::rng_from_seed(kdf::hkdf_expand(&self.0, label, context))
+    }
+
+    /// A 128-bit public check value identifying this secret (for "wrong passphrase" detection).
+    /// It reveals nothing useful about the secret (HKDF output under a dedicated label).
+    pub fn check_value(&self) -> [u8; 16] {
+        let full = kdf::hkdf_expand(&self.0, "pixveil/v1/check-value", b"");
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&full[..16]);
+        out
+    }
+}
+
+impl ConstantTimeEq for MasterSecret {
+    fn ct_eq(&self, other: &Self) -> subtle::Choice {
+        self.0.ct_eq(&other.0)
+    }
+}
+
+impl PartialEq for MasterSecret {
+    fn eq(&self, other: &Self) -> bool {
+        self.ct_eq(other).into()
+    }
+}
+
+impl Eq for MasterSecret {}
+
+impl fmt::Debug for MasterSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MasterSecret(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_is_redacted() {
+        let s = MasterSecret::from_bytes([0xAB; 32]);
+        let text = format!("{s:?}");
+        assert!(!text.to_lowercase().contains("ab"), "{text}");
+    }
+
+    #[test]
+    fn derivation_is_deterministic_and_separated() {
+        let s = MasterSecret::from_bytes([7; 32]);
+        let a = s.derive_rng("x", b"1").next_u64();
+        assert_eq!(a, s.derive_rng("x", b"1").next_u64());
+        assert_ne!(a, s.derive_rng("x", b"2").next_u64());
+        assert_ne!(a, s.derive_rng("y", b"1").next_u64());
+        assert_ne!(s.check_value(), MasterSecret::from_bytes([8; 32]).check_value());
+    }
+
+    #[test]
+    fn equality_and_lengths() {
+        assert_eq!(MasterSecret::from_bytes([1; 32]), MasterSecret::from_bytes([1; 32]));
+        assert_ne!(MasterSecret::from_bytes([1; 32]), MasterSecret::from_bytes([2; 32]));
+        assert!(matches!(
+            MasterSecret::from_slice(&[0; 31]),
+            Err(Error::SecretLength { expected: 32, found: 31 })
+        ));
+        assert_ne!(MasterSecret::generate_os(), MasterSecret::generate_os());
+    }
+}
