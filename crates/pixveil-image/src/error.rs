@@ -1,0 +1,67 @@
+//! Errors of the image crate, split by fault (as the `image` crate does).
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while reading or writing image data.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A shape is invalid or does not fit the data.
+    #[error("invalid shape: {0}")]
+    InvalidShape(String),
+    /// A file's content is malformed (bad magic, truncated, inconsistent header, …).
+    #[error("{path}: {reason}")]
+    Decoding {
+        /// The offending file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A declared size exceeds pixveil's limits.
+    #[error("{path}: {reason}")]
+    Limits {
+        /// The offending file.
+        path: PathBuf,
+        /// Which limit was exceeded.
+        reason: String,
+    },
+    /// The input is of a kind pixveil does not handle.
+    #[error("{path}: unsupported input: {reason}")]
+    Unsupported {
+        /// The offending path.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// Required data files are missing.
+    #[error("{what}: none of these exists: {}", list_paths(tried))]
+    NotFound {
+        /// What was being looked for (e.g. "mnist test images").
+        what: String,
+        /// Every path tried, in order.
+        tried: Vec<PathBuf>,
+    },
+    /// The caller asked for something inconsistent.
+    #[error("{0}")]
+    Parameter(String),
+    /// An operating-system I/O error.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn list_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Result alias of the image crate.
+pub type Result<T> = std::result::Result<T, Error>;

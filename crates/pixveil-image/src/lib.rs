@@ -1,0 +1,42 @@
+//! Image data for pixveil: [`Shape`], [`ImageBatch`], dataset and image-file readers and writers,
+//! and a small built-in sample.
+//!
+//! Memory layout convention used across pixveil: an image is `H × W × C` bytes, row-major,
+//! channels interleaved (`HWC`, as in PNG and the `image` crate). A batch of `N` images is the
+//! concatenation of `N` such images. Formats that store planes (CIFAR-10 stores `CHW`) convert
+//! on read and write.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`idx`] | IDX image and label files (MNIST family), raw or gzip |
+//! | [`cifar`] | CIFAR-10 binary batches, raw or gzip |
+//! | [`files`] | PNG/JPEG files and folders of them |
+//! | [`input`] | [`read_input`] / [`write_output`]: detect a format, write back in the same one |
+//! | [`dataset`] | [`Dataset`] and [`dataset::load`] from the standard file names |
+//! | [`sample`] | the first 256 test images of each dataset, built in |
+//! | [`grid`] | [`save_grid`]: a PNG contact sheet, e.g. plain vs encrypted |
+//!
+//! Every file is treated as hostile: sizes are checked against limits and against the real data
+//! length before any buffer is sized, gzip is decompressed through a bounded reader, and every
+//! write is atomic (temporary file beside the target, then a rename).
+#![forbid(unsafe_code)]
+
+pub mod batch;
+pub mod cifar;
+pub mod dataset;
+pub mod error;
+pub mod files;
+mod fsio;
+pub mod grid;
+pub mod idx;
+pub mod input;
+pub mod sample;
+pub mod shape;
+
+pub use batch::ImageBatch;
+pub use dataset::{Dataset, DatasetKind, Split};
+pub use error::{Error, Result};
+pub use fsio::MAX_DECODED_BYTES;
+pub use grid::save_grid;
+pub use input::{read_input, write_output, Input, InputFormat, InputMeta};
+pub use shape::Shape;
