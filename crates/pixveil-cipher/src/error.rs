@@ -1,0 +1,52 @@
+//! Errors of the cipher crate.
+
+/// Everything that can go wrong while building or applying a cipher or reading a key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The image does not have the shape the key was made for.
+    #[error("shape mismatch: the key is for {expected} images, the data has {found}")]
+    ShapeMismatch {
+        /// Shape of the key / cipher.
+        expected: String,
+        /// Shape of the data.
+        found: String,
+    },
+    /// A scheme parameter is invalid for this shape (e.g. a block size that does not divide it).
+    #[error("invalid parameter for scheme {scheme}: {reason}")]
+    InvalidParameter {
+        /// Scheme name.
+        scheme: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The key file is malformed, of a newer version, or protected by another passphrase.
+    #[error("key file: {0}")]
+    Key(#[from] pixveil_core::Error),
+    /// The key file's content is inconsistent.
+    #[error("key file: {0}")]
+    InvalidKey(String),
+    /// A passphrase is needed to use this key file.
+    #[error("this key file is protected by a passphrase: pass --passphrase-file")]
+    PassphraseRequired,
+    /// Nonces are missing or do not match the images.
+    #[error("nonces: {0}")]
+    Nonces(String),
+    /// The throughput benchmark could not run (e.g. its thread pool could not be built).
+    #[error("benchmark: {0}")]
+    Bench(String),
+}
+
+/// Result alias of the cipher crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+pub(crate) fn check_len(shape: pixveil_image::Shape, image: &[u8]) -> Result<()> {
+    if image.len() == shape.len() {
+        Ok(())
+    } else {
+        Err(Error::ShapeMismatch {
+            expected: format!("{shape} ({} bytes)", shape.len()),
+            found: format!("{} bytes", image.len()),
+        })
+    }
+}

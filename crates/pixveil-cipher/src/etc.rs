@@ -1,0 +1,241 @@
+//! Encryption-then-compression (EtC) block scrambling (Kurihara, Chuman, Kiya), following the
+//! step list of MDPI *Information* 14(6):311 §2.2.
+//!
+//! # Algorithm
+//! The image is cut into `n = (H/b)·(W/b)` square blocks of `b×b` pixels (`b` must divide `H`
+//! and `W`), numbered in row-major order. Every per-block key belongs to an **output** block
+//! position `i` and is fixed across images. Encryption, in the paper's order:
+//!
+//! 1. **Block permutation**: output block `i` takes input block `P[i]`.
+//! 2. **Rotation and flip**: orientation `o[i] ∈ 0..8` (the dihedral group D₄), encoded as
+//!    `rot = o & 3` (clockwise quarter turns) and `flip = o >> 2` (mirror left–right, applied
+//!    after the rotation). Output pixel `(r, c)` of the oriented block takes pixel `(r', c')` of
+//!    the moved block, where `c₁ = b−1−c` if `flip` else `c`, and `(r', c')` is
+//!    `(r, c₁)`, `(b−1−c₁, r)`, `(b−1−r, b−1−c₁)`, `(c₁, b−1−r)` for `rot` = 0, 1, 2, 3.
+//! 3. **Negative–positive**: if the block's bit `np[i]` is 1, every byte of the block is
+//!    XORed with `0xFF`. Independent fair bit per block (not exactly half).
+//! 4. **Colour shuffle** (`C = 3` only): output channel `ch` takes channel
+//!    `TABLE1[s[i]][ch]` (paper A's Table 1 codes, see [`crate::pe::TABLE1`]) for every pixel
+//!    of the block.
+//!
+//! Decryption undoes the steps in reverse order. (NP and the colour shuffle commute, and the
+//! whole map is compiled into one table `out[j] = in[src[j]] ⊕ mask[j]`.)
+//!
+//! # Key derivation
+//! With `ctx = H ‖ W ‖ C ‖ b` (big-endian `u32`s), see `docs/schemes.md` for the sampler:
+//! * `P = permutation(n)` from `derive_rng("pixveil/v1/etc/perm", ctx)`;
+//! * `o[i] = below_small(8)` for `i = 0..n` from `derive_rng("pixveil/v1/etc/orient", ctx)`
+//!   (one byte each, `byte mod 8`);
+//! * `np[i]` = bit `i` (LSB first) of `derive_rng("pixveil/v1/etc/np", ctx)`;
+//! * `s[i] = below_small(6)` for `i = 0..n` from `derive_rng("pixveil/v1/etc/shuffle", ctx)`,
+//!   only if `C = 3`.
+//!
+//! # Key space
+//! `n!·8ⁿ·2ⁿ·6ⁿ` for RGB (`log2(n!) + n·(3 + 1 + log2 6)` bits; ≈ 717 bits for 32×32 with
+//! `b = 4`), `n!·8ⁿ·2ⁿ` for grey. These count key values; for `b = 1` the eight orientations
+//! act identically on a 1×1 block, so the effective count drops to `n!·2ⁿ·6ⁿ` (`n!·2ⁿ` grey).
+
+use pixveil_core::MasterSecret;
+use pixveil_image::Shape;
+
+use crate::{
+    error::check_len,
+    le::{block_layout, check_block},
+    sample::{context, Sampler, TABLE1},
+    scratch::Gather,
+    Cipher, Result,
+};
+
+/// Derivation label of the block permutation.
+pub const LABEL_PERM: &str = "pixveil/v1/etc/perm";
+/// Derivation label of the block orientations.
+pub const LABEL_ORIENT: &str = "pixveil/v1/etc/orient";
+/// Derivation label of the block NP bits.
+pub const LABEL_NP: &str = "pixveil/v1/etc/np";
+/// Derivation label of the block colour-shuffle codes.
+pub const LABEL_SHUFFLE: &str = "pixveil/v1/etc/shuffle";
+
+/// The per-block key of EtC block scrambling (all vectors indexed by output block position).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EtcKey {
+    /// Block permutation: output block `i` takes input block `perm[i]`.
+    pub perm: Vec<u32>,
+    /// Orientation codes `0..8` (`rot = o & 3`, `flip = o >> 2`).
+    pub orient: Vec<u8>,
+    /// Negative–positive bits.
+    pub np: Vec<bool>,
+    /// Table 1 colour codes `0..6` (empty for grey images).
+    pub shuffle: Vec<u8>,
+}
+
+/// EtC block scrambling for one shape and block size.
+pub struct Etc {
+    shape: Shape,
+    key: EtcKey,
+    enc: Gather,
+    dec: Gather,
+}
+
+/// Source pixel `(r', c')` inside a `b×b` block for output pixel `(r, c)` under orientation `o`.
+pub fn orient_source(o: u8, b: usize, r: usize, c: usize) -> (usize, usize) {
+    let c1 = if o >> 2 & 1 == 1 { b - 1 - c } else { c };
+    match o & 3 {
+        0 => (r, c1),
+        1 => (b - 1 - c1, r),
+        2 => (b - 1 - r, b - 1 - c1),
+        _ => (c1, b - 1 - r),
+    }
+}
+
+impl Etc {
+    /// Builds EtC block scrambling for `shape` with `block×block` blocks.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidParameter`] if `block` is 0 or does not divide the height and width.
+    pub fn new(shape: Shape, secret: &MasterSecret, block: u32) -> Result<Self> {
+        let b = check_block("etc", shape, block)?;
+        let ctx = context(shape, &[block]);
+        let (_, bases) = block_layout(shape, b);
+        let n = bases.len();
+        let perm = Sampler::new(secret, LABEL_PERM, &ctx).permutation(n);
+        let mut s = Sampler::new(secret, LABEL_ORIENT, &ctx);
+        let orient: Vec<u8> = (0..n).map(|_| s.below_small(8)).collect();
+        let np = Sampler::new(secret, LABEL_NP, &ctx).bits(n);
+        let c = shape.channels();
+        let shuffle: Vec<u8> = if c == 3 {
+            let mut s = Sampler::new(secret, LABEL_SHUFFLE, &ctx);
+            (0..n).map(|_| s.below_small(6)).collect()
+        } else {
+            Vec::new()
+        };
+        let key = EtcKey {
+            perm,
+            orient,
+            np,
+            shuffle,
+        };
+        let w = shape.width();
+        let mut src = vec![0u32; shape.len()];
+        let mut mask = vec![0u8; shape.len()];
+        for (i, &out_base) in bases.iter().enumerate() {
+            let in_base = key
+                .perm
+                .get(i)
+                .and_then(|&p| bases.get(p as usize))
+                .copied()
+                .unwrap_or(0) as usize;
+            let o = key.orient.get(i).copied().unwrap_or(0);
+            let m = if key.np.get(i).copied().unwrap_or(false) {
+                0xFF
+            } else {
+                0
+            };
+            let row = TABLE1[usize::from(key.shuffle.get(i).copied().unwrap_or(0)) % 6];
+            for r in 0..b {
+                for col in 0..b {
+                    let (r2, c2) = orient_source(o, b, r, col);
+                    for ch in 0..c {
+                        let src_ch = if c == 3 { usize::from(row[ch]) } else { ch };
+                        let j = out_base as usize + (r * w + col) * c + ch;
+                        let from = in_base + (r2 * w + c2) * c + src_ch;
+                        if let (Some(sj), Some(mj)) = (src.get_mut(j), mask.get_mut(j)) {
+                            *sj = from as u32;
+                            *mj = m;
+                        }
+                    }
+                }
+            }
+        }
+        let enc = Gather::new(src, mask);
+        let dec = enc.inverse();
+        Ok(Self {
+            shape,
+            key,
+            enc,
+            dec,
+        })
+    }
+
+    /// The per-block key.
+    pub fn key(&self) -> &EtcKey {
+        &self.key
+    }
+}
+
+impl Cipher for Etc {
+    fn shape(&self) -> Shape {
+        self.shape
+    }
+
+    fn encrypt(&self, image: &mut [u8]) -> Result<()> {
+        check_len(self.shape, image)?;
+        self.enc.apply(image);
+        Ok(())
+    }
+
+    fn decrypt(&self, image: &mut [u8]) -> Result<()> {
+        check_len(self.shape, image)?;
+        self.dec.apply(image);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orientations_are_the_eight_elements_of_d4() {
+        // On a 3×3 block with distinct entries, the eight orientations give eight distinct images.
+        let b = 3;
+        let mut seen = std::collections::HashSet::new();
+        for o in 0..8u8 {
+            let img: Vec<(usize, usize)> = (0..b * b)
+                .map(|k| orient_source(o, b, k / b, k % b))
+                .collect();
+            let mut sorted = img.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted.len(), 9);
+            sorted.dedup();
+            assert_eq!(sorted.len(), 9, "orientation {o} is not a bijection");
+            seen.insert(img);
+        }
+        assert_eq!(seen.len(), 8);
+        // Rotation 1 is a clockwise quarter turn: the top row becomes the right column.
+        assert_eq!(orient_source(1, 3, 0, 2), (0, 0));
+        assert_eq!(orient_source(1, 3, 2, 2), (0, 2));
+    }
+
+    #[test]
+    fn block_contents_move_together() {
+        let shape = Shape::new(8, 8, 3).unwrap();
+        let etc = Etc::new(shape, &MasterSecret::from_bytes([2; 32]), 4).unwrap();
+        // Each input block holds one constant colour (k, 2k, 3k); its output block must hold
+        // the same multiset of values up to NP, and whole blocks move.
+        let (_, bases) = block_layout(shape, 4);
+        let (within, _) = block_layout(shape, 4);
+        let mut img = vec![0u8; shape.len()];
+        for (k, &base) in bases.iter().enumerate() {
+            for (t, &o) in within.iter().enumerate() {
+                img[(base + o) as usize] = (10 * (k + 1) * (t % 3 + 1)) as u8;
+            }
+        }
+        let mut enc = img.clone();
+        etc.encrypt(&mut enc).unwrap();
+        let key = etc.key();
+        for (i, &base) in bases.iter().enumerate() {
+            let k = key.perm[i] as usize;
+            let m = if key.np[i] { 0xFF } else { 0 };
+            let want: Vec<u8> = TABLE1[usize::from(key.shuffle[i])]
+                .iter()
+                .map(|&ch| (10 * (k + 1) * (usize::from(ch) + 1)) as u8 ^ m)
+                .collect();
+            for px in 0..16 {
+                let o = within[px * 3] as usize + base as usize;
+                assert_eq!(&enc[o..o + 3], want.as_slice());
+            }
+        }
+        etc.decrypt(&mut enc).unwrap();
+        assert_eq!(enc, img);
+    }
+}

@@ -1,0 +1,56 @@
+//! Perceptual (pixel- and block-based) image ciphers for privacy-preserving deep learning.
+//!
+//! Every scheme implements [`Cipher`]: a keyed, exactly invertible map on one `H×W×C` image
+//! (`HWC` bytes, see [`pixveil_image`]). A [`SchemeSpec`] names a scheme and its public
+//! parameters; [`SchemeSpec::build`] turns it, an image [`Shape`](pixveil_image::Shape) and a
+//! 256-bit secret into a ready cipher whose masks, keystreams and permutations are computed
+//! once, so encrypting many images with one key costs one pass over the data.
+//!
+//! Key modes ([`KeyMode`]): **fixed** (one key for every image, papers A and B: what lets a CNN
+//! learn, and what a known-plaintext attack breaks) and **per-image** (each image gets its own
+//! key derived from the master secret and a stored 128-bit nonce).
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod keyfile;
+pub mod mode;
+pub mod spec;
+
+pub mod bench;
+pub mod kat;
+mod sample;
+mod scratch;
+
+pub mod chain;
+pub mod etc;
+pub mod le;
+pub mod logistic;
+pub mod pe;
+
+pub use error::{Error, Result};
+pub use keyfile::{KeyFile, Protection};
+pub use mode::{BatchCipher, KeyMode, Nonce};
+pub use spec::SchemeSpec;
+
+use pixveil_image::Shape;
+
+/// A keyed, exactly invertible transform of one image.
+///
+/// Implementations are built for one [`Shape`]; `encrypt` and `decrypt` take one image of that
+/// shape (`shape().len()` bytes, `HWC`) and transform it in place.
+///
+/// Invariant: `decrypt(encrypt(x)) == x` for every image `x` of the shape.
+pub trait Cipher: Send + Sync {
+    /// The image shape this instance was built for.
+    fn shape(&self) -> Shape;
+    /// Encrypts one image in place.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] if `image.len() != self.shape().len()`.
+    fn encrypt(&self, image: &mut [u8]) -> Result<()>;
+    /// Decrypts one image in place (inverse of [`Cipher::encrypt`]).
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] if `image.len() != self.shape().len()`.
+    fn decrypt(&self, image: &mut [u8]) -> Result<()>;
+}

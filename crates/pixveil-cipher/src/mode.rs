@@ -1,0 +1,265 @@
+//! Key modes and batch encryption.
+//!
+//! * [`KeyMode::Fixed`]: every image is encrypted with the cipher keyed by the master secret
+//!   itself (papers A and B). The cipher is built once, so its masks and keystreams are computed
+//!   once per key, not per image.
+//! * [`KeyMode::PerImage`]: image `i` is encrypted with a cipher keyed by
+//!   `HKDF(master, "pixveil/v1/per-image", nonce_i)`, where `nonce_i` is a fresh 128-bit value
+//!   from the OS CSPRNG, stored beside the ciphertext (the "without key management" setting of
+//!   Sirichotedumrong et al., IEEE Access 2019).
+
+use std::fmt;
+
+use pixveil_core::MasterSecret;
+use pixveil_image::{ImageBatch, Shape};
+use rand_core::{OsRng, TryRngCore};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::{Cipher, Error, Result, SchemeSpec};
+
+/// Which key encrypts each image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyMode {
+    /// One key for every image (training and test): what lets a model learn.
+    Fixed,
+    /// A distinct key per image, derived from the master secret and a stored nonce.
+    PerImage,
+}
+
+impl fmt::Display for KeyMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KeyMode::Fixed => "fixed",
+            KeyMode::PerImage => "per-image",
+        })
+    }
+}
+
+impl std::str::FromStr for KeyMode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "fixed" => Ok(KeyMode::Fixed),
+            "per-image" => Ok(KeyMode::PerImage),
+            other => Err(Error::InvalidKey(format!(
+                "unknown key mode {other:?}; expected fixed or per-image"
+            ))),
+        }
+    }
+}
+
+/// A 128-bit per-image nonce (public).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Nonce(pub [u8; 16]);
+
+impl Nonce {
+    /// `n` fresh nonces from the operating system's CSPRNG.
+    ///
+    /// # Errors
+    /// [`Error::Nonces`] if the operating system cannot provide randomness.
+    pub fn fresh(n: usize) -> Result<Vec<Nonce>> {
+        let mut bytes = vec![0u8; n * 16];
+        OsRng
+            .try_fill_bytes(&mut bytes)
+            .map_err(|e| Error::Nonces(format!("OS random number generator failed: {e}")))?;
+        Ok(bytes
+            .chunks_exact(16)
+            .map(|c| {
+                let mut a = [0u8; 16];
+                a.copy_from_slice(c);
+                Nonce(a)
+            })
+            .collect())
+    }
+
+    /// Lower-case hex, 32 characters.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Parses 32 hex characters.
+    ///
+    /// # Errors
+    /// [`Error::Nonces`] for anything else.
+    pub fn from_hex(s: &str) -> Result<Nonce> {
+        let mut a = [0u8; 16];
+        hex::decode_to_slice(s, &mut a)
+            .map_err(|e| Error::Nonces(format!("bad nonce {s:?}: {e}")))?;
+        Ok(Nonce(a))
+    }
+}
+
+/// Label of the per-image key derivation.
+const PER_IMAGE_LABEL: &str = "pixveil/v1/per-image";
+
+/// Encrypts and decrypts whole batches with one scheme, shape, mode and master secret, in
+/// parallel over images (rayon: the global pool, sized by `--threads`).
+pub struct BatchCipher {
+    spec: SchemeSpec,
+    shape: Shape,
+    mode: KeyMode,
+    secret: MasterSecret,
+    fixed: Option<Box<dyn Cipher>>,
+}
+
+impl fmt::Debug for BatchCipher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchCipher")
+            .field("scheme", &self.spec.name())
+            .field("shape", &self.shape)
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BatchCipher {
+    /// Prepares a batch cipher. In fixed mode the cipher (masks, keystreams, permutations) is
+    /// built here, once.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] if the scheme does not fit the shape.
+    pub fn new(
+        spec: SchemeSpec,
+        shape: Shape,
+        mode: KeyMode,
+        secret: &MasterSecret,
+    ) -> Result<Self> {
+        // Build once in both modes: this validates the parameters against the shape up front.
+        let built = spec.build(shape, secret)?;
+        Ok(Self {
+            fixed: (mode == KeyMode::Fixed).then_some(built),
+            spec,
+            shape,
+            mode,
+            secret: secret.clone(),
+        })
+    }
+
+    /// The key mode.
+    pub fn mode(&self) -> KeyMode {
+        self.mode
+    }
+    /// The image shape.
+    pub fn shape(&self) -> Shape {
+        self.shape
+    }
+    /// The scheme.
+    pub fn spec(&self) -> &SchemeSpec {
+        &self.spec
+    }
+
+    /// The cipher for one image: the shared one (fixed mode) or one keyed by the image's nonce.
+    pub fn cipher_for(&self, nonce: Option<&Nonce>) -> Result<CipherRef<'_>> {
+        match (&self.fixed, nonce) {
+            (Some(c), _) => Ok(CipherRef::Shared(c.as_ref())),
+            (None, Some(n)) => {
+                let key = self.secret.derive(PER_IMAGE_LABEL, &n.0);
+                Ok(CipherRef::Owned(self.spec.build(self.shape, &key)?))
+            }
+            (None, None) => Err(Error::Nonces(
+                "per-image mode needs one nonce per image".into(),
+            )),
+        }
+    }
+
+    fn check(&self, batch: &ImageBatch, nonces: Option<&[Nonce]>) -> Result<()> {
+        if batch.shape() != self.shape {
+            return Err(Error::ShapeMismatch {
+                expected: self.shape.to_string(),
+                found: batch.shape().to_string(),
+            });
+        }
+        if self.mode == KeyMode::PerImage {
+            let n = nonces.map_or(0, <[Nonce]>::len);
+            if n != batch.len() {
+                return Err(Error::Nonces(format!(
+                    "{} images but {n} nonces",
+                    batch.len()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(
+        &self,
+        batch: &mut ImageBatch,
+        nonces: Option<&[Nonce]>,
+        progress: &(dyn Fn(usize) + Sync),
+        encrypt: bool,
+    ) -> Result<()> {
+        self.check(batch, nonces)?;
+        // Chunks of images amortise the per-task overhead of rayon and of the progress callback.
+        const CHUNK: usize = 256;
+        let len = self.shape.len();
+        batch
+            .as_bytes_mut()
+            .par_chunks_mut(len * CHUNK)
+            .enumerate()
+            .try_for_each(|(chunk_idx, chunk)| -> Result<()> {
+                let mut done = 0;
+                for (j, img) in chunk.chunks_exact_mut(len).enumerate() {
+                    let i = chunk_idx * CHUNK + j;
+                    let nonce = nonces.and_then(|n| n.get(i));
+                    let c = self.cipher_for(nonce)?;
+                    if encrypt {
+                        c.get().encrypt(img)?;
+                    } else {
+                        c.get().decrypt(img)?;
+                    }
+                    done += 1;
+                }
+                progress(done);
+                Ok(())
+            })
+    }
+
+    /// Encrypts every image of `batch` in place. `nonces` (one per image) is required in
+    /// per-image mode and ignored in fixed mode. `progress(k)` is called as `k` more images are
+    /// done (from worker threads).
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] or [`Error::Nonces`].
+    pub fn encrypt_batch(
+        &self,
+        batch: &mut ImageBatch,
+        nonces: Option<&[Nonce]>,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<()> {
+        self.apply(batch, nonces, progress, true)
+    }
+
+    /// Decrypts every image of `batch` in place; the inverse of [`BatchCipher::encrypt_batch`]
+    /// with the same nonces.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] or [`Error::Nonces`].
+    pub fn decrypt_batch(
+        &self,
+        batch: &mut ImageBatch,
+        nonces: Option<&[Nonce]>,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<()> {
+        self.apply(batch, nonces, progress, false)
+    }
+}
+
+/// A cipher borrowed from a [`BatchCipher`] (fixed mode) or built for one image (per-image).
+pub enum CipherRef<'a> {
+    /// The shared fixed-key cipher.
+    Shared(&'a dyn Cipher),
+    /// A per-image cipher.
+    Owned(Box<dyn Cipher>),
+}
+
+impl CipherRef<'_> {
+    /// The cipher.
+    pub fn get(&self) -> &dyn Cipher {
+        match self {
+            CipherRef::Shared(c) => *c,
+            CipherRef::Owned(c) => c.as_ref(),
+        }
+    }
+}

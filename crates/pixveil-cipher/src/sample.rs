@@ -1,0 +1,297 @@
+//! Unbiased sampling from a derived ChaCha20 stream, shared by every scheme.
+//!
+//! Every scheme draws its key material through a [`Sampler`]: a [`ChaCha20Rng`] obtained from
+//! [`MasterSecret::derive_rng`](pixveil_core::MasterSecret::derive_rng), read as **one byte
+//! stream** — the ChaCha20 keystream bytes in order (the generator is always asked for 256-byte
+//! blocks, a multiple of its 4-byte word, so no keystream byte is ever skipped). The draws are:
+//!
+//! * [`Sampler::byte`]: the next stream byte.
+//! * [`Sampler::bits`]`(n)`: `⌈n/8⌉` bytes; bit `k` is bit `k mod 8` (least significant first)
+//!   of byte `⌊k/8⌋`. Each bit is an independent fair bit (no "exactly half" constraint).
+//! * [`Sampler::below_small`]`(m)` for `1 ≤ m ≤ 256`: draw a byte `b`; reject it if
+//!   `b ≥ 256 − (256 mod m)` and draw again; return `b mod m`. (For `m = 6`: bytes 252..=255 are
+//!   rejected; for powers of two nothing is rejected.)
+//! * [`Sampler::below`]`(n)` for `1 ≤ n ≤ 2^32`: draw 4 bytes as a little-endian `u32` `x`
+//!   (i.e. ChaCha20's `next_u32`); reject if `x < 2^32 mod n`; return `x mod n` (the
+//!   OpenBSD `arc4random_uniform` rule). For `n > 2^32` (impossible for valid shapes, whose byte
+//!   count is below `2^30`), the same with 8-byte little-endian `u64` values.
+//! * [`Sampler::permutation`]`(n)`: Fisher–Yates from the identity: for `i = n−1` down to `1`,
+//!   `j = below(i+1)`, swap `p[i]` and `p[j]`. The result `p` is used as a gather
+//!   (`out[k] = in[p[k]]`) unless a scheme says otherwise.
+//!
+//! Every draw is unbiased: a uniform value, bit, code or permutation, given an ideal stream.
+
+use pixveil_core::MasterSecret;
+use pixveil_image::Shape;
+use rand_chacha::ChaCha20Rng;
+use rand_core::RngCore;
+
+/// Bytes fetched from the generator at a time (a multiple of ChaCha20's 4-byte word).
+const BUF: usize = 256;
+
+/// A byte-stream view of a derived ChaCha20 generator with unbiased bounded draws.
+pub(crate) struct Sampler {
+    rng: ChaCha20Rng,
+    buf: [u8; BUF],
+    pos: usize,
+}
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.buf);
+    }
+}
+
+impl Sampler {
+    /// The sampler for `secret.derive_rng(label, context)`.
+    pub(crate) fn new(secret: &MasterSecret, label: &str, context: &[u8]) -> Self {
+        Self {
+            rng: secret.derive_rng(label, context),
+            buf: [0; BUF],
+            pos: BUF,
+        }
+    }
+
+    /// The next keystream byte.
+    pub(crate) fn byte(&mut self) -> u8 {
+        if self.pos == BUF {
+            self.rng.fill_bytes(&mut self.buf);
+            self.pos = 0;
+        }
+        let b = self.buf[self.pos];
+        self.pos += 1;
+        b
+    }
+
+    /// `n` independent fair bits, least significant bit of each byte first.
+    pub(crate) fn bits(&mut self, n: usize) -> Vec<bool> {
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            let b = self.byte();
+            for k in 0..8 {
+                if out.len() == n {
+                    break;
+                }
+                out.push((b >> k) & 1 == 1);
+            }
+        }
+        out
+    }
+
+    fn u32_le(&mut self) -> u32 {
+        u32::from_le_bytes([self.byte(), self.byte(), self.byte(), self.byte()])
+    }
+
+    fn u64_le(&mut self) -> u64 {
+        let lo = u64::from(self.u32_le());
+        let hi = u64::from(self.u32_le());
+        lo | (hi << 32)
+    }
+
+    /// A uniform value in `0..m` drawn from single bytes by rejection (`1 ≤ m ≤ 256`; `m` is
+    /// clamped into that range).
+    pub(crate) fn below_small(&mut self, m: u16) -> u8 {
+        let m = u32::from(m.clamp(1, 256));
+        let limit = 256 - (256 % m);
+        loop {
+            let b = u32::from(self.byte());
+            if b < limit {
+                // b % m < m ≤ 256 fits a byte.
+                return (b % m) as u8;
+            }
+        }
+    }
+
+    /// A uniform value in `0..n` (`n ≥ 1`; `n = 0` is treated as 1).
+    pub(crate) fn below(&mut self, n: usize) -> usize {
+        let n = n.max(1) as u64;
+        if n <= 1 << 32 {
+            // Threshold 2^32 mod n, computed in u64 (n may be exactly 2^32).
+            let threshold = (1u64 << 32) % n;
+            loop {
+                let x = u64::from(self.u32_le());
+                if x >= threshold {
+                    return (x % n) as usize;
+                }
+            }
+        } else {
+            let threshold = n.wrapping_neg() % n;
+            loop {
+                let x = self.u64_le();
+                if x >= threshold {
+                    return (x % n) as usize;
+                }
+            }
+        }
+    }
+
+    /// A uniform permutation of `0..n` (Fisher–Yates from the identity, `i` from `n−1` down).
+    pub(crate) fn permutation(&mut self, n: usize) -> Vec<u32> {
+        let mut p: Vec<u32> = (0..n as u32).collect();
+        for i in (1..n).rev() {
+            let j = self.below(i + 1);
+            p.swap(i, j);
+        }
+        p
+    }
+}
+
+/// The derivation context of a scheme's generators: `H ‖ W ‖ C` as big-endian `u32`s, followed
+/// by `extra` (big-endian `u32`s, e.g. the block size), so a key never yields related streams for
+/// two shapes or block sizes.
+pub(crate) fn context(shape: Shape, extra: &[u32]) -> Vec<u8> {
+    let mut c = Vec::with_capacity(12 + 4 * extra.len());
+    for v in [shape.height(), shape.width(), shape.channels()] {
+        c.extend_from_slice(&(v as u32).to_be_bytes());
+    }
+    for v in extra {
+        c.extend_from_slice(&v.to_be_bytes());
+    }
+    c
+}
+
+/// The inverse of a permutation given as a gather (`inv[p[k]] = k`).
+pub(crate) fn invert(p: &[u32]) -> Vec<u32> {
+    let mut inv = vec![0u32; p.len()];
+    for (k, &v) in p.iter().enumerate() {
+        if let Some(slot) = inv.get_mut(v as usize) {
+            *slot = k as u32;
+        }
+    }
+    inv
+}
+
+/// Paper A's Table 1 (normative): under code `k`, output channel `c` takes input channel
+/// `TABLE1[k][c]`. Rows in code order 0..5: RGB, RBG, GRB, GBR, BRG, BGR.
+pub const TABLE1: [[u8; 3]; 6] = [
+    [0, 1, 2],
+    [0, 2, 1],
+    [1, 0, 2],
+    [1, 2, 0],
+    [2, 0, 1],
+    [2, 1, 0],
+];
+
+/// `TABLE1_INV[k]` is the inverse permutation of `TABLE1[k]` (undoes code `k`).
+pub(crate) const TABLE1_INV: [[u8; 3]; 6] = {
+    let mut inv = [[0u8; 3]; 6];
+    let mut k = 0;
+    while k < 6 {
+        let mut c = 0;
+        while c < 3 {
+            inv[k][TABLE1[k][c] as usize] = c as u8;
+            c += 1;
+        }
+        k += 1;
+    }
+    inv
+};
+
+/// Applies `out[j] = inp[j] ^ mask[j]` over equal-length slices (auto-vectorised).
+#[inline]
+pub(crate) fn xor_into(data: &mut [u8], mask: &[u8]) {
+    // Word-wise over u64 chunks; the compiler turns this into SIMD XORs.
+    let mut d = data.chunks_exact_mut(8);
+    let mut m = mask.chunks_exact(8);
+    for (a, b) in (&mut d).zip(&mut m) {
+        let x = u64::from_ne_bytes([a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]])
+            ^ u64::from_ne_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+        a.copy_from_slice(&x.to_ne_bytes());
+    }
+    for (a, b) in d.into_remainder().iter_mut().zip(m.remainder()) {
+        *a ^= *b;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sampler() -> Sampler {
+        Sampler::new(&MasterSecret::from_bytes([3; 32]), "test", b"")
+    }
+
+    #[test]
+    fn byte_stream_is_the_keystream() {
+        let mut s = sampler();
+        let mut rng = MasterSecret::from_bytes([3; 32]).derive_rng("test", b"");
+        let mut expect = [0u8; 600];
+        rng.fill_bytes(&mut expect);
+        let got: Vec<u8> = (0..600).map(|_| s.byte()).collect();
+        assert_eq!(got, expect);
+        // below() on u32 equals next_u32's little-endian word.
+        let mut s = sampler();
+        let mut rng = MasterSecret::from_bytes([3; 32]).derive_rng("test", b"");
+        assert_eq!(s.u32_le(), rng.next_u32());
+    }
+
+    #[test]
+    fn small_draws_are_in_range_and_cover() {
+        let mut s = sampler();
+        let mut seen = [0usize; 6];
+        for _ in 0..6000 {
+            seen[usize::from(s.below_small(6))] += 1;
+        }
+        assert!(seen.iter().all(|&c| c > 800), "{seen:?}");
+        for m in [1u16, 2, 7, 255, 256] {
+            for _ in 0..50 {
+                assert!(u16::from(s.below_small(m)) < m);
+            }
+        }
+        for n in [1usize, 2, 3, 1000, 1 << 20] {
+            for _ in 0..50 {
+                assert!(s.below(n) < n);
+            }
+        }
+    }
+
+    #[test]
+    fn permutations_are_permutations() {
+        let mut s = sampler();
+        for n in [0usize, 1, 2, 5, 96, 1000] {
+            let p = s.permutation(n);
+            let mut sorted = p.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, (0..n as u32).collect::<Vec<_>>());
+            let inv = invert(&p);
+            for k in 0..n {
+                assert_eq!(inv[p[k] as usize] as usize, k);
+            }
+        }
+    }
+
+    #[test]
+    fn bits_are_lsb_first() {
+        let mut a = sampler();
+        let mut b = sampler();
+        let bits = a.bits(12);
+        let b0 = b.byte();
+        let b1 = b.byte();
+        for k in 0..8 {
+            assert_eq!(bits[k], (b0 >> k) & 1 == 1);
+        }
+        for k in 0..4 {
+            assert_eq!(bits[8 + k], (b1 >> k) & 1 == 1);
+        }
+    }
+
+    #[test]
+    fn table1_inverse() {
+        for k in 0..6 {
+            for c in 0..3 {
+                assert_eq!(TABLE1_INV[k][TABLE1[k][c] as usize] as usize, c);
+            }
+        }
+    }
+
+    #[test]
+    fn xor_into_matches_bytewise() {
+        let data: Vec<u8> = (0..37u8).collect();
+        let mask: Vec<u8> = (0..37u8).map(|v| v.wrapping_mul(91)).collect();
+        let mut a = data.clone();
+        xor_into(&mut a, &mask);
+        for i in 0..37 {
+            assert_eq!(a[i], data[i] ^ mask[i]);
+        }
+    }
+}
