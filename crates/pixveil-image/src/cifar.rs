@@ -38,7 +38,7 @@ pub const fn shape() -> Shape {
 /// # Errors
 /// [`Error::Io`] if the file cannot be read; [`Error::Decoding`] if the length is not a positive
 /// multiple of 3073 or a label exceeds 9; [`Error::Limits`] above
-/// [`MAX_DECODED_BYTES`](crate::MAX_DECODED_BYTES).
+/// [`MAX_DECODED_BYTES`].
 pub fn read_batch(path: &Path) -> Result<(ImageBatch, Vec<u8>)> {
     let loaded = fsio::load_file(path, MAX_DECODED_BYTES)?;
     parse_batch(&loaded.bytes, path)
@@ -86,7 +86,9 @@ pub fn encode_batch(images: &ImageBatch, labels: &[u8]) -> Result<Vec<u8>> {
         .zip(labels)
     {
         let (head, planes) = rec.split_at_mut(1);
-        head[0] = *label;
+        if let Some(h) = head.first_mut() {
+            *h = *label;
+        }
         hwc_to_chw(img, planes);
     }
     Ok(out)

@@ -65,3 +65,56 @@ fn list_paths(paths: &[PathBuf]) -> String {
 
 /// Result alias of the image crate.
 pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pins the user-facing messages: every variant names the file (or what was sought).
+    #[test]
+    fn error_strings() {
+        let p = || PathBuf::from("data/t10k-images-idx3-ubyte.gz");
+        let cases = [
+            (Error::InvalidShape("0x4x1".into()), "invalid shape: 0x4x1"),
+            (
+                Error::Decoding {
+                    path: p(),
+                    reason: "bad IDX magic".into(),
+                },
+                "data/t10k-images-idx3-ubyte.gz: bad IDX magic",
+            ),
+            (
+                Error::Limits {
+                    path: p(),
+                    reason: "too big".into(),
+                },
+                "data/t10k-images-idx3-ubyte.gz: too big",
+            ),
+            (
+                Error::Unsupported {
+                    path: p(),
+                    reason: "labels".into(),
+                },
+                "data/t10k-images-idx3-ubyte.gz: unsupported input: labels",
+            ),
+            (
+                Error::NotFound {
+                    what: "mnist test data".into(),
+                    tried: vec![PathBuf::from("a"), PathBuf::from("b.gz")],
+                },
+                "mnist test data: none of these exists: a, b.gz",
+            ),
+            (Error::Parameter("per_row is 0".into()), "per_row is 0"),
+            (
+                Error::Io {
+                    path: p(),
+                    source: std::io::Error::new(std::io::ErrorKind::NotFound, "gone"),
+                },
+                "data/t10k-images-idx3-ubyte.gz: gone",
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(e.to_string(), want);
+        }
+    }
+}

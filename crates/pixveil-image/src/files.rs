@@ -120,7 +120,7 @@ pub fn list_folder(dir: &Path) -> Result<Vec<PathBuf>> {
 /// # Errors
 /// As [`list_folder`] and [`read_image`]; [`Error::Unsupported`] naming the first file whose
 /// shape differs from the first image's; [`Error::Limits`] if the decoded images would exceed
-/// [`MAX_DECODED_BYTES`](crate::MAX_DECODED_BYTES) in total.
+/// [`MAX_DECODED_BYTES`] in total.
 pub fn read_folder(dir: &Path) -> Result<(ImageBatch, Vec<String>)> {
     let paths = list_folder(dir)?;
     let mut shape: Option<(Shape, &Path)> = None;

@@ -10,7 +10,7 @@
 //! | labels (`*-idx1-ubyte`) | magic `0x00000801`, count `N` | `N` bytes |
 //!
 //! Readers detect gzip by its magic bytes (`1f 8b`), not by the file name. They check the magic,
-//! that `H` and `W` are in `1..=`[`MAX_SIDE`](crate::shape::MAX_SIDE), and that the payload is
+//! that `H` and `W` are in `1..=`[`MAX_SIDE`], and that the payload is
 //! exactly `N·H·W` (or `N`) bytes long: truncated files and trailing bytes are both errors that
 //! name the file. No buffer is ever sized from a header field. IDX labels may be any byte
 //! `0..=255`; the dataset loaders ([`crate::dataset`]) further require labels below 10.
@@ -39,7 +39,7 @@ pub const LABELS_MAGIC: u32 = 0x0000_0801;
 /// # Errors
 /// [`Error::Io`] if the file cannot be read; [`Error::Decoding`] for a wrong magic or a payload
 /// that is not exactly `N·rows·cols` bytes; [`Error::Limits`] for sides over
-/// [`MAX_SIDE`] or more than [`MAX_DECODED_BYTES`](crate::MAX_DECODED_BYTES) of content.
+/// [`MAX_SIDE`] or more than [`MAX_DECODED_BYTES`] of content.
 pub fn read_images(path: &Path) -> Result<ImageBatch> {
     let loaded = fsio::load_file(path, MAX_DECODED_BYTES)?;
     parse_images(&loaded.bytes, path)
