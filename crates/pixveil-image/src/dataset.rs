@@ -494,7 +494,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "reads 47 MB + 60 MB of training data; run with --ignored"]
     fn real_training_sets_when_present() {
         let Some(dir) = shared_data_dir() else { return };
         let m = load(DatasetKind::Mnist, &dir, Split::Train).unwrap();

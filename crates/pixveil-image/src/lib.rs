@@ -19,6 +19,24 @@
 //! Every file is treated as hostile: sizes are checked against limits and against the real data
 //! length before any buffer is sized, gzip is decompressed through a bounded reader, and every
 //! write is atomic (temporary file beside the target, then a rename).
+//!
+//! ```
+//! use pixveil_image::{read_input, sample, write_output, DatasetKind};
+//!
+//! # fn main() -> pixveil_image::Result<()> {
+//! let ds = sample::load(DatasetKind::Mnist)?; // 256 test images, 28×28×1, labels 0-9
+//! assert_eq!((ds.len(), ds.labels[0]), (256, 7));
+//!
+//! let dir = tempfile::tempdir().map_err(|e| pixveil_image::Error::Parameter(e.to_string()))?;
+//! let src = dir.path().join("t10k-images-idx3-ubyte.gz");
+//! pixveil_image::idx::write_images(&src, &ds.images, true)?;
+//! let input = read_input(&src)?; // format and gzip detected from the content
+//! let mut out = input.images.clone();
+//! out.as_bytes_mut().iter_mut().for_each(|v| *v = !*v); // stand-in for encryption
+//! write_output(&input.meta(), &out, &dir.path().join("enc-idx3-ubyte.gz"))?;
+//! # Ok(())
+//! # }
+//! ```
 #![forbid(unsafe_code)]
 
 pub mod batch;
