@@ -1,1 +1,61 @@
-//! placeholder
+//! RNS-CKKS approximate homomorphic encryption in pure Rust.
+//!
+//! Layers: [`params`] (validated parameters enforcing the HomomorphicEncryption.org
+//! security table, named presets, fingerprint) → [`encoder`] (special-FFT canonical
+//! embedding) → [`keys`] (secret, public, relinearization, Galois keys; hybrid key switching
+//! with one special prime) → [`encrypt`] (public/secret-key encryption, decryption) →
+//! [`evaluator`] (add, multiply, relinearize, rescale, rotate, hoisted rotations, conjugate)
+//! → [`serialize`] (versioned, validated binary format) and [`precision`] (error statistics
+//! in bits). [`bench`] times the main operations for `pixveil bench ckks`.
+//!
+//! ```
+//! use pixveil_ckks::prelude::*;
+//! use rand_chacha::ChaCha20Rng;
+//! use rand_core::SeedableRng;
+//!
+//! // Toy parameters (N = 1024, not secure): tests and examples only.
+//! let lit = ParametersLiteral {
+//!     log_n: 10, log_q: vec![40, 30], log_p: vec![40], log_scale: 30,
+//!     security: SecurityLevel::None,
+//! };
+//! let params = Parameters::new(&lit)?;
+//! let mut rng = ChaCha20Rng::from_seed([0; 32]);
+//! let kg = KeyGenerator::new(&params, &mut rng)?;
+//! let rlk = kg.relin_key(&mut rng)?;
+//! let enc = Encoder::new(&params)?;
+//! let encryptor = Encryptor::with_secret_key(&params, kg.secret_key())?;
+//! let dec = Decryptor::new(&params, kg.secret_key())?;
+//! let eval = Evaluator::new(&params);
+//!
+//! let x = [1.5, -2.0, 0.25];
+//! let ct = encryptor.encrypt(&enc.encode_real(&x, 1, params.default_scale())?, &mut rng)?;
+//! let sq = eval.rescale(&eval.mul_relin(&ct, &ct, &rlk)?)?;
+//! let got = enc.decode_real(&dec.decrypt(&sq)?)?;
+//! assert!((got[0] - 2.25).abs() < 1e-3);
+//! # Ok::<(), pixveil_ckks::Error>(())
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod bench;
+pub mod encoder;
+pub mod encrypt;
+mod error;
+pub mod evaluator;
+pub mod keys;
+pub mod params;
+pub mod precision;
+pub mod serialize;
+
+pub use error::{Error, Result};
+pub use pixveil_math::Complex;
+
+/// The common imports.
+pub mod prelude {
+    pub use crate::encoder::{Encoder, Plaintext};
+    pub use crate::encrypt::{Ciphertext, Decryptor, Encryptor};
+    pub use crate::evaluator::Evaluator;
+    pub use crate::keys::{GaloisKeys, KeyGenerator, PublicKey, RelinKey, SecretKey};
+    pub use crate::params::{Parameters, ParametersLiteral, Preset, SecurityLevel};
+    pub use crate::precision::PrecisionStats;
+    pub use crate::{Complex, Error, Result};
+}

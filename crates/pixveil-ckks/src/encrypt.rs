@@ -1,0 +1,191 @@
+//! Ciphertexts, encryption (public or secret key) and decryption.
+
+use crate::encoder::Plaintext;
+use crate::evaluator::mod_down;
+use crate::keys::{restrict, PublicKey, SecretKey};
+use crate::params::{Fingerprint, Parameters};
+use crate::{Error, Result};
+use pixveil_ring::sample;
+use pixveil_ring::{Basis, Ntt, Poly};
+use rand_core::{CryptoRng, RngCore};
+use std::sync::Arc;
+
+/// A CKKS ciphertext `(c_0, c_1[, c_2])` in NTT form at a level, decrypting to
+/// `c_0 + c_1·s (+ c_2·s²) ≈ Δ·m`.
+///
+/// Invariants: all parts share one basis `q_0 … q_ℓ`; `scale > 0`; `seed`, when present, is
+/// the seed `c_1` was expanded from (fresh secret-key encryptions), which lets serialization
+/// store 32 bytes instead of `c_1`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ciphertext {
+    pub(crate) parts: Vec<Poly<Ntt>>,
+    pub(crate) scale: f64,
+    pub(crate) fingerprint: Fingerprint,
+    pub(crate) seed: Option<[u8; 32]>,
+}
+
+impl Ciphertext {
+    /// Level `ℓ` (number of ciphertext primes minus one).
+    pub fn level(&self) -> usize {
+        self.parts[0].basis().q - 1
+    }
+    /// Scale `Δ`.
+    pub fn scale(&self) -> f64 {
+        self.scale
+    }
+    /// Number of polynomials (2, or 3 after a multiplication without relinearization).
+    pub fn size(&self) -> usize {
+        self.parts.len()
+    }
+    /// Parameter fingerprint.
+    pub fn fingerprint(&self) -> &Fingerprint {
+        &self.fingerprint
+    }
+    /// Sets the scale (e.g. to absorb a rounding difference); the caller asserts the meaning.
+    ///
+    /// # Errors
+    /// [`Error::InvalidScale`] if not positive and finite.
+    pub fn set_scale(&mut self, scale: f64) -> Result<()> {
+        if !(scale.is_finite() && scale > 0.0) {
+            return Err(Error::InvalidScale { log2: scale.log2() });
+        }
+        self.scale = scale;
+        Ok(())
+    }
+}
+
+/// Encrypts plaintexts under a public key or (seeded, smaller) under the secret key.
+#[derive(Debug)]
+pub struct Encryptor {
+    params: Arc<Parameters>,
+    pk: Option<PublicKey>,
+    sk: Option<SecretKey>,
+}
+
+impl Encryptor {
+    /// Public-key encryptor.
+    ///
+    /// # Errors
+    /// [`Error::ParameterMismatch`] if the key belongs to other parameters.
+    pub fn with_public_key(params: &Arc<Parameters>, pk: &PublicKey) -> Result<Self> {
+        params.check_fingerprint(&pk.fingerprint)?;
+        Ok(Self {
+            params: params.clone(),
+            pk: Some(pk.clone()),
+            sk: None,
+        })
+    }
+
+    /// Secret-key encryptor (fresh ciphertexts carry a seed instead of `c_1`).
+    ///
+    /// # Errors
+    /// [`Error::ParameterMismatch`].
+    pub fn with_secret_key(params: &Arc<Parameters>, sk: &SecretKey) -> Result<Self> {
+        params.check_fingerprint(&sk.fingerprint)?;
+        Ok(Self {
+            params: params.clone(),
+            pk: None,
+            sk: Some(sk.clone()),
+        })
+    }
+
+    /// Encrypts `pt` at its level.
+    ///
+    /// # Errors
+    /// [`Error::ParameterMismatch`] if `pt` belongs to other parameters.
+    pub fn encrypt<R: RngCore + CryptoRng>(&self, pt: &Plaintext, rng: &mut R) -> Result<Ciphertext> {
+        self.params.check_fingerprint(&pt.fingerprint)?;
+        let ctx = self.params.ring();
+        let n = self.params.degree();
+        let basis = pt.poly.basis();
+        let small = |v: Vec<i64>| -> Result<Poly<Ntt>> {
+            Ok(Poly::from_i64(ctx, basis, &v)?.into_ntt())
+        };
+        if let Some(sk) = &self.sk {
+            let mut seed = [0u8; 32];
+            rng.fill_bytes(&mut seed);
+            let a = sample::uniform_from_seed(ctx, basis, &seed)?;
+            let e = small(sample::gaussian(n, rng))?;
+            let mut c0 = a.clone();
+            c0.mul_assign(&sk.at(basis)?)?;
+            c0.neg_assign();
+            c0.add_assign(&e)?;
+            c0.add_assign(&pt.poly)?;
+            return Ok(Ciphertext {
+                parts: vec![c0, a],
+                scale: pt.scale,
+                fingerprint: pt.fingerprint,
+                seed: Some(seed),
+            });
+        }
+        let pk = self.pk.as_ref().ok_or(Error::Corrupt {
+            reason: "encryptor without key",
+        })?;
+        // Encrypt zero modulo q_0 … q_ℓ·P, divide by P (noise / P + rounding), add m.
+        let ext = Basis { q: basis.q, p: ctx.num_p() };
+        let small_ext = |v: Vec<i64>| -> Result<Poly<Ntt>> {
+            Ok(Poly::from_i64(ctx, ext, &v)?.into_ntt())
+        };
+        let u = small_ext(sample::ternary(n, rng))?;
+        let e0 = small_ext(sample::gaussian(n, rng))?;
+        let e1 = small_ext(sample::gaussian(n, rng))?;
+        let mut b = restrict(&pk.b, ext)?;
+        let mut a = restrict(&pk.a, ext)?;
+        b.mul_assign(&u)?;
+        b.add_assign(&e0)?;
+        a.mul_assign(&u)?;
+        a.add_assign(&e1)?;
+        let level = basis.q - 1;
+        let mut b = Poly::from_raw(ctx, basis, mod_down(&self.params, b.into_data(), level)?)?;
+        let a = Poly::from_raw(ctx, basis, mod_down(&self.params, a.into_data(), level)?)?;
+        b.add_assign(&pt.poly)?;
+        Ok(Ciphertext {
+            parts: vec![b, a],
+            scale: pt.scale,
+            fingerprint: pt.fingerprint,
+            seed: None,
+        })
+    }
+}
+
+/// Decrypts ciphertexts of size 2 or 3.
+#[derive(Debug)]
+pub struct Decryptor {
+    params: Arc<Parameters>,
+    sk: SecretKey,
+}
+
+impl Decryptor {
+    /// A decryptor for `sk`.
+    ///
+    /// # Errors
+    /// [`Error::ParameterMismatch`].
+    pub fn new(params: &Arc<Parameters>, sk: &SecretKey) -> Result<Self> {
+        params.check_fingerprint(&sk.fingerprint)?;
+        Ok(Self {
+            params: params.clone(),
+            sk: sk.clone(),
+        })
+    }
+
+    /// `c_0 + c_1·s (+ c_2·s²)` as a plaintext with the ciphertext's level and scale.
+    ///
+    /// # Errors
+    /// [`Error::ParameterMismatch`].
+    pub fn decrypt(&self, ct: &Ciphertext) -> Result<Plaintext> {
+        self.params.check_fingerprint(&ct.fingerprint)?;
+        let basis: Basis = ct.parts[0].basis();
+        let s = self.sk.at(basis)?;
+        let mut acc = ct.parts[ct.parts.len() - 1].clone();
+        for part in ct.parts[..ct.parts.len() - 1].iter().rev() {
+            // Horner: acc = acc·s + part.
+            acc.mul_assign(&s)?;
+            acc.add_assign(part)?;
+        }
+        Ok(Plaintext {
+            poly: acc,
+            scale: ct.scale,
+            fingerprint: ct.fingerprint,
+        })
+    }
+}

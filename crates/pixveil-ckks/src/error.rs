@@ -1,0 +1,139 @@
+//! Errors of the CKKS layer.
+
+/// Errors returned by `pixveil-ckks`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The parameters exceed the HomomorphicEncryption.org bound for the requested security.
+    #[error("insecure parameters: log2(QP) = {log_qp} bits exceeds {max_log_qp} bits allowed at N = {degree} (use SecurityLevel::None to override)")]
+    Insecure {
+        /// Total bit count of all primes (ciphertext and special).
+        log_qp: u32,
+        /// Largest total allowed by the table for this degree and security level.
+        max_log_qp: u32,
+        /// Ring degree `N`.
+        degree: usize,
+    },
+    /// A parameter literal is malformed.
+    #[error("invalid parameter `{field}`: {reason}")]
+    InvalidParameter {
+        /// Which field.
+        field: &'static str,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// Operands (or a loaded object) were made under different parameters.
+    #[error("parameter mismatch: expected fingerprint {expected}, got {actual}")]
+    ParameterMismatch {
+        /// Hex fingerprint of the expected parameters.
+        expected: String,
+        /// Hex fingerprint found.
+        actual: String,
+    },
+    /// Operands are at different levels.
+    #[error("level mismatch: {left} vs {right}")]
+    LevelMismatch {
+        /// Level of the left operand.
+        left: usize,
+        /// Level of the right operand.
+        right: usize,
+    },
+    /// Operands have different scales.
+    #[error("scale mismatch: 2^{left_log2:.3} vs 2^{right_log2:.3}")]
+    ScaleMismatch {
+        /// `log2` of the left scale.
+        left_log2: f64,
+        /// `log2` of the right scale.
+        right_log2: f64,
+    },
+    /// The requested level does not exist or the operation needs a higher level.
+    #[error("invalid level {level} (max {max}) for {op}")]
+    InvalidLevel {
+        /// The level.
+        level: usize,
+        /// Largest valid level for the operation.
+        max: usize,
+        /// Operation name.
+        op: &'static str,
+    },
+    /// A ciphertext has the wrong number of polynomials for the operation.
+    #[error("{op} needs a ciphertext of size {expected}, got {actual}")]
+    CiphertextSize {
+        /// Operation name.
+        op: &'static str,
+        /// Expected number of polynomials.
+        expected: usize,
+        /// Actual number.
+        actual: usize,
+    },
+    /// No Galois key was generated for this rotation step.
+    #[error("no Galois key for rotation step {step} (Galois element {element})")]
+    MissingGaloisKey {
+        /// Rotation step (0 for conjugation).
+        step: i64,
+        /// Galois element `5^step mod 2N` (or `2N − 1`).
+        element: usize,
+    },
+    /// Too many values for the number of slots.
+    #[error("{values} values do not fit in {slots} slots")]
+    TooManyValues {
+        /// Values supplied.
+        values: usize,
+        /// Slots available (`N/2`).
+        slots: usize,
+    },
+    /// A value times the scale does not fit the encoder's 62-bit integer range.
+    #[error("encoding overflow: |value · scale| = 2^{log2:.1} exceeds 2^62")]
+    EncodingOverflow {
+        /// `log2` of the largest scaled coefficient.
+        log2: f64,
+    },
+    /// The scale is not positive and finite, or too large for the level.
+    #[error("invalid scale 2^{log2:.3}")]
+    InvalidScale {
+        /// `log2` of the scale.
+        log2: f64,
+    },
+    /// Serialized data ended early.
+    #[error("truncated data: needed {needed} more bytes, {available} available")]
+    Truncated {
+        /// Bytes needed.
+        needed: usize,
+        /// Bytes left.
+        available: usize,
+    },
+    /// Serialized data does not start with the pixveil-ckks magic.
+    #[error("bad magic: not a pixveil-ckks object")]
+    BadMagic,
+    /// Serialized data has an unsupported format version.
+    #[error("unsupported format version {found} (this build reads {supported})")]
+    UnsupportedVersion {
+        /// Version found.
+        found: u16,
+        /// Version supported.
+        supported: u16,
+    },
+    /// Serialized object of the wrong kind.
+    #[error("wrong object kind: expected {expected}, found {found}")]
+    WrongKind {
+        /// Expected kind tag.
+        expected: u8,
+        /// Found kind tag.
+        found: u8,
+    },
+    /// Serialized data is structurally invalid (bad length field, unreduced coefficient…).
+    #[error("corrupt data: {reason}")]
+    Corrupt {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// Error from the ring layer.
+    #[error(transparent)]
+    Ring(#[from] pixveil_ring::Error),
+    /// Error from the math layer.
+    #[error(transparent)]
+    Math(#[from] pixveil_math::Error),
+}
+
+/// Result alias for `pixveil-ckks`.
+pub type Result<T> = core::result::Result<T, Error>;

@@ -1,0 +1,579 @@
+//! Homomorphic operations on ciphertexts.
+//!
+//! Every binary operation first checks that both operands carry this evaluator's parameter
+//! fingerprint ([`Error::ParameterMismatch`]), sit at the same level ([`Error::LevelMismatch`])
+//! and, for additions, have the same scale ([`Error::ScaleMismatch`], relative tolerance
+//! 2^-30). Operations never mutate their inputs; results are fresh ciphertexts.
+//!
+//! Key switching (relinearization, rotation, conjugation) is split into
+//! [`Evaluator::decompose`] (inverse NTT of `c_1`, one digit per ciphertext prime extended to
+//! `q_0 … q_ℓ, P` and forward NTT: `ℓ+1` inverse and `(ℓ+1)²` forward NTTs) and a cheap
+//! per-key inner product followed by division by `P` (`2` inverse and `2(ℓ+1)` forward NTTs).
+//! Hoisted rotations ([`Evaluator::rotate_hoisted`]) decompose once and apply each Galois
+//! automorphism to the decomposed digits as an index permutation in NTT form.
+
+use crate::encoder::Plaintext;
+use crate::encrypt::Ciphertext;
+use crate::keys::{GaloisKeys, KeySwitchKey, RelinKey};
+use crate::params::{Fingerprint, Parameters};
+use crate::{Error, Result};
+use pixveil_math::ntt::galois_permutation;
+use pixveil_ring::{galois_element_conjugate, galois_element_for_step, Basis, Ntt, Poly};
+use std::sync::Arc;
+
+/// `c_1` of a ciphertext at level `ℓ`, decomposed into `ℓ + 1` digits, each in NTT form over
+/// `q_0 … q_ℓ, P` (row-major, `(ℓ + 2)·N` words per digit).
+#[derive(Debug, Clone)]
+pub struct Decomposed {
+    level: usize,
+    digits: Vec<Vec<u64>>,
+}
+
+impl Decomposed {
+    /// Level of the decomposed polynomial.
+    pub fn level(&self) -> usize {
+        self.level
+    }
+}
+
+/// Relative tolerance for scale equality.
+const SCALE_TOLERANCE: f64 = 1.0 / (1u64 << 30) as f64;
+
+/// Stateless evaluator for one parameter set.
+#[derive(Debug, Clone)]
+pub struct Evaluator {
+    params: Arc<Parameters>,
+}
+
+impl Evaluator {
+    /// An evaluator for `params`.
+    pub fn new(params: &Arc<Parameters>) -> Self {
+        Self {
+            params: params.clone(),
+        }
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &Arc<Parameters> {
+        &self.params
+    }
+
+    fn check(&self, f: &Fingerprint) -> Result<()> {
+        self.params.check_fingerprint(f)
+    }
+
+    fn check_pair(&self, a: &Ciphertext, b: &Ciphertext, same_scale: bool) -> Result<()> {
+        self.check(&a.fingerprint)?;
+        self.check(&b.fingerprint)?;
+        if a.level() != b.level() {
+            return Err(Error::LevelMismatch {
+                left: a.level(),
+                right: b.level(),
+            });
+        }
+        if same_scale {
+            check_scales(a.scale, b.scale)?;
+        }
+        Ok(())
+    }
+
+    fn with_parts(&self, like: &Ciphertext, parts: Vec<Poly<Ntt>>, scale: f64) -> Ciphertext {
+        Ciphertext {
+            parts,
+            scale,
+            fingerprint: like.fingerprint,
+            seed: None,
+        }
+    }
+
+    /// `a + b` (sizes may differ: the shorter is padded with zeros).
+    ///
+    /// # Errors
+    /// Parameter, level or scale mismatch.
+    pub fn add(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        self.check_pair(a, b, true)?;
+        let (long, short) = if a.size() >= b.size() { (a, b) } else { (b, a) };
+        let mut parts = long.parts.clone();
+        for (p, q) in parts.iter_mut().zip(&short.parts) {
+            p.add_assign(q)?;
+        }
+        Ok(self.with_parts(a, parts, a.scale))
+    }
+
+    /// `a − b`.
+    ///
+    /// # Errors
+    /// Parameter, level or scale mismatch.
+    pub fn sub(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        let nb = self.negate(b)?;
+        self.add(a, &nb)
+    }
+
+    /// `−a`.
+    ///
+    /// # Errors
+    /// [`Error::ParameterMismatch`].
+    pub fn negate(&self, a: &Ciphertext) -> Result<Ciphertext> {
+        self.check(&a.fingerprint)?;
+        let mut parts = a.parts.clone();
+        parts.iter_mut().for_each(|p| p.neg_assign());
+        Ok(self.with_parts(a, parts, a.scale))
+    }
+
+    /// Restricts a plaintext at level `≥ level` to `q_0 … q_level`.
+    fn plain_at(&self, pt: &Plaintext, level: usize) -> Result<Poly<Ntt>> {
+        self.check(&pt.fingerprint)?;
+        if pt.level() < level {
+            return Err(Error::LevelMismatch {
+                left: level,
+                right: pt.level(),
+            });
+        }
+        let mut p = pt.poly.clone();
+        p.truncate_q(level + 1)?;
+        Ok(p)
+    }
+
+    /// `a + pt` (the plaintext must have the same scale and a level `≥` the ciphertext's).
+    ///
+    /// # Errors
+    /// Parameter, level or scale mismatch.
+    pub fn add_plain(&self, a: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext> {
+        self.check(&a.fingerprint)?;
+        check_scales(a.scale, pt.scale)?;
+        let p = self.plain_at(pt, a.level())?;
+        let mut parts = a.parts.clone();
+        parts[0].add_assign(&p)?;
+        Ok(self.with_parts(a, parts, a.scale))
+    }
+
+    /// `a · pt`; the result's scale is the product of the scales.
+    ///
+    /// # Errors
+    /// Parameter or level mismatch.
+    pub fn mul_plain(&self, a: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext> {
+        self.check(&a.fingerprint)?;
+        let p = self.plain_at(pt, a.level())?;
+        let mut parts = a.parts.clone();
+        for part in &mut parts {
+            part.mul_assign(&p)?;
+        }
+        Ok(self.with_parts(a, parts, a.scale * pt.scale))
+    }
+
+    /// Adds the real constant `x` to every slot (encoded at the ciphertext's scale).
+    ///
+    /// # Errors
+    /// [`Error::EncodingOverflow`] if `|x·Δ| ≥ 2^62`.
+    pub fn add_scalar(&self, a: &Ciphertext, x: f64) -> Result<Ciphertext> {
+        self.check(&a.fingerprint)?;
+        let c = round_i64(x * a.scale)?;
+        let mut parts = a.parts.clone();
+        let ctx = self.params.ring().clone();
+        let p0 = &mut parts[0];
+        for r in 0..p0.basis().len() {
+            let m = *ctx.modulus(p0.prime_index(r));
+            let cr = m.reduce_i64(c);
+            // The constant polynomial evaluates to `c` at every root: add it to every slot.
+            for v in p0.row_mut(r) {
+                *v = m.add(*v, cr);
+            }
+        }
+        Ok(self.with_parts(a, parts, a.scale))
+    }
+
+    /// Multiplies every slot by the real constant `x`, encoded as the integer `round(x·scale)`;
+    /// the result's scale is `a.scale · scale`.
+    ///
+    /// # Errors
+    /// [`Error::EncodingOverflow`] if `|x·scale| ≥ 2^62`, [`Error::InvalidScale`].
+    pub fn mul_scalar(&self, a: &Ciphertext, x: f64, scale: f64) -> Result<Ciphertext> {
+        self.check(&a.fingerprint)?;
+        if !(scale.is_finite() && scale >= 1.0) {
+            return Err(Error::InvalidScale { log2: scale.log2() });
+        }
+        let c = round_i64(x * scale)?;
+        let mut parts = a.parts.clone();
+        parts.iter_mut().for_each(|p| p.mul_i64(c));
+        Ok(self.with_parts(a, parts, a.scale * scale))
+    }
+
+    /// Multiplies every slot by the integer `k` (scale unchanged).
+    ///
+    /// # Errors
+    /// [`Error::ParameterMismatch`].
+    pub fn mul_integer(&self, a: &Ciphertext, k: i64) -> Result<Ciphertext> {
+        self.check(&a.fingerprint)?;
+        let mut parts = a.parts.clone();
+        parts.iter_mut().for_each(|p| p.mul_i64(k));
+        Ok(self.with_parts(a, parts, a.scale))
+    }
+
+    /// Tensor product `a ⊗ b` (size 3, scale `a.scale·b.scale`), to be relinearized.
+    ///
+    /// # Errors
+    /// Parameter or level mismatch; [`Error::CiphertextSize`] unless both have size 2.
+    pub fn mul(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        self.check_pair(a, b, false)?;
+        for c in [a, b] {
+            if c.size() != 2 {
+                return Err(Error::CiphertextSize {
+                    op: "mul",
+                    expected: 2,
+                    actual: c.size(),
+                });
+            }
+        }
+        let (a0, a1, b0, b1) = (&a.parts[0], &a.parts[1], &b.parts[0], &b.parts[1]);
+        let mut d0 = a0.clone();
+        d0.mul_assign(b0)?;
+        let mut d1 = a0.clone();
+        d1.mul_assign(b1)?;
+        d1.fma(a1, b0)?;
+        let mut d2 = a1.clone();
+        d2.mul_assign(b1)?;
+        Ok(self.with_parts(a, vec![d0, d1, d2], a.scale * b.scale))
+    }
+
+    /// `a²` (size 3).
+    ///
+    /// # Errors
+    /// As [`Evaluator::mul`].
+    pub fn square(&self, a: &Ciphertext) -> Result<Ciphertext> {
+        self.mul(a, a)
+    }
+
+    /// Relinearizes a size-3 ciphertext back to size 2.
+    ///
+    /// # Errors
+    /// Parameter mismatch (ciphertext or key), [`Error::CiphertextSize`].
+    pub fn relinearize(&self, a: &Ciphertext, rlk: &RelinKey) -> Result<Ciphertext> {
+        self.check(&a.fingerprint)?;
+        self.check(&rlk.fingerprint)?;
+        if a.size() != 3 {
+            return Err(Error::CiphertextSize {
+                op: "relinearize",
+                expected: 3,
+                actual: a.size(),
+            });
+        }
+        let d = self.decompose_poly(&a.parts[2])?;
+        let (u0, u1) = self.key_switch(&d, &rlk.key, None)?;
+        let mut c0 = a.parts[0].clone();
+        let mut c1 = a.parts[1].clone();
+        c0.add_assign(&u0)?;
+        c1.add_assign(&u1)?;
+        Ok(self.with_parts(a, vec![c0, c1], a.scale))
+    }
+
+    /// `relinearize(mul(a, b))`.
+    ///
+    /// # Errors
+    /// As [`Evaluator::mul`] and [`Evaluator::relinearize`].
+    pub fn mul_relin(&self, a: &Ciphertext, b: &Ciphertext, rlk: &RelinKey) -> Result<Ciphertext> {
+        let t = self.mul(a, b)?;
+        self.relinearize(&t, rlk)
+    }
+
+    /// Divides by the last prime `q_ℓ` (rounding), dropping one level: the scale becomes
+    /// `scale / q_ℓ`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidLevel`] at level 0.
+    pub fn rescale(&self, a: &Ciphertext) -> Result<Ciphertext> {
+        self.check(&a.fingerprint)?;
+        let level = a.level();
+        if level == 0 {
+            return Err(Error::InvalidLevel {
+                level,
+                max: 0,
+                op: "rescale (needs level ≥ 1)",
+            });
+        }
+        let ql = self.params.q()[level] as f64;
+        let inv = &self.params.levels[level].inv_last;
+        let parts = a
+            .parts
+            .iter()
+            .map(|p| divide_by_last(p.clone(), level, inv))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(self.with_parts(a, parts, a.scale / ql))
+    }
+
+    /// Drops primes without scaling, down to `level` (`≤` the current level).
+    ///
+    /// # Errors
+    /// [`Error::InvalidLevel`] if `level` is above the ciphertext's.
+    pub fn drop_to_level(&self, a: &Ciphertext, level: usize) -> Result<Ciphertext> {
+        self.check(&a.fingerprint)?;
+        if level > a.level() {
+            return Err(Error::InvalidLevel {
+                level,
+                max: a.level(),
+                op: "drop_to_level",
+            });
+        }
+        let mut parts = a.parts.clone();
+        for p in &mut parts {
+            p.truncate_q(level + 1)?;
+        }
+        Ok(self.with_parts(a, parts, a.scale))
+    }
+
+    /// Rotates the slots left by `step` (negative: right).
+    ///
+    /// # Errors
+    /// [`Error::MissingGaloisKey`] if no key was generated for this step.
+    pub fn rotate(&self, a: &Ciphertext, step: i64, gk: &GaloisKeys) -> Result<Ciphertext> {
+        let mut v = self.rotate_hoisted(a, &[step], gk)?;
+        v.pop().ok_or(Error::Corrupt {
+            reason: "empty rotation result",
+        })
+    }
+
+    /// Complex-conjugates every slot.
+    ///
+    /// # Errors
+    /// [`Error::MissingGaloisKey`] (step 0) if the conjugation key was not generated.
+    pub fn conjugate(&self, a: &Ciphertext, gk: &GaloisKeys) -> Result<Ciphertext> {
+        self.check(&a.fingerprint)?;
+        let d = self.decompose(a)?;
+        self.apply_galois(a, &d, galois_element_conjugate(self.params.degree()), 0, gk)
+    }
+
+    /// Decomposes `c_1` of a size-2 ciphertext once, for any number of hoisted rotations.
+    ///
+    /// # Errors
+    /// [`Error::CiphertextSize`] unless the ciphertext has size 2.
+    pub fn decompose(&self, a: &Ciphertext) -> Result<Decomposed> {
+        self.check(&a.fingerprint)?;
+        if a.size() != 2 {
+            return Err(Error::CiphertextSize {
+                op: "decompose",
+                expected: 2,
+                actual: a.size(),
+            });
+        }
+        self.decompose_poly(&a.parts[1])
+    }
+
+    /// Hoisted rotations: decomposes `c_1` once and returns one rotated ciphertext per step.
+    ///
+    /// # Errors
+    /// [`Error::MissingGaloisKey`] for a step without key.
+    pub fn rotate_hoisted(&self, a: &Ciphertext, steps: &[i64], gk: &GaloisKeys) -> Result<Vec<Ciphertext>> {
+        self.check(&a.fingerprint)?;
+        self.check(&gk.fingerprint)?;
+        let n = self.params.degree();
+        // Check all keys before the expensive decomposition.
+        for &s in steps {
+            let g = galois_element_for_step(s, n);
+            if g != 1 && !gk.contains(g) {
+                return Err(Error::MissingGaloisKey { step: s, element: g });
+            }
+        }
+        let d = self.decompose(a)?;
+        steps
+            .iter()
+            .map(|&s| {
+                let g = galois_element_for_step(s, n);
+                if g == 1 {
+                    Ok(a.clone())
+                } else {
+                    self.apply_galois(a, &d, g, s, gk)
+                }
+            })
+            .collect()
+    }
+
+    /// Applies the Galois element `g` to `a`, using `d = decompose(a)`.
+    ///
+    /// # Errors
+    /// [`Error::MissingGaloisKey`], or [`Error::LevelMismatch`] if `d` is not from `a`.
+    pub fn apply_galois(
+        &self,
+        a: &Ciphertext,
+        d: &Decomposed,
+        g: usize,
+        step: i64,
+        gk: &GaloisKeys,
+    ) -> Result<Ciphertext> {
+        self.check(&gk.fingerprint)?;
+        if d.level != a.level() {
+            return Err(Error::LevelMismatch {
+                left: a.level(),
+                right: d.level,
+            });
+        }
+        let key = gk.get(g).ok_or(Error::MissingGaloisKey { step, element: g })?;
+        let perm = galois_permutation(self.params.degree(), g);
+        let (u0, u1) = self.key_switch(d, key, Some(&perm))?;
+        let mut c0 = a.parts[0].permute(&perm)?;
+        c0.add_assign(&u0)?;
+        Ok(self.with_parts(a, vec![c0, u1], a.scale))
+    }
+
+    fn decompose_poly(&self, c: &Poly<Ntt>) -> Result<Decomposed> {
+        let ctx = self.params.ring();
+        let n = ctx.degree();
+        let level = c.basis().q - 1;
+        let rows = level + 2;
+        let coeff = c.clone().into_coeff();
+        let mut digits = Vec::with_capacity(level + 1);
+        for i in 0..=level {
+            let src = coeff.row(i);
+            let mi = *ctx.modulus(i);
+            let mut d = vec![0u64; rows * n];
+            for r in 0..rows {
+                let idx = if r <= level { r } else { ctx.num_q() };
+                let dst = &mut d[r * n..(r + 1) * n];
+                if r == i {
+                    dst.copy_from_slice(c.row(i));
+                    continue;
+                }
+                // Centered digits (|d| ≤ q_i/2) keep the key-switching noise small and
+                // unstructured; `[0, q_i)` digits would add a large multiple of Σ X^j.
+                let m = ctx.modulus(idx);
+                for (x, &y) in dst.iter_mut().zip(src) {
+                    *x = m.reduce_i64(mi.center(y));
+                }
+                ctx.ntt(idx).forward(dst);
+            }
+            digits.push(d);
+        }
+        Ok(Decomposed { level, digits })
+    }
+
+    /// Inner product of the (optionally permuted) digits with a key, then division by `P`.
+    fn key_switch(
+        &self,
+        d: &Decomposed,
+        key: &KeySwitchKey,
+        perm: Option<&[usize]>,
+    ) -> Result<(Poly<Ntt>, Poly<Ntt>)> {
+        let ctx = self.params.ring();
+        let n = ctx.degree();
+        let level = d.level;
+        let rows = level + 2;
+        let mut out0 = vec![0u64; rows * n];
+        let mut out1 = vec![0u64; rows * n];
+        for r in 0..rows {
+            let idx = if r <= level { r } else { ctx.num_q() };
+            let m = *ctx.modulus(idx);
+            let drows: Vec<&[u64]> = d.digits.iter().map(|x| &x[r * n..(r + 1) * n]).collect();
+            let brows: Vec<&[u64]> = key.b[..=level].iter().map(|p| p.row(idx)).collect();
+            let arows: Vec<&[u64]> = key.a[..=level].iter().map(|p| p.row(idx)).collect();
+            let o0 = &mut out0[r * n..(r + 1) * n];
+            let o1 = &mut out1[r * n..(r + 1) * n];
+            inner_product(&m, &drows, &brows, &arows, perm, o0, o1);
+        }
+        let basis = Basis { q: level + 1, p: 0 };
+        let u0 = mod_down(&self.params, out0, level)?;
+        let u1 = mod_down(&self.params, out1, level)?;
+        Ok((
+            Poly::from_raw(ctx, basis, u0)?,
+            Poly::from_raw(ctx, basis, u1)?,
+        ))
+    }
+}
+
+/// `o0[k] = Σ_i d_i[π(k)]·b_i[k]`, `o1[k] = Σ_i d_i[π(k)]·a_i[k]` modulo `m`.
+fn inner_product(
+    m: &pixveil_math::Modulus,
+    d: &[&[u64]],
+    b: &[&[u64]],
+    a: &[&[u64]],
+    perm: Option<&[usize]>,
+    o0: &mut [u64],
+    o1: &mut [u64],
+) {
+    let n = o0.len();
+    let mut acc0 = vec![0u128; n];
+    let mut acc1 = vec![0u128; n];
+    for ((di, bi), ai) in d.iter().zip(b).zip(a) {
+        match perm {
+            Some(p) => {
+                for k in 0..n {
+                    let x = di[p[k]] as u128;
+                    acc0[k] += x * bi[k] as u128;
+                    acc1[k] += x * ai[k] as u128;
+                }
+            }
+            None => {
+                for k in 0..n {
+                    let x = di[k] as u128;
+                    acc0[k] += x * bi[k] as u128;
+                    acc1[k] += x * ai[k] as u128;
+                }
+            }
+        }
+    }
+    for k in 0..n {
+        o0[k] = m.reduce_u128(acc0[k]);
+        o1[k] = m.reduce_u128(acc1[k]);
+    }
+}
+
+/// Divides `x` (rows `q_0 … q_ℓ, P`, NTT form) by `P` with rounding, returning rows
+/// `q_0 … q_ℓ`.
+pub(crate) fn mod_down(params: &Parameters, mut x: Vec<u64>, level: usize) -> Result<Vec<u64>> {
+    let ctx = params.ring();
+    let n = ctx.degree();
+    let pidx = ctx.num_q();
+    let mut last = x.split_off((level + 1) * n);
+    ctx.ntt(pidx).backward(&mut last);
+    let pm = *ctx.modulus(pidx);
+    let mut t = vec![0u64; n];
+    for j in 0..=level {
+        let m = *ctx.modulus(j);
+        for (y, &v) in t.iter_mut().zip(&last) {
+            *y = m.reduce_i64(pm.center(v));
+        }
+        ctx.ntt(j).forward(&mut t);
+        let (inv, invs) = params.p_inv_mod_q[j];
+        for (xv, &tv) in x[j * n..(j + 1) * n].iter_mut().zip(&t) {
+            *xv = m.mul_shoup(m.sub(*xv, tv), inv, invs);
+        }
+    }
+    Ok(x)
+}
+
+/// Divides a polynomial over `q_0 … q_ℓ` by `q_ℓ` with rounding (NTT form in and out).
+fn divide_by_last(p: Poly<Ntt>, level: usize, inv: &[(u64, u64)]) -> Result<Poly<Ntt>> {
+    let ctx = p.context().clone();
+    let n = ctx.degree();
+    let mut data = p.into_data();
+    let mut last = data.split_off(level * n);
+    ctx.ntt(level).backward(&mut last);
+    let ql = *ctx.modulus(level);
+    let mut t = vec![0u64; n];
+    for (j, &(w, ws)) in inv.iter().enumerate() {
+        let m = *ctx.modulus(j);
+        for (y, &v) in t.iter_mut().zip(&last) {
+            *y = m.reduce_i64(ql.center(v));
+        }
+        ctx.ntt(j).forward(&mut t);
+        for (xv, &tv) in data[j * n..(j + 1) * n].iter_mut().zip(&t) {
+            *xv = m.mul_shoup(m.sub(*xv, tv), w, ws);
+        }
+    }
+    Ok(Poly::from_raw(&ctx, Basis { q: level, p: 0 }, data)?)
+}
+
+fn check_scales(a: f64, b: f64) -> Result<()> {
+    if ((a - b) / a.max(b)).abs() > SCALE_TOLERANCE {
+        return Err(Error::ScaleMismatch {
+            left_log2: a.log2(),
+            right_log2: b.log2(),
+        });
+    }
+    Ok(())
+}
+
+fn round_i64(x: f64) -> Result<i64> {
+    let r = x.round();
+    if !(r.abs() < 4_611_686_018_427_387_904.0) {
+        return Err(Error::EncodingOverflow { log2: r.abs().log2() });
+    }
+    Ok(r as i64)
+}

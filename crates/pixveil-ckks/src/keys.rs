@@ -1,0 +1,310 @@
+//! Secret, public, relinearization and Galois keys.
+//!
+//! Key switching is SEAL-style *hybrid* key switching with one special prime `P` and one
+//! digit per ciphertext prime: the key for a target secret `s'` is, for `i = 0 … L−1`,
+//! `(b_i, a_i) = (−a_i·s + e_i + P·[s']_{q_i}·δ_i, a_i)` over `Q·P`, where `δ_i ≡ 1 (mod q_i)`
+//! and `≡ 0` modulo the other primes. The `a_i` are expanded from one 32-byte seed, so a
+//! serialized key is about half the size of its polynomials.
+
+use crate::params::{Fingerprint, Parameters};
+use crate::Result;
+use pixveil_ring::sample;
+use pixveil_ring::{galois_element_conjugate, galois_element_for_step, Basis, Ntt, Poly};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{CryptoRng, RngCore, SeedableRng};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+/// The secret key `s`, a uniform ternary polynomial. Zeroized on drop; `Debug` is redacted.
+#[derive(Clone)]
+pub struct SecretKey {
+    pub(crate) coeffs: Vec<i64>,
+    /// `s` in NTT form over the full basis `Q ∪ P`.
+    pub(crate) ntt: Poly<Ntt>,
+    pub(crate) fingerprint: Fingerprint,
+}
+
+impl Zeroize for SecretKey {
+    fn zeroize(&mut self) {
+        self.coeffs.zeroize();
+        self.ntt.zeroize();
+    }
+}
+impl Drop for SecretKey {
+    fn drop(&mut self) {
+        self.zeroize();
+    }
+}
+impl ZeroizeOnDrop for SecretKey {}
+
+impl core::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SecretKey")
+            .field("coeffs", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+impl SecretKey {
+    /// Samples a fresh uniform ternary secret.
+    ///
+    /// # Errors
+    /// Never for validated parameters.
+    pub fn generate<R: RngCore + CryptoRng>(params: &Arc<Parameters>, rng: &mut R) -> Result<Self> {
+        let coeffs = sample::ternary(params.degree(), rng);
+        Self::from_coeffs(params, coeffs)
+    }
+
+    pub(crate) fn from_coeffs(params: &Arc<Parameters>, coeffs: Vec<i64>) -> Result<Self> {
+        let ctx = params.ring();
+        let ntt = Poly::from_i64(ctx, ctx.full_basis(), &coeffs)?.into_ntt();
+        Ok(Self {
+            coeffs,
+            ntt,
+            fingerprint: *params.fingerprint(),
+        })
+    }
+
+    /// Parameter fingerprint.
+    pub fn fingerprint(&self) -> &Fingerprint {
+        &self.fingerprint
+    }
+
+    /// `s` restricted to `basis`.
+    pub(crate) fn at(&self, basis: Basis) -> Result<Poly<Ntt>> {
+        restrict(&self.ntt, basis)
+    }
+}
+
+/// Copies the rows of `p` (over the full basis) that belong to `basis`.
+pub(crate) fn restrict(p: &Poly<Ntt>, basis: Basis) -> Result<Poly<Ntt>> {
+    let ctx = p.context();
+    let n = ctx.degree();
+    let full = p.basis();
+    let mut data = Vec::with_capacity(basis.len() * n);
+    for r in 0..basis.len() {
+        let idx = ctx.prime_index(basis, r);
+        let src_row = if idx < ctx.num_q() { idx } else { full.q + (idx - ctx.num_q()) };
+        data.extend_from_slice(p.row(src_row));
+    }
+    Ok(Poly::from_raw(ctx, basis, data)?)
+}
+
+/// The public key `(b, a) = (−a·s + e, a)` over `Q·P` (`a` expanded from a seed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PublicKey {
+    pub(crate) b: Poly<Ntt>,
+    pub(crate) a: Poly<Ntt>,
+    pub(crate) seed: [u8; 32],
+    pub(crate) fingerprint: Fingerprint,
+}
+
+impl PublicKey {
+    /// Parameter fingerprint.
+    pub fn fingerprint(&self) -> &Fingerprint {
+        &self.fingerprint
+    }
+}
+
+/// A key-switching key from a target secret `s'` to `s` (one digit per ciphertext prime).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeySwitchKey {
+    pub(crate) b: Vec<Poly<Ntt>>,
+    pub(crate) a: Vec<Poly<Ntt>>,
+    pub(crate) seed: [u8; 32],
+}
+
+impl KeySwitchKey {
+    /// Expands the `a_i` from `seed` (digit after digit, each over the full basis).
+    pub(crate) fn expand_a(params: &Parameters, seed: &[u8; 32]) -> Result<Vec<Poly<Ntt>>> {
+        let ctx = params.ring();
+        let mut rng = ChaCha20Rng::from_seed(*seed);
+        (0..params.q().len())
+            .map(|_| Ok(sample::uniform(ctx, ctx.full_basis(), &mut rng)?))
+            .collect()
+    }
+
+    /// Generates the key switching from `target` (NTT, full basis) to `sk`.
+    pub(crate) fn generate<R: RngCore + CryptoRng>(
+        params: &Parameters,
+        sk: &SecretKey,
+        target: &Poly<Ntt>,
+        rng: &mut R,
+    ) -> Result<Self> {
+        let ctx = params.ring();
+        let n = params.degree();
+        let mut seed = [0u8; 32];
+        rng.fill_bytes(&mut seed);
+        let a = Self::expand_a(params, &seed)?;
+        let mut b = Vec::with_capacity(a.len());
+        for (i, ai) in a.iter().enumerate() {
+            let e = Poly::from_i64(ctx, ctx.full_basis(), &sample::gaussian(n, rng))?.into_ntt();
+            let mut bi = ai.clone();
+            bi.mul_assign(&sk.ntt)?;
+            bi.neg_assign();
+            bi.add_assign(&e)?;
+            // Row i gets P·s' (P ≡ 0 modulo the special prime, so nothing is added there).
+            let m = *ctx.modulus(i);
+            let pm = params.p_mod_q[i];
+            let pms = m.shoup(pm);
+            let t = target.row(i).to_vec();
+            for (x, &y) in bi.row_mut(i).iter_mut().zip(&t) {
+                *x = m.add(*x, m.mul_shoup(y, pm, pms));
+            }
+            b.push(bi);
+        }
+        Ok(Self { b, a, seed })
+    }
+}
+
+/// Relinearization key (switches `s²` to `s`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RelinKey {
+    pub(crate) key: KeySwitchKey,
+    pub(crate) fingerprint: Fingerprint,
+}
+
+impl RelinKey {
+    /// Parameter fingerprint.
+    pub fn fingerprint(&self) -> &Fingerprint {
+        &self.fingerprint
+    }
+}
+
+/// Galois keys for a chosen set of rotations (and optionally conjugation), indexed by Galois
+/// element.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GaloisKeys {
+    pub(crate) keys: BTreeMap<usize, KeySwitchKey>,
+    pub(crate) fingerprint: Fingerprint,
+}
+
+impl GaloisKeys {
+    /// Parameter fingerprint.
+    pub fn fingerprint(&self) -> &Fingerprint {
+        &self.fingerprint
+    }
+    /// Galois elements with a key.
+    pub fn elements(&self) -> impl Iterator<Item = usize> + '_ {
+        self.keys.keys().copied()
+    }
+    /// Whether a key for the Galois element exists.
+    pub fn contains(&self, element: usize) -> bool {
+        self.keys.contains_key(&element)
+    }
+    pub(crate) fn get(&self, element: usize) -> Option<&KeySwitchKey> {
+        self.keys.get(&element)
+    }
+}
+
+/// Generates all keys from one secret key.
+#[derive(Debug)]
+pub struct KeyGenerator {
+    params: Arc<Parameters>,
+    sk: SecretKey,
+}
+
+impl KeyGenerator {
+    /// A key generator with a fresh secret key.
+    ///
+    /// # Errors
+    /// Never for validated parameters.
+    pub fn new<R: RngCore + CryptoRng>(params: &Arc<Parameters>, rng: &mut R) -> Result<Self> {
+        Ok(Self {
+            params: params.clone(),
+            sk: SecretKey::generate(params, rng)?,
+        })
+    }
+
+    /// A key generator for an existing secret key.
+    ///
+    /// # Errors
+    /// [`crate::Error::ParameterMismatch`] if the key belongs to other parameters.
+    pub fn from_secret_key(params: &Arc<Parameters>, sk: SecretKey) -> Result<Self> {
+        params.check_fingerprint(&sk.fingerprint)?;
+        Ok(Self {
+            params: params.clone(),
+            sk,
+        })
+    }
+
+    /// The secret key.
+    pub fn secret_key(&self) -> &SecretKey {
+        &self.sk
+    }
+
+    /// A public key with a seeded `a`.
+    ///
+    /// # Errors
+    /// Never for validated parameters.
+    pub fn public_key<R: RngCore + CryptoRng>(&self, rng: &mut R) -> Result<PublicKey> {
+        let ctx = self.params.ring();
+        // Over `Q·P`: encryption works modulo `q_0 … q_ℓ·P` and divides by `P`, which
+        // removes the encryption noise (as SEAL does).
+        let basis = ctx.full_basis();
+        let mut seed = [0u8; 32];
+        rng.fill_bytes(&mut seed);
+        let a = sample::uniform_from_seed(ctx, basis, &seed)?;
+        let e = Poly::from_i64(ctx, basis, &sample::gaussian(self.params.degree(), rng))?.into_ntt();
+        let mut b = a.clone();
+        b.mul_assign(&self.sk.at(basis)?)?;
+        b.neg_assign();
+        b.add_assign(&e)?;
+        Ok(PublicKey {
+            b,
+            a,
+            seed,
+            fingerprint: *self.params.fingerprint(),
+        })
+    }
+
+    /// The relinearization key (switches `s²` to `s`).
+    ///
+    /// # Errors
+    /// Never for validated parameters.
+    pub fn relin_key<R: RngCore + CryptoRng>(&self, rng: &mut R) -> Result<RelinKey> {
+        let mut s2 = self.sk.ntt.clone();
+        s2.mul_assign(&self.sk.ntt)?;
+        let key = KeySwitchKey::generate(&self.params, &self.sk, &s2, rng)?;
+        s2.zeroize();
+        Ok(RelinKey {
+            key,
+            fingerprint: *self.params.fingerprint(),
+        })
+    }
+
+    /// Galois keys for exactly the rotation steps asked for (positive = left), plus the
+    /// conjugation key if `conjugate`. Steps are taken modulo `N/2`; step 0 is ignored.
+    ///
+    /// # Errors
+    /// Never for validated parameters.
+    pub fn galois_keys<R: RngCore + CryptoRng>(
+        &self,
+        steps: &[i64],
+        conjugate: bool,
+        rng: &mut R,
+    ) -> Result<GaloisKeys> {
+        let n = self.params.degree();
+        let mut elements: Vec<usize> = steps
+            .iter()
+            .map(|&s| galois_element_for_step(s, n))
+            .filter(|&g| g != 1)
+            .collect();
+        if conjugate {
+            elements.push(galois_element_conjugate(n));
+        }
+        elements.sort_unstable();
+        elements.dedup();
+        let mut keys = BTreeMap::new();
+        for g in elements {
+            let mut target = self.sk.ntt.automorphism(g)?;
+            keys.insert(g, KeySwitchKey::generate(&self.params, &self.sk, &target, rng)?);
+            target.zeroize();
+        }
+        Ok(GaloisKeys {
+            keys,
+            fingerprint: *self.params.fingerprint(),
+        })
+    }
+}

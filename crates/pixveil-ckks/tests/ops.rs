@@ -1,0 +1,193 @@
+//! Property tests: `decrypt(op(enc(a), enc(b))) ≈ op(a, b)` within a stated precision in
+//! bits, for every operation, on small insecure parameters (N = 2^11) for speed.
+#![allow(missing_docs)]
+
+use pixveil_ckks::prelude::*;
+use proptest::prelude::*;
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use std::sync::{Arc, OnceLock};
+
+struct Fx {
+    params: Arc<Parameters>,
+    kg: KeyGenerator,
+    rlk: RelinKey,
+    gk: GaloisKeys,
+    enc: Encoder,
+    pk_enc: Encryptor,
+    sk_enc: Encryptor,
+    dec: Decryptor,
+    eval: Evaluator,
+}
+
+const STEPS: [i64; 6] = [1, 2, 3, -1, 7, 100];
+
+fn literal() -> ParametersLiteral {
+    // Not secure (N = 2048 with 180 bits): tests only.
+    ParametersLiteral {
+        log_n: 11,
+        log_q: vec![45, 35, 35],
+        log_p: vec![45],
+        log_scale: 35,
+        security: SecurityLevel::None,
+    }
+}
+
+fn fx() -> &'static Fx {
+    static F: OnceLock<Fx> = OnceLock::new();
+    F.get_or_init(|| {
+        let params = Parameters::new(&literal()).unwrap();
+        let mut rng = ChaCha20Rng::from_seed([42; 32]);
+        let kg = KeyGenerator::new(&params, &mut rng).unwrap();
+        let pk = kg.public_key(&mut rng).unwrap();
+        Fx {
+            rlk: kg.relin_key(&mut rng).unwrap(),
+            gk: kg.galois_keys(&STEPS, true, &mut rng).unwrap(),
+            enc: Encoder::new(&params).unwrap(),
+            pk_enc: Encryptor::with_public_key(&params, &pk).unwrap(),
+            sk_enc: Encryptor::with_secret_key(&params, kg.secret_key()).unwrap(),
+            dec: Decryptor::new(&params, kg.secret_key()).unwrap(),
+            eval: Evaluator::new(&params),
+            params,
+            kg,
+        }
+    })
+}
+
+fn values(seed: u64) -> Vec<Complex> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+    };
+    (0..fx().params.slots()).map(|_| Complex::new(next(), next())).collect()
+}
+
+fn encrypt(v: &[Complex], public: bool) -> Ciphertext {
+    let f = fx();
+    let pt = f.enc.encode(v, f.params.max_level(), f.params.default_scale()).unwrap();
+    let mut rng = ChaCha20Rng::from_os_rng();
+    if public {
+        f.pk_enc.encrypt(&pt, &mut rng).unwrap()
+    } else {
+        f.sk_enc.encrypt(&pt, &mut rng).unwrap()
+    }
+}
+
+fn decrypt(ct: &Ciphertext) -> Vec<Complex> {
+    let f = fx();
+    f.enc.decode(&f.dec.decrypt(ct).unwrap()).unwrap()
+}
+
+fn assert_close(want: &[Complex], ct: &Ciphertext, min_bits: f64, what: &str) {
+    let stats = PrecisionStats::compute(want, &decrypt(ct));
+    assert!(stats.min_bits >= min_bits, "{what}: {stats}");
+}
+
+fn rotl(v: &[Complex], k: i64) -> Vec<Complex> {
+    let n = v.len() as i64;
+    (0..n).map(|i| v[(i + k).rem_euclid(n) as usize]).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3))]
+
+    #[test]
+    fn every_op_is_homomorphic(sa in any::<u64>(), sb in any::<u64>(), public in any::<bool>()) {
+        let f = fx();
+        let e = &f.eval;
+        let (a, b) = (values(sa), values(sb));
+        let (ca, cb) = (encrypt(&a, public), encrypt(&b, !public));
+        assert_close(&a, &ca, 20.0, "encrypt");
+        let zip = |g: &dyn Fn(Complex, Complex) -> Complex| -> Vec<Complex> {
+            a.iter().zip(&b).map(|(&x, &y)| g(x, y)).collect()
+        };
+        assert_close(&zip(&|x, y| x + y), &e.add(&ca, &cb).unwrap(), 20.0, "add");
+        assert_close(&zip(&|x, y| x - y), &e.sub(&ca, &cb).unwrap(), 20.0, "sub");
+        assert_close(&zip(&|x, _| -x), &e.negate(&ca).unwrap(), 20.0, "negate");
+        let pb = f.enc.encode(&b, f.params.max_level(), f.params.default_scale()).unwrap();
+        assert_close(&zip(&|x, y| x + y), &e.add_plain(&ca, &pb).unwrap(), 20.0, "add_plain");
+        let prod = zip(&|x, y| x * y);
+        let mp = e.rescale(&e.mul_plain(&ca, &pb).unwrap()).unwrap();
+        assert_eq!(mp.level(), f.params.max_level() - 1);
+        assert_close(&prod, &mp, 18.0, "mul_plain + rescale");
+        let m3 = e.mul(&ca, &cb).unwrap();
+        assert_eq!(m3.size(), 3);
+        assert_close(&prod, &m3, 18.0, "mul (size 3)");
+        let mr = e.rescale(&e.relinearize(&m3, &f.rlk).unwrap()).unwrap();
+        assert_close(&prod, &mr, 18.0, "mul + relin + rescale");
+        // Depth 2: (a·b)·a.
+        let a1 = e.drop_to_level(&ca, mr.level()).unwrap();
+        let mut d2 = e.rescale(&e.mul_relin(&mr, &a1, &f.rlk).unwrap()).unwrap();
+        d2.set_scale(d2.scale()).unwrap();
+        assert_close(&zip(&|x, y| x * y * x), &d2, 15.0, "depth 2");
+        assert_eq!(d2.level(), 0);
+        assert!(e.rescale(&d2).is_err());
+        assert_close(&zip(&|x, _| x.scale(3.0)), &e.mul_integer(&ca, 3).unwrap(), 18.0, "mul_integer");
+        let ms = e.rescale(&e.mul_scalar(&ca, -0.75, f.params.default_scale()).unwrap()).unwrap();
+        assert_close(&zip(&|x, _| x.scale(-0.75)), &ms, 18.0, "mul_scalar");
+        assert_close(&zip(&|x, _| x + Complex::from(0.5)), &e.add_scalar(&ca, 0.5).unwrap(), 20.0, "add_scalar");
+        assert_close(&zip(&|x, _| x.conj()), &e.conjugate(&ca, &f.gk).unwrap(), 18.0, "conjugate");
+    }
+}
+
+#[test]
+fn rotation_by_every_key_and_hoisting() {
+    let f = fx();
+    let a = values(7);
+    let ca = encrypt(&a, true);
+    let hoisted = f.eval.rotate_hoisted(&ca, &STEPS, &f.gk).unwrap();
+    for (&k, h) in STEPS.iter().zip(&hoisted) {
+        let want = rotl(&a, k);
+        assert_close(&want, &f.eval.rotate(&ca, k, &f.gk).unwrap(), 18.0, "rotate");
+        assert_close(&want, h, 18.0, "hoisted rotate");
+    }
+    // Rotation at a lower level, and composition of rotations.
+    let low = f.eval.drop_to_level(&ca, 0).unwrap();
+    let r = f.eval.rotate(&f.eval.rotate(&low, 1, &f.gk).unwrap(), 2, &f.gk).unwrap();
+    assert_close(&rotl(&a, 3), &r, 17.0, "rotate at level 0");
+    assert_close(&a, &f.eval.rotate(&ca, 0, &f.gk).unwrap(), 20.0, "rotate 0");
+    let err = f.eval.rotate(&ca, 5, &f.gk).unwrap_err();
+    assert!(matches!(err, Error::MissingGaloisKey { step: 5, .. }), "{err}");
+}
+
+#[test]
+fn mismatched_operands_are_errors() {
+    let f = fx();
+    let a = encrypt(&values(1), true);
+    let low = f.eval.drop_to_level(&a, 1).unwrap();
+    assert!(matches!(f.eval.add(&a, &low), Err(Error::LevelMismatch { left: 2, right: 1 })));
+    let sq = f.eval.mul_relin(&a, &a, &f.rlk).unwrap();
+    assert!(matches!(f.eval.add(&a, &sq), Err(Error::ScaleMismatch { .. })));
+    assert!(matches!(f.eval.relinearize(&a, &f.rlk), Err(Error::CiphertextSize { .. })));
+    // Other parameters: different fingerprint.
+    let mut lit = literal();
+    lit.log_scale = 34;
+    let other = Parameters::new(&lit).unwrap();
+    let mut rng = ChaCha20Rng::from_seed([1; 32]);
+    let kg2 = KeyGenerator::new(&other, &mut rng).unwrap();
+    let enc2 = Encoder::new(&other).unwrap();
+    let pt2 = enc2.encode_real(&[1.0], 2, other.default_scale()).unwrap();
+    let c2 = Encryptor::with_secret_key(&other, kg2.secret_key()).unwrap().encrypt(&pt2, &mut rng).unwrap();
+    assert!(matches!(f.eval.add(&a, &c2), Err(Error::ParameterMismatch { .. })));
+    assert!(matches!(f.dec.decrypt(&c2), Err(Error::ParameterMismatch { .. })));
+    assert!(matches!(f.eval.mul_plain(&a, &pt2), Err(Error::ParameterMismatch { .. })));
+    let rlk2 = kg2.relin_key(&mut rng).unwrap();
+    assert!(matches!(f.eval.relinearize(&sq, &rlk2), Err(Error::ParameterMismatch { .. })));
+    assert!(Encryptor::with_secret_key(&f.params, kg2.secret_key()).is_err());
+    assert!(matches!(
+        f.enc.encode_real(&vec![0.0; f.params.slots() + 1], 0, 1e6),
+        Err(Error::TooManyValues { .. })
+    ));
+    assert!(matches!(f.enc.encode_real(&[1e30], 0, 1e6), Err(Error::EncodingOverflow { .. })));
+    assert!(matches!(f.enc.encode_real(&[1.0], 9, 1e6), Err(Error::InvalidLevel { .. })));
+    let _ = &f.kg;
+}
+
+#[test]
+fn secret_key_debug_is_redacted() {
+    let s = format!("{:?}", fx().kg.secret_key());
+    assert!(s.contains("redacted"), "{s}");
+}
