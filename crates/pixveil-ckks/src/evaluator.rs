@@ -16,7 +16,7 @@ use crate::encoder::Plaintext;
 use crate::encrypt::Ciphertext;
 use crate::keys::{GaloisKeys, KeySwitchKey, RelinKey};
 use crate::params::{Fingerprint, Parameters};
-use crate::{Error, Result};
+use crate::{scratch, Error, Result};
 use pixveil_math::ntt::galois_permutation;
 use pixveil_ring::{galois_element_conjugate, galois_element_for_step, Basis, Ntt, Poly};
 use std::sync::Arc;
@@ -27,6 +27,14 @@ use std::sync::Arc;
 pub struct Decomposed {
     level: usize,
     digits: Vec<Vec<u64>>,
+}
+
+impl Drop for Decomposed {
+    fn drop(&mut self) {
+        for d in self.digits.drain(..) {
+            scratch::give(d);
+        }
+    }
 }
 
 impl Decomposed {
@@ -423,7 +431,7 @@ impl Evaluator {
         for i in 0..=level {
             let src = coeff.row(i);
             let mi = *ctx.modulus(i);
-            let mut d = vec![0u64; rows * n];
+            let mut d = scratch::take(rows * n);
             for r in 0..rows {
                 let idx = if r <= level { r } else { ctx.num_q() };
                 let dst = &mut d[r * n..(r + 1) * n];
@@ -433,10 +441,7 @@ impl Evaluator {
                 }
                 // Centered digits (|d| ≤ q_i/2) keep the key-switching noise small and
                 // unstructured; `[0, q_i)` digits would add a large multiple of Σ X^j.
-                let m = ctx.modulus(idx);
-                for (x, &y) in dst.iter_mut().zip(src) {
-                    *x = m.reduce_i64(mi.center(y));
-                }
+                lift_centered(&mi, ctx.modulus(idx), src, dst);
                 ctx.ntt(idx).forward(dst);
             }
             digits.push(d);
@@ -477,7 +482,8 @@ impl Evaluator {
     }
 }
 
-/// `o0[k] = Σ_i d_i[π(k)]·b_i[k]`, `o1[k] = Σ_i d_i[π(k)]·a_i[k]` modulo `m`.
+/// `o0[k] = Σ_i d_i[π(k)]·b_i[k]`, `o1[k] = Σ_i d_i[π(k)]·a_i[k]` modulo `m`, accumulated
+/// exactly in `u128` (at most 64 digits of 61-bit products) and reduced once.
 fn inner_product(
     m: &pixveil_math::Modulus,
     d: &[&[u64]],
@@ -488,29 +494,50 @@ fn inner_product(
     o1: &mut [u64],
 ) {
     let n = o0.len();
-    let mut acc0 = vec![0u128; n];
-    let mut acc1 = vec![0u128; n];
+    let mut acc = scratch::take128(2 * n);
+    let mut gathered = match perm {
+        Some(_) => scratch::take(n),
+        None => Vec::new(),
+    };
     for ((di, bi), ai) in d.iter().zip(b).zip(a) {
-        match perm {
+        let x: &[u64] = match perm {
             Some(p) => {
-                for k in 0..n {
-                    let x = di[p[k]] as u128;
-                    acc0[k] += x * bi[k] as u128;
-                    acc1[k] += x * ai[k] as u128;
+                for (g, &pk) in gathered.iter_mut().zip(p) {
+                    *g = di.get(pk).copied().unwrap_or(0);
                 }
+                &gathered
             }
-            None => {
-                for k in 0..n {
-                    let x = di[k] as u128;
-                    acc0[k] += x * bi[k] as u128;
-                    acc1[k] += x * ai[k] as u128;
-                }
-            }
+            None => di,
+        };
+        for (((acc, &x), &bk), &ak) in acc.chunks_exact_mut(2).zip(x).zip(bi.iter()).zip(ai.iter()) {
+            acc[0] += x as u128 * bk as u128;
+            acc[1] += x as u128 * ak as u128;
         }
     }
-    for k in 0..n {
-        o0[k] = m.reduce_u128(acc0[k]);
-        o1[k] = m.reduce_u128(acc1[k]);
+    for ((acc, r0), r1) in acc.chunks_exact(2).zip(o0.iter_mut()).zip(o1.iter_mut()) {
+        *r0 = m.reduce_u128(acc[0]);
+        *r1 = m.reduce_u128(acc[1]);
+    }
+    scratch::give128(acc);
+    if perm.is_some() {
+        scratch::give(gathered);
+    }
+}
+
+/// Writes `c mod m` for centered `c = center_{q}(y)`, `y ∈ [0, q)`, for every `y` in `src`.
+fn lift_centered(q: &pixveil_math::Modulus, m: &pixveil_math::Modulus, src: &[u64], dst: &mut [u64]) {
+    let (qv, mv) = (q.value(), m.value());
+    if mv > qv / 2 {
+        // |c| ≤ q/2 < m: a conditional addition suffices.
+        let half = qv / 2;
+        for (x, &y) in dst.iter_mut().zip(src) {
+            // y > q/2 → c = y − q < 0 → c + m = y + (m − q) (mod 2^64 wrap-free since y < q).
+            *x = if y > half { y.wrapping_add(mv.wrapping_sub(qv)) } else { y };
+        }
+    } else {
+        for (x, &y) in dst.iter_mut().zip(src) {
+            *x = m.reduce_i64(q.center(y));
+        }
     }
 }
 
@@ -520,21 +547,23 @@ pub(crate) fn mod_down(params: &Parameters, mut x: Vec<u64>, level: usize) -> Re
     let ctx = params.ring();
     let n = ctx.degree();
     let pidx = ctx.num_q();
-    let mut last = x.split_off((level + 1) * n);
+    let mut last = scratch::take(n);
+    last.copy_from_slice(&x[(level + 1) * n..(level + 2) * n]);
+    x.truncate((level + 1) * n);
     ctx.ntt(pidx).backward(&mut last);
     let pm = *ctx.modulus(pidx);
-    let mut t = vec![0u64; n];
+    let mut t = scratch::take(n);
     for j in 0..=level {
         let m = *ctx.modulus(j);
-        for (y, &v) in t.iter_mut().zip(&last) {
-            *y = m.reduce_i64(pm.center(v));
-        }
+        lift_centered(&pm, &m, &last, &mut t);
         ctx.ntt(j).forward(&mut t);
         let (inv, invs) = params.p_inv_mod_q[j];
         for (xv, &tv) in x[j * n..(j + 1) * n].iter_mut().zip(&t) {
             *xv = m.mul_shoup(m.sub(*xv, tv), inv, invs);
         }
     }
+    scratch::give(last);
+    scratch::give(t);
     Ok(x)
 }
 
@@ -549,9 +578,7 @@ fn divide_by_last(p: Poly<Ntt>, level: usize, inv: &[(u64, u64)]) -> Result<Poly
     let mut t = vec![0u64; n];
     for (j, &(w, ws)) in inv.iter().enumerate() {
         let m = *ctx.modulus(j);
-        for (y, &v) in t.iter_mut().zip(&last) {
-            *y = m.reduce_i64(ql.center(v));
-        }
+        lift_centered(&ql, &m, &last, &mut t);
         ctx.ntt(j).forward(&mut t);
         for (xv, &tv) in data[j * n..(j + 1) * n].iter_mut().zip(&t) {
             *xv = m.mul_shoup(m.sub(*xv, tv), w, ws);

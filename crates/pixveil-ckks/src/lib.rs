@@ -44,6 +44,7 @@ pub mod evaluator;
 pub mod keys;
 pub mod params;
 pub mod precision;
+mod scratch;
 pub mod serialize;
 
 pub use error::{Error, Result};

@@ -101,13 +101,25 @@ impl Tables {
         assert!(a.len() == self.n && self.n >= 8);
         // SAFETY: `Tables` is only built when `available()` reported AVX2 support, and the
         // length check above guarantees every access in the kernel stays in bounds.
-        unsafe { forward(self, a) }
+        unsafe {
+            if self.q < (1 << 30) {
+                forward::<false>(self, a)
+            } else {
+                forward::<true>(self, a)
+            }
+        }
     }
 
     pub(super) fn backward(&self, a: &mut [u64]) {
         assert!(a.len() == self.n && self.n >= 8);
         // SAFETY: as in `forward`.
-        unsafe { backward(self, a) }
+        unsafe {
+            if self.q < (1 << 30) {
+                backward::<false>(self, a)
+            } else {
+                backward::<true>(self, a)
+            }
+        }
     }
 }
 
@@ -128,7 +140,7 @@ unsafe fn mul_shoup(y: __m256i, w: __m256i, ws: __m256i, q: __m256i) -> __m256i 
 /// Forward Cooley–Tukey butterfly on lanes: `(x, y) → (x + wy, x − wy)`, inputs in `[0, 4q)`,
 /// outputs in `[0, 4q)`.
 #[inline(always)]
-unsafe fn ct(
+unsafe fn ct<const REDUCE_Y: bool>(
     x: __m256i,
     y: __m256i,
     w: __m256i,
@@ -138,7 +150,8 @@ unsafe fn ct(
     q2m1: __m256i,
 ) -> (__m256i, __m256i) {
     let x = reduce_once(x, q2m1, q2);
-    let y = reduce_once(y, q2m1, q2);
+    // For q < 2^30, y < 4q < 2^32 already fits the 32-bit multiplier.
+    let y = if REDUCE_Y { reduce_once(y, q2m1, q2) } else { y };
     let t = mul_shoup(y, w, ws, q);
     (
         _mm256_add_epi64(x, t),
@@ -149,7 +162,7 @@ unsafe fn ct(
 /// Inverse Gentleman–Sande butterfly: `(x, y) → (x + y, w(x − y))`, inputs in `[0, 2q)`,
 /// outputs in `[0, 2q)`.
 #[inline(always)]
-unsafe fn gs(
+unsafe fn gs<const REDUCE_D: bool>(
     x: __m256i,
     y: __m256i,
     w: __m256i,
@@ -159,7 +172,8 @@ unsafe fn gs(
     q2m1: __m256i,
 ) -> (__m256i, __m256i) {
     let s = reduce_once(_mm256_add_epi64(x, y), q2m1, q2);
-    let d = reduce_once(_mm256_sub_epi64(_mm256_add_epi64(x, q2), y), q2m1, q2);
+    let d = _mm256_sub_epi64(_mm256_add_epi64(x, q2), y);
+    let d = if REDUCE_D { reduce_once(d, q2m1, q2) } else { d };
     (s, mul_shoup(d, w, ws, q))
 }
 
@@ -178,7 +192,7 @@ unsafe fn st(p: &mut [u64], i: usize, v: __m256i) {
 /// # Safety
 /// The CPU must support AVX2, `a.len() == t.n`, `t.n ≥ 8` a power of two, inputs `< 4q`.
 #[target_feature(enable = "avx2")]
-unsafe fn forward(t: &Tables, a: &mut [u64]) {
+unsafe fn forward<const R: bool>(t: &Tables, a: &mut [u64]) {
     let n = t.n;
     let q = _mm256_set1_epi64x(t.q as i64);
     let q2 = _mm256_set1_epi64x(2 * t.q as i64);
@@ -195,7 +209,7 @@ unsafe fn forward(t: &Tables, a: &mut [u64]) {
             let base = 2 * i * gap;
             let mut j = base;
             while j < base + gap {
-                let (x, y) = ct(ld(a, j), ld(a, j + gap), w, ws, q, q2, q2m1);
+                let (x, y) = ct::<R>(ld(a, j), ld(a, j + gap), w, ws, q, q2, q2m1);
                 st(a, j, x);
                 st(a, j + gap, y);
                 j += 4;
@@ -209,7 +223,7 @@ unsafe fn forward(t: &Tables, a: &mut [u64]) {
         let v1 = ld(a, 8 * k + 4);
         let x = _mm256_permute2x128_si256::<0x20>(v0, v1);
         let y = _mm256_permute2x128_si256::<0x31>(v0, v1);
-        let (x, y) = ct(x, y, ld(&t.fw2, 4 * k), ld(&t.fw2_s, 4 * k), q, q2, q2m1);
+        let (x, y) = ct::<R>(x, y, ld(&t.fw2, 4 * k), ld(&t.fw2_s, 4 * k), q, q2, q2m1);
         st(a, 8 * k, _mm256_permute2x128_si256::<0x20>(x, y));
         st(a, 8 * k + 4, _mm256_permute2x128_si256::<0x31>(x, y));
     }
@@ -219,7 +233,7 @@ unsafe fn forward(t: &Tables, a: &mut [u64]) {
         let v1 = ld(a, 8 * k + 4);
         let x = _mm256_unpacklo_epi64(v0, v1);
         let y = _mm256_unpackhi_epi64(v0, v1);
-        let (x, y) = ct(x, y, ld(&t.fw1, 4 * k), ld(&t.fw1_s, 4 * k), q, q2, q2m1);
+        let (x, y) = ct::<R>(x, y, ld(&t.fw1, 4 * k), ld(&t.fw1_s, 4 * k), q, q2, q2m1);
         let x = reduce_once(reduce_once(x, q2m1, q2), qm1, q);
         let y = reduce_once(reduce_once(y, q2m1, q2), qm1, q);
         st(a, 8 * k, _mm256_unpacklo_epi64(x, y));
@@ -230,7 +244,7 @@ unsafe fn forward(t: &Tables, a: &mut [u64]) {
 /// # Safety
 /// The CPU must support AVX2, `a.len() == t.n`, `t.n ≥ 8` a power of two, inputs `< 2q`.
 #[target_feature(enable = "avx2")]
-unsafe fn backward(t: &Tables, a: &mut [u64]) {
+unsafe fn backward<const R: bool>(t: &Tables, a: &mut [u64]) {
     let n = t.n;
     let q = _mm256_set1_epi64x(t.q as i64);
     let q2 = _mm256_set1_epi64x(2 * t.q as i64);
@@ -242,7 +256,7 @@ unsafe fn backward(t: &Tables, a: &mut [u64]) {
         let v1 = ld(a, 8 * k + 4);
         let x = _mm256_unpacklo_epi64(v0, v1);
         let y = _mm256_unpackhi_epi64(v0, v1);
-        let (x, y) = gs(x, y, ld(&t.iw1, 4 * k), ld(&t.iw1_s, 4 * k), q, q2, q2m1);
+        let (x, y) = gs::<R>(x, y, ld(&t.iw1, 4 * k), ld(&t.iw1_s, 4 * k), q, q2, q2m1);
         st(a, 8 * k, _mm256_unpacklo_epi64(x, y));
         st(a, 8 * k + 4, _mm256_unpackhi_epi64(x, y));
     }
@@ -252,7 +266,7 @@ unsafe fn backward(t: &Tables, a: &mut [u64]) {
         let v1 = ld(a, 8 * k + 4);
         let x = _mm256_permute2x128_si256::<0x20>(v0, v1);
         let y = _mm256_permute2x128_si256::<0x31>(v0, v1);
-        let (x, y) = gs(x, y, ld(&t.iw2, 4 * k), ld(&t.iw2_s, 4 * k), q, q2, q2m1);
+        let (x, y) = gs::<R>(x, y, ld(&t.iw2, 4 * k), ld(&t.iw2_s, 4 * k), q, q2, q2m1);
         st(a, 8 * k, _mm256_permute2x128_si256::<0x20>(x, y));
         st(a, 8 * k + 4, _mm256_permute2x128_si256::<0x31>(x, y));
     }
@@ -266,7 +280,7 @@ unsafe fn backward(t: &Tables, a: &mut [u64]) {
             let base = 2 * i * gap;
             let mut j = base;
             while j < base + gap {
-                let (x, y) = gs(ld(a, j), ld(a, j + gap), w, ws, q, q2, q2m1);
+                let (x, y) = gs::<R>(ld(a, j), ld(a, j + gap), w, ws, q, q2, q2m1);
                 st(a, j, x);
                 st(a, j + gap, y);
                 j += 4;
