@@ -494,6 +494,34 @@ fn inner_product(
     o1: &mut [u64],
 ) {
     let n = o0.len();
+    if m.value() < pixveil_math::kernels::LAZY_MAX_MODULUS {
+        let c = pixveil_math::kernels::fold_constant(m.value());
+        let mut acc0 = scratch::take(n);
+        let mut acc1 = scratch::take(n);
+        let mut gathered = scratch::take(if perm.is_some() { n } else { 0 });
+        for ((di, bi), ai) in d.iter().zip(b).zip(a) {
+            let x: &[u64] = match perm {
+                Some(p) => {
+                    for (g, &pk) in gathered.iter_mut().zip(p) {
+                        *g = di.get(pk).copied().unwrap_or(0);
+                    }
+                    &gathered
+                }
+                None => di,
+            };
+            pixveil_math::kernels::mul_acc2_lazy(&mut acc0, &mut acc1, x, bi, ai, c);
+        }
+        for (o, &v) in o0.iter_mut().zip(&acc0) {
+            *o = m.reduce(v);
+        }
+        for (o, &v) in o1.iter_mut().zip(&acc1) {
+            *o = m.reduce(v);
+        }
+        scratch::give(acc0);
+        scratch::give(acc1);
+        scratch::give(gathered);
+        return;
+    }
     let mut acc = scratch::take128(2 * n);
     let mut gathered = match perm {
         Some(_) => scratch::take(n),
@@ -526,19 +554,7 @@ fn inner_product(
 
 /// Writes `c mod m` for centered `c = center_{q}(y)`, `y ∈ [0, q)`, for every `y` in `src`.
 fn lift_centered(q: &pixveil_math::Modulus, m: &pixveil_math::Modulus, src: &[u64], dst: &mut [u64]) {
-    let (qv, mv) = (q.value(), m.value());
-    if mv > qv / 2 {
-        // |c| ≤ q/2 < m: a conditional addition suffices.
-        let half = qv / 2;
-        for (x, &y) in dst.iter_mut().zip(src) {
-            // y > q/2 → c = y − q < 0 → c + m = y + (m − q) (mod 2^64 wrap-free since y < q).
-            *x = if y > half { y.wrapping_add(mv.wrapping_sub(qv)) } else { y };
-        }
-    } else {
-        for (x, &y) in dst.iter_mut().zip(src) {
-            *x = m.reduce_i64(q.center(y));
-        }
-    }
+    pixveil_math::kernels::lift_centered(q.value(), m, src, dst);
 }
 
 /// Divides `x` (rows `q_0 … q_ℓ, P`, NTT form) by `P` with rounding, returning rows
@@ -558,9 +574,7 @@ pub(crate) fn mod_down(params: &Parameters, mut x: Vec<u64>, level: usize) -> Re
         lift_centered(&pm, &m, &last, &mut t);
         ctx.ntt(j).forward(&mut t);
         let (inv, invs) = params.p_inv_mod_q[j];
-        for (xv, &tv) in x[j * n..(j + 1) * n].iter_mut().zip(&t) {
-            *xv = m.mul_shoup(m.sub(*xv, tv), inv, invs);
-        }
+        pixveil_math::kernels::sub_mul_const(&m, &mut x[j * n..(j + 1) * n], &t, inv, invs);
     }
     scratch::give(last);
     scratch::give(t);
@@ -580,9 +594,7 @@ fn divide_by_last(p: Poly<Ntt>, level: usize, inv: &[(u64, u64)]) -> Result<Poly
         let m = *ctx.modulus(j);
         lift_centered(&ql, &m, &last, &mut t);
         ctx.ntt(j).forward(&mut t);
-        for (xv, &tv) in data[j * n..(j + 1) * n].iter_mut().zip(&t) {
-            *xv = m.mul_shoup(m.sub(*xv, tv), w, ws);
-        }
+        pixveil_math::kernels::sub_mul_const(&m, &mut data[j * n..(j + 1) * n], &t, w, ws);
     }
     Ok(Poly::from_raw(&ctx, Basis { q: level, p: 0 }, data)?)
 }

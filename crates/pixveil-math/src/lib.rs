@@ -15,6 +15,7 @@
 
 pub mod error;
 pub mod fft;
+pub mod kernels;
 pub mod ntt;
 pub mod primes;
 pub mod rns;

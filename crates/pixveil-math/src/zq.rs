@@ -74,20 +74,22 @@ impl Modulus {
     #[inline(always)]
     pub fn add(&self, a: u64, b: u64) -> u64 {
         let s = a + b;
-        s - (self.q & mask(s >= self.q))
+        // `min` with the wrapped difference compiles to cmp + cmov (no data-dependent branch).
+        s.min(s.wrapping_sub(self.q))
     }
 
     /// `(a - b) mod q` for `a, b < q`.
     #[inline(always)]
     pub fn sub(&self, a: u64, b: u64) -> u64 {
         let d = a.wrapping_sub(b);
-        d.wrapping_add(self.q & mask(a < b))
+        d.min(d.wrapping_add(self.q))
     }
 
     /// `-a mod q` for `a < q`.
     #[inline(always)]
     pub fn neg(&self, a: u64) -> u64 {
-        (self.q - a) & mask(a != 0)
+        let t = self.q - a;
+        t.min(t.wrapping_sub(self.q))
     }
 
     /// Reduces any 64-bit word modulo `q` (single-word Barrett).
@@ -95,7 +97,7 @@ impl Modulus {
     pub fn reduce(&self, x: u64) -> u64 {
         let qhat = ((x as u128 * self.ratio64 as u128) >> 64) as u64;
         let r = x.wrapping_sub(qhat.wrapping_mul(self.q));
-        r - (self.q & mask(r >= self.q))
+        r.min(r.wrapping_sub(self.q))
     }
 
     /// Reduces a 128-bit value `x < 2^122` modulo `q` (double-word Barrett).
@@ -111,8 +113,8 @@ impl Modulus {
         let mid = p01.wrapping_add(p10).wrapping_add(p00);
         let qhat = x1.wrapping_mul(r1).wrapping_add((mid >> 64) as u64);
         let r = x0.wrapping_sub(qhat.wrapping_mul(self.q));
-        let r = r - (self.q & mask(r >= self.q));
-        r - (self.q & mask(r >= self.q))
+        let r = r.min(r.wrapping_sub(self.q));
+        r.min(r.wrapping_sub(self.q))
     }
 
     /// `(a * b) mod q` for `a, b < q`.
@@ -139,7 +141,7 @@ impl Modulus {
     #[inline(always)]
     pub fn mul_shoup(&self, x: u64, w: u64, w_shoup: u64) -> u64 {
         let r = self.mul_shoup_lazy(x, w, w_shoup);
-        r - (self.q & mask(r >= self.q))
+        r.min(r.wrapping_sub(self.q))
     }
 
     /// `a^e mod q` by square-and-multiply (variable time in `e`, which is public).
@@ -173,11 +175,8 @@ impl Modulus {
     /// Maps `x ∈ [0, q)` to its centered representative in `(-q/2, q/2]`.
     #[inline(always)]
     pub fn center(&self, x: u64) -> i64 {
-        if x > self.q / 2 {
-            x as i64 - self.q as i64
-        } else {
-            x as i64
-        }
+        // Branch-free: the comparison is data dependent and unpredictable.
+        x as i64 - (self.q & mask(x > self.q / 2)) as i64
     }
 }
 
