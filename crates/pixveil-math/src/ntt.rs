@@ -20,6 +20,8 @@ use crate::{Error, Result};
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx2_32;
 
 /// Smallest supported ring degree.
 pub const MIN_DEGREE: usize = 8;
@@ -42,8 +44,10 @@ pub fn bit_reverse(x: usize, bits: u32) -> usize {
 pub enum Backend {
     /// Portable scalar Harvey butterflies (any prime < 2^61).
     Scalar,
-    /// AVX2 kernel (primes < 2^31 on CPUs with AVX2).
+    /// AVX2 kernel on four 64-bit lanes (primes < 2^31 on CPUs with AVX2).
     Avx2,
+    /// AVX2 kernel on eight 32-bit lanes (primes < 2^30, degree ≥ 16, CPUs with AVX2).
+    Avx2x8,
 }
 
 /// Precomputed tables for the negacyclic NTT of degree `N` modulo one prime.
@@ -63,6 +67,8 @@ pub struct NttTable {
     backend: Backend,
     #[cfg(target_arch = "x86_64")]
     simd: Option<avx2::Tables>,
+    #[cfg(target_arch = "x86_64")]
+    simd32: Option<avx2_32::Tables32>,
 }
 
 impl NttTable {
@@ -128,7 +134,15 @@ impl NttTable {
             None
         };
         #[cfg(target_arch = "x86_64")]
-        let backend = if simd.is_some() {
+        let simd32 = if simd.is_some() && q < (1 << 30) && n >= 16 {
+            Some(avx2_32::Tables32::new(q, &psi, &ipsi, n_inv))
+        } else {
+            None
+        };
+        #[cfg(target_arch = "x86_64")]
+        let backend = if simd32.is_some() {
+            Backend::Avx2x8
+        } else if simd.is_some() {
             Backend::Avx2
         } else {
             Backend::Scalar
@@ -151,6 +165,8 @@ impl NttTable {
             backend,
             #[cfg(target_arch = "x86_64")]
             simd,
+            #[cfg(target_arch = "x86_64")]
+            simd32,
         })
     }
 
@@ -178,6 +194,11 @@ impl NttTable {
     pub fn forward(&self, a: &mut [u64]) {
         assert_eq!(a.len(), self.n, "NTT length");
         #[cfg(target_arch = "x86_64")]
+        if let Some(t) = &self.simd32 {
+            t.forward(a);
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
         if let Some(t) = &self.simd {
             t.forward(a);
             return;
@@ -191,6 +212,11 @@ impl NttTable {
     /// If `a.len() != N`.
     pub fn backward(&self, a: &mut [u64]) {
         assert_eq!(a.len(), self.n, "NTT length");
+        #[cfg(target_arch = "x86_64")]
+        if let Some(t) = &self.simd32 {
+            t.backward(a);
+            return;
+        }
         #[cfg(target_arch = "x86_64")]
         if let Some(t) = &self.simd {
             t.backward(a);
@@ -374,6 +400,27 @@ mod tests {
             let perm = t.galois_permutation(g);
             let via_perm: Vec<u64> = perm.iter().map(|&p| fa[p]).collect();
             assert_eq!(sa, via_perm, "g={g}");
+        }
+    }
+
+    #[test]
+    fn simd_matches_scalar_at_full_size() {
+        let n = 8192;
+        for bits in [26u32, 30, 31, 40] {
+            let q = ntt_primes(bits, 1, n, &[]).unwrap()[0];
+            let fast = NttTable::new(q, n).unwrap();
+            let slow = NttTable::new_scalar(q, n).unwrap();
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") && bits <= 30 {
+                assert_eq!(fast.backend(), Backend::Avx2x8);
+            }
+            let a: Vec<u64> = (0..n as u64).map(|i| (i * i * 7919 + 13) % q).collect();
+            let (mut x, mut y) = (a.clone(), a.clone());
+            fast.forward(&mut x);
+            slow.forward(&mut y);
+            assert_eq!(x, y, "forward {bits}");
+            fast.backward(&mut x);
+            assert_eq!(x, a, "backward {bits}");
         }
     }
 
