@@ -7,7 +7,11 @@ use rand_core::SeedableRng;
 
 fn main() -> Result<()> {
     let which = std::env::args().nth(1).unwrap_or_else(|| "tenseal".into());
-    let preset = if which == "precise" { Preset::Precise8192 } else { Preset::TenSeal8192 };
+    let preset = if which == "precise" {
+        Preset::Precise8192
+    } else {
+        Preset::TenSeal8192
+    };
     let params = Parameters::preset(preset)?;
     let mut rng = ChaCha20Rng::from_os_rng();
     let kg = KeyGenerator::new(&params, &mut rng)?;
@@ -22,30 +26,52 @@ fn main() -> Result<()> {
     let a: Vec<Complex> = (0..slots)
         .map(|i| Complex::new((i as f64 * 0.37).sin(), (i as f64 * 0.11).cos()))
         .collect();
-    let b: Vec<Complex> = (0..slots).map(|i| Complex::new((i as f64 * 0.05).cos(), 0.0)).collect();
+    let b: Vec<Complex> = (0..slots)
+        .map(|i| Complex::new((i as f64 * 0.05).cos(), 0.0))
+        .collect();
     let l = params.max_level();
     let s = params.default_scale();
     let ca = encryptor.encrypt(&enc.encode(&a, l, s)?, &mut rng)?;
     let cb = encryptor.encrypt(&enc.encode(&b, l, s)?, &mut rng)?;
     let show = |name: &str, want: &[Complex], ct: &Ciphertext| -> Result<()> {
         let got = enc.decode(&dec.decrypt(ct)?)?;
-        println!("{name:<28} level {} {}", ct.level(), PrecisionStats::compute(want, &got));
+        println!(
+            "{name:<28} level {} {}",
+            ct.level(),
+            PrecisionStats::compute(want, &got)
+        );
         Ok(())
     };
-    println!("preset {} (log QP = {} bits)", preset.name(), params.log_qp());
+    println!(
+        "preset {} (log QP = {} bits)",
+        preset.name(),
+        params.log_qp()
+    );
     let pt = enc.encode(&a, l, s)?;
     let got = enc.decode(&pt)?;
-    println!("{:<28} level {l} {}", "encode/decode", PrecisionStats::compute(&a, &got));
+    println!(
+        "{:<28} level {l} {}",
+        "encode/decode",
+        PrecisionStats::compute(&a, &got)
+    );
     show("encrypt (pk)", &a, &ca)?;
     let prod: Vec<Complex> = a.iter().zip(&b).map(|(x, y)| *x * *y).collect();
     let pb = enc.encode(&b, l, s)?;
-    show("mul_plain+rescale", &prod, &eval.rescale(&eval.mul_plain(&ca, &pb)?)?)?;
+    show(
+        "mul_plain+rescale",
+        &prod,
+        &eval.rescale(&eval.mul_plain(&ca, &pb)?)?,
+    )?;
     let m = eval.rescale(&eval.mul_relin(&ca, &cb, &rlk)?)?;
     show("mul_relin+rescale", &prod, &m)?;
     let rot: Vec<Complex> = (0..slots).map(|i| a[(i + 1) % slots]).collect();
     show("rotate(1)", &rot, &eval.rotate(&ca, 1, &gk)?)?;
     let rot_m: Vec<Complex> = (0..slots).map(|i| prod[(i + 1) % slots]).collect();
-    show("rotate(1) after mul+rescale", &rot_m, &eval.rotate(&m, 1, &gk)?)?;
+    show(
+        "rotate(1) after mul+rescale",
+        &rot_m,
+        &eval.rotate(&m, 1, &gk)?,
+    )?;
     let conj: Vec<Complex> = a.iter().map(|z| z.conj()).collect();
     show("conjugate", &conj, &eval.conjugate(&ca, &gk)?)?;
     Ok(())

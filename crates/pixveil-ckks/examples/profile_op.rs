@@ -8,7 +8,10 @@ use std::time::Instant;
 
 fn main() -> Result<()> {
     let op = std::env::args().nth(1).unwrap_or_else(|| "relin".into());
-    let reps: usize = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(50);
+    let reps: usize = std::env::args()
+        .nth(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(50);
     let params = Parameters::preset(Preset::TenSeal8192)?;
     let mut rng = ChaCha20Rng::from_seed([1; 32]);
     let kg = KeyGenerator::new(&params, &mut rng)?;
@@ -29,6 +32,9 @@ fn main() -> Result<()> {
             _ => drop(ev.relinearize(&ct3, &rlk)?),
         }
     }
-    println!("{op}: {:.3} ms/op", t.elapsed().as_secs_f64() * 1e3 / reps as f64);
+    println!(
+        "{op}: {:.3} ms/op",
+        t.elapsed().as_secs_f64() * 1e3 / reps as f64
+    );
     Ok(())
 }

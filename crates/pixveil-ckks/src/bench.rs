@@ -141,14 +141,20 @@ pub fn run_op_benchmarks(opts: &BenchOptions) -> Result<Vec<OpTiming>> {
         let q26 = ntt_primes(26, 1, n, &[])?[0];
         let table = NttTable::new(q26, n)?;
         let mut buf: Vec<u64> = (0..n as u64).map(|i| i * 7919 % q26).collect();
-        push("ntt", median_ms(reps * 10, || {
-            table.forward(black_box(&mut buf));
-            Ok(())
-        })?);
-        push("intt", median_ms(reps * 10, || {
-            table.backward(black_box(&mut buf));
-            Ok(())
-        })?);
+        push(
+            "ntt",
+            median_ms(reps * 10, || {
+                table.forward(black_box(&mut buf));
+                Ok(())
+            })?,
+        );
+        push(
+            "intt",
+            median_ms(reps * 10, || {
+                table.backward(black_box(&mut buf));
+                Ok(())
+            })?,
+        );
 
         let mut rng = ChaCha20Rng::from_seed([7; 32]);
         let kg = KeyGenerator::new(&params, &mut rng)?;
@@ -168,71 +174,116 @@ pub fn run_op_benchmarks(opts: &BenchOptions) -> Result<Vec<OpTiming>> {
             .collect();
 
         let pt = enc.encode(&vals, level, scale)?;
-        push("encode", median_ms(reps, || {
-            black_box(enc.encode(black_box(&vals), level, scale)?);
-            Ok(())
-        })?);
-        push("decode", median_ms(reps, || {
-            black_box(enc.decode(black_box(&pt))?);
-            Ok(())
-        })?);
+        push(
+            "encode",
+            median_ms(reps, || {
+                black_box(enc.encode(black_box(&vals), level, scale)?);
+                Ok(())
+            })?,
+        );
+        push(
+            "decode",
+            median_ms(reps, || {
+                black_box(enc.decode(black_box(&pt))?);
+                Ok(())
+            })?,
+        );
         let ct = pk_enc.encrypt(&pt, &mut rng)?;
         let ct2 = pk_enc.encrypt(&pt, &mut rng)?;
-        push("encrypt", median_ms(reps, || {
-            black_box(pk_enc.encrypt(black_box(&pt), &mut rng)?);
-            Ok(())
-        })?);
-        push("encrypt_sk", median_ms(reps, || {
-            black_box(sk_enc.encrypt(black_box(&pt), &mut rng)?);
-            Ok(())
-        })?);
-        push("decrypt", median_ms(reps, || {
-            black_box(dec.decrypt(black_box(&ct))?);
-            Ok(())
-        })?);
-        push("add", median_ms(reps, || {
-            black_box(ev.add(&ct, &ct2)?);
-            Ok(())
-        })?);
-        push("mul_plain", median_ms(reps, || {
-            black_box(ev.mul_plain(&ct, &pt)?);
-            Ok(())
-        })?);
-        push("mul", median_ms(reps, || {
-            black_box(ev.mul(&ct, &ct2)?);
-            Ok(())
-        })?);
+        push(
+            "encrypt",
+            median_ms(reps, || {
+                black_box(pk_enc.encrypt(black_box(&pt), &mut rng)?);
+                Ok(())
+            })?,
+        );
+        push(
+            "encrypt_sk",
+            median_ms(reps, || {
+                black_box(sk_enc.encrypt(black_box(&pt), &mut rng)?);
+                Ok(())
+            })?,
+        );
+        push(
+            "decrypt",
+            median_ms(reps, || {
+                black_box(dec.decrypt(black_box(&ct))?);
+                Ok(())
+            })?,
+        );
+        push(
+            "add",
+            median_ms(reps, || {
+                black_box(ev.add(&ct, &ct2)?);
+                Ok(())
+            })?,
+        );
+        push(
+            "mul_plain",
+            median_ms(reps, || {
+                black_box(ev.mul_plain(&ct, &pt)?);
+                Ok(())
+            })?,
+        );
+        push(
+            "mul",
+            median_ms(reps, || {
+                black_box(ev.mul(&ct, &ct2)?);
+                Ok(())
+            })?,
+        );
         let ct3 = ev.mul(&ct, &ct2)?;
-        push("relinearize", median_ms(reps, || {
-            black_box(ev.relinearize(&ct3, &rlk)?);
-            Ok(())
-        })?);
-        push("mul_relin", median_ms(reps, || {
-            black_box(ev.mul_relin(&ct, &ct2, &rlk)?);
-            Ok(())
-        })?);
-        push("rescale", median_ms(reps, || {
-            black_box(ev.rescale(&ct)?);
-            Ok(())
-        })?);
-        push("rotate", median_ms(reps, || {
-            black_box(ev.rotate(&ct, 1, &gk)?);
-            Ok(())
-        })?);
-        push("conjugate", median_ms(reps, || {
-            black_box(ev.conjugate(&ct, &gk)?);
-            Ok(())
-        })?);
-        push(&format!("hoisted_rotate_{k}"), median_ms(reps, || {
-            black_box(ev.rotate_hoisted(&ct, &steps, &gk)?);
-            Ok(())
-        })?);
-        push(&format!("rotate_{k}"), median_ms(reps, || {
-            for &s in &steps {
-                black_box(ev.rotate(&ct, s, &gk)?);
-            }
-            Ok(())
-        })?);
+        push(
+            "relinearize",
+            median_ms(reps, || {
+                black_box(ev.relinearize(&ct3, &rlk)?);
+                Ok(())
+            })?,
+        );
+        push(
+            "mul_relin",
+            median_ms(reps, || {
+                black_box(ev.mul_relin(&ct, &ct2, &rlk)?);
+                Ok(())
+            })?,
+        );
+        push(
+            "rescale",
+            median_ms(reps, || {
+                black_box(ev.rescale(&ct)?);
+                Ok(())
+            })?,
+        );
+        push(
+            "rotate",
+            median_ms(reps, || {
+                black_box(ev.rotate(&ct, 1, &gk)?);
+                Ok(())
+            })?,
+        );
+        push(
+            "conjugate",
+            median_ms(reps, || {
+                black_box(ev.conjugate(&ct, &gk)?);
+                Ok(())
+            })?,
+        );
+        push(
+            &format!("hoisted_rotate_{k}"),
+            median_ms(reps, || {
+                black_box(ev.rotate_hoisted(&ct, &steps, &gk)?);
+                Ok(())
+            })?,
+        );
+        push(
+            &format!("rotate_{k}"),
+            median_ms(reps, || {
+                for &s in &steps {
+                    black_box(ev.rotate(&ct, s, &gk)?);
+                }
+                Ok(())
+            })?,
+        );
     }
     Ok(out)
 }

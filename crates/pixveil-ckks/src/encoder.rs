@@ -101,7 +101,7 @@ impl Encoder {
             coeffs[j] = a as i64;
             coeffs[j + slots] = b as i64;
         }
-        if !(max < MAX_COEFF) {
+        if max.is_nan() || max >= MAX_COEFF {
             return Err(Error::EncodingOverflow { log2: max.log2() });
         }
         let basis = Basis { q: level + 1, p: 0 };

@@ -93,14 +93,17 @@ impl Encryptor {
     ///
     /// # Errors
     /// [`Error::ParameterMismatch`] if `pt` belongs to other parameters.
-    pub fn encrypt<R: RngCore + CryptoRng>(&self, pt: &Plaintext, rng: &mut R) -> Result<Ciphertext> {
+    pub fn encrypt<R: RngCore + CryptoRng>(
+        &self,
+        pt: &Plaintext,
+        rng: &mut R,
+    ) -> Result<Ciphertext> {
         self.params.check_fingerprint(&pt.fingerprint)?;
         let ctx = self.params.ring();
         let n = self.params.degree();
         let basis = pt.poly.basis();
-        let small = |v: Vec<i64>| -> Result<Poly<Ntt>> {
-            Ok(Poly::from_i64(ctx, basis, &v)?.into_ntt())
-        };
+        let small =
+            |v: Vec<i64>| -> Result<Poly<Ntt>> { Ok(Poly::from_i64(ctx, basis, &v)?.into_ntt()) };
         if let Some(sk) = &self.sk {
             let mut seed = [0u8; 32];
             rng.fill_bytes(&mut seed);
@@ -122,10 +125,12 @@ impl Encryptor {
             reason: "encryptor without key",
         })?;
         // Encrypt zero modulo q_0 … q_ℓ·P, divide by P (noise / P + rounding), add m.
-        let ext = Basis { q: basis.q, p: ctx.num_p() };
-        let small_ext = |v: Vec<i64>| -> Result<Poly<Ntt>> {
-            Ok(Poly::from_i64(ctx, ext, &v)?.into_ntt())
+        let ext = Basis {
+            q: basis.q,
+            p: ctx.num_p(),
         };
+        let small_ext =
+            |v: Vec<i64>| -> Result<Poly<Ntt>> { Ok(Poly::from_i64(ctx, ext, &v)?.into_ntt()) };
         let u = small_ext(sample::ternary(n, rng))?;
         let e0 = small_ext(sample::gaussian(n, rng))?;
         let e1 = small_ext(sample::gaussian(n, rng))?;

@@ -369,7 +369,12 @@ impl Evaluator {
     ///
     /// # Errors
     /// [`Error::MissingGaloisKey`] for a step without key.
-    pub fn rotate_hoisted(&self, a: &Ciphertext, steps: &[i64], gk: &GaloisKeys) -> Result<Vec<Ciphertext>> {
+    pub fn rotate_hoisted(
+        &self,
+        a: &Ciphertext,
+        steps: &[i64],
+        gk: &GaloisKeys,
+    ) -> Result<Vec<Ciphertext>> {
         self.check(&a.fingerprint)?;
         self.check(&gk.fingerprint)?;
         let n = self.params.degree();
@@ -377,7 +382,10 @@ impl Evaluator {
         for &s in steps {
             let g = galois_element_for_step(s, n);
             if g != 1 && !gk.contains(g) {
-                return Err(Error::MissingGaloisKey { step: s, element: g });
+                return Err(Error::MissingGaloisKey {
+                    step: s,
+                    element: g,
+                });
             }
         }
         let d = self.decompose(a)?;
@@ -413,7 +421,9 @@ impl Evaluator {
                 right: d.level,
             });
         }
-        let key = gk.get(g).ok_or(Error::MissingGaloisKey { step, element: g })?;
+        let key = gk
+            .get(g)
+            .ok_or(Error::MissingGaloisKey { step, element: g })?;
         let perm = galois_permutation(self.params.degree(), g);
         let (u0, u1) = self.key_switch(d, key, Some(&perm))?;
         let mut c0 = a.parts[0].permute(&perm)?;
@@ -537,7 +547,8 @@ fn inner_product(
             }
             None => di,
         };
-        for (((acc, &x), &bk), &ak) in acc.chunks_exact_mut(2).zip(x).zip(bi.iter()).zip(ai.iter()) {
+        for (((acc, &x), &bk), &ak) in acc.chunks_exact_mut(2).zip(x).zip(bi.iter()).zip(ai.iter())
+        {
             acc[0] += x as u128 * bk as u128;
             acc[1] += x as u128 * ak as u128;
         }
@@ -553,7 +564,12 @@ fn inner_product(
 }
 
 /// Writes `c mod m` for centered `c = center_{q}(y)`, `y ∈ [0, q)`, for every `y` in `src`.
-fn lift_centered(q: &pixveil_math::Modulus, m: &pixveil_math::Modulus, src: &[u64], dst: &mut [u64]) {
+fn lift_centered(
+    q: &pixveil_math::Modulus,
+    m: &pixveil_math::Modulus,
+    src: &[u64],
+    dst: &mut [u64],
+) {
     pixveil_math::kernels::lift_centered(q.value(), m, src, dst);
 }
 
@@ -611,8 +627,10 @@ fn check_scales(a: f64, b: f64) -> Result<()> {
 
 fn round_i64(x: f64) -> Result<i64> {
     let r = x.round();
-    if !(r.abs() < 4_611_686_018_427_387_904.0) {
-        return Err(Error::EncodingOverflow { log2: r.abs().log2() });
+    if r.is_nan() || r.abs() >= 4_611_686_018_427_387_904.0 {
+        return Err(Error::EncodingOverflow {
+            log2: r.abs().log2(),
+        });
     }
     Ok(r as i64)
 }

@@ -85,7 +85,11 @@ pub(crate) fn restrict(p: &Poly<Ntt>, basis: Basis) -> Result<Poly<Ntt>> {
     let mut data = Vec::with_capacity(basis.len() * n);
     for r in 0..basis.len() {
         let idx = ctx.prime_index(basis, r);
-        let src_row = if idx < ctx.num_q() { idx } else { full.q + (idx - ctx.num_q()) };
+        let src_row = if idx < ctx.num_q() {
+            idx
+        } else {
+            full.q + (idx - ctx.num_q())
+        };
         data.extend_from_slice(p.row(src_row));
     }
     Ok(Poly::from_raw(ctx, basis, data)?)
@@ -246,7 +250,8 @@ impl KeyGenerator {
         let mut seed = [0u8; 32];
         rng.fill_bytes(&mut seed);
         let a = sample::uniform_from_seed(ctx, basis, &seed)?;
-        let e = Poly::from_i64(ctx, basis, &sample::gaussian(self.params.degree(), rng))?.into_ntt();
+        let e =
+            Poly::from_i64(ctx, basis, &sample::gaussian(self.params.degree(), rng))?.into_ntt();
         let mut b = a.clone();
         b.mul_assign(&self.sk.at(basis)?)?;
         b.neg_assign();
@@ -299,7 +304,10 @@ impl KeyGenerator {
         let mut keys = BTreeMap::new();
         for g in elements {
             let mut target = self.sk.ntt.automorphism(g)?;
-            keys.insert(g, KeySwitchKey::generate(&self.params, &self.sk, &target, rng)?);
+            keys.insert(
+                g,
+                KeySwitchKey::generate(&self.params, &self.sk, &target, rng)?,
+            );
             target.zeroize();
         }
         Ok(GaloisKeys {

@@ -202,7 +202,10 @@ impl Parameters {
         if l.log_p[0] < max_q {
             return Err(invalid(
                 "log_p",
-                format!("special prime ({} bits) must be at least as large as every q_i ({max_q} bits)", l.log_p[0]),
+                format!(
+                    "special prime ({} bits) must be at least as large as every q_i ({max_q} bits)",
+                    l.log_p[0]
+                ),
             ));
         }
         if l.log_scale == 0 || l.log_scale >= l.log_q[0] || l.log_scale > 60 {
@@ -218,8 +221,16 @@ impl Parameters {
             used.push(p);
             Ok(p)
         };
-        let q = l.log_q.iter().map(|&b| take(b)).collect::<Result<Vec<_>>>()?;
-        let p = l.log_p.iter().map(|&b| take(b)).collect::<Result<Vec<_>>>()?;
+        let q = l
+            .log_q
+            .iter()
+            .map(|&b| take(b))
+            .collect::<Result<Vec<_>>>()?;
+        let p = l
+            .log_p
+            .iter()
+            .map(|&b| take(b))
+            .collect::<Result<Vec<_>>>()?;
         let log_qp: u32 = q.iter().chain(&p).map(|&x| 64 - x.leading_zeros()).sum();
         if l.security != SecurityLevel::None {
             let max = l.security.max_log_qp(n).unwrap_or(0);
@@ -393,7 +404,13 @@ mod tests {
             }
         );
         l.security = SecurityLevel::Bits192;
-        assert!(matches!(Parameters::new(&l), Err(Error::Insecure { max_log_qp: 152, .. })));
+        assert!(matches!(
+            Parameters::new(&l),
+            Err(Error::Insecure {
+                max_log_qp: 152,
+                ..
+            })
+        ));
         l.security = SecurityLevel::None;
         assert!(Parameters::new(&l).is_ok());
         // Small N has no room for any useful chain at 128 bits.
@@ -404,30 +421,63 @@ mod tests {
             log_scale: 20,
             security: SecurityLevel::Bits128,
         };
-        assert!(matches!(Parameters::new(&small), Err(Error::Insecure { degree: 1024, .. })));
+        assert!(matches!(
+            Parameters::new(&small),
+            Err(Error::Insecure { degree: 1024, .. })
+        ));
         // N with no table entry is refused unless explicitly allowed.
         let tiny = ParametersLiteral {
             log_n: 5,
             ..small.clone()
         };
-        assert!(matches!(Parameters::new(&tiny), Err(Error::Insecure { max_log_qp: 0, .. })));
+        assert!(matches!(
+            Parameters::new(&tiny),
+            Err(Error::Insecure { max_log_qp: 0, .. })
+        ));
     }
 
     #[test]
     fn rejects_malformed() {
         let base = Preset::Precise8192.literal();
         let cases = [
-            ParametersLiteral { log_n: 2, ..base.clone() },
-            ParametersLiteral { log_q: vec![], ..base.clone() },
-            ParametersLiteral { log_p: vec![], ..base.clone() },
-            ParametersLiteral { log_p: vec![30], ..base.clone() },
-            ParametersLiteral { log_q: vec![61], ..base.clone() },
-            ParametersLiteral { log_scale: 40, ..base.clone() },
-            ParametersLiteral { log_scale: 0, ..base.clone() },
-            ParametersLiteral { log_q: vec![14, 14], ..base.clone() },
+            ParametersLiteral {
+                log_n: 2,
+                ..base.clone()
+            },
+            ParametersLiteral {
+                log_q: vec![],
+                ..base.clone()
+            },
+            ParametersLiteral {
+                log_p: vec![],
+                ..base.clone()
+            },
+            ParametersLiteral {
+                log_p: vec![30],
+                ..base.clone()
+            },
+            ParametersLiteral {
+                log_q: vec![61],
+                ..base.clone()
+            },
+            ParametersLiteral {
+                log_scale: 40,
+                ..base.clone()
+            },
+            ParametersLiteral {
+                log_scale: 0,
+                ..base.clone()
+            },
+            ParametersLiteral {
+                log_q: vec![14, 14],
+                ..base.clone()
+            },
         ];
         for c in cases {
-            assert!(matches!(Parameters::new(&c), Err(Error::InvalidParameter { .. })), "{c:?}");
+            assert!(
+                matches!(Parameters::new(&c), Err(Error::InvalidParameter { .. })),
+                "{c:?}"
+            );
         }
     }
 }

@@ -26,7 +26,11 @@ const CAP_BITS: f64 = 64.0;
 impl PrecisionStats {
     /// Compares complex slot vectors (the shorter length is used).
     pub fn compute(want: &[Complex], have: &[Complex]) -> Self {
-        let errs: Vec<f64> = want.iter().zip(have).map(|(w, h)| (*w - *h).abs()).collect();
+        let errs: Vec<f64> = want
+            .iter()
+            .zip(have)
+            .map(|(w, h)| (*w - *h).abs())
+            .collect();
         Self::from_errors(&errs)
     }
 
@@ -91,7 +95,10 @@ mod tests {
 
     #[test]
     fn bits() {
-        let s = PrecisionStats::compute_real(&[1.0, 2.0, 3.0, 4.0], &[1.0, 2.25, 3.5, 4.0 + 2f64.powi(-10)]);
+        let s = PrecisionStats::compute_real(
+            &[1.0, 2.0, 3.0, 4.0],
+            &[1.0, 2.25, 3.5, 4.0 + 2f64.powi(-10)],
+        );
         assert_eq!(s.min_bits, 1.0);
         assert_eq!(s.median_bits, 6.0);
         assert_eq!(s.max_abs_error, 0.5);

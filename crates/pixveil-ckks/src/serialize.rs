@@ -304,7 +304,11 @@ impl Parameters {
             1 => SecurityLevel::Bits128,
             2 => SecurityLevel::Bits192,
             3 => SecurityLevel::Bits256,
-            _ => return Err(Error::Corrupt { reason: "unknown security level" }),
+            _ => {
+                return Err(Error::Corrupt {
+                    reason: "unknown security level",
+                })
+            }
         };
         let log_scale = r.u8()? as u32;
         let nq = r.u8()? as usize;
@@ -371,7 +375,11 @@ impl SecretKey {
                 0 => 0,
                 1 => 1,
                 2 => -1,
-                _ => return Err(Error::Corrupt { reason: "invalid ternary code" }),
+                _ => {
+                    return Err(Error::Corrupt {
+                        reason: "invalid ternary code",
+                    })
+                }
             };
         }
         Self::from_coeffs(params, coeffs)
@@ -482,7 +490,9 @@ impl GaloisKeys {
         for _ in 0..count {
             let g = r.u32()? as usize;
             if g % 2 == 0 || g >= 2 * params.degree() || g == 1 || keys.contains_key(&g) {
-                return Err(Error::Corrupt { reason: "invalid or repeated Galois element" });
+                return Err(Error::Corrupt {
+                    reason: "invalid or repeated Galois element",
+                });
             }
             keys.insert(g, read_ksk(&mut r, params)?);
         }
@@ -497,7 +507,9 @@ impl GaloisKeys {
 fn read_scale(r: &mut Reader<'_>) -> Result<f64> {
     let s = f64::from_bits(r.u64()?);
     if !(s.is_finite() && s > 0.0) {
-        return Err(Error::Corrupt { reason: "scale is not positive and finite" });
+        return Err(Error::Corrupt {
+            reason: "scale is not positive and finite",
+        });
     }
     Ok(s)
 }
@@ -517,7 +529,11 @@ fn read_level(r: &mut Reader<'_>, params: &Parameters) -> Result<usize> {
 impl Ciphertext {
     /// Serializes the ciphertext; a fresh secret-key ciphertext stores `c_1` as its seed.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut p = vec![self.level() as u8, self.parts.len() as u8, self.seed.is_some() as u8];
+        let mut p = vec![
+            self.level() as u8,
+            self.parts.len() as u8,
+            self.seed.is_some() as u8,
+        ];
         p.extend_from_slice(&self.scale.to_bits().to_le_bytes());
         match &self.seed {
             Some(seed) => {
@@ -539,7 +555,9 @@ impl Ciphertext {
         let size = r.u8()? as usize;
         let flags = r.u8()?;
         if !(2..=3).contains(&size) || flags > 1 || (flags == 1 && size != 2) {
-            return Err(Error::Corrupt { reason: "invalid ciphertext size or flags" });
+            return Err(Error::Corrupt {
+                reason: "invalid ciphertext size or flags",
+            });
         }
         let scale = read_scale(&mut r)?;
         let basis = Basis { q: level + 1, p: 0 };
@@ -547,7 +565,9 @@ impl Ciphertext {
         let seed = if seeded { Some(r.seed()?) } else { None };
         let stored = if seeded { 1 } else { size };
         if stored * poly_bytes(params, basis) != r.remaining() {
-            return Err(Error::Corrupt { reason: "ciphertext length does not match its level" });
+            return Err(Error::Corrupt {
+                reason: "ciphertext length does not match its level",
+            });
         }
         let mut parts = (0..stored)
             .map(|_| read_poly(&mut r, params, basis))
@@ -636,18 +656,32 @@ mod tests {
         let rlk = kg.relin_key(&mut rng).unwrap();
         let gk = kg.galois_keys(&[1, -3], true, &mut rng).unwrap();
         let enc = Encoder::new(&p).unwrap();
-        let pt = enc.encode_real(&[1.0, 2.0, 3.0], 1, p.default_scale()).unwrap();
-        let ct_sk = Encryptor::with_secret_key(&p, kg.secret_key()).unwrap().encrypt(&pt, &mut rng).unwrap();
-        let ct_pk = Encryptor::with_public_key(&p, &pk).unwrap().encrypt(&pt, &mut rng).unwrap();
+        let pt = enc
+            .encode_real(&[1.0, 2.0, 3.0], 1, p.default_scale())
+            .unwrap();
+        let ct_sk = Encryptor::with_secret_key(&p, kg.secret_key())
+            .unwrap()
+            .encrypt(&pt, &mut rng)
+            .unwrap();
+        let ct_pk = Encryptor::with_public_key(&p, &pk)
+            .unwrap()
+            .encrypt(&pt, &mut rng)
+            .unwrap();
         let ev = Evaluator::new(&p);
         let ct3 = ev.mul(&ct_pk, &ct_pk).unwrap();
 
         let pb = p.to_bytes();
-        assert_eq!(p.fingerprint(), Parameters::from_bytes(&pb).unwrap().fingerprint());
+        assert_eq!(
+            p.fingerprint(),
+            Parameters::from_bytes(&pb).unwrap().fingerprint()
+        );
         assert_tamper_evident(&pb, |b| Parameters::from_bytes(b).is_ok());
 
         let skb = kg.secret_key().to_bytes();
-        assert_eq!(SecretKey::from_bytes(&p, &skb).unwrap().coeffs, kg.secret_key().coeffs);
+        assert_eq!(
+            SecretKey::from_bytes(&p, &skb).unwrap().coeffs,
+            kg.secret_key().coeffs
+        );
         assert_tamper_evident(&skb, |b| SecretKey::from_bytes(&p, b).is_ok());
 
         let pkb = pk.to_bytes();
@@ -675,15 +709,27 @@ mod tests {
         assert_tamper_evident(&ptb, |b| Plaintext::from_bytes(&p, b).is_ok());
 
         // Kind, version, magic and parameter checks have their own errors.
-        assert!(matches!(Ciphertext::from_bytes(&p, &pkb), Err(Error::WrongKind { .. })));
+        assert!(matches!(
+            Ciphertext::from_bytes(&p, &pkb),
+            Err(Error::WrongKind { .. })
+        ));
         let mut v = ct_pk.to_bytes();
         v[4] = 9;
-        assert!(matches!(Ciphertext::from_bytes(&p, &v), Err(Error::UnsupportedVersion { found: 9, .. })));
+        assert!(matches!(
+            Ciphertext::from_bytes(&p, &v),
+            Err(Error::UnsupportedVersion { found: 9, .. })
+        ));
         v[0] = b'X';
         assert_eq!(Ciphertext::from_bytes(&p, &v), Err(Error::BadMagic));
         let other = Parameters::preset(Preset::TenSeal8192).unwrap();
-        assert!(matches!(Ciphertext::from_bytes(&other, &ct_pk.to_bytes()), Err(Error::ParameterMismatch { .. })));
-        assert!(matches!(Ciphertext::from_bytes(&p, &[]), Err(Error::Truncated { .. })));
+        assert!(matches!(
+            Ciphertext::from_bytes(&other, &ct_pk.to_bytes()),
+            Err(Error::ParameterMismatch { .. })
+        ));
+        assert!(matches!(
+            Ciphertext::from_bytes(&p, &[]),
+            Err(Error::Truncated { .. })
+        ));
     }
 
     #[test]
@@ -698,6 +744,9 @@ mod tests {
         let body_end = b.len() - CHECKSUM_LEN;
         let sum = Sha256::digest(&b[..body_end]);
         b[body_end..].copy_from_slice(&sum);
-        assert!(matches!(Parameters::from_bytes(&b), Err(Error::Insecure { .. })));
+        assert!(matches!(
+            Parameters::from_bytes(&b),
+            Err(Error::Insecure { .. })
+        ));
     }
 }

@@ -1,6 +1,6 @@
 //! Property tests: `decrypt(op(enc(a), enc(b))) ≈ op(a, b)` within a stated precision in
 //! bits, for every operation, on small insecure parameters (N = 2^11) for speed.
-#![allow(missing_docs)]
+#![allow(missing_docs, clippy::unwrap_used)]
 
 use pixveil_ckks::prelude::*;
 use proptest::prelude::*;
@@ -62,12 +62,17 @@ fn values(seed: u64) -> Vec<Complex> {
         s ^= s << 17;
         (s >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
     };
-    (0..fx().params.slots()).map(|_| Complex::new(next(), next())).collect()
+    (0..fx().params.slots())
+        .map(|_| Complex::new(next(), next()))
+        .collect()
 }
 
 fn encrypt(v: &[Complex], public: bool) -> Ciphertext {
     let f = fx();
-    let pt = f.enc.encode(v, f.params.max_level(), f.params.default_scale()).unwrap();
+    let pt = f
+        .enc
+        .encode(v, f.params.max_level(), f.params.default_scale())
+        .unwrap();
     let mut rng = ChaCha20Rng::from_os_rng();
     if public {
         f.pk_enc.encrypt(&pt, &mut rng).unwrap()
@@ -141,16 +146,27 @@ fn rotation_by_every_key_and_hoisting() {
     let hoisted = f.eval.rotate_hoisted(&ca, &STEPS, &f.gk).unwrap();
     for (&k, h) in STEPS.iter().zip(&hoisted) {
         let want = rotl(&a, k);
-        assert_close(&want, &f.eval.rotate(&ca, k, &f.gk).unwrap(), 18.0, "rotate");
+        assert_close(
+            &want,
+            &f.eval.rotate(&ca, k, &f.gk).unwrap(),
+            18.0,
+            "rotate",
+        );
         assert_close(&want, h, 18.0, "hoisted rotate");
     }
     // Rotation at a lower level, and composition of rotations.
     let low = f.eval.drop_to_level(&ca, 0).unwrap();
-    let r = f.eval.rotate(&f.eval.rotate(&low, 1, &f.gk).unwrap(), 2, &f.gk).unwrap();
+    let r = f
+        .eval
+        .rotate(&f.eval.rotate(&low, 1, &f.gk).unwrap(), 2, &f.gk)
+        .unwrap();
     assert_close(&rotl(&a, 3), &r, 17.0, "rotate at level 0");
     assert_close(&a, &f.eval.rotate(&ca, 0, &f.gk).unwrap(), 20.0, "rotate 0");
     let err = f.eval.rotate(&ca, 5, &f.gk).unwrap_err();
-    assert!(matches!(err, Error::MissingGaloisKey { step: 5, .. }), "{err}");
+    assert!(
+        matches!(err, Error::MissingGaloisKey { step: 5, .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -158,10 +174,19 @@ fn mismatched_operands_are_errors() {
     let f = fx();
     let a = encrypt(&values(1), true);
     let low = f.eval.drop_to_level(&a, 1).unwrap();
-    assert!(matches!(f.eval.add(&a, &low), Err(Error::LevelMismatch { left: 2, right: 1 })));
+    assert!(matches!(
+        f.eval.add(&a, &low),
+        Err(Error::LevelMismatch { left: 2, right: 1 })
+    ));
     let sq = f.eval.mul_relin(&a, &a, &f.rlk).unwrap();
-    assert!(matches!(f.eval.add(&a, &sq), Err(Error::ScaleMismatch { .. })));
-    assert!(matches!(f.eval.relinearize(&a, &f.rlk), Err(Error::CiphertextSize { .. })));
+    assert!(matches!(
+        f.eval.add(&a, &sq),
+        Err(Error::ScaleMismatch { .. })
+    ));
+    assert!(matches!(
+        f.eval.relinearize(&a, &f.rlk),
+        Err(Error::CiphertextSize { .. })
+    ));
     // Other parameters: different fingerprint.
     let mut lit = literal();
     lit.log_scale = 34;
@@ -170,19 +195,40 @@ fn mismatched_operands_are_errors() {
     let kg2 = KeyGenerator::new(&other, &mut rng).unwrap();
     let enc2 = Encoder::new(&other).unwrap();
     let pt2 = enc2.encode_real(&[1.0], 2, other.default_scale()).unwrap();
-    let c2 = Encryptor::with_secret_key(&other, kg2.secret_key()).unwrap().encrypt(&pt2, &mut rng).unwrap();
-    assert!(matches!(f.eval.add(&a, &c2), Err(Error::ParameterMismatch { .. })));
-    assert!(matches!(f.dec.decrypt(&c2), Err(Error::ParameterMismatch { .. })));
-    assert!(matches!(f.eval.mul_plain(&a, &pt2), Err(Error::ParameterMismatch { .. })));
+    let c2 = Encryptor::with_secret_key(&other, kg2.secret_key())
+        .unwrap()
+        .encrypt(&pt2, &mut rng)
+        .unwrap();
+    assert!(matches!(
+        f.eval.add(&a, &c2),
+        Err(Error::ParameterMismatch { .. })
+    ));
+    assert!(matches!(
+        f.dec.decrypt(&c2),
+        Err(Error::ParameterMismatch { .. })
+    ));
+    assert!(matches!(
+        f.eval.mul_plain(&a, &pt2),
+        Err(Error::ParameterMismatch { .. })
+    ));
     let rlk2 = kg2.relin_key(&mut rng).unwrap();
-    assert!(matches!(f.eval.relinearize(&sq, &rlk2), Err(Error::ParameterMismatch { .. })));
+    assert!(matches!(
+        f.eval.relinearize(&sq, &rlk2),
+        Err(Error::ParameterMismatch { .. })
+    ));
     assert!(Encryptor::with_secret_key(&f.params, kg2.secret_key()).is_err());
     assert!(matches!(
         f.enc.encode_real(&vec![0.0; f.params.slots() + 1], 0, 1e6),
         Err(Error::TooManyValues { .. })
     ));
-    assert!(matches!(f.enc.encode_real(&[1e30], 0, 1e6), Err(Error::EncodingOverflow { .. })));
-    assert!(matches!(f.enc.encode_real(&[1.0], 9, 1e6), Err(Error::InvalidLevel { .. })));
+    assert!(matches!(
+        f.enc.encode_real(&[1e30], 0, 1e6),
+        Err(Error::EncodingOverflow { .. })
+    ));
+    assert!(matches!(
+        f.enc.encode_real(&[1.0], 9, 1e6),
+        Err(Error::InvalidLevel { .. })
+    ));
     let _ = &f.kg;
 }
 

@@ -207,7 +207,11 @@ mod tests {
         f.inverse(&mut v);
         // v encodes the real polynomial with coefficients c_j = re(v_j), c_{j+N/2} = im(v_j);
         // evaluating it at ζ^{5^k} must give slot k.
-        let coeffs: Vec<f64> = v.iter().map(|c| c.re).chain(v.iter().map(|c| c.im)).collect();
+        let coeffs: Vec<f64> = v
+            .iter()
+            .map(|c| c.re)
+            .chain(v.iter().map(|c| c.im))
+            .collect();
         for (k, want) in slots.iter().enumerate() {
             let e = f.rotation_group()[k];
             let mut acc = Complex::default();

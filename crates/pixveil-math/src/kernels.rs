@@ -19,7 +19,14 @@ pub fn fold_constant(q: u64) -> u64 {
 /// Preconditions (checked in debug builds): all slices have the same length; `x`, `y0`, `y1`
 /// are residues modulo a prime `q < 2^31`; `c = fold_constant(q)`; accumulators start below
 /// 2^63. The results are congruent to the exact sums modulo `q`.
-pub fn mul_acc2_lazy(acc0: &mut [u64], acc1: &mut [u64], x: &[u64], y0: &[u64], y1: &[u64], c: u64) {
+pub fn mul_acc2_lazy(
+    acc0: &mut [u64],
+    acc1: &mut [u64],
+    x: &[u64],
+    y0: &[u64],
+    y1: &[u64],
+    c: u64,
+) {
     let n = acc0.len();
     assert!(acc1.len() == n && x.len() == n && y0.len() == n && y1.len() == n);
     #[cfg(target_arch = "x86_64")]
@@ -44,7 +51,14 @@ fn scalar_mul_acc2(acc0: &mut [u64], acc1: &mut [u64], x: &[u64], y0: &[u64], y1
 /// The CPU must support AVX2; all slices must have the same length.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn avx2_mul_acc2(acc0: &mut [u64], acc1: &mut [u64], x: &[u64], y0: &[u64], y1: &[u64], c: u64) {
+unsafe fn avx2_mul_acc2(
+    acc0: &mut [u64],
+    acc1: &mut [u64],
+    x: &[u64],
+    y0: &[u64],
+    y1: &[u64],
+    c: u64,
+) {
     use core::arch::x86_64::*;
     let n = acc0.len();
     let cv = _mm256_set1_epi64x(c as i64);
@@ -68,7 +82,14 @@ unsafe fn avx2_mul_acc2(acc0: &mut [u64], acc1: &mut [u64], x: &[u64], y0: &[u64
         }
         k += 4;
     }
-    scalar_mul_acc2(&mut acc0[k..], &mut acc1[k..], &x[k..], &y0[k..], &y1[k..], c);
+    scalar_mul_acc2(
+        &mut acc0[k..],
+        &mut acc1[k..],
+        &x[k..],
+        &y0[k..],
+        &y1[k..],
+        c,
+    );
 }
 
 /// Writes `[c]_m` for the centered lift `c ∈ (−q/2, q/2]` of each `y ∈ [0, q)` in `src`

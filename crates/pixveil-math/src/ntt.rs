@@ -336,7 +336,10 @@ mod tests {
 
     fn check_degree(n: usize, bits: u32, a: &[u64], b: &[u64]) {
         for q in ntt_primes(bits, 1, n, &[]).unwrap() {
-            for t in [NttTable::new(q, n).unwrap(), NttTable::new_scalar(q, n).unwrap()] {
+            for t in [
+                NttTable::new(q, n).unwrap(),
+                NttTable::new_scalar(q, n).unwrap(),
+            ] {
                 let m = *t.modulus();
                 let a: Vec<u64> = a.iter().map(|&x| m.reduce(x)).collect();
                 let b: Vec<u64> = b.iter().map(|&x| m.reduce(x)).collect();

@@ -79,7 +79,11 @@ pub fn ntt_primes(bits: u32, count: usize, degree: usize, exclude: &[u64]) -> Re
     let mut out = Vec::new();
     // Largest candidate below 2^bits that is ≡ 1 mod 2N.
     let top = (1u64 << bits) - 1;
-    let mut c = if top >= 1 { (top - 1) / step * step + 1 } else { 0 };
+    let mut c = if top >= 1 {
+        (top - 1) / step * step + 1
+    } else {
+        0
+    };
     while out.len() < count && c > lower {
         if is_prime(c) && !exclude.contains(&c) && !out.contains(&c) {
             out.push(c);

@@ -55,7 +55,10 @@ fn mac_limbs(acc: &mut [u64], a: &[u64], b: u64) {
 
 fn ge_limbs(a: &[u64], b: &[u64]) -> bool {
     for k in (0..a.len().max(b.len())).rev() {
-        let (x, y) = (a.get(k).copied().unwrap_or(0), b.get(k).copied().unwrap_or(0));
+        let (x, y) = (
+            a.get(k).copied().unwrap_or(0),
+            b.get(k).copied().unwrap_or(0),
+        );
         if x != y {
             return x > y;
         }
@@ -75,9 +78,9 @@ fn sub_limbs(a: &mut [u64], b: &[u64]) {
 }
 
 fn limbs_to_f64(a: &[u64]) -> f64 {
-    a.iter()
-        .rev()
-        .fold(0.0f64, |acc, &w| acc * 18_446_744_073_709_551_616.0 + w as f64)
+    a.iter().rev().fold(0.0f64, |acc, &w| {
+        acc * 18_446_744_073_709_551_616.0 + w as f64
+    })
 }
 
 /// Exact CRT reconstruction over a basis `q_0, …, q_{L-1}`.

@@ -11,7 +11,10 @@ mod sealed {
 }
 
 /// Marker for a polynomial representation.
-pub trait Representation: sealed::Sealed + Clone + core::fmt::Debug + Send + Sync + 'static {}
+pub trait Representation:
+    sealed::Sealed + Clone + core::fmt::Debug + Send + Sync + 'static
+{
+}
 
 /// Coefficient representation: row `i` holds `a_0 … a_{N-1} mod p_i`.
 #[derive(Debug, Clone, Copy)]
@@ -142,7 +145,11 @@ impl<R: Representation> Poly<R> {
         Ok(())
     }
 
-    fn zip_rows(&mut self, other: &Self, f: impl Fn(&pixveil_math::Modulus, u64, u64) -> u64) -> Result<()> {
+    fn zip_rows(
+        &mut self,
+        other: &Self,
+        f: impl Fn(&pixveil_math::Modulus, u64, u64) -> u64,
+    ) -> Result<()> {
         self.check_compatible(other)?;
         let n = self.ctx.degree();
         for r in 0..self.basis.len() {
@@ -288,7 +295,10 @@ impl Poly<Coeff> {
         let n = self.ctx.degree();
         for r in 0..self.basis.len() {
             let idx = self.prime_index(r);
-            self.ctx.clone().ntt(idx).forward(&mut self.data[r * n..(r + 1) * n]);
+            self.ctx
+                .clone()
+                .ntt(idx)
+                .forward(&mut self.data[r * n..(r + 1) * n]);
         }
         let data = core::mem::take(&mut self.data);
         self.with_data(data)
@@ -336,7 +346,10 @@ impl Poly<Ntt> {
         let n = self.ctx.degree();
         for r in 0..self.basis.len() {
             let idx = self.prime_index(r);
-            self.ctx.clone().ntt(idx).backward(&mut self.data[r * n..(r + 1) * n]);
+            self.ctx
+                .clone()
+                .ntt(idx)
+                .backward(&mut self.data[r * n..(r + 1) * n]);
         }
         let data = core::mem::take(&mut self.data);
         self.with_data(data)

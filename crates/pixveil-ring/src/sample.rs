@@ -127,6 +127,10 @@ mod tests {
         let a = uniform_from_seed(&ctx, Basis { q: 3, p: 0 }, &[9; 32]).unwrap();
         let b = uniform_from_seed(&ctx, Basis { q: 2, p: 0 }, &[9; 32]).unwrap();
         assert_eq!(&a.data()[..128], b.data());
-        assert!(a.data().iter().zip(q.iter().flat_map(|&q| [q; 64])).all(|(&x, q)| x < q));
+        assert!(a
+            .data()
+            .iter()
+            .zip(q.iter().flat_map(|&q| [q; 64]))
+            .all(|(&x, q)| x < q));
     }
 }

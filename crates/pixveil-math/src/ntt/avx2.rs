@@ -151,7 +151,11 @@ unsafe fn ct<const REDUCE_Y: bool>(
 ) -> (__m256i, __m256i) {
     let x = reduce_once(x, q2m1, q2);
     // For q < 2^30, y < 4q < 2^32 already fits the 32-bit multiplier.
-    let y = if REDUCE_Y { reduce_once(y, q2m1, q2) } else { y };
+    let y = if REDUCE_Y {
+        reduce_once(y, q2m1, q2)
+    } else {
+        y
+    };
     let t = mul_shoup(y, w, ws, q);
     (
         _mm256_add_epi64(x, t),
@@ -173,7 +177,11 @@ unsafe fn gs<const REDUCE_D: bool>(
 ) -> (__m256i, __m256i) {
     let s = reduce_once(_mm256_add_epi64(x, y), q2m1, q2);
     let d = _mm256_sub_epi64(_mm256_add_epi64(x, q2), y);
-    let d = if REDUCE_D { reduce_once(d, q2m1, q2) } else { d };
+    let d = if REDUCE_D {
+        reduce_once(d, q2m1, q2)
+    } else {
+        d
+    };
     (s, mul_shoup(d, w, ws, q))
 }
 

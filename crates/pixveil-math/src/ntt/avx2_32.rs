@@ -211,15 +211,32 @@ unsafe fn mul_shoup(y: __m256i, w: __m256i, ws: __m256i, q: __m256i) -> __m256i 
 
 /// Cooley–Tukey butterfly, inputs and outputs in `[0, 4q)`.
 #[inline(always)]
-unsafe fn ct(x: __m256i, y: __m256i, w: __m256i, ws: __m256i, q: __m256i, q2: __m256i) -> (__m256i, __m256i) {
+unsafe fn ct(
+    x: __m256i,
+    y: __m256i,
+    w: __m256i,
+    ws: __m256i,
+    q: __m256i,
+    q2: __m256i,
+) -> (__m256i, __m256i) {
     let x = csub(x, q2);
     let t = mul_shoup(y, w, ws, q);
-    (_mm256_add_epi32(x, t), _mm256_sub_epi32(_mm256_add_epi32(x, q2), t))
+    (
+        _mm256_add_epi32(x, t),
+        _mm256_sub_epi32(_mm256_add_epi32(x, q2), t),
+    )
 }
 
 /// Gentleman–Sande butterfly, inputs and outputs in `[0, 2q)`.
 #[inline(always)]
-unsafe fn gs(x: __m256i, y: __m256i, w: __m256i, ws: __m256i, q: __m256i, q2: __m256i) -> (__m256i, __m256i) {
+unsafe fn gs(
+    x: __m256i,
+    y: __m256i,
+    w: __m256i,
+    ws: __m256i,
+    q: __m256i,
+    q2: __m256i,
+) -> (__m256i, __m256i) {
     let s = csub(_mm256_add_epi32(x, y), q2);
     let d = _mm256_sub_epi32(_mm256_add_epi32(x, q2), y);
     (s, mul_shoup(d, w, ws, q))
