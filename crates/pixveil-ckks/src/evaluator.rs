@@ -269,8 +269,8 @@ impl Evaluator {
         let (u0, u1) = self.key_switch(&d, &rlk.key, None)?;
         let mut c0 = a.parts[0].clone();
         let mut c1 = a.parts[1].clone();
-        c0.add_assign(&u0)?;
-        c1.add_assign(&u1)?;
+        add_raw(&mut c0, u0);
+        add_raw(&mut c1, u1);
         Ok(self.with_parts(a, vec![c0, c1], a.scale))
     }
 
@@ -427,8 +427,10 @@ impl Evaluator {
         let perm = galois_permutation(self.params.degree(), g);
         let (u0, u1) = self.key_switch(d, key, Some(&perm))?;
         let mut c0 = a.parts[0].permute(&perm)?;
-        c0.add_assign(&u0)?;
-        Ok(self.with_parts(a, vec![c0, u1], a.scale))
+        add_raw(&mut c0, u0);
+        let mut c1 = Poly::zero(self.params.ring(), c0.basis())?;
+        add_raw(&mut c1, u1);
+        Ok(self.with_parts(a, vec![c0, c1], a.scale))
     }
 
     fn decompose_poly(&self, c: &Poly<Ntt>) -> Result<Decomposed> {
@@ -436,12 +438,16 @@ impl Evaluator {
         let n = ctx.degree();
         let level = c.basis().q - 1;
         let rows = level + 2;
-        let coeff = c.clone().into_coeff();
+        let mut coeff = scratch::take_dirty((level + 1) * n);
+        coeff.copy_from_slice(c.data());
+        for (i, row) in coeff.chunks_exact_mut(n).enumerate() {
+            ctx.ntt(i).backward(row);
+        }
         let mut digits = Vec::with_capacity(level + 1);
         for i in 0..=level {
-            let src = coeff.row(i);
+            let src = &coeff[i * n..(i + 1) * n];
             let mi = *ctx.modulus(i);
-            let mut d = scratch::take(rows * n);
+            let mut d = scratch::take_dirty(rows * n);
             for r in 0..rows {
                 let idx = if r <= level { r } else { ctx.num_q() };
                 let dst = &mut d[r * n..(r + 1) * n];
@@ -456,22 +462,32 @@ impl Evaluator {
             }
             digits.push(d);
         }
+        scratch::give(coeff);
         Ok(Decomposed { level, digits })
     }
 
     /// Inner product of the (optionally permuted) digits with a key, then division by `P`.
+    /// Inner products with the key and division by `P`: returns `(u_0, u_1)` over
+    /// `q_0 … q_ℓ` as raw NTT rows in scratch buffers (give them back after use).
     fn key_switch(
         &self,
         d: &Decomposed,
         key: &KeySwitchKey,
         perm: Option<&[usize]>,
-    ) -> Result<(Poly<Ntt>, Poly<Ntt>)> {
+    ) -> Result<(Vec<u64>, Vec<u64>)> {
         let ctx = self.params.ring();
         let n = ctx.degree();
         let level = d.level;
         let rows = level + 2;
-        let mut out0 = vec![0u64; rows * n];
-        let mut out1 = vec![0u64; rows * n];
+        if key.b.len() <= level || key.a.len() <= level {
+            return Err(Error::InvalidLevel {
+                level,
+                max: key.b.len().min(key.a.len()).saturating_sub(1),
+                op: "key switching",
+            });
+        }
+        let mut out0 = scratch::take_dirty(rows * n);
+        let mut out1 = scratch::take_dirty(rows * n);
         for r in 0..rows {
             let idx = if r <= level { r } else { ctx.num_q() };
             let m = *ctx.modulus(idx);
@@ -482,14 +498,23 @@ impl Evaluator {
             let o1 = &mut out1[r * n..(r + 1) * n];
             inner_product(&m, &drows, &brows, &arows, perm, o0, o1);
         }
-        let basis = Basis { q: level + 1, p: 0 };
         let u0 = mod_down(&self.params, out0, level)?;
         let u1 = mod_down(&self.params, out1, level)?;
-        Ok((
-            Poly::from_raw(ctx, basis, u0)?,
-            Poly::from_raw(ctx, basis, u1)?,
-        ))
+        Ok((u0, u1))
     }
+}
+
+/// `p += u` where `u` holds raw NTT rows over `p`'s basis; gives `u` back to the pool.
+fn add_raw(p: &mut Poly<Ntt>, u: Vec<u64>) {
+    let ctx = p.context().clone();
+    let n = ctx.degree();
+    for r in 0..p.basis().len() {
+        let m = *ctx.modulus(p.prime_index(r));
+        for (x, &y) in p.row_mut(r).iter_mut().zip(&u[r * n..(r + 1) * n]) {
+            *x = m.add(*x, y);
+        }
+    }
+    scratch::give(u);
 }
 
 /// `o0[k] = Σ_i d_i[π(k)]·b_i[k]`, `o1[k] = Σ_i d_i[π(k)]·a_i[k]` modulo `m`, accumulated
@@ -509,17 +534,31 @@ fn inner_product(
         let mut acc0 = scratch::take(n);
         let mut acc1 = scratch::take(n);
         let mut gathered = scratch::take(if perm.is_some() { n } else { 0 });
-        for ((di, bi), ai) in d.iter().zip(b).zip(a) {
-            let x: &[u64] = match perm {
-                Some(p) => {
-                    for (g, &pk) in gathered.iter_mut().zip(p) {
-                        *g = di.get(pk).copied().unwrap_or(0);
+        // Blocks of 512 coefficients keep both accumulators in L1 across all digits.
+        const BLOCK: usize = 512;
+        let mut start = 0;
+        while start < n {
+            let end = (start + BLOCK).min(n);
+            for ((di, bi), ai) in d.iter().zip(b).zip(a) {
+                let x: &[u64] = match perm {
+                    Some(p) => {
+                        for (g, &pk) in gathered[start..end].iter_mut().zip(&p[start..end]) {
+                            *g = di.get(pk).copied().unwrap_or(0);
+                        }
+                        &gathered[start..end]
                     }
-                    &gathered
-                }
-                None => di,
-            };
-            pixveil_math::kernels::mul_acc2_lazy(&mut acc0, &mut acc1, x, bi, ai, c);
+                    None => &di[start..end],
+                };
+                pixveil_math::kernels::mul_acc2_lazy(
+                    &mut acc0[start..end],
+                    &mut acc1[start..end],
+                    x,
+                    &bi[start..end],
+                    &ai[start..end],
+                    c,
+                );
+            }
+            start = end;
         }
         for (o, &v) in o0.iter_mut().zip(&acc0) {
             *o = m.reduce(v);

@@ -26,6 +26,20 @@ pub(crate) fn take(len: usize) -> Vec<u64> {
     }
 }
 
+/// A buffer of `len` words with arbitrary (initialized) contents, for outputs that are fully
+/// overwritten.
+pub(crate) fn take_dirty(len: usize) -> Vec<u64> {
+    let v = POOL64.with(|p| p.borrow_mut().pop());
+    match v {
+        Some(mut v) => {
+            v.resize(len, 0);
+            v.truncate(len);
+            v
+        }
+        None => vec![0; len],
+    }
+}
+
 /// Returns a buffer to the pool.
 pub(crate) fn give(v: Vec<u64>) {
     POOL64.with(|p| {
