@@ -237,3 +237,34 @@ fn secret_key_debug_is_redacted() {
     let s = format!("{:?}", fx().kg.secret_key());
     assert!(s.contains("redacted"), "{s}");
 }
+
+/// The shipped 128-bit presets at N = 8192, end to end (slower: a few seconds at opt-level 1).
+#[test]
+fn presets_at_8192_end_to_end() {
+    for (preset, bits) in [(Preset::TenSeal8192, 9.0), (Preset::Precise8192, 11.0)] {
+        let params = Parameters::preset(preset).unwrap();
+        let mut rng = ChaCha20Rng::from_seed([9; 32]);
+        let kg = KeyGenerator::new(&params, &mut rng).unwrap();
+        let pk = kg.public_key(&mut rng).unwrap();
+        let rlk = kg.relin_key(&mut rng).unwrap();
+        let gk = kg.galois_keys(&[1, -2], false, &mut rng).unwrap();
+        let enc = Encoder::new(&params).unwrap();
+        let encryptor = Encryptor::with_public_key(&params, &pk).unwrap();
+        let dec = Decryptor::new(&params, kg.secret_key()).unwrap();
+        let ev = Evaluator::new(&params);
+        let n = params.slots();
+        let a: Vec<f64> = (0..n).map(|i| ((i * 37 % 101) as f64 / 50.0) - 1.0).collect();
+        let pt = enc.encode_real(&a, params.max_level(), params.default_scale()).unwrap();
+        let ct = encryptor.encrypt(&pt, &mut rng).unwrap();
+        // x² rotated by 1 and by −2, summed: one multiplication, two hoisted rotations.
+        let sq = ev.rescale(&ev.mul_relin(&ct, &ct, &rlk).unwrap()).unwrap();
+        let r = ev.rotate_hoisted(&sq, &[1, -2], &gk).unwrap();
+        let sum = ev.add(&r[0], &r[1]).unwrap();
+        let got = enc.decode_real(&dec.decrypt(&sum).unwrap()).unwrap();
+        let want: Vec<f64> = (0..n)
+            .map(|i| a[(i + 1) % n].powi(2) + a[(i + n - 2) % n].powi(2))
+            .collect();
+        let stats = PrecisionStats::compute_real(&want, &got);
+        assert!(stats.min_bits >= bits, "{}: {stats}", preset.name());
+    }
+}
