@@ -21,6 +21,7 @@ fn main() -> Result<()> {
     let enc = Encoder::new(&params)?;
     let e = Encryptor::with_public_key(&params, &pk)?;
     let ev = Evaluator::new(&params);
+    let dec = Decryptor::new(&params, kg.secret_key())?;
     let pt = enc.encode_real(&[1.0, 2.0], params.max_level(), params.default_scale())?;
     let ct = e.encrypt(&pt, &mut rng)?;
     let ct3 = ev.mul(&ct, &ct)?;
@@ -29,6 +30,7 @@ fn main() -> Result<()> {
         match op.as_str() {
             "rotate" => drop(ev.rotate(&ct, 1, &gk)?),
             "encrypt" => drop(e.encrypt(&pt, &mut rng)?),
+            "decrypt" => drop(dec.decrypt(&ct)?),
             _ => drop(ev.relinearize(&ct3, &rlk)?),
         }
     }

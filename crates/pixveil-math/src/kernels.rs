@@ -208,6 +208,108 @@ unsafe fn avx2_sub_mul_const(q: u64, x: &mut [u64], t: &[u64], w: u64) {
     }
 }
 
+/// `a[k] = a[k]·b[k] mod q` for residues (AVX2 Montgomery path for `q < 2^31`).
+pub fn mul_mod_assign(m: &crate::Modulus, a: &mut [u64], b: &[u64]) {
+    let n = a.len().min(b.len());
+    let (a, b) = (&mut a[..n], &b[..n]);
+    #[cfg(target_arch = "x86_64")]
+    if m.value() < (1 << 31) && std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 support was just checked; `a` and `b` have length `n`.
+        unsafe { avx2_mul_mod(m.value(), a, b) };
+        return;
+    }
+    for (x, &y) in a.iter_mut().zip(b) {
+        *x = m.mul(*x, y);
+    }
+}
+
+/// `-q^{-1} mod 2^32` for odd `q`.
+fn neg_inv32(q: u64) -> u64 {
+    let q32 = q as u32;
+    let mut inv: u32 = 1;
+    for _ in 0..5 {
+        inv = inv.wrapping_mul(2u32.wrapping_sub(q32.wrapping_mul(inv)));
+    }
+    inv.wrapping_neg() as u64
+}
+
+/// # Safety
+/// AVX2; `q < 2^31` odd; `a.len() == b.len()`; inputs reduced.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn avx2_mul_mod(q: u64, a: &mut [u64], b: &[u64]) {
+    use core::arch::x86_64::*;
+    let n = a.len();
+    let qv = _mm256_set1_epi64x(q as i64);
+    let qm1 = _mm256_set1_epi64x(q as i64 - 1);
+    let qinv = _mm256_set1_epi64x(neg_inv32(q) as i64);
+    // R^2 mod q with R = 2^32.
+    let r2 = _mm256_set1_epi64x(((1u128 << 64) % q as u128) as i64);
+    // Montgomery reduction of t < 2^63: (t + ((t·q') mod R)·q) / R ∈ [0, 2q).
+    let redc = |t: __m256i| -> __m256i {
+        let mq = _mm256_mul_epu32(_mm256_mul_epu32(t, qinv), qv);
+        _mm256_srli_epi64::<32>(_mm256_add_epi64(t, mq))
+    };
+    let mut k = 0;
+    while k + 4 <= n {
+        // SAFETY: k + 4 <= n = a.len() = b.len().
+        unsafe {
+            let p = a.as_mut_ptr().add(k) as *mut __m256i;
+            let x = _mm256_loadu_si256(p);
+            let y = _mm256_loadu_si256(b.as_ptr().add(k) as *const __m256i);
+            let u = redc(_mm256_mul_epu32(x, y)); // x·y·R^{-1}, < 2q
+            let v = redc(_mm256_mul_epu32(u, r2)); // x·y, < 2q
+            let v = _mm256_sub_epi64(v, _mm256_and_si256(_mm256_cmpgt_epi64(v, qm1), qv));
+            _mm256_storeu_si256(p, v);
+        }
+        k += 4;
+    }
+    for (x, &y) in a[k..].iter_mut().zip(&b[k..]) {
+        *x = (*x as u128 * y as u128 % q as u128) as u64;
+    }
+}
+
+/// `a[k] = a[k] + b[k] mod q` for residues (AVX2 for any `q < 2^62`).
+pub fn add_mod_assign(m: &crate::Modulus, a: &mut [u64], b: &[u64]) {
+    let n = a.len().min(b.len());
+    let (a, b) = (&mut a[..n], &b[..n]);
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 support was just checked; `a` and `b` have length `n`.
+        unsafe { avx2_add_mod(m.value(), a, b) };
+        return;
+    }
+    for (x, &y) in a.iter_mut().zip(b) {
+        *x = m.add(*x, y);
+    }
+}
+
+/// # Safety
+/// AVX2; `q < 2^62`; `a.len() == b.len()`; inputs reduced.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn avx2_add_mod(q: u64, a: &mut [u64], b: &[u64]) {
+    use core::arch::x86_64::*;
+    let n = a.len();
+    let qv = _mm256_set1_epi64x(q as i64);
+    let qm1 = _mm256_set1_epi64x(q as i64 - 1);
+    let mut k = 0;
+    while k + 4 <= n {
+        // SAFETY: k + 4 <= n = a.len() = b.len().
+        unsafe {
+            let p = a.as_mut_ptr().add(k) as *mut __m256i;
+            let s = _mm256_add_epi64(_mm256_loadu_si256(p), _mm256_loadu_si256(b.as_ptr().add(k) as *const __m256i));
+            let s = _mm256_sub_epi64(s, _mm256_and_si256(_mm256_cmpgt_epi64(s, qm1), qv));
+            _mm256_storeu_si256(p, s);
+        }
+        k += 4;
+    }
+    for (x, &y) in a[k..].iter_mut().zip(&b[k..]) {
+        let s = *x + y;
+        *x = if s >= q { s - q } else { s };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,6 +366,27 @@ mod tests {
             let want: Vec<u64> = x.iter().zip(&t).map(|(&a, &b)| m.mul(m.sub(a, b), w)).collect();
             sub_mul_const(&m, &mut x, &t, w, m.shoup(w));
             prop_assert_eq!(x, want);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn pointwise_mul_and_add(seed: u64, len in 0usize..40, qi in 0usize..4) {
+            let primes = [2_147_483_137u64, 67_043_329, 1_152_921_504_606_830_593, 65_537];
+            let m = crate::Modulus::new(primes[qi]).unwrap();
+            let q = m.value();
+            let mut s = seed | 1;
+            let mut next = || { s ^= s << 13; s ^= s >> 7; s ^= s << 17; s % q };
+            let a: Vec<u64> = (0..len).map(|_| next()).collect();
+            let b: Vec<u64> = (0..len).map(|_| next()).collect();
+            let mut x = a.clone();
+            mul_mod_assign(&m, &mut x, &b);
+            let want: Vec<u64> = a.iter().zip(&b).map(|(&u, &v)| m.mul(u, v)).collect();
+            prop_assert_eq!(&x, &want);
+            let mut y = a.clone();
+            add_mod_assign(&m, &mut y, &b);
+            let want: Vec<u64> = a.iter().zip(&b).map(|(&u, &v)| m.add(u, v)).collect();
+            prop_assert_eq!(y, want);
         }
     }
 }

@@ -12,6 +12,7 @@
 mod context;
 mod error;
 mod poly;
+pub mod pool;
 pub mod sample;
 
 pub use context::{Basis, RingContext};

@@ -1,6 +1,6 @@
 //! RNS polynomials with a representation typestate.
 
-use crate::{Basis, Error, Result, RingContext};
+use crate::{pool, Basis, Error, Result, RingContext};
 use core::marker::PhantomData;
 use pixveil_math::ntt::galois_permutation;
 use std::sync::Arc;
@@ -29,12 +29,31 @@ impl Representation for Ntt {}
 
 /// A polynomial over the RNS basis `basis` of `ctx`, stored row-major: `N` words per prime,
 /// every word reduced modulo its prime.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Poly<R: Representation> {
     ctx: Arc<RingContext>,
     basis: Basis,
     data: Vec<u64>,
     _r: PhantomData<R>,
+}
+
+impl<R: Representation> Clone for Poly<R> {
+    fn clone(&self) -> Self {
+        let mut data = pool::alloc(self.data.len());
+        data.copy_from_slice(&self.data);
+        Self {
+            ctx: self.ctx.clone(),
+            basis: self.basis,
+            data,
+            _r: PhantomData,
+        }
+    }
+}
+
+impl<R: Representation> Drop for Poly<R> {
+    fn drop(&mut self) {
+        pool::recycle(core::mem::take(&mut self.data));
+    }
 }
 
 impl<R: Representation> Zeroize for Poly<R> {
@@ -59,7 +78,7 @@ impl<R: Representation> Poly<R> {
         Ok(Self {
             ctx: ctx.clone(),
             basis,
-            data: vec![0; basis.len() * ctx.degree()],
+            data: pool::alloc(basis.len() * ctx.degree()),
             _r: PhantomData,
         })
     }
@@ -168,7 +187,14 @@ impl<R: Representation> Poly<R> {
     /// # Errors
     /// [`Error::ContextMismatch`] or [`Error::BasisMismatch`].
     pub fn add_assign(&mut self, other: &Self) -> Result<()> {
-        self.zip_rows(other, |m, a, b| m.add(a, b))
+        self.check_compatible(other)?;
+        let n = self.ctx.degree();
+        for r in 0..self.basis.len() {
+            let m = *self.ctx.modulus(self.prime_index(r));
+            let rows = r * n..(r + 1) * n;
+            pixveil_math::kernels::add_mod_assign(&m, &mut self.data[rows.clone()], &other.data[rows]);
+        }
+        Ok(())
     }
 
     /// `self -= other`.
@@ -253,13 +279,13 @@ impl<R: Representation> Poly<R> {
     }
 
     /// Raw data, consuming the polynomial.
-    pub fn into_data(self) -> Vec<u64> {
-        self.data
+    pub fn into_data(mut self) -> Vec<u64> {
+        core::mem::take(&mut self.data)
     }
 
-    fn with_data<S: Representation>(self, data: Vec<u64>) -> Poly<S> {
+    fn with_data<S: Representation>(&self, data: Vec<u64>) -> Poly<S> {
         Poly {
-            ctx: self.ctx,
+            ctx: self.ctx.clone(),
             basis: self.basis,
             data,
             _r: PhantomData,
@@ -317,7 +343,7 @@ impl Poly<Coeff> {
             });
         }
         let mask = 2 * n - 1;
-        let mut out = vec![0u64; self.data.len()];
+        let mut out = pool::alloc(self.data.len());
         for r in 0..self.basis.len() {
             let m = *self.ctx.modulus(self.prime_index(r));
             let src = &self.data[r * n..(r + 1) * n];
@@ -360,7 +386,14 @@ impl Poly<Ntt> {
     /// # Errors
     /// [`Error::ContextMismatch`] or [`Error::BasisMismatch`].
     pub fn mul_assign(&mut self, other: &Self) -> Result<()> {
-        self.zip_rows(other, |m, a, b| m.mul(a, b))
+        self.check_compatible(other)?;
+        let n = self.ctx.degree();
+        for r in 0..self.basis.len() {
+            let m = *self.ctx.modulus(self.prime_index(r));
+            let rows = r * n..(r + 1) * n;
+            pixveil_math::kernels::mul_mod_assign(&m, &mut self.data[rows.clone()], &other.data[rows]);
+        }
+        Ok(())
     }
 
     /// `self += a * b` pointwise.
@@ -374,13 +407,9 @@ impl Poly<Ntt> {
         for r in 0..self.basis.len() {
             let m = *self.ctx.modulus(self.prime_index(r));
             let rng = r * n..(r + 1) * n;
-            for ((x, &y), &z) in self.data[rng.clone()]
-                .iter_mut()
-                .zip(&a.data[rng.clone()])
-                .zip(&b.data[rng])
-            {
-                *x = m.add(*x, m.mul(y, z));
-            }
+            let mut t = a.data[rng.clone()].to_vec();
+            pixveil_math::kernels::mul_mod_assign(&m, &mut t, &b.data[rng.clone()]);
+            pixveil_math::kernels::add_mod_assign(&m, &mut self.data[rng], &t);
         }
         Ok(())
     }
@@ -398,7 +427,7 @@ impl Poly<Ntt> {
                 actual: perm.len(),
             });
         }
-        let mut out = vec![0u64; self.data.len()];
+        let mut out = pool::alloc(self.data.len());
         for (dst, src) in out.chunks_exact_mut(n).zip(self.data.chunks_exact(n)) {
             for (d, &p) in dst.iter_mut().zip(perm) {
                 *d = src[p];
