@@ -13,9 +13,18 @@ thread_local! {
     static POOL128: RefCell<Vec<Vec<u128>>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Removes a pooled buffer with capacity for `len` words (the most recent one).
+fn pop_fitting(len: usize) -> Option<Vec<u64>> {
+    POOL64.with(|p| {
+        let mut p = p.borrow_mut();
+        let pos = p.iter().rposition(|v| v.capacity() >= len)?;
+        Some(p.swap_remove(pos))
+    })
+}
+
 /// A zero-filled buffer of `len` words.
 pub(crate) fn take(len: usize) -> Vec<u64> {
-    let v = POOL64.with(|p| p.borrow_mut().pop());
+    let v = pop_fitting(len);
     match v {
         Some(mut v) => {
             v.clear();
@@ -29,7 +38,7 @@ pub(crate) fn take(len: usize) -> Vec<u64> {
 /// A buffer of `len` words with arbitrary (initialized) contents, for outputs that are fully
 /// overwritten.
 pub(crate) fn take_dirty(len: usize) -> Vec<u64> {
-    let v = POOL64.with(|p| p.borrow_mut().pop());
+    let v = pop_fitting(len);
     match v {
         Some(mut v) => {
             v.resize(len, 0);
@@ -46,6 +55,13 @@ pub(crate) fn give(v: Vec<u64>) {
         let mut p = p.borrow_mut();
         if p.len() < KEEP {
             p.push(v);
+        } else if let Some((i, _)) = p
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, b)| b.capacity())
+            .filter(|(_, b)| b.capacity() < v.capacity())
+        {
+            p[i] = v;
         }
     });
 }

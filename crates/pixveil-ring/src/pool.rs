@@ -45,6 +45,14 @@ pub fn recycle(mut v: Vec<u64>) {
         let mut p = p.borrow_mut();
         if p.len() < KEEP {
             p.push(v);
+        } else if let Some((i, _)) = p
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, b)| b.capacity())
+            .filter(|(_, b)| b.capacity() < v.capacity())
+        {
+            // Keep the larger buffers: a small one cannot serve a large request.
+            p[i] = v;
         }
     });
 }
