@@ -137,3 +137,40 @@ pub enum Error {
 
 /// Result alias for `pixveil-ckks`.
 pub type Result<T> = core::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pins the user-facing messages.
+    #[test]
+    fn error_strings() {
+        let cases = [
+            (
+                Error::Insecure { log_qp: 244, max_log_qp: 218, degree: 8192 },
+                "insecure parameters: log2(QP) = 244 bits exceeds 218 bits allowed at N = 8192 (use SecurityLevel::None to override)",
+            ),
+            (Error::LevelMismatch { left: 3, right: 2 }, "level mismatch: 3 vs 2"),
+            (
+                Error::ScaleMismatch { left_log2: 26.0, right_log2: 52.0 },
+                "scale mismatch: 2^26.000 vs 2^52.000",
+            ),
+            (
+                Error::MissingGaloisKey { step: 5, element: 3125 },
+                "no Galois key for rotation step 5 (Galois element 3125)",
+            ),
+            (Error::BadMagic, "bad magic: not a pixveil-ckks object"),
+            (
+                Error::UnsupportedVersion { found: 9, supported: 1 },
+                "unsupported format version 9 (this build reads 1)",
+            ),
+            (
+                Error::Truncated { needed: 32, available: 3 },
+                "truncated data: needed 32 more bytes, 3 available",
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(e.to_string(), want);
+        }
+    }
+}

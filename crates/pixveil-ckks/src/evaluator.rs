@@ -108,6 +108,41 @@ impl Evaluator {
         Ok(self.with_parts(a, parts, a.scale))
     }
 
+    /// In place: `a += b` (same level and scale; `b` may be shorter than `a`).
+    ///
+    /// # Errors
+    /// Parameter, level or scale mismatch; [`Error::CiphertextSize`] if `b` is longer.
+    pub fn add_assign(&self, a: &mut Ciphertext, b: &Ciphertext) -> Result<()> {
+        self.check_pair(a, b, true)?;
+        if b.size() > a.size() {
+            return Err(Error::CiphertextSize {
+                op: "add_assign",
+                expected: a.size(),
+                actual: b.size(),
+            });
+        }
+        for (p, q) in a.parts.iter_mut().zip(&b.parts) {
+            p.add_assign(q)?;
+        }
+        a.seed = None;
+        Ok(())
+    }
+
+    /// In place: `a *= pt` (the scale becomes the product of the scales).
+    ///
+    /// # Errors
+    /// Parameter or level mismatch.
+    pub fn mul_plain_assign(&self, a: &mut Ciphertext, pt: &Plaintext) -> Result<()> {
+        self.check(&a.fingerprint)?;
+        let p = self.plain_at(pt, a.level())?;
+        for part in &mut a.parts {
+            part.mul_assign(&p)?;
+        }
+        a.scale *= pt.scale;
+        a.seed = None;
+        Ok(())
+    }
+
     /// `a − b`.
     ///
     /// # Errors

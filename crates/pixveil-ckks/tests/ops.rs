@@ -253,8 +253,12 @@ fn presets_at_8192_end_to_end() {
         let dec = Decryptor::new(&params, kg.secret_key()).unwrap();
         let ev = Evaluator::new(&params);
         let n = params.slots();
-        let a: Vec<f64> = (0..n).map(|i| ((i * 37 % 101) as f64 / 50.0) - 1.0).collect();
-        let pt = enc.encode_real(&a, params.max_level(), params.default_scale()).unwrap();
+        let a: Vec<f64> = (0..n)
+            .map(|i| ((i * 37 % 101) as f64 / 50.0) - 1.0)
+            .collect();
+        let pt = enc
+            .encode_real(&a, params.max_level(), params.default_scale())
+            .unwrap();
         let ct = encryptor.encrypt(&pt, &mut rng).unwrap();
         // x² rotated by 1 and by −2, summed: one multiplication, two hoisted rotations.
         let sq = ev.rescale(&ev.mul_relin(&ct, &ct, &rlk).unwrap()).unwrap();
@@ -267,4 +271,24 @@ fn presets_at_8192_end_to_end() {
         let stats = PrecisionStats::compute_real(&want, &got);
         assert!(stats.min_bits >= bits, "{}: {stats}", preset.name());
     }
+}
+
+#[test]
+fn in_place_variants_match() {
+    let f = fx();
+    let (a, b) = (values(11), values(12));
+    let (ca, cb) = (encrypt(&a, true), encrypt(&b, false));
+    let mut x = ca.clone();
+    f.eval.add_assign(&mut x, &cb).unwrap();
+    let want: Vec<Complex> = a.iter().zip(&b).map(|(&u, &v)| u + v).collect();
+    assert_close(&want, &x, 20.0, "add_assign");
+    let pb = f
+        .enc
+        .encode(&b, f.params.max_level(), f.params.default_scale())
+        .unwrap();
+    let mut y = ca.clone();
+    f.eval.mul_plain_assign(&mut y, &pb).unwrap();
+    let y = f.eval.rescale(&y).unwrap();
+    let want: Vec<Complex> = a.iter().zip(&b).map(|(&u, &v)| u * v).collect();
+    assert_close(&want, &y, 18.0, "mul_plain_assign");
 }
