@@ -298,7 +298,10 @@ unsafe fn avx2_add_mod(q: u64, a: &mut [u64], b: &[u64]) {
         // SAFETY: k + 4 <= n = a.len() = b.len().
         unsafe {
             let p = a.as_mut_ptr().add(k) as *mut __m256i;
-            let s = _mm256_add_epi64(_mm256_loadu_si256(p), _mm256_loadu_si256(b.as_ptr().add(k) as *const __m256i));
+            let s = _mm256_add_epi64(
+                _mm256_loadu_si256(p),
+                _mm256_loadu_si256(b.as_ptr().add(k) as *const __m256i),
+            );
             let s = _mm256_sub_epi64(s, _mm256_and_si256(_mm256_cmpgt_epi64(s, qm1), qv));
             _mm256_storeu_si256(p, s);
         }

@@ -46,7 +46,7 @@ pub enum Backend {
     Scalar,
     /// AVX2 kernel on four 64-bit lanes (primes < 2^31 on CPUs with AVX2).
     Avx2,
-    /// AVX2 kernel on eight 32-bit lanes (primes < 2^30, degree ≥ 16, CPUs with AVX2).
+    /// AVX2 kernel on eight 32-bit lanes (primes < 2^31, degree ≥ 16, CPUs with AVX2).
     Avx2x8,
 }
 
@@ -134,7 +134,7 @@ impl NttTable {
             None
         };
         #[cfg(target_arch = "x86_64")]
-        let simd32 = if simd.is_some() && q < (1 << 30) && n >= 16 {
+        let simd32 = if simd.is_some() && q < (1 << 31) && n >= 16 {
             Some(avx2_32::Tables32::new(q, &psi, &ipsi, n_inv))
         } else {
             None
@@ -239,8 +239,8 @@ impl NttTable {
                 let ws = self.psi_shoup[m + i];
                 let (lo, hi) = a[2 * i * t..2 * i * t + 2 * t].split_at_mut(t);
                 for (x, y) in lo.iter_mut().zip(hi.iter_mut()) {
-                    let mut u = *x;
-                    u -= two_q & ((u >= two_q) as u64).wrapping_neg();
+                    // `min` with the wrapped difference: cmp + cmov, no unpredictable branch.
+                    let u = (*x).min(x.wrapping_sub(two_q));
                     let v = self.m.mul_shoup_lazy(*y, w, ws);
                     *x = u + v;
                     *y = u + two_q - v;
@@ -249,10 +249,8 @@ impl NttTable {
             m <<= 1;
         }
         for x in a.iter_mut() {
-            let mut v = *x;
-            v -= two_q & ((v >= two_q) as u64).wrapping_neg();
-            v -= q & ((v >= q) as u64).wrapping_neg();
-            *x = v;
+            let v = (*x).min(x.wrapping_sub(two_q));
+            *x = v.min(v.wrapping_sub(q));
         }
     }
 
@@ -271,9 +269,8 @@ impl NttTable {
                 let (lo, hi) = a[2 * i * t..2 * i * t + 2 * t].split_at_mut(t);
                 for (x, y) in lo.iter_mut().zip(hi.iter_mut()) {
                     let (u, v) = (*x, *y);
-                    let mut s = u + v;
-                    s -= two_q & ((s >= two_q) as u64).wrapping_neg();
-                    *x = s;
+                    let s = u + v;
+                    *x = s.min(s.wrapping_sub(two_q));
                     *y = self.m.mul_shoup_lazy(u + two_q - v, w, ws);
                 }
             }
@@ -414,7 +411,7 @@ mod tests {
             let fast = NttTable::new(q, n).unwrap();
             let slow = NttTable::new_scalar(q, n).unwrap();
             #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("avx2") && bits <= 30 {
+            if std::arch::is_x86_feature_detected!("avx2") && bits <= 31 {
                 assert_eq!(fast.backend(), Backend::Avx2x8);
             }
             let a: Vec<u64> = (0..n as u64).map(|i| (i * i * 7919 + 13) % q).collect();

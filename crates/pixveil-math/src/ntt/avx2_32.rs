@@ -1,5 +1,6 @@
-//! AVX2 kernels on eight 32-bit lanes for primes `q < 2^30` (so the lazy range `[0, 4q)`
-//! fits 32 bits).
+//! AVX2 kernels on eight 32-bit lanes for primes `q < 2^31`: lazy butterflies (range
+//! `[0, 4q)`) when `q < 2^30`, strict ones (range `[0, q)`, one more conditional subtraction
+//! per output) when `2^30 ≤ q < 2^31`.
 //!
 //! Shoup multiplication with `β = 2^32` on eight lanes: the quotient `hi32(y·w')` comes from
 //! two `vpmuludq` (even and odd lanes) and a blend; the remainder `y·w − Q·q ∈ [0, 2q)` is
@@ -105,7 +106,11 @@ impl Tables32 {
             // length `n`, which bounds every access of the kernels.
             unsafe {
                 pack(a, b);
-                forward(self, b);
+                if self.q < (1 << 30) {
+                    forward::<false>(self, b);
+                } else {
+                    forward::<true>(self, b);
+                }
                 unpack(b, a);
             }
         });
@@ -118,7 +123,11 @@ impl Tables32 {
             // SAFETY: as in `forward`.
             unsafe {
                 pack(a, b);
-                backward(self, b);
+                if self.q < (1 << 30) {
+                    backward::<false>(self, b);
+                } else {
+                    backward::<true>(self, b);
+                }
                 unpack(b, a);
             }
         });
@@ -209,9 +218,10 @@ unsafe fn mul_shoup(y: __m256i, w: __m256i, ws: __m256i, q: __m256i) -> __m256i 
     _mm256_sub_epi32(_mm256_mullo_epi32(y, w), _mm256_mullo_epi32(qh, q))
 }
 
-/// Cooley–Tukey butterfly, inputs and outputs in `[0, 4q)`.
+/// Cooley–Tukey butterfly. Lazy (`STRICT = false`, `q < 2^30`): inputs and outputs in
+/// `[0, 4q)`. Strict (`q < 2^31`, where `4q` overflows 32 bits): in and out in `[0, q)`.
 #[inline(always)]
-unsafe fn ct(
+unsafe fn ct<const STRICT: bool>(
     x: __m256i,
     y: __m256i,
     w: __m256i,
@@ -219,17 +229,25 @@ unsafe fn ct(
     q: __m256i,
     q2: __m256i,
 ) -> (__m256i, __m256i) {
-    let x = csub(x, q2);
-    let t = mul_shoup(y, w, ws, q);
-    (
-        _mm256_add_epi32(x, t),
-        _mm256_sub_epi32(_mm256_add_epi32(x, q2), t),
-    )
+    if STRICT {
+        let t = csub(mul_shoup(y, w, ws, q), q);
+        (
+            csub(_mm256_add_epi32(x, t), q),
+            csub(_mm256_sub_epi32(_mm256_add_epi32(x, q), t), q),
+        )
+    } else {
+        let x = csub(x, q2);
+        let t = mul_shoup(y, w, ws, q);
+        (
+            _mm256_add_epi32(x, t),
+            _mm256_sub_epi32(_mm256_add_epi32(x, q2), t),
+        )
+    }
 }
 
-/// Gentleman–Sande butterfly, inputs and outputs in `[0, 2q)`.
+/// Gentleman–Sande butterfly. Lazy: inputs and outputs in `[0, 2q)`; strict: in `[0, q)`.
 #[inline(always)]
-unsafe fn gs(
+unsafe fn gs<const STRICT: bool>(
     x: __m256i,
     y: __m256i,
     w: __m256i,
@@ -237,9 +255,15 @@ unsafe fn gs(
     q: __m256i,
     q2: __m256i,
 ) -> (__m256i, __m256i) {
-    let s = csub(_mm256_add_epi32(x, y), q2);
-    let d = _mm256_sub_epi32(_mm256_add_epi32(x, q2), y);
-    (s, mul_shoup(d, w, ws, q))
+    if STRICT {
+        let s = csub(_mm256_add_epi32(x, y), q);
+        let d = _mm256_sub_epi32(_mm256_add_epi32(x, q), y);
+        (s, csub(mul_shoup(d, w, ws, q), q))
+    } else {
+        let s = csub(_mm256_add_epi32(x, y), q2);
+        let d = _mm256_sub_epi32(_mm256_add_epi32(x, q2), y);
+        (s, mul_shoup(d, w, ws, q))
+    }
 }
 
 #[inline(always)]
@@ -277,7 +301,7 @@ unsafe fn join1(x: __m256i, y: __m256i) -> (__m256i, __m256i) {
 /// # Safety
 /// AVX2; `a.len() == t.n ≥ 16`, values `< 4q`.
 #[target_feature(enable = "avx2")]
-unsafe fn forward(t: &Tables32, a: &mut [u32]) {
+unsafe fn forward<const S: bool>(t: &Tables32, a: &mut [u32]) {
     let n = t.n;
     let q = _mm256_set1_epi32(t.q as i32);
     let q2 = _mm256_set1_epi32((2 * t.q) as i32);
@@ -294,7 +318,7 @@ unsafe fn forward(t: &Tables32, a: &mut [u32]) {
                 let base = 2 * i * gap;
                 let mut j = base;
                 while j < base + gap {
-                    let (x, y) = ct(ld(a, j), ld(a, j + gap), w, ws, q, q2);
+                    let (x, y) = ct::<S>(ld(a, j), ld(a, j + gap), w, ws, q, q2);
                     st(a, j, x);
                     st(a, j + gap, y);
                     j += 8;
@@ -306,15 +330,15 @@ unsafe fn forward(t: &Tables32, a: &mut [u32]) {
             let (p, v) = (16 * k, 8 * k);
             // distance 4
             let (x, y) = split4(ld(a, p), ld(a, p + 8));
-            let (x, y) = ct(x, y, ld(&t.f4.0, v), ld(&t.f4.1, v), q, q2);
+            let (x, y) = ct::<S>(x, y, ld(&t.f4.0, v), ld(&t.f4.1, v), q, q2);
             let (v0, v1) = split4(x, y);
             // distance 2
             let (x, y) = split2(v0, v1);
-            let (x, y) = ct(x, y, ld(&t.f2.0, v), ld(&t.f2.1, v), q, q2);
+            let (x, y) = ct::<S>(x, y, ld(&t.f2.0, v), ld(&t.f2.1, v), q, q2);
             let (v0, v1) = join2(x, y);
             // distance 1, then reduce [0, 4q) → [0, q)
             let (x, y) = split1(v0, v1);
-            let (x, y) = ct(x, y, ld(&t.f1.0, v), ld(&t.f1.1, v), q, q2);
+            let (x, y) = ct::<S>(x, y, ld(&t.f1.0, v), ld(&t.f1.1, v), q, q2);
             let (x, y) = (csub(csub(x, q2), q), csub(csub(y, q2), q));
             let (v0, v1) = join1(x, y);
             st(a, p, v0);
@@ -326,7 +350,7 @@ unsafe fn forward(t: &Tables32, a: &mut [u32]) {
 /// # Safety
 /// AVX2; `a.len() == t.n ≥ 16`, values `< 2q`.
 #[target_feature(enable = "avx2")]
-unsafe fn backward(t: &Tables32, a: &mut [u32]) {
+unsafe fn backward<const S: bool>(t: &Tables32, a: &mut [u32]) {
     let n = t.n;
     let q = _mm256_set1_epi32(t.q as i32);
     let q2 = _mm256_set1_epi32((2 * t.q) as i32);
@@ -335,13 +359,13 @@ unsafe fn backward(t: &Tables32, a: &mut [u32]) {
         for k in 0..n / 16 {
             let (p, v) = (16 * k, 8 * k);
             let (x, y) = split1(ld(a, p), ld(a, p + 8));
-            let (x, y) = gs(x, y, ld(&t.i1.0, v), ld(&t.i1.1, v), q, q2);
+            let (x, y) = gs::<S>(x, y, ld(&t.i1.0, v), ld(&t.i1.1, v), q, q2);
             let (v0, v1) = join1(x, y);
             let (x, y) = split2(v0, v1);
-            let (x, y) = gs(x, y, ld(&t.i2.0, v), ld(&t.i2.1, v), q, q2);
+            let (x, y) = gs::<S>(x, y, ld(&t.i2.0, v), ld(&t.i2.1, v), q, q2);
             let (v0, v1) = join2(x, y);
             let (x, y) = split4(v0, v1);
-            let (x, y) = gs(x, y, ld(&t.i4.0, v), ld(&t.i4.1, v), q, q2);
+            let (x, y) = gs::<S>(x, y, ld(&t.i4.0, v), ld(&t.i4.1, v), q, q2);
             let (v0, v1) = split4(x, y);
             st(a, p, v0);
             st(a, p + 8, v1);
@@ -355,7 +379,7 @@ unsafe fn backward(t: &Tables32, a: &mut [u32]) {
                 let base = 2 * i * gap;
                 let mut j = base;
                 while j < base + gap {
-                    let (x, y) = gs(ld(a, j), ld(a, j + gap), w, ws, q, q2);
+                    let (x, y) = gs::<S>(ld(a, j), ld(a, j + gap), w, ws, q, q2);
                     st(a, j, x);
                     st(a, j + gap, y);
                     j += 8;
