@@ -10,16 +10,14 @@
 //! powers of `ψ` in bit-reversed order (the order SEAL uses). Galois automorphisms act on
 //! this order as index permutations (see [`NttTable::galois_permutation`]).
 //!
-//! Backends: a portable scalar path for every prime below 2^61, and an AVX2 path (four
-//! 64-bit lanes, 32-bit Shoup multiplication with `vpmuludq`) for primes below 2^31,
-//! selected at run time with `is_x86_feature_detected!`.
+//! Backends: a portable scalar path for every prime below 2^61, and an AVX2 path (eight
+//! 32-bit lanes, 32-bit Shoup multiplication with `vpmuludq`/`vpmulld`, see `avx2_32`) for
+//! primes below 2^31 and degrees ≥ 16, selected at run time with `is_x86_feature_detected!`.
 
 use crate::primes::primitive_root;
 use crate::zq::Modulus;
 use crate::{Error, Result};
 
-#[cfg(target_arch = "x86_64")]
-mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx2_32;
 
@@ -44,10 +42,8 @@ pub fn bit_reverse(x: usize, bits: u32) -> usize {
 pub enum Backend {
     /// Portable scalar Harvey butterflies (any prime < 2^61).
     Scalar,
-    /// AVX2 kernel on four 64-bit lanes (primes < 2^31 on CPUs with AVX2).
-    Avx2,
     /// AVX2 kernel on eight 32-bit lanes (primes < 2^31, degree ≥ 16, CPUs with AVX2).
-    Avx2x8,
+    Avx2,
 }
 
 /// Precomputed tables for the negacyclic NTT of degree `N` modulo one prime.
@@ -65,8 +61,6 @@ pub struct NttTable {
     n_inv: u64,
     n_inv_shoup: u64,
     backend: Backend,
-    #[cfg(target_arch = "x86_64")]
-    simd: Option<avx2::Tables>,
     #[cfg(target_arch = "x86_64")]
     simd32: Option<avx2_32::Tables32>,
 }
@@ -128,21 +122,17 @@ impl NttTable {
             degree: n,
         })?;
         #[cfg(target_arch = "x86_64")]
-        let simd = if allow_simd && q < (1 << 31) && avx2::available() {
-            Some(avx2::Tables::new(&m, &psi, &ipsi, n_inv))
-        } else {
-            None
-        };
-        #[cfg(target_arch = "x86_64")]
-        let simd32 = if simd.is_some() && q < (1 << 31) && n >= 16 {
+        let simd32 = if allow_simd
+            && q < (1 << 31)
+            && n >= 16
+            && std::arch::is_x86_feature_detected!("avx2")
+        {
             Some(avx2_32::Tables32::new(q, &psi, &ipsi, n_inv))
         } else {
             None
         };
         #[cfg(target_arch = "x86_64")]
         let backend = if simd32.is_some() {
-            Backend::Avx2x8
-        } else if simd.is_some() {
             Backend::Avx2
         } else {
             Backend::Scalar
@@ -163,8 +153,6 @@ impl NttTable {
             n_inv,
             n_inv_shoup: m.shoup(n_inv),
             backend,
-            #[cfg(target_arch = "x86_64")]
-            simd,
             #[cfg(target_arch = "x86_64")]
             simd32,
         })
@@ -198,11 +186,6 @@ impl NttTable {
             t.forward(a);
             return;
         }
-        #[cfg(target_arch = "x86_64")]
-        if let Some(t) = &self.simd {
-            t.forward(a);
-            return;
-        }
         self.forward_scalar(a);
     }
 
@@ -214,11 +197,6 @@ impl NttTable {
         assert_eq!(a.len(), self.n, "NTT length");
         #[cfg(target_arch = "x86_64")]
         if let Some(t) = &self.simd32 {
-            t.backward(a);
-            return;
-        }
-        #[cfg(target_arch = "x86_64")]
-        if let Some(t) = &self.simd {
             t.backward(a);
             return;
         }
@@ -412,7 +390,7 @@ mod tests {
             let slow = NttTable::new_scalar(q, n).unwrap();
             #[cfg(target_arch = "x86_64")]
             if std::arch::is_x86_feature_detected!("avx2") && bits <= 31 {
-                assert_eq!(fast.backend(), Backend::Avx2x8);
+                assert_eq!(fast.backend(), Backend::Avx2);
             }
             let a: Vec<u64> = (0..n as u64).map(|i| (i * i * 7919 + 13) % q).collect();
             let (mut x, mut y) = (a.clone(), a.clone());
