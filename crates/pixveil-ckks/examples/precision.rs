@@ -74,5 +74,17 @@ fn main() -> Result<()> {
     )?;
     let conj: Vec<Complex> = a.iter().map(|z| z.conj()).collect();
     show("conjugate", &conj, &eval.conjugate(&ca, &gk)?)?;
+    let sk_ct = Encryptor::with_secret_key(&params, kg.secret_key())?
+        .encrypt(&enc.encode(&a, l, s)?, &mut rng)?;
+    println!(
+        "sizes (bytes): ciphertext (pk, level {l}) {}, seeded sk ciphertext {}, relin key {}, \
+         {} Galois keys {}, public key {}",
+        ca.to_bytes().len(),
+        sk_ct.to_bytes().len(),
+        rlk.to_bytes().len(),
+        3,
+        gk.to_bytes().len(),
+        pk.to_bytes().len()
+    );
     Ok(())
 }

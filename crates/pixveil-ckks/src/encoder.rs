@@ -89,6 +89,14 @@ impl Encoder {
         if !(scale.is_finite() && scale >= 1.0) {
             return Err(Error::InvalidScale { log2: scale.log2() });
         }
+        if let Some(bad) = values
+            .iter()
+            .find(|z| !(z.re.is_finite() && z.im.is_finite()))
+        {
+            return Err(Error::EncodingOverflow {
+                log2: bad.re.abs().max(bad.im.abs()).log2(),
+            });
+        }
         let mut v = vec![Complex::default(); slots];
         v[..values.len()].copy_from_slice(values);
         self.fft.inverse(&mut v);

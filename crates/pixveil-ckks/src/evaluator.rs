@@ -27,6 +27,7 @@ use std::sync::Arc;
 pub struct Decomposed {
     level: usize,
     digits: Vec<Vec<u64>>,
+    fingerprint: Fingerprint,
 }
 
 impl Drop for Decomposed {
@@ -450,6 +451,8 @@ impl Evaluator {
         gk: &GaloisKeys,
     ) -> Result<Ciphertext> {
         self.check(&gk.fingerprint)?;
+        self.check(&a.fingerprint)?;
+        self.check(&d.fingerprint)?;
         if d.level != a.level() {
             return Err(Error::LevelMismatch {
                 left: a.level(),
@@ -498,7 +501,11 @@ impl Evaluator {
             digits.push(d);
         }
         scratch::give(coeff);
-        Ok(Decomposed { level, digits })
+        Ok(Decomposed {
+            level,
+            digits,
+            fingerprint: *self.params.fingerprint(),
+        })
     }
 
     /// Inner product of the (optionally permuted) digits with a key, then division by `P`.
