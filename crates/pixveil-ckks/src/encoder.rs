@@ -141,14 +141,11 @@ impl Encoder {
         let composer = &self.params.composers[level];
         let n = self.params.degree();
         let slots = n / 2;
-        let mut residues = vec![0u64; level + 1];
         let mut real = vec![0f64; n];
-        for (k, out) in real.iter_mut().enumerate() {
-            for (r, slot) in residues.iter_mut().enumerate() {
-                *slot = coeff.row(r)[k];
-            }
-            *out = composer.compose_centered(&residues)? / pt.scale;
-        }
+        let rows: Vec<&[u64]> = (0..=level).map(|r| coeff.row(r)).collect();
+        composer.compose_centered_rows(&rows, &mut real)?;
+        let inv_scale = 1.0 / pt.scale;
+        real.iter_mut().for_each(|x| *x *= inv_scale);
         let mut v: Vec<Complex> = (0..slots)
             .map(|j| Complex::new(real[j], real[j + slots]))
             .collect();
