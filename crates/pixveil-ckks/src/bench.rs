@@ -287,3 +287,32 @@ pub fn run_op_benchmarks(opts: &BenchOptions) -> Result<Vec<OpTiming>> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quick_run_reports_every_op() {
+        let t = run_op_benchmarks(&BenchOptions::quick()).unwrap();
+        for op in [
+            "ntt",
+            "encode",
+            "encrypt",
+            "decrypt",
+            "mul_plain",
+            "mul_relin",
+            "relinearize",
+            "rescale",
+            "rotate",
+            "hoisted_rotate_2",
+        ] {
+            let r = t.iter().find(|r| r.op == op).unwrap();
+            assert_eq!(r.chain, "tenseal");
+            assert_eq!(r.threads, 1);
+            assert!(r.median_ms.is_finite() && r.median_ms > 0.0, "{op}");
+        }
+        let json = serde_json::to_string(&t).unwrap();
+        assert!(json.starts_with("[{\"op\":"));
+    }
+}

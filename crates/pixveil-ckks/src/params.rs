@@ -480,4 +480,12 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn literal_json_roundtrip() {
+        let l = Preset::Precise8192.literal();
+        let j = serde_json::to_string(&l).unwrap();
+        assert_eq!(serde_json::from_str::<ParametersLiteral>(&j).unwrap(), l);
+        assert_eq!(Parameters::new(&l).unwrap().literal(), &l);
+    }
 }

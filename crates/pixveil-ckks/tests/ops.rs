@@ -292,3 +292,39 @@ fn in_place_variants_match() {
     let want: Vec<Complex> = a.iter().zip(&b).map(|(&u, &v)| u * v).collect();
     assert_close(&want, &y, 18.0, "mul_plain_assign");
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(8))]
+
+    /// Encoding precision: rounding to Δ = 2^35 leaves ≥ 25 bits (error ≈ √N·2^-36).
+    #[test]
+    fn encode_decode_roundtrip(seed in any::<u64>(), len in 1usize..1024, level in 0usize..3) {
+        let f = fx();
+        let v: Vec<Complex> = values(seed).into_iter().take(len).collect();
+        let pt = f.enc.encode(&v, level, f.params.default_scale()).unwrap();
+        prop_assert_eq!(pt.level(), level);
+        let got = f.enc.decode(&pt).unwrap();
+        let stats = PrecisionStats::compute(&v, &got);
+        prop_assert!(stats.min_bits >= 25.0, "{}", stats);
+        // Missing slots decode to zero.
+        let zeros = vec![Complex::default(); f.params.slots() - len];
+        let tail = PrecisionStats::compute(&zeros, &got[len..]);
+        prop_assert!(tail.min_bits >= 25.0);
+    }
+
+    /// Serialization round trip of ciphertexts produced by random operations.
+    #[test]
+    fn ciphertext_bytes_roundtrip(seed in any::<u64>(), public in any::<bool>(), op in 0u8..4) {
+        let f = fx();
+        let a = encrypt(&values(seed), public);
+        let ct = match op {
+            0 => a,
+            1 => f.eval.mul(&a, &a).unwrap(),
+            2 => f.eval.rescale(&f.eval.mul_relin(&a, &a, &f.rlk).unwrap()).unwrap(),
+            _ => f.eval.rotate(&a, 1, &f.gk).unwrap(),
+        };
+        let back = Ciphertext::from_bytes(&f.params, &ct.to_bytes()).unwrap();
+        prop_assert_eq!(&back, &ct);
+        prop_assert_eq!(decrypt(&back), decrypt(&ct));
+    }
+}
