@@ -17,7 +17,7 @@ fn main() -> Result<()> {
     let kg = KeyGenerator::new(&params, &mut rng)?;
     let pk = kg.public_key(&mut rng)?;
     let rlk = kg.relin_key(&mut rng)?;
-    let gk = kg.galois_keys(&[1], false, &mut rng)?;
+    let gk = kg.galois_keys(&[1, 2, 3, 4, 5, 6, 7, 8], false, &mut rng)?;
     let enc = Encoder::new(&params)?;
     let e = Encryptor::with_public_key(&params, &pk)?;
     let ev = Evaluator::new(&params);
@@ -31,6 +31,7 @@ fn main() -> Result<()> {
             "rotate" => drop(ev.rotate(&ct, 1, &gk)?),
             "encrypt" => drop(e.encrypt(&pt, &mut rng)?),
             "decrypt" => drop(dec.decrypt(&ct)?),
+            "hoisted" => drop(ev.rotate_hoisted(&ct, &[1, 2, 3, 4, 5, 6, 7, 8], &gk)?),
             _ => drop(ev.relinearize(&ct3, &rlk)?),
         }
     }

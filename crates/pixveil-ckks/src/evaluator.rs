@@ -6,11 +6,13 @@
 //! 2^-30). Operations never mutate their inputs; results are fresh ciphertexts.
 //!
 //! Key switching (relinearization, rotation, conjugation) is split into
-//! [`Evaluator::decompose`] (inverse NTT of `c_1`, one digit per ciphertext prime extended to
-//! `q_0 … q_ℓ, P` and forward NTT: `ℓ+1` inverse and `(ℓ+1)²` forward NTTs) and a cheap
-//! per-key inner product followed by division by `P` (`2` inverse and `2(ℓ+1)` forward NTTs).
-//! Hoisted rotations ([`Evaluator::rotate_hoisted`]) decompose once and apply each Galois
-//! automorphism to the decomposed digits as an index permutation in NTT form.
+//! [`Evaluator::decompose`] (inverse NTT of `c_1`, one centered digit per ciphertext prime
+//! extended to `q_0 … q_ℓ, P` and forward NTT: `ℓ+1` inverse and `(ℓ+1)²` forward NTTs) and a
+//! cheap per-key inner product followed by division by `P` (`2` inverse and `2(ℓ+1)` forward
+//! NTTs). Hoisted rotations ([`Evaluator::rotate_hoisted`]) decompose once; Galois keys are
+//! stored pre-permuted (switching `s` to `σ^{-1}(s)`), so each rotation is an inner product with
+//! the unpermuted digits, `P`-division, and one index permutation (NTT form) of the two
+//! resulting polynomials.
 
 use crate::encoder::Plaintext;
 use crate::encrypt::Ciphertext;
@@ -302,7 +304,7 @@ impl Evaluator {
             });
         }
         let d = self.decompose_poly(&a.parts[2])?;
-        let (u0, u1) = self.key_switch(&d, &rlk.key, None)?;
+        let (u0, u1) = self.key_switch(&d, &rlk.key)?;
         let mut c0 = a.parts[0].clone();
         let mut c1 = a.parts[1].clone();
         add_raw(&mut c0, u0);
@@ -462,13 +464,17 @@ impl Evaluator {
         let key = gk
             .get(g)
             .ok_or(Error::MissingGaloisKey { step, element: g })?;
-        let perm = galois_permutation(self.params.degree(), g);
-        let (u0, u1) = self.key_switch(d, key, Some(&perm))?;
-        let mut c0 = a.parts[0].permute(&perm)?;
+        // The key switches `c_1` from `s` to `σ^{-1}(s)` (see `KeyGenerator::galois_keys`):
+        // (c_0 + u_0, u_1) decrypts to m under σ^{-1}(s), so applying σ to both parts gives a
+        // ciphertext of σ(m) under s. Only two polynomials are permuted, not the ℓ+1 digits.
+        let (u0, u1) = self.key_switch(d, key)?;
+        let mut c0 = a.parts[0].clone();
         add_raw(&mut c0, u0);
         let mut c1 = Poly::zero(self.params.ring(), c0.basis())?;
         add_raw(&mut c1, u1);
-        Ok(self.with_parts(a, vec![c0, c1], a.scale))
+        let perm = galois_permutation(self.params.degree(), g);
+        let parts = vec![c0.permute(&perm)?, c1.permute(&perm)?];
+        Ok(self.with_parts(a, parts, a.scale))
     }
 
     fn decompose_poly(&self, c: &Poly<Ntt>) -> Result<Decomposed> {
@@ -511,12 +517,7 @@ impl Evaluator {
     /// Inner product of the (optionally permuted) digits with a key, then division by `P`.
     /// Inner products with the key and division by `P`: returns `(u_0, u_1)` over
     /// `q_0 … q_ℓ` as raw NTT rows in scratch buffers (give them back after use).
-    fn key_switch(
-        &self,
-        d: &Decomposed,
-        key: &KeySwitchKey,
-        perm: Option<&[usize]>,
-    ) -> Result<(Vec<u64>, Vec<u64>)> {
+    fn key_switch(&self, d: &Decomposed, key: &KeySwitchKey) -> Result<(Vec<u64>, Vec<u64>)> {
         let ctx = self.params.ring();
         let n = ctx.degree();
         let level = d.level;
@@ -538,7 +539,7 @@ impl Evaluator {
             let arows: Vec<&[u64]> = key.a[..=level].iter().map(|p| p.row(idx)).collect();
             let o0 = &mut out0[r * n..(r + 1) * n];
             let o1 = &mut out1[r * n..(r + 1) * n];
-            inner_product(&m, &drows, &brows, &arows, perm, o0, o1);
+            inner_product(&m, &drows, &brows, &arows, o0, o1);
         }
         let u0 = mod_down(&self.params, out0, level)?;
         let u1 = mod_down(&self.params, out1, level)?;
@@ -559,14 +560,14 @@ fn add_raw(p: &mut Poly<Ntt>, u: Vec<u64>) {
     scratch::give(u);
 }
 
-/// `o0[k] = Σ_i d_i[π(k)]·b_i[k]`, `o1[k] = Σ_i d_i[π(k)]·a_i[k]` modulo `m`, accumulated
-/// exactly in `u128` (at most 64 digits of 61-bit products) and reduced once.
+/// `o0[k] = Σ_i d_i[k]·b_i[k]`, `o1[k] = Σ_i d_i[k]·a_i[k]` modulo `m`: lazily in `u64`
+/// (AVX2) for primes below 2^31, exactly in `u128` (at most 64 digits of 61-bit products)
+/// otherwise; one reduction at the end.
 fn inner_product(
     m: &pixveil_math::Modulus,
     d: &[&[u64]],
     b: &[&[u64]],
     a: &[&[u64]],
-    perm: Option<&[usize]>,
     o0: &mut [u64],
     o1: &mut [u64],
 ) {
@@ -575,26 +576,16 @@ fn inner_product(
         let c = pixveil_math::kernels::fold_constant(m.value());
         let mut acc0 = scratch::take(n);
         let mut acc1 = scratch::take(n);
-        let mut gathered = scratch::take(if perm.is_some() { n } else { 0 });
         // Blocks of 512 coefficients keep both accumulators in L1 across all digits.
         const BLOCK: usize = 512;
         let mut start = 0;
         while start < n {
             let end = (start + BLOCK).min(n);
             for ((di, bi), ai) in d.iter().zip(b).zip(a) {
-                let x: &[u64] = match perm {
-                    Some(p) => {
-                        for (g, &pk) in gathered[start..end].iter_mut().zip(&p[start..end]) {
-                            *g = di.get(pk).copied().unwrap_or(0);
-                        }
-                        &gathered[start..end]
-                    }
-                    None => &di[start..end],
-                };
                 pixveil_math::kernels::mul_acc2_lazy(
                     &mut acc0[start..end],
                     &mut acc1[start..end],
-                    x,
+                    &di[start..end],
                     &bi[start..end],
                     &ai[start..end],
                     c,
@@ -610,25 +601,15 @@ fn inner_product(
         }
         scratch::give(acc0);
         scratch::give(acc1);
-        scratch::give(gathered);
         return;
     }
     let mut acc = scratch::take128(2 * n);
-    let mut gathered = match perm {
-        Some(_) => scratch::take(n),
-        None => Vec::new(),
-    };
     for ((di, bi), ai) in d.iter().zip(b).zip(a) {
-        let x: &[u64] = match perm {
-            Some(p) => {
-                for (g, &pk) in gathered.iter_mut().zip(p) {
-                    *g = di.get(pk).copied().unwrap_or(0);
-                }
-                &gathered
-            }
-            None => di,
-        };
-        for (((acc, &x), &bk), &ak) in acc.chunks_exact_mut(2).zip(x).zip(bi.iter()).zip(ai.iter())
+        for (((acc, &x), &bk), &ak) in acc
+            .chunks_exact_mut(2)
+            .zip(di.iter())
+            .zip(bi.iter())
+            .zip(ai.iter())
         {
             acc[0] += x as u128 * bk as u128;
             acc[1] += x as u128 * ak as u128;
@@ -639,9 +620,6 @@ fn inner_product(
         *r1 = m.reduce_u128(acc[1]);
     }
     scratch::give128(acc);
-    if perm.is_some() {
-        scratch::give(gathered);
-    }
 }
 
 /// Writes `c mod m` for centered `c = center_{q}(y)`, `y ∈ [0, q)`, for every `y` in `src`.

@@ -5,6 +5,11 @@
 //! `(b_i, a_i) = (−a_i·s + e_i + P·[s']_{q_i}·δ_i, a_i)` over `Q·P`, where `δ_i ≡ 1 (mod q_i)`
 //! and `≡ 0` modulo the other primes. The `a_i` are expanded from one 32-byte seed, so a
 //! serialized key is about half the size of its polynomials.
+//!
+//! Galois keys are stored *pre-permuted*: the key for the automorphism `σ` switches `s` to
+//! `σ^{-1}(s)` (it is `σ^{-1}` applied to the textbook key `σ(s) → s`, with fresh `a_i`). A
+//! rotation can then use the digits of `c_1` as they are and permute only its two output
+//! polynomials, instead of permuting every digit.
 
 use crate::params::{Fingerprint, Parameters};
 use crate::Result;
@@ -136,6 +141,17 @@ impl KeySwitchKey {
         target: &Poly<Ntt>,
         rng: &mut R,
     ) -> Result<Self> {
+        Self::generate_for(params, &sk.ntt, target, rng)
+    }
+
+    /// Key switching from `target` to `source` (both NTT, full basis): an encryption of
+    /// `P·target·δ_i` under `source`.
+    pub(crate) fn generate_for<R: RngCore + CryptoRng>(
+        params: &Parameters,
+        source: &Poly<Ntt>,
+        target: &Poly<Ntt>,
+        rng: &mut R,
+    ) -> Result<Self> {
         let ctx = params.ring();
         let n = params.degree();
         let mut seed = [0u8; 32];
@@ -145,7 +161,7 @@ impl KeySwitchKey {
         for (i, ai) in a.iter().enumerate() {
             let e = Poly::from_i64(ctx, ctx.full_basis(), &sample::gaussian(n, rng))?.into_ntt();
             let mut bi = ai.clone();
-            bi.mul_assign(&sk.ntt)?;
+            bi.mul_assign(source)?;
             bi.neg_assign();
             bi.add_assign(&e)?;
             // Row i gets P·s' (P ≡ 0 modulo the special prime, so nothing is added there).
@@ -302,13 +318,19 @@ impl KeyGenerator {
         elements.sort_unstable();
         elements.dedup();
         let mut keys = BTreeMap::new();
+        let m = 2 * n;
         for g in elements {
-            let mut target = self.sk.ntt.automorphism(g)?;
+            // Stored pre-permuted: the key for σ_g switches `s` to `σ_g^{-1}(s)`, so rotations
+            // use the digits of `c_1` unpermuted and apply σ_g once to the result (see
+            // `Evaluator::apply_galois`). This is the key `(σ_g^{-1}(b_i), σ_g^{-1}(a_i))` of
+            // the textbook Galois key, with `a_i` drawn fresh.
+            let g_inv = (1..m).step_by(2).find(|&h| h * g % m == 1).unwrap_or(1);
+            let mut source = self.sk.ntt.automorphism(g_inv)?;
             keys.insert(
                 g,
-                KeySwitchKey::generate(&self.params, &self.sk, &target, rng)?,
+                KeySwitchKey::generate_for(&self.params, &source, &self.sk.ntt, rng)?,
             );
-            target.zeroize();
+            source.zeroize();
         }
         Ok(GaloisKeys {
             keys,
