@@ -291,11 +291,32 @@ impl Parameters {
         frame(Kind::Params, self.fingerprint(), &p)
     }
 
-    /// Loads and re-validates parameters (including the security check).
+    /// Loads and re-validates parameters (including the security check). A file cannot
+    /// downgrade security: parameters saved with [`SecurityLevel::None`] are refused here (use
+    /// [`Parameters::from_bytes_allow_insecure`] in tests).
     ///
     /// # Errors
-    /// Format errors, or the validation errors of [`Parameters::new`].
+    /// Format errors, the validation errors of [`Parameters::new`], and
+    /// [`Error::InvalidParameter`] for a `SecurityLevel::None` file.
     pub fn from_bytes(bytes: &[u8]) -> Result<Arc<Self>> {
+        let p = Self::from_bytes_allow_insecure(bytes)?;
+        if p.literal().security == SecurityLevel::None {
+            return Err(Error::InvalidParameter {
+                field: "security",
+                reason: "the file holds parameters without a security level; \
+                         load it with from_bytes_allow_insecure"
+                    .into(),
+            });
+        }
+        Ok(p)
+    }
+
+    /// Like [`Parameters::from_bytes`] but also accepts [`SecurityLevel::None`] files.
+    /// **Not secure**: tests and experiments only.
+    ///
+    /// # Errors
+    /// Format errors or the validation errors of [`Parameters::new`].
+    pub fn from_bytes_allow_insecure(bytes: &[u8]) -> Result<Arc<Self>> {
         let (fp, payload) = unframe(bytes, Kind::Params)?;
         let mut r = Reader::new(payload);
         let log_n = r.u8()? as u32;
@@ -671,11 +692,19 @@ mod tests {
         let ct3 = ev.mul(&ct_pk, &ct_pk).unwrap();
 
         let pb = p.to_bytes();
-        assert_eq!(
-            p.fingerprint(),
-            Parameters::from_bytes(&pb).unwrap().fingerprint()
-        );
-        assert_tamper_evident(&pb, |b| Parameters::from_bytes(b).is_ok());
+        let back = Parameters::from_bytes_allow_insecure(&pb).unwrap();
+        assert_eq!(p.fingerprint(), back.fingerprint());
+        assert!(matches!(
+            Parameters::from_bytes(&pb),
+            Err(Error::InvalidParameter {
+                field: "security",
+                ..
+            })
+        ));
+        assert_tamper_evident(&pb, |b| Parameters::from_bytes_allow_insecure(b).is_ok());
+        let secure = Parameters::preset(Preset::TenSeal8192).unwrap();
+        let back = Parameters::from_bytes(&secure.to_bytes()).unwrap();
+        assert_eq!(back.fingerprint(), secure.fingerprint());
 
         let skb = kg.secret_key().to_bytes();
         assert_eq!(
@@ -748,5 +777,68 @@ mod tests {
             Parameters::from_bytes(&b),
             Err(Error::Insecure { .. })
         ));
+    }
+
+    /// Mutations behind a *valid* checksum reach the parsers: they must return errors (or a
+    /// valid object), never panic or over-allocate.
+    #[test]
+    fn parsers_survive_mutations_behind_a_valid_checksum() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, TestRunner};
+        let p = params();
+        let mut rng = ChaCha20Rng::from_seed([4; 32]);
+        let kg = KeyGenerator::new(&p, &mut rng).unwrap();
+        let pk = kg.public_key(&mut rng).unwrap();
+        let gk = kg.galois_keys(&[1], false, &mut rng).unwrap();
+        let enc = Encoder::new(&p).unwrap();
+        let pt = enc.encode_real(&[1.0], 1, p.default_scale()).unwrap();
+        let ct = Encryptor::with_public_key(&p, &pk)
+            .unwrap()
+            .encrypt(&pt, &mut rng)
+            .unwrap();
+        let objects = [
+            p.to_bytes(),
+            kg.secret_key().to_bytes(),
+            pk.to_bytes(),
+            gk.to_bytes(),
+            ct.to_bytes(),
+            pt.to_bytes(),
+        ];
+        let reseal = |mut b: Vec<u8>| {
+            if b.len() >= HEADER_LEN + CHECKSUM_LEN {
+                let end = b.len() - CHECKSUM_LEN;
+                let sum = Sha256::digest(&b[..end]);
+                b[end..].copy_from_slice(&sum);
+            }
+            b
+        };
+        let mut runner = TestRunner::new(Config::with_cases(64));
+        runner
+            .run(
+                &(0usize..6, any::<u64>(), any::<u8>(), 0usize..4),
+                |(which, pos, val, mode)| {
+                    let mut b = objects[which].clone();
+                    let len = b.len();
+                    // Focus on the header and the first payload bytes (lengths, levels, sizes).
+                    let i = if mode == 0 {
+                        pos as usize % len
+                    } else {
+                        pos as usize % 48.min(len)
+                    };
+                    b[i] = val;
+                    if mode == 3 {
+                        b.truncate(HEADER_LEN + (pos as usize % 64));
+                    }
+                    let b = reseal(b);
+                    let _ = Parameters::from_bytes_allow_insecure(&b);
+                    let _ = SecretKey::from_bytes(&p, &b);
+                    let _ = PublicKey::from_bytes(&p, &b);
+                    let _ = GaloisKeys::from_bytes(&p, &b);
+                    let _ = Ciphertext::from_bytes(&p, &b);
+                    let _ = Plaintext::from_bytes(&p, &b);
+                    Ok(())
+                },
+            )
+            .unwrap();
     }
 }

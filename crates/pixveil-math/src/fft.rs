@@ -142,6 +142,9 @@ impl SpecialFft {
     /// Evaluation (decoding direction): `vals` holds `v_j = c_j + i·c_{j+N/2}` built from the
     /// coefficients; on return it holds the slot values. `vals.len()` must be a power of two
     /// `≤ N/2` (sparse packing uses a shorter vector).
+    ///
+    /// # Panics
+    /// If `vals.len() > N/2` (out-of-range root index).
     pub fn forward(&self, vals: &mut [Complex]) {
         let size = vals.len();
         debug_assert!(size.is_power_of_two() && size <= self.slots);
@@ -165,6 +168,9 @@ impl SpecialFft {
     }
 
     /// Interpolation (encoding direction), the exact inverse of [`SpecialFft::forward`].
+    ///
+    /// # Panics
+    /// If `vals.len() > N/2`.
     pub fn inverse(&self, vals: &mut [Complex]) {
         let size = vals.len();
         debug_assert!(size.is_power_of_two() && size <= self.slots);

@@ -16,9 +16,12 @@ pub fn fold_constant(q: u64) -> u64 {
 
 /// `acc0[k] += x[k]·y0[k]`, `acc1[k] += x[k]·y1[k]`, each folded below 2^63 with `c`.
 ///
-/// Preconditions (checked in debug builds): all slices have the same length; `x`, `y0`, `y1`
-/// are residues modulo a prime `q < 2^31`; `c = fold_constant(q)`; accumulators start below
-/// 2^63. The results are congruent to the exact sums modulo `q`.
+/// Preconditions: `x`, `y0`, `y1` are residues modulo a prime `q < 2^31`;
+/// `c = fold_constant(q)`; accumulators start below 2^63. The results are congruent to the
+/// exact sums modulo `q`.
+///
+/// # Panics
+/// If the slices do not all have the same length.
 pub fn mul_acc2_lazy(
     acc0: &mut [u64],
     acc1: &mut [u64],
