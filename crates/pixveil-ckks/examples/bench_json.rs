@@ -1,6 +1,6 @@
 //! Prints `run_op_benchmarks` as one JSON array (the format of `pixveil bench ckks --json`):
 //! `cargo run --release -p pixveil-ckks --example bench_json -- [--quick] [--reps N]
-//! [--chain tenseal|precise]...`.
+//! [--chain tenseal|precise|fast]...`.
 
 use pixveil_ckks::bench::{run_op_benchmarks, BenchOptions, Chain};
 

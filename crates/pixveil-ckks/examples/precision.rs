@@ -1,5 +1,5 @@
 //! Prints precision statistics (bits) of each operation for the shipped presets:
-//! `cargo run --release -p pixveil-ckks --example precision [tenseal|precise]`.
+//! `cargo run --release -p pixveil-ckks --example precision [tenseal|precise|fast]`.
 
 use pixveil_ckks::prelude::*;
 use rand_chacha::ChaCha20Rng;
@@ -7,10 +7,10 @@ use rand_core::SeedableRng;
 
 fn main() -> Result<()> {
     let which = std::env::args().nth(1).unwrap_or_else(|| "tenseal".into());
-    let preset = if which == "precise" {
-        Preset::Precise8192
-    } else {
-        Preset::TenSeal8192
+    let preset = match which.as_str() {
+        "precise" => Preset::Precise8192,
+        "fast" => Preset::Fast8192,
+        _ => Preset::TenSeal8192,
     };
     let params = Parameters::preset(preset)?;
     let mut rng = ChaCha20Rng::from_os_rng();

@@ -37,6 +37,9 @@ pub enum Chain {
     TenSeal,
     /// `[40, 26×5, 48]`, `Δ = 2^26`, `N = 8192` ([`Preset::Precise8192`]); name `precise`.
     Precise,
+    /// `[31, 26×5]` + `P = [28, 28]`, `Δ = 2^26`, `N = 8192` ([`Preset::Fast8192`]); name
+    /// `fast`. Not in the defaults (SEAL cannot use two special primes, so there is no peer).
+    Fast,
 }
 
 impl Chain {
@@ -49,13 +52,15 @@ impl Chain {
         match self {
             Self::TenSeal => Preset::TenSeal8192,
             Self::Precise => Preset::Precise8192,
+            Self::Fast => Preset::Fast8192,
         }
     }
-    /// Parses `tenseal` or `precise`.
+    /// Parses `tenseal`, `precise` or `fast`.
     pub fn from_name(s: &str) -> Option<Self> {
         match s {
             "tenseal" => Some(Self::TenSeal),
             "precise" => Some(Self::Precise),
+            "fast" => Some(Self::Fast),
             _ => None,
         }
     }
@@ -98,7 +103,7 @@ impl BenchOptions {
 pub struct OpTiming {
     /// Operation name (see the module table).
     pub op: String,
-    /// Chain name (`tenseal` or `precise`).
+    /// Chain name (`tenseal`, `precise` or `fast`).
     pub chain: String,
     /// Threads used (always 1: every operation is single-threaded).
     pub threads: usize,

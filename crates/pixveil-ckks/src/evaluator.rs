@@ -481,7 +481,7 @@ impl Evaluator {
         let ctx = self.params.ring();
         let n = ctx.degree();
         let level = c.basis().q - 1;
-        let rows = level + 2;
+        let rows = level + 1 + ctx.num_p();
         let mut coeff = scratch::take_dirty((level + 1) * n);
         coeff.copy_from_slice(c.data());
         for (i, row) in coeff.chunks_exact_mut(n).enumerate() {
@@ -493,7 +493,7 @@ impl Evaluator {
             let mi = *ctx.modulus(i);
             let mut d = scratch::take_dirty(rows * n);
             for r in 0..rows {
-                let idx = if r <= level { r } else { ctx.num_q() };
+                let idx = row_prime(ctx, level, r);
                 let dst = &mut d[r * n..(r + 1) * n];
                 if r == i {
                     dst.copy_from_slice(c.row(i));
@@ -521,7 +521,7 @@ impl Evaluator {
         let ctx = self.params.ring();
         let n = ctx.degree();
         let level = d.level;
-        let rows = level + 2;
+        let rows = level + 1 + ctx.num_p();
         if key.b.len() <= level || key.a.len() <= level {
             return Err(Error::InvalidLevel {
                 level,
@@ -532,7 +532,7 @@ impl Evaluator {
         let mut out0 = scratch::take_dirty(rows * n);
         let mut out1 = scratch::take_dirty(rows * n);
         for r in 0..rows {
-            let idx = if r <= level { r } else { ctx.num_q() };
+            let idx = row_prime(ctx, level, r);
             let m = *ctx.modulus(idx);
             let drows: Vec<&[u64]> = d.digits.iter().map(|x| &x[r * n..(r + 1) * n]).collect();
             let brows: Vec<&[u64]> = key.b[..=level].iter().map(|p| p.row(idx)).collect();
@@ -632,26 +632,51 @@ fn lift_centered(
     pixveil_math::kernels::lift_centered(q.value(), m, src, dst);
 }
 
-/// Divides `x` (rows `q_0 … q_ℓ, P`, NTT form) by `P` with rounding, returning rows
-/// `q_0 … q_ℓ`.
+/// Context prime index of row `r` of a polynomial over `q_0 … q_ℓ, p_0 … p_{K-1}`.
+fn row_prime(ctx: &pixveil_ring::RingContext, level: usize, r: usize) -> usize {
+    if r <= level {
+        r
+    } else {
+        ctx.num_q() + (r - level - 1)
+    }
+}
+
+/// Divides `x` (rows `q_0 … q_ℓ, p_0 … p_{K-1}`, NTT form) by `P = Π p_k`, returning rows
+/// `q_0 … q_ℓ`. The remainder `[x]_P` is lifted centered (exact rounding): directly with one
+/// special prime, by a float-corrected basis conversion with several.
 pub(crate) fn mod_down(params: &Parameters, mut x: Vec<u64>, level: usize) -> Result<Vec<u64>> {
     let ctx = params.ring();
     let n = ctx.degree();
-    let pidx = ctx.num_q();
-    let mut last = scratch::take(n);
-    last.copy_from_slice(&x[(level + 1) * n..(level + 2) * n]);
+    let k = ctx.num_p();
+    let mut rem = scratch::take_dirty(k * n);
+    rem.copy_from_slice(&x[(level + 1) * n..(level + 1 + k) * n]);
     x.truncate((level + 1) * n);
-    ctx.ntt(pidx).backward(&mut last);
-    let pm = *ctx.modulus(pidx);
-    let mut t = scratch::take(n);
-    for j in 0..=level {
-        let m = *ctx.modulus(j);
-        lift_centered(&pm, &m, &last, &mut t);
-        ctx.ntt(j).forward(&mut t);
-        let (inv, invs) = params.p_inv_mod_q[j];
-        pixveil_math::kernels::sub_mul_const(&m, &mut x[j * n..(j + 1) * n], &t, inv, invs);
+    for (i, row) in rem.chunks_exact_mut(n).enumerate() {
+        ctx.ntt(ctx.num_q() + i).backward(row);
     }
-    scratch::give(last);
+    let mut t = scratch::take_dirty((level + 1) * n);
+    if k == 1 {
+        let pm = *ctx.modulus(ctx.num_q());
+        for (j, tj) in t.chunks_exact_mut(n).enumerate() {
+            lift_centered(&pm, ctx.modulus(j), &rem, tj);
+        }
+    } else {
+        let conv = params.p_to_q.get(level).ok_or(Error::InvalidLevel {
+            level,
+            max: params.max_level(),
+            op: "mod_down",
+        })?;
+        let rows_in: Vec<&[u64]> = rem.chunks_exact(n).collect();
+        let mut rows_out: Vec<&mut [u64]> = t.chunks_exact_mut(n).collect();
+        conv.convert_centered(&rows_in, &mut rows_out)?;
+    }
+    for (j, tj) in t.chunks_exact_mut(n).enumerate() {
+        let m = *ctx.modulus(j);
+        ctx.ntt(j).forward(tj);
+        let (inv, invs) = params.p_inv_mod_q[j];
+        pixveil_math::kernels::sub_mul_const(&m, &mut x[j * n..(j + 1) * n], tj, inv, invs);
+    }
+    scratch::give(rem);
     scratch::give(t);
     Ok(x)
 }

@@ -19,7 +19,7 @@
 
 use crate::{Error, Result};
 use pixveil_math::primes::ntt_primes;
-use pixveil_math::RnsComposer;
+use pixveil_math::{BasisConverter, RnsComposer};
 use pixveil_ring::RingContext;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -79,7 +79,8 @@ pub struct ParametersLiteral {
     /// Bit sizes of the ciphertext primes `q_0, q_1, …` (`q_0` first, the last one is dropped
     /// first by rescaling). A ciphertext at level `ℓ` uses `q_0 … q_ℓ`.
     pub log_q: Vec<u32>,
-    /// Bit sizes of the special primes used by key switching (exactly one is supported).
+    /// Bit sizes of the special primes `p_0 … p_{K-1}` used by key switching (1 to 8; their
+    /// product `P` must be at least as large as every `q_i`).
     pub log_p: Vec<u32>,
     /// Default scale `Δ = 2^log_scale` used by the encoder.
     pub log_scale: u32,
@@ -101,6 +102,10 @@ pub enum Preset {
     /// `N = 16384`, `q = [50, 40×8]`, `P = 60` (430 bits ≤ 438), `Δ = 2^40`: eight rescales at
     /// 40-bit precision.
     Standard16384,
+    /// A precise chain at `N = 8192` whose primes are all below 2^31 (every kernel vectorized):
+    /// `q = [31, 26×5]`, two special primes `P = [28, 28]` (217 bits), `Δ = 2^26`: five
+    /// rescales and a 56-bit `P` for small key-switching noise.
+    Fast8192,
 }
 
 impl Preset {
@@ -110,6 +115,7 @@ impl Preset {
             Self::TenSeal8192 => (13, [vec![31], vec![26; 6]].concat(), vec![31], 26),
             Self::Precise8192 => (13, [vec![40], vec![26; 5]].concat(), vec![48], 26),
             Self::Standard16384 => (14, [vec![50], vec![40; 8]].concat(), vec![60], 40),
+            Self::Fast8192 => (13, [vec![31], vec![26; 5]].concat(), vec![28, 28], 26),
         };
         ParametersLiteral {
             log_n,
@@ -120,15 +126,19 @@ impl Preset {
         }
     }
 
-    /// Short name (`tenseal`, `precise`, `n16384`).
+    /// Short name (`tenseal`, `precise`, `n16384`, `fast`).
     pub fn name(self) -> &'static str {
         match self {
             Self::TenSeal8192 => "tenseal",
             Self::Precise8192 => "precise",
             Self::Standard16384 => "n16384",
+            Self::Fast8192 => "fast",
         }
     }
 }
+
+/// Largest number of special primes.
+pub const MAX_SPECIAL_PRIMES: usize = 8;
 
 /// Length of the parameter fingerprint in bytes.
 pub const FINGERPRINT_LEN: usize = 16;
@@ -160,6 +170,8 @@ pub struct Parameters {
     pub(crate) p_mod_q: Vec<u64>,
     /// `P^{-1} mod q_j` with Shoup companion.
     pub(crate) p_inv_mod_q: Vec<(u64, u64)>,
+    /// Fast basis conversion `P → q_0 … q_ℓ` per level (only with several special primes).
+    pub(crate) p_to_q: Vec<BasisConverter>,
 }
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> Error {
@@ -186,8 +198,11 @@ impl Parameters {
         if l.log_q.is_empty() || l.log_q.len() > 64 {
             return Err(invalid("log_q", "need 1..=64 ciphertext primes"));
         }
-        if l.log_p.len() != 1 {
-            return Err(invalid("log_p", "exactly one special prime is supported"));
+        if l.log_p.is_empty() || l.log_p.len() > MAX_SPECIAL_PRIMES {
+            return Err(invalid(
+                "log_p",
+                format!("need 1..={MAX_SPECIAL_PRIMES} special primes"),
+            ));
         }
         let min_bits = l.log_n + 2;
         for &b in l.log_q.iter().chain(&l.log_p) {
@@ -199,12 +214,12 @@ impl Parameters {
             }
         }
         let max_q = l.log_q.iter().copied().max().unwrap_or(0);
-        if l.log_p[0] < max_q {
+        let sum_p: u32 = l.log_p.iter().sum();
+        if sum_p < max_q {
             return Err(invalid(
                 "log_p",
                 format!(
-                    "special prime ({} bits) must be at least as large as every q_i ({max_q} bits)",
-                    l.log_p[0]
+                    "special modulus P ({sum_p} bits) must be at least as large as every q_i ({max_q} bits)"
                 ),
             ));
         }
@@ -271,7 +286,15 @@ impl Parameters {
                 (inv, m.shoup(inv))
             })
             .collect();
+        let p_to_q = if p.len() > 1 {
+            (0..q.len())
+                .map(|lvl| BasisConverter::new(&p, &q[..=lvl]))
+                .collect::<pixveil_math::Result<Vec<_>>>()?
+        } else {
+            Vec::new()
+        };
         Ok(Arc::new(Self {
+            p_to_q,
             literal: l.clone(),
             n,
             q,
@@ -389,6 +412,9 @@ mod tests {
         assert_ne!(a.fingerprint(), b.fingerprint());
         let c = Parameters::preset(Preset::Standard16384).unwrap();
         assert!(c.log_qp() <= 438);
+        let d = Parameters::preset(Preset::Fast8192).unwrap();
+        assert!(d.log_qp() <= 218 && d.p().len() == 2);
+        assert!(d.q().iter().chain(d.p()).all(|&x| x < 1 << 31));
     }
 
     #[test]

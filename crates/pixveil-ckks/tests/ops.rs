@@ -241,7 +241,11 @@ fn secret_key_debug_is_redacted() {
 /// The shipped 128-bit presets at N = 8192, end to end (slower: a few seconds at opt-level 1).
 #[test]
 fn presets_at_8192_end_to_end() {
-    for (preset, bits) in [(Preset::TenSeal8192, 9.0), (Preset::Precise8192, 11.0)] {
+    for (preset, bits) in [
+        (Preset::TenSeal8192, 9.0),
+        (Preset::Precise8192, 11.0),
+        (Preset::Fast8192, 11.0),
+    ] {
         let params = Parameters::preset(preset).unwrap();
         let mut rng = ChaCha20Rng::from_seed([9; 32]);
         let kg = KeyGenerator::new(&params, &mut rng).unwrap();
@@ -327,4 +331,52 @@ proptest! {
         prop_assert_eq!(&back, &ct);
         prop_assert_eq!(decrypt(&back), decrypt(&ct));
     }
+}
+
+/// Several special primes (P = p_0·p_1·p_2): key switching with fast basis conversion in
+/// the P-division, public-key encryption through Q·P, serialization of the keys.
+#[test]
+fn several_special_primes() {
+    // Not secure (N = 2048): tests only.
+    let lit = ParametersLiteral {
+        log_n: 11,
+        log_q: vec![40, 30, 30],
+        log_p: vec![20, 20, 20],
+        log_scale: 30,
+        security: SecurityLevel::None,
+    };
+    let params = Parameters::new(&lit).unwrap();
+    let mut rng = ChaCha20Rng::from_seed([21; 32]);
+    let kg = KeyGenerator::new(&params, &mut rng).unwrap();
+    let pk = kg.public_key(&mut rng).unwrap();
+    let rlk = kg.relin_key(&mut rng).unwrap();
+    let gk = kg.galois_keys(&[3], true, &mut rng).unwrap();
+    let gk = GaloisKeys::from_bytes(&params, &gk.to_bytes()).unwrap();
+    let enc = Encoder::new(&params).unwrap();
+    let dec = Decryptor::new(&params, kg.secret_key()).unwrap();
+    let ev = Evaluator::new(&params);
+    let n = params.slots();
+    let a: Vec<Complex> = (0..n)
+        .map(|i| Complex::new((i as f64 * 0.1).sin(), (i as f64 * 0.3).cos()))
+        .collect();
+    let pt = enc.encode(&a, 2, params.default_scale()).unwrap();
+    let ct = Encryptor::with_public_key(&params, &pk)
+        .unwrap()
+        .encrypt(&pt, &mut rng)
+        .unwrap();
+    let check = |want: &[Complex], ct: &Ciphertext, bits: f64, what: &str| {
+        let got = enc.decode(&dec.decrypt(ct).unwrap()).unwrap();
+        let s = PrecisionStats::compute(want, &got);
+        assert!(s.min_bits >= bits, "{what}: {s}");
+    };
+    check(&a, &ct, 18.0, "encrypt");
+    let sq = ev.rescale(&ev.mul_relin(&ct, &ct, &rlk).unwrap()).unwrap();
+    let want: Vec<Complex> = a.iter().map(|&x| x * x).collect();
+    check(&want, &sq, 15.0, "mul_relin");
+    let r = ev.rotate(&sq, 3, &gk).unwrap();
+    let want_r: Vec<Complex> = (0..n).map(|i| want[(i + 3) % n]).collect();
+    check(&want_r, &r, 15.0, "rotate");
+    let c = ev.conjugate(&ct, &gk).unwrap();
+    let want_c: Vec<Complex> = a.iter().map(|z| z.conj()).collect();
+    check(&want_c, &c, 15.0, "conjugate");
 }
