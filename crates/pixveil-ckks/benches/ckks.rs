@@ -12,6 +12,10 @@ use std::hint::black_box;
 const K: i64 = 8;
 
 fn ckks(c: &mut Criterion) {
+    // Single-threaded: key switching would otherwise use every core.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build_global();
     for preset in [Preset::TenSeal8192, Preset::Precise8192] {
         let params = Parameters::preset(preset).expect("preset");
         let id = |op: &str| BenchmarkId::new(op, preset.name());

@@ -75,6 +75,9 @@ pub struct BenchOptions {
     pub chains: Vec<Chain>,
     /// Number of rotations in `hoisted_rotate_k` / `rotate_k`. By default, this is 8.
     pub hoisted_k: usize,
+    /// Thread counts to run every operation with (each in its own rayon pool; key switching
+    /// is the only parallel part). By default, this is `[1]` (single-threaded).
+    pub threads: Vec<usize>,
 }
 
 impl Default for BenchOptions {
@@ -83,6 +86,7 @@ impl Default for BenchOptions {
             reps: 21,
             chains: vec![Chain::TenSeal, Chain::Precise],
             hoisted_k: 8,
+            threads: vec![1],
         }
     }
 }
@@ -94,6 +98,7 @@ impl BenchOptions {
             reps: 3,
             chains: vec![Chain::TenSeal],
             hoisted_k: 2,
+            threads: vec![1],
         }
     }
 }
@@ -105,7 +110,7 @@ pub struct OpTiming {
     pub op: String,
     /// Chain name (`tenseal`, `precise` or `fast`).
     pub chain: String,
-    /// Threads used (always 1: every operation is single-threaded).
+    /// Threads the operation could use (the size of the rayon pool it ran in).
     pub threads: usize,
     /// Median wall time in milliseconds.
     pub median_ms: f64,
@@ -123,18 +128,39 @@ fn median_ms(reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
     Ok(t[t.len() / 2])
 }
 
-/// Times every operation for every chain in `opts`; one [`OpTiming`] per (op, chain).
+/// Times every operation for every chain and thread count in `opts`; one [`OpTiming`] per
+/// (op, chain, threads).
 ///
 /// # Errors
-/// Only if parameter or key generation fails (it does not for the shipped presets).
+/// [`crate::Error::InvalidParameter`] if a thread pool cannot be built (0 threads); parameter
+/// or key generation errors (none for the shipped presets).
 pub fn run_op_benchmarks(opts: &BenchOptions) -> Result<Vec<OpTiming>> {
     let mut out = Vec::new();
-    for &chain in &opts.chains {
+    for &threads in &opts.threads {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .ok()
+            .filter(|_| threads > 0)
+            .ok_or_else(|| crate::Error::InvalidParameter {
+                field: "threads",
+                reason: format!("cannot build a pool of {threads} threads"),
+            })?;
+        for &chain in &opts.chains {
+            out.extend(pool.install(|| bench_chain(chain, threads, opts))?);
+        }
+    }
+    Ok(out)
+}
+
+fn bench_chain(chain: Chain, threads: usize, opts: &BenchOptions) -> Result<Vec<OpTiming>> {
+    let mut out = Vec::new();
+    {
         let mut push = |op: &str, ms: f64| {
             out.push(OpTiming {
                 op: op.to_string(),
                 chain: chain.name().to_string(),
-                threads: 1,
+                threads,
                 median_ms: ms,
             })
         };

@@ -13,6 +13,10 @@
 //! stored pre-permuted (switching `s` to `σ^{-1}(s)`), so each rotation is an inner product with
 //! the unpermuted digits, `P`-division, and one index permutation (NTT form) of the two
 //! resulting polynomials.
+//!
+//! Threads: key switching runs its independent pieces (digits, RNS rows, the two output
+//! polynomials) on the current rayon pool; call it inside a one-thread
+//! `rayon::ThreadPool::install` for single-threaded execution (as [`crate::bench`] does).
 
 use crate::encoder::Plaintext;
 use crate::encrypt::Ciphertext;
@@ -21,6 +25,7 @@ use crate::params::{Fingerprint, Parameters};
 use crate::{scratch, Error, Result};
 use pixveil_math::ntt::galois_permutation;
 use pixveil_ring::{galois_element_conjugate, galois_element_for_step, Basis, Ntt, Poly};
+use rayon::prelude::*;
 use std::sync::Arc;
 
 /// `c_1` of a ciphertext at level `ℓ`, decomposed into `ℓ + 1` digits, each in NTT form over
@@ -487,11 +492,12 @@ impl Evaluator {
         for (i, row) in coeff.chunks_exact_mut(n).enumerate() {
             ctx.ntt(i).backward(row);
         }
-        let mut digits = Vec::with_capacity(level + 1);
-        for i in 0..=level {
+        // Buffers come from this thread's pool; the digits are then filled in parallel.
+        let mut digits: Vec<Vec<u64>> =
+            (0..=level).map(|_| scratch::take_dirty(rows * n)).collect();
+        digits.par_iter_mut().enumerate().for_each(|(i, d)| {
             let src = &coeff[i * n..(i + 1) * n];
             let mi = *ctx.modulus(i);
-            let mut d = scratch::take_dirty(rows * n);
             for r in 0..rows {
                 let idx = row_prime(ctx, level, r);
                 let dst = &mut d[r * n..(r + 1) * n];
@@ -504,8 +510,7 @@ impl Evaluator {
                 lift_centered(&mi, ctx.modulus(idx), src, dst);
                 ctx.ntt(idx).forward(dst);
             }
-            digits.push(d);
-        }
+        });
         scratch::give(coeff);
         Ok(Decomposed {
             level,
@@ -531,19 +536,22 @@ impl Evaluator {
         }
         let mut out0 = scratch::take_dirty(rows * n);
         let mut out1 = scratch::take_dirty(rows * n);
-        for r in 0..rows {
-            let idx = row_prime(ctx, level, r);
-            let m = *ctx.modulus(idx);
-            let drows: Vec<&[u64]> = d.digits.iter().map(|x| &x[r * n..(r + 1) * n]).collect();
-            let brows: Vec<&[u64]> = key.b[..=level].iter().map(|p| p.row(idx)).collect();
-            let arows: Vec<&[u64]> = key.a[..=level].iter().map(|p| p.row(idx)).collect();
-            let o0 = &mut out0[r * n..(r + 1) * n];
-            let o1 = &mut out1[r * n..(r + 1) * n];
-            inner_product(&m, &drows, &brows, &arows, o0, o1);
-        }
-        let u0 = mod_down(&self.params, out0, level)?;
-        let u1 = mod_down(&self.params, out1, level)?;
-        Ok((u0, u1))
+        out0.par_chunks_exact_mut(n)
+            .zip(out1.par_chunks_exact_mut(n))
+            .enumerate()
+            .for_each(|(r, (o0, o1))| {
+                let idx = row_prime(ctx, level, r);
+                let m = *ctx.modulus(idx);
+                let drows: Vec<&[u64]> = d.digits.iter().map(|x| &x[r * n..(r + 1) * n]).collect();
+                let brows: Vec<&[u64]> = key.b[..=level].iter().map(|p| p.row(idx)).collect();
+                let arows: Vec<&[u64]> = key.a[..=level].iter().map(|p| p.row(idx)).collect();
+                inner_product(&m, &drows, &brows, &arows, o0, o1);
+            });
+        let (u0, u1) = rayon::join(
+            || mod_down(&self.params, out0, level),
+            || mod_down(&self.params, out1, level),
+        );
+        Ok((u0?, u1?))
     }
 }
 
