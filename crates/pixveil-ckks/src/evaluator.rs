@@ -16,7 +16,7 @@
 //!
 //! Threads: key switching runs its independent pieces (digits, RNS rows, the two output
 //! polynomials) on the current rayon pool; call it inside a one-thread
-//! `rayon::ThreadPool::install` for single-threaded execution (as [`crate::bench`] does).
+//! `rayon::ThreadPool::install` for single-threaded execution (as [`mod@crate::bench`] does).
 
 use crate::encoder::Plaintext;
 use crate::encrypt::Ciphertext;

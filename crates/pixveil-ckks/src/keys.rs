@@ -82,20 +82,22 @@ impl SecretKey {
     }
 }
 
-/// Copies the rows of `p` (over the full basis) that belong to `basis`.
+/// Copies the rows of `p` (which must be over the full basis) that belong to `basis`.
 pub(crate) fn restrict(p: &Poly<Ntt>, basis: Basis) -> Result<Poly<Ntt>> {
     let ctx = p.context();
     let n = ctx.degree();
-    let full = p.basis();
+    if p.basis() != ctx.full_basis() {
+        return Err(pixveil_ring::Error::BasisMismatch {
+            left: p.basis(),
+            right: ctx.full_basis(),
+        }
+        .into());
+    }
+    ctx.check_basis(basis)?;
     let mut data = Vec::with_capacity(basis.len() * n);
     for r in 0..basis.len() {
-        let idx = ctx.prime_index(basis, r);
-        let src_row = if idx < ctx.num_q() {
-            idx
-        } else {
-            full.q + (idx - ctx.num_q())
-        };
-        data.extend_from_slice(p.row(src_row));
+        // Over the full basis, row index = context prime index.
+        data.extend_from_slice(p.row(ctx.prime_index(basis, r)));
     }
     Ok(Poly::from_raw(ctx, basis, data)?)
 }

@@ -6,7 +6,7 @@
 //! with one special prime) → [`encrypt`] (public/secret-key encryption, decryption) →
 //! [`evaluator`] (add, multiply, relinearize, rescale, rotate, hoisted rotations, conjugate)
 //! → [`serialize`] (versioned, validated binary format) and [`precision`] (error statistics
-//! in bits). [`bench`] times the main operations for `pixveil bench ckks`.
+//! in bits). [`mod@bench`] times the main operations for `pixveil bench ckks`.
 //!
 //! ```
 //! use pixveil_ckks::prelude::*;
