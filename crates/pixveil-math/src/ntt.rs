@@ -208,23 +208,53 @@ impl NttTable {
         let q = self.m.value();
         let two_q = 2 * q;
         let n = self.n;
+        let md = &self.m;
+        // Cooley–Tukey butterfly on [0, 4q) values; `min` with the wrapped difference is
+        // cmp + cmov (no unpredictable branch).
+        let ct = |x: u64, y: u64, w: u64, ws: u64| -> (u64, u64) {
+            let u = x.min(x.wrapping_sub(two_q));
+            let v = md.mul_shoup_lazy(y, w, ws);
+            (u + v, u + two_q - v)
+        };
         let mut t = n;
         let mut m = 1;
-        while m < n {
-            t >>= 1;
+        // Two stages per pass (radix 4): half the loads and stores of radix 2.
+        while t >= 4 {
+            let h = t / 4; // distance of the second stage
             for i in 0..m {
-                let w = self.psi[m + i];
-                let ws = self.psi_shoup[m + i];
-                let (lo, hi) = a[2 * i * t..2 * i * t + 2 * t].split_at_mut(t);
-                for (x, y) in lo.iter_mut().zip(hi.iter_mut()) {
-                    // `min` with the wrapped difference: cmp + cmov, no unpredictable branch.
-                    let u = (*x).min(x.wrapping_sub(two_q));
-                    let v = self.m.mul_shoup_lazy(*y, w, ws);
-                    *x = u + v;
-                    *y = u + two_q - v;
+                let (w1, ws1) = (self.psi[m + i], self.psi_shoup[m + i]);
+                let (w2, ws2) = (self.psi[2 * m + 2 * i], self.psi_shoup[2 * m + 2 * i]);
+                let (w3, ws3) = (
+                    self.psi[2 * m + 2 * i + 1],
+                    self.psi_shoup[2 * m + 2 * i + 1],
+                );
+                let blk = &mut a[i * t..(i + 1) * t];
+                let (b01, b23) = blk.split_at_mut(2 * h);
+                let (b0, b1) = b01.split_at_mut(h);
+                let (b2, b3) = b23.split_at_mut(h);
+                for (((x0, x1), x2), x3) in b0
+                    .iter_mut()
+                    .zip(b1.iter_mut())
+                    .zip(b2.iter_mut())
+                    .zip(b3.iter_mut())
+                {
+                    let (y0, y2) = ct(*x0, *x2, w1, ws1);
+                    let (y1, y3) = ct(*x1, *x3, w1, ws1);
+                    let (z0, z1) = ct(y0, y1, w2, ws2);
+                    let (z2, z3) = ct(y2, y3, w3, ws3);
+                    (*x0, *x1, *x2, *x3) = (z0, z1, z2, z3);
                 }
             }
-            m <<= 1;
+            m <<= 2;
+            t >>= 2;
+        }
+        if t == 2 {
+            // One radix-2 stage left (odd log N): distance 1, m = N/2 groups.
+            for (i, pair) in a.chunks_exact_mut(2).enumerate() {
+                let (x, y) = ct(pair[0], pair[1], self.psi[m + i], self.psi_shoup[m + i]);
+                pair[0] = x;
+                pair[1] = y;
+            }
         }
         for x in a.iter_mut() {
             let v = (*x).min(x.wrapping_sub(two_q));
@@ -237,23 +267,52 @@ impl NttTable {
         let q = self.m.value();
         let two_q = 2 * q;
         let n = self.n;
+        let md = &self.m;
+        // Gentleman–Sande butterfly on [0, 2q) values.
+        let gs = |x: u64, y: u64, w: u64, ws: u64| -> (u64, u64) {
+            let s = x + y;
+            (
+                s.min(s.wrapping_sub(two_q)),
+                md.mul_shoup_lazy(x + two_q - y, w, ws),
+            )
+        };
         let mut t = 1;
-        let mut m = n;
-        while m > 1 {
-            let h = m >> 1;
-            for i in 0..h {
-                let w = self.ipsi[h + i];
-                let ws = self.ipsi_shoup[h + i];
-                let (lo, hi) = a[2 * i * t..2 * i * t + 2 * t].split_at_mut(t);
-                for (x, y) in lo.iter_mut().zip(hi.iter_mut()) {
-                    let (u, v) = (*x, *y);
-                    let s = u + v;
-                    *x = s.min(s.wrapping_sub(two_q));
-                    *y = self.m.mul_shoup_lazy(u + two_q - v, w, ws);
+        let mut h = n / 2; // groups of the current stage
+        if n.trailing_zeros() % 2 == 1 {
+            // Odd log N: one radix-2 stage first (distance 1).
+            for (i, pair) in a.chunks_exact_mut(2).enumerate() {
+                let (x, y) = gs(pair[0], pair[1], self.ipsi[h + i], self.ipsi_shoup[h + i]);
+                pair[0] = x;
+                pair[1] = y;
+            }
+            t = 2;
+            h /= 2;
+        }
+        while h >= 2 {
+            // Stage (distance t, h groups) fused with stage (distance 2t, h/2 groups).
+            for i in 0..h / 2 {
+                let (w1, ws1) = (self.ipsi[h + 2 * i], self.ipsi_shoup[h + 2 * i]);
+                let (w2, ws2) = (self.ipsi[h + 2 * i + 1], self.ipsi_shoup[h + 2 * i + 1]);
+                let (w3, ws3) = (self.ipsi[h / 2 + i], self.ipsi_shoup[h / 2 + i]);
+                let blk = &mut a[4 * i * t..4 * (i + 1) * t];
+                let (b01, b23) = blk.split_at_mut(2 * t);
+                let (b0, b1) = b01.split_at_mut(t);
+                let (b2, b3) = b23.split_at_mut(t);
+                for (((x0, x1), x2), x3) in b0
+                    .iter_mut()
+                    .zip(b1.iter_mut())
+                    .zip(b2.iter_mut())
+                    .zip(b3.iter_mut())
+                {
+                    let (y0, y1) = gs(*x0, *x1, w1, ws1);
+                    let (y2, y3) = gs(*x2, *x3, w2, ws2);
+                    let (z0, z2) = gs(y0, y2, w3, ws3);
+                    let (z1, z3) = gs(y1, y3, w3, ws3);
+                    (*x0, *x1, *x2, *x3) = (z0, z1, z2, z3);
                 }
             }
-            t <<= 1;
-            m = h;
+            t <<= 2;
+            h >>= 2;
         }
         for x in a.iter_mut() {
             *x = self.m.mul_shoup(*x, self.n_inv, self.n_inv_shoup);
@@ -341,7 +400,9 @@ mod tests {
             bits in prop::sample::select(vec![20u32, 26, 30, 31, 40, 50, 60, 61]),
         ) {
             check_degree(64, bits, &a, &b);
+            check_degree(32, bits, &a[..32], &b[..32]);
             check_degree(16, bits, &a[..16], &b[..16]);
+            check_degree(8, bits, &a[..8], &b[..8]);
         }
     }
 
