@@ -192,7 +192,11 @@ impl<R: Representation> Poly<R> {
         for r in 0..self.basis.len() {
             let m = *self.ctx.modulus(self.prime_index(r));
             let rows = r * n..(r + 1) * n;
-            pixveil_math::kernels::add_mod_assign(&m, &mut self.data[rows.clone()], &other.data[rows]);
+            pixveil_math::kernels::add_mod_assign(
+                &m,
+                &mut self.data[rows.clone()],
+                &other.data[rows],
+            );
         }
         Ok(())
     }
@@ -391,7 +395,11 @@ impl Poly<Ntt> {
         for r in 0..self.basis.len() {
             let m = *self.ctx.modulus(self.prime_index(r));
             let rows = r * n..(r + 1) * n;
-            pixveil_math::kernels::mul_mod_assign(&m, &mut self.data[rows.clone()], &other.data[rows]);
+            pixveil_math::kernels::mul_mod_assign(
+                &m,
+                &mut self.data[rows.clone()],
+                &other.data[rows],
+            );
         }
         Ok(())
     }
