@@ -10,9 +10,11 @@
 //! powers of `ψ` in bit-reversed order (the order SEAL uses). Galois automorphisms act on
 //! this order as index permutations (see [`NttTable::galois_permutation`]).
 //!
-//! Backends: a portable scalar path for every prime below 2^61, and an AVX2 path (eight
+//! Backends, selected at run time with `is_x86_feature_detected!`: an AVX2 path (eight
 //! 32-bit lanes, 32-bit Shoup multiplication with `vpmuludq`/`vpmulld`, see `avx2_32`) for
-//! primes below 2^31 and degrees ≥ 16, selected at run time with `is_x86_feature_detected!`.
+//! primes below 2^31 and degrees ≥ 16; an AVX2 + FMA path in double precision (four lanes,
+//! exact FMA-based modular products, see `avx2_f64`) for primes from 2^31 to 2^50; and a
+//! portable scalar path (radix-4 Harvey butterflies) for everything, up to 61-bit primes.
 
 use crate::primes::primitive_root;
 use crate::zq::Modulus;
@@ -20,6 +22,8 @@ use crate::{Error, Result};
 
 #[cfg(target_arch = "x86_64")]
 mod avx2_32;
+#[cfg(target_arch = "x86_64")]
+mod avx2_f64;
 
 /// Smallest supported ring degree.
 pub const MIN_DEGREE: usize = 8;
@@ -44,6 +48,8 @@ pub enum Backend {
     Scalar,
     /// AVX2 kernel on eight 32-bit lanes (primes < 2^31, degree ≥ 16, CPUs with AVX2).
     Avx2,
+    /// AVX2 + FMA kernel in double precision (primes `2^31 ≤ q < 2^50`, degree ≥ 8).
+    Avx2Fma,
 }
 
 /// Precomputed tables for the negacyclic NTT of degree `N` modulo one prime.
@@ -63,6 +69,8 @@ pub struct NttTable {
     backend: Backend,
     #[cfg(target_arch = "x86_64")]
     simd32: Option<avx2_32::Tables32>,
+    #[cfg(target_arch = "x86_64")]
+    simd64: Option<avx2_f64::TablesF64>,
 }
 
 impl NttTable {
@@ -132,8 +140,16 @@ impl NttTable {
             None
         };
         #[cfg(target_arch = "x86_64")]
+        let simd64 = if allow_simd && (1 << 31..1 << 50).contains(&q) && avx2_f64::available() {
+            Some(avx2_f64::TablesF64::new(q, &psi, &ipsi, n_inv))
+        } else {
+            None
+        };
+        #[cfg(target_arch = "x86_64")]
         let backend = if simd32.is_some() {
             Backend::Avx2
+        } else if simd64.is_some() {
+            Backend::Avx2Fma
         } else {
             Backend::Scalar
         };
@@ -155,6 +171,8 @@ impl NttTable {
             backend,
             #[cfg(target_arch = "x86_64")]
             simd32,
+            #[cfg(target_arch = "x86_64")]
+            simd64,
         })
     }
 
@@ -186,6 +204,11 @@ impl NttTable {
             t.forward(a);
             return;
         }
+        #[cfg(target_arch = "x86_64")]
+        if let Some(t) = &self.simd64 {
+            t.forward(a);
+            return;
+        }
         self.forward_scalar(a);
     }
 
@@ -197,6 +220,11 @@ impl NttTable {
         assert_eq!(a.len(), self.n, "NTT length");
         #[cfg(target_arch = "x86_64")]
         if let Some(t) = &self.simd32 {
+            t.backward(a);
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if let Some(t) = &self.simd64 {
             t.backward(a);
             return;
         }
@@ -445,13 +473,16 @@ mod tests {
     #[test]
     fn simd_matches_scalar_at_full_size() {
         let n = 8192;
-        for bits in [26u32, 30, 31, 40] {
+        for bits in [26u32, 30, 31, 40, 48, 50, 55] {
             let q = ntt_primes(bits, 1, n, &[]).unwrap()[0];
             let fast = NttTable::new(q, n).unwrap();
             let slow = NttTable::new_scalar(q, n).unwrap();
             #[cfg(target_arch = "x86_64")]
             if std::arch::is_x86_feature_detected!("avx2") && bits <= 31 {
                 assert_eq!(fast.backend(), Backend::Avx2);
+            }
+            if std::arch::is_x86_feature_detected!("fma") && (32..=50).contains(&bits) {
+                assert_eq!(fast.backend(), Backend::Avx2Fma);
             }
             let a: Vec<u64> = (0..n as u64).map(|i| (i * i * 7919 + 13) % q).collect();
             let (mut x, mut y) = (a.clone(), a.clone());
