@@ -12,7 +12,12 @@ fn main() -> Result<()> {
         .nth(2)
         .and_then(|s| s.parse().ok())
         .unwrap_or(50);
-    let params = Parameters::preset(Preset::TenSeal8192)?;
+    let preset = match std::env::var("PRESET").as_deref() {
+        Ok("precise") => Preset::Precise8192,
+        Ok("fast") => Preset::Fast8192,
+        _ => Preset::TenSeal8192,
+    };
+    let params = Parameters::preset(preset)?;
     let mut rng = ChaCha20Rng::from_seed([1; 32]);
     let kg = KeyGenerator::new(&params, &mut rng)?;
     let pk = kg.public_key(&mut rng)?;

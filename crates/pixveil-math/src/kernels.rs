@@ -102,10 +102,17 @@ pub fn lift_centered(q: u64, m: &crate::Modulus, src: &[u64], dst: &mut [u64]) {
     let n = src.len().min(dst.len());
     let (src, dst) = (&src[..n], &mut dst[..n]);
     #[cfg(target_arch = "x86_64")]
-    if q < (1 << 32) && m.value() < (1 << 32) && std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 support was just checked; `src` and `dst` have length `n`.
-        unsafe { avx2_lift_centered(q, m.value(), src, dst) };
-        return;
+    if std::arch::is_x86_feature_detected!("avx2") {
+        if m.value() > q / 2 {
+            // SAFETY: AVX2 support was just checked; `src` and `dst` have length `n`.
+            unsafe { avx2_lift_select(q, m.value(), src, dst) };
+            return;
+        }
+        if q < (1 << 32) && m.value() < (1 << 32) {
+            // SAFETY: as above.
+            unsafe { avx2_lift_centered(q, m.value(), src, dst) };
+            return;
+        }
     }
     scalar_lift_centered(q, m, src, dst);
 }
@@ -125,6 +132,36 @@ fn scalar_lift_centered(q: u64, m: &crate::Modulus, src: &[u64], dst: &mut [u64]
             let neg = ((y > half) as u64).wrapping_neg();
             *x = (r & !neg) | (m.sub(r, qm) & neg);
         }
+    }
+}
+
+/// Centered lift when `m > q/2` (no reduction needed): `y + (m − q)` where `y > q/2`.
+///
+/// # Safety
+/// The CPU must support AVX2; `q, m < 2^62`; `src.len() == dst.len()`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn avx2_lift_select(q: u64, m: u64, src: &[u64], dst: &mut [u64]) {
+    use core::arch::x86_64::*;
+    let n = src.len();
+    let half = _mm256_set1_epi64x((q / 2) as i64);
+    let shift = _mm256_set1_epi64x(m.wrapping_sub(q) as i64);
+    let mut k = 0;
+    while k + 4 <= n {
+        // SAFETY: k + 4 <= n = src.len() = dst.len().
+        unsafe {
+            let y = _mm256_loadu_si256(src.as_ptr().add(k) as *const __m256i);
+            let sel = _mm256_and_si256(_mm256_cmpgt_epi64(y, half), shift);
+            _mm256_storeu_si256(
+                dst.as_mut_ptr().add(k) as *mut __m256i,
+                _mm256_add_epi64(y, sel),
+            );
+        }
+        k += 4;
+    }
+    let sh = m.wrapping_sub(q);
+    for (x, &y) in dst[k..].iter_mut().zip(&src[k..]) {
+        *x = y.wrapping_add(sh & ((y > q / 2) as u64).wrapping_neg());
     }
 }
 
