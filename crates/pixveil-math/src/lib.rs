@@ -6,12 +6,15 @@
 //! - [`primes`]: deterministic primality testing and NTT-friendly prime generation
 //!   (`q ≡ 1 mod 2N`);
 //! - [`ntt`]: the negacyclic number-theoretic transform over `Z_q[X]/(X^N + 1)` with lazy
-//!   (Harvey) butterflies, a portable scalar path and an AVX2 path for primes below 2^31
-//!   chosen at run time;
+//!   (Harvey) butterflies: a portable scalar path, an AVX2 path for primes below 2^31 and an
+//!   AVX2+FMA double-precision path for primes below 2^50, chosen at run time;
 //! - [`rns`]: residue-number-system bases, CRT composition and fast basis conversion;
-//! - [`fft`]: complex numbers and the CKKS "special" FFT over the rotation group `5^j`.
+//! - [`fft`]: complex numbers and the CKKS "special" FFT over the rotation group `5^j`;
+//! - [`kernels`]: AVX2 vector kernels for RNS inner products and pointwise arithmetic.
 //!
-//! `unsafe` code is confined to the SIMD kernel module `ntt::avx2`.
+//! `unsafe` code is confined to the SIMD kernel modules (`ntt::avx2_32`, `ntt::avx2_f64`,
+//! `kernels`); each block carries a `// SAFETY:` comment and every kernel has a portable
+//! fallback selected at run time.
 
 pub mod error;
 pub mod fft;
