@@ -264,6 +264,7 @@ pub fn mul_mod_assign(m: &crate::Modulus, a: &mut [u64], b: &[u64]) {
 }
 
 /// `-q^{-1} mod 2^32` for odd `q`.
+#[cfg(target_arch = "x86_64")]
 fn neg_inv32(q: u64) -> u64 {
     let q32 = q as u32;
     let mut inv: u32 = 1;
