@@ -1,0 +1,1 @@
+//! The `pixveil analyze --all` report (placeholder, filled below).
