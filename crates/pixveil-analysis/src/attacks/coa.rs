@@ -194,27 +194,40 @@ fn feature(px: &[u8]) -> [i32; 3] {
     f
 }
 
-/// Edges of one oriented block as feature rows: left, right, top, bottom (`b` features each).
+/// Edges of one oriented block as feature rows: left, right, top, bottom; each side holds the
+/// boundary row of `b` features followed by the row next to it (for prediction).
 fn edges(blk: &[u8], b: usize, c: usize) -> [Vec<[i32; 3]>; 4] {
-    let px = |r: usize, x: usize| feature(blk.get((r * b + x) * c..(r * b + x + 1) * c).unwrap_or_default());
+    let px = |r: usize, x: usize| {
+        feature(blk.get((r * b + x) * c..(r * b + x + 1) * c).unwrap_or_default())
+    };
+    let inner = usize::from(b > 1);
+    let side = |f: &dyn Fn(usize, usize) -> [i32; 3]| -> Vec<[i32; 3]> {
+        (0..b).map(|k| f(k, 0)).chain((0..b).map(|k| f(k, inner))).collect()
+    };
     [
-        (0..b).map(|r| px(r, 0)).collect(),
-        (0..b).map(|r| px(r, b - 1)).collect(),
-        (0..b).map(|x| px(0, x)).collect(),
-        (0..b).map(|x| px(b - 1, x)).collect(),
+        side(&|k, d| px(k, d)),
+        side(&|k, d| px(k, b - 1 - d)),
+        side(&|k, d| px(d, k)),
+        side(&|k, d| px(b - 1 - d, k)),
     ]
 }
 
+/// Prediction-based dissimilarity of two abutting edges (`a` ends where `b` starts): each side's
+/// linear extrapolation across the boundary is compared with the other side's boundary row
+/// (Pomeranz et al.'s "prediction" compatibility), summed squared.
 fn edge_cost(a: &[[i32; 3]], b: &[[i32; 3]]) -> u64 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| {
-            x.iter()
-                .zip(y)
-                .map(|(p, q)| ((p - q) * (p - q)) as u64)
-                .sum::<u64>()
-        })
-        .sum()
+    let n = a.len() / 2;
+    let mut s = 0u64;
+    for k in 0..n {
+        for ch in 0..3 {
+            let (a0, a1) = (a[k][ch], a[n + k][ch]);
+            let (b0, b1) = (b[k][ch], b[n + k][ch]);
+            let d1 = 2 * a0 - a1 - b0;
+            let d2 = 2 * b0 - b1 - a0;
+            s += (d1 * d1 + d2 * d2) as u64;
+        }
+    }
+    s
 }
 
 /// The solver's arrangement: for each grid cell (row-major), the cipher block index and its
@@ -529,3 +542,4 @@ pub fn run(
         example,
     })
 }
+
