@@ -20,7 +20,7 @@
 
 use crate::encoder::Plaintext;
 use crate::encrypt::Ciphertext;
-use crate::keys::{GaloisKeys, KeySwitchKey, RelinKey};
+use crate::keys::{GaloisKeys, KeyRow, KeySwitchKey, RelinKey};
 use crate::params::{Fingerprint, Parameters};
 use crate::{scratch, Error, Result};
 use pixveil_math::ntt::galois_permutation;
@@ -527,10 +527,10 @@ impl Evaluator {
         let n = ctx.degree();
         let level = d.level;
         let rows = level + 1 + ctx.num_p();
-        if key.b.len() <= level || key.a.len() <= level {
+        if key.digits() <= level {
             return Err(Error::InvalidLevel {
                 level,
-                max: key.b.len().min(key.a.len()).saturating_sub(1),
+                max: key.digits().saturating_sub(1),
                 op: "key switching",
             });
         }
@@ -543,8 +543,8 @@ impl Evaluator {
                 let idx = row_prime(ctx, level, r);
                 let m = *ctx.modulus(idx);
                 let drows: Vec<&[u64]> = d.digits.iter().map(|x| &x[r * n..(r + 1) * n]).collect();
-                let brows: Vec<&[u64]> = key.b[..=level].iter().map(|p| p.row(idx)).collect();
-                let arows: Vec<&[u64]> = key.a[..=level].iter().map(|p| p.row(idx)).collect();
+                let brows: Vec<KeyRow<'_>> = (0..=level).map(|i| key.b_row(i, idx)).collect();
+                let arows: Vec<KeyRow<'_>> = (0..=level).map(|i| key.a_row(i, idx)).collect();
                 inner_product(&m, &drows, &brows, &arows, o0, o1);
             });
         let (u0, u1) = rayon::join(
@@ -574,11 +574,12 @@ fn add_raw(p: &mut Poly<Ntt>, u: Vec<u64>) {
 fn inner_product(
     m: &pixveil_math::Modulus,
     d: &[&[u64]],
-    b: &[&[u64]],
-    a: &[&[u64]],
+    b: &[KeyRow<'_>],
+    a: &[KeyRow<'_>],
     o0: &mut [u64],
     o1: &mut [u64],
 ) {
+    use pixveil_math::kernels::{mul_acc2_lazy, mul_acc2_lazy_u32};
     let n = o0.len();
     if m.value() < pixveil_math::kernels::LAZY_MAX_MODULUS {
         let c = pixveil_math::kernels::fold_constant(m.value());
@@ -590,14 +591,29 @@ fn inner_product(
         while start < n {
             let end = (start + BLOCK).min(n);
             for ((di, bi), ai) in d.iter().zip(b).zip(a) {
-                pixveil_math::kernels::mul_acc2_lazy(
+                let (a0, a1, x) = (
                     &mut acc0[start..end],
                     &mut acc1[start..end],
                     &di[start..end],
-                    &bi[start..end],
-                    &ai[start..end],
-                    c,
                 );
+                match (bi, ai) {
+                    (KeyRow::U32(bk), KeyRow::U32(ak)) => {
+                        mul_acc2_lazy_u32(a0, a1, x, &bk[start..end], &ak[start..end], c)
+                    }
+                    (KeyRow::U64(bk), KeyRow::U64(ak)) => {
+                        mul_acc2_lazy(a0, a1, x, &bk[start..end], &ak[start..end], c)
+                    }
+                    (bk, ak) => {
+                        // Mixed storage does not occur (one width per key); stay correct anyway.
+                        for k in start..end {
+                            let (u, v) = (row_value(bk, k), row_value(ak, k));
+                            let s0 = a0[k - start] + x[k - start] * u;
+                            let s1 = a1[k - start] + x[k - start] * v;
+                            a0[k - start] = s0 - (c & (s0 >> 63).wrapping_neg());
+                            a1[k - start] = s1 - (c & (s1 >> 63).wrapping_neg());
+                        }
+                    }
+                }
             }
             start = end;
         }
@@ -613,14 +629,9 @@ fn inner_product(
     }
     let mut acc = scratch::take128(2 * n);
     for ((di, bi), ai) in d.iter().zip(b).zip(a) {
-        for (((acc, &x), &bk), &ak) in acc
-            .chunks_exact_mut(2)
-            .zip(di.iter())
-            .zip(bi.iter())
-            .zip(ai.iter())
-        {
-            acc[0] += x as u128 * bk as u128;
-            acc[1] += x as u128 * ak as u128;
+        for (k, (acc, &x)) in acc.chunks_exact_mut(2).zip(di.iter()).enumerate() {
+            acc[0] += x as u128 * row_value(bi, k) as u128;
+            acc[1] += x as u128 * row_value(ai, k) as u128;
         }
     }
     for ((acc, r0), r1) in acc.chunks_exact(2).zip(o0.iter_mut()).zip(o1.iter_mut()) {
@@ -628,6 +639,14 @@ fn inner_product(
         *r1 = m.reduce_u128(acc[1]);
     }
     scratch::give128(acc);
+}
+
+#[inline(always)]
+fn row_value(r: &KeyRow<'_>, k: usize) -> u64 {
+    match r {
+        KeyRow::U32(v) => v.get(k).copied().unwrap_or(0) as u64,
+        KeyRow::U64(v) => v.get(k).copied().unwrap_or(0),
+    }
 }
 
 /// Writes `c mod m` for centered `c = center_{q}(y)`, `y ∈ [0, q)`, for every `y` in `src`.

@@ -118,15 +118,109 @@ impl PublicKey {
     }
 }
 
+/// Key polynomials of all digits, row-major `[digit][row][coefficient]` over the full basis
+/// `Q ∪ P`; stored as `u32` when every prime is below 2^32 (half the memory and memory traffic).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum KeyData {
+    U32(Vec<u32>),
+    U64(Vec<u64>),
+}
+
+/// One row of [`KeyData`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum KeyRow<'a> {
+    U32(&'a [u32]),
+    U64(&'a [u64]),
+}
+
+impl KeyData {
+    fn pack(polys: &[Poly<Ntt>], compact: bool) -> Self {
+        if compact {
+            Self::U32(
+                polys
+                    .iter()
+                    .flat_map(|p| p.data().iter().map(|&x| x as u32))
+                    .collect(),
+            )
+        } else {
+            Self::U64(
+                polys
+                    .iter()
+                    .flat_map(|p| p.data().iter().copied())
+                    .collect(),
+            )
+        }
+    }
+
+    fn row(&self, start: usize, n: usize) -> KeyRow<'_> {
+        match self {
+            Self::U32(v) => KeyRow::U32(&v[start..start + n]),
+            Self::U64(v) => KeyRow::U64(&v[start..start + n]),
+        }
+    }
+}
+
 /// A key-switching key from a target secret `s'` to `s` (one digit per ciphertext prime).
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeySwitchKey {
-    pub(crate) b: Vec<Poly<Ntt>>,
-    pub(crate) a: Vec<Poly<Ntt>>,
+    b: KeyData,
+    a: KeyData,
+    digits: usize,
+    rows: usize,
+    n: usize,
+    /// Bit size of each row's prime (for serialization).
+    bits: Vec<u32>,
     pub(crate) seed: [u8; 32],
 }
 
 impl KeySwitchKey {
+    /// Builds the key from its polynomials (`b_i`, `a_i` over the full basis).
+    pub(crate) fn from_polys(
+        params: &Parameters,
+        b: &[Poly<Ntt>],
+        a: &[Poly<Ntt>],
+        seed: [u8; 32],
+    ) -> Self {
+        let ctx = params.ring();
+        let compact = ctx.primes().iter().all(|&q| q < 1 << 32);
+        Self {
+            b: KeyData::pack(b, compact),
+            a: KeyData::pack(a, compact),
+            digits: b.len().min(a.len()),
+            rows: ctx.full_basis().len(),
+            n: ctx.degree(),
+            bits: (0..ctx.full_basis().len())
+                .map(|i| ctx.modulus(i).bits())
+                .collect(),
+            seed,
+        }
+    }
+
+    /// Bit size of the prime of row `idx`.
+    pub(crate) fn row_bits(&self, idx: usize) -> u32 {
+        self.bits.get(idx).copied().unwrap_or(64)
+    }
+
+    /// Rows per digit (size of the full basis).
+    pub(crate) fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Number of digits (ciphertext primes the key covers).
+    pub(crate) fn digits(&self) -> usize {
+        self.digits
+    }
+
+    /// Row `idx` (context prime index) of `b_digit`.
+    pub(crate) fn b_row(&self, digit: usize, idx: usize) -> KeyRow<'_> {
+        self.b.row((digit * self.rows + idx) * self.n, self.n)
+    }
+
+    /// Row `idx` (context prime index) of `a_digit`.
+    pub(crate) fn a_row(&self, digit: usize, idx: usize) -> KeyRow<'_> {
+        self.a.row((digit * self.rows + idx) * self.n, self.n)
+    }
+
     /// Expands the `a_i` from `seed` (digit after digit, each over the full basis).
     pub(crate) fn expand_a(params: &Parameters, seed: &[u8; 32]) -> Result<Vec<Poly<Ntt>>> {
         let ctx = params.ring();
@@ -176,7 +270,7 @@ impl KeySwitchKey {
             }
             b.push(bi);
         }
-        Ok(Self { b, a, seed })
+        Ok(Self::from_polys(params, &b, &a, seed))
     }
 }
 

@@ -38,7 +38,7 @@
 
 use crate::encoder::Plaintext;
 use crate::encrypt::Ciphertext;
-use crate::keys::{GaloisKeys, KeySwitchKey, PublicKey, RelinKey, SecretKey};
+use crate::keys::{GaloisKeys, KeyRow, KeySwitchKey, PublicKey, RelinKey, SecretKey};
 use crate::params::{Fingerprint, Parameters, ParametersLiteral, SecurityLevel, FINGERPRINT_LEN};
 use crate::{Error, Result};
 use pixveil_ring::sample::uniform_from_seed;
@@ -206,24 +206,29 @@ fn poly_bytes(params: &Parameters, basis: Basis) -> usize {
         .sum()
 }
 
+/// Appends one row, `bits` bits per value, padded to a whole byte.
+fn write_row(out: &mut Vec<u8>, bits: u32, values: impl Iterator<Item = u64>) {
+    let mut acc: u128 = 0;
+    let mut nacc = 0u32;
+    for x in values {
+        acc |= (x as u128) << nacc;
+        nacc += bits;
+        while nacc >= 8 {
+            out.push(acc as u8);
+            acc >>= 8;
+            nacc -= 8;
+        }
+    }
+    if nacc > 0 {
+        out.push(acc as u8);
+    }
+}
+
 fn write_poly(out: &mut Vec<u8>, p: &Poly<Ntt>) {
     let ctx = p.context();
     for r in 0..p.basis().len() {
         let bits = ctx.modulus(p.prime_index(r)).bits();
-        let mut acc: u128 = 0;
-        let mut nacc = 0u32;
-        for &x in p.row(r) {
-            acc |= (x as u128) << nacc;
-            nacc += bits;
-            while nacc >= 8 {
-                out.push(acc as u8);
-                acc >>= 8;
-                nacc -= 8;
-            }
-        }
-        if nacc > 0 {
-            out.push(acc as u8);
-        }
+        write_row(out, bits, p.row(r).iter().copied());
     }
 }
 
@@ -437,8 +442,14 @@ impl PublicKey {
 
 fn write_ksk(out: &mut Vec<u8>, k: &KeySwitchKey) {
     out.extend_from_slice(&k.seed);
-    for b in &k.b {
-        write_poly(out, b);
+    for digit in 0..k.digits() {
+        for idx in 0..k.rows() {
+            let bits = k.row_bits(idx);
+            match k.b_row(digit, idx) {
+                KeyRow::U32(r) => write_row(out, bits, r.iter().map(|&x| x as u64)),
+                KeyRow::U64(r) => write_row(out, bits, r.iter().copied()),
+            }
+        }
     }
 }
 
@@ -457,7 +468,7 @@ fn read_ksk(r: &mut Reader<'_>, params: &Parameters) -> Result<KeySwitchKey> {
         .map(|_| read_poly(r, params, basis))
         .collect::<Result<Vec<_>>>()?;
     let a = KeySwitchKey::expand_a(params, &seed)?;
-    Ok(KeySwitchKey { b, a, seed })
+    Ok(KeySwitchKey::from_polys(params, &b, &a, seed))
 }
 
 impl RelinKey {
