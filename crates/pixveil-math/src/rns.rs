@@ -116,13 +116,22 @@ impl RnsComposer {
             }
             acc
         };
-        let q = product(None);
+        let mut q = product(None);
+        // Keep the limbs Q needs plus one spare (sums of L < 2^6 terms below Q fit in it).
+        let used = q.iter().rposition(|&x| x != 0).map_or(1, |p| p + 1) + 1;
+        q.truncate(used);
         let mut half_q = q.clone();
-        for k in 0..limbs {
+        for k in 0..half_q.len() {
             let next = half_q.get(k + 1).copied().unwrap_or(0);
             half_q[k] = (half_q[k] >> 1) | (next << 63);
         }
-        let q_star = (0..ms.len()).map(|i| product(Some(i))).collect();
+        let q_star = (0..ms.len())
+            .map(|i| {
+                let mut v = product(Some(i));
+                v.truncate(used);
+                v
+            })
+            .collect();
         let q_tilde = punctured_inverses(&ms)?
             .into_iter()
             .zip(&ms)
