@@ -135,7 +135,11 @@ impl Etc {
                 for col in 0..b {
                     let (r2, c2) = orient_source(o, b, r, col);
                     for ch in 0..c {
-                        let src_ch = if c == 3 { usize::from(row[ch]) } else { ch };
+                        let src_ch = if c == 3 {
+                            row.get(ch).map_or(ch, |&r| usize::from(r))
+                        } else {
+                            ch
+                        };
                         let j = out_base as usize + (r * w + col) * c + ch;
                         let from = in_base + (r2 * w + c2) * c + src_ch;
                         if let (Some(sj), Some(mj)) = (src.get_mut(j), mask.get_mut(j)) {

@@ -57,13 +57,47 @@ struct Entry {
     xor: u8,
 }
 
+/// Whole-image form of a direction: output byte `j` is
+/// `((in[lo[j]] >> lo_sh[j]) & 15 | ((in[hi[j]] >> hi_sh[j]) & 15) << 4) ^ xor[j]`.
+struct Table {
+    lo: Vec<u32>,
+    hi: Vec<u32>,
+    lo_sh: Vec<u8>,
+    hi_sh: Vec<u8>,
+    xor: Vec<u8>,
+}
+
+impl Table {
+    fn expand(entries: &[Entry], bases: &[u32], len: usize) -> Self {
+        let mut t = Table {
+            lo: vec![0; len],
+            hi: vec![0; len],
+            lo_sh: vec![0; len],
+            hi_sh: vec![0; len],
+            xor: vec![0; len],
+        };
+        for &base in bases {
+            for e in entries {
+                let j = (base + e.dst) as usize;
+                if j < len {
+                    t.lo[j] = base + e.lo;
+                    t.hi[j] = base + e.hi;
+                    t.lo_sh[j] = e.lo_sh;
+                    t.hi_sh[j] = e.hi_sh;
+                    t.xor[j] = e.xor;
+                }
+            }
+        }
+        t
+    }
+}
+
 /// Tanaka's block-wise nibble scrambling for one shape and block size.
 pub struct Le {
     shape: Shape,
     key: Vec<u32>,
-    bases: Vec<u32>,
-    enc: Vec<Entry>,
-    dec: Vec<Entry>,
+    enc: Table,
+    dec: Table,
 }
 
 /// Checks that `block` is positive and divides the height and width of `shape`.
@@ -136,12 +170,11 @@ impl Le {
         let key = Sampler::new(secret, LABEL_KEY, &context(shape, &[block])).permutation(2 * d);
         let rev: Vec<bool> = key.iter().map(|&k| k as usize > d).collect();
         let (within, bases) = block_layout(shape, b);
-        let enc = table(&key, &rev, &within);
-        let dec = table(&invert(&key), &rev, &within);
+        let enc = Table::expand(&table(&key, &rev, &within), &bases, shape.len());
+        let dec = Table::expand(&table(&invert(&key), &rev, &within), &bases, shape.len());
         Ok(Self {
             shape,
             key,
-            bases,
             enc,
             dec,
         })
@@ -152,18 +185,19 @@ impl Le {
         &self.key
     }
 
-    fn apply(&self, image: &mut [u8], t: &[Entry]) -> Result<()> {
+    fn apply(&self, image: &mut [u8], t: &Table) -> Result<()> {
         check_len(self.shape, image)?;
         with_copy(image, 0, |s, image| {
             let get = |i: u32| s.get(i as usize).copied().unwrap_or(0);
-            for &base in &self.bases {
-                for e in t {
-                    let lo = (get(base + e.lo) >> e.lo_sh) & 15;
-                    let hi = (get(base + e.hi) >> e.hi_sh) & 15;
-                    if let Some(o) = image.get_mut((base + e.dst) as usize) {
-                        *o = (lo | (hi << 4)) ^ e.xor;
-                    }
-                }
+            let it = image
+                .iter_mut()
+                .zip(t.lo.iter().zip(&t.lo_sh))
+                .zip(t.hi.iter().zip(&t.hi_sh))
+                .zip(&t.xor);
+            for (((o, (&lo, &lo_sh)), (&hi, &hi_sh)), &x) in it {
+                let l = (get(lo) >> lo_sh) & 15;
+                let h = (get(hi) >> hi_sh) & 15;
+                *o = (l | (h << 4)) ^ x;
             }
         });
         Ok(())

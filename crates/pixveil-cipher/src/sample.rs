@@ -11,10 +11,11 @@
 //! * [`Sampler::below_small`]`(m)` for `1 ≤ m ≤ 256`: draw a byte `b`; reject it if
 //!   `b ≥ 256 − (256 mod m)` and draw again; return `b mod m`. (For `m = 6`: bytes 252..=255 are
 //!   rejected; for powers of two nothing is rejected.)
-//! * [`Sampler::below`]`(n)` for `1 ≤ n ≤ 2^32`: draw 4 bytes as a little-endian `u32` `x`
-//!   (i.e. ChaCha20's `next_u32`); reject if `x < 2^32 mod n`; return `x mod n` (the
-//!   OpenBSD `arc4random_uniform` rule). For `n > 2^32` (impossible for valid shapes, whose byte
-//!   count is below `2^30`), the same with 8-byte little-endian `u64` values.
+//! * [`Sampler::below`]`(n)` for `1 ≤ n ≤ 2^32` (Lemire's multiply-and-reject method, ACM TOMACS
+//!   2019): draw 4 bytes as a little-endian `u32` `x` (i.e. ChaCha20's `next_u32`); let
+//!   `m = x·n` (64-bit product); reject and redraw while `m mod 2^32 < (2^32 − n) mod n`; return
+//!   `⌊m / 2^32⌋`. For `n > 2^32` (impossible for valid shapes, whose byte count is below `2^30`):
+//!   draw 8-byte little-endian `u64` values `x`, reject `x < 2^64 mod n`, return `x mod n`.
 //! * [`Sampler::permutation`]`(n)`: Fisher–Yates from the identity: for `i = n−1` down to `1`,
 //!   `j = below(i+1)`, swap `p[i]` and `p[j]`. The result `p` is used as a gather
 //!   (`out[k] = in[p[k]]`) unless a scheme says otherwise.
@@ -79,6 +80,11 @@ impl Sampler {
     }
 
     fn u32_le(&mut self) -> u32 {
+        if let Some(w) = self.buf.get(self.pos..self.pos + 4) {
+            let v = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+            self.pos += 4;
+            return v;
+        }
         u32::from_le_bytes([self.byte(), self.byte(), self.byte(), self.byte()])
     }
 
@@ -106,14 +112,15 @@ impl Sampler {
     pub(crate) fn below(&mut self, n: usize) -> usize {
         let n = n.max(1) as u64;
         if n <= 1 << 32 {
-            // Threshold 2^32 mod n, computed in u64 (n may be exactly 2^32).
-            let threshold = (1u64 << 32) % n;
-            loop {
-                let x = u64::from(self.u32_le());
-                if x >= threshold {
-                    return (x % n) as usize;
+            let mut m = u64::from(self.u32_le()) * n;
+            if m & 0xFFFF_FFFF < n {
+                // Only now is the (slow) threshold (2^32 − n) mod n needed.
+                let threshold = ((1u64 << 32) - n) % n;
+                while m & 0xFFFF_FFFF < threshold {
+                    m = u64::from(self.u32_le()) * n;
                 }
             }
+            (m >> 32) as usize
         } else {
             let threshold = n.wrapping_neg() % n;
             loop {
@@ -204,6 +211,7 @@ pub(crate) fn xor_into(data: &mut [u8], mask: &[u8]) {
 }
 
 #[cfg(test)]
+#[allow(clippy::needless_range_loop)]
 mod tests {
     use super::*;
 
@@ -238,7 +246,15 @@ mod tests {
                 assert!(u16::from(s.below_small(m)) < m);
             }
         }
-        for n in [1usize, 2, 3, 1000, 1 << 20] {
+        let mut a = sampler();
+        let mut b = sampler();
+        assert_eq!(a.below(1 << 32) as u32, b.u32_le());
+        let mut seen3 = [0usize; 3];
+        for _ in 0..3000 {
+            seen3[s.below(3)] += 1;
+        }
+        assert!(seen3.iter().all(|&c| c > 850), "{seen3:?}");
+        for n in [1usize, 2, 3, 1000, 1 << 20, (1 << 31) + 1] {
             for _ in 0..50 {
                 assert!(s.below(n) < n);
             }

@@ -1,0 +1,247 @@
+//! Property tests shared by every scheme: exact inversion in both key modes, key sensitivity,
+//! the colour shuffle as a true permutation, and parameter/shape errors.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] functions
+
+use pixveil_cipher::{
+    kat::synthetic_batch, pe::TABLE1, BatchCipher, Cipher, Error, KeyMode, Nonce, SchemeSpec,
+};
+use pixveil_core::MasterSecret;
+use pixveil_image::{ImageBatch, Shape};
+use proptest::prelude::*;
+
+fn specs_for_block(b: u32) -> Vec<SchemeSpec> {
+    vec![
+        SchemeSpec::Pe { shuffle: true },
+        SchemeSpec::Pe { shuffle: false },
+        SchemeSpec::Logistic { burn_in: 10 },
+        SchemeSpec::grey(),
+        SchemeSpec::Le { block: b },
+        SchemeSpec::Etc { block: b },
+        SchemeSpec::Chain {
+            stages: vec![
+                SchemeSpec::Pe { shuffle: true },
+                SchemeSpec::Etc { block: b },
+            ],
+        },
+        SchemeSpec::Chain {
+            stages: vec![
+                SchemeSpec::Le { block: b },
+                SchemeSpec::Logistic { burn_in: 5 },
+            ],
+        },
+    ]
+}
+
+fn secret(seed: u8) -> MasterSecret {
+    MasterSecret::from_bytes([seed; 32])
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn decrypt_inverts_encrypt(
+        b in prop::sample::select(vec![1u32, 2, 4, 8]),
+        kh in 1u32..=4,
+        kw in 1u32..=4,
+        rgb in any::<bool>(),
+        key in any::<u8>(),
+        data_seed in any::<u8>(),
+        per_image in any::<bool>(),
+    ) {
+        let shape = Shape::new(b * kh, b * kw, if rgb { 3 } else { 1 }).unwrap();
+        let mode = if per_image { KeyMode::PerImage } else { KeyMode::Fixed };
+        let plain = synthetic_batch(shape, 3, [data_seed; 32]);
+        for spec in specs_for_block(b) {
+            let bc = BatchCipher::new(spec.clone(), shape, mode, &secret(key)).unwrap();
+            let nonces = per_image.then(|| Nonce::fresh(3).unwrap());
+            let mut batch = plain.clone();
+            bc.encrypt_batch(&mut batch, nonces.as_deref(), &|_| {}).unwrap();
+            bc.decrypt_batch(&mut batch, nonces.as_deref(), &|_| {}).unwrap();
+            prop_assert_eq!(batch.as_bytes(), plain.as_bytes(), "{} on {}", spec.name(), shape);
+        }
+    }
+
+    #[test]
+    fn colour_shuffle_preserves_each_pixels_multiset(h in 1u32..12, w in 1u32..12, key in any::<u8>()) {
+        let shape = Shape::new(h, w, 3).unwrap();
+        let img = synthetic_batch(shape, 1, [key ^ 0x55; 32]).into_bytes();
+        let np = SchemeSpec::Pe { shuffle: false }.build(shape, &secret(key)).unwrap();
+        let pe = SchemeSpec::Pe { shuffle: true }.build(shape, &secret(key)).unwrap();
+        let (mut a, mut c) = (img.clone(), img.clone());
+        np.encrypt(&mut a).unwrap();
+        pe.encrypt(&mut c).unwrap();
+        for (pa, pc) in a.chunks_exact(3).zip(c.chunks_exact(3)) {
+            let (mut sa, mut sc) = (pa.to_vec(), pc.to_vec());
+            sa.sort_unstable();
+            sc.sort_unstable();
+            prop_assert_eq!(sa, sc);
+        }
+    }
+}
+
+/// A 16×16 (or 32×32 for block 8) random batch for `spec`.
+fn sample(c: u32) -> (Shape, ImageBatch) {
+    let shape = Shape::new(16, 16, c).unwrap();
+    (shape, synthetic_batch(shape, 2, [c as u8; 32]))
+}
+
+#[test]
+fn different_keys_and_modes_give_different_ciphertexts() {
+    for c in [1, 3] {
+        let (shape, plain) = sample(c);
+        for b in [2, 4, 8] {
+            for spec in specs_for_block(b) {
+                let enc = |key: u8, mode: KeyMode| {
+                    let bc = BatchCipher::new(spec.clone(), shape, mode, &secret(key)).unwrap();
+                    let nonces = (mode == KeyMode::PerImage).then(|| Nonce::fresh(2).unwrap());
+                    let mut batch = plain.clone();
+                    bc.encrypt_batch(&mut batch, nonces.as_deref(), &|_| {})
+                        .unwrap();
+                    batch.into_bytes()
+                };
+                let a = enc(1, KeyMode::Fixed);
+                assert_ne!(a, plain.as_bytes(), "{} changes nothing", spec.name());
+                assert_ne!(
+                    a,
+                    enc(2, KeyMode::Fixed),
+                    "{}: key does not matter",
+                    spec.name()
+                );
+                assert_eq!(
+                    a,
+                    enc(1, KeyMode::Fixed),
+                    "{}: not deterministic",
+                    spec.name()
+                );
+                let p = enc(1, KeyMode::PerImage);
+                assert_ne!(p, a, "{}: per-image equals fixed", spec.name());
+                assert_ne!(
+                    p,
+                    enc(1, KeyMode::PerImage),
+                    "{}: nonces ignored",
+                    spec.name()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn fixed_key_encrypts_every_image_the_same_way() {
+    let shape = Shape::new(8, 8, 3).unwrap();
+    let bc = BatchCipher::new(
+        SchemeSpec::Pe { shuffle: true },
+        shape,
+        KeyMode::Fixed,
+        &secret(3),
+    )
+    .unwrap();
+    let mut batch = ImageBatch::new(shape, vec![77; shape.len() * 2]).unwrap();
+    bc.encrypt_batch(&mut batch, None, &|_| {}).unwrap();
+    assert_eq!(batch.image(0), batch.image(1));
+}
+
+#[test]
+fn table1_rows_are_six_distinct_permutations() {
+    let mut rows = TABLE1.to_vec();
+    for r in &rows {
+        let mut s = r.to_vec();
+        s.sort_unstable();
+        assert_eq!(s, [0, 1, 2]);
+    }
+    rows.sort_unstable();
+    rows.dedup();
+    assert_eq!(rows.len(), 6);
+    // Every code occurs among a 32×32 image's pixels, and acts as its Table 1 row.
+    let shape = Shape::new(32, 32, 3).unwrap();
+    let pe = pixveil_cipher::pe::Pe::new(shape, &secret(9), true).unwrap();
+    let codes = pe.codes().unwrap();
+    for k in 0..6u8 {
+        assert!(codes.contains(&k), "code {k} never drawn");
+    }
+    let img: Vec<u8> = (0..shape.pixels()).flat_map(|_| [10u8, 20, 30]).collect();
+    let mut enc = img.clone();
+    pe.encrypt(&mut enc).unwrap();
+    for ((px, m), &code) in enc
+        .chunks_exact(3)
+        .zip(pe.np_mask().chunks_exact(3))
+        .zip(codes)
+    {
+        let row = TABLE1[usize::from(code)];
+        for c in 0..3 {
+            let src = usize::from(row[c]);
+            assert_eq!(px[c], [10u8, 20, 30][src] ^ m[src]);
+        }
+    }
+}
+
+#[test]
+fn wrong_shape_is_rejected() {
+    let shape = Shape::new(8, 8, 3).unwrap();
+    let other = Shape::new(8, 8, 1).unwrap();
+    for spec in specs_for_block(4) {
+        let c = spec.build(shape, &secret(1)).unwrap();
+        let mut short = vec![0u8; shape.len() - 1];
+        assert!(matches!(
+            c.encrypt(&mut short),
+            Err(Error::ShapeMismatch { .. })
+        ));
+        assert!(matches!(
+            c.decrypt(&mut short),
+            Err(Error::ShapeMismatch { .. })
+        ));
+        let bc = BatchCipher::new(spec.clone(), shape, KeyMode::Fixed, &secret(1)).unwrap();
+        let mut batch = ImageBatch::zeros(other, 2);
+        assert!(matches!(
+            bc.encrypt_batch(&mut batch, None, &|_| {}),
+            Err(Error::ShapeMismatch { .. })
+        ));
+    }
+}
+
+#[test]
+fn per_image_mode_needs_nonces() {
+    let shape = Shape::new(4, 4, 1).unwrap();
+    let bc = BatchCipher::new(SchemeSpec::grey(), shape, KeyMode::PerImage, &secret(1)).unwrap();
+    let mut batch = ImageBatch::zeros(shape, 2);
+    assert!(matches!(
+        bc.encrypt_batch(&mut batch, None, &|_| {}),
+        Err(Error::Nonces(_))
+    ));
+    let one = Nonce::fresh(1).unwrap();
+    assert!(matches!(
+        bc.encrypt_batch(&mut batch, Some(&one), &|_| {}),
+        Err(Error::Nonces(_))
+    ));
+}
+
+#[test]
+fn block_size_must_divide() {
+    let shape = Shape::new(28, 28, 3).unwrap();
+    for b in [0, 3, 8, 56] {
+        for spec in [SchemeSpec::Le { block: b }, SchemeSpec::Etc { block: b }] {
+            assert!(
+                matches!(
+                    spec.build(shape, &secret(1)),
+                    Err(Error::InvalidParameter { .. })
+                ),
+                "{spec:?}"
+            );
+        }
+    }
+    let chain = SchemeSpec::Chain {
+        stages: vec![
+            SchemeSpec::Pe { shuffle: true },
+            SchemeSpec::Le { block: 3 },
+        ],
+    };
+    assert!(matches!(
+        chain.build(shape, &secret(1)),
+        Err(Error::InvalidParameter { .. })
+    ));
+    assert!(matches!(
+        SchemeSpec::Chain { stages: vec![] }.build(shape, &secret(1)),
+        Err(Error::InvalidParameter { .. })
+    ));
+}
