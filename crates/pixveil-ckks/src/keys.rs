@@ -94,10 +94,10 @@ pub(crate) fn restrict(p: &Poly<Ntt>, basis: Basis) -> Result<Poly<Ntt>> {
         .into());
     }
     ctx.check_basis(basis)?;
-    let mut data = Vec::with_capacity(basis.len() * n);
-    for r in 0..basis.len() {
+    let mut data = pixveil_ring::pool::alloc(basis.len() * n);
+    for (r, dst) in data.chunks_exact_mut(n).enumerate() {
         // Over the full basis, row index = context prime index.
-        data.extend_from_slice(p.row(ctx.prime_index(basis, r)));
+        dst.copy_from_slice(p.row(ctx.prime_index(basis, r)));
     }
     Ok(Poly::from_raw(ctx, basis, data)?)
 }

@@ -311,10 +311,20 @@ impl Poly<Coeff> {
                 actual: coeffs.len(),
             });
         }
+        // Small coefficients (secrets, errors): one branch-free conditional addition.
+        let max_abs = coeffs.iter().map(|c| c.unsigned_abs()).max().unwrap_or(0);
         for r in 0..basis.len() {
             let m = *ctx.modulus(ctx.prime_index(basis, r));
-            for (x, &c) in p.data[r * n..(r + 1) * n].iter_mut().zip(coeffs) {
-                *x = m.reduce_i64(c);
+            let q = m.value();
+            let row = &mut p.data[r * n..(r + 1) * n];
+            if max_abs < q {
+                for (x, &c) in row.iter_mut().zip(coeffs) {
+                    *x = (c as u64).wrapping_add(q & ((c >> 63) as u64));
+                }
+            } else {
+                for (x, &c) in row.iter_mut().zip(coeffs) {
+                    *x = m.reduce_i64(c);
+                }
             }
         }
         Ok(p)
