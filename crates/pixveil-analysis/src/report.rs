@@ -7,7 +7,7 @@ use pixveil_image::ImageBatch;
 use serde::Serialize;
 
 use crate::attacks::{coa, cpa, kpa, AttackOutcome, EncryptionOracle};
-use crate::metrics::{analyze, AnalyzeOptions, Analysis};
+use crate::metrics::{analyze, Analysis, AnalyzeOptions};
 use crate::Result;
 
 /// What [`run_all`] does.
@@ -127,7 +127,12 @@ pub fn run_one(
     let bc = BatchCipher::new(spec.clone(), shape, mode, &secret)?;
     let mut kpas = Vec::new();
     for &k in opts.pairs.iter().filter(|&&k| k < images.len()) {
-        kpas.push(kpa::run(&EncryptionOracle::new(&bc), images, k, Some(opts.attack_limit))?);
+        kpas.push(kpa::run(
+            &EncryptionOracle::new(&bc),
+            images,
+            k,
+            Some(opts.attack_limit),
+        )?);
     }
     let cpa = cpa::run(&EncryptionOracle::new(&bc), images, Some(opts.attack_limit))?;
     let methods: &[coa::CoaMethod] = match spec {
@@ -136,7 +141,12 @@ pub fn run_one(
     };
     let mut coas = Vec::new();
     for &m in methods {
-        coas.push(coa::run(&EncryptionOracle::new(&bc), images, Some(opts.coa_limit), m)?);
+        coas.push(coa::run(
+            &EncryptionOracle::new(&bc),
+            images,
+            Some(opts.coa_limit),
+            m,
+        )?);
     }
     Ok(ReportRow {
         scheme: spec.name(),
@@ -160,7 +170,8 @@ impl Report {
     /// The markdown tables: metrics (encrypted images; plain images in the first line), and
     /// attacks (recovered exact values % / PSNR of the reconstruction).
     pub fn to_markdown(&self) -> String {
-        let mut s = format!(
+        let mut s =
+            format!(
             "Images: {} of shape {}. Metrics are mean ± std over images; NPCR/UACI over the first \
              {} images.\n\n",
             self.images,
@@ -224,7 +235,11 @@ impl Report {
                 s.push_str(&format!(" {} |", cell(o)));
             }
             s.push_str(&format!(" {} ({}) |", cell(&r.cpa), r.cpa.queries));
-            let coa: Vec<String> = r.coa.iter().map(|o| format!("{}: {}", o.method, cell(o))).collect();
+            let coa: Vec<String> = r
+                .coa
+                .iter()
+                .map(|o| format!("{}: {}", o.method, cell(o)))
+                .collect();
             s.push_str(&format!(" {} |\n", coa.join("; ")));
         }
         for k in &self.skipped {

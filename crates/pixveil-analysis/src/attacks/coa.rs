@@ -101,7 +101,10 @@ fn best_global(orig: &[u8], r: &[u8], c: usize) -> Vec<u8> {
 
 /// MSB heuristic: `v ≥ 128 → 255 − v`.
 pub fn msb(cipher: &[u8]) -> Vec<u8> {
-    cipher.iter().map(|&v| if v >= 128 { 255 - v } else { v }).collect()
+    cipher
+        .iter()
+        .map(|&v| if v >= 128 { 255 - v } else { v })
+        .collect()
 }
 
 /// Neighbour-smoothness search over each pixel's 48 (RGB) or 2 (grey) candidates.
@@ -178,7 +181,10 @@ fn put_block(img: &mut [u8], shape: Shape, b: usize, by: usize, bx: usize, data:
     let (w, c) = (shape.width(), shape.channels());
     for r in 0..b {
         let k = ((by * b + r) * w + bx * b) * c;
-        if let (Some(d), Some(s)) = (img.get_mut(k..k + b * c), data.get(r * b * c..(r + 1) * b * c)) {
+        if let (Some(d), Some(s)) = (
+            img.get_mut(k..k + b * c),
+            data.get(r * b * c..(r + 1) * b * c),
+        ) {
             d.copy_from_slice(s);
         }
     }
@@ -198,11 +204,17 @@ fn feature(px: &[u8]) -> [i32; 3] {
 /// boundary row of `b` features followed by the row next to it (for prediction).
 fn edges(blk: &[u8], b: usize, c: usize) -> [Vec<[i32; 3]>; 4] {
     let px = |r: usize, x: usize| {
-        feature(blk.get((r * b + x) * c..(r * b + x + 1) * c).unwrap_or_default())
+        feature(
+            blk.get((r * b + x) * c..(r * b + x + 1) * c)
+                .unwrap_or_default(),
+        )
     };
     let inner = usize::from(b > 1);
     let side = |f: &dyn Fn(usize, usize) -> [i32; 3]| -> Vec<[i32; 3]> {
-        (0..b).map(|k| f(k, 0)).chain((0..b).map(|k| f(k, inner))).collect()
+        (0..b)
+            .map(|k| f(k, 0))
+            .chain((0..b).map(|k| f(k, inner)))
+            .collect()
     };
     [
         side(&|k, d| px(k, d)),
@@ -369,7 +381,11 @@ pub fn jigsaw(cipher: &[u8], shape: Shape, b: usize) -> Vec<u8> {
                         }
                         for k in nb {
                             let n = out.get(k..k + c).unwrap_or_default();
-                            cost += n.iter().zip(here).map(|(a, z)| u64::from(a.abs_diff(*z))).sum::<u64>();
+                            cost += n
+                                .iter()
+                                .zip(here)
+                                .map(|(a, z)| u64::from(a.abs_diff(*z)))
+                                .sum::<u64>();
                         }
                     }
                 }
@@ -393,9 +409,15 @@ fn orient_image(img: &[u8], shape: Shape, o: usize) -> Option<Vec<u8>> {
     let mut out = vec![0u8; img.len()];
     for r in 0..h {
         for x in 0..w {
-            let (sr, sc) = if h == w { orient(o, r, x, h) } else {
+            let (sr, sc) = if h == w {
+                orient(o, r, x, h)
+            } else {
                 let (r2, x2) = if o & 4 != 0 { (r, w - 1 - x) } else { (r, x) };
-                if o & 3 == 2 { (h - 1 - r2, w - 1 - x2) } else { (r2, x2) }
+                if o & 3 == 2 {
+                    (h - 1 - r2, w - 1 - x2)
+                } else {
+                    (r2, x2)
+                }
             };
             let (d, s) = ((r * w + x) * c, (sr * w + sc) * c);
             if let (Some(dst), Some(src)) = (out.get_mut(d..d + c), img.get(s..s + c)) {
@@ -406,17 +428,44 @@ fn orient_image(img: &[u8], shape: Shape, o: usize) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Dc and Nc of a reconstruction, by block contents.
+/// Dc and Nc of a reconstruction, by block contents up to each block's value variant (blocks
+/// are compared through the NP- and channel-invariant features, so Dc/Nc measure placement and
+/// orientation; the value variants are scored by the recovered fraction and PSNR).
 fn dc_nc(orig: &[u8], recon: &[u8], shape: Shape, b: usize) -> (f64, f64) {
     let (gh, gw) = (shape.height() / b, shape.width() / b);
+    let c = shape.channels();
+    let inv = |img: &[u8]| -> Vec<u8> {
+        img.chunks_exact(c)
+            .flat_map(|px| {
+                feature(px)[..c]
+                    .iter()
+                    .map(|&v| v as u8)
+                    .collect::<Vec<u8>>()
+            })
+            .collect()
+    };
+    let (orig, recon) = (&inv(orig)[..], &inv(recon)[..]);
     let mut index: HashMap<Vec<u8>, Vec<usize>> = HashMap::new();
     for k in 0..gh * gw {
-        index.entry(block(orig, shape, b, k / gw, k % gw, 0)).or_default().push(k);
+        index
+            .entry(block(orig, shape, b, k / gw, k % gw, 0))
+            .or_default()
+            .push(k);
     }
     let sets: Vec<Vec<usize>> = (0..gh * gw)
-        .map(|k| index.get(&block(recon, shape, b, k / gw, k % gw, 0)).cloned().unwrap_or_default())
+        .map(|k| {
+            index
+                .get(&block(recon, shape, b, k / gw, k % gw, 0))
+                .cloned()
+                .unwrap_or_default()
+        })
         .collect();
-    let dc = sets.iter().enumerate().filter(|(k, s)| s.contains(k)).count() as f64 / (gh * gw).max(1) as f64;
+    let dc = sets
+        .iter()
+        .enumerate()
+        .filter(|(k, s)| s.contains(k))
+        .count() as f64
+        / (gh * gw).max(1) as f64;
     let (mut good, mut total) = (0usize, 0usize);
     for k in 0..gh * gw {
         let (r, x) = (k / gw, k % gw);
@@ -426,7 +475,11 @@ fn dc_nc(orig: &[u8], recon: &[u8], shape: Shape, b: usize) -> (f64, f64) {
             }
             total += 1;
             let hit = sets[k].iter().any(|&o| {
-                let valid = if step == 1 { (o % gw) + 1 < gw } else { o / gw + 1 < gh };
+                let valid = if step == 1 {
+                    (o % gw) + 1 < gw
+                } else {
+                    o / gw + 1 < gh
+                };
                 valid && sets[nk].contains(&(o + step))
             });
             good += usize::from(hit);
@@ -463,7 +516,11 @@ pub fn run(
         (m, _) => m,
     };
     let b = match (method, block) {
-        (CoaMethod::Jigsaw, Some(b)) if b > 0 && shape.height() % b == 0 && shape.width() % b == 0 => b,
+        (CoaMethod::Jigsaw, Some(b))
+            if b > 0 && shape.height() % b == 0 && shape.width() % b == 0 =>
+        {
+            b
+        }
         (CoaMethod::Jigsaw, _) => {
             return Err(Error::InvalidParameter(format!(
                 "the jigsaw solver needs a block scheme; {} has no blocks",
@@ -474,7 +531,8 @@ pub fn run(
     };
     let c = shape.channels();
     let held: Vec<&[u8]> = targets.images().take(limit.unwrap_or(usize::MAX)).collect();
-    let rows: Vec<(Totals, Option<(f64, f64)>, Option<Example>)> = held
+    type Row = (Totals, Option<(f64, f64)>, Option<Example>);
+    let rows: Vec<Row> = held
         .par_iter()
         .enumerate()
         .map(|(k, orig)| -> Result<_> {
@@ -538,8 +596,8 @@ pub fn run(
         identity_fraction: t.identity_fraction(),
         direct_comparison: (nd > 0).then(|| dc / nd_f),
         neighbour_comparison: (nd > 0).then(|| nc / nd_f),
-        notes: "scored up to the best global transform (inversion / channel order / orientation)".into(),
+        notes: "scored up to the best global transform (inversion / channel order / orientation)"
+            .into(),
         example,
     })
 }
-

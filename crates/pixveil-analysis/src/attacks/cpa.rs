@@ -16,7 +16,7 @@
 
 use pixveil_image::ImageBatch;
 
-use super::{attack_held_out, AttackOutcome, EncryptionOracle, MaskAlphabet, Mapping, Model};
+use super::{attack_held_out, AttackOutcome, EncryptionOracle, Mapping, MaskAlphabet, Model};
 use crate::{Error, Result};
 
 /// Queries and the unit images behind them.

@@ -115,7 +115,10 @@ impl Model {
                 }
                 let locality = if models.iter().any(|m| m.locality == Locality::Global) {
                     Locality::Global
-                } else if models.iter().any(|m| matches!(m.locality, Locality::Group(_))) {
+                } else if models
+                    .iter()
+                    .any(|m| matches!(m.locality, Locality::Group(_)))
+                {
                     // Pixel-local stages compose into pixel-local maps.
                     Locality::Group(shape.channels())
                 } else {
@@ -124,9 +127,7 @@ impl Model {
                 let mask = if models.len() == 1
                     || models.iter().all(|m| m.mask == MaskAlphabet::Complement)
                 {
-                    models
-                        .first()
-                        .map_or(MaskAlphabet::Any, |m| m.mask)
+                    models.first().map_or(MaskAlphabet::Any, |m| m.mask)
                 } else {
                     MaskAlphabet::Any
                 };
@@ -403,7 +404,11 @@ impl Example {
     /// # Errors
     /// Only if the widened shape is invalid (a side over the maximum).
     pub fn strip(&self) -> Result<(Shape, Vec<u8>)> {
-        let (h, w, c) = (self.shape.height(), self.shape.width(), self.shape.channels());
+        let (h, w, c) = (
+            self.shape.height(),
+            self.shape.width(),
+            self.shape.channels(),
+        );
         let ow = 3 * w + 4;
         let shape = Shape::new(h as u32, ow as u32, c as u32)?;
         let mut out = vec![255u8; shape.len()];
@@ -465,7 +470,12 @@ pub struct AttackOutcome {
 /// Per-image score: exact values, total values, PSNR, SSIM.
 pub(crate) fn score(orig: &[u8], recon: &[u8], shape: Shape) -> (usize, usize, f64, f64) {
     let exact = orig.iter().zip(recon).filter(|(a, b)| a == b).count();
-    (exact, orig.len(), psnr(orig, recon), ssim(orig, recon, shape))
+    (
+        exact,
+        orig.len(),
+        psnr(orig, recon),
+        ssim(orig, recon, shape),
+    )
 }
 
 /// Aggregated scores of held-out images.

@@ -63,7 +63,11 @@ mod tests {
         let shape = Shape::new(8, 8, 1).unwrap();
         // Constant gradient along x+y: every direction is perfectly linear.
         let img: Vec<u8> = (0..64).map(|i| ((i / 8 + i % 8) * 10) as u8).collect();
-        for d in [Direction::Horizontal, Direction::Vertical, Direction::Diagonal] {
+        for d in [
+            Direction::Horizontal,
+            Direction::Vertical,
+            Direction::Diagonal,
+        ] {
             let r = correlation(&img, shape, d).unwrap();
             assert!((r - 1.0).abs() < 1e-12, "{d:?}: {r}");
         }

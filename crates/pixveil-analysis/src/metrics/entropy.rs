@@ -67,7 +67,7 @@ impl SplitMix {
 pub fn local_entropy(image: &[u8], shape: Shape, seed: u64) -> f64 {
     let (h, w, c) = (shape.height(), shape.width(), shape.channels());
     let (wh, ww) = (LOCAL_WINDOW.min(h), LOCAL_WINDOW.min(w));
-    let mut rng = SplitMix(seed ^ 0x5EED_0F_E7A0);
+    let mut rng = SplitMix(seed ^ 0x005E_ED0F_E7A0);
     let mut sum = 0.0;
     for _ in 0..LOCAL_WINDOWS {
         let y0 = rng.below(h - wh + 1);

@@ -65,7 +65,10 @@ pub fn nominal_bits(spec: &SchemeSpec, shape: Shape) -> (f64, String) {
             let per = 3.0 + 1.0 + if c == 3 { 6f64.log2() } else { 0.0 };
             (
                 log2_factorial(blocks) + blocks as f64 * per,
-                format!("n!·8^n·2^n{}, n = {blocks} blocks", if c == 3 { "·6^n" } else { "" }),
+                format!(
+                    "n!·8^n·2^n{}, n = {blocks} blocks",
+                    if c == 3 { "·6^n" } else { "" }
+                ),
             )
         }
         _ => (f64::NAN, "unknown scheme".into()),
@@ -98,6 +101,9 @@ mod tests {
         // EtC 32×32, 4×4 blocks: 64!·8^64·2^64·6^64 ≈ 2^{717}.
         let (b, _) = nominal_bits(&SchemeSpec::Etc { block: 4 }, Shape::CIFAR10);
         assert!((b - 717.0).abs() < 1.5, "{b}");
-        assert_eq!(key_space(&SchemeSpec::Pe { shuffle: true }, Shape::CIFAR10).effective_bits, 256.0);
+        assert_eq!(
+            key_space(&SchemeSpec::Pe { shuffle: true }, Shape::CIFAR10).effective_bits,
+            256.0
+        );
     }
 }

@@ -223,7 +223,12 @@ pub fn analyze(
                 *v ^= 1;
             }
             a.get().encrypt(&mut p2)?;
-            Ok([npcr(&c1, &c2), uaci(&c1, &c2), npcr(&c1, &p2), uaci(&c1, &p2)])
+            Ok([
+                npcr(&c1, &c2),
+                uaci(&c1, &c2),
+                npcr(&c1, &p2),
+                uaci(&c1, &p2),
+            ])
         })
         .collect::<Result<_>>()?;
 

@@ -44,7 +44,10 @@ mod tests {
         // 255 − p ≠ p for every byte.
         assert_eq!(npcr(&p, &q), 100.0);
         // UACI of the complement = 100·E|255 − 2p|/255.
-        let expect = 100.0 * p.iter().map(|&v| (255.0 - 2.0 * f64::from(v)).abs()).sum::<f64>()
+        let expect = 100.0
+            * p.iter()
+                .map(|&v| (255.0 - 2.0 * f64::from(v)).abs())
+                .sum::<f64>()
             / (255.0 * 256.0);
         assert!((uaci(&p, &q) - expect).abs() < 1e-9);
         // All-zero vs all-255: UACI 100 %.

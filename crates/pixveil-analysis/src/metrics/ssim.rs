@@ -48,7 +48,8 @@ pub fn ssim(a: &[u8], b: &[u8], shape: Shape) -> f64 {
             for x in 0..=w - win {
                 let mut s = [0f64; 5];
                 for (t, st) in s.iter_mut().enumerate() {
-                    let v = sums[(y + win) * iw + x + win][t] - sums[y * iw + x + win][t]
+                    let v = sums[(y + win) * iw + x + win][t]
+                        - sums[y * iw + x + win][t]
                         - sums[(y + win) * iw + x][t]
                         + sums[y * iw + x][t];
                     *st = v as f64 / n;

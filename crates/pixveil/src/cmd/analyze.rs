@@ -74,11 +74,17 @@ pub(crate) fn load_images(
             let kind: dataset::DatasetKind = d.parse()?;
             let split: dataset::Split = split.parse()?;
             let dir = data_dir.context("--dataset needs --data-dir")?;
-            (dataset::load(kind, dir, split)?.images, format!("{kind} {split}"))
+            (
+                dataset::load(kind, dir, split)?.images,
+                format!("{kind} {split}"),
+            )
         }
         (None, None, Some(s)) => {
             let kind: dataset::DatasetKind = s.parse()?;
-            (sample::load(kind)?.images, format!("built-in {kind} sample"))
+            (
+                sample::load(kind)?.images,
+                format!("built-in {kind} sample"),
+            )
         }
         _ => bail!("give exactly one of INPUT, --dataset (with --data-dir) or --sample"),
     };
@@ -143,12 +149,19 @@ pub fn run(a: &AnalyzeArgs, quiet: bool) -> Result<()> {
             "\nPNGs: `<scheme>-<mode>-<attack>.png` = original | ciphertext | reconstruction.\n",
         );
         super::write_atomic(&a.out.join("report.md"), md.as_bytes())?;
-        super::write_atomic(&a.out.join("report.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
+        super::write_atomic(
+            &a.out.join("report.json"),
+            serde_json::to_string_pretty(&report)?.as_bytes(),
+        )?;
         if a.json {
             println!("{}", serde_json::to_string(&report)?);
         } else if !quiet {
             println!("{md}");
-            eprintln!("wrote {} ({:.1} s)", a.out.join("report.md").display(), start.elapsed().as_secs_f64());
+            eprintln!(
+                "wrote {} ({:.1} s)",
+                a.out.join("report.md").display(),
+                start.elapsed().as_secs_f64()
+            );
         }
         return Ok(());
     }
@@ -175,8 +188,14 @@ pub fn run(a: &AnalyzeArgs, quiet: bool) -> Result<()> {
         println!("{v}");
     } else {
         let m = &analysis;
-        println!("{} ({} key), {} images {} from {label}, {secs:.2} s", m.scheme, m.mode, m.images, m.shape);
-        println!("key space: {:.0} bits nominal ({}), {:.0} effective", m.key_space.nominal_bits, m.key_space.formula, m.key_space.effective_bits);
+        println!(
+            "{} ({} key), {} images {} from {label}, {secs:.2} s",
+            m.scheme, m.mode, m.images, m.shape
+        );
+        println!(
+            "key space: {:.0} bits nominal ({}), {:.0} effective",
+            m.key_space.nominal_bits, m.key_space.formula, m.key_space.effective_bits
+        );
         println!("{:<22} {:>20} {:>20}", "metric", "plain", "encrypted");
         for (name, pc) in [
             ("entropy (bits)", &m.entropy),
@@ -186,10 +205,20 @@ pub fn run(a: &AnalyzeArgs, quiet: bool) -> Result<()> {
             ("corr. diagonal", &m.correlation_diagonal),
             ("chi2", &m.chi2),
         ] {
-            println!("{name:<22} {:>20} {:>20}", format!("{:.3}", pc.plain), format!("{:.3}", pc.encrypted));
+            println!(
+                "{name:<22} {:>20} {:>20}",
+                format!("{:.3}", pc.plain),
+                format!("{:.3}", pc.encrypted)
+            );
         }
-        println!("NPCR/UACI key (%):      {:.2} / {:.2}", m.npcr_key.mean, m.uaci_key.mean);
-        println!("NPCR/UACI plaintext (%): {:.2} / {:.2}", m.npcr_plaintext.mean, m.uaci_plaintext.mean);
+        println!(
+            "NPCR/UACI key (%):      {:.2} / {:.2}",
+            m.npcr_key.mean, m.uaci_key.mean
+        );
+        println!(
+            "NPCR/UACI plaintext (%): {:.2} / {:.2}",
+            m.npcr_plaintext.mean, m.uaci_plaintext.mean
+        );
         println!("PSNR plain vs enc (dB): {:.2}", m.psnr_db);
         println!("SSIM plain vs enc:      {:.3}", m.ssim);
     }
