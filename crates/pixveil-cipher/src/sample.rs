@@ -54,6 +54,7 @@ impl Sampler {
     }
 
     /// The next keystream byte.
+    #[inline]
     pub(crate) fn byte(&mut self) -> u8 {
         if self.pos == BUF {
             self.rng.fill_bytes(&mut self.buf);
@@ -96,6 +97,7 @@ impl Sampler {
 
     /// A uniform value in `0..m` drawn from single bytes by rejection (`1 ≤ m ≤ 256`; `m` is
     /// clamped into that range).
+    #[inline]
     pub(crate) fn below_small(&mut self, m: u16) -> u8 {
         let m = u32::from(m.clamp(1, 256));
         let limit = 256 - (256 % m);
@@ -109,6 +111,7 @@ impl Sampler {
     }
 
     /// A uniform value in `0..n` (`n ≥ 1`; `n = 0` is treated as 1).
+    #[inline]
     pub(crate) fn below(&mut self, n: usize) -> usize {
         let n = n.max(1) as u64;
         if n <= 1 << 32 {
