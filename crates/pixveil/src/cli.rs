@@ -1,0 +1,139 @@
+//! Command-line definitions (clap derive). Validation into typed configurations happens in the
+//! `cmd` modules, before any work starts.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// pixveil: classify images the classifier never sees in the clear.
+///
+/// Exit status: 0 success; 1 failure (one line `error: ...` on stderr); 2 bad usage.
+#[derive(Debug, Parser)]
+#[command(name = "pixveil", version, about, long_about = None)]
+pub struct Cli {
+    /// Worker threads for batch work (default: all cores).
+    #[arg(long, global = true, value_name = "N")]
+    pub threads: Option<usize>,
+    /// No progress bars.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate a key file for a scheme and an image shape.
+    Keygen(KeygenArgs),
+    /// Encrypt a dataset file, an image or a folder of images.
+    Encrypt(CryptArgs),
+    /// Decrypt what `encrypt` wrote.
+    Decrypt(CryptArgs),
+    /// Describe a key, manifest or data file (never prints secrets).
+    Info(InfoArgs),
+    /// Security metrics of a key on images, or every scheme × mode with attacks (`--all`).
+    Analyze(crate::cmd::analyze::AnalyzeArgs),
+    /// Run a known-plaintext, chosen-plaintext or ciphertext-only attack.
+    Attack(crate::cmd::attack::AttackArgs),
+    /// Measure throughput.
+    Bench(BenchArgs),
+    /// Run every scheme on the built-in sample: round trip, PNG grid, summary table.
+    Demo(DemoArgs),
+}
+
+/// Key modes on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ModeArg {
+    /// One key for every image (papers A and B).
+    Fixed,
+    /// A key per image, from the master key and a stored nonce.
+    PerImage,
+}
+
+/// `pixveil keygen`.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Scheme: pe, pe-np, logistic, grey, le, etc.
+    #[arg(long)]
+    pub scheme: String,
+    /// Image shape HxWxC, e.g. 28x28x1 (MNIST) or 32x32x3 (CIFAR-10).
+    #[arg(long)]
+    pub shape: String,
+    /// Key mode.
+    #[arg(long, value_enum, default_value_t = ModeArg::Fixed)]
+    pub mode: ModeArg,
+    /// Block size in pixels for block schemes (le, etc).
+    #[arg(long, value_name = "PIXELS")]
+    pub block: Option<u32>,
+    /// Derive the secret from the passphrase in this file (Argon2id) instead of storing it.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Overwrite an existing key file.
+    #[arg(long)]
+    pub force: bool,
+    /// Output key file.
+    #[arg(short, long, value_name = "KEY")]
+    pub output: PathBuf,
+}
+
+/// `pixveil encrypt` / `pixveil decrypt`.
+#[derive(Debug, Args)]
+pub struct CryptArgs {
+    /// Key file.
+    #[arg(long, value_name = "KEY")]
+    pub key: PathBuf,
+    /// Passphrase file, for passphrase-protected keys.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Input: IDX images or CIFAR-10 batch (raw or .gz), an image file, or a folder of images.
+    pub input: PathBuf,
+    /// Output, written in the input's format (images as PNG).
+    #[arg(short, long, value_name = "OUTPUT")]
+    pub output: PathBuf,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `pixveil info`.
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// A key file, a manifest (`*.pxv`) or a data file / folder.
+    pub path: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `pixveil bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// What to measure.
+    #[arg(value_enum)]
+    pub what: BenchWhat,
+    /// Print one JSON array instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Small sizes and one repetition (smoke test; numbers are not meaningful).
+    #[arg(long)]
+    pub quick: bool,
+}
+
+/// Benchmarks.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum BenchWhat {
+    /// Perceptual encryption throughput vs memcpy.
+    Encrypt,
+    /// CKKS operation timings at N = 8192 (TenSEAL chain and a precise chain).
+    Ckks,
+}
+
+/// `pixveil demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Folder for the PNG grids.
+    #[arg(long, default_value = "pixveil-demo", value_name = "DIR")]
+    pub out: PathBuf,
+}

@@ -1,0 +1,79 @@
+//! Subcommand implementations.
+
+pub mod analyze;
+pub mod attack;
+mod bench;
+mod crypt;
+mod demo;
+mod info;
+mod keygen;
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::cli::{Cli, Command};
+
+/// Runs the parsed command line.
+pub fn run(cli: &Cli) -> Result<()> {
+    match &cli.command {
+        Command::Keygen(a) => keygen::run(a),
+        Command::Encrypt(a) => crypt::run(a, crypt::Direction::Encrypt, cli.quiet),
+        Command::Decrypt(a) => crypt::run(a, crypt::Direction::Decrypt, cli.quiet),
+        Command::Info(a) => info::run(a),
+        Command::Analyze(a) => analyze::run(a, cli.quiet),
+        Command::Attack(a) => attack::run(a, cli.quiet),
+        Command::Bench(a) => bench::run(a),
+        Command::Demo(a) => demo::run(a, cli.quiet),
+    }
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same folder, then a rename, so a
+/// failure never leaves a partial file.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// Reads a passphrase file: its content minus one trailing newline, zeroized on drop.
+pub(crate) fn read_passphrase(path: &Path) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+    let mut bytes = zeroize::Zeroizing::new(
+        std::fs::read(path)
+            .with_context(|| format!("cannot read passphrase file {}", path.display()))?,
+    );
+    for suffix in [&b"\r\n"[..], b"\n"] {
+        if bytes.ends_with(suffix) {
+            let n = bytes.len() - suffix.len();
+            bytes.truncate(n);
+            break;
+        }
+    }
+    if bytes.is_empty() {
+        anyhow::bail!("passphrase file {} is empty", path.display());
+    }
+    Ok(bytes)
+}
+
+/// Loads a key file (asking for the passphrase file when the key needs one).
+pub(crate) fn load_key(
+    path: &Path,
+    passphrase_file: Option<&Path>,
+) -> Result<pixveil_cipher::KeyFile> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read key file {}", path.display()))?;
+    let pass = passphrase_file.map(read_passphrase).transpose()?;
+    pixveil_cipher::KeyFile::from_bytes(&bytes, pass.as_ref().map(|p| p.as_slice()))
+        .with_context(|| format!("{}", path.display()))
+}

@@ -1,0 +1,558 @@
+#![allow(clippy::unwrap_used)]
+//! End-to-end tests of the `pixveil` binary: round trips through real files, and every kind of
+//! bad input giving a one-line `error:` and exit status 1 (never a panic, never partial output).
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use tempfile::TempDir;
+
+fn pixveil() -> Command {
+    let mut c = Command::cargo_bin("pixveil").unwrap();
+    c.arg("--quiet");
+    c
+}
+
+/// Writes a small IDX image file (`n` images of 28×28), gzip-compressed or not.
+fn write_idx(path: &Path, n: u32, gzip: bool) {
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(&0x0803u32.to_be_bytes());
+    bytes.extend_from_slice(&n.to_be_bytes());
+    bytes.extend_from_slice(&28u32.to_be_bytes());
+    bytes.extend_from_slice(&28u32.to_be_bytes());
+    for i in 0..n * 28 * 28 {
+        bytes.push((i.wrapping_mul(2654435761) >> 13) as u8);
+    }
+    if gzip {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&bytes).unwrap();
+        bytes = enc.finish().unwrap();
+    }
+    fs::write(path, bytes).unwrap();
+}
+
+fn keygen(dir: &Path, name: &str, scheme: &str, shape: &str, mode: &str) -> PathBuf {
+    let key = dir.join(name);
+    pixveil()
+        .args([
+            "keygen", "--scheme", scheme, "--shape", shape, "--mode", mode, "-o",
+        ])
+        .arg(&key)
+        .assert()
+        .success();
+    key
+}
+
+fn decoded(path: &Path) -> Vec<u8> {
+    let raw = fs::read(path).unwrap();
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        use std::io::Read;
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    } else {
+        raw
+    }
+}
+
+fn assert_error(cmd: &mut Command, needle: &str) {
+    cmd.assert()
+        .code(1)
+        .stderr(predicate::str::starts_with("error: ").and(predicate::str::contains(needle)));
+}
+
+#[test]
+fn round_trip_every_scheme_and_mode_gzip_idx() {
+    let dir = TempDir::new().unwrap();
+    let input = dir.path().join("t10k-images-idx3-ubyte.gz");
+    write_idx(&input, 5, true);
+    for scheme in ["pe", "pe-np", "logistic", "grey", "le", "etc"] {
+        for mode in ["fixed", "per-image"] {
+            let key = keygen(
+                dir.path(),
+                &format!("{scheme}-{mode}.key"),
+                scheme,
+                "28x28x1",
+                mode,
+            );
+            let enc = dir.path().join(format!("{scheme}-{mode}.idx.gz"));
+            let dec = dir.path().join(format!("{scheme}-{mode}.dec.gz"));
+            pixveil()
+                .args(["encrypt", "--key"])
+                .arg(&key)
+                .arg(&input)
+                .arg("-o")
+                .arg(&enc)
+                .assert()
+                .success();
+            assert!(
+                fs::read(&enc).unwrap().starts_with(&[0x1f, 0x8b]),
+                "output keeps gzip"
+            );
+            assert_ne!(
+                decoded(&enc),
+                decoded(&input),
+                "{scheme} {mode} changed nothing"
+            );
+            pixveil()
+                .args(["decrypt", "--key"])
+                .arg(&key)
+                .arg(&enc)
+                .arg("-o")
+                .arg(&dec)
+                .assert()
+                .success();
+            assert_eq!(decoded(&dec), decoded(&input), "{scheme} {mode} round trip");
+        }
+    }
+}
+
+#[test]
+fn json_summary_and_info() {
+    let dir = TempDir::new().unwrap();
+    let input = dir.path().join("imgs-idx3-ubyte");
+    write_idx(&input, 3, false);
+    let key = keygen(dir.path(), "k", "pe", "28x28x1", "per-image");
+    let enc = dir.path().join("enc-idx3-ubyte");
+    let out = pixveil()
+        .args(["encrypt", "--json", "--key"])
+        .arg(&key)
+        .arg(&input)
+        .arg("-o")
+        .arg(&enc)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["images"], 3);
+    assert_eq!(v["mode"], "per-image");
+    let info = pixveil()
+        .args(["info", "--json"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(v["kind"], "key");
+    assert_eq!(
+        v["shape"],
+        serde_json::json!({"height": 28, "width": 28, "channels": 1})
+    );
+    let text = String::from_utf8(info.stdout).unwrap();
+    let secret = fs::read(&key).unwrap();
+    let body = &secret[secret.len() - 64..secret.len() - 32];
+    let hex: String = body.iter().map(|b| format!("{b:02x}")).collect();
+    assert!(!text.contains(&hex), "info must not print the secret");
+    let info = pixveil()
+        .args(["info", "--json"])
+        .arg(&enc)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(v["images"], 3);
+    assert_eq!(v["encrypted"], true);
+}
+
+#[test]
+fn bad_inputs_give_clear_errors() {
+    let dir = TempDir::new().unwrap();
+    let d = dir.path();
+    let input = d.join("in-idx3-ubyte");
+    write_idx(&input, 4, false);
+    let key = keygen(d, "k", "pe", "28x28x1", "fixed");
+    let out = d.join("out-idx3-ubyte");
+
+    // Truncated data file; no output is left behind.
+    let trunc = d.join("trunc-idx3-ubyte");
+    let bytes = fs::read(&input).unwrap();
+    fs::write(&trunc, &bytes[..bytes.len() - 100]).unwrap();
+    assert_error(
+        pixveil()
+            .args(["encrypt", "--key"])
+            .arg(&key)
+            .arg(&trunc)
+            .arg("-o")
+            .arg(&out),
+        "trunc",
+    );
+    assert!(!out.exists());
+
+    // Corrupt magic.
+    let mut bad = bytes.clone();
+    bad[2] = 0x55;
+    fs::write(&trunc, &bad).unwrap();
+    assert_error(
+        pixveil()
+            .args(["encrypt", "--key"])
+            .arg(&key)
+            .arg(&trunc)
+            .arg("-o")
+            .arg(&out),
+        "trunc",
+    );
+
+    // Key for another shape.
+    let key32 = keygen(d, "k32", "pe", "32x32x3", "fixed");
+    assert_error(
+        pixveil()
+            .args(["encrypt", "--key"])
+            .arg(&key32)
+            .arg(&input)
+            .arg("-o")
+            .arg(&out),
+        "shape mismatch",
+    );
+
+    // Wrong key on decrypt.
+    pixveil()
+        .args(["encrypt", "--key"])
+        .arg(&key)
+        .arg(&input)
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .success();
+    let other = keygen(d, "k2", "pe", "28x28x1", "fixed");
+    assert_error(
+        pixveil()
+            .args(["decrypt", "--key"])
+            .arg(&other)
+            .arg(&out)
+            .arg("-o")
+            .arg(d.join("x")),
+        "wrong key",
+    );
+    // Key of another scheme.
+    let other = keygen(d, "k3", "logistic", "28x28x1", "fixed");
+    assert_error(
+        pixveil()
+            .args(["decrypt", "--key"])
+            .arg(&other)
+            .arg(&out)
+            .arg("-o")
+            .arg(d.join("x")),
+        "wrong key",
+    );
+
+    // Tampered key file, truncated key file, a key file of a newer version, not a key at all.
+    let kbytes = fs::read(&key).unwrap();
+    let tampered = d.join("tampered.key");
+    let mut t = kbytes.clone();
+    let last = t.len() - 40;
+    t[last] ^= 1;
+    fs::write(&tampered, &t).unwrap();
+    assert_error(
+        pixveil()
+            .args(["encrypt", "--key"])
+            .arg(&tampered)
+            .arg(&input)
+            .arg("-o")
+            .arg(d.join("y")),
+        "checksum",
+    );
+    fs::write(&tampered, &kbytes[..kbytes.len() / 2]).unwrap();
+    assert_error(
+        pixveil()
+            .args(["encrypt", "--key"])
+            .arg(&tampered)
+            .arg(&input)
+            .arg("-o")
+            .arg(d.join("y")),
+        "truncated",
+    );
+    let mut newer = kbytes.clone();
+    newer[4] = 2;
+    fs::write(&tampered, &newer).unwrap();
+    assert_error(
+        pixveil()
+            .args(["encrypt", "--key"])
+            .arg(&tampered)
+            .arg(&input)
+            .arg("-o")
+            .arg(d.join("y")),
+        "newer",
+    );
+    assert_error(
+        pixveil()
+            .args(["encrypt", "--key"])
+            .arg(&input)
+            .arg(&input)
+            .arg("-o")
+            .arg(d.join("y")),
+        "not a pixveil file",
+    );
+    assert!(!d.join("y").exists());
+
+    // Unwritable output path.
+    assert_error(
+        pixveil()
+            .args(["encrypt", "--key"])
+            .arg(&key)
+            .arg(&input)
+            .arg("-o")
+            .arg(d.join("no/such/dir/out")),
+        "cannot write",
+    );
+    // Missing input.
+    assert_error(
+        pixveil()
+            .args(["encrypt", "--key"])
+            .arg(&key)
+            .arg(d.join("missing"))
+            .arg("-o")
+            .arg(d.join("z")),
+        "missing",
+    );
+    // Refuses to overwrite a key without --force.
+    pixveil()
+        .args(["keygen", "--scheme", "pe", "--shape", "28x28x1", "-o"])
+        .arg(&key)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--force"));
+    // Bad usage is exit status 2.
+    pixveil()
+        .args(["keygen", "--scheme", "pe"])
+        .assert()
+        .code(2);
+    assert_error(
+        pixveil()
+            .args(["keygen", "--scheme", "nope", "--shape", "2x2x1", "-o"])
+            .arg(d.join("n")),
+        "unknown scheme",
+    );
+    assert_error(
+        pixveil()
+            .args(["keygen", "--scheme", "le", "--shape", "30x30x3", "-o"])
+            .arg(d.join("n")),
+        "",
+    );
+}
+
+#[test]
+fn per_image_mode_needs_its_manifest() {
+    let dir = TempDir::new().unwrap();
+    let d = dir.path();
+    let input = d.join("in-idx3-ubyte");
+    write_idx(&input, 3, false);
+    let key = keygen(d, "k", "logistic", "28x28x1", "per-image");
+    let enc = d.join("enc-idx3-ubyte");
+    pixveil()
+        .args(["encrypt", "--key"])
+        .arg(&key)
+        .arg(&input)
+        .arg("-o")
+        .arg(&enc)
+        .assert()
+        .success();
+    let manifest = d.join("enc-idx3-ubyte.pxv");
+    assert!(manifest.exists());
+    // Same image twice under per-image keys: different ciphertexts.
+    let mut m = fs::read(&manifest).unwrap();
+    let last = m.len() - 40;
+    m[last] ^= 0x80;
+    fs::write(&manifest, &m).unwrap();
+    assert_error(
+        pixveil()
+            .args(["decrypt", "--key"])
+            .arg(&key)
+            .arg(&enc)
+            .arg("-o")
+            .arg(d.join("x")),
+        "checksum",
+    );
+    fs::remove_file(&manifest).unwrap();
+    assert_error(
+        pixveil()
+            .args(["decrypt", "--key"])
+            .arg(&key)
+            .arg(&enc)
+            .arg("-o")
+            .arg(d.join("x")),
+        "missing",
+    );
+}
+
+#[test]
+fn passphrase_keys() {
+    let dir = TempDir::new().unwrap();
+    let d = dir.path();
+    let pass = d.join("pass");
+    fs::write(&pass, "correct horse battery staple\n").unwrap();
+    let key = d.join("k");
+    pixveil()
+        .args([
+            "keygen",
+            "--scheme",
+            "pe",
+            "--shape",
+            "28x28x1",
+            "--passphrase-file",
+        ])
+        .arg(&pass)
+        .arg("-o")
+        .arg(&key)
+        .assert()
+        .success();
+    let input = d.join("in-idx3-ubyte");
+    write_idx(&input, 2, false);
+    let enc = d.join("enc");
+    assert_error(
+        pixveil()
+            .args(["encrypt", "--key"])
+            .arg(&key)
+            .arg(&input)
+            .arg("-o")
+            .arg(&enc),
+        "passphrase",
+    );
+    let wrong = d.join("wrong");
+    fs::write(&wrong, "Correct horse battery staple\n").unwrap();
+    assert_error(
+        pixveil()
+            .args(["encrypt", "--key"])
+            .arg(&key)
+            .arg("--passphrase-file")
+            .arg(&wrong)
+            .arg(&input)
+            .arg("-o")
+            .arg(&enc),
+        "wrong passphrase",
+    );
+    pixveil()
+        .args(["encrypt", "--key"])
+        .arg(&key)
+        .arg("--passphrase-file")
+        .arg(&pass)
+        .arg(&input)
+        .arg("-o")
+        .arg(&enc)
+        .assert()
+        .success();
+    // The secret is not stored in a passphrase key file.
+    assert!(fs::read(&key).unwrap().len() < 1024);
+}
+
+#[test]
+fn png_folder_round_trip() {
+    let dir = TempDir::new().unwrap();
+    let d = dir.path();
+    let imgs = d.join("imgs");
+    fs::create_dir(&imgs).unwrap();
+    for i in 0..3u8 {
+        let img = image::RgbImage::from_fn(8, 8, |x, y| {
+            image::Rgb([x as u8 * 30, y as u8 * 30, i * 80])
+        });
+        img.save(imgs.join(format!("img{i}.png"))).unwrap();
+    }
+    let key = keygen(d, "k", "etc", "8x8x3", "per-image");
+    let enc = d.join("enc");
+    let dec = d.join("dec");
+    pixveil()
+        .args(["encrypt", "--key"])
+        .arg(&key)
+        .arg(&imgs)
+        .arg("-o")
+        .arg(&enc)
+        .assert()
+        .success();
+    pixveil()
+        .args(["decrypt", "--key"])
+        .arg(&key)
+        .arg(&enc)
+        .arg("-o")
+        .arg(&dec)
+        .assert()
+        .success();
+    for i in 0..3 {
+        let a = image::open(imgs.join(format!("img{i}.png")))
+            .unwrap()
+            .to_rgb8();
+        let b = image::open(dec.join(format!("img{i}.png")))
+            .unwrap()
+            .to_rgb8();
+        assert_eq!(a, b);
+    }
+}
+
+#[test]
+fn bench_encrypt_json_contract() {
+    let out = pixveil()
+        .args(["bench", "encrypt", "--json", "--quick"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(rows.len() >= 12);
+    for r in rows {
+        for k in [
+            "scheme",
+            "mode",
+            "single_thread_mb_s",
+            "all_threads_mb_s",
+            "memcpy_mb_s",
+            "ratio_vs_memcpy",
+        ] {
+            assert!(r.get(k).is_some(), "missing {k} in {r}");
+        }
+        assert!(r["single_thread_mb_s"].as_f64().unwrap() > 0.0);
+    }
+}
+
+#[test]
+fn demo_runs_on_the_builtin_sample() {
+    let dir = TempDir::new().unwrap();
+    let out = pixveil()
+        .args(["demo", "--out"])
+        .arg(dir.path().join("demo"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains("FAILED"));
+    assert!(text.contains("cifar10") && text.contains("mnist"));
+    assert!(dir.path().join("demo/cifar10.png").exists());
+}
+
+#[test]
+fn bench_ckks_json_contract() {
+    let out = pixveil()
+        .args(["bench", "ckks", "--json", "--quick"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    for op in [
+        "ntt",
+        "encrypt",
+        "mul_plain",
+        "mul_relin",
+        "rescale",
+        "rotate",
+    ] {
+        let r = rows
+            .iter()
+            .find(|r| r["op"] == op && r["chain"] == "tenseal")
+            .unwrap_or_else(|| panic!("no {op}"));
+        assert!(r["median_ms"].as_f64().unwrap() > 0.0);
+        assert!(r["threads"].as_u64().unwrap() >= 1);
+    }
+}
