@@ -116,7 +116,11 @@ fn header(data: &[u8]) -> Result<&[u8]> {
 ///
 /// # Errors
 /// Any of the structural errors of [`Error`]; see the module docs for the order of the checks.
-pub fn decode<M: DeserializeOwned>(data: &[u8], kind: &'static str, body_limit: u64) -> Result<Decoded<M>> {
+pub fn decode<M: DeserializeOwned>(
+    data: &[u8],
+    kind: &'static str,
+    body_limit: u64,
+) -> Result<Decoded<M>> {
     let header = header(data)?;
     let found = tag_to_string(&header[8..16]);
     if found != kind {
@@ -143,7 +147,8 @@ pub fn decode<M: DeserializeOwned>(data: &[u8], kind: &'static str, body_limit: 
             limit: body_limit,
         });
     }
-    let needed = (HEADER_LEN as u64 + u64::from(meta_len) + DIGEST_LEN as u64).saturating_add(body_len);
+    let needed =
+        (HEADER_LEN as u64 + u64::from(meta_len) + DIGEST_LEN as u64).saturating_add(body_len);
     let available = data.len() as u64;
     if available < needed {
         return Err(Error::Truncated { needed, available });
@@ -189,7 +194,13 @@ mod tests {
     #[test]
     fn round_trip() {
         let d: Decoded<Meta> = decode(&sample(), "test", 16).unwrap();
-        assert_eq!(d.meta, Meta { name: "x".into(), n: 7 });
+        assert_eq!(
+            d.meta,
+            Meta {
+                name: "x".into(),
+                n: 7
+            }
+        );
         assert_eq!(&d.body[..], &[1, 2, 3, 4]);
         assert_eq!(peek_kind(&sample()).unwrap(), "test");
     }
@@ -199,7 +210,10 @@ mod tests {
         let good = sample();
         let mut bad_magic = good.clone();
         bad_magic[0] = b'Q';
-        assert_eq!(decode::<Meta>(&bad_magic, "test", 16).err(), Some(Error::BadMagic));
+        assert_eq!(
+            decode::<Meta>(&bad_magic, "test", 16).err(),
+            Some(Error::BadMagic)
+        );
 
         let mut newer = good.clone();
         newer[4] = 9;
@@ -225,7 +239,10 @@ mod tests {
         ));
         let mut long = good.clone();
         long.push(0);
-        assert_eq!(decode::<Meta>(&long, "test", 16).err(), Some(Error::TrailingBytes(1)));
+        assert_eq!(
+            decode::<Meta>(&long, "test", 16).err(),
+            Some(Error::TrailingBytes(1))
+        );
     }
 
     #[test]

@@ -83,7 +83,9 @@ pub fn secret_from_passphrase(
         || params.iterations > Argon2Params::MAX_ITERATIONS
         || params.parallelism > 16
     {
-        return Err(Error::KdfParams(format!("Argon2id parameters too large: {params:?}")));
+        return Err(Error::KdfParams(format!(
+            "Argon2id parameters too large: {params:?}"
+        )));
     }
     let p = Params::new(
         params.memory_kib,

@@ -125,16 +125,28 @@ mod tests {
         assert_eq!(a, s.derive_rng("x", b"1").next_u64());
         assert_ne!(a, s.derive_rng("x", b"2").next_u64());
         assert_ne!(a, s.derive_rng("y", b"1").next_u64());
-        assert_ne!(s.check_value(), MasterSecret::from_bytes([8; 32]).check_value());
+        assert_ne!(
+            s.check_value(),
+            MasterSecret::from_bytes([8; 32]).check_value()
+        );
     }
 
     #[test]
     fn equality_and_lengths() {
-        assert_eq!(MasterSecret::from_bytes([1; 32]), MasterSecret::from_bytes([1; 32]));
-        assert_ne!(MasterSecret::from_bytes([1; 32]), MasterSecret::from_bytes([2; 32]));
+        assert_eq!(
+            MasterSecret::from_bytes([1; 32]),
+            MasterSecret::from_bytes([1; 32])
+        );
+        assert_ne!(
+            MasterSecret::from_bytes([1; 32]),
+            MasterSecret::from_bytes([2; 32])
+        );
         assert!(matches!(
             MasterSecret::from_slice(&[0; 31]),
-            Err(Error::SecretLength { expected: 32, found: 31 })
+            Err(Error::SecretLength {
+                expected: 32,
+                found: 31
+            })
         ));
         assert_ne!(MasterSecret::generate_os(), MasterSecret::generate_os());
     }
