@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use pixveil_cipher::{KeyMode, Nonce};
 use pixveil_image::input;
 
@@ -92,7 +92,7 @@ pub fn run(a: &CryptArgs, dir: Direction, quiet: bool) -> Result<()> {
     let seconds = start.elapsed().as_secs_f64();
     pb.finish_and_clear();
 
-    input::write_output(&data, &images, &a.output)?;
+    input::write_output(&data, &images, &a.output).context("cannot write the output")?;
     if let Some(m) = manifest_out {
         let path = crate::manifest::path_for(&a.output);
         if let Err(e) = super::write_atomic(&path, &m.to_bytes()?) {
