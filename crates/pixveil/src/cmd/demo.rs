@@ -107,7 +107,7 @@ pub fn run(a: &DemoArgs, quiet: bool) -> Result<()> {
             "{:<14} {:<10} {:<10} {:>7} {:>9} {:>8.1}% {:>11.3} {:>10}",
             r.dataset,
             r.scheme,
-            r.mode,
+            r.mode.to_string(),
             r.images,
             if r.mb_s.is_nan() {
                 "-".to_string()
