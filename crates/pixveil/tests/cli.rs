@@ -556,3 +556,63 @@ fn bench_ckks_json_contract() {
         assert!(r["threads"].as_u64().unwrap() >= 1);
     }
 }
+
+#[test]
+fn attack_contract_fixed_key_pe_falls_to_one_chosen_image() {
+    let dir = TempDir::new().unwrap();
+    let input = dir.path().join("in-idx3-ubyte");
+    write_idx(&input, 12, false);
+    for (mode, broken) in [("fixed", true), ("per-image", false)] {
+        let key = keygen(dir.path(), &format!("k-{mode}"), "pe", "28x28x1", mode);
+        let out = pixveil()
+            .args(["attack", "cpa", "--json", "--key"])
+            .arg(&key)
+            .arg(&input)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        for k in [
+            "attack",
+            "scheme",
+            "mode",
+            "recovered_fraction",
+            "psnr_db",
+            "ssim",
+            "queries",
+        ] {
+            assert!(v.get(k).is_some(), "missing {k} in {v}");
+        }
+        let frac = v["recovered_fraction"].as_f64().unwrap();
+        if broken {
+            assert_eq!(frac, 1.0, "{v}");
+        } else {
+            assert!(frac < 0.9, "{v}");
+        }
+    }
+}
+
+#[test]
+fn analyze_contract() {
+    let dir = TempDir::new().unwrap();
+    let input = dir.path().join("in-idx3-ubyte");
+    write_idx(&input, 8, false);
+    let key = keygen(dir.path(), "k", "logistic", "28x28x1", "fixed");
+    let out = pixveil()
+        .args(["analyze", "--json", "--key"])
+        .arg(&key)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v.is_object());
+}
