@@ -87,7 +87,7 @@ pub fn standard_inputs() -> Result<Vec<(Shape, ImageBatch, String)>> {
         scheme: "kat",
         reason: e.to_string(),
     })?;
-    Ok(vec![
+    let mut inputs = vec![
         (
             rgb,
             synthetic_batch(rgb, 16, [3; 32]),
@@ -98,7 +98,21 @@ pub fn standard_inputs() -> Result<Vec<(Shape, ImageBatch, String)>> {
             synthetic_batch(grey, 16, [1; 32]),
             "16 images, ChaCha20Rng::from_seed([1; 32]) keystream".into(),
         ),
-    ])
+    ];
+    // The built-in sample (the first 256 test images of each dataset, shipped in the repo).
+    for kind in pixveil_image::DatasetKind::ALL {
+        let ds = pixveil_image::sample::load(kind).map_err(|e| Error::InvalidParameter {
+            scheme: "kat",
+            reason: e.to_string(),
+        })?;
+        let n = ds.images.len();
+        inputs.push((
+            ds.images.shape(),
+            ds.images,
+            format!("built-in sample: {kind}, first {n} test images"),
+        ));
+    }
+    Ok(inputs)
 }
 
 /// The schemes of the standard set for a shape: every name in [`SchemeSpec::NAMES`] (block 4),
