@@ -22,6 +22,20 @@ use subtle::ConstantTimeEq;
 
 use crate::{BatchCipher, Error, KeyMode, Result, SchemeSpec};
 
+/// Largest image accepted in a key, in bytes (`H·W·C`): 16 MiB, e.g. 2048×2048×3. Bounds the
+/// tables a cipher precomputes, so a hostile key file cannot make pixveil allocate gigabytes.
+pub const MAX_KEY_IMAGE_BYTES: usize = 1 << 24;
+
+fn check_shape(shape: Shape) -> Result<()> {
+    if shape.len() > MAX_KEY_IMAGE_BYTES {
+        return Err(Error::InvalidKey(format!(
+            "image shape {shape} is {} bytes, more than the {MAX_KEY_IMAGE_BYTES}-byte limit for keys",
+            shape.len()
+        )));
+    }
+    Ok(())
+}
+
 /// Container kind of key files.
 pub const KIND: &str = "key";
 
@@ -118,6 +132,7 @@ impl KeyFile {
         mode: KeyMode,
         secret: MasterSecret,
     ) -> Result<Self> {
+        check_shape(shape)?;
         spec.build(shape, &secret)?;
         Ok(Self {
             spec,
@@ -144,6 +159,7 @@ impl KeyFile {
         OsRng
             .try_fill_bytes(&mut salt)
             .map_err(|e| Error::InvalidKey(format!("OS random number generator failed: {e}")))?;
+        check_shape(shape)?;
         let secret = kdf::secret_from_passphrase(passphrase, &salt, argon2)?;
         spec.build(shape, &secret)?;
         Ok(Self {

@@ -616,3 +616,14 @@ fn analyze_contract() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v.is_object());
 }
+
+#[test]
+fn oversized_key_shape_is_refused() {
+    let dir = TempDir::new().unwrap();
+    assert_error(
+        pixveil()
+            .args(["keygen", "--scheme", "le", "--shape", "16384x16384x3", "-o"])
+            .arg(dir.path().join("k")),
+        "limit",
+    );
+}
