@@ -627,3 +627,32 @@ fn oversized_key_shape_is_refused() {
         "limit",
     );
 }
+
+#[test]
+fn analyze_all_report_on_builtin_sample() {
+    let dir = TempDir::new().unwrap();
+    let out = dir.path().join("report");
+    pixveil()
+        .args([
+            "analyze",
+            "--all",
+            "--sample",
+            "mnist",
+            "--attack-limit",
+            "16",
+            "--coa-limit",
+            "2",
+            "--out",
+        ])
+        .arg(&out)
+        .assert()
+        .success();
+    let md = fs::read_to_string(out.join("report.md")).unwrap();
+    for scheme in ["pe", "pe-np", "logistic", "grey", "le", "etc"] {
+        assert!(
+            md.contains(&format!("| {scheme}")),
+            "{scheme} missing from the report"
+        );
+    }
+    assert!(md.contains("per-image") && md.contains("fixed"));
+}
