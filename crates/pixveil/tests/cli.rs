@@ -656,3 +656,36 @@ fn analyze_all_report_on_builtin_sample() {
     }
     assert!(md.contains("per-image") && md.contains("fixed"));
 }
+
+#[test]
+fn decrypting_over_a_ciphertext_removes_its_stale_manifest() {
+    let dir = TempDir::new().unwrap();
+    let d = dir.path();
+    let input = d.join("in-idx3-ubyte");
+    write_idx(&input, 2, false);
+    let key = keygen(d, "k", "pe", "28x28x1", "fixed");
+    let (a, b) = (d.join("a-idx3-ubyte"), d.join("b-idx3-ubyte"));
+    for out in [&a, &b] {
+        pixveil()
+            .args(["encrypt", "--key"])
+            .arg(&key)
+            .arg(&input)
+            .arg("-o")
+            .arg(out)
+            .assert()
+            .success();
+    }
+    pixveil()
+        .args(["decrypt", "--key"])
+        .arg(&key)
+        .arg(&a)
+        .arg("-o")
+        .arg(&b)
+        .assert()
+        .success();
+    assert_eq!(fs::read(&b).unwrap(), fs::read(&input).unwrap());
+    assert!(
+        !d.join("b-idx3-ubyte.pxv").exists(),
+        "plaintext output keeps a ciphertext manifest"
+    );
+}

@@ -93,6 +93,14 @@ pub fn run(a: &CryptArgs, dir: Direction, quiet: bool) -> Result<()> {
     pb.finish_and_clear();
 
     input::write_output(&data, &images, &a.output).context("cannot write the output")?;
+    if manifest_out.is_none() {
+        // A plaintext output must not keep a stale manifest from an earlier ciphertext there.
+        let stale = crate::manifest::path_for(&a.output);
+        if stale.is_file() {
+            std::fs::remove_file(&stale)
+                .with_context(|| format!("cannot remove stale {}", stale.display()))?;
+        }
+    }
     if let Some(m) = manifest_out {
         let path = crate::manifest::path_for(&a.output);
         if let Err(e) = super::write_atomic(&path, &m.to_bytes()?) {
