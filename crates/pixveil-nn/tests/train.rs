@@ -1,0 +1,72 @@
+//! Short training run of the TenSEAL CNN on the built-in MNIST sample.
+#![allow(clippy::unwrap_used)]
+
+use pixveil_image::{sample, DatasetKind, ImageBatch};
+use pixveil_nn::{apply_transform, evaluate, train_epoch, Adam, Architecture, Model};
+
+fn split(n_train: usize) -> (ImageBatch, Vec<u8>, ImageBatch, Vec<u8>) {
+    let ds = sample::load(DatasetKind::Mnist).unwrap();
+    let shape = ds.images.shape();
+    let cut = n_train * shape.len();
+    let bytes = ds.images.as_bytes();
+    (
+        ImageBatch::new(shape, bytes[..cut].to_vec()).unwrap(),
+        ds.labels[..n_train].to_vec(),
+        ImageBatch::new(shape, bytes[cut..].to_vec()).unwrap(),
+        ds.labels[n_train..].to_vec(),
+    )
+}
+
+#[test]
+fn tenseal_cnn_learns_the_sample() {
+    let (train, train_labels, test, test_labels) = split(200);
+    let mut model = Model::new(Architecture::TensealCnn, 42);
+    let mut opt = Adam::new(&model, 1e-3);
+    let before = evaluate(&model, &train, &train_labels).unwrap();
+    let mut last = before;
+    for epoch in 0..15 {
+        last = train_epoch(&mut model, &mut opt, &train, &train_labels, 64, epoch).unwrap();
+    }
+    let after = evaluate(&model, &train, &train_labels).unwrap();
+    let held_out = evaluate(&model, &test, &test_labels).unwrap();
+    eprintln!("before {before:?}\nlast epoch {last:?}\nafter {after:?}\nheld out {held_out:?}");
+    assert!(after.loss < 0.5 * before.loss, "{before:?} -> {after:?}");
+    assert!(after.accuracy >= 0.8, "{after:?}");
+    assert!(held_out.accuracy >= 0.5, "{held_out:?}");
+}
+
+#[test]
+fn training_is_deterministic_and_transform_is_applied() {
+    let (mut train, labels, _, _) = split(64);
+    let run = |images: &ImageBatch| {
+        let mut model = Model::new(Architecture::TensealCnn, 1);
+        let mut opt = Adam::new(&model, 1e-3);
+        let s = train_epoch(&mut model, &mut opt, images, &labels, 16, 3).unwrap();
+        (model, s)
+    };
+    let (a, sa) = run(&train);
+    let (b, sb) = run(&train);
+    assert_eq!((a, sa), (b, sb));
+    let original = train.clone();
+    apply_transform(&mut train, &|img: &mut [u8]| {
+        img.iter_mut().for_each(|p| *p = 255 - *p)
+    });
+    assert!(train
+        .images()
+        .zip(original.images())
+        .all(|(t, o)| t.iter().zip(o).all(|(x, y)| *x == 255 - *y)));
+}
+
+#[test]
+fn bad_inputs_are_errors() {
+    let (train, labels, _, _) = split(10);
+    let mut model = Model::new(Architecture::TensealCnn, 0);
+    let mut opt = Adam::new(&model, 1e-3);
+    assert!(train_epoch(&mut model, &mut opt, &train, &labels[..9], 4, 0).is_err());
+    assert!(train_epoch(&mut model, &mut opt, &train, &labels, 0, 0).is_err());
+    let mut bad = labels.clone();
+    bad[0] = 10;
+    assert!(evaluate(&model, &train, &bad).is_err());
+    let cifar = sample::load(DatasetKind::Cifar10).unwrap().limit(10);
+    assert!(evaluate(&model, &cifar.images, &cifar.labels).is_err());
+}
