@@ -2,7 +2,8 @@
 //! (possibly encrypted) image batches.
 //!
 //! The backend is hand-written pure-Rust CPU code (direct convolution, dense layers,
-//! `x²` activations, softmax cross-entropy with manual backward, Adam), chosen for
+//! `x²` activations, softmax cross-entropy with manual backward, Adam and SGD with
+//! momentum), chosen for
 //! compile time on the 2-core CI machine; see the crate README for the measurement.
 //!
 //! Training code depends only on `pixveil-image`: encryption is a [`Transform`] the
@@ -22,4 +23,6 @@ pub mod train;
 pub use checkpoint::{load, save, CheckpointMeta, FORMAT_VERSION};
 pub use error::{Error, Result};
 pub use model::{Architecture, Layer, Model, Param};
-pub use train::{apply_transform, evaluate, to_tensor, train_epoch, Adam, EpochStats, Transform};
+pub use train::{
+    apply_transform, evaluate, to_tensor, train_epoch, Adam, EpochStats, Optimizer, Sgd, Transform,
+};

@@ -45,6 +45,57 @@ pub fn to_tensor(batch: &ImageBatch) -> Vec<f32> {
     out
 }
 
+/// A first-order optimiser over a model's parameters.
+pub trait Optimizer {
+    /// One update with gradients `grads` (in `model.params()` layout) multiplied by
+    /// `scale` (e.g. `1 / batch size`).
+    fn step(&mut self, model: &mut Model, grads: &[Vec<f32>], scale: f32);
+    /// The current learning rate.
+    fn lr(&self) -> f32;
+    /// Sets the learning rate (for schedules).
+    fn set_lr(&mut self, lr: f32);
+}
+
+/// SGD with (PyTorch-style) momentum: `v ← μ·v + g`, `p ← p − lr·v`.
+#[derive(Clone, Debug)]
+pub struct Sgd {
+    /// Learning rate.
+    pub lr: f32,
+    /// Momentum `μ` (0 for plain SGD).
+    pub momentum: f32,
+    velocity: Vec<Vec<f32>>,
+}
+
+impl Sgd {
+    /// An optimiser for `model`'s parameters.
+    pub fn new(model: &Model, lr: f32, momentum: f32) -> Self {
+        Self {
+            lr,
+            momentum,
+            velocity: model.zero_grads(),
+        }
+    }
+}
+
+impl Optimizer for Sgd {
+    fn step(&mut self, model: &mut Model, grads: &[Vec<f32>], scale: f32) {
+        for ((p, g), v) in model.params_mut().zip(grads).zip(&mut self.velocity) {
+            for ((pv, gv), vv) in p.iter_mut().zip(g).zip(v.iter_mut()) {
+                *vv = self.momentum * *vv + gv * scale;
+                *pv -= self.lr * *vv;
+            }
+        }
+    }
+
+    fn lr(&self) -> f32 {
+        self.lr
+    }
+
+    fn set_lr(&mut self, lr: f32) {
+        self.lr = lr;
+    }
+}
+
 /// Adam optimiser (Kingma & Ba), PyTorch defaults apart from the learning rate.
 #[derive(Clone, Debug)]
 pub struct Adam {
@@ -74,9 +125,17 @@ impl Adam {
             v: model.zero_grads(),
         }
     }
+}
 
-    /// One update with gradients `grads` (in `model.params()` layout) multiplied by
-    /// `scale` (e.g. `1 / batch size`).
+impl Optimizer for Adam {
+    fn lr(&self) -> f32 {
+        self.lr
+    }
+
+    fn set_lr(&mut self, lr: f32) {
+        self.lr = lr;
+    }
+
     fn step(&mut self, model: &mut Model, grads: &[Vec<f32>], scale: f32) {
         self.step = self.step.saturating_add(1);
         let bc1 = 1.0 - self.beta1.powi(self.step);
@@ -154,7 +213,7 @@ fn softmax_ce(logits: &[f32], label: usize) -> (f64, Vec<f32>) {
 /// Images per rayon work item within a mini-batch.
 const CHUNK: usize = 16;
 
-/// One epoch of mini-batch Adam over `images` / `labels` in an order shuffled by
+/// One epoch of mini-batch training with `opt` over `images` / `labels` in an order shuffled by
 /// `seed`. Returns the running mean loss and accuracy of the epoch.
 ///
 /// # Errors
@@ -162,7 +221,7 @@ const CHUNK: usize = 16;
 /// or `batch_size` is 0.
 pub fn train_epoch(
     model: &mut Model,
-    opt: &mut Adam,
+    opt: &mut dyn Optimizer,
     images: &ImageBatch,
     labels: &[u8],
     batch_size: usize,
@@ -198,7 +257,10 @@ pub fn train_epoch(
                 }
                 acc
             })
-            .reduce_with(|mut a, b| {
+            .collect::<Vec<_>>()
+            .into_iter()
+            // Sequential, in chunk order: bit-identical results whatever rayon's splits.
+            .reduce(|mut a, b| {
                 for (ga, gb) in a.grads.iter_mut().zip(&b.grads) {
                     for (x, y) in ga.iter_mut().zip(gb) {
                         *x += y;
@@ -243,6 +305,8 @@ pub fn evaluate(model: &Model, images: &ImageBatch, labels: &[u8]) -> Result<Epo
             let (l, _) = softmax_ce(logits, label);
             (l, usize::from(argmax(logits) == label))
         })
-        .reduce(|| (0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+        .collect::<Vec<_>>()
+        .into_iter()
+        .fold((0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
     Ok(stats(loss, correct, labels.len()))
 }

@@ -2,7 +2,9 @@
 #![allow(clippy::unwrap_used)]
 
 use pixveil_image::{sample, DatasetKind, ImageBatch};
-use pixveil_nn::{apply_transform, evaluate, train_epoch, Adam, Architecture, Model};
+use pixveil_nn::{
+    apply_transform, evaluate, train_epoch, Adam, Architecture, Model, Optimizer, Sgd,
+};
 
 fn split(n_train: usize) -> (ImageBatch, Vec<u8>, ImageBatch, Vec<u8>) {
     let ds = sample::load(DatasetKind::Mnist).unwrap();
@@ -69,4 +71,24 @@ fn bad_inputs_are_errors() {
     assert!(evaluate(&model, &train, &bad).is_err());
     let cifar = sample::load(DatasetKind::Cifar10).unwrap().limit(10);
     assert!(evaluate(&model, &cifar.images, &cifar.labels).is_err());
+}
+
+#[test]
+fn sgd_with_momentum_and_a_step_schedule_learns_too() {
+    let (train, labels, _, _) = split(200);
+    let mut model = Model::new(Architecture::TensealCnn, 3);
+    let mut opt = Sgd::new(&model, 0.05, 0.9);
+    let before = evaluate(&model, &train, &labels).unwrap();
+    for epoch in 0..15 {
+        if epoch == 10 {
+            let lr = opt.lr();
+            opt.set_lr(lr * 0.1);
+        }
+        train_epoch(&mut model, &mut opt, &train, &labels, 32, epoch).unwrap();
+    }
+    let after = evaluate(&model, &train, &labels).unwrap();
+    eprintln!("sgd before {before:?}\nsgd after {after:?}");
+    assert!((opt.lr() - 0.005).abs() < 1e-6);
+    assert!(after.loss < 0.5 * before.loss, "{before:?} -> {after:?}");
+    assert!(after.accuracy >= 0.7, "{after:?}");
 }
