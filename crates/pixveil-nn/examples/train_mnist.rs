@@ -1,9 +1,10 @@
 //! Trains the TenSEAL CNN on plain MNIST and prints per-epoch metrics as JSON lines.
 //!
 //! ```text
-//! cargo run --release -p pixveil-nn --example train_mnist -- [DATA_DIR] [EPOCHS] [OUT.safetensors]
+//! cargo run --release -p pixveil-nn --example train_mnist -- [DATA_DIR] [EPOCHS] [OUT.safetensors] [ARCH]
 //! ```
-//! `DATA_DIR` (default `$PIXVEIL_DATA_DIR` or `/work/shared/data`) holds `mnist/`.
+//! `DATA_DIR` (default `$PIXVEIL_DATA_DIR` or `/work/shared/data`) holds `mnist/`;
+//! `ARCH` is `tenseal-cnn` (default) or `he-cnn`; `-` skips saving.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -18,11 +19,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .or_else(|| std::env::var("PIXVEIL_DATA_DIR").ok())
         .map_or_else(|| PathBuf::from("/work/shared/data"), PathBuf::from);
     let epochs: u64 = args.next().map_or(Ok(3), |s| s.parse())?;
-    let out = args.next().map(PathBuf::from);
+    let out = args.next().filter(|s| s != "-").map(PathBuf::from);
+    let arch = Architecture::from_name(&args.next().unwrap_or_else(|| "tenseal-cnn".into()))?;
 
     let train = dataset::load(DatasetKind::Mnist, &dir, Split::Train)?;
     let test = dataset::load(DatasetKind::Mnist, &dir, Split::Test)?;
-    let mut model = Model::new(Architecture::TensealCnn, 0);
+    let mut model = Model::new(arch, 0);
     let mut opt = Adam::new(&model, 1e-3);
     for epoch in 0..epochs {
         let t0 = Instant::now();

@@ -15,16 +15,21 @@ pub enum Architecture {
     /// fc 256→64, `x²`, fc 64→10. Parameter names follow the tutorial's PyTorch module
     /// (`conv1`, `fc1`, `fc2`).
     TensealCnn,
+    /// A wider HE-friendly CNN for 28×28×1 inputs (polynomial activations only):
+    /// conv 1→8 (5×5, stride 2), `x²`, fc 1152→128, `x²`, fc 128→10. Parameter names
+    /// `conv1`, `fc1`, `fc2`.
+    HeCnn,
 }
 
 impl Architecture {
     /// Every architecture.
-    pub const ALL: [Architecture; 1] = [Architecture::TensealCnn];
+    pub const ALL: [Architecture; 2] = [Architecture::TensealCnn, Architecture::HeCnn];
 
     /// The name used on the command line and in checkpoints.
     pub const fn name(self) -> &'static str {
         match self {
             Architecture::TensealCnn => "tenseal-cnn",
+            Architecture::HeCnn => "he-cnn",
         }
     }
 
@@ -42,34 +47,37 @@ impl Architecture {
     /// Input shape as `[channels, height, width]`.
     pub const fn input_shape(self) -> [usize; 3] {
         match self {
-            Architecture::TensealCnn => [1, 28, 28],
+            Architecture::TensealCnn | Architecture::HeCnn => [1, 28, 28],
         }
     }
 
     fn layers(self) -> Vec<Layer> {
-        match self {
-            Architecture::TensealCnn => vec![
-                Layer::Conv2d {
-                    name: "conv1".into(),
-                    in_channels: 1,
-                    out_channels: 4,
-                    kernel: 7,
-                    stride: 3,
-                },
-                Layer::Square,
-                Layer::Linear {
-                    name: "fc1".into(),
-                    inputs: 256,
-                    outputs: 64,
-                },
-                Layer::Square,
-                Layer::Linear {
-                    name: "fc2".into(),
-                    inputs: 64,
-                    outputs: NUM_CLASSES,
-                },
-            ],
-        }
+        // (conv channels, kernel, stride, conv output side, hidden width)
+        let (ch, k, s, side, hidden) = match self {
+            Architecture::TensealCnn => (4, 7, 3, 8, 64),
+            Architecture::HeCnn => (8, 5, 2, 12, 128),
+        };
+        vec![
+            Layer::Conv2d {
+                name: "conv1".into(),
+                in_channels: 1,
+                out_channels: ch,
+                kernel: k,
+                stride: s,
+            },
+            Layer::Square,
+            Layer::Linear {
+                name: "fc1".into(),
+                inputs: ch * side * side,
+                outputs: hidden,
+            },
+            Layer::Square,
+            Layer::Linear {
+                name: "fc2".into(),
+                inputs: hidden,
+                outputs: NUM_CLASSES,
+            },
+        ]
     }
 }
 
@@ -548,5 +556,12 @@ mod tests {
             Architecture::TensealCnn
         );
         assert!(Architecture::from_name("resnet").is_err());
+        let he = Model::new(Architecture::HeCnn, 0);
+        assert_eq!(he.dims[1], [8, 12, 12]);
+        assert_eq!(he.params()[2].shape, [128, 1152]);
+        assert_eq!(
+            Architecture::from_name("he-cnn").unwrap(),
+            Architecture::HeCnn
+        );
     }
 }
