@@ -15,11 +15,13 @@
 
 #![forbid(unsafe_code)]
 
+pub mod augment;
 pub mod checkpoint;
 pub mod error;
 pub mod model;
 pub mod train;
 
+pub use augment::{augment_batch, Augmentation};
 pub use checkpoint::{load, save, CheckpointMeta, FORMAT_VERSION};
 pub use error::{Error, Result};
 pub use model::{Architecture, Layer, Model, Param};
