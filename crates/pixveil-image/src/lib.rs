@@ -15,6 +15,7 @@
 //! | [`dataset`] | [`Dataset`] and [`dataset::load`] from the standard file names |
 //! | [`sample`] | the first 256 test images of each dataset, built in |
 //! | [`grid`] | [`save_grid`]: a PNG contact sheet, e.g. plain vs encrypted |
+//! | [`plot`] | [`plot::save_bar_chart`]: a grouped bar chart as PNG, e.g. accuracy per scheme |
 //!
 //! Every file is treated as hostile: sizes are checked against limits and against the real data
 //! length before any buffer is sized, gzip is decompressed through a bounded reader, and every
@@ -48,6 +49,7 @@ mod fsio;
 pub mod grid;
 pub mod idx;
 pub mod input;
+pub mod plot;
 pub mod sample;
 pub mod shape;
 
