@@ -39,8 +39,15 @@ pub enum Command {
     Attack(crate::cmd::attack::AttackArgs),
     /// Measure throughput.
     Bench(BenchArgs),
-    /// Run every scheme on the built-in sample: round trip, PNG grid, summary table.
+    /// Run every scheme on the built-in sample: round trip, PNG grid, summary table, and a short
+    /// train-and-evaluate.
     Demo(DemoArgs),
+    /// Train a classifier on plain or encrypted images.
+    Train(crate::cmd::train::TrainArgs),
+    /// Evaluate a trained model on a dataset's test images.
+    Eval(crate::cmd::eval::EvalArgs),
+    /// Classify images with a trained model.
+    Predict(crate::cmd::predict::PredictArgs),
 }
 
 /// Key modes on the command line.

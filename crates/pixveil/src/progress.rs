@@ -16,3 +16,17 @@ pub fn bar(len: u64, msg: &str, quiet: bool) -> ProgressBar {
     pb.set_message(msg.to_string());
     pb
 }
+
+/// A progress bar over the images of one training epoch; the message carries the running loss
+/// and accuracy.
+pub fn train_bar(len: u64, quiet: bool) -> ProgressBar {
+    let pb = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    if quiet {
+        pb.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    let style = ProgressStyle::with_template("{msg} [{bar:25}] {pos}/{len} {per_sec} eta {eta}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    pb.set_style(style);
+    pb
+}

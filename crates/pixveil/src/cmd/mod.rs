@@ -4,9 +4,14 @@ pub mod analyze;
 pub mod attack;
 mod bench;
 mod crypt;
+pub mod data;
 mod demo;
+pub mod engine;
+pub mod eval;
 mod info;
 mod keygen;
+pub mod predict;
+pub mod train;
 
 use std::path::Path;
 
@@ -25,6 +30,9 @@ pub fn run(cli: &Cli) -> Result<()> {
         Command::Attack(a) => attack::run(a, cli.quiet),
         Command::Bench(a) => bench::run(a),
         Command::Demo(a) => demo::run(a, cli.quiet),
+        Command::Train(a) => train::run(a, cli.quiet),
+        Command::Eval(a) => eval::run(a),
+        Command::Predict(a) => predict::run(a),
     }
 }
 
@@ -44,6 +52,36 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     tmp.persist(path)
         .map_err(|e| e.error)
         .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// A temporary file in the folder of `path`, for an atomic write by [`persist`].
+pub(crate) fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Renames a temporary file from [`temp_beside`] to `path`.
+pub(crate) fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> Result<()> {
+    tmp.as_file()
+        .sync_all()
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// Fails unless `path` can be written: not a folder, and its folder exists and accepts a new
+/// file. Checked before long work starts.
+pub(crate) fn check_writable(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        anyhow::bail!("cannot write {}: it is a folder", path.display());
+    }
+    drop(temp_beside(path)?);
     Ok(())
 }
 

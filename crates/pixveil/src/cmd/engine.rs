@@ -1,0 +1,215 @@
+//! The one place where the CLI calls the training engine (`pixveil-nn`): model construction,
+//! optimisers, learning-rate schedules, epochs, evaluation, prediction and checkpoints. The
+//! commands (`train`, `eval`, `predict`, `experiments`, `bench train`, `demo`) only use this
+//! module, so engine API changes stay local.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use pixveil_image::{ImageBatch, Shape};
+use pixveil_nn as nn;
+
+pub use nn::{BatchProgress, EpochStats, LrSchedule as Schedule, Model, Optimizer};
+
+/// What a model is: everything stored in a checkpoint's metadata besides the scheme id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelSpec {
+    /// Architecture name (`tenseal-cnn`, `he-cnn`, `small-cnn`, `resnet18`).
+    pub architecture: String,
+    /// Input shape `[C, H, W]`.
+    pub input_shape: [usize; 3],
+    /// Paper A's adaptation network in front.
+    pub adaptation: bool,
+    /// ResNet base width (64 = standard).
+    pub width: usize,
+}
+
+impl ModelSpec {
+    /// A spec for images of `shape`.
+    pub fn new(architecture: &str, shape: Shape, adaptation: bool, width: usize) -> Self {
+        Self {
+            architecture: architecture.to_owned(),
+            input_shape: [shape.channels(), shape.height(), shape.width()],
+            adaptation,
+            width,
+        }
+    }
+
+    /// `HxWxC` text of the input shape.
+    pub fn shape_text(&self) -> String {
+        let [c, h, w] = self.input_shape;
+        format!("{h}x{w}x{c}")
+    }
+
+    fn config(&self) -> Result<nn::ModelConfig> {
+        let mut c = nn::ModelConfig::new(architecture(&self.architecture)?, self.input_shape);
+        c.adaptation = self.adaptation;
+        c.width = self.width;
+        Ok(c)
+    }
+}
+
+/// The architecture names this engine knows.
+pub fn architecture_names() -> Vec<&'static str> {
+    nn::Architecture::ALL.iter().map(|a| a.name()).collect()
+}
+
+fn architecture(name: &str) -> Result<nn::Architecture> {
+    nn::Architecture::from_name(name).map_err(|_| {
+        anyhow::anyhow!(
+            "unknown model {name:?}; this build has {}",
+            architecture_names().join(", ")
+        )
+    })
+}
+
+/// A freshly initialised model.
+///
+/// # Errors
+/// An unknown architecture, or one that does not take images of `spec.input_shape`.
+pub fn build_model(spec: &ModelSpec, seed: u64) -> Result<Model> {
+    Ok(Model::new(&spec.config()?, seed)?)
+}
+
+/// The spec of a model.
+pub fn model_spec(model: &Model) -> ModelSpec {
+    let c = model.config();
+    ModelSpec {
+        architecture: c.architecture.name().to_owned(),
+        input_shape: c.input_shape,
+        adaptation: c.adaptation,
+        width: c.width,
+    }
+}
+
+/// Number of scalar parameters.
+pub fn num_params(model: &Model) -> usize {
+    model.num_params()
+}
+
+/// Optimiser kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OptimizerKind {
+    /// Adam (PyTorch defaults apart from the learning rate).
+    Adam,
+    /// SGD with momentum.
+    Sgd,
+}
+
+impl OptimizerKind {
+    /// Name on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Adam => "adam",
+            Self::Sgd => "sgd",
+        }
+    }
+}
+
+/// An optimiser for `model`.
+///
+/// # Errors
+/// None at present (kept fallible for engine changes).
+pub fn optimizer(
+    model: &Model,
+    kind: OptimizerKind,
+    lr: f32,
+    momentum: f32,
+    weight_decay: f32,
+) -> Result<Box<dyn Optimizer>> {
+    Ok(match kind {
+        OptimizerKind::Adam => Box::new(nn::Adam::new(model, lr, weight_decay)),
+        OptimizerKind::Sgd => Box::new(nn::Sgd::new(model, lr, momentum, weight_decay)),
+    })
+}
+
+/// Name of a schedule in reports.
+pub fn schedule_name(s: &Schedule) -> String {
+    match s {
+        Schedule::Constant => "constant".into(),
+        Schedule::Step { every, gamma } => format!("step(every {every}, gamma {gamma})"),
+        Schedule::MultiStep { milestones, gamma } => {
+            format!(
+                "multistep({}, {}, gamma {gamma})",
+                milestones[0], milestones[1]
+            )
+        }
+        Schedule::Cosine => "cosine".into(),
+    }
+}
+
+/// One epoch of training in an order shuffled by `seed`.
+///
+/// # Errors
+/// The engine's errors (shape, labels, batch size, divergence).
+pub fn train_epoch(
+    model: &mut Model,
+    opt: &mut dyn Optimizer,
+    images: &ImageBatch,
+    labels: &[u8],
+    batch_size: usize,
+    seed: u64,
+    on_batch: &mut dyn FnMut(BatchProgress),
+) -> Result<EpochStats> {
+    Ok(nn::train_epoch(
+        model, opt, images, labels, batch_size, seed, on_batch,
+    )?)
+}
+
+/// Loss and accuracy on labelled images.
+///
+/// # Errors
+/// The engine's errors.
+pub fn evaluate(model: &Model, images: &ImageBatch, labels: &[u8]) -> Result<EpochStats> {
+    Ok(nn::evaluate(model, images, labels)?)
+}
+
+/// Softmax probabilities per image.
+///
+/// # Errors
+/// Images that do not fit the model.
+pub fn predict(model: &Model, images: &ImageBatch) -> Result<Vec<Vec<f32>>> {
+    Ok(nn::predict(model, images)?)
+}
+
+/// Writes a checkpoint atomically (temporary file beside `path`, then a rename).
+///
+/// # Errors
+/// Serialisation or I/O errors.
+pub fn save(path: &Path, model: &Model, scheme: &str) -> Result<()> {
+    let tmp = super::temp_beside(path)?;
+    nn::checkpoint::save(tmp.path(), model, scheme)?;
+    super::persist(tmp, path)
+}
+
+/// Reads a checkpoint: the model, its spec and its scheme id.
+///
+/// # Errors
+/// Unreadable, corrupt or foreign files.
+pub fn load(path: &Path) -> Result<(Model, ModelSpec, String)> {
+    let (model, meta) = nn::checkpoint::load(path)
+        .with_context(|| format!("cannot load model {}", path.display()))?;
+    let spec = model_spec(&model);
+    Ok((model, spec, meta.scheme))
+}
+
+/// Whether this build can save and restore optimiser state (`--resume`).
+pub const CAN_RESUME: bool = true;
+
+/// Writes the model, the optimiser state and the number of epochs done.
+///
+/// # Errors
+/// I/O errors.
+pub fn save_state(path: &Path, model: &Model, opt: &dyn Optimizer, epoch: usize) -> Result<()> {
+    Ok(nn::checkpoint::save_state(path, model, opt, epoch)?)
+}
+
+/// Restores the optimiser state (and the model); returns the number of epochs done.
+///
+/// # Errors
+/// A missing, corrupt or mismatched state file.
+pub fn load_state(path: &Path, model: &mut Model, opt: &mut dyn Optimizer) -> Result<usize> {
+    nn::checkpoint::load_state(path, model, opt)
+        .with_context(|| format!("cannot resume from {}", path.display()))
+}

@@ -1,0 +1,135 @@
+//! `pixveil eval`: accuracy and loss of a trained model on a dataset's test images (the same
+//! test images `train` reported on, including the held-out part of a test-set split).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use serde::Serialize;
+
+use super::data::{self, DataSpec, Encryption};
+use super::engine;
+
+/// `pixveil eval`.
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// Trained model (safetensors, from `pixveil train`).
+    #[arg(long, value_name = "MODEL")]
+    pub model: PathBuf,
+    /// Dataset (names as for `train`).
+    #[arg(long, value_name = "NAME")]
+    pub dataset: String,
+    /// Folder holding the dataset files.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Key that encrypts the test images; must be of the model's scheme and key mode.
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<PathBuf>,
+    /// Passphrase file, for passphrase-protected keys.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Evaluate a model trained on encrypted images on plain images anyway.
+    #[arg(long, conflicts_with = "key")]
+    pub plain: bool,
+    /// Only the first N test images.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct EvalReport {
+    model: String,
+    architecture: String,
+    dataset: String,
+    scheme: String,
+    model_scheme: String,
+    key_mode: String,
+    images: usize,
+    test_source: String,
+    test_accuracy: f64,
+    test_loss: f64,
+    seconds: f64,
+    images_per_s: f64,
+}
+
+pub fn run(a: &EvalArgs) -> Result<()> {
+    if a.limit == Some(0) {
+        bail!("--limit must be at least 1");
+    }
+    let spec = DataSpec::parse(&a.dataset, a.data_dir.as_deref())?;
+    let (model, mspec, model_scheme) = engine::load(&a.model)?;
+    let shape = spec.shape();
+    let want = [shape.channels(), shape.height(), shape.width()];
+    if want != mspec.input_shape {
+        bail!(
+            "shape mismatch: {} takes {} images, {} has {}",
+            a.model.display(),
+            mspec.shape_text(),
+            spec.name(),
+            shape
+        );
+    }
+    let encryption = a
+        .key
+        .as_deref()
+        .map(|k| Encryption::load(k, a.passphrase_file.as_deref(), shape, &spec.name()))
+        .transpose()?;
+    let scheme = encryption
+        .as_ref()
+        .map_or_else(|| data::PLAIN_SCHEME.to_owned(), Encryption::scheme_id);
+    match &encryption {
+        None if model_scheme != data::PLAIN_SCHEME && !a.plain => bail!(
+            "{} was trained on {model_scheme} images: pass the key with --key (or --plain to \
+             evaluate on plain images anyway)",
+            a.model.display()
+        ),
+        Some(_) if scheme != model_scheme => bail!(
+            "scheme mismatch: {} was trained on {model_scheme} images, the key {} is {scheme}",
+            a.model.display(),
+            a.key.as_deref().unwrap_or(&a.model).display()
+        ),
+        _ => {}
+    }
+    let (test, source) = data::load_test(&spec)?;
+    let mut test = test.limit(a.limit);
+    if let Some(e) = &encryption {
+        e.encrypt(&mut test.images)?;
+    }
+    let start = Instant::now();
+    let stats = engine::evaluate(&model, &test.images, &test.labels)?;
+    let seconds = start.elapsed().as_secs_f64();
+    let report = EvalReport {
+        model: a.model.display().to_string(),
+        architecture: mspec.architecture,
+        dataset: spec.name(),
+        scheme,
+        model_scheme,
+        key_mode: encryption
+            .as_ref()
+            .map_or_else(|| "none".to_owned(), |e| e.mode().to_string()),
+        images: test.len(),
+        test_source: source.to_owned(),
+        test_accuracy: stats.accuracy,
+        test_loss: stats.loss,
+        seconds,
+        images_per_s: test.len() as f64 / seconds.max(1e-9),
+    };
+    if a.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "{} on {} ({}): test accuracy {:.2}% (loss {:.4}) on {} images, {:.2} s",
+            report.architecture,
+            report.dataset,
+            report.scheme,
+            100.0 * report.test_accuracy,
+            report.test_loss,
+            report.images,
+            report.seconds
+        );
+    }
+    Ok(())
+}
