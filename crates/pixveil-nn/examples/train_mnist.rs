@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use pixveil_image::{dataset, DatasetKind, Split};
-use pixveil_nn::{evaluate, save, train_epoch, Adam, Architecture, Model};
+use pixveil_nn::{evaluate, save, train_epoch, Adam, Architecture, Model, ModelConfig};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -24,8 +24,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let train = dataset::load(DatasetKind::Mnist, &dir, Split::Train)?;
     let test = dataset::load(DatasetKind::Mnist, &dir, Split::Test)?;
-    let mut model = Model::new(arch, 0);
-    let mut opt = Adam::new(&model, 1e-3);
+    let mut model = Model::new(&ModelConfig::new(arch, [1, 28, 28]), 0)?;
+    let mut opt = Adam::new(&model, 1e-3, 0.0);
     for epoch in 0..epochs {
         let t0 = Instant::now();
         let s = train_epoch(
@@ -35,6 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &train.labels,
             64,
             epoch,
+            &mut |_| {},
         )?;
         let secs = t0.elapsed().as_secs_f64();
         let e = evaluate(&model, &test.images, &test.labels)?;

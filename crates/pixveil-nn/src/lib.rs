@@ -1,30 +1,40 @@
-//! pixveil neural networks: small HE-friendly CNNs trained and evaluated on
-//! (possibly encrypted) image batches.
+//! pixveil neural networks: CNNs trained and evaluated on (possibly encrypted) image
+//! batches, from HE-friendly ones (`x²` activations) to a CIFAR ResNet-18 with paper A's
+//! adaptation network.
 //!
-//! The backend is hand-written pure-Rust CPU code (direct convolution, dense layers,
-//! `x²` activations, softmax cross-entropy with manual backward, Adam and SGD with
-//! momentum), chosen for
-//! compile time on the 2-core CI machine; see the crate README for the measurement.
+//! The backend is hand-written pure-Rust CPU code, chosen for compile time on the 2-core
+//! CI machine (see the crate README for the measurement): batched `NCHW` tensors,
+//! convolution as `im2col` + SGEMM (`matrixmultiply`, runtime AVX2/FMA dispatch), batch
+//! norm, ReLU, `x²`, max and global average pooling, residual blocks, softmax
+//! cross-entropy with hand-written backward passes (checked against finite differences),
+//! SGD with momentum and Adam, step / multi-step / cosine schedules. Work is split over
+//! images with rayon; reductions are summed in a fixed order, so training is
+//! bit-identical for a seed whatever the thread count.
 //!
-//! Training code depends only on `pixveil-image`: encryption is a [`Transform`] the
-//! application plugs in, applied to every `u8` image before it is scaled to `[0, 1]`.
+//! Training code depends only on `pixveil-image`: encryption is a [`Transform`] (or any
+//! code) the application applies to the `u8` images before training.
 //!
 //! Weights are saved as safetensors with PyTorch names and layouts (conv weight
-//! `[out, in, kh, kw]`, linear weight `[out, in]`) and versioned metadata
-//! (architecture, input shape, scheme id — never a key); see [`checkpoint`].
-
-#![forbid(unsafe_code)]
+//! `[out, in, kh, kw]`, linear weight `[out, in]`, batch-norm buffers) and versioned
+//! metadata (architecture, input shape, scheme id — never a key); see [`checkpoint`].
 
 pub mod augment;
 pub mod checkpoint;
 pub mod error;
+mod gemm;
+pub mod layer;
 pub mod model;
+pub mod optim;
+pub mod tensor;
 pub mod train;
 
 pub use augment::{augment_batch, Augmentation};
 pub use checkpoint::{load, save, CheckpointMeta, FORMAT_VERSION};
 pub use error::{Error, Result};
-pub use model::{Architecture, Layer, Model, Param};
+pub use layer::Layer;
+pub use model::{argmax, Architecture, Model, ModelConfig, Param, NUM_CLASSES};
+pub use optim::{Adam, LrSchedule, Optimizer, OptimizerState, Sgd};
+pub use tensor::Tensor;
 pub use train::{
-    apply_transform, evaluate, to_tensor, train_epoch, Adam, EpochStats, Optimizer, Sgd, Transform,
+    apply_transform, evaluate, predict, train_epoch, BatchProgress, EpochStats, Transform,
 };

@@ -1,4 +1,9 @@
-//! Training and evaluation over `pixveil_image` batches.
+//! Training, evaluation and prediction over `pixveil_image` batches.
+//!
+//! Images are `u8` `HWC`; they become `CHW` `f32` values `pixel / 255` one mini-batch at
+//! a time ([`Tensor::from_images`]). Encryption and augmentation happen before, on the
+//! `u8` images, through [`Transform`] or the caller's own code: this crate does not
+//! depend on the cipher crate.
 
 use pixveil_image::ImageBatch;
 use rand::seq::SliceRandom;
@@ -6,7 +11,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use crate::model::{argmax, Model, NUM_CLASSES};
+use crate::model::{argmax, Model};
+use crate::optim::Optimizer;
+use crate::tensor::Tensor;
 use crate::{Error, Result};
 
 /// A per-image transform applied to the raw `u8` pixels (`HWC`) before they are
@@ -31,149 +38,28 @@ pub fn apply_transform(batch: &mut ImageBatch, transform: &dyn Transform) {
         .for_each(|(_, image)| transform.apply(image));
 }
 
-/// Converts a batch to model input: per image `CHW` `f32` values in `[0, 1]`
-/// (pixel / 255), images contiguous.
-pub fn to_tensor(batch: &ImageBatch) -> Vec<f32> {
-    let shape = batch.shape();
-    let (c, hw) = (shape.channels(), shape.pixels());
-    let mut out = Vec::with_capacity(batch.as_bytes().len());
-    for image in batch.images() {
-        for ch in 0..c {
-            out.extend((0..hw).map(|p| f32::from(image[p * c + ch]) / 255.0));
-        }
-    }
-    out
-}
-
-/// A first-order optimiser over a model's parameters.
-pub trait Optimizer {
-    /// One update with gradients `grads` (in `model.params()` layout) multiplied by
-    /// `scale` (e.g. `1 / batch size`).
-    fn step(&mut self, model: &mut Model, grads: &[Vec<f32>], scale: f32);
-    /// The current learning rate.
-    fn lr(&self) -> f32;
-    /// Sets the learning rate (for schedules).
-    fn set_lr(&mut self, lr: f32);
-}
-
-/// SGD with (PyTorch-style) momentum: `v ← μ·v + g`, `p ← p − lr·v`.
-#[derive(Clone, Debug)]
-pub struct Sgd {
-    /// Learning rate.
-    pub lr: f32,
-    /// Momentum `μ` (0 for plain SGD).
-    pub momentum: f32,
-    velocity: Vec<Vec<f32>>,
-}
-
-impl Sgd {
-    /// An optimiser for `model`'s parameters.
-    pub fn new(model: &Model, lr: f32, momentum: f32) -> Self {
-        Self {
-            lr,
-            momentum,
-            velocity: model.zero_grads(),
-        }
-    }
-}
-
-impl Optimizer for Sgd {
-    fn step(&mut self, model: &mut Model, grads: &[Vec<f32>], scale: f32) {
-        for ((p, g), v) in model.params_mut().zip(grads).zip(&mut self.velocity) {
-            for ((pv, gv), vv) in p.iter_mut().zip(g).zip(v.iter_mut()) {
-                *vv = self.momentum * *vv + gv * scale;
-                *pv -= self.lr * *vv;
-            }
-        }
-    }
-
-    fn lr(&self) -> f32 {
-        self.lr
-    }
-
-    fn set_lr(&mut self, lr: f32) {
-        self.lr = lr;
-    }
-}
-
-/// Adam optimiser (Kingma & Ba), PyTorch defaults apart from the learning rate.
-#[derive(Clone, Debug)]
-pub struct Adam {
-    /// Learning rate.
-    pub lr: f32,
-    /// First-moment decay.
-    pub beta1: f32,
-    /// Second-moment decay.
-    pub beta2: f32,
-    /// Denominator epsilon.
-    pub eps: f32,
-    step: i32,
-    m: Vec<Vec<f32>>,
-    v: Vec<Vec<f32>>,
-}
-
-impl Adam {
-    /// An optimiser for `model`'s parameters.
-    pub fn new(model: &Model, lr: f32) -> Self {
-        Self {
-            lr,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            step: 0,
-            m: model.zero_grads(),
-            v: model.zero_grads(),
-        }
-    }
-}
-
-impl Optimizer for Adam {
-    fn lr(&self) -> f32 {
-        self.lr
-    }
-
-    fn set_lr(&mut self, lr: f32) {
-        self.lr = lr;
-    }
-
-    fn step(&mut self, model: &mut Model, grads: &[Vec<f32>], scale: f32) {
-        self.step = self.step.saturating_add(1);
-        let bc1 = 1.0 - self.beta1.powi(self.step);
-        let bc2 = 1.0 - self.beta2.powi(self.step);
-        for (((p, g), m), v) in model
-            .params_mut()
-            .zip(grads)
-            .zip(&mut self.m)
-            .zip(&mut self.v)
-        {
-            for (((pv, gv), mv), vv) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-                let gv = gv * scale;
-                *mv = self.beta1 * *mv + (1.0 - self.beta1) * gv;
-                *vv = self.beta2 * *vv + (1.0 - self.beta2) * gv * gv;
-                let mhat = *mv / bc1;
-                let vhat = *vv / bc2;
-                *pv -= self.lr * mhat / (vhat.sqrt() + self.eps);
-            }
-        }
-    }
-}
-
 /// Loss and accuracy over one pass.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct EpochStats {
-    /// Mean softmax cross-entropy.
+    /// Mean softmax cross-entropy (nats).
     pub loss: f64,
-    /// Fraction of correct top-1 predictions.
+    /// Fraction of correct top-1 predictions, in `[0, 1]`.
     pub accuracy: f64,
     /// Number of images seen.
     pub images: usize,
 }
 
-/// Per-chunk accumulator: gradients, loss sum, correct count.
-struct Acc {
-    grads: Vec<Vec<f32>>,
-    loss: f64,
-    correct: usize,
+/// Progress within an epoch, reported after every mini-batch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BatchProgress {
+    /// Images done so far in this epoch.
+    pub done: usize,
+    /// Images in the epoch.
+    pub total: usize,
+    /// Running mean loss.
+    pub loss: f64,
+    /// Running accuracy.
+    pub accuracy: f64,
 }
 
 fn check_data(model: &Model, images: &ImageBatch, labels: &[u8]) -> Result<()> {
@@ -181,7 +67,7 @@ fn check_data(model: &Model, images: &ImageBatch, labels: &[u8]) -> Result<()> {
     let shape = [s.channels(), s.height(), s.width()];
     if shape != model.input_shape() {
         return Err(Error::Shape(format!(
-            "{} expects images of shape {:?} (CHW), got {shape:?}",
+            "{} expects images of shape {:?} (C,H,W), got {shape:?}",
             model.architecture(),
             model.input_shape()
         )));
@@ -193,32 +79,54 @@ fn check_data(model: &Model, images: &ImageBatch, labels: &[u8]) -> Result<()> {
             labels.len()
         )));
     }
-    if let Some(bad) = labels.iter().find(|&&l| usize::from(l) >= NUM_CLASSES) {
-        return Err(Error::Shape(format!("label {bad} out of range")));
+    let classes = model.config().classes;
+    if let Some(bad) = labels.iter().find(|&&l| usize::from(l) >= classes) {
+        return Err(Error::Shape(format!(
+            "label {bad} out of range for {classes} classes"
+        )));
     }
     Ok(())
 }
 
-/// Softmax cross-entropy of `logits` against `label`: `(loss, d loss / d logits)`.
-fn softmax_ce(logits: &[f32], label: usize) -> (f64, Vec<f32>) {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let exps: Vec<f32> = logits.iter().map(|z| (z - max).exp()).collect();
-    let sum: f32 = exps.iter().sum();
-    let loss = f64::from(sum.ln() + max - logits[label]);
-    let mut grad: Vec<f32> = exps.iter().map(|e| e / sum).collect();
-    grad[label] -= 1.0;
-    (loss, grad)
+/// Softmax cross-entropy of a logits batch against `labels`: per-sample `(loss,
+/// correct)` and `d loss / d logits` (not yet divided by the batch size).
+fn softmax_ce(logits: &Tensor, labels: &[u8]) -> (Vec<(f64, bool)>, Tensor) {
+    let k = logits.c;
+    let mut grad = logits.clone();
+    let per = grad
+        .data
+        .chunks_exact_mut(k)
+        .zip(labels)
+        .map(|(row, &label)| {
+            let label = usize::from(label);
+            let correct = argmax(row) == label;
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut sum = 0.0f64;
+            for v in row.iter_mut() {
+                *v = (*v - max).exp();
+                sum += f64::from(*v);
+            }
+            let loss = sum.ln() - f64::from(row[label].ln());
+            for v in row.iter_mut() {
+                *v = (f64::from(*v) / sum) as f32;
+            }
+            row[label] -= 1.0;
+            (loss, correct)
+        })
+        .collect();
+    (per, grad)
 }
 
-/// Images per rayon work item within a mini-batch.
-const CHUNK: usize = 16;
-
-/// One epoch of mini-batch training with `opt` over `images` / `labels` in an order shuffled by
-/// `seed`. Returns the running mean loss and accuracy of the epoch.
+/// One epoch of mini-batch training with `opt` over `images` / `labels` in an order
+/// shuffled by `seed` (the last batch may be smaller). Reports progress after every
+/// batch and returns the running mean loss and accuracy of the epoch (training mode).
+///
+/// Results are bit-identical for the same inputs whatever the thread count.
 ///
 /// # Errors
-/// [`Error::Shape`] if the images do not fit the model, label count or range is wrong,
-/// or `batch_size` is 0.
+/// [`Error::Shape`] if the images do not fit the model, the label count or range is
+/// wrong, `batch_size` is 0, or the loss becomes non-finite (diverged training: lower the
+/// learning rate).
 pub fn train_epoch(
     model: &mut Model,
     opt: &mut dyn Optimizer,
@@ -226,55 +134,42 @@ pub fn train_epoch(
     labels: &[u8],
     batch_size: usize,
     seed: u64,
+    on_batch: &mut dyn FnMut(BatchProgress),
 ) -> Result<EpochStats> {
     check_data(model, images, labels)?;
     if batch_size == 0 {
         return Err(Error::Shape("batch size 0".into()));
     }
-    let x = to_tensor(images);
-    let n = model.input_len();
     let mut order: Vec<usize> = (0..labels.len()).collect();
     order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
-    let (mut loss, mut correct) = (0.0, 0);
+    let (mut loss, mut correct, mut done) = (0.0, 0usize, 0usize);
+    let mut grads = model.zero_grads();
     for batch in order.chunks(batch_size) {
-        let m: &Model = model;
-        let acc = batch
-            .par_chunks(CHUNK)
-            .map(|chunk| {
-                let mut acc = Acc {
-                    grads: m.zero_grads(),
-                    loss: 0.0,
-                    correct: 0,
-                };
-                for &i in chunk {
-                    let acts = m.forward_cached(&x[i * n..(i + 1) * n]);
-                    let logits = &acts[acts.len() - 1];
-                    let label = usize::from(labels[i]);
-                    acc.correct += usize::from(argmax(logits) == label);
-                    let (l, dout) = softmax_ce(logits, label);
-                    acc.loss += l;
-                    m.backward(&acts, dout, &mut acc.grads);
-                }
-                acc
-            })
-            .collect::<Vec<_>>()
-            .into_iter()
-            // Sequential, in chunk order: bit-identical results whatever rayon's splits.
-            .reduce(|mut a, b| {
-                for (ga, gb) in a.grads.iter_mut().zip(&b.grads) {
-                    for (x, y) in ga.iter_mut().zip(gb) {
-                        *x += y;
-                    }
-                }
-                a.loss += b.loss;
-                a.correct += b.correct;
-                a
-            });
-        if let Some(acc) = acc {
-            opt.step(model, &acc.grads, 1.0 / batch.len() as f32);
-            loss += acc.loss;
-            correct += acc.correct;
+        let x = Tensor::from_images(images, batch);
+        let y: Vec<u8> = batch.iter().map(|&i| labels[i]).collect();
+        grads.iter_mut().for_each(|g| g.fill(0.0));
+        let mut per = Vec::new();
+        model.forward_backward(x, &mut grads, &mut |logits| {
+            let (p, g) = softmax_ce(logits, &y);
+            per = p;
+            g
+        })?;
+        let batch_loss: f64 = per.iter().map(|p| p.0).sum();
+        if !batch_loss.is_finite() {
+            return Err(Error::Shape(format!(
+                "training diverged (loss {batch_loss}) after {done} images: lower the learning rate"
+            )));
         }
+        opt.step(model, &grads, 1.0 / batch.len() as f32);
+        loss += batch_loss;
+        correct += per.iter().filter(|p| p.1).count();
+        done += batch.len();
+        on_batch(BatchProgress {
+            done,
+            total: labels.len(),
+            loss: loss / done as f64,
+            accuracy: correct as f64 / done as f64,
+        });
     }
     Ok(stats(loss, correct, labels.len()))
 }
@@ -288,25 +183,48 @@ fn stats(loss: f64, correct: usize, images: usize) -> EpochStats {
     }
 }
 
-/// Mean loss and accuracy of `model` on `images` / `labels`.
+/// Evaluation batch size (memory bound, not a hyper-parameter).
+const EVAL_BATCH: usize = 256;
+
+/// Logits of every image, in evaluation mode, batch by batch.
+fn logits(model: &Model, images: &ImageBatch) -> Result<Vec<Tensor>> {
+    let idx: Vec<usize> = (0..images.len()).collect();
+    idx.chunks(EVAL_BATCH)
+        .map(|b| model.forward_batch(Tensor::from_images(images, b)))
+        .collect()
+}
+
+/// Mean loss and accuracy of `model` on `images` / `labels` (evaluation mode).
 ///
 /// # Errors
 /// As [`train_epoch`].
 pub fn evaluate(model: &Model, images: &ImageBatch, labels: &[u8]) -> Result<EpochStats> {
     check_data(model, images, labels)?;
-    let x = to_tensor(images);
-    let n = model.input_len();
-    let (loss, correct) = (0..labels.len())
-        .into_par_iter()
-        .map(|i| {
-            let acts = model.forward_cached(&x[i * n..(i + 1) * n]);
-            let logits = &acts[acts.len() - 1];
-            let label = usize::from(labels[i]);
-            let (l, _) = softmax_ce(logits, label);
-            (l, usize::from(argmax(logits) == label))
-        })
-        .collect::<Vec<_>>()
-        .into_iter()
-        .fold((0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    let (mut loss, mut correct) = (0.0, 0);
+    for (out, y) in logits(model, images)?.iter().zip(labels.chunks(EVAL_BATCH)) {
+        let (per, _) = softmax_ce(out, y);
+        loss += per.iter().map(|p| p.0).sum::<f64>();
+        correct += per.iter().filter(|p| p.1).count();
+    }
     Ok(stats(loss, correct, labels.len()))
+}
+
+/// Softmax class probabilities of every image (evaluation mode), one vector of
+/// `classes` values per image.
+///
+/// # Errors
+/// [`Error::Shape`] if the images do not fit the model.
+pub fn predict(model: &Model, images: &ImageBatch) -> Result<Vec<Vec<f32>>> {
+    let fake = vec![0u8; images.len()];
+    check_data(model, images, &fake)?;
+    let mut out = Vec::with_capacity(images.len());
+    for t in logits(model, images)? {
+        out.par_extend(t.data.par_chunks(t.c).map(|row| {
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let e: Vec<f32> = row.iter().map(|v| (v - max).exp()).collect();
+            let s: f32 = e.iter().sum();
+            e.into_iter().map(|v| v / s).collect::<Vec<f32>>()
+        }));
+    }
+    Ok(out)
 }

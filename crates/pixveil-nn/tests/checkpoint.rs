@@ -2,7 +2,14 @@
 #![allow(clippy::unwrap_used)]
 
 use pixveil_nn::checkpoint::{from_bytes, to_bytes};
-use pixveil_nn::{load, save, Architecture, Error, Model, FORMAT_VERSION};
+use pixveil_nn::checkpoint::{load_state, save_state};
+use pixveil_nn::{
+    load, save, Adam, Architecture, Error, Model, ModelConfig, Optimizer, Sgd, FORMAT_VERSION,
+};
+
+fn tenseal() -> Model {
+    Model::new(&ModelConfig::new(Architecture::TensealCnn, [1, 28, 28]), 5).unwrap()
+}
 
 /// Rewrites the JSON header of a safetensors file (same length keeps offsets valid).
 fn patch_header(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
@@ -18,16 +25,24 @@ fn patch_header(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
 
 #[test]
 fn round_trip_keeps_weights_and_metadata() {
-    let model = Model::new(Architecture::TensealCnn, 5);
+    let model = tenseal();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.safetensors");
     save(&path, &model, "pixveil-v1").unwrap();
     let (back, meta) = load(&path).unwrap();
     assert_eq!(back, model);
-    assert_eq!(meta.architecture, Architecture::TensealCnn);
-    assert_eq!(meta.input_shape, [1, 28, 28]);
+    assert_eq!(meta.config, *model.config());
     assert_eq!(meta.scheme, "pixveil-v1");
-    assert_eq!(FORMAT_VERSION, 1);
+    assert_eq!(FORMAT_VERSION, 2);
+    // A ResNet with adaptation network and batch-norm buffers round-trips too.
+    let mut c = ModelConfig::new(Architecture::Resnet18, [3, 32, 32]);
+    c.width = 4;
+    c.adaptation = true;
+    let r = Model::new(&c, 1).unwrap();
+    save(&path, &r, "pe:fixed").unwrap();
+    let (back, meta) = load(&path).unwrap();
+    assert_eq!(back, r);
+    assert_eq!(meta.config, c);
     assert!(matches!(
         load(&dir.path().join("missing")),
         Err(Error::Io { .. })
@@ -36,7 +51,7 @@ fn round_trip_keeps_weights_and_metadata() {
 
 #[test]
 fn bad_checkpoints_are_rejected() {
-    let model = Model::new(Architecture::TensealCnn, 5);
+    let model = tenseal();
     let good = to_bytes(&model, "none").unwrap();
     assert!(from_bytes(&good).is_ok());
     // Truncated anywhere: header, data.
@@ -46,15 +61,18 @@ fn bad_checkpoints_are_rejected() {
     // Wrong version, architecture, format, input shape.
     let v = patch_header(
         &good,
-        "\"format_version\":\"1\"",
         "\"format_version\":\"2\"",
+        "\"format_version\":\"1\"",
     );
     assert!(matches!(from_bytes(&v), Err(Error::Metadata(_))));
     let a = patch_header(&good, "tenseal-cnn", "tenseal-xyz");
     assert!(matches!(from_bytes(&a), Err(Error::Metadata(_))));
     let f = patch_header(&good, "\"pixveil-nn\"", "\"pixveil-xx\"");
     assert!(matches!(from_bytes(&f), Err(Error::Metadata(_))));
+    // An input shape the tensors do not fit.
     let s = patch_header(&good, "1,28,28", "3,28,28");
+    assert!(matches!(from_bytes(&s), Err(Error::Shape(_))));
+    let s = patch_header(&good, "1,28,28", "1,28,2x");
     assert!(matches!(from_bytes(&s), Err(Error::Metadata(_))));
     // A renamed tensor.
     let t = patch_header(&good, "fc1.bias", "fc9.bias");
@@ -63,4 +81,39 @@ fn bad_checkpoints_are_rejected() {
     assert!(to_bytes(&model, "").is_err());
     assert!(to_bytes(&model, "key=00112233").is_err());
     assert!(to_bytes(&model, &"a".repeat(65)).is_err());
+}
+
+#[test]
+fn training_state_round_trips_and_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.state");
+    let mut model = tenseal();
+    let mut opt = Adam::new(&model, 1e-3, 0.0);
+    let grads: Vec<Vec<f32>> = model
+        .params()
+        .iter()
+        .map(|p| vec![0.5; p.value.len()])
+        .collect();
+    opt.step(&mut model, &grads, 1.0);
+    save_state(&path, &model, &opt, 3).unwrap();
+    let mut fresh = tenseal();
+    let mut opt2 = Adam::new(&fresh, 1e-3, 0.0);
+    assert_eq!(load_state(&path, &mut fresh, &mut opt2).unwrap(), 3);
+    assert_eq!(fresh, model);
+    assert_eq!(opt2.state(), opt.state());
+    // Another optimiser kind or another model is refused.
+    let mut sgd = Sgd::new(&fresh, 0.1, 0.9, 0.0);
+    assert!(matches!(
+        load_state(&path, &mut fresh, &mut sgd),
+        Err(Error::Shape(_))
+    ));
+    let mut other = Model::new(&ModelConfig::new(Architecture::HeCnn, [1, 28, 28]), 0).unwrap();
+    let mut opt3 = Adam::new(&other, 1e-3, 0.0);
+    assert!(matches!(
+        load_state(&path, &mut other, &mut opt3),
+        Err(Error::Metadata(_))
+    ));
+    // A checkpoint is not a state file.
+    save(&path, &model, "none").unwrap();
+    assert!(load_state(&path, &mut fresh, &mut opt2).is_err());
 }

@@ -3,8 +3,15 @@
 
 use pixveil_image::{sample, DatasetKind, ImageBatch};
 use pixveil_nn::{
-    apply_transform, evaluate, train_epoch, Adam, Architecture, Model, Optimizer, Sgd,
+    apply_transform, evaluate, predict, train_epoch, Adam, Architecture, Model, ModelConfig,
+    Optimizer, Sgd,
 };
+
+fn model(arch: Architecture, shape: [usize; 3], seed: u64) -> Model {
+    Model::new(&ModelConfig::new(arch, shape), seed).unwrap()
+}
+
+const MNIST: [usize; 3] = [1, 28, 28];
 
 fn split(n_train: usize) -> (ImageBatch, Vec<u8>, ImageBatch, Vec<u8>) {
     let ds = sample::load(DatasetKind::Mnist).unwrap();
@@ -22,15 +29,24 @@ fn split(n_train: usize) -> (ImageBatch, Vec<u8>, ImageBatch, Vec<u8>) {
 #[test]
 fn tenseal_cnn_learns_the_sample() {
     let (train, train_labels, test, test_labels) = split(200);
-    let mut model = Model::new(Architecture::TensealCnn, 42);
-    let mut opt = Adam::new(&model, 1e-3);
-    let before = evaluate(&model, &train, &train_labels).unwrap();
+    let mut m = model(Architecture::TensealCnn, MNIST, 42);
+    let mut opt = Adam::new(&m, 1e-3, 0.0);
+    let before = evaluate(&m, &train, &train_labels).unwrap();
     let mut last = before;
     for epoch in 0..15 {
-        last = train_epoch(&mut model, &mut opt, &train, &train_labels, 64, epoch).unwrap();
+        last = train_epoch(
+            &mut m,
+            &mut opt,
+            &train,
+            &train_labels,
+            64,
+            epoch,
+            &mut |_| {},
+        )
+        .unwrap();
     }
-    let after = evaluate(&model, &train, &train_labels).unwrap();
-    let held_out = evaluate(&model, &test, &test_labels).unwrap();
+    let after = evaluate(&m, &train, &train_labels).unwrap();
+    let held_out = evaluate(&m, &test, &test_labels).unwrap();
     eprintln!("before {before:?}\nlast epoch {last:?}\nafter {after:?}\nheld out {held_out:?}");
     assert!(after.loss < 0.5 * before.loss, "{before:?} -> {after:?}");
     assert!(after.accuracy >= 0.8, "{after:?}");
@@ -41,10 +57,10 @@ fn tenseal_cnn_learns_the_sample() {
 fn training_is_deterministic_and_transform_is_applied() {
     let (mut train, labels, _, _) = split(64);
     let run = |images: &ImageBatch| {
-        let mut model = Model::new(Architecture::TensealCnn, 1);
-        let mut opt = Adam::new(&model, 1e-3);
-        let s = train_epoch(&mut model, &mut opt, images, &labels, 16, 3).unwrap();
-        (model, s)
+        let mut m = model(Architecture::TensealCnn, MNIST, 1);
+        let mut opt = Adam::new(&m, 1e-3, 0.0);
+        let s = train_epoch(&mut m, &mut opt, images, &labels, 16, 3, &mut |_| {}).unwrap();
+        (m, s)
     };
     let (a, sa) = run(&train);
     let (b, sb) = run(&train);
@@ -62,33 +78,67 @@ fn training_is_deterministic_and_transform_is_applied() {
 #[test]
 fn bad_inputs_are_errors() {
     let (train, labels, _, _) = split(10);
-    let mut model = Model::new(Architecture::TensealCnn, 0);
-    let mut opt = Adam::new(&model, 1e-3);
-    assert!(train_epoch(&mut model, &mut opt, &train, &labels[..9], 4, 0).is_err());
-    assert!(train_epoch(&mut model, &mut opt, &train, &labels, 0, 0).is_err());
+    let mut m = model(Architecture::TensealCnn, MNIST, 0);
+    let mut opt = Adam::new(&m, 1e-3, 0.0);
+    assert!(train_epoch(&mut m, &mut opt, &train, &labels[..9], 4, 0, &mut |_| {}).is_err());
+    assert!(train_epoch(&mut m, &mut opt, &train, &labels, 0, 0, &mut |_| {}).is_err());
     let mut bad = labels.clone();
     bad[0] = 10;
-    assert!(evaluate(&model, &train, &bad).is_err());
+    assert!(evaluate(&m, &train, &bad).is_err());
     let cifar = sample::load(DatasetKind::Cifar10).unwrap().limit(10);
-    assert!(evaluate(&model, &cifar.images, &cifar.labels).is_err());
+    assert!(evaluate(&m, &cifar.images, &cifar.labels).is_err());
 }
 
 #[test]
 fn sgd_with_momentum_and_a_step_schedule_learns_too() {
     let (train, labels, _, _) = split(200);
-    let mut model = Model::new(Architecture::TensealCnn, 3);
-    let mut opt = Sgd::new(&model, 0.05, 0.9);
-    let before = evaluate(&model, &train, &labels).unwrap();
+    let mut m = model(Architecture::TensealCnn, MNIST, 3);
+    let mut opt = Sgd::new(&m, 0.05, 0.9, 0.0);
+    let before = evaluate(&m, &train, &labels).unwrap();
     for epoch in 0..15 {
         if epoch == 10 {
             let lr = opt.lr();
             opt.set_lr(lr * 0.1);
         }
-        train_epoch(&mut model, &mut opt, &train, &labels, 32, epoch).unwrap();
+        train_epoch(&mut m, &mut opt, &train, &labels, 32, epoch, &mut |_| {}).unwrap();
     }
-    let after = evaluate(&model, &train, &labels).unwrap();
+    let after = evaluate(&m, &train, &labels).unwrap();
     eprintln!("sgd before {before:?}\nsgd after {after:?}");
     assert!((opt.lr() - 0.005).abs() < 1e-6);
     assert!(after.loss < 0.5 * before.loss, "{before:?} -> {after:?}");
     assert!(after.accuracy >= 0.7, "{after:?}");
+}
+
+#[test]
+fn small_cnn_and_resnet_with_adaptation_learn_the_cifar_sample() {
+    let ds = sample::load(DatasetKind::Cifar10).unwrap();
+    let (images, labels) = (&ds.images, &ds.labels[..]);
+    let mut configs = vec![ModelConfig::new(Architecture::SmallCnn, [3, 32, 32])];
+    let mut r = ModelConfig::new(Architecture::Resnet18, [3, 32, 32]);
+    r.width = 4;
+    r.adaptation = true;
+    configs.push(r);
+    for config in configs {
+        let mut m = Model::new(&config, 5).unwrap();
+        let mut opt = Adam::new(&m, 1e-3, 0.0);
+        let before = evaluate(&m, images, labels).unwrap();
+        let mut progress = Vec::new();
+        for epoch in 0..8 {
+            train_epoch(&mut m, &mut opt, images, labels, 16, epoch, &mut |p| {
+                progress.push(p)
+            })
+            .unwrap();
+        }
+        let after = evaluate(&m, images, labels).unwrap();
+        eprintln!("{:?}: {before:?} -> {after:?}", config.architecture);
+        assert!(after.loss < 0.8 * before.loss, "{before:?} -> {after:?}");
+        assert!(after.accuracy >= 0.4, "{after:?}");
+        assert_eq!(progress.len(), 8 * 16);
+        assert_eq!(progress[15].done, 256);
+        let probs = predict(&m, images).unwrap();
+        assert_eq!(probs.len(), 256);
+        assert!(probs
+            .iter()
+            .all(|p| (p.iter().sum::<f32>() - 1.0).abs() < 1e-4));
+    }
 }

@@ -1,0 +1,843 @@
+//! Layers with batched forward and backward passes.
+//!
+//! Every layer maps an `NCHW` [`Tensor`] to another. Parameters live in the model's flat
+//! parameter list and are referred to by index; batch-norm running statistics live in
+//! its buffer list. Convolutions are `im2col` + GEMM per image, parallel over images
+//! (rayon); weight gradients are summed per fixed-size chunk of images and then in chunk
+//! order, so results do not depend on the number of threads.
+
+use rayon::prelude::*;
+
+use crate::gemm::{gemm, Mat};
+use crate::model::Param;
+use crate::tensor::Tensor;
+
+/// Images per parallel work item in reductions (fixed: keeps sums thread-count independent).
+const CHUNK: usize = 4;
+
+/// Batch-norm epsilon (PyTorch default).
+pub const BN_EPS: f32 = 1e-5;
+/// Batch-norm running-statistics momentum (PyTorch default).
+pub const BN_MOMENTUM: f32 = 0.1;
+
+/// One layer. Parameter and buffer fields are indices into the model's lists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Layer {
+    /// 2-D convolution, square kernel, zero padding; weight `[out, in, k, k]`, optional
+    /// bias `[out]`.
+    Conv2d {
+        /// Weight index.
+        weight: usize,
+        /// Bias index.
+        bias: Option<usize>,
+        /// Input channels.
+        in_channels: usize,
+        /// Output channels.
+        out_channels: usize,
+        /// Kernel side.
+        kernel: usize,
+        /// Stride.
+        stride: usize,
+        /// Zero padding on every side.
+        padding: usize,
+    },
+    /// Batch normalisation over `N·H·W` per channel; weight (γ) and bias (β) `[c]`,
+    /// buffers running mean, running variance (unbiased) `[c]` and batches tracked.
+    BatchNorm2d {
+        /// γ index.
+        weight: usize,
+        /// β index.
+        bias: usize,
+        /// Running-mean buffer index (running variance and batch count follow it).
+        running: usize,
+        /// Channels.
+        channels: usize,
+    },
+    /// Fully connected on the flattened `CHW` sample (PyTorch `view(n, -1)`); weight
+    /// `[out, in]`, bias `[out]`. Output `[n, out, 1, 1]`.
+    Linear {
+        /// Weight index.
+        weight: usize,
+        /// Bias index.
+        bias: usize,
+        /// Input features.
+        inputs: usize,
+        /// Output features.
+        outputs: usize,
+    },
+    /// `max(x, 0)`.
+    Relu,
+    /// `x²`, the HE-friendly activation.
+    Square,
+    /// Max pooling, square window, no padding.
+    MaxPool2d {
+        /// Window side.
+        kernel: usize,
+        /// Stride.
+        stride: usize,
+    },
+    /// Mean over `H·W` per channel: `[n, c, h, w] → [n, c, 1, 1]`.
+    GlobalAvgPool,
+    /// `body(x) + shortcut(x)`; an empty shortcut is the identity.
+    Residual {
+        /// Main branch.
+        body: Vec<Layer>,
+        /// Shortcut branch.
+        shortcut: Vec<Layer>,
+    },
+}
+
+/// Output side of a convolution or pooling window.
+pub(crate) fn out_side(input: usize, kernel: usize, stride: usize, padding: usize) -> usize {
+    (input + 2 * padding).saturating_sub(kernel) / stride.max(1) + 1
+}
+
+impl Layer {
+    /// Output `[c, h, w]` for an input of `[c, h, w]` (the input must fit; see
+    /// [`Model::new`](crate::Model::new), which validates every layer).
+    pub fn output_shape(&self, [c, h, w]: [usize; 3]) -> [usize; 3] {
+        match self {
+            Layer::Conv2d {
+                out_channels,
+                kernel,
+                stride,
+                padding,
+                ..
+            } => [
+                *out_channels,
+                out_side(h, *kernel, *stride, *padding),
+                out_side(w, *kernel, *stride, *padding),
+            ],
+            Layer::Linear { outputs, .. } => [*outputs, 1, 1],
+            Layer::BatchNorm2d { .. } | Layer::Relu | Layer::Square => [c, h, w],
+            Layer::MaxPool2d { kernel, stride } => [
+                c,
+                out_side(h, *kernel, *stride, 0),
+                out_side(w, *kernel, *stride, 0),
+            ],
+            Layer::GlobalAvgPool => [c, 1, 1],
+            Layer::Residual { body, .. } => body.iter().fold([c, h, w], |s, l| l.output_shape(s)),
+        }
+    }
+}
+
+/// What the backward pass needs from the forward pass.
+#[derive(Debug)]
+pub(crate) enum Cache {
+    /// Nothing (evaluation mode, or a layer that needs nothing).
+    None,
+    /// The layer input.
+    Input(Tensor),
+    /// Batch norm: normalised input and `1/σ` per channel.
+    Norm { xhat: Tensor, inv_std: Vec<f32> },
+    /// Max pool: input shape and the flat input index of every output's maximum.
+    Argmax { shape: [usize; 4], index: Vec<u32> },
+    /// Global average pool: input shape.
+    Shape([usize; 4]),
+    /// Residual: the caches of both branches.
+    Branches {
+        body: Vec<Cache>,
+        shortcut: Vec<Cache>,
+    },
+}
+
+/// Batch-norm buffers: updated in training mode, read in evaluation mode.
+pub(crate) enum Buffers<'a> {
+    /// Training: batch statistics are used and the running ones updated.
+    Train(&'a mut [Param]),
+    /// Evaluation: running statistics are used.
+    Eval(&'a [Param]),
+}
+
+/// Parameters and buffers the layers index into.
+pub(crate) struct Store<'a> {
+    pub params: &'a [Param],
+    pub buffers: Buffers<'a>,
+}
+
+/// Runs `layers` on `x`. In training mode (`store.buffers` is `Some`) batch norm uses
+/// batch statistics and updates the running ones, and caches are kept for backward.
+pub(crate) fn forward_seq(
+    layers: &[Layer],
+    mut x: Tensor,
+    store: &mut Store<'_>,
+) -> (Tensor, Vec<Cache>) {
+    let mut caches = Vec::with_capacity(layers.len());
+    for layer in layers {
+        let (y, cache) = forward(layer, x, store);
+        caches.push(cache);
+        x = y;
+    }
+    (x, caches)
+}
+
+/// Backward through `layers` (reverse order) given their caches; accumulates parameter
+/// gradients into `grads`. Returns the gradient w.r.t. the input unless `need_dx` is
+/// false (then an empty tensor: the first layer of a model needs no input gradient).
+pub(crate) fn backward_seq(
+    layers: &[Layer],
+    caches: Vec<Cache>,
+    mut dy: Tensor,
+    params: &[Param],
+    grads: &mut [Vec<f32>],
+    need_dx: bool,
+) -> Tensor {
+    for (i, (layer, cache)) in layers.iter().zip(caches).enumerate().rev() {
+        dy = backward(layer, cache, dy, params, grads, need_dx || i > 0);
+    }
+    dy
+}
+
+fn training(store: &Store<'_>) -> bool {
+    matches!(store.buffers, Buffers::Train(_))
+}
+
+fn forward(layer: &Layer, x: Tensor, store: &mut Store<'_>) -> (Tensor, Cache) {
+    let train = training(store);
+    match layer {
+        Layer::Conv2d { .. } => {
+            let y = conv_forward(layer, &x, store.params);
+            (y, if train { Cache::Input(x) } else { Cache::None })
+        }
+        Layer::Linear {
+            weight,
+            bias,
+            inputs,
+            outputs,
+        } => {
+            let (n, w, b) = (
+                x.n,
+                &store.params[*weight].value,
+                &store.params[*bias].value,
+            );
+            let mut y = Tensor::zeros(n, [*outputs, 1, 1]);
+            for row in y.data.chunks_exact_mut(*outputs) {
+                row.copy_from_slice(b);
+            }
+            par_rows(&x.data, *inputs, &mut y.data, *outputs, |xr, yr, rows| {
+                gemm(
+                    1.0,
+                    Mat::rows(xr, rows, *inputs),
+                    Mat::rows(w, *outputs, *inputs).t(),
+                    1.0,
+                    yr,
+                );
+            });
+            (y, if train { Cache::Input(x) } else { Cache::None })
+        }
+        Layer::BatchNorm2d {
+            weight,
+            bias,
+            running,
+            channels,
+        } => batchnorm_forward(x, store, *weight, *bias, *running, *channels),
+        Layer::Relu => {
+            let mut y = x;
+            y.data.par_iter_mut().for_each(|v| *v = v.max(0.0));
+            let cache = if train {
+                Cache::Input(y.clone())
+            } else {
+                Cache::None
+            };
+            (y, cache)
+        }
+        Layer::Square => {
+            let mut y = x.clone();
+            y.data.par_iter_mut().for_each(|v| *v *= *v);
+            (y, if train { Cache::Input(x) } else { Cache::None })
+        }
+        Layer::MaxPool2d { kernel, stride } => {
+            let [c, oh, ow] = layer.output_shape(x.sample_shape());
+            let (h, w, k, s) = (x.h, x.w, *kernel, *stride);
+            let mut y = Tensor::zeros(x.n, [c, oh, ow]);
+            let mut index = vec![0u32; y.data.len()];
+            y.data
+                .par_chunks_mut(oh * ow)
+                .zip(index.par_chunks_mut(oh * ow))
+                .enumerate()
+                .for_each(|(plane, (yp, ip))| {
+                    let base = plane * h * w;
+                    for oy in 0..oh {
+                        for ox in 0..ow {
+                            let (mut best, mut at) = (f32::NEG_INFINITY, base);
+                            for ky in 0..k {
+                                for kx in 0..k {
+                                    let j = base + (oy * s + ky) * w + ox * s + kx;
+                                    if x.data[j] > best {
+                                        (best, at) = (x.data[j], j);
+                                    }
+                                }
+                            }
+                            yp[oy * ow + ox] = best;
+                            ip[oy * ow + ox] = u32::try_from(at).unwrap_or(u32::MAX);
+                        }
+                    }
+                });
+            let cache = if train {
+                Cache::Argmax {
+                    shape: [x.n, x.c, x.h, x.w],
+                    index,
+                }
+            } else {
+                Cache::None
+            };
+            (y, cache)
+        }
+        Layer::GlobalAvgPool => {
+            let hw = x.h * x.w;
+            let data = x
+                .data
+                .par_chunks(hw)
+                .map(|p| p.iter().sum::<f32>() / hw as f32)
+                .collect();
+            let y = Tensor::from_vec(x.n, [x.c, 1, 1], data);
+            (y, Cache::Shape([x.n, x.c, x.h, x.w]))
+        }
+        Layer::Residual { body, shortcut } => {
+            let (mut s, sc) = forward_seq(shortcut, x.clone(), store);
+            let (b, bc) = forward_seq(body, x, store);
+            s.data
+                .par_iter_mut()
+                .zip(&b.data)
+                .for_each(|(s, b)| *s += b);
+            let cache = if train {
+                Cache::Branches {
+                    body: bc,
+                    shortcut: sc,
+                }
+            } else {
+                Cache::None
+            };
+            (s, cache)
+        }
+    }
+}
+
+fn backward(
+    layer: &Layer,
+    cache: Cache,
+    dy: Tensor,
+    params: &[Param],
+    grads: &mut [Vec<f32>],
+    need_dx: bool,
+) -> Tensor {
+    match (layer, cache) {
+        (Layer::Conv2d { .. }, Cache::Input(x)) => {
+            conv_backward(layer, &x, &dy, params, grads, need_dx)
+        }
+        (
+            Layer::Linear {
+                weight,
+                bias,
+                inputs,
+                outputs,
+            },
+            Cache::Input(x),
+        ) => {
+            let (i, o) = (*inputs, *outputs);
+            // dW += dYᵀ · X ; db += Σ dY ; dX = dY · W.
+            gemm(
+                1.0,
+                Mat::rows(&dy.data, dy.n, o).t(),
+                Mat::rows(&x.data, x.n, i),
+                1.0,
+                &mut grads[*weight],
+            );
+            for row in dy.data.chunks_exact(o) {
+                for (g, d) in grads[*bias].iter_mut().zip(row) {
+                    *g += d;
+                }
+            }
+            if !need_dx {
+                return Tensor::default();
+            }
+            let mut dx = Tensor::zeros(x.n, x.sample_shape());
+            let w = &params[*weight].value;
+            par_rows(&dy.data, o, &mut dx.data, i, |dr, xr, rows| {
+                gemm(1.0, Mat::rows(dr, rows, o), Mat::rows(w, o, i), 0.0, xr);
+            });
+            dx
+        }
+        (
+            Layer::BatchNorm2d {
+                weight,
+                bias,
+                channels,
+                ..
+            },
+            Cache::Norm { xhat, inv_std },
+        ) => batchnorm_backward(
+            &xhat, &inv_std, dy, params, grads, *weight, *bias, *channels,
+        ),
+        (Layer::Relu, Cache::Input(y)) => {
+            let mut dx = dy;
+            dx.data.par_iter_mut().zip(&y.data).for_each(|(d, y)| {
+                if *y <= 0.0 {
+                    *d = 0.0;
+                }
+            });
+            dx
+        }
+        (Layer::Square, Cache::Input(x)) => {
+            let mut dx = dy;
+            dx.data
+                .par_iter_mut()
+                .zip(&x.data)
+                .for_each(|(d, x)| *d *= 2.0 * x);
+            dx
+        }
+        (
+            Layer::MaxPool2d { .. },
+            Cache::Argmax {
+                shape: [n, c, h, w],
+                index,
+            },
+        ) => {
+            let mut dx = Tensor::zeros(n, [c, h, w]);
+            let plane_out = dy.h * dy.w;
+            dx.data
+                .par_chunks_mut(h * w)
+                .zip(dy.data.par_chunks(plane_out))
+                .zip(index.par_chunks(plane_out))
+                .enumerate()
+                .for_each(|(plane, ((dxp, dyp), ip))| {
+                    let base = plane * h * w;
+                    for (g, &j) in dyp.iter().zip(ip) {
+                        dxp[j as usize - base] += g;
+                    }
+                });
+            dx
+        }
+        (Layer::GlobalAvgPool, Cache::Shape([n, c, h, w])) => {
+            let hw = h * w;
+            let mut dx = Tensor::zeros(n, [c, h, w]);
+            dx.data
+                .par_chunks_mut(hw)
+                .zip(&dy.data)
+                .for_each(|(p, g)| p.fill(g / hw as f32));
+            dx
+        }
+        (
+            Layer::Residual { body, shortcut },
+            Cache::Branches {
+                body: bc,
+                shortcut: sc,
+            },
+        ) => {
+            let db = backward_seq(body, bc, dy.clone(), params, grads, true);
+            let mut ds = if shortcut.is_empty() {
+                dy
+            } else {
+                backward_seq(shortcut, sc, dy, params, grads, true)
+            };
+            ds.data
+                .par_iter_mut()
+                .zip(&db.data)
+                .for_each(|(s, b)| *s += b);
+            ds
+        }
+        // A cache that does not belong to its layer is a bug in forward; there is no
+        // gradient to pass on.
+        (_, _) => unreachable!("layer and cache out of step"),
+    }
+}
+
+/// Splits `x` (`rows × xw`) and `y` (`rows × yw`) into matching row blocks and runs `f`
+/// on each in parallel (`f(x_block, y_block, rows_in_block)`).
+fn par_rows<F>(x: &[f32], xw: usize, y: &mut [f32], yw: usize, f: F)
+where
+    F: Fn(&[f32], &mut [f32], usize) + Sync,
+{
+    const ROWS: usize = 16;
+    y.par_chunks_mut(ROWS * yw)
+        .zip(x.par_chunks(ROWS * xw))
+        .for_each(|(yb, xb)| f(xb, yb, yb.len() / yw));
+}
+
+/// Geometry of a convolution on one sample.
+struct ConvGeom {
+    c: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    s: usize,
+    p: usize,
+    oh: usize,
+    ow: usize,
+    o: usize,
+}
+
+impl ConvGeom {
+    fn new(layer: &Layer, x: &Tensor) -> (Self, usize, Option<usize>) {
+        let Layer::Conv2d {
+            weight,
+            bias,
+            out_channels,
+            kernel,
+            stride,
+            padding,
+            ..
+        } = layer
+        else {
+            unreachable!("not a convolution")
+        };
+        let [o, oh, ow] = layer.output_shape(x.sample_shape());
+        let g = Self {
+            c: x.c,
+            h: x.h,
+            w: x.w,
+            k: *kernel,
+            s: *stride,
+            p: *padding,
+            oh,
+            ow,
+            o: *out_channels,
+        };
+        debug_assert_eq!(o, g.o);
+        (g, *weight, *bias)
+    }
+
+    /// Rows of the `im2col` matrix (`c·k·k`).
+    fn krows(&self) -> usize {
+        self.c * self.k * self.k
+    }
+
+    /// Columns of the `im2col` matrix (`oh·ow`).
+    fn cols(&self) -> usize {
+        self.oh * self.ow
+    }
+
+    /// A 1×1, stride-1, unpadded convolution needs no `im2col`: the input is the matrix.
+    fn pointwise(&self) -> bool {
+        self.k == 1 && self.s == 1 && self.p == 0
+    }
+
+    /// `col[(ci·k + ky)·k + kx][oy·ow + ox] = x[ci][oy·s + ky − p][ox·s + kx − p]` (0 outside).
+    fn im2col(&self, x: &[f32], col: &mut [f32]) {
+        let (ow, oh, s) = (self.ow, self.oh, self.s);
+        let mut row = 0;
+        for ci in 0..self.c {
+            let plane = &x[ci * self.h * self.w..(ci + 1) * self.h * self.w];
+            for ky in 0..self.k {
+                for kx in 0..self.k {
+                    let dst = &mut col[row * oh * ow..(row + 1) * oh * ow];
+                    for oy in 0..oh {
+                        let iy = (oy * s + ky).wrapping_sub(self.p);
+                        let out = &mut dst[oy * ow..(oy + 1) * ow];
+                        if iy >= self.h {
+                            out.fill(0.0);
+                            continue;
+                        }
+                        let src = &plane[iy * self.w..(iy + 1) * self.w];
+                        for (ox, v) in out.iter_mut().enumerate() {
+                            let ix = (ox * s + kx).wrapping_sub(self.p);
+                            *v = if ix < self.w { src[ix] } else { 0.0 };
+                        }
+                    }
+                    row += 1;
+                }
+            }
+        }
+    }
+
+    /// Adds `col` back into `dx` (the adjoint of [`ConvGeom::im2col`]).
+    fn col2im(&self, col: &[f32], dx: &mut [f32]) {
+        let (ow, oh, s) = (self.ow, self.oh, self.s);
+        let mut row = 0;
+        for ci in 0..self.c {
+            let plane = &mut dx[ci * self.h * self.w..(ci + 1) * self.h * self.w];
+            for ky in 0..self.k {
+                for kx in 0..self.k {
+                    let src = &col[row * oh * ow..(row + 1) * oh * ow];
+                    for oy in 0..oh {
+                        let iy = (oy * s + ky).wrapping_sub(self.p);
+                        if iy >= self.h {
+                            continue;
+                        }
+                        let dst = &mut plane[iy * self.w..(iy + 1) * self.w];
+                        for (ox, v) in src[oy * ow..(oy + 1) * ow].iter().enumerate() {
+                            let ix = (ox * s + kx).wrapping_sub(self.p);
+                            if ix < self.w {
+                                dst[ix] += v;
+                            }
+                        }
+                    }
+                    row += 1;
+                }
+            }
+        }
+    }
+}
+
+fn conv_forward(layer: &Layer, x: &Tensor, params: &[Param]) -> Tensor {
+    let (g, wi, bi) = ConvGeom::new(layer, x);
+    let (kr, cols) = (g.krows(), g.cols());
+    let w = &params[wi].value;
+    let mut y = Tensor::zeros(x.n, [g.o, g.oh, g.ow]);
+    let in_len = x.sample_len();
+    y.data
+        .par_chunks_mut(g.o * cols)
+        .zip(x.data.par_chunks(in_len))
+        .for_each_init(Vec::new, |col, (yi, xi)| {
+            let b = if g.pointwise() {
+                Mat::rows(xi, kr, cols)
+            } else {
+                col.resize(kr * cols, 0.0);
+                g.im2col(xi, col);
+                Mat::rows(col, kr, cols)
+            };
+            if let Some(bi) = bi {
+                for (row, bv) in yi.chunks_exact_mut(cols).zip(&params[bi].value) {
+                    row.fill(*bv);
+                }
+            }
+            gemm(
+                1.0,
+                Mat::rows(w, g.o, kr),
+                b,
+                if bi.is_some() { 1.0 } else { 0.0 },
+                yi,
+            );
+        });
+    y
+}
+
+fn conv_backward(
+    layer: &Layer,
+    x: &Tensor,
+    dy: &Tensor,
+    params: &[Param],
+    grads: &mut [Vec<f32>],
+    need_dx: bool,
+) -> Tensor {
+    let (g, wi, bi) = ConvGeom::new(layer, x);
+    let (kr, cols) = (g.krows(), g.cols());
+    let w = &params[wi].value;
+    let (in_len, out_len) = (x.sample_len(), g.o * cols);
+    let mut dx = if need_dx {
+        Tensor::zeros(x.n, x.sample_shape())
+    } else {
+        Tensor::default()
+    };
+    let work = |(xs, dys, dxs): (&[f32], &[f32], Option<&mut [f32]>)| {
+        let mut dw = vec![0.0f32; g.o * kr];
+        let mut db = vec![0.0f32; g.o];
+        let mut col = Vec::new();
+        let mut dcol = Vec::new();
+        let mut dxs = dxs;
+        for (j, (xi, dyi)) in xs
+            .chunks_exact(in_len)
+            .zip(dys.chunks_exact(out_len))
+            .enumerate()
+        {
+            let b = if g.pointwise() {
+                Mat::rows(xi, kr, cols)
+            } else {
+                col.resize(kr * cols, 0.0);
+                g.im2col(xi, &mut col);
+                Mat::rows(&col, kr, cols)
+            };
+            // dW += dY · colᵀ
+            gemm(1.0, Mat::rows(dyi, g.o, cols), b.t(), 1.0, &mut dw);
+            for (d, row) in db.iter_mut().zip(dyi.chunks_exact(cols)) {
+                *d += row.iter().sum::<f32>();
+            }
+            if let Some(dxs) = dxs.as_deref_mut() {
+                let dxi = &mut dxs[j * in_len..(j + 1) * in_len];
+                // dcol = Wᵀ · dY
+                if g.pointwise() {
+                    gemm(
+                        1.0,
+                        Mat::rows(w, g.o, kr).t(),
+                        Mat::rows(dyi, g.o, cols),
+                        0.0,
+                        dxi,
+                    );
+                } else {
+                    dcol.resize(kr * cols, 0.0);
+                    gemm(
+                        1.0,
+                        Mat::rows(w, g.o, kr).t(),
+                        Mat::rows(dyi, g.o, cols),
+                        0.0,
+                        &mut dcol,
+                    );
+                    g.col2im(&dcol, dxi);
+                }
+            }
+        }
+        (dw, db)
+    };
+    let partials: Vec<(Vec<f32>, Vec<f32>)> = if need_dx {
+        x.data
+            .par_chunks(CHUNK * in_len)
+            .zip(dy.data.par_chunks(CHUNK * out_len))
+            .zip(dx.data.par_chunks_mut(CHUNK * in_len))
+            .map(|((xs, dys), dxs)| work((xs, dys, Some(dxs))))
+            .collect()
+    } else {
+        x.data
+            .par_chunks(CHUNK * in_len)
+            .zip(dy.data.par_chunks(CHUNK * out_len))
+            .map(|(xs, dys)| work((xs, dys, None)))
+            .collect()
+    };
+    for (dw, db) in partials {
+        add(&mut grads[wi], &dw);
+        if let Some(bi) = bi {
+            add(&mut grads[bi], &db);
+        }
+    }
+    dx
+}
+
+fn add(acc: &mut [f32], v: &[f32]) {
+    for (a, b) in acc.iter_mut().zip(v) {
+        *a += b;
+    }
+}
+
+/// Per-channel `(Σ a, Σ a·b)` over an `NCHW` tensor pair, channel by channel.
+fn channel_sums(a: &[f32], b: Option<&[f32]>, n: usize, c: usize, hw: usize) -> Vec<(f64, f64)> {
+    (0..c)
+        .into_par_iter()
+        .map(|ch| {
+            let (mut s1, mut s2) = (0.0f64, 0.0f64);
+            for i in 0..n {
+                let r = (i * c + ch) * hw..(i * c + ch + 1) * hw;
+                let pa = &a[r.clone()];
+                match b {
+                    Some(b) => {
+                        let pb = &b[r];
+                        s1 += pa.iter().map(|&v| f64::from(v)).sum::<f64>();
+                        s2 += pa
+                            .iter()
+                            .zip(pb)
+                            .map(|(&x, &y)| f64::from(x) * f64::from(y))
+                            .sum::<f64>();
+                    }
+                    None => {
+                        s1 += pa.iter().map(|&v| f64::from(v)).sum::<f64>();
+                        s2 += pa.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>();
+                    }
+                }
+            }
+            (s1, s2)
+        })
+        .collect()
+}
+
+fn batchnorm_forward(
+    x: Tensor,
+    store: &mut Store<'_>,
+    weight: usize,
+    bias: usize,
+    running: usize,
+    c: usize,
+) -> (Tensor, Cache) {
+    let (n, hw) = (x.n, x.h * x.w);
+    let gamma = &store.params[weight].value;
+    let beta = &store.params[bias].value;
+    let (mean, inv_std): (Vec<f32>, Vec<f32>) = if let Buffers::Train(buffers) = &mut store.buffers
+    {
+        let m = (n * hw) as f64;
+        let sums = channel_sums(&x.data, None, n, c, hw);
+        let mut mean = Vec::with_capacity(c);
+        let mut inv = Vec::with_capacity(c);
+        let (rm, rest) = buffers[running..].split_at_mut(1);
+        let (rv, rest) = rest.split_at_mut(1);
+        for (ch, (s1, s2)) in sums.into_iter().enumerate() {
+            let mu = s1 / m;
+            let var = (s2 / m - mu * mu).max(0.0);
+            let unbiased = if m > 1.0 { var * m / (m - 1.0) } else { var };
+            rm[0].value[ch] = (1.0 - BN_MOMENTUM) * rm[0].value[ch] + BN_MOMENTUM * mu as f32;
+            rv[0].value[ch] = (1.0 - BN_MOMENTUM) * rv[0].value[ch] + BN_MOMENTUM * unbiased as f32;
+            mean.push(mu as f32);
+            inv.push(1.0 / (var as f32 + BN_EPS).sqrt());
+        }
+        rest[0].value[0] += 1.0;
+        (mean, inv)
+    } else {
+        let b: &[Param] = match &store.buffers {
+            Buffers::Eval(b) => b,
+            Buffers::Train(b) => b,
+        };
+        let inv = b[running + 1]
+            .value
+            .iter()
+            .map(|v| 1.0 / (v + BN_EPS).sqrt())
+            .collect();
+        (b[running].value.clone(), inv)
+    };
+    let train = training(store);
+    let mut xhat = x;
+    xhat.data
+        .par_chunks_mut(hw)
+        .enumerate()
+        .for_each(|(plane, p)| {
+            let ch = plane % c;
+            let (mu, is) = (mean[ch], inv_std[ch]);
+            for v in p {
+                *v = (*v - mu) * is;
+            }
+        });
+    let mut y = if train {
+        xhat.clone()
+    } else {
+        Tensor::default()
+    };
+    let target = if train { &mut y } else { &mut xhat };
+    target
+        .data
+        .par_chunks_mut(hw)
+        .enumerate()
+        .for_each(|(plane, p)| {
+            let ch = plane % c;
+            let (g, b) = (gamma[ch], beta[ch]);
+            for v in p {
+                *v = *v * g + b;
+            }
+        });
+    if train {
+        (y, Cache::Norm { xhat, inv_std })
+    } else {
+        (xhat, Cache::None)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn batchnorm_backward(
+    xhat: &Tensor,
+    inv_std: &[f32],
+    mut dy: Tensor,
+    params: &[Param],
+    grads: &mut [Vec<f32>],
+    weight: usize,
+    bias: usize,
+    c: usize,
+) -> Tensor {
+    let (n, hw) = (dy.n, dy.h * dy.w);
+    let m = (n * hw) as f32;
+    // Σ dy and Σ dy·x̂ per channel give dβ and dγ.
+    let sums = channel_sums(&dy.data, Some(&xhat.data), n, c, hw);
+    let gamma = &params[weight].value;
+    for (ch, (s1, s2)) in sums.iter().enumerate() {
+        grads[bias][ch] += *s1 as f32;
+        grads[weight][ch] += *s2 as f32;
+    }
+    // dx = γ/σ · (dy − mean(dy) − x̂ · mean(dy·x̂))
+    dy.data
+        .par_chunks_mut(hw)
+        .zip(xhat.data.par_chunks(hw))
+        .enumerate()
+        .for_each(|(plane, (d, xh))| {
+            let ch = plane % c;
+            let (s1, s2) = sums[ch];
+            let (mdy, mdyx) = (s1 as f32 / m, s2 as f32 / m);
+            let scale = gamma[ch] * inv_std[ch];
+            for (dv, xv) in d.iter_mut().zip(xh) {
+                *dv = scale * (*dv - mdy - xv * mdyx);
+            }
+        });
+    dy
+}
