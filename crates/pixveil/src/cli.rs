@@ -48,6 +48,9 @@ pub enum Command {
     Eval(crate::cmd::eval::EvalArgs),
     /// Classify images with a trained model.
     Predict(crate::cmd::predict::PredictArgs),
+    /// Train and evaluate over a grid of datasets, schemes, key modes, augmentation sides and
+    /// models (or a preset); write markdown, CSV, JSON and a bar chart.
+    Experiments(crate::cmd::experiments::ExperimentsArgs),
 }
 
 /// Key modes on the command line.

@@ -8,6 +8,7 @@ pub mod data;
 mod demo;
 pub mod engine;
 pub mod eval;
+pub mod experiments;
 mod info;
 mod keygen;
 pub mod predict;
@@ -33,6 +34,7 @@ pub fn run(cli: &Cli) -> Result<()> {
         Command::Train(a) => train::run(a, cli.quiet),
         Command::Eval(a) => eval::run(a),
         Command::Predict(a) => predict::run(a),
+        Command::Experiments(a) => experiments::run(a, cli.quiet),
     }
 }
 
