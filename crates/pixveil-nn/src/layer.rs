@@ -12,9 +12,6 @@ use crate::gemm::{gemm, Mat};
 use crate::model::Param;
 use crate::tensor::Tensor;
 
-/// Images per parallel work item in reductions (fixed: keeps sums thread-count independent).
-const CHUNK: usize = 4;
-
 /// Batch-norm epsilon (PyTorch default).
 pub const BN_EPS: f32 = 1e-5;
 /// Batch-norm running-statistics momentum (PyTorch default).
@@ -467,6 +464,12 @@ struct ConvGeom {
     o: usize,
 }
 
+/// Target number of GEMM columns per call: images are grouped until their output
+/// positions reach it, so late layers (4×4 maps) still run efficient GEMMs.
+const GEMM_COLS: usize = 512;
+/// Most images per group.
+const MAX_GROUP: usize = 32;
+
 impl ConvGeom {
     fn new(layer: &Layer, x: &Tensor) -> (Self, usize, Option<usize>) {
         let Layer::Conv2d {
@@ -481,7 +484,7 @@ impl ConvGeom {
         else {
             unreachable!("not a convolution")
         };
-        let [o, oh, ow] = layer.output_shape(x.sample_shape());
+        let [_, oh, ow] = layer.output_shape(x.sample_shape());
         let g = Self {
             c: x.c,
             h: x.h,
@@ -493,7 +496,6 @@ impl ConvGeom {
             ow,
             o: *out_channels,
         };
-        debug_assert_eq!(o, g.o);
         (g, *weight, *bias)
     }
 
@@ -502,63 +504,57 @@ impl ConvGeom {
         self.c * self.k * self.k
     }
 
-    /// Columns of the `im2col` matrix (`oh·ow`).
+    /// Output positions per image (`oh·ow`).
     fn cols(&self) -> usize {
         self.oh * self.ow
     }
 
-    /// A 1×1, stride-1, unpadded convolution needs no `im2col`: the input is the matrix.
-    fn pointwise(&self) -> bool {
-        self.k == 1 && self.s == 1 && self.p == 0
+    /// Images per GEMM (depends only on the geometry, so results do not depend on the
+    /// thread count).
+    fn group(&self) -> usize {
+        GEMM_COLS.div_ceil(self.cols().max(1)).clamp(1, MAX_GROUP)
     }
 
+    /// The input columns `ix = ox·s + kx − p` that fall inside the image, as the range of
+    /// `ox` values.
+    fn valid_ox(&self, kx: usize) -> std::ops::Range<usize> {
+        // ox·s + kx ≥ p  and  ox·s + kx − p < w
+        let lo = self.p.saturating_sub(kx).div_ceil(self.s);
+        let hi = (self.w + self.p)
+            .saturating_sub(kx)
+            .div_ceil(self.s)
+            .min(self.ow);
+        lo.min(hi)..hi
+    }
+
+    /// Writes image `x`'s patches into `col` (row stride `ld`):
     /// `col[(ci·k + ky)·k + kx][oy·ow + ox] = x[ci][oy·s + ky − p][ox·s + kx − p]` (0 outside).
-    fn im2col(&self, x: &[f32], col: &mut [f32]) {
+    fn im2col(&self, x: &[f32], col: &mut [f32], ld: usize) {
         let (ow, oh, s) = (self.ow, self.oh, self.s);
         let mut row = 0;
         for ci in 0..self.c {
             let plane = &x[ci * self.h * self.w..(ci + 1) * self.h * self.w];
             for ky in 0..self.k {
                 for kx in 0..self.k {
-                    let dst = &mut col[row * oh * ow..(row + 1) * oh * ow];
+                    let range = self.valid_ox(kx);
+                    let dst = &mut col[row * ld..row * ld + oh * ow];
                     for oy in 0..oh {
-                        let iy = (oy * s + ky).wrapping_sub(self.p);
                         let out = &mut dst[oy * ow..(oy + 1) * ow];
-                        if iy >= self.h {
+                        let iy = (oy * s + ky).wrapping_sub(self.p);
+                        if iy >= self.h || range.is_empty() {
                             out.fill(0.0);
                             continue;
                         }
+                        out[..range.start].fill(0.0);
+                        out[range.end..].fill(0.0);
+                        let first = range.start * s + kx - self.p;
                         let src = &plane[iy * self.w..(iy + 1) * self.w];
-                        for (ox, v) in out.iter_mut().enumerate() {
-                            let ix = (ox * s + kx).wrapping_sub(self.p);
-                            *v = if ix < self.w { src[ix] } else { 0.0 };
-                        }
-                    }
-                    row += 1;
-                }
-            }
-        }
-    }
-
-    /// Adds `col` back into `dx` (the adjoint of [`ConvGeom::im2col`]).
-    fn col2im(&self, col: &[f32], dx: &mut [f32]) {
-        let (ow, oh, s) = (self.ow, self.oh, self.s);
-        let mut row = 0;
-        for ci in 0..self.c {
-            let plane = &mut dx[ci * self.h * self.w..(ci + 1) * self.h * self.w];
-            for ky in 0..self.k {
-                for kx in 0..self.k {
-                    let src = &col[row * oh * ow..(row + 1) * oh * ow];
-                    for oy in 0..oh {
-                        let iy = (oy * s + ky).wrapping_sub(self.p);
-                        if iy >= self.h {
-                            continue;
-                        }
-                        let dst = &mut plane[iy * self.w..(iy + 1) * self.w];
-                        for (ox, v) in src[oy * ow..(oy + 1) * ow].iter().enumerate() {
-                            let ix = (ox * s + kx).wrapping_sub(self.p);
-                            if ix < self.w {
-                                dst[ix] += v;
+                        let seg = &mut out[range.clone()];
+                        if s == 1 {
+                            seg.copy_from_slice(&src[first..first + seg.len()]);
+                        } else {
+                            for (v, x) in seg.iter_mut().zip(src[first..].iter().step_by(s)) {
+                                *v = *x;
                             }
                         }
                     }
@@ -567,38 +563,78 @@ impl ConvGeom {
             }
         }
     }
+
+    /// Adds `col` (row stride `ld`) back into image `dx` (the adjoint of `im2col`).
+    fn col2im(&self, col: &[f32], ld: usize, dx: &mut [f32]) {
+        let (ow, oh, s) = (self.ow, self.oh, self.s);
+        let mut row = 0;
+        for ci in 0..self.c {
+            let plane = &mut dx[ci * self.h * self.w..(ci + 1) * self.h * self.w];
+            for ky in 0..self.k {
+                for kx in 0..self.k {
+                    let range = self.valid_ox(kx);
+                    let src = &col[row * ld..row * ld + oh * ow];
+                    row += 1;
+                    if range.is_empty() {
+                        continue;
+                    }
+                    let first = range.start * s + kx - self.p;
+                    for oy in 0..oh {
+                        let iy = (oy * s + ky).wrapping_sub(self.p);
+                        if iy >= self.h {
+                            continue;
+                        }
+                        let dst = &mut plane[iy * self.w..(iy + 1) * self.w];
+                        let seg = &src[oy * ow + range.start..oy * ow + range.end];
+                        for (d, v) in dst[first..].iter_mut().step_by(s).zip(seg) {
+                            *d += v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `im2col` of a group of images side by side: `K × (g·P)`.
+    fn group_cols(&self, xs: &[f32], col: &mut Vec<f32>) -> usize {
+        let (kr, cols, in_len) = (self.krows(), self.cols(), self.c * self.h * self.w);
+        let g = xs.len() / in_len;
+        let ld = g * cols;
+        col.resize(kr * ld, 0.0);
+        for (j, xi) in xs.chunks_exact(in_len).enumerate() {
+            self.im2col(xi, &mut col[j * cols..], ld);
+        }
+        ld
+    }
 }
 
 fn conv_forward(layer: &Layer, x: &Tensor, params: &[Param]) -> Tensor {
     let (g, wi, bi) = ConvGeom::new(layer, x);
-    let (kr, cols) = (g.krows(), g.cols());
+    let (kr, cols, o) = (g.krows(), g.cols(), g.o);
     let w = &params[wi].value;
-    let mut y = Tensor::zeros(x.n, [g.o, g.oh, g.ow]);
-    let in_len = x.sample_len();
+    let mut y = Tensor::zeros(x.n, [o, g.oh, g.ow]);
+    let (in_len, out_len, group) = (x.sample_len(), o * cols, g.group());
     y.data
-        .par_chunks_mut(g.o * cols)
-        .zip(x.data.par_chunks(in_len))
-        .for_each_init(Vec::new, |col, (yi, xi)| {
-            let b = if g.pointwise() {
-                Mat::rows(xi, kr, cols)
-            } else {
-                col.resize(kr * cols, 0.0);
-                g.im2col(xi, col);
-                Mat::rows(col, kr, cols)
-            };
-            if let Some(bi) = bi {
-                for (row, bv) in yi.chunks_exact_mut(cols).zip(&params[bi].value) {
-                    row.fill(*bv);
+        .par_chunks_mut(group * out_len)
+        .zip(x.data.par_chunks(group * in_len))
+        .for_each_init(
+            || (Vec::new(), Vec::new()),
+            |(col, out), (ys, xs)| {
+                let ld = g.group_cols(xs, col);
+                out.resize(o * ld, 0.0);
+                gemm(1.0, Mat::rows(w, o, kr), Mat::rows(col, kr, ld), 0.0, out);
+                // Scatter `O × (g·P)` into `g` images of `O × P`, adding the bias.
+                for (j, yi) in ys.chunks_exact_mut(out_len).enumerate() {
+                    for (ch, dst) in yi.chunks_exact_mut(cols).enumerate() {
+                        let src = &out[ch * ld + j * cols..ch * ld + (j + 1) * cols];
+                        let b = bi.map_or(0.0, |bi| params[bi].value[ch]);
+                        for (d, s) in dst.iter_mut().zip(src) {
+                            *d = s + b;
+                        }
+                    }
                 }
-            }
-            gemm(
-                1.0,
-                Mat::rows(w, g.o, kr),
-                b,
-                if bi.is_some() { 1.0 } else { 0.0 },
-                yi,
-            );
-        });
+            },
+        );
     y
 }
 
@@ -611,75 +647,61 @@ fn conv_backward(
     need_dx: bool,
 ) -> Tensor {
     let (g, wi, bi) = ConvGeom::new(layer, x);
-    let (kr, cols) = (g.krows(), g.cols());
+    let (kr, cols, o) = (g.krows(), g.cols(), g.o);
     let w = &params[wi].value;
-    let (in_len, out_len) = (x.sample_len(), g.o * cols);
+    let (in_len, out_len, group) = (x.sample_len(), o * cols, g.group());
     let mut dx = if need_dx {
         Tensor::zeros(x.n, x.sample_shape())
     } else {
         Tensor::default()
     };
-    let work = |(xs, dys, dxs): (&[f32], &[f32], Option<&mut [f32]>)| {
-        let mut dw = vec![0.0f32; g.o * kr];
-        let mut db = vec![0.0f32; g.o];
+    // One group: dW = dY·colᵀ, db = Σ dY, dX = col2im(Wᵀ·dY).
+    let work = |xs: &[f32], dys: &[f32], dxs: Option<&mut [f32]>| {
         let mut col = Vec::new();
-        let mut dcol = Vec::new();
-        let mut dxs = dxs;
-        for (j, (xi, dyi)) in xs
-            .chunks_exact(in_len)
-            .zip(dys.chunks_exact(out_len))
-            .enumerate()
-        {
-            let b = if g.pointwise() {
-                Mat::rows(xi, kr, cols)
-            } else {
-                col.resize(kr * cols, 0.0);
-                g.im2col(xi, &mut col);
-                Mat::rows(&col, kr, cols)
-            };
-            // dW += dY · colᵀ
-            gemm(1.0, Mat::rows(dyi, g.o, cols), b.t(), 1.0, &mut dw);
-            for (d, row) in db.iter_mut().zip(dyi.chunks_exact(cols)) {
-                *d += row.iter().sum::<f32>();
+        let ld = g.group_cols(xs, &mut col);
+        let mut dyg = vec![0.0f32; o * ld];
+        let mut db = vec![0.0f32; o];
+        for (j, dyi) in dys.chunks_exact(out_len).enumerate() {
+            for (ch, src) in dyi.chunks_exact(cols).enumerate() {
+                dyg[ch * ld + j * cols..ch * ld + (j + 1) * cols].copy_from_slice(src);
+                db[ch] += src.iter().sum::<f32>();
             }
-            if let Some(dxs) = dxs.as_deref_mut() {
-                let dxi = &mut dxs[j * in_len..(j + 1) * in_len];
-                // dcol = Wᵀ · dY
-                if g.pointwise() {
-                    gemm(
-                        1.0,
-                        Mat::rows(w, g.o, kr).t(),
-                        Mat::rows(dyi, g.o, cols),
-                        0.0,
-                        dxi,
-                    );
-                } else {
-                    dcol.resize(kr * cols, 0.0);
-                    gemm(
-                        1.0,
-                        Mat::rows(w, g.o, kr).t(),
-                        Mat::rows(dyi, g.o, cols),
-                        0.0,
-                        &mut dcol,
-                    );
-                    g.col2im(&dcol, dxi);
-                }
+        }
+        let mut dw = vec![0.0f32; o * kr];
+        gemm(
+            1.0,
+            Mat::rows(&dyg, o, ld),
+            Mat::rows(&col, kr, ld).t(),
+            0.0,
+            &mut dw,
+        );
+        if let Some(dxs) = dxs {
+            // Reuse `col` as dcol.
+            gemm(
+                1.0,
+                Mat::rows(w, o, kr).t(),
+                Mat::rows(&dyg, o, ld),
+                0.0,
+                &mut col,
+            );
+            for (j, dxi) in dxs.chunks_exact_mut(in_len).enumerate() {
+                g.col2im(&col[j * cols..], ld, dxi);
             }
         }
         (dw, db)
     };
     let partials: Vec<(Vec<f32>, Vec<f32>)> = if need_dx {
         x.data
-            .par_chunks(CHUNK * in_len)
-            .zip(dy.data.par_chunks(CHUNK * out_len))
-            .zip(dx.data.par_chunks_mut(CHUNK * in_len))
-            .map(|((xs, dys), dxs)| work((xs, dys, Some(dxs))))
+            .par_chunks(group * in_len)
+            .zip(dy.data.par_chunks(group * out_len))
+            .zip(dx.data.par_chunks_mut(group * in_len))
+            .map(|((xs, dys), dxs)| work(xs, dys, Some(dxs)))
             .collect()
     } else {
         x.data
-            .par_chunks(CHUNK * in_len)
-            .zip(dy.data.par_chunks(CHUNK * out_len))
-            .map(|(xs, dys)| work((xs, dys, None)))
+            .par_chunks(group * in_len)
+            .zip(dy.data.par_chunks(group * out_len))
+            .map(|(xs, dys)| work(xs, dys, None))
             .collect()
     };
     for (dw, db) in partials {
@@ -840,4 +862,107 @@ fn batchnorm_backward(
             }
         });
     dy
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Direct convolution, straight from the definition.
+    fn naive_conv(
+        x: &Tensor,
+        w: &[f32],
+        b: &[f32],
+        o: usize,
+        k: usize,
+        s: usize,
+        p: usize,
+    ) -> Tensor {
+        let (oh, ow) = (out_side(x.h, k, s, p), out_side(x.w, k, s, p));
+        let mut y = Tensor::zeros(x.n, [o, oh, ow]);
+        for n in 0..x.n {
+            for oc in 0..o {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let mut acc = b[oc];
+                        for ci in 0..x.c {
+                            for ky in 0..k {
+                                for kx in 0..k {
+                                    let iy = (oy * s + ky) as isize - p as isize;
+                                    let ix = (ox * s + kx) as isize - p as isize;
+                                    if iy < 0 || ix < 0 || iy >= x.h as isize || ix >= x.w as isize
+                                    {
+                                        continue;
+                                    }
+                                    let xv = x.data
+                                        [((n * x.c + ci) * x.h + iy as usize) * x.w + ix as usize];
+                                    acc += xv * w[((oc * x.c + ci) * k + ky) * k + kx];
+                                }
+                            }
+                        }
+                        y.data[((n * o + oc) * oh + oy) * ow + ox] = acc;
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    #[test]
+    fn convolution_matches_the_definition() {
+        // Several geometries, and batch sizes that split into partial groups.
+        for (n, c, h, w, o, k, s, p) in [
+            (3, 2, 7, 9, 4, 3, 1, 1),
+            (5, 3, 8, 8, 2, 3, 2, 1),
+            (2, 1, 28, 28, 4, 7, 3, 0),
+            (70, 4, 4, 4, 3, 1, 2, 0),
+            (2, 2, 5, 5, 3, 5, 1, 2),
+        ] {
+            let x = Tensor::from_vec(
+                n,
+                [c, h, w],
+                (0..n * c * h * w)
+                    .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
+                    .collect(),
+            );
+            let wv: Vec<f32> = (0..o * c * k * k)
+                .map(|i| ((i * 13 % 29) as f32 - 14.0) / 14.0)
+                .collect();
+            let bv: Vec<f32> = (0..o).map(|i| i as f32 * 0.25 - 0.3).collect();
+            let params = vec![
+                Param {
+                    name: "w".into(),
+                    shape: vec![o, c, k, k],
+                    value: wv.clone(),
+                },
+                Param {
+                    name: "b".into(),
+                    shape: vec![o],
+                    value: bv.clone(),
+                },
+            ];
+            let layer = Layer::Conv2d {
+                weight: 0,
+                bias: Some(1),
+                in_channels: c,
+                out_channels: o,
+                kernel: k,
+                stride: s,
+                padding: p,
+            };
+            let got = conv_forward(&layer, &x, &params);
+            let want = naive_conv(&x, &wv, &bv, o, k, s, p);
+            assert_eq!(
+                (got.n, got.c, got.h, got.w),
+                (want.n, want.c, want.h, want.w)
+            );
+            for (a, b) in got.data.iter().zip(&want.data) {
+                assert!(
+                    (a - b).abs() < 1e-4,
+                    "{a} vs {b} for {:?}",
+                    (n, c, h, w, o, k, s, p)
+                );
+            }
+        }
+    }
 }
