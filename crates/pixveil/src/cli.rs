@@ -129,6 +129,18 @@ pub struct BenchArgs {
     /// Small sizes and one repetition (smoke test; numbers are not meaningful).
     #[arg(long)]
     pub quick: bool,
+    /// `bench train`: folder holding MNIST (default: the built-in sample, repeated).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// `bench train`: mini-batch size.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub batch_size: usize,
+    /// `bench train`: images per timed pass (default 10000; 512 with --quick).
+    #[arg(long, value_name = "N")]
+    pub images: Option<usize>,
+    /// `bench train`: timed passes (the median is reported; default 3, 1 with --quick).
+    #[arg(long, value_name = "N")]
+    pub reps: Option<usize>,
 }
 
 /// Benchmarks.
@@ -138,6 +150,8 @@ pub enum BenchWhat {
     Encrypt,
     /// CKKS operation timings at N = 8192 (TenSEAL chain and a precise chain).
     Ckks,
+    /// Training and inference images/s of the TenSEAL CNN and the small CNN on MNIST.
+    Train,
 }
 
 /// `pixveil demo`.

@@ -3,7 +3,8 @@
 //! For each dataset of the sample and each scheme and key mode: encrypt, decrypt, check the
 //! round trip, and measure how much of the image's structure survives (adjacent-pixel
 //! correlation). Writes one PNG grid per dataset (first row plain, then one row per scheme,
-//! fixed key) and prints a table.
+//! fixed key) and prints a table. Then a short train-and-evaluate: the TenSEAL CNN trained on
+//! the MNIST sample (204 images, 52 held out), plain and encrypted with each scheme.
 
 use std::time::Instant;
 
@@ -148,6 +149,78 @@ pub fn run(a: &DemoArgs, quiet: bool) -> Result<()> {
     if rows.iter().any(|r| !r.round_trip) {
         bail!("a round trip failed");
     }
+    train_demo(quiet)
+}
+
+/// Epochs of the demo's training runs.
+const TRAIN_EPOCHS: usize = 10;
+
+/// The TenSEAL CNN on the MNIST sample, plain and under each scheme with a fresh key.
+fn train_demo(quiet: bool) -> Result<()> {
+    use super::data::{self, DataSpec, Encryption};
+    use super::engine::ModelSpec;
+    use super::train::{run_job, AugmentSide, Hyper, TrainJob};
+
+    let spec = DataSpec::parse("sample-mnist", None)?;
+    let splits = data::load_splits(&spec, false)?;
+    let shape = spec.shape();
+    let mut runs: Vec<(String, String, Option<Encryption>)> =
+        vec![("plain".into(), "-".into(), None)];
+    for (name, mode) in [
+        ("pe", KeyMode::Fixed),
+        ("pe-np", KeyMode::Fixed),
+        ("logistic", KeyMode::Fixed),
+        ("le", KeyMode::Fixed),
+        ("etc", KeyMode::Fixed),
+        ("pe", KeyMode::PerImage),
+    ] {
+        let key = KeyFile::generate(SchemeSpec::from_name(name, None)?, shape, mode)?;
+        runs.push((name.into(), mode.to_string(), Some(Encryption::new(key)?)));
+    }
+    println!(
+        "\nTrain and evaluate: tenseal-cnn on the MNIST sample ({} train / {} held-out images, \
+         {TRAIN_EPOCHS} epochs, batch 16, Adam 1e-3; chance = 10%)",
+        splits.train.len(),
+        splits.test.len()
+    );
+    println!(
+        "{:<10} {:<10} {:>10} {:>10} {:>9}",
+        "scheme", "mode", "train acc", "test acc", "seconds"
+    );
+    for (name, mode, enc) in &runs {
+        let mut hyper = Hyper::defaults("tenseal-cnn");
+        hyper.batch_size = 16;
+        let job = TrainJob {
+            dataset: spec.name(),
+            splits: &splits,
+            encryption: enc.as_ref(),
+            augment: AugmentSide::None,
+            aug: pixveil_nn::Augmentation::NONE,
+            model: ModelSpec::new("tenseal-cnn", shape, false, 64),
+            epochs: TRAIN_EPOCHS,
+            hyper,
+            seed: 73,
+            output: None,
+            resume: false,
+            quiet,
+            log_epochs: false,
+        };
+        let r = run_job(&job)?;
+        let last = r.history.last().map_or(0.0, |h| h.train_accuracy);
+        println!(
+            "{:<10} {:<10} {:>9.1}% {:>9.1}% {:>9.2}",
+            name,
+            mode,
+            100.0 * last,
+            100.0 * r.test_accuracy,
+            r.train_seconds
+        );
+    }
+    println!(
+        "Fixed keys keep images learnable; per-image keys do not. Full datasets: `pixveil train \
+         --dataset mnist --data-dir DIR --key KEY --model tenseal-cnn --epochs 10 -o model.st`, \
+         `pixveil experiments --data-dir DIR`."
+    );
     Ok(())
 }
 

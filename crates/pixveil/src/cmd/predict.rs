@@ -162,6 +162,7 @@ pub fn run(a: &PredictArgs) -> Result<()> {
                 p.class,
                 p.name
                     .as_deref()
+                    .filter(|n| *n != p.class.to_string())
                     .map_or_else(String::new, |n| format!(" ({n})")),
                 p.probability
             );
