@@ -125,6 +125,9 @@ pub(crate) enum Cache {
     None,
     /// The layer input.
     Input(Tensor),
+    /// A convolution's input and its `im2col` matrices, one per image group (kept when
+    /// small, see [`COL_CACHE_FLOATS`]).
+    Conv { input: Tensor, cols: Vec<Vec<f32>> },
     /// Batch norm: normalised input and `1/σ` per channel.
     Norm { xhat: Tensor, inv_std: Vec<f32> },
     /// Max pool: input shape and the flat input index of every output's maximum.
@@ -193,8 +196,13 @@ fn forward(layer: &Layer, x: Tensor, store: &mut Store<'_>) -> (Tensor, Cache) {
     let train = training(store);
     match layer {
         Layer::Conv2d { .. } => {
-            let y = conv_forward(layer, &x, store.params);
-            (y, if train { Cache::Input(x) } else { Cache::None })
+            let (y, cols) = conv_forward(layer, &x, store.params, train);
+            let cache = match (train, cols) {
+                (true, Some(cols)) => Cache::Conv { input: x, cols },
+                (true, None) => Cache::Input(x),
+                (false, _) => Cache::None,
+            };
+            (y, cache)
         }
         Layer::Linear {
             weight,
@@ -319,8 +327,11 @@ fn backward(
     need_dx: bool,
 ) -> Tensor {
     match (layer, cache) {
+        (Layer::Conv2d { .. }, Cache::Conv { input, cols }) => {
+            conv_backward(layer, &input, Some(cols), &dy, params, grads, need_dx)
+        }
         (Layer::Conv2d { .. }, Cache::Input(x)) => {
-            conv_backward(layer, &x, &dy, params, grads, need_dx)
+            conv_backward(layer, &x, None, &dy, params, grads, need_dx)
         }
         (
             Layer::Linear {
@@ -608,39 +619,63 @@ impl ConvGeom {
     }
 }
 
-fn conv_forward(layer: &Layer, x: &Tensor, params: &[Param]) -> Tensor {
+/// Largest batch `im2col` size (floats) kept from forward for backward; above it the
+/// matrices are rebuilt in backward (memory over time for wide layers).
+pub const COL_CACHE_FLOATS: usize = 1 << 23;
+
+/// Convolution forward; in training mode with small `im2col` matrices, also returns them
+/// (one per image group) for the backward pass.
+fn conv_forward(
+    layer: &Layer,
+    x: &Tensor,
+    params: &[Param],
+    train: bool,
+) -> (Tensor, Option<Vec<Vec<f32>>>) {
     let (g, wi, bi) = ConvGeom::new(layer, x);
     let (kr, cols, o) = (g.krows(), g.cols(), g.o);
     let w = &params[wi].value;
     let mut y = Tensor::zeros(x.n, [o, g.oh, g.ow]);
     let (in_len, out_len, group) = (x.sample_len(), o * cols, g.group());
-    y.data
+    let keep = train && kr * cols * x.n <= COL_CACHE_FLOATS;
+    let kept: Vec<Vec<f32>> = y
+        .data
         .par_chunks_mut(group * out_len)
         .zip(x.data.par_chunks(group * in_len))
-        .for_each_init(
-            || (Vec::new(), Vec::new()),
-            |(col, out), (ys, xs)| {
-                let ld = g.group_cols(xs, col);
-                out.resize(o * ld, 0.0);
-                gemm(1.0, Mat::rows(w, o, kr), Mat::rows(col, kr, ld), 0.0, out);
-                // Scatter `O × (g·P)` into `g` images of `O × P`, adding the bias.
-                for (j, yi) in ys.chunks_exact_mut(out_len).enumerate() {
-                    for (ch, dst) in yi.chunks_exact_mut(cols).enumerate() {
-                        let src = &out[ch * ld + j * cols..ch * ld + (j + 1) * cols];
-                        let b = bi.map_or(0.0, |bi| params[bi].value[ch]);
-                        for (d, s) in dst.iter_mut().zip(src) {
-                            *d = s + b;
-                        }
+        .map(|(ys, xs)| {
+            let mut col = Vec::new();
+            let ld = g.group_cols(xs, &mut col);
+            let mut out = vec![0.0f32; o * ld];
+            gemm(
+                1.0,
+                Mat::rows(w, o, kr),
+                Mat::rows(&col, kr, ld),
+                0.0,
+                &mut out,
+            );
+            // Scatter `O × (g·P)` into `g` images of `O × P`, adding the bias.
+            for (j, yi) in ys.chunks_exact_mut(out_len).enumerate() {
+                for (ch, dst) in yi.chunks_exact_mut(cols).enumerate() {
+                    let src = &out[ch * ld + j * cols..ch * ld + (j + 1) * cols];
+                    let b = bi.map_or(0.0, |bi| params[bi].value[ch]);
+                    for (d, s) in dst.iter_mut().zip(src) {
+                        *d = s + b;
                     }
                 }
-            },
-        );
-    y
+            }
+            if keep {
+                col
+            } else {
+                Vec::new()
+            }
+        })
+        .collect();
+    (y, keep.then_some(kept))
 }
 
 fn conv_backward(
     layer: &Layer,
     x: &Tensor,
+    cached: Option<Vec<Vec<f32>>>,
     dy: &Tensor,
     params: &[Param],
     grads: &mut [Vec<f32>],
@@ -655,10 +690,15 @@ fn conv_backward(
     } else {
         Tensor::default()
     };
+    let groups = x.n.div_ceil(group);
+    let mut cached = cached.unwrap_or_default();
+    cached.resize(groups, Vec::new());
     // One group: dW = dY·colᵀ, db = Σ dY, dX = col2im(Wᵀ·dY).
-    let work = |xs: &[f32], dys: &[f32], dxs: Option<&mut [f32]>| {
-        let mut col = Vec::new();
-        let ld = g.group_cols(xs, &mut col);
+    let work = |xs: &[f32], dys: &[f32], dxs: Option<&mut [f32]>, mut col: Vec<f32>| {
+        let ld = dys.len() / out_len * cols;
+        if col.is_empty() {
+            g.group_cols(xs, &mut col);
+        }
         let mut dyg = vec![0.0f32; o * ld];
         let mut db = vec![0.0f32; o];
         for (j, dyi) in dys.chunks_exact(out_len).enumerate() {
@@ -695,13 +735,15 @@ fn conv_backward(
             .par_chunks(group * in_len)
             .zip(dy.data.par_chunks(group * out_len))
             .zip(dx.data.par_chunks_mut(group * in_len))
-            .map(|((xs, dys), dxs)| work(xs, dys, Some(dxs)))
+            .zip(cached)
+            .map(|(((xs, dys), dxs), col)| work(xs, dys, Some(dxs), col))
             .collect()
     } else {
         x.data
             .par_chunks(group * in_len)
             .zip(dy.data.par_chunks(group * out_len))
-            .map(|(xs, dys)| work(xs, dys, None))
+            .zip(cached)
+            .map(|((xs, dys), col)| work(xs, dys, None, col))
             .collect()
     };
     for (dw, db) in partials {
@@ -950,7 +992,7 @@ mod tests {
                 stride: s,
                 padding: p,
             };
-            let got = conv_forward(&layer, &x, &params);
+            let (got, _) = conv_forward(&layer, &x, &params, false);
             let want = naive_conv(&x, &wv, &bv, o, k, s, p);
             assert_eq!(
                 (got.n, got.c, got.h, got.w),
