@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Paper A's CIFAR-10 ordering on CPU (Tables 2 and 3, scaled down):
+#   plain > pe NP-only with augmentation before encryption
+#         > pe (NP + colour shuffle) + adaptation network with augmentation after encryption
+#         > block-wise baselines (LE, EtC) with augmentation after encryption.
+#
+#   scripts/experiments/paper_a_cifar.sh [OUT_DIR] [EPOCHS] [WIDTH] [TRAIN_LIMIT]
+#
+# Defaults are CPU-feasible on 2 cores: ResNet-18 at base width 8, data_batch_1 only
+# (10 000 training images), 8 epochs, full 10 000-image test set. The paper's setting is
+# width 64, all 50 000 training images, 300 epochs, SGD 0.1 momentum 0.9 wd 5e-4, lr / 10
+# at epochs 150 and 225 (`--schedule multistep`), batch 128: pass WIDTH=64 EPOCHS=300
+# TRAIN_LIMIT=50000 on a machine that can afford it.
+# Writes OUT_DIR/<config>.json (one `pixveil train --json` object each) and
+# OUT_DIR/summary.md.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+OUT="${1:-target/paper-a}"
+EPOCHS="${2:-8}"
+WIDTH="${3:-8}"
+LIMIT="${4:-10000}"
+DATA="${PIXVEIL_DATA_DIR:-../shared/data}"
+BIN="${PIXVEIL_BIN:-target/release/pixveil}"
+[[ -x "$BIN" ]] || cargo build --release --locked -p pixveil
+mkdir -p "$OUT/keys"
+for s in pe-np pe le etc; do
+  [[ -f "$OUT/keys/$s.key" ]] || "$BIN" keygen --scheme "$s" --shape 32x32x3 --mode fixed -o "$OUT/keys/$s.key"
+done
+run() { # name, extra args...
+  local name="$1"; shift
+  if [[ -f "$OUT/$name.json" ]]; then echo "skip $name (done)"; return; fi
+  "$BIN" train --dataset cifar10 --data-dir "$DATA" --model resnet18 --width "$WIDTH" \
+    --epochs "$EPOCHS" --train-limit "$LIMIT" -o "$OUT/$name.safetensors" --json "$@" > "$OUT/$name.json.tmp"
+  mv "$OUT/$name.json.tmp" "$OUT/$name.json"
+}
+run plain-before      --augment before
+run pe-np-before      --augment before --key "$OUT/keys/pe-np.key"
+run pe-np-after       --augment after  --key "$OUT/keys/pe-np.key"
+run pe-adapt-after    --augment after  --key "$OUT/keys/pe.key" --adaptation
+run pe-after          --augment after  --key "$OUT/keys/pe.key"
+run le-after          --augment after  --key "$OUT/keys/le.key"
+run etc-after         --augment after  --key "$OUT/keys/etc.key"
+{
+  echo "| configuration | test accuracy (%) | train s |"
+  echo "|---|---|---|"
+  for f in "$OUT"/*.json; do
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); n=sys.argv[1].rsplit("/",1)[1][:-5]; print(f"| {n} | {100*d[\"test_accuracy\"]:.2f} | {d[\"train_seconds\"]:.0f} |")' "$f"
+  done
+} > "$OUT/summary.md"
+cat "$OUT/summary.md"
