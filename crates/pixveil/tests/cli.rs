@@ -526,6 +526,9 @@ fn demo_runs_on_the_builtin_sample() {
     assert!(!text.contains("FAILED"));
     assert!(text.contains("cifar10") && text.contains("mnist"));
     assert!(dir.path().join("demo/cifar10.png").exists());
+    // The train-and-evaluate section: plain and every fixed-key scheme, then per-image pe.
+    assert!(text.contains("Train and evaluate"), "{text}");
+    assert!(text.contains("per-image"), "{text}");
 }
 
 #[test]

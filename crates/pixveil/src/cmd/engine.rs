@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use pixveil_image::{ImageBatch, Shape};
 use pixveil_nn as nn;
 
@@ -68,7 +68,18 @@ fn architecture(name: &str) -> Result<nn::Architecture> {
 /// # Errors
 /// An unknown architecture, or one that does not take images of `spec.input_shape`.
 pub fn build_model(spec: &ModelSpec, seed: u64) -> Result<Model> {
-    Ok(Model::new(&spec.config()?, seed)?)
+    let config = spec.config()?;
+    // The HE-friendly models are the MNIST-family models of the TenSEAL tutorial and
+    // CryptonDL; the encrypted-inference code expects them on 28×28×1 images.
+    if config.architecture.he_friendly() && spec.input_shape != [1, 28, 28] {
+        bail!(
+            "{} is an HE-friendly model for 28x28x1 images (MNIST, Fashion-MNIST, KMNIST), \
+             not {}; use small-cnn or resnet18",
+            spec.architecture,
+            spec.shape_text()
+        );
+    }
+    Ok(Model::new(&config, seed)?)
 }
 
 /// The spec of a model.

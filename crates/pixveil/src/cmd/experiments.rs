@@ -101,7 +101,7 @@ pub struct ExperimentsArgs {
     /// Output folder.
     #[arg(long, default_value = "pixveil-experiments", value_name = "DIR")]
     pub out: PathBuf,
-    /// Print results.json on stdout too.
+    /// Print results.json on stdout instead of the markdown table.
     #[arg(long)]
     pub json: bool,
 }
@@ -380,7 +380,9 @@ pub fn run(a: &ExperimentsArgs, quiet: bool) -> Result<()> {
     let chart = chart(&rows, a.preset.is_some());
     save_bar_chart(&chart, &a.out.join("accuracy.png"))
         .with_context(|| format!("cannot write {}", a.out.join("accuracy.png").display()))?;
-    print!("{}", markdown(&rows, a.preset.is_some()));
+    if !a.json {
+        print!("{}", markdown(&rows, a.preset.is_some()));
+    }
     eprintln!(
         "wrote results.md, results.csv, results.json and accuracy.png to {} ({:.0} s)",
         a.out.display(),
