@@ -26,11 +26,5 @@ run() { # name, extra args...
 run plain
 run pe-fixed --key "$OUT/keys/pe.key"
 run logistic-fixed --key "$OUT/keys/logistic.key"
-{
-  echo "| configuration | test accuracy (%) | train s |"
-  echo "|---|---|---|"
-  for f in "$OUT"/*.json; do
-    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); n=sys.argv[1].rsplit("/",1)[1][:-5]; print(f"| {n} | {100*d[\"test_accuracy\"]:.2f} | {d[\"train_seconds\"]:.0f} |")' "$f"
-  done
-} > "$OUT/summary.md"
+python3 scripts/experiments/summarize.py "$OUT" > "$OUT/summary.md"
 cat "$OUT/summary.md"
