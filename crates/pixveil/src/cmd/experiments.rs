@@ -73,7 +73,7 @@ pub struct ExperimentsArgs {
     /// then ignored).
     #[arg(long, value_enum)]
     pub preset: Option<Preset>,
-    /// Epochs per run (default 2; 10 with --preset paper-a).
+    /// Epochs per run (default 2; 8 with --preset paper-a).
     #[arg(long, value_name = "N")]
     pub epochs: Option<usize>,
     /// Train on the first N training images (default: all; 10000 with --preset paper-a, i.e.
@@ -89,9 +89,10 @@ pub struct ExperimentsArgs {
     /// Base learning rate (default: per model, as `train`).
     #[arg(long, value_name = "RATE")]
     pub lr: Option<f32>,
-    /// ResNet base width (64 = standard ResNet-18; smaller is faster on a CPU).
-    #[arg(long, default_value_t = 64, value_name = "N")]
-    pub width: usize,
+    /// ResNet base width (default 64 = standard ResNet-18; 8 with --preset paper-a, for a
+    /// CPU).
+    #[arg(long, value_name = "N")]
+    pub width: Option<usize>,
     /// Seed of every run.
     #[arg(long, default_value_t = 73)]
     pub seed: u64,
@@ -188,6 +189,7 @@ struct Results<'a> {
     epochs: usize,
     train_limit: Option<usize>,
     limit: Option<usize>,
+    width: usize,
     seed: u64,
     threads: usize,
     seconds: f64,
@@ -264,14 +266,23 @@ fn paper_a() -> Vec<Plan> {
 
 pub fn run(a: &ExperimentsArgs, quiet: bool) -> Result<()> {
     let started = Instant::now();
-    let (plans, epochs, train_limit) = match a.preset {
+    let (plans, epochs, train_limit, width) = match a.preset {
         Some(Preset::PaperA) => (
             paper_a(),
-            a.epochs.unwrap_or(10),
+            a.epochs.unwrap_or(8),
             a.train_limit.or(Some(10_000)),
+            a.width.unwrap_or(8),
         ),
-        None => (grid(a)?, a.epochs.unwrap_or(2), a.train_limit),
+        None => (
+            grid(a)?,
+            a.epochs.unwrap_or(2),
+            a.train_limit,
+            a.width.unwrap_or(64),
+        ),
     };
+    if width == 0 {
+        bail!("--width must be at least 1");
+    }
     if epochs == 0 {
         bail!("--epochs must be at least 1");
     }
@@ -330,6 +341,7 @@ pub fn run(a: &ExperimentsArgs, quiet: bool) -> Result<()> {
             plan,
             epochs,
             train_limit,
+            width,
             quiet,
             &mut datasets,
             &mut keys,
@@ -372,11 +384,12 @@ pub fn run(a: &ExperimentsArgs, quiet: bool) -> Result<()> {
             &rows,
             epochs,
             train_limit,
+            width,
             started.elapsed().as_secs_f64(),
         )?;
     }
     let seconds = started.elapsed().as_secs_f64();
-    write_results(a, &rows, epochs, train_limit, seconds)?;
+    write_results(a, &rows, epochs, train_limit, width, seconds)?;
     let chart = chart(&rows, a.preset.is_some());
     save_bar_chart(&chart, &a.out.join("accuracy.png"))
         .with_context(|| format!("cannot write {}", a.out.join("accuracy.png").display()))?;
@@ -406,6 +419,7 @@ fn run_plan(
     plan: &Plan,
     epochs: usize,
     train_limit: Option<usize>,
+    width: usize,
     quiet: bool,
     datasets: &mut BTreeMap<String, Result<(DataSpec, Splits), String>>,
     keys: &mut BTreeMap<String, Result<Encryption, String>>,
@@ -441,7 +455,7 @@ fn run_plan(
         Err(e) => return Ok(Outcome::Skipped(format!("dataset not available: {e}"))),
     };
     let shape = spec.shape();
-    let model = ModelSpec::new(&plan.model, shape, plan.adaptation, a.width);
+    let model = ModelSpec::new(&plan.model, shape, plan.adaptation, width);
     if let Err(e) = engine::build_model(&model, a.seed) {
         return Ok(Outcome::Skipped(format!("{e:#}")));
     }
@@ -590,6 +604,7 @@ fn write_results(
     rows: &[Row],
     epochs: usize,
     train_limit: Option<usize>,
+    width: usize,
     seconds: f64,
 ) -> Result<()> {
     let results = Results {
@@ -597,6 +612,7 @@ fn write_results(
         epochs,
         train_limit,
         limit: a.limit,
+        width,
         seed: a.seed,
         threads: rayon::current_num_threads(),
         seconds,
