@@ -343,6 +343,86 @@ fn fixed_key_training_and_scheme_checks() {
 }
 
 #[test]
+fn per_image_keys_and_passphrase_keys() {
+    let dir = TempDir::new().unwrap();
+    let d = dir.path();
+    let k = keygen(d, "pi.key", "pe", "28x28x1", "per-image");
+    let r = train(
+        &d.join("pi.st"),
+        "1",
+        &[
+            "--key",
+            k.to_str().unwrap(),
+            "--augment",
+            "before",
+            "--no-hflip",
+        ],
+    );
+    assert_eq!(
+        (r["scheme"].as_str(), r["key_mode"].as_str()),
+        (Some("pe:per-image"), Some("per-image"))
+    );
+    assert_eq!(
+        (r["augment"].as_str(), r["hflip"].as_bool()),
+        (Some("before"), Some(false))
+    );
+    let e = json_of(
+        pixveil()
+            .args(["eval", "--dataset", "sample-mnist", "--json", "--model"])
+            .arg(d.join("pi.st"))
+            .arg("--key")
+            .arg(&k),
+    );
+    assert_eq!(e["scheme"], "pe:per-image");
+    // A passphrase-protected key (Argon2id) is read with --passphrase-file.
+    let pass = d.join("pass.txt");
+    fs::write(&pass, "correct horse\n").unwrap();
+    let key = d.join("pp.key");
+    pixveil()
+        .args([
+            "keygen",
+            "--scheme",
+            "logistic",
+            "--shape",
+            "28x28x1",
+            "--passphrase-file",
+        ])
+        .arg(&pass)
+        .arg("-o")
+        .arg(&key)
+        .assert()
+        .success();
+    let r = train(
+        &d.join("pp.st"),
+        "1",
+        &[
+            "--key",
+            key.to_str().unwrap(),
+            "--passphrase-file",
+            pass.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(r["scheme"], "logistic:fixed");
+    assert_error(
+        pixveil()
+            .args([
+                "train",
+                "--dataset",
+                "sample-mnist",
+                "--model",
+                "tenseal-cnn",
+                "--epochs",
+                "1",
+                "--key",
+            ])
+            .arg(&key)
+            .arg("-o")
+            .arg(d.join("x.st")),
+        "passphrase",
+    );
+}
+
+#[test]
 fn resume_continues_bit_exactly() {
     let dir = TempDir::new().unwrap();
     let a = dir.path().join("a.st");
