@@ -36,5 +36,6 @@ pub use model::{argmax, Architecture, Model, ModelConfig, Param, NUM_CLASSES};
 pub use optim::{Adam, LrSchedule, Optimizer, OptimizerState, Sgd};
 pub use tensor::Tensor;
 pub use train::{
-    apply_transform, evaluate, predict, train_epoch, BatchProgress, EpochStats, Transform,
+    apply_transform, evaluate, predict, train_epoch, train_epoch_scheduled, BatchProgress,
+    EpochStats, StepSchedule, Transform,
 };

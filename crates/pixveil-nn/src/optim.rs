@@ -119,8 +119,10 @@ impl Optimizer for Sgd {
     }
 }
 
-/// Adam (Kingma & Ba) with PyTorch defaults (β = 0.9, 0.999, ε = 1e-8) and coupled L2
-/// weight decay as `torch.optim.Adam`.
+/// Adam (Kingma & Ba) with PyTorch defaults (β = 0.9, 0.999, ε = 1e-8) and either
+/// coupled L2 weight decay as `torch.optim.Adam` ([`Adam::new`]) or decoupled weight
+/// decay on weight matrices and kernels only, not on biases or batch-norm parameters
+/// (AdamW, [`Adam::new_decoupled`]).
 #[derive(Clone, Debug)]
 pub struct Adam {
     /// Learning rate.
@@ -133,6 +135,8 @@ pub struct Adam {
     pub eps: f32,
     /// Weight decay `λ`.
     pub weight_decay: f32,
+    /// Decoupled (AdamW: `p ← p − lr·λ·p` on tensors of rank ≥ 2) instead of L2.
+    pub decoupled: bool,
     step: u64,
     m: Vec<Vec<f32>>,
     v: Vec<Vec<f32>>,
@@ -147,9 +151,19 @@ impl Adam {
             beta2: 0.999,
             eps: 1e-8,
             weight_decay,
+            decoupled: false,
             step: 0,
             m: model.zero_grads(),
             v: model.zero_grads(),
+        }
+    }
+
+    /// AdamW (Loshchilov & Hutter): decoupled weight decay, applied to weight tensors
+    /// (rank ≥ 2) only.
+    pub fn new_decoupled(model: &Model, lr: f32, weight_decay: f32) -> Self {
+        Self {
+            decoupled: true,
+            ..Self::new(model, lr, weight_decay)
         }
     }
 }
@@ -164,7 +178,11 @@ impl Optimizer for Adam {
     }
 
     fn name(&self) -> &'static str {
-        "adam"
+        if self.decoupled {
+            "adamw"
+        } else {
+            "adam"
+        }
     }
 
     fn step(&mut self, model: &mut Model, grads: &[Vec<f32>], scale: f32) {
@@ -172,14 +190,22 @@ impl Optimizer for Adam {
         let t = i32::try_from(self.step).unwrap_or(i32::MAX);
         let bc1 = 1.0 - self.beta1.powi(t);
         let bc2 = 1.0 - self.beta2.powi(t);
-        for (((p, g), m), v) in model
+        let ranks: Vec<usize> = model.params().iter().map(|p| p.shape.len()).collect();
+        for ((((p, g), m), v), rank) in model
             .params_mut()
             .zip(grads)
             .zip(&mut self.m)
             .zip(&mut self.v)
+            .zip(ranks)
         {
+            let (l2, decay) = match (self.decoupled, rank >= 2) {
+                (false, _) => (self.weight_decay, 1.0),
+                (true, true) => (0.0, 1.0 - self.lr * self.weight_decay),
+                (true, false) => (0.0, 1.0),
+            };
             for (((pv, gv), mv), vv) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
-                let gv = gv * scale + self.weight_decay * *pv;
+                *pv *= decay;
+                let gv = gv * scale + l2 * *pv;
                 *mv = self.beta1 * *mv + (1.0 - self.beta1) * gv;
                 *vv = self.beta2 * *vv + (1.0 - self.beta2) * gv * gv;
                 let mhat = *mv / bc1;
@@ -191,14 +217,14 @@ impl Optimizer for Adam {
 
     fn state(&self) -> OptimizerState {
         OptimizerState {
-            kind: "adam".into(),
+            kind: self.name().into(),
             step: self.step,
             slots: vec![self.m.clone(), self.v.clone()],
         }
     }
 
     fn load_state(&mut self, mut state: OptimizerState) -> Result<()> {
-        check_slots("adam", 2, &self.m, &state)?;
+        check_slots(self.name(), 2, &self.m, &state)?;
         self.step = state.step;
         self.v = state.slots.swap_remove(1);
         self.m = state.slots.swap_remove(0);
@@ -230,6 +256,23 @@ pub enum LrSchedule {
 }
 
 impl LrSchedule {
+    /// Learning rate at `progress` epochs into a run of `total_epochs` (fractional: the
+    /// trainer calls it before every mini-batch), after a linear warm-up from 0 over the
+    /// first `warmup` epochs. Step schedules change at whole epochs; cosine is smooth.
+    pub fn lr_at(&self, base: f32, progress: f64, total_epochs: usize, warmup: f64) -> f32 {
+        let after = if let LrSchedule::Cosine = self {
+            let t = (progress / total_epochs.max(1) as f64).clamp(0.0, 1.0);
+            base * (0.5 * (1.0 + (std::f64::consts::PI * t).cos())) as f32
+        } else {
+            self.lr(base, progress.max(0.0) as usize, total_epochs)
+        };
+        if warmup > 0.0 && progress < warmup {
+            after * (progress / warmup) as f32
+        } else {
+            after
+        }
+    }
+
     /// Learning rate for 0-based `epoch` of `total_epochs`.
     pub fn lr(&self, base: f32, epoch: usize, total_epochs: usize) -> f32 {
         match *self {
@@ -275,5 +318,27 @@ mod tests {
         assert!((c.lr(1.0, 0, 10) - 1.0).abs() < 1e-6);
         assert!((c.lr(1.0, 5, 10) - 0.5).abs() < 1e-6);
         assert!(c.lr(1.0, 9, 10) < 0.03);
+        // Per-step: cosine is smooth, warm-up is linear from 0.
+        assert!((c.lr_at(1.0, 5.0, 10, 0.0) - 0.5).abs() < 1e-6);
+        assert!(c.lr_at(1.0, 5.5, 10, 0.0) < c.lr_at(1.0, 5.25, 10, 0.0));
+        assert!((c.lr_at(2.0, 0.25, 10, 0.5) - 1.0).abs() < 0.02);
+        assert_eq!(s.lr_at(1.0, 3.9, 10, 0.0), 0.5);
+    }
+
+    #[test]
+    fn adamw_decays_weights_only() {
+        use crate::model::{Architecture, ModelConfig};
+        let mut m = Model::new(&ModelConfig::new(Architecture::HeCnn, [1, 28, 28]), 0).unwrap();
+        let before = m.params().to_vec();
+        let zero: Vec<Vec<f32>> = m.zero_grads();
+        let mut opt = Adam::new_decoupled(&m, 0.1, 0.5);
+        opt.step(&mut m, &zero, 1.0);
+        for (a, b) in before.iter().zip(m.params()) {
+            let factor = if a.shape.len() >= 2 { 0.95 } else { 1.0 };
+            for (x, y) in a.value.iter().zip(&b.value) {
+                assert!((x * factor - y).abs() < 1e-6, "{}", a.name);
+            }
+        }
+        assert_eq!(opt.state().kind, "adamw");
     }
 }

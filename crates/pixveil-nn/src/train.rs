@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use crate::model::{argmax, Model};
-use crate::optim::Optimizer;
+use crate::optim::{LrSchedule, Optimizer};
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 
@@ -136,6 +136,42 @@ pub fn train_epoch(
     seed: u64,
     on_batch: &mut dyn FnMut(BatchProgress),
 ) -> Result<EpochStats> {
+    train_epoch_scheduled(model, opt, images, labels, batch_size, seed, None, on_batch)
+}
+
+/// A learning rate set before every mini-batch: the rate of `schedule` for base rate
+/// `base` at fractional epoch `epoch + done / total` of `total_epochs`, with `warmup`
+/// epochs of linear warm-up.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepSchedule {
+    /// The schedule.
+    pub schedule: LrSchedule,
+    /// Base learning rate.
+    pub base: f32,
+    /// 0-based epoch this pass is.
+    pub epoch: usize,
+    /// Epochs in the run.
+    pub total_epochs: usize,
+    /// Warm-up length in epochs (0 for none).
+    pub warmup: f64,
+}
+
+/// [`train_epoch`] with the learning rate set by `schedule` before every mini-batch
+/// (`None`: left as it is).
+///
+/// # Errors
+/// As [`train_epoch`].
+#[allow(clippy::too_many_arguments)]
+pub fn train_epoch_scheduled(
+    model: &mut Model,
+    opt: &mut dyn Optimizer,
+    images: &ImageBatch,
+    labels: &[u8],
+    batch_size: usize,
+    seed: u64,
+    schedule: Option<StepSchedule>,
+    on_batch: &mut dyn FnMut(BatchProgress),
+) -> Result<EpochStats> {
     check_data(model, images, labels)?;
     if batch_size == 0 {
         return Err(Error::Shape("batch size 0".into()));
@@ -145,6 +181,10 @@ pub fn train_epoch(
     let (mut loss, mut correct, mut done) = (0.0, 0usize, 0usize);
     let mut grads = model.zero_grads();
     for batch in order.chunks(batch_size) {
+        if let Some(s) = schedule {
+            let progress = s.epoch as f64 + done as f64 / labels.len().max(1) as f64;
+            opt.set_lr(s.schedule.lr_at(s.base, progress, s.total_epochs, s.warmup));
+        }
         let x = Tensor::from_images(images, batch);
         let y: Vec<u8> = batch.iter().map(|&i| labels[i]).collect();
         grads.iter_mut().for_each(|g| g.fill(0.0));

@@ -147,6 +147,7 @@ fn bench_train(a: &BenchArgs) -> Result<()> {
             &labels,
             a.batch_size,
             0,
+            None,
             &mut ignore,
         )?;
         engine::evaluate(&model, &images, &labels)?;
@@ -161,6 +162,7 @@ fn bench_train(a: &BenchArgs) -> Result<()> {
                 &labels,
                 a.batch_size,
                 r as u64 + 1,
+                None,
                 &mut ignore,
             )?;
             train_s.push(t.elapsed().as_secs_f64());

@@ -102,8 +102,10 @@ pub fn num_params(model: &Model) -> usize {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum OptimizerKind {
-    /// Adam (PyTorch defaults apart from the learning rate).
+    /// Adam (PyTorch defaults apart from the learning rate), L2 weight decay.
     Adam,
+    /// AdamW: decoupled weight decay on weight tensors only.
+    Adamw,
     /// SGD with momentum.
     Sgd,
 }
@@ -113,6 +115,7 @@ impl OptimizerKind {
     pub fn name(self) -> &'static str {
         match self {
             Self::Adam => "adam",
+            Self::Adamw => "adamw",
             Self::Sgd => "sgd",
         }
     }
@@ -131,6 +134,7 @@ pub fn optimizer(
 ) -> Result<Box<dyn Optimizer>> {
     Ok(match kind {
         OptimizerKind::Adam => Box::new(nn::Adam::new(model, lr, weight_decay)),
+        OptimizerKind::Adamw => Box::new(nn::Adam::new_decoupled(model, lr, weight_decay)),
         OptimizerKind::Sgd => Box::new(nn::Sgd::new(model, lr, momentum, weight_decay)),
     })
 }
@@ -154,6 +158,7 @@ pub fn schedule_name(s: &Schedule) -> String {
 ///
 /// # Errors
 /// The engine's errors (shape, labels, batch size, divergence).
+#[allow(clippy::too_many_arguments)]
 pub fn train_epoch(
     model: &mut Model,
     opt: &mut dyn Optimizer,
@@ -161,10 +166,11 @@ pub fn train_epoch(
     labels: &[u8],
     batch_size: usize,
     seed: u64,
+    schedule: Option<nn::StepSchedule>,
     on_batch: &mut dyn FnMut(BatchProgress),
 ) -> Result<EpochStats> {
-    Ok(nn::train_epoch(
-        model, opt, images, labels, batch_size, seed, on_batch,
+    Ok(nn::train_epoch_scheduled(
+        model, opt, images, labels, batch_size, seed, schedule, on_batch,
     )?)
 }
 

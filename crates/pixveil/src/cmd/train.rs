@@ -12,6 +12,7 @@ use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 use pixveil_image::Shape;
 use pixveil_nn::augment::{augment_batch, Augmentation};
+use pixveil_nn::StepSchedule;
 use serde::{Deserialize, Serialize};
 
 use super::data::{self, DataSpec, Encryption, Splits};
@@ -73,7 +74,7 @@ pub struct TrainArgs {
     /// Mini-batch size (default: 64; 128 for resnet18).
     #[arg(long, value_name = "N")]
     pub batch_size: Option<usize>,
-    /// Optimiser (default: adam; sgd for resnet18).
+    /// Optimiser (default: adam; adamw for he-cnn; sgd for resnet18).
     #[arg(long, value_enum)]
     pub optimizer: Option<OptimizerKind>,
     /// Base learning rate (default: adam 0.001; sgd 0.1 for resnet18, 0.01 otherwise).
@@ -94,6 +95,10 @@ pub struct TrainArgs {
     /// Step schedule: decay factor.
     #[arg(long, default_value_t = 0.1, value_name = "FACTOR")]
     pub gamma: f32,
+    /// Linear learning-rate warm-up over this many (fractional) epochs (default: 0.5 for
+    /// he-cnn, 0 otherwise). The rate is updated before every mini-batch.
+    #[arg(long, value_name = "EPOCHS")]
+    pub warmup: Option<f64>,
     /// Seed of initialisation, shuffling and augmentation.
     #[arg(long, default_value_t = 73)]
     pub seed: u64,
@@ -159,6 +164,8 @@ pub struct Hyper {
     pub weight_decay: f32,
     /// Schedule.
     pub schedule: Schedule,
+    /// Warm-up epochs.
+    pub warmup: f64,
 }
 
 impl Hyper {
@@ -174,6 +181,18 @@ impl Hyper {
                 momentum: 0.9,
                 weight_decay: 5e-4,
                 schedule: Schedule::Cosine,
+                warmup: 0.0,
+            }
+        } else if model == "he-cnn" {
+            // The recipe that reaches MNIST 99.2 / Fashion 90.6 / KMNIST 97.0 % (README).
+            Self {
+                batch_size: 64,
+                optimizer: OptimizerKind::Adamw,
+                lr: 2e-3,
+                momentum: 0.9,
+                weight_decay: 0.05,
+                schedule: Schedule::Cosine,
+                warmup: 0.5,
             }
         } else {
             Self {
@@ -183,6 +202,7 @@ impl Hyper {
                 momentum: 0.9,
                 weight_decay: 0.0,
                 schedule: Schedule::Constant,
+                warmup: 0.0,
             }
         }
     }
@@ -192,7 +212,7 @@ impl Hyper {
         if let Some(o) = a.optimizer {
             if o != h.optimizer && a.lr.is_none() {
                 h.lr = match o {
-                    OptimizerKind::Adam => 1e-3,
+                    OptimizerKind::Adam | OptimizerKind::Adamw => 1e-3,
                     OptimizerKind::Sgd => 0.01,
                 };
             }
@@ -203,6 +223,12 @@ impl Hyper {
         }
         if let Some(b) = a.batch_size {
             h.batch_size = b;
+        }
+        if let Some(w) = a.warmup {
+            if !(w.is_finite() && w >= 0.0) {
+                bail!("--warmup must be a non-negative number of epochs, got {w}");
+            }
+            h.warmup = w;
         }
         if let Some(wd) = a.weight_decay {
             h.weight_decay = wd;
@@ -535,8 +561,16 @@ pub fn run_job(job: &TrainJob) -> Result<TrainReport> {
     let labels = &job.splits.train.labels;
 
     for epoch in done..job.epochs {
-        let lr = job.hyper.schedule.lr(job.hyper.lr, epoch, job.epochs);
-        opt.set_lr(lr);
+        let schedule = StepSchedule {
+            schedule: job.hyper.schedule,
+            base: job.hyper.lr,
+            epoch,
+            total_epochs: job.epochs,
+            warmup: job.hyper.warmup,
+        };
+        let lr = schedule
+            .schedule
+            .lr_at(job.hyper.lr, epoch as f64, job.epochs, job.hyper.warmup);
         let start = Instant::now();
         let epoch_images;
         let images = match job.augment {
@@ -561,6 +595,7 @@ pub fn run_job(job: &TrainJob) -> Result<TrainReport> {
             labels,
             job.hyper.batch_size,
             mix(job.seed, 2, epoch),
+            Some(schedule),
             &mut |p: BatchProgress| {
                 pb.set_position(p.done as u64);
                 pb.set_message(format!(
