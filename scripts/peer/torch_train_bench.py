@@ -29,6 +29,11 @@ Compare: reads pixveil's JSON (``pixveil bench train --json``: an object with "r
 array of rows; each row has "model" and "train_images_per_s" / "infer_images_per_s") and this
 script's JSON, prints a table with the ratios pixveil / PyTorch (> 1: pixveil faster) and
 writes it as CSV. A missing pixveil file gives PyTorch-only rows with empty ratios.
+
+Fairness: run on an otherwise idle machine. The JSON records the load average before and after;
+the script warns when other work shared the cores. PyTorch runs with its defaults (OpenMP
+threads spin-wait); on a busy machine set OMP_WAIT_POLICY=PASSIVE, recorded as
+"omp_wait_policy", or its multi-threaded numbers measure the contention, not PyTorch.
 """
 import argparse
 import csv
@@ -186,11 +191,33 @@ def bench_model(name, x, y, passes, seed=0):
     }
 
 
+def load_average():
+    """The 1-minute load average, or None where the OS does not give it."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
+def warn_if_busy(before, after, threads):
+    """Warns when other work shared the cores: PyTorch's OpenMP threads spin-wait at barriers by
+    default, so with more runnable threads than cores its multi-threaded numbers collapse (seen
+    here: 2-thread tenseal-cnn training 10x slower than 1 thread at load 5 on 2 cores;
+    OMP_WAIT_POLICY=PASSIVE avoids most of it)."""
+    cpus = os.cpu_count() or 1
+    busy = [v for v in (before, after) if v is not None and v > 0.5 * cpus + 0.5]
+    if busy:
+        print(f"warning: load average {max(busy)} on {cpus} cpus: other work shared the cores, "
+              f"the numbers are unreliable" + (" (multi-threaded PyTorch especially; "
+              "see OMP_WAIT_POLICY)" if threads > 1 else ""), file=sys.stderr)
+
+
 def run_bench(a):
     import torch
 
     threads = a.threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
+    load_before = load_average()
     x, y = load_mnist(data_dir(a.data_dir), "train", a.images)
     if x.shape[0] < a.images:
         print(f"note: only {x.shape[0]} training images available", file=sys.stderr)
@@ -198,6 +225,8 @@ def run_bench(a):
     for name in a.models.split(","):
         print(f"timing {name} ({threads} threads, {x.shape[0]} images) ...", file=sys.stderr)
         rows.append(bench_model(name.strip(), x, y, a.passes))
+    load_after = load_average()
+    warn_if_busy(load_before, load_after, threads)
     out = {
         "peer": "pytorch",
         "torch_version": torch.__version__,
@@ -207,6 +236,10 @@ def run_bench(a):
         "images": int(x.shape[0]),
         "passes": a.passes,
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpus": os.cpu_count(),
+        "load_average_before": load_before,
+        "load_average_after": load_after,
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "rows": rows,
     }
     text = json.dumps(out)
@@ -266,6 +299,10 @@ def compare(pixveil_path, torch_path, csv_out):
           "ratio = pixveil / PyTorch, > 1: pixveil faster")
     if not pix:
         print("(no pixveil numbers: ratios left empty)")
+    loads = [peer.get("load_average_before"), peer.get("load_average_after")]
+    if any(v is not None for v in loads):
+        print(f"load average before / after the PyTorch run: {loads[0]} / {loads[1]} "
+              f"on {peer.get('cpus')} cpus")
     head = ("model", "pixveil train/s", "torch train/s", "train ratio",
             "pixveil infer/s", "torch infer/s", "infer ratio")
     keys = ("model", "pixveil_train_images_per_s", "torch_train_images_per_s", "train_ratio",
