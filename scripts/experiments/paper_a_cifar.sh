@@ -37,14 +37,8 @@ run plain-before      --augment before
 run pe-np-before      --augment before --key "$OUT/keys/pe-np.key"
 run pe-np-after       --augment after  --key "$OUT/keys/pe-np.key"
 run pe-adapt-after    --augment after  --key "$OUT/keys/pe.key" --adaptation
-run pe-after          --augment after  --key "$OUT/keys/pe.key"
 run le-after          --augment after  --key "$OUT/keys/le.key"
 run etc-after         --augment after  --key "$OUT/keys/etc.key"
-{
-  echo "| configuration | test accuracy (%) | train s |"
-  echo "|---|---|---|"
-  for f in "$OUT"/*.json; do
-    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); n=sys.argv[1].rsplit("/",1)[1][:-5]; print(f"| {n} | {100*d[\"test_accuracy\"]:.2f} | {d[\"train_seconds\"]:.0f} |")' "$f"
-  done
-} > "$OUT/summary.md"
+run pe-after          --augment after  --key "$OUT/keys/pe.key"
+python3 scripts/experiments/summarize.py "$OUT" > "$OUT/summary.md"
 cat "$OUT/summary.md"
