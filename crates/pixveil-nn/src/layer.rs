@@ -606,18 +606,78 @@ impl ConvGeom {
         }
     }
 
-    /// `im2col` of a group of images side by side: `K × (g·P)`.
-    fn group_cols(&self, xs: &[f32], col: &mut Vec<f32>) -> usize {
+    /// Whether `im2col` copies contiguous runs (stride 1, wide rows) rather than
+    /// gathering through an index table (strided or narrow maps, where the per-run loop
+    /// overhead would dominate).
+    fn runs(&self) -> bool {
+        self.s == 1 && self.ow >= 16
+    }
+
+    /// Gather table: for every `im2col` entry `(row, position)`, the input index it reads,
+    /// or [`PAD`] for zero padding. Built once per layer call, shared by all images.
+    fn table(&self) -> Vec<u32> {
+        let (ow, oh, s, hw) = (self.ow, self.oh, self.s, self.h * self.w);
+        let mut t = Vec::with_capacity(self.krows() * oh * ow);
+        for ci in 0..self.c {
+            for ky in 0..self.k {
+                for kx in 0..self.k {
+                    for oy in 0..oh {
+                        let iy = (oy * s + ky).wrapping_sub(self.p);
+                        for ox in 0..ow {
+                            let ix = (ox * s + kx).wrapping_sub(self.p);
+                            t.push(if iy < self.h && ix < self.w {
+                                u32::try_from(ci * hw + iy * self.w + ix).unwrap_or(PAD)
+                            } else {
+                                PAD
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        t
+    }
+
+    /// `im2col` of a group of images side by side: `K × (g·P)`; `table` from
+    /// [`ConvGeom::table`] when not [`ConvGeom::runs`].
+    fn group_cols(&self, xs: &[f32], table: &[u32], col: &mut Vec<f32>) -> usize {
         let (kr, cols, in_len) = (self.krows(), self.cols(), self.c * self.h * self.w);
         let g = xs.len() / in_len;
         let ld = g * cols;
         col.resize(kr * ld, 0.0);
         for (j, xi) in xs.chunks_exact(in_len).enumerate() {
-            self.im2col(xi, &mut col[j * cols..], ld);
+            if self.runs() {
+                self.im2col(xi, &mut col[j * cols..], ld);
+            } else {
+                for (dst, idx) in col.chunks_exact_mut(ld).zip(table.chunks_exact(cols)) {
+                    for (d, &i) in dst[j * cols..(j + 1) * cols].iter_mut().zip(idx) {
+                        *d = xi.get(i as usize).copied().unwrap_or(0.0);
+                    }
+                }
+            }
         }
         ld
     }
+
+    /// Adds group column `j` of `col` (row stride `ld`) into image `dx`.
+    fn group_col2im(&self, col: &[f32], ld: usize, j: usize, table: &[u32], dx: &mut [f32]) {
+        let cols = self.cols();
+        if self.runs() {
+            self.col2im(&col[j * cols..], ld, dx);
+            return;
+        }
+        for (src, idx) in col.chunks_exact(ld).zip(table.chunks_exact(cols)) {
+            for (v, &i) in src[j * cols..(j + 1) * cols].iter().zip(idx) {
+                if let Some(d) = dx.get_mut(i as usize) {
+                    *d += v;
+                }
+            }
+        }
+    }
 }
+
+/// Marks a padding entry in a gather table (out of range of any image).
+const PAD: u32 = u32::MAX;
 
 /// Largest batch `im2col` size (floats) kept from forward for backward; above it the
 /// matrices are rebuilt in backward (memory over time for wide layers).
@@ -637,13 +697,14 @@ fn conv_forward(
     let mut y = Tensor::zeros(x.n, [o, g.oh, g.ow]);
     let (in_len, out_len, group) = (x.sample_len(), o * cols, g.group());
     let keep = train && kr * cols * x.n <= COL_CACHE_FLOATS;
+    let table = if g.runs() { Vec::new() } else { g.table() };
     let kept: Vec<Vec<f32>> = y
         .data
         .par_chunks_mut(group * out_len)
         .zip(x.data.par_chunks(group * in_len))
         .map(|(ys, xs)| {
             let mut col = Vec::new();
-            let ld = g.group_cols(xs, &mut col);
+            let ld = g.group_cols(xs, &table, &mut col);
             let mut out = vec![0.0f32; o * ld];
             gemm(
                 1.0,
@@ -691,13 +752,14 @@ fn conv_backward(
         Tensor::default()
     };
     let groups = x.n.div_ceil(group);
+    let table = if g.runs() { Vec::new() } else { g.table() };
     let mut cached = cached.unwrap_or_default();
     cached.resize(groups, Vec::new());
     // One group: dW = dY·colᵀ, db = Σ dY, dX = col2im(Wᵀ·dY).
     let work = |xs: &[f32], dys: &[f32], dxs: Option<&mut [f32]>, mut col: Vec<f32>| {
         let ld = dys.len() / out_len * cols;
         if col.is_empty() {
-            g.group_cols(xs, &mut col);
+            g.group_cols(xs, &table, &mut col);
         }
         let mut dyg = vec![0.0f32; o * ld];
         let mut db = vec![0.0f32; o];
@@ -725,7 +787,7 @@ fn conv_backward(
                 &mut col,
             );
             for (j, dxi) in dxs.chunks_exact_mut(in_len).enumerate() {
-                g.col2im(&col[j * cols..], ld, dxi);
+                g.group_col2im(&col, ld, j, &table, dxi);
             }
         }
         (dw, db)
@@ -959,6 +1021,7 @@ mod tests {
             (2, 1, 28, 28, 4, 7, 3, 0),
             (70, 4, 4, 4, 3, 1, 2, 0),
             (2, 2, 5, 5, 3, 5, 1, 2),
+            (3, 2, 18, 20, 3, 3, 1, 1),
         ] {
             let x = Tensor::from_vec(
                 n,
@@ -1005,6 +1068,44 @@ mod tests {
                     (n, c, h, w, o, k, s, p)
                 );
             }
+        }
+    }
+
+    #[test]
+    fn run_copies_and_gather_table_agree() {
+        // Stride 1, wide rows: `runs()` holds; compare against the gather table both ways.
+        let g = ConvGeom {
+            c: 2,
+            h: 6,
+            w: 20,
+            k: 3,
+            s: 1,
+            p: 1,
+            oh: 6,
+            ow: 20,
+            o: 1,
+        };
+        assert!(g.runs());
+        let x: Vec<f32> = (0..2 * 6 * 20).map(|i| i as f32 * 0.5 - 7.0).collect();
+        let table = g.table();
+        let (kr, cols) = (g.krows(), g.cols());
+        let mut a = vec![0.0; kr * cols];
+        g.im2col(&x, &mut a, cols);
+        let b: Vec<f32> = table
+            .iter()
+            .map(|&i| x.get(i as usize).copied().unwrap_or(0.0))
+            .collect();
+        assert_eq!(a, b);
+        let mut dx_runs = vec![0.0; x.len()];
+        g.col2im(&a, cols, &mut dx_runs);
+        let mut dx_table = vec![0.0; x.len()];
+        for (v, &i) in a.iter().zip(&table) {
+            if let Some(d) = dx_table.get_mut(i as usize) {
+                *d += v;
+            }
+        }
+        for (p, q) in dx_runs.iter().zip(&dx_table) {
+            assert!((p - q).abs() < 1e-4);
         }
     }
 }
