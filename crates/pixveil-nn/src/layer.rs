@@ -238,7 +238,7 @@ fn forward(layer: &Layer, x: Tensor, store: &mut Store<'_>) -> (Tensor, Cache) {
         } => batchnorm_forward(x, store, *weight, *bias, *running, *channels),
         Layer::Relu => {
             let mut y = x;
-            y.data.par_iter_mut().for_each(|v| *v = v.max(0.0));
+            map_inplace(&mut y.data, |v| v.max(0.0));
             let cache = if train {
                 Cache::Input(y.clone())
             } else {
@@ -248,7 +248,7 @@ fn forward(layer: &Layer, x: Tensor, store: &mut Store<'_>) -> (Tensor, Cache) {
         }
         Layer::Square => {
             let mut y = x.clone();
-            y.data.par_iter_mut().for_each(|v| *v *= *v);
+            map_inplace(&mut y.data, |v| v * v);
             (y, if train { Cache::Input(x) } else { Cache::None })
         }
         Layer::MaxPool2d { kernel, stride } => {
@@ -301,10 +301,7 @@ fn forward(layer: &Layer, x: Tensor, store: &mut Store<'_>) -> (Tensor, Cache) {
         Layer::Residual { body, shortcut } => {
             let (mut s, sc) = forward_seq(shortcut, x.clone(), store);
             let (b, bc) = forward_seq(body, x, store);
-            s.data
-                .par_iter_mut()
-                .zip(&b.data)
-                .for_each(|(s, b)| *s += b);
+            zip_inplace(&mut s.data, &b.data, |s, b| s + b);
             let cache = if train {
                 Cache::Branches {
                     body: bc,
@@ -379,19 +376,12 @@ fn backward(
         ),
         (Layer::Relu, Cache::Input(y)) => {
             let mut dx = dy;
-            dx.data.par_iter_mut().zip(&y.data).for_each(|(d, y)| {
-                if *y <= 0.0 {
-                    *d = 0.0;
-                }
-            });
+            zip_inplace(&mut dx.data, &y.data, |d, y| if y > 0.0 { d } else { 0.0 });
             dx
         }
         (Layer::Square, Cache::Input(x)) => {
             let mut dx = dy;
-            dx.data
-                .par_iter_mut()
-                .zip(&x.data)
-                .for_each(|(d, x)| *d *= 2.0 * x);
+            zip_inplace(&mut dx.data, &x.data, |d, x| d * 2.0 * x);
             dx
         }
         (
@@ -438,16 +428,37 @@ fn backward(
             } else {
                 backward_seq(shortcut, sc, dy, params, grads, true)
             };
-            ds.data
-                .par_iter_mut()
-                .zip(&db.data)
-                .for_each(|(s, b)| *s += b);
+            zip_inplace(&mut ds.data, &db.data, |s, b| s + b);
             ds
         }
         // A cache that does not belong to its layer is a bug in forward; there is no
         // gradient to pass on.
         (_, _) => unreachable!("layer and cache out of step"),
     }
+}
+
+/// Elements per parallel work item of element-wise maps (large enough to amortise
+/// rayon's scheduling, small enough to spread a batch over the cores).
+const ELEMS: usize = 1 << 14;
+
+/// `a[i] ← f(a[i])`, in parallel blocks with plain (vectorisable) inner loops.
+fn map_inplace(a: &mut [f32], f: impl Fn(f32) -> f32 + Sync) {
+    a.par_chunks_mut(ELEMS).for_each(|c| {
+        for v in c {
+            *v = f(*v);
+        }
+    });
+}
+
+/// `a[i] ← f(a[i], b[i])`, in parallel blocks.
+fn zip_inplace(a: &mut [f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) {
+    a.par_chunks_mut(ELEMS)
+        .zip(b.par_chunks(ELEMS))
+        .for_each(|(ca, cb)| {
+            for (x, y) in ca.iter_mut().zip(cb) {
+                *x = f(*x, *y);
+            }
+        });
 }
 
 /// Splits `x` (`rows × xw`) and `y` (`rows × yw`) into matching row blocks and runs `f`
