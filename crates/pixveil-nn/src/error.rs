@@ -27,6 +27,9 @@ pub enum Error {
     /// An unknown architecture name.
     #[error("unknown architecture {0:?}")]
     UnknownArchitecture(String),
+    /// The compute backend is not in this build, or failed (LibTorch errors).
+    #[error("backend: {0}")]
+    Backend(String),
 }
 
 impl From<safetensors::SafeTensorError> for Error {

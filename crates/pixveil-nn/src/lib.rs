@@ -11,6 +11,9 @@
 //! images with rayon; reductions are summed in a fixed order, so training is
 //! bit-identical for a seed whatever the thread count.
 //!
+//! An optional LibTorch backend (cargo feature `tch`, off by default) runs the same
+//! models through libtorch; see [`backend`] and the crate README.
+//!
 //! Training code depends only on `pixveil-image`: encryption is a [`Transform`] (or any
 //! code) the application applies to the `u8` images before training.
 //!
@@ -19,6 +22,9 @@
 //! metadata (architecture, input shape, scheme id — never a key); see [`checkpoint`].
 
 pub mod augment;
+pub mod backend;
+#[cfg(feature = "tch")]
+pub mod backend_tch;
 pub mod checkpoint;
 pub mod error;
 mod gemm;
@@ -29,11 +35,12 @@ pub mod tensor;
 pub mod train;
 
 pub use augment::{augment_batch, Augmentation};
+pub use backend::Backend;
 pub use checkpoint::{load, save, CheckpointMeta, FORMAT_VERSION};
 pub use error::{Error, Result};
 pub use layer::Layer;
 pub use model::{argmax, Architecture, Model, ModelConfig, Param, NUM_CLASSES};
-pub use optim::{Adam, LrSchedule, Optimizer, OptimizerState, Sgd};
+pub use optim::{Adam, LrSchedule, Optimizer, OptimizerSettings, OptimizerState, Sgd};
 pub use tensor::Tensor;
 pub use train::{
     apply_transform, evaluate, predict, train_epoch, train_epoch_scheduled, BatchProgress,

@@ -470,6 +470,12 @@ impl Model {
         self.params.iter_mut().map(|p| p.value.as_mut_slice())
     }
 
+    /// Mutable buffers (for other backends writing back batch-norm statistics).
+    #[cfg_attr(not(feature = "tch"), allow(dead_code))]
+    pub(crate) fn buffers_mut(&mut self) -> &mut [Param] {
+        &mut self.buffers
+    }
+
     /// Total number of trainable scalars.
     pub fn num_params(&self) -> usize {
         self.params.iter().map(|p| p.value.len()).sum()

@@ -16,6 +16,32 @@ pub struct OptimizerState {
     pub slots: Vec<Vec<Vec<f32>>>,
 }
 
+/// An optimiser's update rule and hyper-parameters, so that another backend
+/// ([`crate::backend`]) can apply exactly the same updates.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum OptimizerSettings {
+    /// [`Sgd`].
+    Sgd {
+        /// Momentum `μ`.
+        momentum: f32,
+        /// Coupled weight decay `λ`.
+        weight_decay: f32,
+    },
+    /// [`Adam`].
+    Adam {
+        /// First-moment decay.
+        beta1: f32,
+        /// Second-moment decay.
+        beta2: f32,
+        /// Denominator epsilon.
+        eps: f32,
+        /// Weight decay `λ`.
+        weight_decay: f32,
+        /// Decoupled (AdamW, weight tensors only) instead of L2.
+        decoupled: bool,
+    },
+}
+
 /// A first-order optimiser over a model's parameters.
 pub trait Optimizer: Send {
     /// One update with gradients `grads` (in `model.params()` layout) multiplied by
@@ -27,6 +53,8 @@ pub trait Optimizer: Send {
     fn set_lr(&mut self, lr: f32);
     /// `sgd` or `adam`.
     fn name(&self) -> &'static str;
+    /// The update rule and its hyper-parameters (the learning rate is [`Optimizer::lr`]).
+    fn settings(&self) -> OptimizerSettings;
     /// The state to save for resuming.
     fn state(&self) -> OptimizerState;
     /// Restores [`Optimizer::state`].
@@ -101,6 +129,13 @@ impl Optimizer for Sgd {
 
     fn name(&self) -> &'static str {
         "sgd"
+    }
+
+    fn settings(&self) -> OptimizerSettings {
+        OptimizerSettings::Sgd {
+            momentum: self.momentum,
+            weight_decay: self.weight_decay,
+        }
     }
 
     fn state(&self) -> OptimizerState {
@@ -182,6 +217,16 @@ impl Optimizer for Adam {
             "adamw"
         } else {
             "adam"
+        }
+    }
+
+    fn settings(&self) -> OptimizerSettings {
+        OptimizerSettings::Adam {
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: self.eps,
+            weight_decay: self.weight_decay,
+            decoupled: self.decoupled,
         }
     }
 

@@ -62,7 +62,7 @@ pub struct BatchProgress {
     pub accuracy: f64,
 }
 
-fn check_data(model: &Model, images: &ImageBatch, labels: &[u8]) -> Result<()> {
+pub(crate) fn check_data(model: &Model, images: &ImageBatch, labels: &[u8]) -> Result<()> {
     let s = images.shape();
     let shape = [s.channels(), s.height(), s.width()];
     if shape != model.input_shape() {
@@ -214,7 +214,7 @@ pub fn train_epoch_scheduled(
     Ok(stats(loss, correct, labels.len()))
 }
 
-fn stats(loss: f64, correct: usize, images: usize) -> EpochStats {
+pub(crate) fn stats(loss: f64, correct: usize, images: usize) -> EpochStats {
     let d = images.max(1) as f64;
     EpochStats {
         loss: loss / d,
@@ -224,7 +224,7 @@ fn stats(loss: f64, correct: usize, images: usize) -> EpochStats {
 }
 
 /// Evaluation batch size (memory bound, not a hyper-parameter).
-const EVAL_BATCH: usize = 256;
+pub(crate) const EVAL_BATCH: usize = 256;
 
 /// Logits of every image, in evaluation mode, batch by batch.
 fn logits(model: &Model, images: &ImageBatch) -> Result<Vec<Tensor>> {

@@ -82,6 +82,8 @@ struct TrainRow {
 #[derive(Serialize)]
 struct TrainBench {
     bench: &'static str,
+    /// `--backend` (`rust`, or `tch (libtorch, DEVICE)`).
+    backend: String,
     threads: usize,
     batch_size: usize,
     images: usize,
@@ -183,6 +185,7 @@ fn bench_train(a: &BenchArgs) -> Result<()> {
     }
     let report = TrainBench {
         bench: "train",
+        backend: engine::backend_description(),
         threads: rayon::current_num_threads(),
         batch_size: a.batch_size,
         images: images.len(),
@@ -194,8 +197,14 @@ fn bench_train(a: &BenchArgs) -> Result<()> {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!(
-            "{} images of {} ({}), batch {}, {} threads, median of {} passes",
-            report.images, shape, report.source, report.batch_size, report.threads, reps
+            "{} images of {} ({}), batch {}, {} threads, backend {}, median of {} passes",
+            report.images,
+            shape,
+            report.source,
+            report.batch_size,
+            report.threads,
+            report.backend,
+            reps
         );
         println!(
             "{:<12} {:>9} {:>16} {:>16}",

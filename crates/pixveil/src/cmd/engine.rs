@@ -4,12 +4,65 @@
 //! module, so engine API changes stay local.
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use anyhow::{bail, Context, Result};
 use pixveil_image::{ImageBatch, Shape};
 use pixveil_nn as nn;
 
 pub use nn::{BatchProgress, EpochStats, LrSchedule as Schedule, Model, Optimizer};
+
+/// Compute backends on the command line (`--backend`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackendKind {
+    /// The built-in pure-Rust engine.
+    #[default]
+    Rust,
+    /// LibTorch (CUDA if it sees a GPU, else CPU); needs a build with
+    /// `--features pixveil-nn/tch`.
+    Tch,
+}
+
+impl From<BackendKind> for nn::Backend {
+    fn from(b: BackendKind) -> Self {
+        match b {
+            BackendKind::Rust => nn::Backend::Rust,
+            BackendKind::Tch => nn::Backend::Tch,
+        }
+    }
+}
+
+static BACKEND: OnceLock<nn::Backend> = OnceLock::new();
+
+/// Selects the backend for the rest of the process (once, before any training); `threads`
+/// also sets LibTorch's thread count.
+///
+/// # Errors
+/// A backend this build does not have ("built without the tch feature").
+pub fn set_backend(kind: BackendKind, threads: Option<usize>) -> Result<()> {
+    let chosen = nn::Backend::from(kind);
+    chosen
+        .check()
+        .with_context(|| format!("--backend {}", chosen.name()))?;
+    if let Some(n) = threads {
+        chosen.set_threads(n);
+    }
+    if BACKEND.set(chosen).is_err() && backend() != chosen {
+        bail!("the backend is already set to {}", backend());
+    }
+    Ok(())
+}
+
+/// The selected backend (default: the Rust engine).
+pub fn backend() -> nn::Backend {
+    BACKEND.get().copied().unwrap_or_default()
+}
+
+/// The selected backend for reports, e.g. `tch (libtorch, cpu)`.
+pub fn backend_description() -> String {
+    backend().describe()
+}
 
 /// What a model is: everything stored in a checkpoint's metadata besides the scheme id.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -169,8 +222,16 @@ pub fn train_epoch(
     schedule: Option<nn::StepSchedule>,
     on_batch: &mut dyn FnMut(BatchProgress),
 ) -> Result<EpochStats> {
-    Ok(nn::train_epoch_scheduled(
-        model, opt, images, labels, batch_size, seed, schedule, on_batch,
+    Ok(nn::backend::train_epoch(
+        backend(),
+        model,
+        opt,
+        images,
+        labels,
+        batch_size,
+        seed,
+        schedule,
+        on_batch,
     )?)
 }
 
@@ -179,7 +240,7 @@ pub fn train_epoch(
 /// # Errors
 /// The engine's errors.
 pub fn evaluate(model: &Model, images: &ImageBatch, labels: &[u8]) -> Result<EpochStats> {
-    Ok(nn::evaluate(model, images, labels)?)
+    Ok(nn::backend::evaluate(backend(), model, images, labels)?)
 }
 
 /// Softmax probabilities per image.
@@ -187,7 +248,7 @@ pub fn evaluate(model: &Model, images: &ImageBatch, labels: &[u8]) -> Result<Epo
 /// # Errors
 /// Images that do not fit the model.
 pub fn predict(model: &Model, images: &ImageBatch) -> Result<Vec<Vec<f32>>> {
-    Ok(nn::predict(model, images)?)
+    Ok(nn::backend::predict(backend(), model, images)?)
 }
 
 /// Writes a checkpoint atomically (temporary file beside `path`, then a rename).

@@ -22,6 +22,7 @@ use crate::cli::{Cli, Command};
 
 /// Runs the parsed command line.
 pub fn run(cli: &Cli) -> Result<()> {
+    engine::set_backend(cli.backend, cli.threads)?;
     match &cli.command {
         Command::Keygen(a) => keygen::run(a),
         Command::Encrypt(a) => crypt::run(a, crypt::Direction::Encrypt, cli.quiet),
