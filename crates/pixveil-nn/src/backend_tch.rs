@@ -452,11 +452,12 @@ fn upload_labels(labels: &[u8], device: Device) -> Result<Tensor> {
 /// `u8` `[n, h, w, c]` → float `[n, c, h, w]` values `pixel / 255`, as
 /// [`crate::Tensor::from_images`].
 fn model_input(images: &Tensor) -> Result<Tensor> {
-    Ok(images
+    let mut x = images
         .f_permute([0i64, 3, 1, 2].as_slice())?
-        .f_to_kind(Kind::Float)?
-        .f_div_scalar(255.0)?
-        .f_contiguous()?)
+        .f_contiguous()?
+        .f_to_kind(Kind::Float)?;
+    let _ = x.f_div_scalar_(255.0)?;
+    Ok(x)
 }
 
 /// [`crate::train_epoch_scheduled`] on libtorch: same checks, order (shuffled by `seed`),
