@@ -661,8 +661,16 @@ impl ConvGeom {
                 self.im2col(xi, &mut col[j * cols..], ld);
             } else {
                 for (dst, idx) in col.chunks_exact_mut(ld).zip(table.chunks_exact(cols)) {
-                    for (d, &i) in dst[j * cols..(j + 1) * cols].iter_mut().zip(idx) {
-                        *d = xi.get(i as usize).copied().unwrap_or(0.0);
+                    let dst = &mut dst[j * cols..(j + 1) * cols];
+                    if self.p == 0 {
+                        // No padding: every index is in range.
+                        for (d, &i) in dst.iter_mut().zip(idx) {
+                            *d = xi[i as usize];
+                        }
+                    } else {
+                        for (d, &i) in dst.iter_mut().zip(idx) {
+                            *d = xi.get(i as usize).copied().unwrap_or(0.0);
+                        }
                     }
                 }
             }

@@ -69,9 +69,15 @@ impl Tensor {
             let Some(image) = batch.image(i) else {
                 panic!("image index {i} out of range");
             };
-            for ch in 0..c {
-                for (p, d) in dst[ch * hw..(ch + 1) * hw].iter_mut().enumerate() {
-                    *d = f32::from(image[p * c + ch]) / 255.0;
+            if c == 1 {
+                for (d, &p) in dst.iter_mut().zip(image) {
+                    *d = f32::from(p) / 255.0;
+                }
+                continue;
+            }
+            for (p, px) in image.chunks_exact(c).enumerate() {
+                for (ch, &v) in px.iter().enumerate() {
+                    dst[ch * hw + p] = f32::from(v) / 255.0;
                 }
             }
         }
