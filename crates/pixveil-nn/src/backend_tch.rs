@@ -26,7 +26,9 @@ use tch::{Device, Kind, Reduction, Tensor};
 use crate::layer::{Layer, BN_EPS, BN_MOMENTUM};
 use crate::model::Model;
 use crate::optim::{Optimizer, OptimizerSettings, OptimizerState};
-use crate::train::{check_data, stats, BatchProgress, EpochStats, StepSchedule, EVAL_BATCH};
+use crate::train::{
+    check_data, check_images, stats, BatchProgress, EpochStats, StepSchedule, EVAL_BATCH,
+};
 use crate::{Error, Result};
 
 impl From<tch::TchError> for Error {
@@ -493,8 +495,7 @@ pub fn train_epoch(
     let (mut loss, mut correct, mut done) = (0.0, 0usize, 0usize);
     for batch in order.chunks(batch_size) {
         if let Some(s) = schedule {
-            let progress = s.epoch as f64 + done as f64 / labels.len().max(1) as f64;
-            topt.lr = s.schedule.lr_at(s.base, progress, s.total_epochs, s.warmup);
+            topt.lr = s.lr(done, labels.len());
         }
         let idx = order_t.f_narrow(0, i64_of(done), i64_of(batch.len()))?;
         let x = model_input(&data.f_index_select(0, &idx)?)?;
@@ -576,8 +577,7 @@ pub fn evaluate(model: &Model, images: &ImageBatch, labels: &[u8]) -> Result<Epo
 /// # Errors
 /// As [`crate::predict`]; [`Error::Backend`] on a libtorch failure.
 pub fn predict(model: &Model, images: &ImageBatch) -> Result<Vec<Vec<f32>>> {
-    let fake = vec![0u8; images.len()];
-    check_data(model, images, &fake)?;
+    check_images(model, images)?;
     let _guard = tch::no_grad_guard();
     let classes = model.config().classes;
     let mut out = Vec::with_capacity(images.len());

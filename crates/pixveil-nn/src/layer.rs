@@ -125,8 +125,8 @@ pub(crate) enum Cache {
     None,
     /// The layer input.
     Input(Tensor),
-    /// A convolution's input and its `im2col` matrices, one per image group (kept when
-    /// small, see [`COL_CACHE_FLOATS`]).
+    /// A convolution's input and its `im2col` matrices, one per image group (empty when
+    /// too large to keep, see [`COL_CACHE_FLOATS`]; backward then rebuilds them).
     Conv { input: Tensor, cols: Vec<Vec<f32>> },
     /// Batch norm: normalised input and `1/σ` per channel.
     Norm { xhat: Tensor, inv_std: Vec<f32> },
@@ -197,10 +197,10 @@ fn forward(layer: &Layer, x: Tensor, store: &mut Store<'_>) -> (Tensor, Cache) {
     match layer {
         Layer::Conv2d { .. } => {
             let (y, cols) = conv_forward(layer, &x, store.params, train);
-            let cache = match (train, cols) {
-                (true, Some(cols)) => Cache::Conv { input: x, cols },
-                (true, None) => Cache::Input(x),
-                (false, _) => Cache::None,
+            let cache = if train {
+                Cache::Conv { input: x, cols }
+            } else {
+                Cache::None
             };
             (y, cache)
         }
@@ -325,10 +325,7 @@ fn backward(
 ) -> Tensor {
     match (layer, cache) {
         (Layer::Conv2d { .. }, Cache::Conv { input, cols }) => {
-            conv_backward(layer, &input, Some(cols), &dy, params, grads, need_dx)
-        }
-        (Layer::Conv2d { .. }, Cache::Input(x)) => {
-            conv_backward(layer, &x, None, &dy, params, grads, need_dx)
+            conv_backward(layer, &input, cols, &dy, params, grads, need_dx)
         }
         (
             Layer::Linear {
@@ -709,7 +706,7 @@ fn conv_forward(
     x: &Tensor,
     params: &[Param],
     train: bool,
-) -> (Tensor, Option<Vec<Vec<f32>>>) {
+) -> (Tensor, Vec<Vec<f32>>) {
     let (g, wi, bi) = ConvGeom::new(layer, x);
     let (kr, cols, o) = (g.krows(), g.cols(), g.o);
     let w = &params[wi].value;
@@ -749,13 +746,13 @@ fn conv_forward(
             }
         })
         .collect();
-    (y, keep.then_some(kept))
+    (y, kept)
 }
 
 fn conv_backward(
     layer: &Layer,
     x: &Tensor,
-    cached: Option<Vec<Vec<f32>>>,
+    mut cached: Vec<Vec<f32>>,
     dy: &Tensor,
     params: &[Param],
     grads: &mut [Vec<f32>],
@@ -772,7 +769,6 @@ fn conv_backward(
     };
     let groups = x.n.div_ceil(group);
     let table = if g.runs() { Vec::new() } else { g.table() };
-    let mut cached = cached.unwrap_or_default();
     cached.resize(groups, Vec::new());
     // One group: dW = dY·colᵀ, db = Σ dY, dX = col2im(Wᵀ·dY).
     let work = |xs: &[f32], dys: &[f32], dxs: Option<&mut [f32]>, mut col: Vec<f32>| {
@@ -883,36 +879,35 @@ fn batchnorm_forward(
     let (n, hw) = (x.n, x.h * x.w);
     let gamma = &store.params[weight].value;
     let beta = &store.params[bias].value;
-    let (mean, inv_std): (Vec<f32>, Vec<f32>) = if let Buffers::Train(buffers) = &mut store.buffers
-    {
-        let m = (n * hw) as f64;
-        let sums = channel_sums(&x.data, None, n, c, hw);
-        let mut mean = Vec::with_capacity(c);
-        let mut inv = Vec::with_capacity(c);
-        let (rm, rest) = buffers[running..].split_at_mut(1);
-        let (rv, rest) = rest.split_at_mut(1);
-        for (ch, (s1, s2)) in sums.into_iter().enumerate() {
-            let mu = s1 / m;
-            let var = (s2 / m - mu * mu).max(0.0);
-            let unbiased = if m > 1.0 { var * m / (m - 1.0) } else { var };
-            rm[0].value[ch] = (1.0 - BN_MOMENTUM) * rm[0].value[ch] + BN_MOMENTUM * mu as f32;
-            rv[0].value[ch] = (1.0 - BN_MOMENTUM) * rv[0].value[ch] + BN_MOMENTUM * unbiased as f32;
-            mean.push(mu as f32);
-            inv.push(1.0 / (var as f32 + BN_EPS).sqrt());
+    let (mean, inv_std): (Vec<f32>, Vec<f32>) = match &mut store.buffers {
+        Buffers::Train(buffers) => {
+            let m = (n * hw) as f64;
+            let sums = channel_sums(&x.data, None, n, c, hw);
+            let mut mean = Vec::with_capacity(c);
+            let mut inv = Vec::with_capacity(c);
+            let (rm, rest) = buffers[running..].split_at_mut(1);
+            let (rv, rest) = rest.split_at_mut(1);
+            for (ch, (s1, s2)) in sums.into_iter().enumerate() {
+                let mu = s1 / m;
+                let var = (s2 / m - mu * mu).max(0.0);
+                let unbiased = if m > 1.0 { var * m / (m - 1.0) } else { var };
+                rm[0].value[ch] = (1.0 - BN_MOMENTUM) * rm[0].value[ch] + BN_MOMENTUM * mu as f32;
+                rv[0].value[ch] =
+                    (1.0 - BN_MOMENTUM) * rv[0].value[ch] + BN_MOMENTUM * unbiased as f32;
+                mean.push(mu as f32);
+                inv.push(1.0 / (var as f32 + BN_EPS).sqrt());
+            }
+            rest[0].value[0] += 1.0;
+            (mean, inv)
         }
-        rest[0].value[0] += 1.0;
-        (mean, inv)
-    } else {
-        let b: &[Param] = match &store.buffers {
-            Buffers::Eval(b) => b,
-            Buffers::Train(b) => b,
-        };
-        let inv = b[running + 1]
-            .value
-            .iter()
-            .map(|v| 1.0 / (v + BN_EPS).sqrt())
-            .collect();
-        (b[running].value.clone(), inv)
+        Buffers::Eval(b) => {
+            let inv = b[running + 1]
+                .value
+                .iter()
+                .map(|v| 1.0 / (v + BN_EPS).sqrt())
+                .collect();
+            (b[running].value.clone(), inv)
+        }
     };
     let train = training(store);
     let mut xhat = x;

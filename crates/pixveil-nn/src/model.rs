@@ -3,7 +3,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::layer::{backward_seq, forward_seq, out_side, Buffers, Layer, Store};
+use crate::layer::{backward_seq, forward_seq, Buffers, Layer, Store};
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 
@@ -163,7 +163,7 @@ impl Builder {
         bias: bool,
     ) -> Result<Layer> {
         self.check_window(name, k, stride, pad)?;
-        let [c, h, w] = self.shape;
+        let c = self.shape[0];
         let bound = 1.0 / ((c * k * k) as f32).sqrt();
         let weight = self.param(
             format!("{name}.weight"),
@@ -172,12 +172,7 @@ impl Builder {
         );
         let bias =
             bias.then(|| self.param(format!("{name}.bias"), vec![out], Init::Uniform(bound)));
-        self.shape = [
-            out,
-            out_side(h, k, stride, pad),
-            out_side(w, k, stride, pad),
-        ];
-        Ok(Layer::Conv2d {
+        Ok(self.push(Layer::Conv2d {
             weight,
             bias,
             in_channels: c,
@@ -185,7 +180,7 @@ impl Builder {
             kernel: k,
             stride,
             padding: pad,
-        })
+        }))
     }
 
     fn bn(&mut self, name: &str) -> Layer {
@@ -233,12 +228,16 @@ impl Builder {
 
     fn pool(&mut self, k: usize) -> Result<Layer> {
         self.check_window("max-pool", k, k, 0)?;
-        let [c, h, w] = self.shape;
-        self.shape = [c, out_side(h, k, k, 0), out_side(w, k, k, 0)];
-        Ok(Layer::MaxPool2d {
+        Ok(self.push(Layer::MaxPool2d {
             kernel: k,
             stride: k,
-        })
+        }))
+    }
+
+    /// Advances the tracked shape past `layer` and returns it.
+    fn push(&mut self, layer: Layer) -> Layer {
+        self.shape = layer.output_shape(self.shape);
+        layer
     }
 
     /// A CIFAR ResNet basic block `{name}` with `planes` output channels.
@@ -377,9 +376,7 @@ impl Model {
                         layers.push(Layer::Relu);
                     }
                 }
-                layers.push(Layer::GlobalAvgPool);
-                let [c, _, _] = b.shape;
-                b.shape = [c, 1, 1];
+                layers.push(b.push(Layer::GlobalAvgPool));
                 layers.push(b.linear("linear", classes));
             }
         }
@@ -699,9 +696,8 @@ mod tests {
             Layer::Relu,
             b.basic_block("layer1.1", 8, 1).unwrap(),
             Layer::Relu,
-            Layer::GlobalAvgPool,
+            b.push(Layer::GlobalAvgPool),
         ];
-        b.shape = [8, 1, 1];
         layers.push(b.linear("linear", 10));
         smooth(&mut layers);
         let m = Model {

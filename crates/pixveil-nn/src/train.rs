@@ -62,7 +62,8 @@ pub struct BatchProgress {
     pub accuracy: f64,
 }
 
-pub(crate) fn check_data(model: &Model, images: &ImageBatch, labels: &[u8]) -> Result<()> {
+/// Checks that `images` have the model's input shape.
+pub(crate) fn check_images(model: &Model, images: &ImageBatch) -> Result<()> {
     let s = images.shape();
     let shape = [s.channels(), s.height(), s.width()];
     if shape != model.input_shape() {
@@ -72,6 +73,12 @@ pub(crate) fn check_data(model: &Model, images: &ImageBatch, labels: &[u8]) -> R
             model.input_shape()
         )));
     }
+    Ok(())
+}
+
+/// [`check_images`], and one label per image, each a valid class.
+pub(crate) fn check_data(model: &Model, images: &ImageBatch, labels: &[u8]) -> Result<()> {
+    check_images(model, images)?;
     if labels.len() != images.len() {
         return Err(Error::Shape(format!(
             "{} images but {} labels",
@@ -156,6 +163,15 @@ pub struct StepSchedule {
     pub warmup: f64,
 }
 
+impl StepSchedule {
+    /// The rate once `done` of the epoch's `total` images have been trained on.
+    pub fn lr(&self, done: usize, total: usize) -> f32 {
+        let progress = self.epoch as f64 + done as f64 / total.max(1) as f64;
+        self.schedule
+            .lr_at(self.base, progress, self.total_epochs, self.warmup)
+    }
+}
+
 /// [`train_epoch`] with the learning rate set by `schedule` before every mini-batch
 /// (`None`: left as it is).
 ///
@@ -182,8 +198,7 @@ pub fn train_epoch_scheduled(
     let mut grads = model.zero_grads();
     for batch in order.chunks(batch_size) {
         if let Some(s) = schedule {
-            let progress = s.epoch as f64 + done as f64 / labels.len().max(1) as f64;
-            opt.set_lr(s.schedule.lr_at(s.base, progress, s.total_epochs, s.warmup));
+            opt.set_lr(s.lr(done, labels.len()));
         }
         let x = Tensor::from_images(images, batch);
         let y: Vec<u8> = batch.iter().map(|&i| labels[i]).collect();
@@ -255,8 +270,7 @@ pub fn evaluate(model: &Model, images: &ImageBatch, labels: &[u8]) -> Result<Epo
 /// # Errors
 /// [`Error::Shape`] if the images do not fit the model.
 pub fn predict(model: &Model, images: &ImageBatch) -> Result<Vec<Vec<f32>>> {
-    let fake = vec![0u8; images.len()];
-    check_data(model, images, &fake)?;
+    check_images(model, images)?;
     let mut out = Vec::with_capacity(images.len());
     for t in logits(model, images)? {
         out.par_extend(t.data.par_chunks(t.c).map(|row| {

@@ -568,9 +568,7 @@ pub fn run_job(job: &TrainJob) -> Result<TrainReport> {
             total_epochs: job.epochs,
             warmup: job.hyper.warmup,
         };
-        let lr = schedule
-            .schedule
-            .lr_at(job.hyper.lr, epoch as f64, job.epochs, job.hyper.warmup);
+        let lr = schedule.lr(0, 1);
         let start = Instant::now();
         let epoch_images;
         let images = match job.augment {
