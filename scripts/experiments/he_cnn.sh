@@ -9,19 +9,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT="${1:-target/he-cnn}"
-DATA="${PIXVEIL_DATA_DIR:-../shared/data}"
-BIN="${PIXVEIL_BIN:-target/release/pixveil}"
-[[ -x "$BIN" ]] || cargo build --release --locked -p pixveil
-mkdir -p "$OUT"
-run() { # name dataset epochs extra args...
+source scripts/experiments/common.sh
+he() { # name dataset epochs extra args...
   local name="$1" ds="$2" ep="$3"; shift 3
-  if [[ -f "$OUT/$name.json" ]]; then echo "skip $name (done)"; return; fi
-  "$BIN" train --dataset "$ds" --data-dir "$DATA" --model he-cnn --epochs "$ep" --seed 0 \
-    --augment before -o "$OUT/$name.safetensors" --json "$@" > "$OUT/$name.json.tmp"
-  mv "$OUT/$name.json.tmp" "$OUT/$name.json"
+  run "$name" --dataset "$ds" --model he-cnn --epochs "$ep" --seed 0 --augment before "$@"
 }
-run mnist mnist 15 --shift 2 --no-hflip
-run fashion-mnist fashion-mnist 15 --shift 1 --hflip
-run kmnist kmnist 40 --shift 2 --no-hflip
-python3 scripts/experiments/summarize.py "$OUT" > "$OUT/summary.md"
-cat "$OUT/summary.md"
+he mnist mnist 15 --shift 2 --no-hflip
+he fashion-mnist fashion-mnist 15 --shift 1 --hflip
+he kmnist kmnist 40 --shift 2 --no-hflip
+summary

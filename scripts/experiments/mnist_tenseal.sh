@@ -11,22 +11,14 @@ cd "$(dirname "$0")/../.."
 OUT="${1:-target/mnist-tenseal}"
 EPOCHS="${2:-10}"
 SCHEDULE="${3:-constant}"
-DATA="${PIXVEIL_DATA_DIR:-../shared/data}"
-BIN="${PIXVEIL_BIN:-target/release/pixveil}"
-[[ -x "$BIN" ]] || cargo build --release --locked -p pixveil
-mkdir -p "$OUT/keys"
-for s in pe logistic; do
-  [[ -f "$OUT/keys/$s.key" ]] || "$BIN" keygen --scheme "$s" --shape 28x28x1 --mode fixed -o "$OUT/keys/$s.key"
-done
-run() { # name, extra args...
+source scripts/experiments/common.sh
+key pe 28x28x1
+key logistic 28x28x1
+tenseal() { # name extra args...
   local name="$1"; shift
-  if [[ -f "$OUT/$name.json" ]]; then echo "skip $name (done)"; return; fi
-  "$BIN" train --dataset mnist --data-dir "$DATA" --model tenseal-cnn --epochs "$EPOCHS" --schedule "$SCHEDULE" \
-    -o "$OUT/$name.safetensors" --json "$@" > "$OUT/$name.json.tmp"
-  mv "$OUT/$name.json.tmp" "$OUT/$name.json"
+  run "$name" --dataset mnist --model tenseal-cnn --epochs "$EPOCHS" --schedule "$SCHEDULE" "$@"
 }
-run plain
-run pe-fixed --key "$OUT/keys/pe.key"
-run logistic-fixed --key "$OUT/keys/logistic.key"
-python3 scripts/experiments/summarize.py "$OUT" > "$OUT/summary.md"
-cat "$OUT/summary.md"
+tenseal plain
+tenseal pe-fixed --key "$OUT/keys/pe.key"
+tenseal logistic-fixed --key "$OUT/keys/logistic.key"
+summary

@@ -19,26 +19,18 @@ OUT="${1:-target/paper-a}"
 EPOCHS="${2:-8}"
 WIDTH="${3:-8}"
 LIMIT="${4:-10000}"
-DATA="${PIXVEIL_DATA_DIR:-../shared/data}"
-BIN="${PIXVEIL_BIN:-target/release/pixveil}"
-[[ -x "$BIN" ]] || cargo build --release --locked -p pixveil
-mkdir -p "$OUT/keys"
-for s in pe-np pe le etc; do
-  [[ -f "$OUT/keys/$s.key" ]] || "$BIN" keygen --scheme "$s" --shape 32x32x3 --mode fixed -o "$OUT/keys/$s.key"
-done
-run() { # name, extra args...
+source scripts/experiments/common.sh
+for s in pe-np pe le etc; do key "$s" 32x32x3; done
+resnet() { # name extra args...
   local name="$1"; shift
-  if [[ -f "$OUT/$name.json" ]]; then echo "skip $name (done)"; return; fi
-  "$BIN" train --dataset cifar10 --data-dir "$DATA" --model resnet18 --width "$WIDTH" \
-    --epochs "$EPOCHS" --train-limit "$LIMIT" -o "$OUT/$name.safetensors" --json "$@" > "$OUT/$name.json.tmp"
-  mv "$OUT/$name.json.tmp" "$OUT/$name.json"
+  run "$name" --dataset cifar10 --model resnet18 --width "$WIDTH" --epochs "$EPOCHS" \
+    --train-limit "$LIMIT" "$@"
 }
-run plain-before      --augment before
-run pe-np-before      --augment before --key "$OUT/keys/pe-np.key"
-run pe-np-after       --augment after  --key "$OUT/keys/pe-np.key"
-run pe-adapt-after    --augment after  --key "$OUT/keys/pe.key" --adaptation
-run le-after          --augment after  --key "$OUT/keys/le.key"
-run etc-after         --augment after  --key "$OUT/keys/etc.key"
-run pe-after          --augment after  --key "$OUT/keys/pe.key"
-python3 scripts/experiments/summarize.py "$OUT" > "$OUT/summary.md"
-cat "$OUT/summary.md"
+resnet plain-before      --augment before
+resnet pe-np-before      --augment before --key "$OUT/keys/pe-np.key"
+resnet pe-np-after       --augment after  --key "$OUT/keys/pe-np.key"
+resnet pe-adapt-after    --augment after  --key "$OUT/keys/pe.key" --adaptation
+resnet le-after          --augment after  --key "$OUT/keys/le.key"
+resnet etc-after         --augment after  --key "$OUT/keys/etc.key"
+resnet pe-after          --augment after  --key "$OUT/keys/pe.key"
+summary
