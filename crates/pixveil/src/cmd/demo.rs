@@ -10,8 +10,9 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use pixveil_analysis::attacks::{kpa, EncryptionOracle};
+use pixveil_analysis::metrics::{correlation, Direction};
 use pixveil_cipher::{KeyFile, KeyMode, Nonce, SchemeSpec};
-use pixveil_image::{dataset::DatasetKind, grid, sample, ImageBatch};
+use pixveil_image::{dataset::DatasetKind, grid, sample, ImageBatch, Shape};
 
 use crate::{cli::DemoArgs, progress};
 
@@ -224,29 +225,16 @@ fn train_demo(quiet: bool) -> Result<()> {
     Ok(())
 }
 
-/// Pearson correlation of horizontally adjacent values (same channel) over the whole batch.
+/// Pearson correlation of horizontally adjacent values (same channel) over the whole batch:
+/// the images stacked into one tall image (horizontal pairs never cross image rows), so
+/// `pixveil_analysis`'s correlation pools every pair. 0 when undefined.
 fn horizontal_correlation(batch: &ImageBatch) -> f64 {
     let s = batch.shape();
-    let (w, c) = (s.width(), s.channels());
-    let (mut n, mut sx, mut sy, mut sxx, mut syy, mut sxy) = (0f64, 0f64, 0f64, 0f64, 0f64, 0f64);
-    for img in batch.images() {
-        for row in img.chunks_exact(w * c) {
-            for (a, b) in row.iter().zip(&row[c..]) {
-                let (x, y) = (f64::from(*a), f64::from(*b));
-                n += 1.0;
-                sx += x;
-                sy += y;
-                sxx += x * x;
-                syy += y * y;
-                sxy += x * y;
-            }
-        }
-    }
-    let cov = sxy / n - (sx / n) * (sy / n);
-    let vx = sxx / n - (sx / n).powi(2);
-    let vy = syy / n - (sy / n).powi(2);
-    if vx <= 0.0 || vy <= 0.0 {
-        return 0.0;
-    }
-    cov / (vx.sqrt() * vy.sqrt())
+    let rows = u32::try_from(batch.len() * s.height()).unwrap_or(u32::MAX);
+    let width = u32::try_from(s.width()).unwrap_or(u32::MAX);
+    let channels = u32::try_from(s.channels()).unwrap_or(u32::MAX);
+    Shape::new(rows, width, channels)
+        .ok()
+        .and_then(|tall| correlation(batch.as_bytes(), tall, Direction::Horizontal))
+        .unwrap_or(0.0)
 }
