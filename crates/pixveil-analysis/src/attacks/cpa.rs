@@ -16,7 +16,7 @@
 
 use pixveil_image::ImageBatch;
 
-use super::{attack_held_out, AttackOutcome, EncryptionOracle, Mapping, MaskAlphabet, Model};
+use super::{attack_held_out_with, AttackOutcome, EncryptionOracle, Mapping, MaskAlphabet, Model};
 use crate::{Error, Result};
 
 /// Queries and the unit images behind them.
@@ -127,18 +127,10 @@ pub fn run(
         }
     }
     let mapping = Mapping::from_parts(cand, vec![0; l]);
-    let dest = mapping.resolve();
     let queries = oracle.queries();
     let limit = limit.unwrap_or(usize::MAX);
     let held: Vec<&[u8]> = targets.images().take(limit).collect();
-    let (t, example) = attack_held_out(oracle, &held, |c, _| {
-        let samples: Vec<Vec<u8>> = model
-            .to_units(c, shape)?
-            .iter()
-            .map(|y| mapping.invert(&dest, y))
-            .collect();
-        model.from_units(&samples, shape)
-    })?;
+    let (t, example) = attack_held_out_with(oracle, &held, &model, &mapping)?;
     Ok(AttackOutcome {
         attack: "cpa".into(),
         method: "index-images".into(),

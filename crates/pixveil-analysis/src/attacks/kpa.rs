@@ -17,7 +17,7 @@
 
 use pixveil_image::ImageBatch;
 
-use super::{attack_held_out, AttackOutcome, EncryptionOracle, Mapping, Model};
+use super::{attack_held_out_with, AttackOutcome, EncryptionOracle, Mapping, Model};
 use crate::{Error, Result};
 
 /// Runs the known-plaintext attack: images `0..pairs` of `images` are the known pairs (the
@@ -58,20 +58,12 @@ pub fn run(
         ys.extend(model.to_units(&c, shape)?);
     }
     let mapping = Mapping::learn(&model, &xs, &ys);
-    let dest = mapping.resolve();
     let held: Vec<&[u8]> = images
         .images()
         .skip(pairs)
         .take(limit.unwrap_or(usize::MAX))
         .collect();
-    let (t, example) = attack_held_out(oracle, &held, |c, _| {
-        let samples: Vec<Vec<u8>> = model
-            .to_units(c, shape)?
-            .iter()
-            .map(|y| mapping.invert(&dest, y))
-            .collect();
-        model.from_units(&samples, shape)
-    })?;
+    let (t, example) = attack_held_out_with(oracle, &held, &model, &mapping)?;
     Ok(AttackOutcome {
         attack: "kpa".into(),
         method: "consistency".into(),

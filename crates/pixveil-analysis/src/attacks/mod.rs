@@ -522,6 +522,26 @@ impl Totals {
     }
 }
 
+/// [`attack_held_out`] with the reconstruction a learned [`Mapping`] gives: every
+/// ciphertext unit of `model` inverted through the mapping (the KPA and CPA decryptor).
+pub(crate) fn attack_held_out_with(
+    oracle: &EncryptionOracle<'_>,
+    held_out: &[&[u8]],
+    model: &Model,
+    mapping: &Mapping,
+) -> Result<(Totals, Option<Example>)> {
+    let shape = oracle.shape();
+    let dest = mapping.resolve();
+    attack_held_out(oracle, held_out, |c, _| {
+        let samples: Vec<Vec<u8>> = model
+            .to_units(c, shape)?
+            .iter()
+            .map(|y| mapping.invert(&dest, y))
+            .collect();
+        model.from_units(&samples, shape)
+    })
+}
+
 /// Encrypts every held-out image with the victim (uncounted), reconstructs it with
 /// `recon(ciphertext, original)` (the original only resolves the documented global ambiguity
 /// of ciphertext-only attacks), and scores; also returns the first image as an [`Example`].
