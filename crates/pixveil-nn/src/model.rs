@@ -123,7 +123,9 @@ pub struct Param {
 
 /// Builds a layer list and allocates named tensors, PyTorch default initialisation.
 struct Builder {
-    rng: ChaCha8Rng,
+    /// `None`: tensors are zero-filled (they are about to be overwritten, e.g. by a
+    /// checkpoint), so no random numbers are drawn.
+    rng: Option<ChaCha8Rng>,
     params: Vec<Param>,
     buffers: Vec<Param>,
     shape: [usize; 3],
@@ -132,11 +134,12 @@ struct Builder {
 impl Builder {
     fn param(&mut self, name: String, shape: Vec<usize>, init: Init) -> usize {
         let n = shape.iter().product();
-        let value = match init {
-            Init::Uniform(bound) => (0..n)
-                .map(|_| self.rng.random_range(-bound..bound))
-                .collect(),
-            Init::Const(v) => vec![v; n],
+        let value = match (init, self.rng.as_mut()) {
+            (Init::Uniform(bound), Some(rng)) => {
+                (0..n).map(|_| rng.random_range(-bound..bound)).collect()
+            }
+            (Init::Uniform(_), None) => vec![0.0; n],
+            (Init::Const(v), _) => vec![v; n],
         };
         self.params.push(Param { name, shape, value });
         self.params.len() - 1
@@ -290,6 +293,11 @@ impl Model {
     /// [`Error::Shape`] if the input shape is empty or too large, a window does not fit
     /// (e.g. `tenseal-cnn` on a 4×4 input), or the width / class count is 0 or too large.
     pub fn new(config: &ModelConfig, seed: u64) -> Result<Self> {
+        Self::build(config, Some(ChaCha8Rng::seed_from_u64(seed)))
+    }
+
+    /// Layers and tensors of `config`, initialised from `rng` (zero without one).
+    fn build(config: &ModelConfig, rng: Option<ChaCha8Rng>) -> Result<Self> {
         let [c, h, w] = config.input_shape;
         if c == 0 || h == 0 || w == 0 || c > MAX_CHANNELS || h > MAX_SIDE || w > MAX_SIDE {
             return Err(Error::Shape(format!(
@@ -312,7 +320,7 @@ impl Model {
             )));
         }
         let mut b = Builder {
-            rng: ChaCha8Rng::seed_from_u64(seed),
+            rng,
             params: Vec::new(),
             buffers: Vec::new(),
             shape: config.input_shape,
@@ -394,7 +402,7 @@ impl Model {
     /// # Errors
     /// [`Error::Shape`] if a tensor is missing, extra, or has another shape.
     pub fn from_tensors(config: &ModelConfig, mut tensors: Vec<Param>) -> Result<Self> {
-        let mut model = Self::new(config, 0)?;
+        let mut model = Self::build(config, None)?;
         let expected = model.params.len() + model.buffers.len();
         if tensors.len() != expected {
             return Err(Error::Shape(format!(
@@ -683,7 +691,7 @@ mod tests {
         // its building blocks are checked in a shallow smoothed network instead.
         let blocks = ModelConfig::new(Architecture::Resnet18, [3, 8, 8]);
         let mut b = Builder {
-            rng: ChaCha8Rng::seed_from_u64(3),
+            rng: Some(ChaCha8Rng::seed_from_u64(3)),
             params: Vec::new(),
             buffers: Vec::new(),
             shape: blocks.input_shape,
