@@ -249,6 +249,78 @@ impl Evaluator {
         Ok(self.with_parts(a, parts, a.scale * scale))
     }
 
+    /// `Σ_j w_j·a_j` with every weight encoded as the integer `round(w_j·scale)`: one fused
+    /// pass per RNS row instead of a scalar multiplication and an addition per term (the
+    /// dense layers of batched, one-image-per-slot inference). The result's scale is
+    /// `a.scale · scale`; its size is the largest size among the terms.
+    ///
+    /// Rows of primes below 2^31 accumulate exact products lazily in `u64` (folded below
+    /// 2^63); larger primes reduce every product (Shoup).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for no terms; parameter, level or scale mismatch between
+    /// the terms; [`Error::InvalidScale`]; [`Error::EncodingOverflow`] if `|w·scale| ≥ 2^62`.
+    pub fn linear_combination(
+        &self,
+        terms: &[(&Ciphertext, f64)],
+        scale: f64,
+    ) -> Result<Ciphertext> {
+        let Some(&(first, _)) = terms.first() else {
+            return Err(Error::InvalidParameter {
+                field: "terms",
+                reason: "a linear combination needs at least one term".into(),
+            });
+        };
+        if !(scale.is_finite() && scale >= 1.0) {
+            return Err(Error::InvalidScale { log2: scale.log2() });
+        }
+        let mut weights = Vec::with_capacity(terms.len());
+        for &(ct, w) in terms {
+            self.check_pair(first, ct, true)?;
+            weights.push(round_i64(w * scale)?);
+        }
+        let size = terms.iter().map(|(ct, _)| ct.size()).max().unwrap_or(2);
+        let ctx = self.params.ring().clone();
+        let n = ctx.degree();
+        let basis = first.parts[0].basis();
+        let mut parts = Vec::with_capacity(size);
+        for part in 0..size {
+            let mut out = Poly::<Ntt>::zero(&ctx, basis)?;
+            for r in 0..basis.len() {
+                let m = *ctx.modulus(out.prime_index(r));
+                let w: Vec<u64> = weights.iter().map(|&c| m.reduce_i64(c)).collect();
+                let dst = out.row_mut(r);
+                if m.value() < pixveil_math::kernels::LAZY_MAX_MODULUS {
+                    let c = pixveil_math::kernels::fold_constant(m.value());
+                    let mut acc = scratch::take(n);
+                    for (&(ct, _), &wj) in terms.iter().zip(&w) {
+                        if let Some(p) = ct.parts.get(part) {
+                            for (a, &x) in acc.iter_mut().zip(p.row(r)) {
+                                let s = *a + x * wj;
+                                *a = s - (c & (s >> 63).wrapping_neg());
+                            }
+                        }
+                    }
+                    for (d, &a) in dst.iter_mut().zip(&acc) {
+                        *d = m.reduce(a);
+                    }
+                    scratch::give(acc);
+                } else {
+                    for (&(ct, _), &wj) in terms.iter().zip(&w) {
+                        if let Some(p) = ct.parts.get(part) {
+                            let ws = m.shoup(wj);
+                            for (d, &x) in dst.iter_mut().zip(p.row(r)) {
+                                *d = m.add(*d, m.mul_shoup(x, wj, ws));
+                            }
+                        }
+                    }
+                }
+            }
+            parts.push(out);
+        }
+        Ok(self.with_parts(first, parts, first.scale * scale))
+    }
+
     /// Multiplies every slot by the integer `k` (scale unchanged).
     ///
     /// # Errors

@@ -35,6 +35,20 @@ pub struct RingContext {
 }
 
 impl RingContext {
+    /// Whether `other` is this context or one built from the same degree and primes (two
+    /// parties that each validate the same parameters hold equal, distinct contexts).
+    pub fn same_ring(self: &Arc<Self>, other: &Arc<Self>) -> bool {
+        Arc::ptr_eq(self, other)
+            || (self.n == other.n
+                && self.num_q == other.num_q
+                && self.moduli.len() == other.moduli.len()
+                && self
+                    .moduli
+                    .iter()
+                    .zip(&other.moduli)
+                    .all(|(a, b)| a.value() == b.value()))
+    }
+
     /// Builds the context. All primes must be distinct, NTT-friendly for `n`
     /// (`≡ 1 mod 2n`) and below 2^61.
     ///

@@ -152,7 +152,7 @@ impl<R: Representation> Poly<R> {
     }
 
     fn check_compatible(&self, other: &Self) -> Result<()> {
-        if !Arc::ptr_eq(&self.ctx, &other.ctx) {
+        if !self.ctx.same_ring(&other.ctx) {
             return Err(Error::ContextMismatch);
         }
         if self.basis != other.basis {

@@ -1,0 +1,294 @@
+//! The evaluator's side: runs a [`Plan`] on encrypted inputs with public evaluation keys.
+//!
+//! This module only names public material — the plan, [`EvaluationKeys`] (relinearization
+//! and Galois keys) and ciphertexts; no secret-key type, decryptor or key generator is
+//! imported here (a test reads this file and fails if one is).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pixveil_ckks::encrypt::Ciphertext;
+use pixveil_ckks::evaluator::Evaluator;
+use pixveil_ckks::keys::GaloisKeys;
+use rayon::iter::{
+    IndexedParallelIterator, IntoParallelIterator, IntoParallelRefIterator, ParallelIterator,
+};
+
+use crate::network::HeLayer;
+use crate::plan::{Mode, Plan, Stage};
+use crate::wire::{Encrypted, EvaluationKeys};
+use crate::{Error, Result};
+
+/// Runs a plan for one client's evaluation keys.
+#[derive(Debug)]
+pub struct HeEvaluator {
+    plan: Arc<Plan>,
+    keys: EvaluationKeys,
+    ev: Evaluator,
+}
+
+impl HeEvaluator {
+    /// An evaluator for `plan` with a client's public keys.
+    ///
+    /// # Errors
+    /// [`Error::Ckks`] (parameter mismatch) if the keys were made for other parameters;
+    /// [`Error::MissingGaloisKeys`] if latency-mode keys lack a step of the plan.
+    pub fn new(plan: Arc<Plan>, keys: EvaluationKeys) -> Result<Self> {
+        let params = plan.params();
+        params.check_fingerprint(keys.relin.fingerprint())?;
+        if let Some(g) = &keys.galois {
+            params.check_fingerprint(g.fingerprint())?;
+            check_galois(&plan, g)?;
+        }
+        Ok(Self {
+            ev: Evaluator::new(params),
+            plan,
+            keys,
+        })
+    }
+
+    /// The plan.
+    pub fn plan(&self) -> &Arc<Plan> {
+        &self.plan
+    }
+
+    /// Encrypted scores of an encrypted input (either mode).
+    ///
+    /// # Errors
+    /// [`Error::Mismatch`] for an input that does not fit the plan, [`Error::MissingGaloisKeys`]
+    /// for a latency input with throughput keys, [`Error::Ckks`] from the engine.
+    pub fn classify(&self, input: &Encrypted) -> Result<Encrypted> {
+        self.classify_profiled(input, &mut |_, _| {})
+    }
+
+    /// As [`HeEvaluator::classify`], calling `on_layer(name, time)` after each layer.
+    ///
+    /// # Errors
+    /// As [`HeEvaluator::classify`].
+    pub fn classify_profiled(
+        &self,
+        input: &Encrypted,
+        on_layer: &mut dyn FnMut(&str, Duration),
+    ) -> Result<Encrypted> {
+        self.check_input(input)?;
+        let ciphertexts = match input.mode {
+            Mode::Latency => vec![self.latency(&input.ciphertexts, on_layer)?],
+            Mode::Throughput => self.throughput(&input.ciphertexts, on_layer)?,
+        };
+        Ok(Encrypted {
+            mode: input.mode,
+            images: input.images,
+            ciphertexts,
+        })
+    }
+
+    fn check_input(&self, input: &Encrypted) -> Result<()> {
+        let spec = self.plan.spec();
+        let params = self.plan.params();
+        let (count, max_images) = match input.mode {
+            Mode::Latency => (spec.input.ciphertexts, 1),
+            Mode::Throughput => (spec.input_shape.iter().product(), spec.batch_images),
+        };
+        if input.ciphertexts.len() != count || input.images == 0 || input.images > max_images {
+            return Err(Error::Mismatch(format!(
+                "{} mode takes {count} ciphertexts for 1..={max_images} images, got {} for {}",
+                input.mode.name(),
+                input.ciphertexts.len(),
+                input.images
+            )));
+        }
+        for ct in &input.ciphertexts {
+            params.check_fingerprint(ct.fingerprint())?;
+            let rel = (ct.scale() - spec.input.scale).abs() / spec.input.scale;
+            if ct.level() != spec.input.level || ct.size() != 2 || rel > 1e-9 {
+                return Err(Error::Mismatch(format!(
+                    "input ciphertext at level {} scale 2^{:.2} size {}, the plan takes level {} scale 2^{:.2} size 2",
+                    ct.level(),
+                    ct.scale().log2(),
+                    ct.size(),
+                    spec.input.level,
+                    spec.input.scale.log2()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn galois(&self) -> Result<&GaloisKeys> {
+        self.keys
+            .galois
+            .as_ref()
+            .ok_or_else(|| Error::MissingGaloisKeys {
+                steps: self.plan.spec().galois_steps.clone(),
+            })
+    }
+
+    /// `x + rot_s(x)` for every fold step `s`.
+    fn fold(&self, mut x: Ciphertext, steps: &[i64], gk: &GaloisKeys) -> Result<Ciphertext> {
+        for &s in steps {
+            let r = self.ev.rotate(&x, s, gk)?;
+            self.ev.add_assign(&mut x, &r)?;
+        }
+        Ok(x)
+    }
+
+    fn latency(
+        &self,
+        input: &[Ciphertext],
+        on_layer: &mut dyn FnMut(&str, Duration),
+    ) -> Result<Ciphertext> {
+        let gk = self.galois()?;
+        let ev = &self.ev;
+        let mut x: Option<Ciphertext> = None;
+        for (stage, info) in self.plan.stages().iter().zip(&self.plan.spec().layers) {
+            let start = Instant::now();
+            let y = match stage {
+                Stage::Conv {
+                    weights,
+                    folds,
+                    bias,
+                } => {
+                    let mut acc = input
+                        .par_iter()
+                        .zip(weights)
+                        .map(|(c, w)| ev.mul_plain(c, w))
+                        .try_reduce_with(|mut a, b| {
+                            ev.add_assign(&mut a, &b)?;
+                            Ok(a)
+                        })
+                        .expect("a plan has at least one input ciphertext")?;
+                    acc = self.fold(acc, folds, gk)?;
+                    ev.add_plain(&ev.rescale(&acc)?, bias)?
+                }
+                Stage::Square => {
+                    let v = x.as_ref().expect("a square follows a linear layer");
+                    ev.rescale(&ev.mul_relin(v, v, &self.keys.relin)?)?
+                }
+                Stage::Dense {
+                    baby,
+                    giant,
+                    diags,
+                    folds,
+                    bias,
+                } => {
+                    let v = x.as_ref().expect("a dense layer follows another layer");
+                    let steps: Vec<i64> = (0..*baby as i64).collect();
+                    let rots = ev.rotate_hoisted(v, &steps, gk)?;
+                    let acc = (0..*giant)
+                        .into_par_iter()
+                        .filter_map(|g| {
+                            let mut inner: Option<Ciphertext> = None;
+                            for (b, rot) in rots.iter().enumerate() {
+                                let Some(pt) = &diags[g * baby + b] else {
+                                    continue;
+                                };
+                                let t = match ev.mul_plain(rot, pt) {
+                                    Ok(t) => t,
+                                    Err(e) => return Some(Err(e)),
+                                };
+                                match &mut inner {
+                                    None => inner = Some(t),
+                                    Some(acc) => {
+                                        if let Err(e) = ev.add_assign(acc, &t) {
+                                            return Some(Err(e));
+                                        }
+                                    }
+                                }
+                            }
+                            let inner = inner?;
+                            Some(if g == 0 {
+                                Ok(inner)
+                            } else {
+                                ev.rotate(&inner, (g * baby) as i64, gk)
+                            })
+                        })
+                        .try_reduce_with(|mut a, b| {
+                            ev.add_assign(&mut a, &b)?;
+                            Ok(a)
+                        })
+                        .ok_or_else(|| {
+                            Error::Unsupported("a dense layer with all-zero weights".into())
+                        })??;
+                    let acc = self.fold(acc, folds, gk)?;
+                    ev.add_plain(&ev.rescale(&acc)?, bias)?
+                }
+            };
+            x = Some(y);
+            on_layer(&info.name, start.elapsed());
+        }
+        Ok(x.expect("a plan has at least one layer"))
+    }
+
+    fn throughput(
+        &self,
+        input: &[Ciphertext],
+        on_layer: &mut dyn FnMut(&str, Duration),
+    ) -> Result<Vec<Ciphertext>> {
+        let ev = &self.ev;
+        let params = self.plan.params();
+        let mut x: Vec<Ciphertext> = input.to_vec();
+        let mut level = self.plan.spec().depth;
+        for (layer, info) in self
+            .plan
+            .network()
+            .layers
+            .iter()
+            .zip(&self.plan.spec().layers)
+        {
+            let start = Instant::now();
+            let wscale = params.q()[level] as f64;
+            // Output `r` = Σ_c w(r, c)·x_c + b_r over the given terms, rescaled.
+            let linear = |terms: Vec<(&Ciphertext, f64)>, bias: f64| -> Result<Ciphertext> {
+                let y = ev.rescale(&ev.linear_combination(&terms, wscale)?)?;
+                Ok(ev.add_scalar(&y, bias)?)
+            };
+            x = match layer {
+                HeLayer::Conv(c) => {
+                    let (windows, kl) = (c.windows(), c.kernel_len());
+                    (0..c.outputs())
+                        .into_par_iter()
+                        .map(|i| {
+                            let (o, w) = (i / windows, i % windows);
+                            let terms = (0..kl)
+                                .filter_map(|e| {
+                                    c.pixel(w, e).map(|p| (&x[p], c.weight[o * kl + e]))
+                                })
+                                .collect();
+                            linear(terms, c.bias[o])
+                        })
+                        .collect::<Result<_>>()?
+                }
+                HeLayer::Dense(d) => (0..d.outputs)
+                    .into_par_iter()
+                    .map(|r| {
+                        let row = &d.weight[r * d.inputs..(r + 1) * d.inputs];
+                        linear(x.iter().zip(row.iter().copied()).collect(), d.bias[r])
+                    })
+                    .collect::<Result<_>>()?,
+                HeLayer::Square => x
+                    .par_iter()
+                    .map(|v| Ok(ev.rescale(&ev.mul_relin(v, v, &self.keys.relin)?)?))
+                    .collect::<Result<_>>()?,
+            };
+            level -= 1;
+            on_layer(&info.name, start.elapsed());
+        }
+        Ok(x)
+    }
+}
+
+fn check_galois(plan: &Plan, g: &GaloisKeys) -> Result<()> {
+    let n = plan.params().degree();
+    let missing: Vec<i64> = plan
+        .spec()
+        .galois_steps
+        .iter()
+        .copied()
+        .filter(|&s| !g.contains(pixveil_ring::galois_element_for_step(s, n)))
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::MissingGaloisKeys { steps: missing })
+    }
+}
