@@ -249,76 +249,103 @@ impl Evaluator {
         Ok(self.with_parts(a, parts, a.scale * scale))
     }
 
-    /// `Σ_j w_j·a_j` with every weight encoded as the integer `round(w_j·scale)`: one fused
-    /// pass per RNS row instead of a scalar multiplication and an addition per term (the
-    /// dense layers of batched, one-image-per-slot inference). The result's scale is
-    /// `a.scale · scale`; its size is the largest size among the terms.
+    /// A plaintext real matrix times a vector of ciphertexts: `y_i = Σ_j W[i][j]·x_j`, every
+    /// weight encoded as the integer `round(W[i][j]·scale)` (`weights` is `rows × inputs.len()`,
+    /// row-major). This is the dense layer of batched, one-image-per-slot inference, fused:
+    /// each input coefficient is read once for all outputs, accumulators stay in cache. The
+    /// results' scale is `x.scale · scale`; their size is the largest input size. Zero
+    /// weights cost nothing.
     ///
     /// Rows of primes below 2^31 accumulate exact products lazily in `u64` (folded below
-    /// 2^63); larger primes reduce every product (Shoup).
+    /// 2^63); larger primes reduce every product (Shoup). Work is split over the RNS rows of
+    /// every part on the current rayon pool.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] for no terms; parameter, level or scale mismatch between
-    /// the terms; [`Error::InvalidScale`]; [`Error::EncodingOverflow`] if `|w·scale| ≥ 2^62`.
-    pub fn linear_combination(
+    /// [`Error::InvalidParameter`] for no inputs or a weight count that is not a positive
+    /// multiple of the input count; parameter, level or scale mismatch between the inputs;
+    /// [`Error::InvalidScale`]; [`Error::EncodingOverflow`] if `|w·scale| ≥ 2^62`.
+    pub fn linear_transform(
         &self,
-        terms: &[(&Ciphertext, f64)],
+        inputs: &[&Ciphertext],
+        weights: &[f64],
         scale: f64,
-    ) -> Result<Ciphertext> {
-        let Some(&(first, _)) = terms.first() else {
+    ) -> Result<Vec<Ciphertext>> {
+        let Some(&first) = inputs.first() else {
             return Err(Error::InvalidParameter {
-                field: "terms",
-                reason: "a linear combination needs at least one term".into(),
+                field: "inputs",
+                reason: "a linear transform needs at least one input".into(),
             });
         };
+        let cols = inputs.len();
+        if weights.is_empty() || weights.len() % cols != 0 {
+            return Err(Error::InvalidParameter {
+                field: "weights",
+                reason: format!("{} weights for {cols} inputs", weights.len()),
+            });
+        }
         if !(scale.is_finite() && scale >= 1.0) {
             return Err(Error::InvalidScale { log2: scale.log2() });
         }
-        let mut weights = Vec::with_capacity(terms.len());
-        for &(ct, w) in terms {
+        for ct in inputs {
             self.check_pair(first, ct, true)?;
-            weights.push(round_i64(w * scale)?);
         }
-        let size = terms.iter().map(|(ct, _)| ct.size()).max().unwrap_or(2);
+        let rows = weights.len() / cols;
+        let ints = weights
+            .iter()
+            .map(|&w| round_i64(w * scale))
+            .collect::<Result<Vec<_>>>()?;
+        let size = inputs.iter().map(|c| c.size()).max().unwrap_or(2);
         let ctx = self.params.ring().clone();
         let n = ctx.degree();
         let basis = first.parts[0].basis();
-        let mut parts = Vec::with_capacity(size);
-        for part in 0..size {
-            let mut out = Poly::<Ntt>::zero(&ctx, basis)?;
-            for r in 0..basis.len() {
-                let m = *ctx.modulus(out.prime_index(r));
-                let w: Vec<u64> = weights.iter().map(|&c| m.reduce_i64(c)).collect();
-                let dst = out.row_mut(r);
+        let nrows = basis.len();
+        // One unit per (part, RNS row): all outputs' row, `rows × n` words.
+        let units: Vec<Vec<u64>> = (0..size * nrows)
+            .into_par_iter()
+            .map(|u| {
+                let (part, r) = (u / nrows, u % nrows);
+                let m = *ctx.modulus(first.parts[0].prime_index(r));
+                let w: Vec<u64> = ints.iter().map(|&c| m.reduce_i64(c)).collect();
+                let xs: Vec<Option<&[u64]>> = inputs
+                    .iter()
+                    .map(|c| c.parts.get(part).map(|p| p.row(r)))
+                    .collect();
+                let mut out = vec![0u64; rows * n];
                 if m.value() < pixveil_math::kernels::LAZY_MAX_MODULUS {
-                    let c = pixveil_math::kernels::fold_constant(m.value());
-                    let mut acc = scratch::take(n);
-                    for (&(ct, _), &wj) in terms.iter().zip(&w) {
-                        if let Some(p) = ct.parts.get(part) {
-                            for (a, &x) in acc.iter_mut().zip(p.row(r)) {
-                                let s = *a + x * wj;
-                                *a = s - (c & (s >> 63).wrapping_neg());
-                            }
-                        }
-                    }
-                    for (d, &a) in dst.iter_mut().zip(&acc) {
-                        *d = m.reduce(a);
-                    }
-                    scratch::give(acc);
+                    lazy_matrix_rows(&m, &xs, &w, rows, &mut out);
                 } else {
-                    for (&(ct, _), &wj) in terms.iter().zip(&w) {
-                        if let Some(p) = ct.parts.get(part) {
-                            let ws = m.shoup(wj);
-                            for (d, &x) in dst.iter_mut().zip(p.row(r)) {
-                                *d = m.add(*d, m.mul_shoup(x, wj, ws));
+                    for (j, x) in xs.iter().enumerate() {
+                        let Some(x) = x else { continue };
+                        for i in 0..rows {
+                            let wij = w[i * cols + j];
+                            if wij == 0 {
+                                continue;
+                            }
+                            let ws = m.shoup(wij);
+                            for (d, &v) in out[i * n..(i + 1) * n].iter_mut().zip(x.iter()) {
+                                *d = m.add(*d, m.mul_shoup(v, wij, ws));
                             }
                         }
                     }
                 }
-            }
-            parts.push(out);
-        }
-        Ok(self.with_parts(first, parts, first.scale * scale))
+                out
+            })
+            .collect();
+        (0..rows)
+            .map(|i| {
+                let parts = (0..size)
+                    .map(|part| {
+                        let mut p = Poly::<Ntt>::zero(&ctx, basis)?;
+                        for r in 0..nrows {
+                            p.row_mut(r)
+                                .copy_from_slice(&units[part * nrows + r][i * n..(i + 1) * n]);
+                        }
+                        Ok(p)
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(self.with_parts(first, parts, first.scale * scale))
+            })
+            .collect()
     }
 
     /// Multiplies every slot by the integer `k` (scale unchanged).
@@ -624,6 +651,56 @@ impl Evaluator {
             || mod_down(&self.params, out1, level),
         );
         Ok((u0?, u1?))
+    }
+}
+
+/// `out[i] = Σ_j w[i·cols + j]·x_j mod m` for one RNS row of a prime `m < 2^31`, every
+/// output in `out[i·N..(i+1)·N]`. Products of two residues are below 2^62; accumulators are
+/// folded below 2^63 (see [`pixveil_math::kernels::fold_constant`]) and reduced once. The
+/// coefficients are processed in blocks so that all accumulators of a block stay in cache
+/// while every input block is read once.
+fn lazy_matrix_rows(
+    m: &pixveil_math::Modulus,
+    xs: &[Option<&[u64]>],
+    w: &[u64],
+    rows: usize,
+    out: &mut [u64],
+) {
+    const BLOCK: usize = 256;
+    const LOW: u64 = 0xFFFF_FFFF;
+    let cols = xs.len();
+    let n = out.len() / rows;
+    let c = pixveil_math::kernels::fold_constant(m.value());
+    let mut acc = vec![0u64; rows * BLOCK];
+    let mut start = 0;
+    while start < n {
+        let end = (start + BLOCK).min(n);
+        let len = end - start;
+        acc.iter_mut().for_each(|a| *a = 0);
+        for (j, x) in xs.iter().enumerate() {
+            let Some(x) = x else { continue };
+            let x = &x[start..end];
+            for i in 0..rows {
+                let wij = w[i * cols + j] & LOW;
+                if wij == 0 {
+                    continue;
+                }
+                for (a, &v) in acc[i * BLOCK..i * BLOCK + len].iter_mut().zip(x) {
+                    // Both factors below 2^32: one 32×32→64 multiply per lane.
+                    let s = *a + (v & LOW) * wij;
+                    *a = s - (c & (s >> 63).wrapping_neg());
+                }
+            }
+        }
+        for i in 0..rows {
+            for (o, &a) in out[i * n + start..i * n + end]
+                .iter_mut()
+                .zip(&acc[i * BLOCK..i * BLOCK + len])
+            {
+                *o = m.reduce(a);
+            }
+        }
+        start = end;
     }
 }
 

@@ -343,6 +343,7 @@ fn run(
             }
         };
         let in_bytes = input.input_to_bytes(&id);
+        drop(input);
         let encrypt = ms(t0);
 
         let t1 = Instant::now();

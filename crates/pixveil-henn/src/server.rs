@@ -226,7 +226,7 @@ impl HeEvaluator {
     ) -> Result<Vec<Ciphertext>> {
         let ev = &self.ev;
         let params = self.plan.params();
-        let mut x: Vec<Ciphertext> = input.to_vec();
+        let mut owned: Option<Vec<Ciphertext>> = None;
         let mut level = self.plan.spec().depth;
         for (layer, info) in self
             .plan
@@ -236,44 +236,60 @@ impl HeEvaluator {
             .zip(&self.plan.spec().layers)
         {
             let start = Instant::now();
+            let x: &[Ciphertext] = owned.as_deref().unwrap_or(input);
             let wscale = params.q()[level] as f64;
-            // Output `r` = Σ_c w(r, c)·x_c + b_r over the given terms, rescaled.
-            let linear = |terms: Vec<(&Ciphertext, f64)>, bias: f64| -> Result<Ciphertext> {
-                let y = ev.rescale(&ev.linear_combination(&terms, wscale)?)?;
-                Ok(ev.add_scalar(&y, bias)?)
+            // Outputs `W·x + b` over the given inputs, rescaled.
+            let linear = |inputs: &[&Ciphertext],
+                          weights: &[f64],
+                          bias: &[f64]|
+             -> Result<Vec<Ciphertext>> {
+                ev.linear_transform(inputs, weights, wscale)?
+                    .into_iter()
+                    .zip(bias)
+                    .map(|(y, &b)| Ok(ev.add_scalar(&ev.rescale(&y)?, b)?))
+                    .collect()
             };
-            x = match layer {
+            let y: Vec<Ciphertext> = match layer {
                 HeLayer::Conv(c) => {
+                    // One small transform per window: its C·k² pixels → the O channels.
                     let (windows, kl) = (c.windows(), c.kernel_len());
-                    (0..c.outputs())
+                    let per_window = (0..windows)
                         .into_par_iter()
-                        .map(|i| {
-                            let (o, w) = (i / windows, i % windows);
-                            let terms = (0..kl)
-                                .filter_map(|e| {
-                                    c.pixel(w, e).map(|p| (&x[p], c.weight[o * kl + e]))
-                                })
+                        .map(|w| {
+                            let (pixels, es): (Vec<&Ciphertext>, Vec<usize>) = (0..kl)
+                                .filter_map(|e| c.pixel(w, e).map(|p| (&x[p], e)))
+                                .unzip();
+                            let weights: Vec<f64> = (0..c.out_channels)
+                                .flat_map(|o| es.iter().map(move |&e| c.weight[o * kl + e]))
                                 .collect();
-                            linear(terms, c.bias[o])
+                            linear(&pixels, &weights, &c.bias)
                         })
-                        .collect::<Result<_>>()?
+                        .collect::<Result<Vec<_>>>()?;
+                    // Channel-major order: output o·W + w.
+                    let mut out: Vec<Option<Ciphertext>> = vec![None; c.outputs()];
+                    for (w, chans) in per_window.into_iter().enumerate() {
+                        for (o, ct) in chans.into_iter().enumerate() {
+                            out[o * windows + w] = Some(ct);
+                        }
+                    }
+                    out.into_iter()
+                        .map(|c| c.expect("every window produced every channel"))
+                        .collect()
                 }
-                HeLayer::Dense(d) => (0..d.outputs)
-                    .into_par_iter()
-                    .map(|r| {
-                        let row = &d.weight[r * d.inputs..(r + 1) * d.inputs];
-                        linear(x.iter().zip(row.iter().copied()).collect(), d.bias[r])
-                    })
-                    .collect::<Result<_>>()?,
+                HeLayer::Dense(d) => {
+                    let refs: Vec<&Ciphertext> = x.iter().collect();
+                    linear(&refs, &d.weight, &d.bias)?
+                }
                 HeLayer::Square => x
                     .par_iter()
                     .map(|v| Ok(ev.rescale(&ev.mul_relin(v, v, &self.keys.relin)?)?))
                     .collect::<Result<_>>()?,
             };
+            owned = Some(y);
             level -= 1;
             on_layer(&info.name, start.elapsed());
         }
-        Ok(x)
+        Ok(owned.expect("a plan has at least one layer"))
     }
 }
 

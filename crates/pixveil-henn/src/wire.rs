@@ -13,6 +13,7 @@
 use std::sync::Arc;
 
 use pixveil_ckks::prelude::*;
+use rayon::iter::{IntoParallelRefIterator, ParallelIterator};
 use sha2::{Digest, Sha256};
 
 use crate::plan::Mode;
@@ -233,7 +234,11 @@ pub struct Encrypted {
 
 impl Encrypted {
     fn to_bytes(&self, kind: Kind, plan: &[u8; 16]) -> Vec<u8> {
-        let items: Vec<Vec<u8>> = self.ciphertexts.iter().map(Ciphertext::to_bytes).collect();
+        let items: Vec<Vec<u8>> = self
+            .ciphertexts
+            .par_iter()
+            .map(Ciphertext::to_bytes)
+            .collect();
         seal(kind, self.mode, plan, self.images, &items)
     }
 
@@ -247,7 +252,7 @@ impl Encrypted {
         check_plan(kind.name(), &env.plan, plan)?;
         let ciphertexts = env
             .items
-            .iter()
+            .par_iter()
             .map(|b| Ciphertext::from_bytes(params, b))
             .collect::<pixveil_ckks::Result<Vec<_>>>()?;
         Ok(Self {

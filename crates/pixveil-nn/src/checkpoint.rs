@@ -276,6 +276,18 @@ pub fn save(path: &Path, model: &Model, scheme: &str) -> Result<()> {
     write(path, &to_bytes(model, scheme)?)
 }
 
+/// Writes a model of `config` with weights drawn from `seed` (PyTorch's default
+/// initialisation, plain-image scheme `none`) to `path`: identical weights for timing peers
+/// on the same model.
+///
+/// # Errors
+/// As [`Model::new`] and [`save`].
+pub fn write_random(path: &Path, config: &ModelConfig, seed: u64) -> Result<Model> {
+    let model = Model::new(config, seed)?;
+    save(path, &model, "none")?;
+    Ok(model)
+}
+
 /// Reads a checkpoint from `path` (see [`from_bytes`]).
 ///
 /// # Errors

@@ -56,6 +56,11 @@ pub enum Command {
     /// Train and evaluate over a grid of datasets, schemes, key modes, augmentation sides and
     /// models (or a preset); write markdown, CSV, JSON and a bar chart.
     Experiments(crate::cmd::experiments::ExperimentsArgs),
+    /// Write a tenseal-cnn or he-cnn checkpoint with seeded random weights.
+    ExportModel(crate::cmd::he::ExportModelArgs),
+    /// Classify a test set under CKKS (client encrypts, evaluator computes on ciphertexts,
+    /// client decrypts): accuracy, agreement, precision, latency, bytes.
+    HeEval(crate::cmd::he::HeEvalArgs),
 }
 
 /// Key modes on the command line.

@@ -1,7 +1,7 @@
 //! `pixveil eval`: accuracy and loss of a trained model on a dataset's test images (the same
 //! test images `train` reported on, including the held-out part of a test-set split).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Result};
@@ -55,61 +55,109 @@ struct EvalReport {
     images_per_s: f64,
 }
 
-pub fn run(a: &EvalArgs) -> Result<()> {
-    if a.limit == Some(0) {
+/// The test images a model is evaluated on, encrypted with the key when one is given.
+pub(crate) struct TestSet {
+    pub test: data::Labelled,
+    pub source: &'static str,
+    pub dataset: String,
+    pub scheme: String,
+    pub key_mode: String,
+}
+
+/// Loads the test images of `dataset` for a model trained on `model_scheme` images with
+/// input `[C, H, W]`: checks the shape, applies the key (which must be of the model's scheme),
+/// refuses plain images for a model trained on encrypted ones unless `plain`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn load_test_set(
+    model_path: &Path,
+    model_scheme: &str,
+    input_shape: [usize; 3],
+    dataset: &str,
+    data_dir: Option<&Path>,
+    key: Option<&Path>,
+    passphrase_file: Option<&Path>,
+    plain: bool,
+    limit: Option<usize>,
+) -> Result<TestSet> {
+    if limit == Some(0) {
         bail!("--limit must be at least 1");
     }
-    let spec = DataSpec::parse(&a.dataset, a.data_dir.as_deref())?;
-    let (model, mspec, model_scheme) = engine::load(&a.model)?;
+    let spec = DataSpec::parse(dataset, data_dir)?;
     let shape = spec.shape();
     let want = [shape.channels(), shape.height(), shape.width()];
-    if want != mspec.input_shape {
+    if want != input_shape {
+        let [c, h, w] = input_shape;
         bail!(
-            "shape mismatch: {} takes {} images, {} has {}",
-            a.model.display(),
-            mspec.shape_text(),
+            "shape mismatch: {} takes {h}x{w}x{c} images, {} has {}",
+            model_path.display(),
             spec.name(),
             shape
         );
     }
-    let encryption = a
-        .key
-        .as_deref()
-        .map(|k| Encryption::load(k, a.passphrase_file.as_deref(), shape, &spec.name()))
+    let encryption = key
+        .map(|k| Encryption::load(k, passphrase_file, shape, &spec.name()))
         .transpose()?;
     let scheme = encryption
         .as_ref()
         .map_or_else(|| data::PLAIN_SCHEME.to_owned(), Encryption::scheme_id);
     match &encryption {
-        None if model_scheme != data::PLAIN_SCHEME && !a.plain => bail!(
+        None if model_scheme != data::PLAIN_SCHEME && !plain => bail!(
             "{} was trained on {model_scheme} images: pass the key with --key (or --plain to \
              evaluate on plain images anyway)",
-            a.model.display()
+            model_path.display()
         ),
         Some(_) if scheme != model_scheme => bail!(
             "scheme mismatch: {} was trained on {model_scheme} images, the key {} is {scheme}",
-            a.model.display(),
-            a.key.as_deref().unwrap_or(&a.model).display()
+            model_path.display(),
+            key.unwrap_or(model_path).display()
         ),
         _ => {}
     }
     let (test, source) = data::load_test(&spec)?;
-    let mut test = test.limit(a.limit);
+    let mut test = test.limit(limit);
     if let Some(e) = &encryption {
         e.encrypt(&mut test.images)?;
     }
+    Ok(TestSet {
+        test,
+        source,
+        dataset: spec.name(),
+        scheme,
+        key_mode: encryption
+            .as_ref()
+            .map_or_else(|| "none".to_owned(), |e| e.mode().to_string()),
+    })
+}
+
+pub fn run(a: &EvalArgs) -> Result<()> {
+    let (model, mspec, model_scheme) = engine::load(&a.model)?;
+    let TestSet {
+        test,
+        source,
+        dataset,
+        scheme,
+        key_mode,
+    } = load_test_set(
+        &a.model,
+        &model_scheme,
+        mspec.input_shape,
+        &a.dataset,
+        a.data_dir.as_deref(),
+        a.key.as_deref(),
+        a.passphrase_file.as_deref(),
+        a.plain,
+        a.limit,
+    )?;
     let start = Instant::now();
     let stats = engine::evaluate(&model, &test.images, &test.labels)?;
     let seconds = start.elapsed().as_secs_f64();
     let report = EvalReport {
         model: a.model.display().to_string(),
         architecture: mspec.architecture,
-        dataset: spec.name(),
+        dataset,
         scheme,
         model_scheme,
-        key_mode: encryption
-            .as_ref()
-            .map_or_else(|| "none".to_owned(), |e| e.mode().to_string()),
+        key_mode,
         images: test.len(),
         test_source: source.to_owned(),
         test_accuracy: stats.accuracy,

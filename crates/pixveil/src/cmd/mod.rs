@@ -9,6 +9,7 @@ mod demo;
 pub mod engine;
 pub mod eval;
 pub mod experiments;
+pub mod he;
 mod info;
 mod keygen;
 pub mod predict;
@@ -36,6 +37,8 @@ pub fn run(cli: &Cli) -> Result<()> {
         Command::Eval(a) => eval::run(a),
         Command::Predict(a) => predict::run(a),
         Command::Experiments(a) => experiments::run(a, cli.quiet),
+        Command::ExportModel(a) => he::export_model(a),
+        Command::HeEval(a) => he::he_eval_cmd(a, cli.threads, cli.quiet),
     }
 }
 
