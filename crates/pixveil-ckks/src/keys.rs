@@ -160,104 +160,151 @@ impl KeyData {
     }
 }
 
-/// A key-switching key from a target secret `s'` to `s` (one digit per ciphertext prime).
+/// A key-switching key from a target secret `s'` to `s`, one digit per ciphertext prime,
+/// for ciphertexts up to level `level`: digits `0 … level`, each over `q_0 … q_level, P`
+/// (a key for the top level covers the full basis; a lower one is level-trimmed, smaller by
+/// the digits and rows it leaves out).
 #[derive(Debug, Clone, PartialEq)]
 pub struct KeySwitchKey {
     b: KeyData,
     a: KeyData,
-    digits: usize,
-    rows: usize,
+    level: usize,
+    num_q: usize,
     n: usize,
-    /// Bit size of each row's prime (for serialization).
+    /// Bit size of each stored row's prime (for serialization).
     bits: Vec<u32>,
     pub(crate) seed: [u8; 32],
 }
 
 impl KeySwitchKey {
-    /// Builds the key from its polynomials (`b_i`, `a_i` over the full basis).
+    /// The basis of every digit of a key for ciphertexts up to `level`.
+    pub(crate) fn basis(params: &Parameters, level: usize) -> Basis {
+        Basis {
+            q: level + 1,
+            p: params.ring().num_p(),
+        }
+    }
+
+    /// Builds the key from its polynomials (`b_i`, `a_i` over [`KeySwitchKey::basis`]).
     pub(crate) fn from_polys(
         params: &Parameters,
         b: &[Poly<Ntt>],
         a: &[Poly<Ntt>],
         seed: [u8; 32],
+        level: usize,
     ) -> Self {
         let ctx = params.ring();
         let compact = ctx.primes().iter().all(|&q| q < 1 << 32);
+        let basis = Self::basis(params, level);
         Self {
             b: KeyData::pack(b, compact),
             a: KeyData::pack(a, compact),
-            digits: b.len().min(a.len()),
-            rows: ctx.full_basis().len(),
+            level,
+            num_q: ctx.num_q(),
             n: ctx.degree(),
-            bits: (0..ctx.full_basis().len())
-                .map(|i| ctx.modulus(i).bits())
+            bits: (0..basis.len())
+                .map(|r| ctx.modulus(ctx.prime_index(basis, r)).bits())
                 .collect(),
             seed,
         }
     }
 
-    /// Bit size of the prime of row `idx`.
-    pub(crate) fn row_bits(&self, idx: usize) -> u32 {
-        self.bits.get(idx).copied().unwrap_or(64)
+    /// Highest ciphertext level this key switches.
+    pub fn level(&self) -> usize {
+        self.level
     }
 
-    /// Rows per digit (size of the full basis).
+    /// Bit size of the prime of stored row `row`.
+    pub(crate) fn row_bits(&self, row: usize) -> u32 {
+        self.bits[row]
+    }
+
+    /// Stored rows per digit (`level + 1 + K`).
     pub(crate) fn rows(&self) -> usize {
-        self.rows
+        self.bits.len()
     }
 
-    /// Number of digits (ciphertext primes the key covers).
+    /// Number of digits (`level + 1`).
     pub(crate) fn digits(&self) -> usize {
-        self.digits
+        self.level + 1
     }
 
-    /// Row `idx` (context prime index) of `b_digit`.
+    /// Stored row of context prime `idx` (a ciphertext prime `≤ level` or a special prime).
+    fn row_of(&self, idx: usize) -> usize {
+        if idx <= self.level {
+            idx
+        } else {
+            assert!(
+                idx >= self.num_q,
+                "prime {idx} is above the key's level {}",
+                self.level
+            );
+            self.level + 1 + (idx - self.num_q)
+        }
+    }
+
+    /// Stored row `row` of `b_digit`.
+    pub(crate) fn b_stored_row(&self, digit: usize, row: usize) -> KeyRow<'_> {
+        self.b.row((digit * self.rows() + row) * self.n, self.n)
+    }
+
+    /// Row of context prime `idx` of `b_digit`.
     pub(crate) fn b_row(&self, digit: usize, idx: usize) -> KeyRow<'_> {
-        self.b.row((digit * self.rows + idx) * self.n, self.n)
+        self.b_stored_row(digit, self.row_of(idx))
     }
 
-    /// Row `idx` (context prime index) of `a_digit`.
+    /// Row of context prime `idx` of `a_digit`.
     pub(crate) fn a_row(&self, digit: usize, idx: usize) -> KeyRow<'_> {
-        self.a.row((digit * self.rows + idx) * self.n, self.n)
+        self.a
+            .row((digit * self.rows() + self.row_of(idx)) * self.n, self.n)
     }
 
-    /// Expands the `a_i` from `seed` (digit after digit, each over the full basis).
-    pub(crate) fn expand_a(params: &Parameters, seed: &[u8; 32]) -> Result<Vec<Poly<Ntt>>> {
+    /// Expands the `a_i` of a key for `level` from `seed` (digit after digit, each over
+    /// [`KeySwitchKey::basis`]; at the top level this is the full basis).
+    pub(crate) fn expand_a(
+        params: &Parameters,
+        seed: &[u8; 32],
+        level: usize,
+    ) -> Result<Vec<Poly<Ntt>>> {
         let ctx = params.ring();
+        let basis = Self::basis(params, level);
         let mut rng = ChaCha20Rng::from_seed(*seed);
-        (0..params.q().len())
-            .map(|_| Ok(sample::uniform(ctx, ctx.full_basis(), &mut rng)?))
+        (0..=level)
+            .map(|_| Ok(sample::uniform(ctx, basis, &mut rng)?))
             .collect()
     }
 
-    /// Generates the key switching from `target` (NTT, full basis) to `sk`.
+    /// Generates the key switching from `target` (NTT, full basis) to `sk`, for every level.
     pub(crate) fn generate<R: RngCore + CryptoRng>(
         params: &Parameters,
         sk: &SecretKey,
         target: &Poly<Ntt>,
         rng: &mut R,
     ) -> Result<Self> {
-        Self::generate_for(params, &sk.ntt, target, rng)
+        Self::generate_for(params, &sk.ntt, target, params.max_level(), rng)
     }
 
-    /// Key switching from `target` to `source` (both NTT, full basis): an encryption of
-    /// `P·target·δ_i` under `source`.
+    /// Key switching from `target` to `source` (both NTT, full basis) for ciphertexts up to
+    /// `level`: an encryption of `P·target·δ_i` under `source` for digits `i ≤ level`.
     pub(crate) fn generate_for<R: RngCore + CryptoRng>(
         params: &Parameters,
         source: &Poly<Ntt>,
         target: &Poly<Ntt>,
+        level: usize,
         rng: &mut R,
     ) -> Result<Self> {
         let ctx = params.ring();
         let n = params.degree();
+        let basis = Self::basis(params, level);
         let mut seed = [0u8; 32];
         rng.fill_bytes(&mut seed);
-        let a = Self::expand_a(params, &seed)?;
+        let a = Self::expand_a(params, &seed, level)?;
+        let mut source = restrict(source, basis)?;
         let mut b = Vec::with_capacity(a.len());
         for (i, ai) in a.iter().enumerate() {
-            let e = Poly::from_i64(ctx, ctx.full_basis(), &sample::gaussian(n, rng))?.into_ntt();
+            let e = Poly::from_i64(ctx, basis, &sample::gaussian(n, rng))?.into_ntt();
             let mut bi = ai.clone();
-            bi.mul_assign(source)?;
+            bi.mul_assign(&source)?;
             bi.neg_assign();
             bi.add_assign(&e)?;
             // Row i gets P·s' (P ≡ 0 modulo the special prime, so nothing is added there).
@@ -270,7 +317,8 @@ impl KeySwitchKey {
             }
             b.push(bi);
         }
-        Ok(Self::from_polys(params, &b, &a, seed))
+        source.zeroize();
+        Ok(Self::from_polys(params, &b, &a, seed, level))
     }
 }
 
@@ -308,6 +356,10 @@ impl GaloisKeys {
     /// Whether a key for the Galois element exists.
     pub fn contains(&self, element: usize) -> bool {
         self.keys.contains_key(&element)
+    }
+    /// Highest ciphertext level the key for `element` serves, if there is one.
+    pub fn level(&self, element: usize) -> Option<usize> {
+        self.keys.get(&element).map(KeySwitchKey::level)
     }
     pub(crate) fn get(&self, element: usize) -> Option<&KeySwitchKey> {
         self.keys.get(&element)
@@ -392,7 +444,8 @@ impl KeyGenerator {
     }
 
     /// Galois keys for exactly the rotation steps asked for (positive = left), plus the
-    /// conjugation key if `conjugate`. Steps are taken modulo `N/2`; step 0 is ignored.
+    /// conjugation key if `conjugate`, each for every level. Steps are taken modulo `N/2`;
+    /// step 0 is ignored.
     ///
     /// # Errors
     /// Never for validated parameters.
@@ -403,28 +456,72 @@ impl KeyGenerator {
         rng: &mut R,
     ) -> Result<GaloisKeys> {
         let n = self.params.degree();
-        let mut elements: Vec<usize> = steps
+        let top = self.params.max_level();
+        let mut elements: Vec<(usize, usize)> = steps
             .iter()
-            .map(|&s| galois_element_for_step(s, n))
-            .filter(|&g| g != 1)
+            .map(|&s| (galois_element_for_step(s, n), top))
             .collect();
         if conjugate {
-            elements.push(galois_element_conjugate(n));
+            elements.push((galois_element_conjugate(n), top));
         }
-        elements.sort_unstable();
-        elements.dedup();
+        self.galois_keys_for(&elements, rng)
+    }
+
+    /// Level-trimmed Galois keys: one key per `(step, level)`, switching ciphertexts up to
+    /// that level only (a key for level `ℓ` holds `ℓ + 1` digits over `q_0 … q_ℓ, P`: a plan
+    /// that rotates only low-level ciphertexts ships much smaller keys). A step listed
+    /// twice gets the higher level.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidLevel`] for a level above the parameters' top level.
+    pub fn galois_keys_at_levels<R: RngCore + CryptoRng>(
+        &self,
+        steps: &[(i64, usize)],
+        rng: &mut R,
+    ) -> Result<GaloisKeys> {
+        let n = self.params.degree();
+        let elements: Vec<(usize, usize)> = steps
+            .iter()
+            .map(|&(s, l)| (galois_element_for_step(s, n), l))
+            .collect();
+        self.galois_keys_for(&elements, rng)
+    }
+
+    fn galois_keys_for<R: RngCore + CryptoRng>(
+        &self,
+        elements: &[(usize, usize)],
+        rng: &mut R,
+    ) -> Result<GaloisKeys> {
+        let top = self.params.max_level();
+        let mut wanted: BTreeMap<usize, usize> = BTreeMap::new();
+        for &(g, level) in elements {
+            if level > top {
+                return Err(crate::Error::InvalidLevel {
+                    level,
+                    max: top,
+                    op: "Galois key generation",
+                });
+            }
+            if g != 1 {
+                let l = wanted.entry(g).or_insert(level);
+                *l = (*l).max(level);
+            }
+        }
         let mut keys = BTreeMap::new();
-        let m = 2 * n;
-        for g in elements {
+        let m = 2 * self.params.degree();
+        for (g, level) in wanted {
             // Stored pre-permuted: the key for σ_g switches `s` to `σ_g^{-1}(s)`, so rotations
             // use the digits of `c_1` unpermuted and apply σ_g once to the result (see
             // `Evaluator::apply_galois`). This is the key `(σ_g^{-1}(b_i), σ_g^{-1}(a_i))` of
             // the textbook Galois key, with `a_i` drawn fresh.
-            let g_inv = (1..m).step_by(2).find(|&h| h * g % m == 1).unwrap_or(1);
+            let g_inv = (1..m)
+                .step_by(2)
+                .find(|&h| h * g % m == 1)
+                .expect("odd elements are invertible modulo 2N");
             let mut source = self.sk.ntt.automorphism(g_inv)?;
             keys.insert(
                 g,
-                KeySwitchKey::generate_for(&self.params, &source, &self.sk.ntt, rng)?,
+                KeySwitchKey::generate_for(&self.params, &source, &self.sk.ntt, level, rng)?,
             );
             source.zeroize();
         }

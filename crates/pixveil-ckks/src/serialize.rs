@@ -5,7 +5,7 @@
 //! ```text
 //! offset  size  field
 //! 0       4     magic "PXCK"
-//! 4       2     format version (currently 1)
+//! 4       2     format version (currently 2; 2 added the level of each Galois key)
 //! 6       1     object kind (1 params, 2 secret key, 3 public key, 4 relin key,
 //!               5 Galois keys, 6 ciphertext, 7 plaintext)
 //! 7       1     reserved, 0
@@ -30,8 +30,9 @@
 //!   primes (L+K)×u64` (re-validated and compared on load);
 //! - secret key: `N` ternary coefficients, 2 bits each (0, 1, 2 = −1);
 //! - public key: `seed[32]`, `b` over `Q·P`;
-//! - key-switching key: `seed[32]`, `b_0 … b_{L-1}` over `Q·P`; relin key = one of them;
-//! - Galois keys: `count u32`, then `count × (element u32, key-switching key)`;
+//! - key-switching key for level `ℓ`: `seed[32]`, `b_0 … b_ℓ` over `q_0 … q_ℓ, P`; relin key =
+//!   one for the top level;
+//! - Galois keys: `count u32`, then `count × (element u32, level u8, key-switching key)`;
 //! - ciphertext: `level u8, size u8, flags u8 (bit 0 = seeded), scale f64, [seed[32]]`, then
 //!   the parts over `q_0 … q_level` (`c_0` only when seeded);
 //! - plaintext: `level u8, scale f64`, the polynomial.
@@ -50,7 +51,7 @@ use std::sync::Arc;
 /// File magic.
 pub const MAGIC: [u8; 4] = *b"PXCK";
 /// Current format version.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 const HEADER_LEN: usize = 32;
 const CHECKSUM_LEN: usize = 32;
 
@@ -443,9 +444,9 @@ impl PublicKey {
 fn write_ksk(out: &mut Vec<u8>, k: &KeySwitchKey) {
     out.extend_from_slice(&k.seed);
     for digit in 0..k.digits() {
-        for idx in 0..k.rows() {
-            let bits = k.row_bits(idx);
-            match k.b_row(digit, idx) {
+        for row in 0..k.rows() {
+            let bits = k.row_bits(row);
+            match k.b_stored_row(digit, row) {
                 KeyRow::U32(r) => write_row(out, bits, r.iter().map(|&x| x as u64)),
                 KeyRow::U64(r) => write_row(out, bits, r.iter().copied()),
             }
@@ -453,10 +454,10 @@ fn write_ksk(out: &mut Vec<u8>, k: &KeySwitchKey) {
     }
 }
 
-fn read_ksk(r: &mut Reader<'_>, params: &Parameters) -> Result<KeySwitchKey> {
+fn read_ksk(r: &mut Reader<'_>, params: &Parameters, level: usize) -> Result<KeySwitchKey> {
     let seed = r.seed()?;
-    let basis = params.ring().full_basis();
-    let digits = params.q().len();
+    let basis = KeySwitchKey::basis(params, level);
+    let digits = level + 1;
     let need = digits * poly_bytes(params, basis);
     if need > r.remaining() {
         return Err(Error::Truncated {
@@ -467,8 +468,8 @@ fn read_ksk(r: &mut Reader<'_>, params: &Parameters) -> Result<KeySwitchKey> {
     let b = (0..digits)
         .map(|_| read_poly(r, params, basis))
         .collect::<Result<Vec<_>>>()?;
-    let a = KeySwitchKey::expand_a(params, &seed)?;
-    Ok(KeySwitchKey::from_polys(params, &b, &a, seed))
+    let a = KeySwitchKey::expand_a(params, &seed, level)?;
+    Ok(KeySwitchKey::from_polys(params, &b, &a, seed, level))
 }
 
 impl RelinKey {
@@ -485,7 +486,7 @@ impl RelinKey {
     /// Format errors or [`Error::ParameterMismatch`].
     pub fn from_bytes(params: &Arc<Parameters>, bytes: &[u8]) -> Result<Self> {
         let mut r = load(params, bytes, Kind::RelinKey)?;
-        let key = read_ksk(&mut r, params)?;
+        let key = read_ksk(&mut r, params, params.max_level())?;
         r.finish()?;
         Ok(Self {
             key,
@@ -500,6 +501,7 @@ impl GaloisKeys {
         let mut p = (self.keys.len() as u32).to_le_bytes().to_vec();
         for (&g, k) in &self.keys {
             p.extend_from_slice(&(g as u32).to_le_bytes());
+            p.push(k.level() as u8);
             write_ksk(&mut p, k);
         }
         frame(Kind::GaloisKeys, &self.fingerprint, &p)
@@ -512,8 +514,9 @@ impl GaloisKeys {
     pub fn from_bytes(params: &Arc<Parameters>, bytes: &[u8]) -> Result<Self> {
         let mut r = load(params, bytes, Kind::GaloisKeys)?;
         let count = r.u32()? as usize;
-        let per_key = 4 + 32 + params.q().len() * poly_bytes(params, params.ring().full_basis());
-        if count.saturating_mul(per_key) != r.remaining() {
+        // Smallest possible key (level 0): bounds the count before anything is allocated.
+        let min_key = 4 + 1 + 32 + poly_bytes(params, KeySwitchKey::basis(params, 0));
+        if count.saturating_mul(min_key) > r.remaining() {
             return Err(Error::Corrupt {
                 reason: "Galois key count does not match the data length",
             });
@@ -526,7 +529,8 @@ impl GaloisKeys {
                     reason: "invalid or repeated Galois element",
                 });
             }
-            keys.insert(g, read_ksk(&mut r, params)?);
+            let level = read_level(&mut r, params)?;
+            keys.insert(g, read_ksk(&mut r, params, level)?);
         }
         r.finish()?;
         Ok(Self {

@@ -80,7 +80,8 @@ impl Client {
     }
 
     /// Public evaluation keys for `mode`: a relinearization key, plus in latency mode the
-    /// Galois keys of exactly the plan's rotation steps.
+    /// Galois keys of exactly the plan's rotation steps, each trimmed to the level it is
+    /// used at.
     ///
     /// # Errors
     /// Never for validated parameters.
@@ -91,10 +92,15 @@ impl Client {
     ) -> Result<EvaluationKeys> {
         let relin = self.keygen.relin_key(rng)?;
         let galois = match mode {
-            Mode::Latency => Some(
-                self.keygen
-                    .galois_keys(&self.spec.galois_steps, false, rng)?,
-            ),
+            Mode::Latency => {
+                let steps: Vec<(i64, usize)> = self
+                    .spec
+                    .galois_keys
+                    .iter()
+                    .map(|k| (k.step, k.level))
+                    .collect();
+                Some(self.keygen.galois_keys_at_levels(&steps, rng)?)
+            }
             Mode::Throughput => None,
         };
         Ok(EvaluationKeys { relin, galois })

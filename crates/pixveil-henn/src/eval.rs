@@ -443,7 +443,7 @@ fn run(
         plan_ms,
         rotations,
         galois_keys: match mode {
-            Mode::Latency => plan.spec().galois_steps.len(),
+            Mode::Latency => plan.spec().galois_keys.len(),
             Mode::Throughput => 0,
         },
         threads,

@@ -131,6 +131,15 @@ pub struct LayerInfo {
     pub period: usize,
 }
 
+/// A Galois key a plan needs: a rotation step and the highest level it is used at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GaloisKeySpec {
+    /// Left rotation step.
+    pub step: i64,
+    /// Highest ciphertext level rotated by this step.
+    pub level: usize,
+}
+
 /// The public description of a plan: everything a client needs (parameters, packing,
 /// the Galois steps to make keys for, where the scores are) and nothing of the weights.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -158,9 +167,10 @@ pub struct PlanSpec {
     pub input: InputLayout,
     /// Output layout.
     pub output: OutputLayout,
-    /// Rotation steps (left) the latency mode needs Galois keys for, ascending; no other
-    /// key is ever asked for.
-    pub galois_steps: Vec<i64>,
+    /// Rotation steps (left) the latency mode needs Galois keys for, ascending, each with
+    /// the highest ciphertext level it is applied at (keys are trimmed to that level); no
+    /// other key is ever asked for.
+    pub galois_keys: Vec<GaloisKeySpec>,
     /// Throughput mode: images per ciphertext set (`N/2`).
     pub batch_images: usize,
     /// The layers.
@@ -168,6 +178,11 @@ pub struct PlanSpec {
 }
 
 impl PlanSpec {
+    /// The rotation steps of [`PlanSpec::galois_keys`], ascending.
+    pub fn galois_steps(&self) -> Vec<i64> {
+        self.galois_keys.iter().map(|k| k.step).collect()
+    }
+
     /// 16-byte identifier of this spec (SHA-256 of its canonical JSON): every serialized
     /// key set, input and output carries it, so objects made for another model or layout
     /// are refused.
@@ -377,7 +392,7 @@ impl Plan {
                     let (stage, folds) = compile_conv(c, &input, &encoder, level, scale)?;
                     info.rotations = folds.len();
                     info.plain_mults = input.ciphertexts;
-                    steps.extend(&folds);
+                    steps.extend(folds.iter().map(|&s| (s, level)));
                     period = input.period;
                     stage
                 }
@@ -396,7 +411,7 @@ impl Plan {
                         info.plain_mults = diags.iter().flatten().count();
                         info.bsgs = [*baby, *giant];
                     }
-                    steps.extend(stage_steps);
+                    steps.extend(stage_steps.into_iter().map(|s| (s, level)));
                     period = out_period;
                     stage
                 }
@@ -415,9 +430,14 @@ impl Plan {
             layers.push(info);
             stages.push(stage);
         }
-        steps.sort_unstable();
-        steps.dedup();
-        let mut spec = PlanSpec {
+        // One key per step, at the highest level it is used.
+        steps.sort_unstable_by_key(|&(s, l)| (s, std::cmp::Reverse(l)));
+        steps.dedup_by_key(|&mut (s, _)| s);
+        let galois_keys = steps
+            .into_iter()
+            .map(|(step, level)| GaloisKeySpec { step, level })
+            .collect();
+        let spec = PlanSpec {
             version: SPEC_VERSION,
             architecture: architecture.to_owned(),
             scheme: scheme.to_owned(),
@@ -433,7 +453,7 @@ impl Plan {
                 level,
                 scale,
             },
-            galois_steps: steps,
+            galois_keys,
             batch_images: slots,
             layers,
         };
@@ -444,7 +464,6 @@ impl Plan {
             )));
         }
         spec.check()?;
-        spec.params = params.literal().clone();
         Ok(Self {
             spec,
             params: params.clone(),

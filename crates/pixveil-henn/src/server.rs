@@ -119,7 +119,7 @@ impl HeEvaluator {
             .galois
             .as_ref()
             .ok_or_else(|| Error::MissingGaloisKeys {
-                steps: self.plan.spec().galois_steps.clone(),
+                steps: self.plan.spec().galois_steps(),
             })
     }
 
@@ -297,10 +297,13 @@ fn check_galois(plan: &Plan, g: &GaloisKeys) -> Result<()> {
     let n = plan.params().degree();
     let missing: Vec<i64> = plan
         .spec()
-        .galois_steps
+        .galois_keys
         .iter()
-        .copied()
-        .filter(|&s| !g.contains(pixveil_ring::galois_element_for_step(s, n)))
+        .filter(|k| {
+            g.level(pixveil_ring::galois_element_for_step(k.step, n))
+                .is_none_or(|l| l < k.level)
+        })
+        .map(|k| k.step)
         .collect();
     if missing.is_empty() {
         Ok(())

@@ -83,7 +83,7 @@ fn latency_mode_matches_the_plaintext_model_layer_by_layer() {
                 .expect("latency keys")
                 .elements()
                 .count(),
-            spec.galois_steps.len(),
+            spec.galois_keys.len(),
             "{arch}: exactly the plan's Galois keys"
         );
         let server = HeEvaluator::new(s.plan.clone(), keys).expect("evaluator");
@@ -155,14 +155,36 @@ fn missing_galois_keys_and_levels_are_errors() {
     // Galois keys without one of the plan's steps are refused up front.
     let params = s.plan.params().clone();
     let kg = pixveil_ckks::keys::KeyGenerator::new(&params, &mut r).expect("keygen");
-    let steps = &s.plan.spec().galois_steps[1..];
+    let steps = &s.plan.spec().galois_steps()[1..];
     let keys = EvaluationKeys {
         relin: kg.relin_key(&mut r).expect("rlk"),
         galois: Some(kg.galois_keys(steps, false, &mut r).expect("gk")),
     };
     match HeEvaluator::new(s.plan.clone(), keys) {
         Err(Error::MissingGaloisKeys { steps }) => {
-            assert_eq!(steps, vec![s.plan.spec().galois_steps[0]])
+            assert_eq!(steps, vec![s.plan.spec().galois_steps()[0]])
+        }
+        other => panic!("expected MissingGaloisKeys, got {other:?}"),
+    }
+    // Keys trimmed below the level a step is used at are missing keys too.
+    let low: Vec<(i64, usize)> = s
+        .plan
+        .spec()
+        .galois_steps()
+        .iter()
+        .map(|&st| (st, 0))
+        .collect();
+    let keys = EvaluationKeys {
+        relin: kg.relin_key(&mut r).expect("rlk"),
+        galois: Some(kg.galois_keys_at_levels(&low, &mut r).expect("gk")),
+    };
+    match HeEvaluator::new(s.plan.clone(), keys) {
+        Err(Error::MissingGaloisKeys { steps }) => {
+            assert_eq!(
+                steps,
+                s.plan.spec().galois_steps(),
+                "every step is used above level 0"
+            )
         }
         other => panic!("expected MissingGaloisKeys, got {other:?}"),
     }
