@@ -249,6 +249,91 @@ impl Evaluator {
         Ok(self.with_parts(a, parts, a.scale * scale))
     }
 
+    /// `Σ_i a_i ⊙ pt_i` in one pass, without a temporary per product: the inner sums of
+    /// diagonal (baby-step/giant-step) matrix–vector products. Every ciphertext must share
+    /// one level and scale, every plaintext one scale (and a level ≥ the ciphertexts'); the
+    /// result's scale is the product of the two.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for no terms or unequal counts; parameter, level or
+    /// scale mismatch.
+    pub fn dot_plain(&self, cts: &[&Ciphertext], pts: &[&Plaintext]) -> Result<Ciphertext> {
+        let (Some(&first), Some(&pt0)) = (cts.first(), pts.first()) else {
+            return Err(Error::InvalidParameter {
+                field: "terms",
+                reason: "a dot product needs at least one term".into(),
+            });
+        };
+        if cts.len() != pts.len() {
+            return Err(Error::InvalidParameter {
+                field: "terms",
+                reason: format!("{} ciphertexts and {} plaintexts", cts.len(), pts.len()),
+            });
+        }
+        let level = first.level();
+        for (ct, pt) in cts.iter().zip(pts) {
+            self.check_pair(first, ct, true)?;
+            self.check(&pt.fingerprint)?;
+            check_scales(pt0.scale, pt.scale)?;
+            if pt.level() < level {
+                return Err(Error::LevelMismatch {
+                    left: level,
+                    right: pt.level(),
+                });
+            }
+        }
+        let size = cts.iter().map(|c| c.size()).max().unwrap_or(2);
+        let ctx = self.params.ring().clone();
+        let n = ctx.degree();
+        let basis = first.parts[0].basis();
+        let nrows = basis.len();
+        let rows: Vec<Vec<u64>> = (0..size * nrows)
+            .into_par_iter()
+            .map(|u| {
+                let (part, r) = (u / nrows, u % nrows);
+                let m = *ctx.modulus(first.parts[0].prime_index(r));
+                let mut out = scratch::take(n);
+                if m.value() < pixveil_math::kernels::LAZY_MAX_MODULUS {
+                    let c = pixveil_math::kernels::fold_constant(m.value());
+                    for (ct, pt) in cts.iter().zip(pts) {
+                        let Some(p) = ct.parts.get(part) else {
+                            continue;
+                        };
+                        // Plaintext rows: its prime index equals the ciphertext's (both over
+                        // q_0 … q_ℓ'), so row r is the same prime.
+                        for ((a, &x), &y) in out.iter_mut().zip(p.row(r)).zip(pt.poly.row(r)) {
+                            // Both factors below 2^32: one 32×32→64 multiply per lane.
+                            let s = *a + (x & 0xFFFF_FFFF) * (y & 0xFFFF_FFFF);
+                            *a = s - (c & (s >> 63).wrapping_neg());
+                        }
+                    }
+                    out.iter_mut().for_each(|a| *a = m.reduce(*a));
+                } else {
+                    for (ct, pt) in cts.iter().zip(pts) {
+                        let Some(p) = ct.parts.get(part) else {
+                            continue;
+                        };
+                        for ((a, &x), &y) in out.iter_mut().zip(p.row(r)).zip(pt.poly.row(r)) {
+                            *a = m.add(*a, m.mul(x, y));
+                        }
+                    }
+                }
+                out
+            })
+            .collect();
+        let parts = (0..size)
+            .map(|part| {
+                let mut p = Poly::<Ntt>::zero(&ctx, basis)?;
+                for r in 0..nrows {
+                    p.row_mut(r).copy_from_slice(&rows[part * nrows + r]);
+                }
+                Ok(p)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        rows.into_iter().for_each(scratch::give);
+        Ok(self.with_parts(first, parts, first.scale * pt0.scale))
+    }
+
     /// A plaintext real matrix times a vector of ciphertexts: `y_i = Σ_j W[i][j]·x_j`, every
     /// weight encoded as the integer `round(W[i][j]·scale)` (`weights` is `rows × inputs.len()`,
     /// row-major). This is the dense layer of batched, one-image-per-slot inference, fused:

@@ -380,3 +380,121 @@ fn several_special_primes() {
     let want_c: Vec<Complex> = a.iter().map(|z| z.conj()).collect();
     check(&want_c, &c, 15.0, "conjugate");
 }
+
+#[test]
+fn linear_transform_matches_the_matrix_product() {
+    let f = fx();
+    let xs: Vec<Vec<Complex>> = (0..5).map(|i| values(100 + i)).collect();
+    let cts: Vec<Ciphertext> = xs.iter().map(|v| encrypt(v, false)).collect();
+    let refs: Vec<&Ciphertext> = cts.iter().collect();
+    // 3 × 5, with zeros (skipped) and negative weights.
+    let w = [
+        0.5, -0.25, 0.0, 1.0, 0.125, //
+        0.0, 0.0, 0.0, 0.0, -1.5, //
+        0.3, 0.3, 0.3, 0.3, 0.3,
+    ];
+    let ys = f
+        .eval
+        .linear_transform(&refs, &w, f.params.default_scale())
+        .unwrap();
+    assert_eq!(ys.len(), 3);
+    for (i, y) in ys.iter().enumerate() {
+        let want: Vec<Complex> = (0..xs[0].len())
+            .map(|k| {
+                (0..5).fold(Complex::default(), |acc, j| {
+                    let t = xs[j][k] * Complex::from(w[i * 5 + j]);
+                    Complex::new(acc.re + t.re, acc.im + t.im)
+                })
+            })
+            .collect();
+        let y = f.eval.rescale(y).unwrap();
+        assert_close(&want, &y, 12.0, &format!("linear_transform row {i}"));
+    }
+    // Size-3 inputs (products before relinearization) are combined too.
+    let sq = f.eval.mul(&cts[0], &cts[1]).unwrap();
+    let out = f
+        .eval
+        .linear_transform(&[&sq, &sq], &[1.0, 1.0], 1.0)
+        .unwrap();
+    assert_eq!(out[0].size(), 3);
+    assert!(
+        f.eval.linear_transform(&refs, &w[..4], 1.0).is_err(),
+        "4 weights for 5 inputs"
+    );
+    assert!(f.eval.linear_transform(&[], &w, 1.0).is_err());
+}
+
+#[test]
+fn dot_plain_matches_separate_products() {
+    let f = fx();
+    let level = f.params.max_level();
+    let xs: Vec<Ciphertext> = (0..4).map(|i| encrypt(&values(200 + i), true)).collect();
+    let pts: Vec<Plaintext> = (0..4)
+        .map(|i| {
+            f.enc
+                .encode(&values(300 + i), level, f.params.default_scale())
+                .unwrap()
+        })
+        .collect();
+    let cts: Vec<&Ciphertext> = xs.iter().collect();
+    let prefs: Vec<&Plaintext> = pts.iter().collect();
+    let fused = f.eval.dot_plain(&cts, &prefs).unwrap();
+    let mut sep = f.eval.mul_plain(&xs[0], &pts[0]).unwrap();
+    for i in 1..4 {
+        f.eval
+            .add_assign(&mut sep, &f.eval.mul_plain(&xs[i], &pts[i]).unwrap())
+            .unwrap();
+    }
+    assert_eq!(
+        fused, sep,
+        "the fused sum is exactly the sum of the products"
+    );
+    assert!(f.eval.dot_plain(&cts, &prefs[..3]).is_err());
+}
+
+#[test]
+fn level_trimmed_galois_keys() {
+    let f = fx();
+    let mut rng = ChaCha20Rng::from_seed([7; 32]);
+    // Step 1 for ciphertexts up to level 1, step 2 only at level 0.
+    let gk =
+        f.kg.galois_keys_at_levels(&[(1, 1), (2, 0)], &mut rng)
+            .unwrap();
+    let full = f.kg.galois_keys(&[1], false, &mut rng).unwrap();
+    // Levels 1 and 0 hold 2×3 + 1×2 digit rows against 3×4 for one full key.
+    assert!(
+        gk.to_bytes().len() < full.to_bytes().len(),
+        "two trimmed keys < one full key"
+    );
+    let v = values(400);
+    let top = encrypt(&v, false);
+    let at1 = f.eval.drop_to_level(&top, 1).unwrap();
+    let at0 = f.eval.drop_to_level(&top, 0).unwrap();
+    assert_close(
+        &rotl(&v, 1),
+        &f.eval.rotate(&at1, 1, &gk).unwrap(),
+        10.0,
+        "trimmed rotate",
+    );
+    assert_close(
+        &rotl(&v, 2),
+        &f.eval.rotate(&at0, 2, &gk).unwrap(),
+        10.0,
+        "level-0 key",
+    );
+    // Above the key's level: an error, not garbage.
+    assert!(f.eval.rotate(&top, 1, &gk).is_err());
+    assert!(f.eval.rotate(&at1, 2, &gk).is_err());
+    // Round trip keeps the levels.
+    let back = GaloisKeys::from_bytes(&f.params, &gk.to_bytes()).unwrap();
+    assert_eq!(back, gk);
+    let n = f.params.degree();
+    assert_eq!(
+        back.level(pixveil_ring::galois_element_for_step(2, n)),
+        Some(0)
+    );
+    assert!(
+        f.kg.galois_keys_at_levels(&[(1, 9)], &mut rng).is_err(),
+        "level above the top"
+    );
+}

@@ -250,6 +250,17 @@ impl Client {
         Ok(out)
     }
 
+    /// Decrypts any ciphertext of the plan's parameters into its slots **with their CKKS
+    /// noise** (tracing a plan layer by layer). The same warning as for
+    /// [`Client::decrypt_scores_unrounded`] applies.
+    ///
+    /// # Errors
+    /// [`Error::Ckks`] for a ciphertext of other parameters.
+    pub fn decrypt_slots_unrounded(&self, ct: &Ciphertext) -> Result<Vec<f64>> {
+        let dec = Decryptor::new(&self.params, self.keygen.secret_key())?;
+        Ok(self.encoder.decode_real(&dec.decrypt(ct)?)?)
+    }
+
     /// Decrypts scores **with their CKKS noise** (for precision measurements). Never
     /// release these values to anyone who also sees the ciphertexts: they leak information
     /// about the secret key.

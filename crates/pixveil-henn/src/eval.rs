@@ -349,8 +349,8 @@ fn run(
         let t1 = Instant::now();
         let mut layers = Vec::new();
         let received = Encrypted::input_from_bytes(params, &id, &in_bytes)?;
-        let out =
-            server.classify_profiled(&received, &mut |_, d| layers.push(d.as_secs_f64() * 1e3))?;
+        let out = server
+            .classify_profiled(&received, &mut |_, d, _| layers.push(d.as_secs_f64() * 1e3))?;
         let out_bytes = out.scores_to_bytes(&id);
         let evaluate = ms(t1);
 

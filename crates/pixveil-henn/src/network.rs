@@ -254,16 +254,27 @@ impl Network {
     /// # Panics
     /// If `x` is not `input_len()` long (callers check sizes).
     pub fn forward(&self, x: &[f64]) -> Vec<f64> {
+        self.forward_layers(x)
+            .pop()
+            .expect("a network has at least one layer")
+    }
+
+    /// Every layer's output of the plaintext forward pass (see [`Network::forward`]).
+    ///
+    /// # Panics
+    /// If `x` is not `input_len()` long.
+    pub fn forward_layers(&self, x: &[f64]) -> Vec<Vec<f64>> {
         assert_eq!(x.len(), self.input_len(), "input length");
-        let mut v = x.to_vec();
+        let mut outs: Vec<Vec<f64>> = Vec::with_capacity(self.layers.len());
         for layer in &self.layers {
-            v = match layer {
-                HeLayer::Conv(c) => c.forward(&v),
-                HeLayer::Dense(d) => d.forward(&v),
+            let v = outs.last().map_or(x, Vec::as_slice);
+            outs.push(match layer {
+                HeLayer::Conv(c) => c.forward(v),
+                HeLayer::Dense(d) => d.forward(v),
                 HeLayer::Square => v.iter().map(|x| x * x).collect(),
-            };
+            });
         }
-        v
+        outs
     }
 }
 

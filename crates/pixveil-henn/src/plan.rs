@@ -249,41 +249,55 @@ impl PlanSpec {
     }
 }
 
-/// Parameters for a network of multiplicative depth `depth`: the smallest ring with a
-/// 128-bit secure chain of `depth` rescaling primes, and the reason.
+/// Bits of the two output primes `q₀, q₁` and of the special prime; every prime stays
+/// below 2^31.
+const WIDE_BITS: u32 = 31;
+/// Smallest layer prime (weights are encoded at the prime's scale, and CKKS encoding
+/// rounds each weight to ≈ 2^(5.5 − bits) in slot space).
+const MIN_LAYER_BITS: u32 = 22;
+/// Largest layer prime.
+const MAX_LAYER_BITS: u32 = 30;
+/// Headroom kept for values: `|value| < 2^10` everywhere.
+const VALUE_BITS: i32 = 10;
+
+/// Parameters for `network`, and the reason.
 ///
-/// At `N = 8192` (218 bits of modulus allowed) a 40-bit `q₀` keeps 14 bits of headroom
-/// above `Δ = 2^26` for the logits, a 48-bit special prime keeps key-switching noise
-/// ≈ 2^-22 of the signal, and the remaining 130 bits give `⌊130/depth⌋`-bit rescaling
-/// primes (26 bits for the depth-5 models: the `Precise8192` chain, precise to ≈ 15 bits
-/// per operation). Deeper networks move to `N = 16384` or `32768`.
+/// Every prime is below 2^31, so every NTT, key-switching inner product and ModDown runs on
+/// the vectorized 32-bit kernels (the 40–60-bit paths are 2–3× slower). The output level
+/// keeps two 31-bit primes `q₀, q₁` (62 bits: logits at a high scale), each layer rescales
+/// by one prime of equal size — as large as the smallest ring's 128-bit budget allows,
+/// since it is also the scale the weights are encoded at — and one 31-bit special prime
+/// switches keys. For the depth-5 models at `N = 8192` this is `[31, 31, 25×5] + [31]`,
+/// exactly 218 bits: weights encoded at 2^25 (≈ 2^-19.5 per weight in slot space),
+/// rescale and key-switching noise ≈ 2^13 in scaled units against working scales ≥ 2^25.
 ///
 /// # Errors
-/// [`Error::Unsupported`] beyond depth 32.
-pub fn choose_parameters(depth: usize) -> Result<(ParametersLiteral, String)> {
-    // (log N, max log QP, q₀ bits, P bits)
-    const RINGS: [(u32, u32, u32, u32); 3] =
-        [(13, 218, 40, 48), (14, 438, 50, 60), (15, 881, 50, 60)];
-    for (log_n, budget, q0, p) in RINGS {
-        let per = (budget - q0 - p) / depth.max(1) as u32;
-        if per >= 25 {
-            let bits = per.min(q0 - 10);
-            let lit = ParametersLiteral {
-                log_n,
-                log_q: [vec![q0], vec![bits; depth]].concat(),
-                log_p: vec![p],
-                log_scale: bits,
-                security: SecurityLevel::Bits128,
-            };
-            let reason = format!(
-                "depth {depth}: N = 2^{log_n} is the smallest ring whose 128-bit budget \
-                 ({budget} bits) holds {depth} rescaling primes of ≥ 25 bits; Δ = 2^{bits} \
-                 ({bits}-bit primes), q0 = {q0} bits leaves {} bits of headroom for the \
-                 logits, one {p}-bit special prime keeps key-switching noise small",
-                q0 - bits
-            );
-            return Ok((lit, reason));
+/// [`Error::Unsupported`] when even `N = 32768` cannot hold the chain.
+pub fn choose_parameters(network: &Network) -> Result<(ParametersLiteral, String)> {
+    // (log N, max log QP at 128 bits)
+    const RINGS: [(u32, u32); 3] = [(13, 218), (14, 438), (15, 881)];
+    let depth = network.depth() as u32;
+    for (log_n, budget) in RINGS {
+        let per = ((budget - 3 * WIDE_BITS) / depth.max(1)).min(MAX_LAYER_BITS);
+        if per < MIN_LAYER_BITS {
+            continue;
         }
+        let lit = ParametersLiteral {
+            log_n,
+            log_q: [vec![WIDE_BITS; 2], vec![per; depth as usize]].concat(),
+            log_p: vec![WIDE_BITS],
+            // The encoder's default scale; plans choose their own (see `working_scale`).
+            log_scale: per,
+            security: SecurityLevel::Bits128,
+        };
+        let total = 3 * WIDE_BITS + per * depth;
+        let reason = format!(
+            "N = 2^{log_n}: the smallest ring whose 128-bit budget ({budget} bits) holds the \
+             chain; {total} bits, every prime below 2^31 (vectorized kernels): two 31-bit \
+             output primes (logits at a high scale), one {per}-bit prime per layer (weights \
+             encoded at 2^{per}), one 31-bit special prime"
+        );
+        return Ok((lit, reason));
     }
     Err(Error::Unsupported(format!(
         "depth {depth} needs bootstrapping, which pixveil does not implement"
@@ -297,6 +311,8 @@ pub struct Plan {
     params: Arc<Parameters>,
     network: Network,
     stages: Vec<Stage>,
+    /// Scale of each layer's weights (0 for squares).
+    weight_scales: Vec<f64>,
 }
 
 /// One latency-mode stage with its plaintexts.
@@ -325,7 +341,7 @@ impl Plan {
     /// # Errors
     /// As [`Plan::compile_with`].
     pub fn compile(network: Network, architecture: &str, scheme: &str) -> Result<Self> {
-        let (lit, reason) = choose_parameters(network.depth())?;
+        let (lit, reason) = choose_parameters(&network)?;
         Self::compile_with(
             network,
             architecture,
@@ -363,16 +379,33 @@ impl Plan {
         let slots = params.slots();
         let encoder = Encoder::new(params)?;
         let q = |level: usize| params.q()[level] as f64;
-        let input = input_layout(conv, slots, depth, params.default_scale())?;
+        // The first layer's output scale lands the logits at the output scale; the input is
+        // encoded higher (see `encoding_scale`).
+        let top = params.max_level();
+        let first_out_scale = working_scale(&network, params)?;
+        let input = input_layout(
+            conv,
+            slots,
+            top,
+            encoding_scale(first_out_scale, params.q()[top] as f64),
+        )?;
 
-        let mut level = depth;
-        let mut scale = params.default_scale();
+        let mut level = top;
+        let mut scale = input.scale;
         let mut period = 0;
         let mut stages = Vec::with_capacity(depth);
         let mut layers = Vec::with_capacity(depth);
         let mut steps = Vec::new();
         let mut counters = [0usize; 3];
-        for layer in &network.layers {
+        let mut weight_scales = Vec::with_capacity(depth);
+        for (i, layer) in network.layers.iter().enumerate() {
+            // Weights at scale q_ℓ: a linear layer keeps the scale, exactly. The first layer
+            // takes the input from its high encoding scale down to the plan's working scale.
+            let wscale = if i == 0 {
+                first_out_scale * q(level) / input.scale
+            } else {
+                q(level)
+            };
             let index = match layer {
                 HeLayer::Conv(_) => 0,
                 HeLayer::Dense(_) => 1,
@@ -389,16 +422,17 @@ impl Plan {
             };
             let stage = match layer {
                 HeLayer::Conv(c) => {
-                    let (stage, folds) = compile_conv(c, &input, &encoder, level, scale)?;
+                    let (stage, folds) = compile_conv(c, &input, &encoder, level, scale, wscale)?;
                     info.rotations = folds.len();
                     info.plain_mults = input.ciphertexts;
-                    steps.extend(folds.iter().map(|&s| (s, level)));
+                    // The conv folds run after its rescale.
+                    steps.extend(folds.iter().map(|&s| (s, level - 1)));
                     period = input.period;
                     stage
                 }
                 HeLayer::Dense(d) => {
                     let (stage, out_period, stage_steps) =
-                        compile_dense(d, period, slots, &encoder, level, scale)?;
+                        compile_dense(d, period, slots, &encoder, level, scale, wscale)?;
                     if let Stage::Dense {
                         baby,
                         giant,
@@ -420,10 +454,13 @@ impl Plan {
                     Stage::Square
                 }
             };
-            // Linear layers: weights at scale q_ℓ, rescale by q_ℓ (same f64 operations as
+            // Linear layers: weights at `wscale`, rescale by q_ℓ (same f64 operations as
             // the evaluator, so the tracked scale matches bit for bit).
-            if !matches!(stage, Stage::Square) {
-                scale = scale * q(level) / q(level);
+            if matches!(stage, Stage::Square) {
+                weight_scales.push(0.0);
+            } else {
+                scale = scale * wscale / q(level);
+                weight_scales.push(wscale);
             }
             info.period = period;
             level -= 1;
@@ -469,6 +506,7 @@ impl Plan {
             params: params.clone(),
             network,
             stages,
+            weight_scales,
         })
     }
 
@@ -490,6 +528,74 @@ impl Plan {
     pub(crate) fn stages(&self) -> &[Stage] {
         &self.stages
     }
+
+    /// Scale the weights of layer `i` are encoded at (`q_ℓ`, or for the last layer the
+    /// value that brings the output to the plan's output scale).
+    pub(crate) fn weight_scale(&self, i: usize) -> f64 {
+        self.weight_scales[i]
+    }
+}
+
+/// The largest scale after the first layer (the plan's working scale) for which every
+/// value of magnitude up to `2^10` fits every level: before each rescale `2^10·s < Q_ℓ/2`,
+/// and at the output `2^10·s < Q_out/2`. Linear layers keep the scale (weights at `q_ℓ`), a
+/// square maps `s` to `s²/q_ℓ`; the scales grow with this one, so a bisection on its
+/// logarithm finds it. Capped at 2^45 (plaintext encodings stay below 2^62); the scales
+/// along the way must stay ≥ 2^16.
+fn working_scale(network: &Network, params: &Parameters) -> Result<f64> {
+    let top = params.max_level();
+    let log_q: Vec<f64> = params.q().iter().map(|&q| (q as f64).log2()).collect();
+    let log_big_q = |level: usize| log_q[..=level].iter().sum::<f64>();
+    let value = f64::from(VALUE_BITS) + 1.0;
+    // (fits, smallest log-scale) for a first-layer output log-scale `l1`.
+    let run = |l1: f64| {
+        let mut fits = value + l1 + log_q[top] < log_big_q(top);
+        let (mut l, mut min) = (l1, l1);
+        for (i, layer) in network.layers.iter().enumerate().skip(1) {
+            let level = top - i;
+            let before = match layer {
+                HeLayer::Square => 2.0 * l,
+                _ => l + log_q[level],
+            };
+            fits &= value + before < log_big_q(level);
+            l = before - log_q[level];
+            min = min.min(l);
+        }
+        fits &= value + l < log_big_q(top - network.depth());
+        (fits, min)
+    };
+    let (mut lo, mut hi) = (16.0f64, 45.0f64);
+    if !run(lo).0 {
+        return Err(Error::Unsupported(
+            "no working scale ≥ 2^16 fits this network in these parameters".into(),
+        ));
+    }
+    if run(hi).0 {
+        lo = hi;
+    }
+    for _ in 0..60 {
+        let mid = (lo + hi) / 2.0;
+        if run(mid).0 {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let (_, min) = run(lo);
+    if min < 16.0 {
+        return Err(Error::Unsupported(format!(
+            "the scales of this network fall to 2^{min:.1} (below 2^16) in these parameters"
+        )));
+    }
+    Ok(lo.exp2())
+}
+
+/// The scale the client encodes the input at, for a first layer that must output at scale
+/// `s1` after rescaling by `q`: the product `s₀·w = s1·q` is fixed, and the first layer's
+/// error is fresh encryption noise (≈ 2^10 in scaled units, max over the slots) over `s₀`
+/// plus weight rounding (≈ 2^0) over the weight scale `w`; `s₀ = 2^10·w` balances them.
+fn encoding_scale(s1: f64, q: f64) -> f64 {
+    (s1 * q * 2f64.powi(10)).sqrt().min(2f64.powi(45))
 }
 
 fn input_layout(conv: &Conv, slots: usize, level: usize, scale: f64) -> Result<InputLayout> {
@@ -539,10 +645,11 @@ fn compile_conv(
     encoder: &Encoder,
     level: usize,
     scale: f64,
+    wscale: f64,
 ) -> Result<(Stage, Vec<i64>)> {
     let params = encoder.params();
     let slots = params.slots();
-    let wscale = params.q()[level] as f64;
+    let ql = params.q()[level] as f64;
     let (n0, g, windows, kl) = (
         layout.period,
         layout.groups,
@@ -570,7 +677,7 @@ fn compile_conv(
         bias[o * windows..(o + 1) * windows].fill(c.bias[o]);
     }
     let folds = fold_steps(slots, n0);
-    let bias = encoder.encode_real(&replicate(&bias, slots), level - 1, scale * wscale / wscale)?;
+    let bias = encoder.encode_real(&replicate(&bias, slots), level - 1, scale * wscale / ql)?;
     Ok((
         Stage::Conv {
             weights,
@@ -590,6 +697,7 @@ fn compile_dense(
     encoder: &Encoder,
     level: usize,
     scale: f64,
+    wscale: f64,
 ) -> Result<(Stage, usize, Vec<i64>)> {
     if d.inputs > n {
         return Err(Error::Unsupported(format!(
@@ -605,7 +713,7 @@ fn compile_dense(
             d.outputs
         )));
     }
-    let wscale = encoder.params().q()[level] as f64;
+    let ql = encoder.params().q()[level] as f64;
     let w = |r: usize, c: usize| {
         if r < d.outputs && c < d.inputs {
             d.weight[r * d.inputs + c]
@@ -635,7 +743,7 @@ fn compile_dense(
     let folds = fold_steps(n_eff, m);
     let mut bias = vec![0.0; m];
     bias[..d.outputs].copy_from_slice(&d.bias);
-    let bias = encoder.encode_real(&replicate(&bias, slots), level - 1, scale * wscale / wscale)?;
+    let bias = encoder.encode_real(&replicate(&bias, slots), level - 1, scale * wscale / ql)?;
     let mut steps: Vec<i64> = (1..baby as i64).collect();
     steps.extend((1..giant).map(|g| (g * baby) as i64));
     steps.extend(&folds);
@@ -673,14 +781,53 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parameters_for_the_shipped_depth_are_the_precise_chain() {
-        let (lit, _) = choose_parameters(5).expect("depth 5 fits N = 8192");
-        assert_eq!(lit, Preset::Precise8192.literal());
-        for depth in 1..=20 {
-            let (lit, _) = choose_parameters(depth).expect("fits");
-            assert_eq!(lit.log_q.len(), depth + 1);
-            Parameters::new(&lit).expect("128-bit secure and valid");
+    fn parameters_for_the_shipped_models_fit_n8192_with_31_bit_primes() {
+        use crate::network::{Conv, Dense};
+        let conv = HeLayer::Conv(Conv {
+            input: [1, 28, 28],
+            out_channels: 4,
+            kernel: 7,
+            stride: 3,
+            padding: 0,
+            weight: vec![0.1; 4 * 49],
+            bias: vec![0.0; 4],
+        });
+        let dense = |n, m| {
+            HeLayer::Dense(Dense {
+                inputs: n,
+                outputs: m,
+                weight: vec![0.1; n * m],
+                bias: vec![0.0; m],
+            })
+        };
+        let net = Network {
+            layers: vec![
+                conv,
+                HeLayer::Square,
+                dense(256, 64),
+                HeLayer::Square,
+                dense(64, 10),
+            ],
+            input: [1, 28, 28],
+            classes: 10,
+        };
+        let (lit, _) = choose_parameters(&net).expect("depth 5 fits N = 8192");
+        assert_eq!(lit.log_n, 13);
+        assert_eq!(lit.log_q, vec![31, 31, 25, 25, 25, 25, 25]);
+        assert_eq!(lit.log_p, vec![31]);
+        let params = Parameters::new(&lit).expect("128-bit secure and valid");
+        // The working scale sits near the square primes.
+        let s = working_scale(&net, &params).expect("fits").log2();
+        assert!((25.0..=40.0).contains(&s), "working scale 2^{s}");
+        // Deeper networks move to larger rings.
+        let mut deep = net.clone();
+        for _ in 0..4 {
+            deep.layers.push(HeLayer::Square);
+            deep.layers.push(dense(10, 10));
         }
+        let (lit, _) = choose_parameters(&deep).expect("fits a larger ring");
+        assert!(lit.log_n > 13);
+        Parameters::new(&lit).expect("128-bit secure and valid");
     }
 
     #[test]

@@ -7,12 +7,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use pixveil_ckks::encoder::Plaintext;
 use pixveil_ckks::encrypt::Ciphertext;
 use pixveil_ckks::evaluator::Evaluator;
 use pixveil_ckks::keys::GaloisKeys;
-use rayon::iter::{
-    IndexedParallelIterator, IntoParallelIterator, IntoParallelRefIterator, ParallelIterator,
-};
+use rayon::iter::{IntoParallelIterator, IntoParallelRefIterator, ParallelIterator};
 
 use crate::network::HeLayer;
 use crate::plan::{Mode, Plan, Stage};
@@ -58,17 +57,19 @@ impl HeEvaluator {
     /// [`Error::Mismatch`] for an input that does not fit the plan, [`Error::MissingGaloisKeys`]
     /// for a latency input with throughput keys, [`Error::Ckks`] from the engine.
     pub fn classify(&self, input: &Encrypted) -> Result<Encrypted> {
-        self.classify_profiled(input, &mut |_, _| {})
+        self.classify_profiled(input, &mut |_, _, _| {})
     }
 
-    /// As [`HeEvaluator::classify`], calling `on_layer(name, time)` after each layer.
+    /// As [`HeEvaluator::classify`], calling `on_layer(name, time, output)` after each layer
+    /// with the layer's output ciphertexts (for timing, and for clients that trace precision
+    /// layer by layer).
     ///
     /// # Errors
     /// As [`HeEvaluator::classify`].
     pub fn classify_profiled(
         &self,
         input: &Encrypted,
-        on_layer: &mut dyn FnMut(&str, Duration),
+        on_layer: &mut dyn FnMut(&str, Duration, &[Ciphertext]),
     ) -> Result<Encrypted> {
         self.check_input(input)?;
         let ciphertexts = match input.mode {
@@ -135,7 +136,7 @@ impl HeEvaluator {
     fn latency(
         &self,
         input: &[Ciphertext],
-        on_layer: &mut dyn FnMut(&str, Duration),
+        on_layer: &mut dyn FnMut(&str, Duration, &[Ciphertext]),
     ) -> Result<Ciphertext> {
         let gk = self.galois()?;
         let ev = &self.ev;
@@ -148,17 +149,13 @@ impl HeEvaluator {
                     folds,
                     bias,
                 } => {
-                    let mut acc = input
-                        .par_iter()
-                        .zip(weights)
-                        .map(|(c, w)| ev.mul_plain(c, w))
-                        .try_reduce_with(|mut a, b| {
-                            ev.add_assign(&mut a, &b)?;
-                            Ok(a)
-                        })
-                        .expect("a plan has at least one input ciphertext")?;
-                    acc = self.fold(acc, folds, gk)?;
-                    ev.add_plain(&ev.rescale(&acc)?, bias)?
+                    let cts: Vec<&Ciphertext> = input.iter().collect();
+                    let pts: Vec<&Plaintext> = weights.iter().collect();
+                    let acc = ev.dot_plain(&cts, &pts)?;
+                    // Fold after the rescale: one prime fewer per rotation, and the
+                    // working scale (≥ 2^25) keeps the key-switching noise small.
+                    let acc = self.fold(ev.rescale(&acc)?, folds, gk)?;
+                    ev.add_plain(&acc, bias)?
                 }
                 Stage::Square => {
                     let v = x.as_ref().expect("a square follows a linear layer");
@@ -177,30 +174,23 @@ impl HeEvaluator {
                     let acc = (0..*giant)
                         .into_par_iter()
                         .filter_map(|g| {
-                            let mut inner: Option<Ciphertext> = None;
-                            for (b, rot) in rots.iter().enumerate() {
-                                let Some(pt) = &diags[g * baby + b] else {
-                                    continue;
-                                };
-                                let t = match ev.mul_plain(rot, pt) {
-                                    Ok(t) => t,
-                                    Err(e) => return Some(Err(e)),
-                                };
-                                match &mut inner {
-                                    None => inner = Some(t),
-                                    Some(acc) => {
-                                        if let Err(e) = ev.add_assign(acc, &t) {
-                                            return Some(Err(e));
-                                        }
-                                    }
-                                }
+                            let (cts, pts): (Vec<&Ciphertext>, Vec<&Plaintext>) = rots
+                                .iter()
+                                .enumerate()
+                                .filter_map(|(b, rot)| {
+                                    diags[g * baby + b].as_ref().map(|pt| (rot, pt))
+                                })
+                                .unzip();
+                            if cts.is_empty() {
+                                return None;
                             }
-                            let inner = inner?;
-                            Some(if g == 0 {
-                                Ok(inner)
-                            } else {
-                                ev.rotate(&inner, (g * baby) as i64, gk)
-                            })
+                            Some(ev.dot_plain(&cts, &pts).and_then(|inner| {
+                                if g == 0 {
+                                    Ok(inner)
+                                } else {
+                                    ev.rotate(&inner, (g * baby) as i64, gk)
+                                }
+                            }))
                         })
                         .try_reduce_with(|mut a, b| {
                             ev.add_assign(&mut a, &b)?;
@@ -213,8 +203,9 @@ impl HeEvaluator {
                     ev.add_plain(&ev.rescale(&acc)?, bias)?
                 }
             };
+            let elapsed = start.elapsed();
+            on_layer(&info.name, elapsed, std::slice::from_ref(&y));
             x = Some(y);
-            on_layer(&info.name, start.elapsed());
         }
         Ok(x.expect("a plan has at least one layer"))
     }
@@ -222,22 +213,21 @@ impl HeEvaluator {
     fn throughput(
         &self,
         input: &[Ciphertext],
-        on_layer: &mut dyn FnMut(&str, Duration),
+        on_layer: &mut dyn FnMut(&str, Duration, &[Ciphertext]),
     ) -> Result<Vec<Ciphertext>> {
         let ev = &self.ev;
-        let params = self.plan.params();
         let mut owned: Option<Vec<Ciphertext>> = None;
-        let mut level = self.plan.spec().depth;
-        for (layer, info) in self
+        for (i, (layer, info)) in self
             .plan
             .network()
             .layers
             .iter()
             .zip(&self.plan.spec().layers)
+            .enumerate()
         {
             let start = Instant::now();
             let x: &[Ciphertext] = owned.as_deref().unwrap_or(input);
-            let wscale = params.q()[level] as f64;
+            let wscale = self.plan.weight_scale(i);
             // Outputs `W·x + b` over the given inputs, rescaled.
             let linear = |inputs: &[&Ciphertext],
                           weights: &[f64],
@@ -285,9 +275,9 @@ impl HeEvaluator {
                     .map(|v| Ok(ev.rescale(&ev.mul_relin(v, v, &self.keys.relin)?)?))
                     .collect::<Result<_>>()?,
             };
+            let elapsed = start.elapsed();
+            on_layer(&info.name, elapsed, &y);
             owned = Some(y);
-            level -= 1;
-            on_layer(&info.name, start.elapsed());
         }
         Ok(owned.expect("a plan has at least one layer"))
     }
