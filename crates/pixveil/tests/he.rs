@@ -1,0 +1,220 @@
+#![allow(clippy::unwrap_used)]
+//! End-to-end tests of `export-model` and `he-eval` on the built-in sample: the JSON contract
+//! of issue 9, both modes, the hybrid (perceptual key, then CKKS), and bad inputs giving
+//! `error:` with exit status 1.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+use tempfile::TempDir;
+
+fn pixveil() -> Command {
+    let mut c = Command::cargo_bin("pixveil").unwrap();
+    c.arg("--quiet");
+    c
+}
+
+fn json_of(cmd: &mut Command) -> Value {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn assert_error(cmd: &mut Command, needle: &str) {
+    cmd.assert()
+        .code(1)
+        .stderr(predicate::str::starts_with("error: ").and(predicate::str::contains(needle)));
+}
+
+fn he_eval(model: &Path, extra: &[&str]) -> Value {
+    json_of(
+        pixveil()
+            .args(["he-eval", "--dataset", "sample-mnist", "--json", "--model"])
+            .arg(model)
+            .args(extra),
+    )
+}
+
+const CONTRACT: [&str; 15] = [
+    "mode",
+    "images",
+    "accuracy",
+    "f1_macro",
+    "plain_accuracy",
+    "agreement",
+    "precision_bits_min",
+    "precision_bits_median",
+    "latency_ms_p50",
+    "latency_ms_p95",
+    "images_per_s",
+    "ct_in_bytes",
+    "ct_out_bytes",
+    "eval_key_bytes",
+    "peak_rss_bytes",
+];
+
+fn export(dir: &Path, model: &str, seed: &str) -> PathBuf {
+    let path = dir.join(format!("{model}-{seed}.safetensors"));
+    pixveil()
+        .args([
+            "export-model",
+            "--model",
+            model,
+            "--random",
+            "--seed",
+            seed,
+            "-o",
+        ])
+        .arg(&path)
+        .assert()
+        .success();
+    path
+}
+
+#[test]
+fn export_model_is_seeded() {
+    let dir = TempDir::new().unwrap();
+    let sub = dir.path().join("again");
+    std::fs::create_dir(&sub).unwrap();
+    let load = |p: PathBuf| pixveil_nn::checkpoint::load(&p).unwrap().0;
+    let a = load(export(dir.path(), "he-cnn", "3"));
+    let b = load(export(&sub, "he-cnn", "3"));
+    let c = load(export(dir.path(), "he-cnn", "4"));
+    assert_eq!(a.params(), b.params(), "same seed, same weights");
+    assert_ne!(a.params(), c.params());
+    assert_error(
+        pixveil()
+            .args(["export-model", "--model", "he-cnn", "-o"])
+            .arg(dir.path().join("x")),
+        "--random",
+    );
+}
+
+#[test]
+fn he_eval_latency_and_throughput_contract() {
+    let dir = TempDir::new().unwrap();
+    let model = export(dir.path(), "tenseal-cnn", "1");
+    for mode in ["latency", "throughput"] {
+        let r = he_eval(&model, &["--limit", "6", "--mode", mode, "--threads", "2"]);
+        for key in CONTRACT {
+            assert!(r.get(key).is_some(), "{mode}: missing {key} in {r}");
+        }
+        assert_eq!(r["mode"], mode);
+        assert_eq!(r["images"], 6);
+        for key in ["accuracy", "agreement", "plain_accuracy", "f1_macro"] {
+            let v = r[key].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&v), "{key} = {v}");
+        }
+        // Random weights: the encrypted model must still agree with the plaintext one.
+        assert_eq!(r["agreement"].as_f64().unwrap(), 1.0, "{r}");
+        assert!(r["precision_bits_min"].as_f64().unwrap() > 8.0, "{r}");
+        assert!(r["ct_in_bytes"].as_f64().unwrap() > 0.0);
+        assert!(r["eval_key_bytes"].as_u64().unwrap() > 0);
+        let galois = r["galois_keys"].as_u64().unwrap();
+        if mode == "latency" {
+            assert!(galois > 0);
+        } else {
+            assert_eq!(galois, 0, "throughput mode needs no Galois key");
+        }
+    }
+}
+
+#[test]
+fn he_eval_hybrid_needs_the_models_key() {
+    let dir = TempDir::new().unwrap();
+    let key = dir.path().join("pe.key");
+    pixveil()
+        .args(["keygen", "--scheme", "pe", "--shape", "28x28x1", "-o"])
+        .arg(&key)
+        .assert()
+        .success();
+    let model = dir.path().join("pe.safetensors");
+    pixveil()
+        .args([
+            "train",
+            "--dataset",
+            "sample-mnist",
+            "--model",
+            "tenseal-cnn",
+            "--epochs",
+            "1",
+            "--key",
+        ])
+        .arg(&key)
+        .arg("-o")
+        .arg(&model)
+        .assert()
+        .success();
+    let mut args = vec!["--limit", "4", "--key"];
+    let k = key.to_str().unwrap();
+    args.push(k);
+    let r = he_eval(&model, &args);
+    assert_eq!(r["plan"]["scheme"], "pe:fixed");
+    assert_eq!(r["agreement"].as_f64().unwrap(), 1.0, "{r}");
+    // Without the key, a model trained on encrypted images is refused.
+    assert_error(
+        pixveil()
+            .args(["he-eval", "--dataset", "sample-mnist", "--model"])
+            .arg(&model),
+        "--key",
+    );
+}
+
+#[test]
+fn he_eval_refuses_bad_models() {
+    let dir = TempDir::new().unwrap();
+    // Not HE-friendly (ReLU, max-pool).
+    let small = dir.path().join("small.safetensors");
+    pixveil()
+        .args([
+            "train",
+            "--dataset",
+            "sample-mnist",
+            "--model",
+            "small-cnn",
+            "--epochs",
+            "1",
+            "-o",
+        ])
+        .arg(&small)
+        .assert()
+        .success();
+    assert_error(
+        pixveil()
+            .args(["he-eval", "--dataset", "sample-mnist", "--model"])
+            .arg(&small),
+        "ReLU",
+    );
+    // A corrupted checkpoint.
+    let model = export(dir.path(), "tenseal-cnn", "2");
+    let mut bytes = std::fs::read(&model).unwrap();
+    bytes.truncate(bytes.len() / 2);
+    let broken = dir.path().join("broken.safetensors");
+    std::fs::write(&broken, bytes).unwrap();
+    assert_error(
+        pixveil()
+            .args(["he-eval", "--dataset", "sample-mnist", "--model"])
+            .arg(&broken),
+        "cannot load model",
+    );
+    // Zero images.
+    assert_error(
+        pixveil()
+            .args([
+                "he-eval",
+                "--dataset",
+                "sample-mnist",
+                "--limit",
+                "0",
+                "--model",
+            ])
+            .arg(&model),
+        "--limit",
+    );
+}
