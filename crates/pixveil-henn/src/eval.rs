@@ -326,7 +326,7 @@ fn run(
         .collect();
     let reference: Vec<Vec<f64>> = values.iter().map(|v| plan.network().forward(v)).collect();
 
-    let mut records = Vec::new();
+    let mut records: Vec<Record> = Vec::new();
     let mut logits: Vec<Vec<f64>> = Vec::with_capacity(images.len());
     let mut unrounded: Vec<Vec<f64>> = Vec::with_capacity(images.len());
     let chunk = match mode {
@@ -374,6 +374,7 @@ fn run(
     }
 
     let n = images.len();
+    debug_assert_eq!(records.iter().map(|r| r.images).sum::<usize>(), n);
     let labels: Vec<usize> = labels.iter().map(|&y| usize::from(y)).collect();
     let pred: Vec<usize> = logits.iter().map(|l| argmax(l)).collect();
     let frac = |k: usize| k as f64 / n as f64;
@@ -455,10 +456,6 @@ fn run(
         threads,
         plan: plan.spec().clone(),
         machine: Machine::detect(),
-    })
-    .map(|r| {
-        debug_assert_eq!(records.iter().map(|r| r.images).sum::<usize>(), n);
-        r
     })
 }
 

@@ -188,7 +188,11 @@ fn train_demo(quiet: bool) -> Result<()> {
         "{:<10} {:<10} {:>10} {:>10} {:>9}",
         "scheme", "mode", "train acc", "test acc", "seconds"
     );
-    for (name, mode, enc) in &runs {
+    // The plain and the fixed-key `pe` models are kept for the encrypted-inference step.
+    let dir = tempfile::tempdir()?;
+    let mut kept = Vec::new();
+    for (i, (name, mode, enc)) in runs.iter().enumerate() {
+        let output = (i <= 1).then(|| dir.path().join(format!("{name}.safetensors")));
         let mut hyper = Hyper::defaults("tenseal-cnn");
         hyper.batch_size = 16;
         let job = TrainJob {
@@ -201,12 +205,15 @@ fn train_demo(quiet: bool) -> Result<()> {
             epochs: TRAIN_EPOCHS,
             hyper,
             seed: 73,
-            output: None,
+            output: output.as_deref(),
             resume: false,
             quiet,
             log_epochs: false,
         };
         let r = run_job(&job)?;
+        if let Some(path) = output {
+            kept.push((name.clone(), path, enc.as_ref()));
+        }
         let last = r.history.last().map_or(0.0, |h| h.train_accuracy);
         println!(
             "{:<10} {:<10} {:>9.1}% {:>9.1}% {:>9.2}",
@@ -221,6 +228,68 @@ fn train_demo(quiet: bool) -> Result<()> {
         "Fixed keys keep images learnable; per-image keys do not. Full datasets: `pixveil train \
          --dataset mnist --data-dir DIR --key KEY --model tenseal-cnn --epochs 10 -o model.st`, \
          `pixveil experiments --data-dir DIR`."
+    );
+    he_demo(&kept, &splits.test, quiet)
+}
+
+/// Held-out images the encrypted-inference step classifies.
+const HE_IMAGES: usize = 8;
+
+/// Encrypted inference (CKKS, latency mode) of the plain model and of the hybrid (`pe`
+/// key, then CKKS) on a few held-out images.
+fn he_demo(
+    models: &[(String, std::path::PathBuf, Option<&super::data::Encryption>)],
+    test: &super::data::Labelled,
+    quiet: bool,
+) -> Result<()> {
+    println!(
+        "\nEncrypted inference (CKKS, N = 8192, 128-bit): the client encrypts each of {HE_IMAGES} \
+         held-out images, the evaluator\nruns the model on ciphertexts with public keys only, the \
+         client decrypts the scores (`pixveil he-eval`)"
+    );
+    println!(
+        "{:<10} {:>9} {:>10} {:>10} {:>11} {:>12} {:>10}",
+        "model", "enc acc", "plain acc", "agreement", "precision", "latency p50", "keys"
+    );
+    for (name, path, enc) in models {
+        let (model, meta) = pixveil_nn::checkpoint::load(path)?;
+        let mut images = test.clone().limit(Some(HE_IMAGES));
+        if let Some(e) = enc {
+            e.encrypt(&mut images.images)?;
+        }
+        let bar = crate::progress::bar(images.len() as u64, "he-eval", quiet);
+        let r = pixveil_henn::he_eval(
+            &model,
+            &meta.scheme,
+            &images.images,
+            &images.labels,
+            &pixveil_henn::HeEvalOptions {
+                mode: pixveil_henn::Mode::Latency,
+                threads: None,
+            },
+            &|done| bar.set_position(done as u64),
+        )?;
+        bar.finish_and_clear();
+        let label = if enc.is_some() {
+            format!("{name}+ckks")
+        } else {
+            "ckks".into()
+        };
+        println!(
+            "{:<10} {:>8.1}% {:>9.1}% {:>9.1}% {:>6.1} bits {:>9.0} ms {:>7.1} MB",
+            label,
+            100.0 * r.accuracy,
+            100.0 * r.plain_accuracy,
+            100.0 * r.agreement,
+            r.precision_bits_min,
+            r.latency_ms_p50,
+            r.eval_key_bytes as f64 / 1e6
+        );
+    }
+    println!(
+        "The `pe` row is the hybrid: trained on perceptually encrypted images, classified under \
+         CKKS, so the server never\nsees a plain image, neither when training nor when \
+         classifying. Full test sets: `scripts/experiments/he_table.sh`."
     );
     Ok(())
 }
