@@ -245,6 +245,52 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(Model, CheckpointMeta)> {
     Ok((model, CheckpointMeta { config, scheme }))
 }
 
+/// Parses a safetensors file of PyTorch state-dict tensors without pixveil metadata (e.g.
+/// `safetensors.torch.save_file(model.state_dict(), path)` of the same module), as a model
+/// of `config` trained on plain images. A pixveil checkpoint is read as by [`from_bytes`],
+/// and its configuration must equal `config`.
+///
+/// # Errors
+/// As [`from_bytes`]; [`Error::Metadata`] if a pixveil checkpoint has another
+/// configuration.
+pub fn from_state_dict_bytes(
+    bytes: &[u8],
+    config: &ModelConfig,
+) -> Result<(Model, CheckpointMeta)> {
+    let (_, st_header) = SafeTensors::read_metadata(bytes)?;
+    let pixveil = st_header
+        .metadata()
+        .as_ref()
+        .is_some_and(|m| m.get("format").is_some_and(|f| f == FORMAT));
+    if pixveil {
+        let (model, meta) = from_bytes(bytes)?;
+        if &meta.config != config {
+            return Err(Error::Metadata(format!(
+                "the checkpoint is a {} for {:?}, not the {} for {:?} asked for",
+                meta.config.architecture,
+                meta.config.input_shape,
+                config.architecture,
+                config.input_shape
+            )));
+        }
+        return Ok((model, meta));
+    }
+    let st = SafeTensors::deserialize(bytes)?;
+    let tensors = st
+        .names()
+        .into_iter()
+        .map(|name| read_tensor(&st, name))
+        .collect::<Result<Vec<_>>>()?;
+    let model = Model::from_tensors(config, tensors)?;
+    Ok((
+        model,
+        CheckpointMeta {
+            config: *config,
+            scheme: "none".into(),
+        },
+    ))
+}
+
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     let io = |source| Error::Io {
         path: path.to_owned(),

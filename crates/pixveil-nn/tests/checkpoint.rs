@@ -117,3 +117,55 @@ fn training_state_round_trips_and_is_checked() {
     save(&path, &model, "none").unwrap();
     assert!(load_state(&path, &mut fresh, &mut opt2).is_err());
 }
+
+/// A PyTorch `state_dict` saved with `safetensors.torch.save_file` has no pixveil metadata:
+/// it loads given the configuration, and refuses missing or misshapen tensors.
+#[test]
+fn plain_state_dicts_load_with_a_configuration() {
+    use safetensors::tensor::TensorView;
+    let model = Model::new(&ModelConfig::new(Architecture::HeCnn, [1, 28, 28]), 9).unwrap();
+    let bytes_of = |skip: Option<&str>| {
+        let data: Vec<(String, Vec<usize>, safetensors::Dtype, Vec<u8>)> = model
+            .params()
+            .iter()
+            .chain(model.buffers())
+            .filter(|p| Some(p.name.as_str()) != skip)
+            .map(|p| {
+                if p.name.ends_with("num_batches_tracked") {
+                    (
+                        p.name.clone(),
+                        vec![],
+                        safetensors::Dtype::I64,
+                        7i64.to_le_bytes().to_vec(),
+                    )
+                } else {
+                    let b = p.value.iter().flat_map(|v| v.to_le_bytes()).collect();
+                    (p.name.clone(), p.shape.clone(), safetensors::Dtype::F32, b)
+                }
+            })
+            .collect();
+        let views: Vec<(String, TensorView<'_>)> = data
+            .iter()
+            .map(|(n, s, d, b)| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap()))
+            .collect();
+        safetensors::serialize(views, None).unwrap()
+    };
+    let config = *model.config();
+    let (back, meta) =
+        pixveil_nn::checkpoint::from_state_dict_bytes(&bytes_of(None), &config).unwrap();
+    assert_eq!(back.params(), model.params());
+    assert_eq!(meta.scheme, "none");
+    // Without metadata the plain reader refuses it; a missing tensor is an error.
+    assert!(from_bytes(&bytes_of(None)).is_err());
+    assert!(
+        pixveil_nn::checkpoint::from_state_dict_bytes(&bytes_of(Some("fc1.weight")), &config)
+            .is_err()
+    );
+    // Another architecture's configuration does not fit the tensors.
+    let other = ModelConfig::new(Architecture::TensealCnn, [1, 28, 28]);
+    assert!(pixveil_nn::checkpoint::from_state_dict_bytes(&bytes_of(None), &other).is_err());
+    // A pixveil checkpoint of another configuration is refused too.
+    let ours = to_bytes(&model, "none").unwrap();
+    assert!(pixveil_nn::checkpoint::from_state_dict_bytes(&ours, &other).is_err());
+    assert!(pixveil_nn::checkpoint::from_state_dict_bytes(&ours, &config).is_ok());
+}

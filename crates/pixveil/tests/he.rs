@@ -218,3 +218,52 @@ fn he_eval_refuses_bad_models() {
         "--limit",
     );
 }
+
+/// A PyTorch `state_dict` saved with safetensors (no pixveil metadata) runs with `--arch`.
+#[test]
+fn he_eval_reads_plain_state_dicts() {
+    use pixveil_nn::{Architecture, Model, ModelConfig};
+    let dir = TempDir::new().unwrap();
+    let model = Model::new(&ModelConfig::new(Architecture::TensealCnn, [1, 28, 28]), 4).unwrap();
+    let data: Vec<(String, Vec<usize>, Vec<u8>)> = model
+        .params()
+        .iter()
+        .map(|p| {
+            let b = p.value.iter().flat_map(|v| v.to_le_bytes()).collect();
+            (p.name.clone(), p.shape.clone(), b)
+        })
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = data
+        .iter()
+        .map(|(n, s, b)| {
+            let v = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b);
+            (n.clone(), v.unwrap())
+        })
+        .collect();
+    let path = dir.path().join("state_dict.safetensors");
+    std::fs::write(&path, safetensors::serialize(views, None).unwrap()).unwrap();
+    let r = he_eval(&path, &["--limit", "2", "--arch", "tenseal-cnn"]);
+    assert_eq!(r["agreement"].as_f64().unwrap(), 1.0, "{r}");
+    assert_eq!(r["plan"]["architecture"], "tenseal-cnn");
+    // Without --arch the file has no pixveil metadata: a clear error.
+    assert_error(
+        pixveil()
+            .args(["he-eval", "--dataset", "sample-mnist", "--model"])
+            .arg(&path),
+        "cannot load model",
+    );
+    // The wrong architecture does not fit the tensors.
+    assert_error(
+        pixveil()
+            .args([
+                "he-eval",
+                "--dataset",
+                "sample-mnist",
+                "--arch",
+                "he-cnn",
+                "--model",
+            ])
+            .arg(&path),
+        "cannot load model",
+    );
+}

@@ -46,10 +46,7 @@ pub fn export_model(a: &ExportModelArgs) -> Result<()> {
         bail!("export-model writes seeded random weights only: pass --random (trained models come from `pixveil train`)");
     }
     let shape: Shape = a.shape.parse()?;
-    let arch = match a.model {
-        HeModel::TensealCnn => nn::Architecture::TensealCnn,
-        HeModel::HeCnn => nn::Architecture::HeCnn,
-    };
+    let arch = a.model.architecture();
     let config = nn::ModelConfig::new(arch, [shape.channels(), shape.height(), shape.width()]);
     let model = nn::checkpoint::write_random(&a.output, &config, a.seed)
         .with_context(|| format!("cannot write {}", a.output.display()))?;
@@ -96,13 +93,44 @@ pub struct HeEvalArgs {
     /// Packing.
     #[arg(long, value_enum, default_value_t = ModeArg::Latency)]
     pub mode: ModeArg,
+    /// Read MODEL as a PyTorch state dict saved with safetensors (no pixveil metadata) of
+    /// this architecture.
+    #[arg(long, value_enum, value_name = "ARCH")]
+    pub arch: Option<HeModel>,
+    /// Input shape HxWxC of a state dict read with --arch.
+    #[arg(long, default_value = "28x28x1", requires = "arch")]
+    pub shape: String,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
 }
 
+impl HeModel {
+    fn architecture(self) -> nn::Architecture {
+        match self {
+            HeModel::TensealCnn => nn::Architecture::TensealCnn,
+            HeModel::HeCnn => nn::Architecture::HeCnn,
+        }
+    }
+}
+
 pub fn he_eval_cmd(a: &HeEvalArgs, threads: Option<usize>, quiet: bool) -> Result<()> {
-    let (model, mspec, model_scheme) = engine::load(&a.model)?;
+    let (model, mspec, model_scheme) = match a.arch {
+        None => engine::load(&a.model)?,
+        Some(arch) => {
+            let shape: Shape = a.shape.parse()?;
+            let config = nn::ModelConfig::new(
+                arch.architecture(),
+                [shape.channels(), shape.height(), shape.width()],
+            );
+            let bytes = std::fs::read(&a.model)
+                .with_context(|| format!("cannot read {}", a.model.display()))?;
+            let (model, meta) = nn::checkpoint::from_state_dict_bytes(&bytes, &config)
+                .with_context(|| format!("cannot load model {}", a.model.display()))?;
+            let spec = engine::model_spec(&model);
+            (model, spec, meta.scheme)
+        }
+    };
     let TestSet {
         test,
         dataset,
