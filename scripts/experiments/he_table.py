@@ -8,12 +8,12 @@ from pathlib import Path
 ROWS = [  # (file stem, model, dataset, perceptual scheme)
     ("he-cnn-mnist", "he-cnn", "MNIST", "none"),
     ("he-cnn-fashion-mnist", "he-cnn", "Fashion-MNIST", "none"),
-    ("he-cnn-kmnist", "he-cnn", "KMNIST (held-out 2 000)", "none"),
+    ("he-cnn-kmnist", "he-cnn", "KMNIST held-out", "none"),
     ("he-cnn-mnist-pe", "he-cnn", "MNIST", "pe (hybrid)"),
     ("tenseal-cnn-mnist", "tenseal-cnn", "MNIST", "none"),
     ("tenseal-cnn-mnist-pe", "tenseal-cnn", "MNIST", "pe (hybrid)"),
 ]
-CRYPTONDL = {"MNIST": (98.32, 0.9832), "Fashion-MNIST": (88.0, 0.8811), "KMNIST (held-out 2 000)": (92.0, 0.9207)}
+CRYPTONDL = {"MNIST": (98.32, 0.9832), "Fashion-MNIST": (88.0, 0.8811), "KMNIST held-out": (92.0, 0.9207)}
 
 
 def load(path: Path):
@@ -28,8 +28,8 @@ def main(out: Path) -> None:
           "| latency p50 / p95 ms | eval keys MB | upload / image (lat.) | CryptonDL acc. / F1 |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for stem, model, ds, scheme in ROWS:
-        t = load(out / f"he-{stem}-throughput.json")
-        lat = load(out / f"he-{stem}-latency.json")
+        t = load(out / "he-eval" / f"{stem}-throughput.json")
+        lat = load(out / "he-eval" / f"{stem}-latency.json")
         if t is None or lat is None:
             continue
         c = CRYPTONDL.get(ds) if model == "he-cnn" and scheme == "none" else None
@@ -40,7 +40,7 @@ def main(out: Path) -> None:
               f"| {t['images_per_s']:.0f} | {t['ct_in_bytes'] / 1e3:.1f} kB "
               f"| {lat['latency_ms_p50']:.0f} / {lat['latency_ms_p95']:.0f} "
               f"| {lat['eval_key_bytes'] / 1e6:.1f} | {lat['ct_in_bytes'] / 1e6:.2f} MB | {cd} |")
-    first = load(out / "he-tenseal-cnn-mnist-latency.json") or {}
+    first = load(out / "he-eval" / "tenseal-cnn-mnist-latency.json") or {}
     m = first.get("machine", {})
     print(f"\nMachine: {m.get('cpu', '?')} ({', '.join(m.get('features', []))}; kernels: "
           f"{m.get('kernels', '?')}), {first.get('threads', '?')} threads.")

@@ -6,7 +6,7 @@
 #
 #   scripts/experiments/he_table.sh [OUT_DIR] [LATENCY_LIMIT] [THREADS]   (≈ 20 min, 2 cores)
 #
-# Writes OUT_DIR/he-*.json, OUT_DIR/peer/ and OUT_DIR/he-table.md (printed).
+# Writes OUT_DIR/he-eval/NAME-MODE.json, OUT_DIR/peer/ and OUT_DIR/he-table.md (printed).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT="${1:-target/he-models}"
@@ -15,13 +15,14 @@ THREADS="${3:-2}"
 DATA="${PIXVEIL_DATA_DIR:-../shared/data}"
 BIN="${PIXVEIL_BIN:-target/release/pixveil}"
 scripts/experiments/he_models.sh "$OUT" > /dev/null
+mkdir -p "$OUT/he-eval"
 he() { # name dataset [key]
   local name="$1" ds="$2" key=()
   [[ -n "${3:-}" ]] && key=(--key "$3")
   for mode in throughput latency; do
     local lim=()
     [[ "$mode" == latency ]] && lim=(--limit "$LIMIT")
-    local f="$OUT/he-$name-$mode.json"
+    local f="$OUT/he-eval/$name-$mode.json"
     [[ -f "$f" ]] && continue
     "$BIN" --quiet --threads "$THREADS" he-eval --model "$OUT/$name.safetensors" --dataset "$ds" \
       --data-dir "$DATA" --mode "$mode" "${lim[@]}" "${key[@]}" --json > "$f.tmp"

@@ -103,6 +103,41 @@ fn latency_mode_matches_the_plaintext_model_layer_by_layer() {
     }
 }
 
+/// Every stage of the latency plan, decrypted, against the plaintext network's output of
+/// that layer (absolute error, worst slot): at least 13 bits after the convolution, 11 after
+/// the first square and dense layer (values up to ≈ 25), 9 after the second square and at
+/// the logits (values up to ≈ 40).
+#[test]
+fn every_stage_matches_the_plaintext_layer() {
+    let s = setup(Architecture::HeCnn);
+    let mut r = rng();
+    let keys = s
+        .client
+        .evaluation_keys(Mode::Latency, &mut r)
+        .expect("keys");
+    let server = HeEvaluator::new(s.plan.clone(), keys).expect("evaluator");
+    let floors = [13.0, 11.0, 11.0, 9.0, 9.0];
+    for x in s.images.iter().skip(10).take(2) {
+        let want = s.plan.network().forward_layers(x);
+        let enc = s.client.encrypt_image(x, &mut r).expect("encrypt");
+        let mut stage = 0;
+        server
+            .classify_profiled(&enc, &mut |name, _, out| {
+                let got = s.client.decrypt_slots_unrounded(&out[0]).expect("decrypt");
+                let b = bits(&got[..want[stage].len()], &want[stage]);
+                eprintln!("he-cnn {name}: {b:.1} bits");
+                assert!(
+                    b >= floors[stage],
+                    "{name}: {b:.1} bits < {}",
+                    floors[stage]
+                );
+                stage += 1;
+            })
+            .expect("classify");
+        assert_eq!(stage, 5);
+    }
+}
+
 #[test]
 fn throughput_mode_matches_the_plaintext_model() {
     let s = setup(Architecture::TensealCnn);

@@ -8,32 +8,12 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
 use tempfile::TempDir;
 
-fn pixveil() -> Command {
-    let mut c = Command::cargo_bin("pixveil").unwrap();
-    c.arg("--quiet");
-    c
-}
-
-fn json_of(cmd: &mut Command) -> Value {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn assert_error(cmd: &mut Command, needle: &str) {
-    cmd.assert()
-        .code(1)
-        .stderr(predicate::str::starts_with("error: ").and(predicate::str::contains(needle)));
-}
+mod common;
+use common::{assert_error, json_of, pixveil};
 
 fn keygen(dir: &Path, name: &str, scheme: &str, shape: &str, mode: &str) -> PathBuf {
     let key = dir.join(name);

@@ -10,9 +10,9 @@ use serde::Serialize;
 use super::data::{self, DataSpec, Encryption};
 use super::engine;
 
-/// `pixveil eval`.
+/// The test images a command evaluates a model on (shared by `eval` and `he-eval`).
 #[derive(Debug, clap::Args)]
-pub struct EvalArgs {
+pub struct TestSetArgs {
     /// Trained model (safetensors, from `pixveil train`).
     #[arg(long, value_name = "MODEL")]
     pub model: PathBuf,
@@ -28,15 +28,46 @@ pub struct EvalArgs {
     /// Passphrase file, for passphrase-protected keys.
     #[arg(long, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
-    /// Evaluate a model trained on encrypted images on plain images anyway.
-    #[arg(long, conflicts_with = "key")]
-    pub plain: bool,
     /// Only the first N test images.
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
+}
+
+impl TestSetArgs {
+    /// The test set for a model trained on `model_scheme` images of `input_shape` (see
+    /// [`load_test_set`]).
+    pub(crate) fn load(
+        &self,
+        model_scheme: &str,
+        input_shape: [usize; 3],
+        plain: bool,
+    ) -> Result<TestSet> {
+        load_test_set(
+            &self.model,
+            model_scheme,
+            input_shape,
+            &self.dataset,
+            self.data_dir.as_deref(),
+            self.key.as_deref(),
+            self.passphrase_file.as_deref(),
+            plain,
+            self.limit,
+        )
+    }
+}
+
+/// `pixveil eval`.
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// Model and test images.
+    #[command(flatten)]
+    pub set: TestSetArgs,
+    /// Evaluate a model trained on encrypted images on plain images anyway.
+    #[arg(long, conflicts_with = "key")]
+    pub plain: bool,
 }
 
 #[derive(Serialize)]
@@ -130,29 +161,19 @@ pub(crate) fn load_test_set(
 }
 
 pub fn run(a: &EvalArgs) -> Result<()> {
-    let (model, mspec, model_scheme) = engine::load(&a.model)?;
+    let (model, mspec, model_scheme) = engine::load(&a.set.model)?;
     let TestSet {
         test,
         source,
         dataset,
         scheme,
         key_mode,
-    } = load_test_set(
-        &a.model,
-        &model_scheme,
-        mspec.input_shape,
-        &a.dataset,
-        a.data_dir.as_deref(),
-        a.key.as_deref(),
-        a.passphrase_file.as_deref(),
-        a.plain,
-        a.limit,
-    )?;
+    } = a.set.load(&model_scheme, mspec.input_shape, a.plain)?;
     let start = Instant::now();
     let stats = engine::evaluate(&model, &test.images, &test.labels)?;
     let seconds = start.elapsed().as_secs_f64();
     let report = EvalReport {
-        model: a.model.display().to_string(),
+        model: a.set.model.display().to_string(),
         architecture: mspec.architecture,
         dataset,
         scheme,
@@ -165,7 +186,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         seconds,
         images_per_s: test.len() as f64 / seconds.max(1e-9),
     };
-    if a.json {
+    if a.set.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!(

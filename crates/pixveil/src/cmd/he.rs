@@ -9,7 +9,7 @@ use pixveil_image::Shape;
 use pixveil_nn as nn;
 
 use super::engine;
-use super::eval::{load_test_set, TestSet};
+use super::eval::{TestSet, TestSetArgs};
 
 /// Models `export-model` writes.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -71,25 +71,11 @@ pub enum ModeArg {
 /// `pixveil he-eval`.
 #[derive(Debug, clap::Args)]
 pub struct HeEvalArgs {
-    /// Trained model (`pixveil train` or `export-model`; tenseal-cnn or he-cnn).
-    #[arg(long, value_name = "MODEL")]
-    pub model: PathBuf,
-    /// Dataset (names as for `train`).
-    #[arg(long, value_name = "NAME")]
-    pub dataset: String,
-    /// Folder holding the dataset files (default: the built-in sample).
-    #[arg(long, value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// Perceptual key of a model trained on encrypted images: the client applies it, then
-    /// CKKS (the hybrid of paper C).
-    #[arg(long, value_name = "KEY")]
-    pub key: Option<PathBuf>,
-    /// Passphrase file, for passphrase-protected keys.
-    #[arg(long, value_name = "FILE")]
-    pub passphrase_file: Option<PathBuf>,
-    /// Only the first N test images.
-    #[arg(long, value_name = "N")]
-    pub limit: Option<usize>,
+    /// Model (tenseal-cnn or he-cnn, from `pixveil train` or `export-model`) and test images;
+    /// `--key` is the perceptual key of a model trained on encrypted images: the client
+    /// applies it, then CKKS (the hybrid of paper C).
+    #[command(flatten)]
+    pub set: TestSetArgs,
     /// Packing.
     #[arg(long, value_enum, default_value_t = ModeArg::Latency)]
     pub mode: ModeArg,
@@ -100,9 +86,6 @@ pub struct HeEvalArgs {
     /// Input shape HxWxC of a state dict read with --arch.
     #[arg(long, default_value = "28x28x1", requires = "arch")]
     pub shape: String,
-    /// Print one JSON object.
-    #[arg(long)]
-    pub json: bool,
 }
 
 impl HeModel {
@@ -116,17 +99,17 @@ impl HeModel {
 
 pub fn he_eval_cmd(a: &HeEvalArgs, threads: Option<usize>, quiet: bool) -> Result<()> {
     let (model, mspec, model_scheme) = match a.arch {
-        None => engine::load(&a.model)?,
+        None => engine::load(&a.set.model)?,
         Some(arch) => {
             let shape: Shape = a.shape.parse()?;
             let config = nn::ModelConfig::new(
                 arch.architecture(),
                 [shape.channels(), shape.height(), shape.width()],
             );
-            let bytes = std::fs::read(&a.model)
-                .with_context(|| format!("cannot read {}", a.model.display()))?;
+            let bytes = std::fs::read(&a.set.model)
+                .with_context(|| format!("cannot read {}", a.set.model.display()))?;
             let (model, meta) = nn::checkpoint::from_state_dict_bytes(&bytes, &config)
-                .with_context(|| format!("cannot load model {}", a.model.display()))?;
+                .with_context(|| format!("cannot load model {}", a.set.model.display()))?;
             let spec = engine::model_spec(&model);
             (model, spec, meta.scheme)
         }
@@ -136,17 +119,7 @@ pub fn he_eval_cmd(a: &HeEvalArgs, threads: Option<usize>, quiet: bool) -> Resul
         dataset,
         scheme,
         ..
-    } = load_test_set(
-        &a.model,
-        &model_scheme,
-        mspec.input_shape,
-        &a.dataset,
-        a.data_dir.as_deref(),
-        a.key.as_deref(),
-        a.passphrase_file.as_deref(),
-        false,
-        a.limit,
-    )?;
+    } = a.set.load(&model_scheme, mspec.input_shape, false)?;
     let mode = match a.mode {
         ModeArg::Latency => Mode::Latency,
         ModeArg::Throughput => Mode::Throughput,
@@ -160,9 +133,9 @@ pub fn he_eval_cmd(a: &HeEvalArgs, threads: Option<usize>, quiet: bool) -> Resul
         &HeEvalOptions { mode, threads },
         &|done| bar.set_position(done as u64),
     )
-    .with_context(|| format!("encrypted inference of {}", a.model.display()))?;
+    .with_context(|| format!("encrypted inference of {}", a.set.model.display()))?;
     bar.finish_and_clear();
-    if a.json {
+    if a.set.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         print_report(&report, &mspec.architecture, &dataset, &scheme);

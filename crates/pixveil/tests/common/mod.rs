@@ -1,0 +1,31 @@
+//! Helpers shared by the CLI integration tests.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+/// `pixveil --quiet`.
+pub fn pixveil() -> Command {
+    let mut c = Command::cargo_bin("pixveil").unwrap();
+    c.arg("--quiet");
+    c
+}
+
+/// Runs `cmd`, which must succeed, and parses its stdout as one JSON value.
+pub fn json_of(cmd: &mut Command) -> Value {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `cmd` fails with exit status 1 and one `error: …` line containing `needle`.
+pub fn assert_error(cmd: &mut Command, needle: &str) {
+    cmd.assert()
+        .code(1)
+        .stderr(predicate::str::starts_with("error: ").and(predicate::str::contains(needle)));
+}
