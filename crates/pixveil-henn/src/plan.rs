@@ -21,12 +21,16 @@
 //! ciphertext per input pixel; linear layers are scalar linear combinations of whole
 //! ciphertexts and `x²` a multiplication: no rotation and no Galois key.
 //!
-//! **Levels and scales.** Every linear layer and every square consumes one level. Linear
-//! weights are encoded at the scale `q_ℓ` of the prime the following rescale drops, so a
-//! linear layer leaves the scale unchanged; a square maps `s` to `s²/q_ℓ`. The plan tracks
-//! these exactly and encodes every bias at the level and scale it is added at. Rotations
-//! run before the rescale that ends their layer, so their key-switching noise is divided by
-//! `q_ℓ` with the signal.
+//! **Levels and scales.** Every linear layer and every square consumes one level, from the
+//! top level down. Linear weights are encoded at the scale `q_ℓ` of the prime the following
+//! rescale drops, so a linear layer leaves the scale unchanged; a square maps `s` to
+//! `s²/q_ℓ`. The working scale is the largest for which values up to 2^10 fit every level
+//! (`working_scale`); the client encodes the input higher and the first layer's weights
+//! lower, which balances fresh encryption noise against weight rounding (`encoding_scale`).
+//! The plan tracks every scale exactly (the same `f64` operations as the evaluator) and
+//! encodes every bias at the level and scale it is added at. A dense layer's giant steps
+//! and folds rotate products before the rescale; the convolution folds after it (one prime
+//! fewer; at the working scale their key-switching noise is ≈ 2^-18 of a unit).
 
 use std::sync::Arc;
 
@@ -97,7 +101,7 @@ pub struct InputLayout {
     pub groups: usize,
     /// Ciphertexts per image `⌈C·k²/g⌉`.
     pub ciphertexts: usize,
-    /// Level the client encrypts at (the plan's depth).
+    /// Level the client encrypts at (the parameters' top level).
     pub level: usize,
     /// Scale `Δ` of the input.
     pub scale: f64,
@@ -319,7 +323,7 @@ pub struct Plan {
 #[derive(Debug)]
 pub(crate) enum Stage {
     Conv {
-        /// One per input ciphertext, at the input level, scale `q_ℓ`.
+        /// One per input ciphertext, at the input level (see `encoding_scale` for the scale).
         weights: Vec<Plaintext>,
         folds: Vec<i64>,
         bias: Plaintext,
