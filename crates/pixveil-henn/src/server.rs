@@ -11,7 +11,7 @@ use pixveil_ckks::encoder::Plaintext;
 use pixveil_ckks::encrypt::Ciphertext;
 use pixveil_ckks::evaluator::Evaluator;
 use pixveil_ckks::keys::GaloisKeys;
-use rayon::iter::{IntoParallelIterator, IntoParallelRefIterator, ParallelIterator};
+use rayon::iter::{IntoParallelIterator, ParallelIterator};
 
 use crate::network::HeLayer;
 use crate::plan::{Mode, Plan, Stage};
@@ -226,7 +226,6 @@ impl HeEvaluator {
             .enumerate()
         {
             let start = Instant::now();
-            let x: &[Ciphertext] = owned.as_deref().unwrap_or(input);
             let wscale = self.plan.weight_scale(i);
             // Outputs `W·x + b` over the given inputs, rescaled.
             let linear = |inputs: &[&Ciphertext],
@@ -241,6 +240,7 @@ impl HeEvaluator {
             };
             let y: Vec<Ciphertext> = match layer {
                 HeLayer::Conv(c) => {
+                    let x: &[Ciphertext] = owned.as_deref().unwrap_or(input);
                     // One small transform per window: its C·k² pixels → the O channels.
                     let (windows, kl) = (c.windows(), c.kernel_len());
                     let per_window = (0..windows)
@@ -267,12 +267,16 @@ impl HeEvaluator {
                         .collect()
                 }
                 HeLayer::Dense(d) => {
+                    let x: &[Ciphertext] = owned.as_deref().unwrap_or(input);
                     let refs: Vec<&Ciphertext> = x.iter().collect();
                     linear(&refs, &d.weight, &d.bias)?
                 }
-                HeLayer::Square => x
-                    .par_iter()
-                    .map(|v| Ok(ev.rescale(&ev.mul_relin(v, v, &self.keys.relin)?)?))
+                // Consumes its input: each ciphertext is freed once squared.
+                HeLayer::Square => owned
+                    .take()
+                    .expect("a square follows a linear layer")
+                    .into_par_iter()
+                    .map(|v| Ok(ev.rescale(&ev.mul_relin(&v, &v, &self.keys.relin)?)?))
                     .collect::<Result<_>>()?,
             };
             let elapsed = start.elapsed();
