@@ -34,7 +34,7 @@ fn main() -> Result<()> {
     let ca = encryptor.encrypt(&enc.encode(&a, l, s)?, &mut rng)?;
     let cb = encryptor.encrypt(&enc.encode(&b, l, s)?, &mut rng)?;
     let show = |name: &str, want: &[Complex], ct: &Ciphertext| -> Result<()> {
-        let got = enc.decode(&dec.decrypt(ct)?)?;
+        let got = enc.decode(&dec.decrypt_raw(ct)?)?;
         println!(
             "{name:<28} level {} {}",
             ct.level(),

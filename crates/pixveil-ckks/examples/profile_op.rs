@@ -35,7 +35,7 @@ fn main() -> Result<()> {
         match op.as_str() {
             "rotate" => drop(ev.rotate(&ct, 1, &gk)?),
             "encrypt" => drop(e.encrypt(&pt, &mut rng)?),
-            "decrypt" => drop(dec.decrypt(&ct)?),
+            "decrypt" => drop(dec.decrypt_raw(&ct)?),
             "hoisted" => drop(ev.rotate_hoisted(&ct, &[1, 2, 3, 4, 5, 6, 7, 8], &gk)?),
             _ => drop(ev.relinearize(&ct3, &rlk)?),
         }

@@ -1,10 +1,11 @@
 //! Ciphertexts, encryption (public or secret key) and decryption.
 
-use crate::encoder::Plaintext;
+use crate::encoder::{Encoder, Plaintext};
 use crate::evaluator::mod_down;
 use crate::keys::{restrict, PublicKey, SecretKey};
 use crate::params::{Fingerprint, Parameters};
 use crate::{Error, Result};
+use pixveil_math::Complex;
 use pixveil_ring::sample;
 use pixveil_ring::{Basis, Ntt, Poly};
 use rand_core::{CryptoRng, RngCore};
@@ -173,11 +174,51 @@ impl Decryptor {
         })
     }
 
-    /// `c_0 + c_1·s (+ c_2·s²)` as a plaintext with the ciphertext's level and scale.
+    /// Decrypts and decodes `ct`, every slot's real and imaginary part **rounded to a
+    /// multiple of `2^-bits`**: the default way to read a result.
+    ///
+    /// An exact CKKS decryption `c_0 + c_1·s` carries the ciphertext's noise, and whoever
+    /// holds the ciphertext and that exact value can solve for `s` (Li–Micciancio,
+    /// IND-CPA-D; see the test below). Rounding to a grid coarser than the noise keeps only
+    /// `bits` fractional bits of each value and drops the noise below them, so the polynomial
+    /// can no longer be rebuilt exactly. Choose `bits` below the computation's precision
+    /// (e.g. 10 for results precise to ≈ 12 bits). It is not a proof: a value whose noise
+    /// carries it across a rounding boundary still reveals the sign of that noise; release
+    /// as few decrypted values as the application allows.
+    ///
+    /// # Errors
+    /// [`Error::ParameterMismatch`]; [`Error::InvalidParameter`] for `bits > 50`.
+    pub fn decrypt_decode(
+        &self,
+        ct: &Ciphertext,
+        encoder: &Encoder,
+        bits: u32,
+    ) -> Result<Vec<Complex>> {
+        if bits > 50 {
+            return Err(Error::InvalidParameter {
+                field: "bits",
+                reason: format!(
+                    "{bits} fractional bits is finer than any CKKS result (at most 50)"
+                ),
+            });
+        }
+        let unit = (bits as f64).exp2();
+        let round = |x: f64| (x * unit).round() / unit;
+        Ok(encoder
+            .decode(&self.decrypt_raw(ct)?)?
+            .into_iter()
+            .map(|z| Complex::new(round(z.re), round(z.im)))
+            .collect())
+    }
+
+    /// The exact decryption `c_0 + c_1·s (+ c_2·s²)` as a plaintext with the ciphertext's
+    /// level and scale, noise included. **Never release it (or its exact decoding) to anyone
+    /// who also sees the ciphertext**: the pair reveals the secret key. Read results with
+    /// [`Decryptor::decrypt_decode`].
     ///
     /// # Errors
     /// [`Error::ParameterMismatch`].
-    pub fn decrypt(&self, ct: &Ciphertext) -> Result<Plaintext> {
+    pub fn decrypt_raw(&self, ct: &Ciphertext) -> Result<Plaintext> {
         self.params.check_fingerprint(&ct.fingerprint)?;
         let basis: Basis = ct.parts[0].basis();
         let s = self.sk.at(basis)?;
@@ -192,5 +233,84 @@ impl Decryptor {
             scale: ct.scale,
             fingerprint: ct.fingerprint,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::KeyGenerator;
+    use crate::params::{ParametersLiteral, SecurityLevel};
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    /// `s = (m' − c_0) / c_1`, pointwise in NTT form, from a ciphertext and a claimed
+    /// decryption `m'` (an attacker's computation).
+    fn solve_for_s(ct: &Ciphertext, m: &Poly<Ntt>) -> Vec<u64> {
+        let ctx = m.context().clone();
+        let (c0, c1) = (&ct.parts[0], &ct.parts[1]);
+        let mut out = Vec::new();
+        for r in 0..m.basis().len() {
+            let q = *ctx.modulus(m.prime_index(r));
+            for ((&mv, &a), &b) in m.row(r).iter().zip(c0.row(r)).zip(c1.row(r)) {
+                let inv = q.inv(b).expect("a uniform c_1 has no zero NTT entry here");
+                out.push(q.mul(q.sub(mv, a), inv));
+            }
+        }
+        out
+    }
+
+    /// A raw decryption gives the secret key away; the rounded decoding does not.
+    #[test]
+    fn raw_decryptions_reveal_the_key_rounded_ones_do_not() {
+        let lit = ParametersLiteral {
+            log_n: 10,
+            log_q: vec![50, 30],
+            log_p: vec![50],
+            log_scale: 30,
+            security: SecurityLevel::None,
+        };
+        let params = Parameters::new(&lit).expect("valid");
+        let mut rng = ChaCha20Rng::from_seed([3; 32]);
+        let kg = KeyGenerator::new(&params, &mut rng).expect("keys");
+        let enc = Encoder::new(&params).expect("encoder");
+        let values: Vec<f64> = (0..params.slots())
+            .map(|i| (i as f64 * 0.37).sin())
+            .collect();
+        let pt = enc
+            .encode_real(&values, 1, params.default_scale())
+            .expect("encode");
+        let ct = Encryptor::with_secret_key(&params, kg.secret_key())
+            .expect("encryptor")
+            .encrypt(&pt, &mut rng)
+            .expect("encrypt");
+        let dec = Decryptor::new(&params, kg.secret_key()).expect("decryptor");
+        let secret = kg
+            .secret_key()
+            .at(ct.parts[0].basis())
+            .expect("basis")
+            .data()
+            .to_vec();
+
+        let raw = dec.decrypt_raw(&ct).expect("decrypt");
+        assert_eq!(
+            solve_for_s(&ct, &raw.poly),
+            secret,
+            "the raw decryption yields s"
+        );
+
+        let rounded = dec.decrypt_decode(&ct, &enc, 12).expect("decrypt");
+        for (got, want) in rounded.iter().zip(&values) {
+            assert!((got.re - want).abs() < 1e-3);
+        }
+        let again = enc.encode(&rounded, 1, ct.scale).expect("re-encode");
+        let guess = solve_for_s(&ct, &again.poly);
+        let same = guess.iter().zip(&secret).filter(|(a, b)| a == b).count();
+        assert!(
+            same < secret.len() / 100,
+            "{same} of {} values of s recovered",
+            secret.len()
+        );
+        assert!(dec.decrypt_decode(&ct, &enc, 51).is_err());
     }
 }

@@ -30,8 +30,9 @@
 //! let x = [1.5, -2.0, 0.25];
 //! let ct = encryptor.encrypt(&enc.encode_real(&x, 1, params.default_scale())?, &mut rng)?;
 //! let sq = eval.rescale(&eval.mul_relin(&ct, &ct, &rlk)?)?;
-//! let got = enc.decode_real(&dec.decrypt(&sq)?)?;
-//! assert!((got[0] - 2.25).abs() < 1e-3);
+//! // Results are read rounded (an exact decryption would leak the key with the ciphertext).
+//! let got = dec.decrypt_decode(&sq, &enc, 12)?;
+//! assert!((got[0].re - 2.25).abs() < 1e-3);
 //! # Ok::<(), pixveil_ckks::Error>(())
 //! ```
 #![forbid(unsafe_code)]

@@ -83,7 +83,7 @@ fn encrypt(v: &[Complex], public: bool) -> Ciphertext {
 
 fn decrypt(ct: &Ciphertext) -> Vec<Complex> {
     let f = fx();
-    f.enc.decode(&f.dec.decrypt(ct).unwrap()).unwrap()
+    f.enc.decode(&f.dec.decrypt_raw(ct).unwrap()).unwrap()
 }
 
 fn assert_close(want: &[Complex], ct: &Ciphertext, min_bits: f64, what: &str) {
@@ -204,7 +204,7 @@ fn mismatched_operands_are_errors() {
         Err(Error::ParameterMismatch { .. })
     ));
     assert!(matches!(
-        f.dec.decrypt(&c2),
+        f.dec.decrypt_raw(&c2),
         Err(Error::ParameterMismatch { .. })
     ));
     assert!(matches!(
@@ -268,7 +268,7 @@ fn presets_at_8192_end_to_end() {
         let sq = ev.rescale(&ev.mul_relin(&ct, &ct, &rlk).unwrap()).unwrap();
         let r = ev.rotate_hoisted(&sq, &[1, -2], &gk).unwrap();
         let sum = ev.add(&r[0], &r[1]).unwrap();
-        let got = enc.decode_real(&dec.decrypt(&sum).unwrap()).unwrap();
+        let got = enc.decode_real(&dec.decrypt_raw(&sum).unwrap()).unwrap();
         let want: Vec<f64> = (0..n)
             .map(|i| a[(i + 1) % n].powi(2) + a[(i + n - 2) % n].powi(2))
             .collect();
@@ -365,7 +365,7 @@ fn several_special_primes() {
         .encrypt(&pt, &mut rng)
         .unwrap();
     let check = |want: &[Complex], ct: &Ciphertext, bits: f64, what: &str| {
-        let got = enc.decode(&dec.decrypt(ct).unwrap()).unwrap();
+        let got = enc.decode(&dec.decrypt_raw(ct).unwrap()).unwrap();
         let s = PrecisionStats::compute(want, &got);
         assert!(s.min_bits >= bits, "{what}: {s}");
     };

@@ -242,12 +242,13 @@ impl Client {
     /// # Errors
     /// As [`Client::decrypt_scores_unrounded`].
     pub fn decrypt_scores(&self, scores: &Encrypted) -> Result<Vec<Vec<f64>>> {
-        let unit = f64::from(1u32 << SCORE_BITS);
-        let mut out = self.decrypt_scores_unrounded(scores)?;
-        out.iter_mut()
-            .flatten()
-            .for_each(|v| *v = (*v * unit).round() / unit);
-        Ok(out)
+        self.decrypt_scores_with(scores, |dec, ct| {
+            Ok(dec
+                .decrypt_decode(ct, &self.encoder, SCORE_BITS)?
+                .into_iter()
+                .map(|z| z.re)
+                .collect())
+        })
     }
 
     /// Decrypts any ciphertext of the plan's parameters into its slots **with their CKKS
@@ -258,7 +259,7 @@ impl Client {
     /// [`Error::Ckks`] for a ciphertext of other parameters.
     pub fn decrypt_slots_unrounded(&self, ct: &Ciphertext) -> Result<Vec<f64>> {
         let dec = Decryptor::new(&self.params, self.keygen.secret_key())?;
-        Ok(self.encoder.decode_real(&dec.decrypt(ct)?)?)
+        Ok(self.encoder.decode_real(&dec.decrypt_raw(ct)?)?)
     }
 
     /// Decrypts scores **with their CKKS noise** (for precision measurements). Never
@@ -269,6 +270,17 @@ impl Client {
     /// [`Error::Mismatch`] if the ciphertext count, level or mode does not fit the plan;
     /// [`Error::Ckks`] for ciphertexts of other parameters.
     pub fn decrypt_scores_unrounded(&self, scores: &Encrypted) -> Result<Vec<Vec<f64>>> {
+        self.decrypt_scores_with(scores, |dec, ct| {
+            Ok(self.encoder.decode_real(&dec.decrypt_raw(ct)?)?)
+        })
+    }
+
+    /// Checks the scores against the plan and decodes every ciphertext with `decode`.
+    fn decrypt_scores_with(
+        &self,
+        scores: &Encrypted,
+        decode: impl Fn(&Decryptor, &Ciphertext) -> Result<Vec<f64>> + Sync,
+    ) -> Result<Vec<Vec<f64>>> {
         let classes = self.spec.classes;
         let (count, images) = match scores.mode {
             Mode::Latency => (1, 1),
@@ -298,7 +310,7 @@ impl Client {
                         self.spec.output.level
                     )));
                 }
-                Ok(self.encoder.decode_real(&dec.decrypt(ct)?)?)
+                decode(&dec, ct)
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(match scores.mode {
