@@ -19,7 +19,8 @@
 //!     security: SecurityLevel::None,
 //! };
 //! let params = Parameters::new(&lit)?;
-//! let mut rng = ChaCha20Rng::from_seed([0; 32]);
+//! // Keys and ciphertexts need OS randomness (a fixed seed would give a fixed secret key).
+//! let mut rng = ChaCha20Rng::from_os_rng();
 //! let kg = KeyGenerator::new(&params, &mut rng)?;
 //! let rlk = kg.relin_key(&mut rng)?;
 //! let enc = Encoder::new(&params)?;
