@@ -29,7 +29,8 @@ def main(out: Path) -> None:
     print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for stem, model, ds, scheme in ROWS:
         t = load(out / "he-eval" / f"{stem}-throughput.json")
-        lat = load(out / "he-eval" / f"{stem}-latency.json")
+        lat = load(out / "he-eval" / f"{stem}-latency.json") or load(
+            out / "he-eval" / f"{stem}-latency-full.json")
         if t is None or lat is None:
             continue
         c = CRYPTONDL.get(ds) if model == "he-cnn" and scheme == "none" else None
@@ -40,6 +41,21 @@ def main(out: Path) -> None:
               f"| {t['images_per_s']:.0f} | {t['ct_in_bytes'] / 1e3:.1f} kB "
               f"| {lat['latency_ms_p50']:.0f} / {lat['latency_ms_p95']:.0f} "
               f"| {lat['eval_key_bytes'] / 1e6:.1f} | {lat['ct_in_bytes'] / 1e6:.2f} MB | {cd} |")
+    full = [(model, ds, load(out / "he-eval" / f"{stem}-latency-full.json"))
+            for stem, model, ds, scheme in ROWS if scheme == "none"]
+    full = [(m, d, r) for m, d, r in full if r is not None]
+    if full:
+        print("\nLatency mode over the full test set (`he_table.sh` with LATENCY_LIMIT 10000, or "
+              "`pixveil he-eval --mode latency` without `--limit`):\n")
+        print("| model | dataset | images | encrypted acc. | agreement | precision bits min / median "
+              "| latency p50 / p95 ms | evaluate p50 ms | peak RSS MB |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        for model, ds, r in full:
+            print(f"| {model} | {ds} | {r['images']} | {100 * r['accuracy']:.2f} % "
+                  f"| {100 * r['agreement']:.2f} % "
+                  f"| {r['precision_bits_min']:.1f} / {r['precision_bits_median']:.1f} "
+                  f"| {r['latency_ms_p50']:.0f} / {r['latency_ms_p95']:.0f} "
+                  f"| {r['evaluate_ms_p50']:.0f} | {(r['peak_rss_bytes'] or 0) / 1e6:.0f} |")
     first = load(out / "he-eval" / "tenseal-cnn-mnist-latency.json") or {}
     m = first.get("machine", {})
     print(f"\nMachine: {m.get('cpu', '?')} ({', '.join(m.get('features', []))}; kernels: "

@@ -23,6 +23,11 @@ he() { # name dataset [key]
     local lim=()
     [[ "$mode" == latency ]] && lim=(--limit "$LIMIT")
     local f="$OUT/he-eval/$name-$mode.json"
+    # LATENCY_LIMIT 10000 or more: the whole test set (files named *-latency-full.json).
+    if [[ "$mode" == latency && "$LIMIT" -ge 10000 ]]; then
+      f="$OUT/he-eval/$name-latency-full.json"
+      lim=()
+    fi
     [[ -f "$f" ]] && continue
     "$BIN" --quiet --threads "$THREADS" he-eval --model "$OUT/$name.safetensors" --dataset "$ds" \
       --data-dir "$DATA" --mode "$mode" "${lim[@]}" "${key[@]}" --json > "$f.tmp"
