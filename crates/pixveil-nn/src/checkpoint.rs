@@ -222,6 +222,15 @@ fn check_format(meta: &HashMap<String, String>, format: &str) -> Result<()> {
     Ok(())
 }
 
+/// Every tensor of a safetensors file, by name.
+fn read_tensors(bytes: &[u8]) -> Result<Vec<Param>> {
+    let st = SafeTensors::deserialize(bytes)?;
+    st.names()
+        .into_iter()
+        .map(|name| read_tensor(&st, name))
+        .collect()
+}
+
 /// Parses a checkpoint written by [`to_bytes`].
 ///
 /// # Errors
@@ -235,13 +244,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(Model, CheckpointMeta)> {
     let config = parse_config(&meta)?;
     let scheme = meta_field(&meta, "scheme")?.to_owned();
     check_scheme(&scheme)?;
-    let st = SafeTensors::deserialize(bytes)?;
-    let tensors = st
-        .names()
-        .into_iter()
-        .map(|name| read_tensor(&st, name))
-        .collect::<Result<Vec<_>>>()?;
-    let model = Model::from_tensors(&config, tensors)?;
+    let model = Model::from_tensors(&config, read_tensors(bytes)?)?;
     Ok((model, CheckpointMeta { config, scheme }))
 }
 
@@ -275,13 +278,7 @@ pub fn from_state_dict_bytes(
         }
         return Ok((model, meta));
     }
-    let st = SafeTensors::deserialize(bytes)?;
-    let tensors = st
-        .names()
-        .into_iter()
-        .map(|name| read_tensor(&st, name))
-        .collect::<Result<Vec<_>>>()?;
-    let model = Model::from_tensors(config, tensors)?;
+    let model = Model::from_tensors(config, read_tensors(bytes)?)?;
     Ok((
         model,
         CheckpointMeta {
