@@ -102,6 +102,28 @@ impl Evaluator {
         }
     }
 
+    /// A ciphertext over `like`'s basis with `size` parts whose RNS row `r` of part `part`
+    /// is `row(part, r)` (NTT form, reduced), at `scale`.
+    fn assemble_rows<'a>(
+        &self,
+        like: &Ciphertext,
+        size: usize,
+        scale: f64,
+        row: impl Fn(usize, usize) -> &'a [u64],
+    ) -> Result<Ciphertext> {
+        let basis = like.parts[0].basis();
+        let parts = (0..size)
+            .map(|part| {
+                let mut p = Poly::<Ntt>::zero(self.params.ring(), basis)?;
+                for r in 0..basis.len() {
+                    p.row_mut(r).copy_from_slice(row(part, r));
+                }
+                Ok(p)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(self.with_parts(like, parts, scale))
+    }
+
     /// `a + b` (sizes may differ: the shorter is padded with zeros).
     ///
     /// # Errors
@@ -282,7 +304,11 @@ impl Evaluator {
                 });
             }
         }
-        let size = cts.iter().map(|c| c.size()).max().unwrap_or(2);
+        let size = cts
+            .iter()
+            .map(|c| c.size())
+            .max()
+            .expect("checked: at least one term");
         let ctx = self.params.ring().clone();
         let n = ctx.degree();
         let basis = first.parts[0].basis();
@@ -321,17 +347,11 @@ impl Evaluator {
                 out
             })
             .collect();
-        let parts = (0..size)
-            .map(|part| {
-                let mut p = Poly::<Ntt>::zero(&ctx, basis)?;
-                for r in 0..nrows {
-                    p.row_mut(r).copy_from_slice(&rows[part * nrows + r]);
-                }
-                Ok(p)
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let out = self.assemble_rows(first, size, first.scale * pt0.scale, |part, r| {
+            &rows[part * nrows + r]
+        });
         rows.into_iter().for_each(scratch::give);
-        Ok(self.with_parts(first, parts, first.scale * pt0.scale))
+        out
     }
 
     /// A plaintext real matrix times a vector of ciphertexts: `y_i = Σ_j W[i][j]·x_j`, every
@@ -379,7 +399,11 @@ impl Evaluator {
             .iter()
             .map(|&w| round_i64(w * scale))
             .collect::<Result<Vec<_>>>()?;
-        let size = inputs.iter().map(|c| c.size()).max().unwrap_or(2);
+        let size = inputs
+            .iter()
+            .map(|c| c.size())
+            .max()
+            .expect("checked: at least one input");
         let ctx = self.params.ring().clone();
         let n = ctx.degree();
         let basis = first.parts[0].basis();
@@ -418,17 +442,9 @@ impl Evaluator {
             .collect();
         (0..rows)
             .map(|i| {
-                let parts = (0..size)
-                    .map(|part| {
-                        let mut p = Poly::<Ntt>::zero(&ctx, basis)?;
-                        for r in 0..nrows {
-                            p.row_mut(r)
-                                .copy_from_slice(&units[part * nrows + r][i * n..(i + 1) * n]);
-                        }
-                        Ok(p)
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                Ok(self.with_parts(first, parts, first.scale * scale))
+                self.assemble_rows(first, size, first.scale * scale, |part, r| {
+                    &units[part * nrows + r][i * n..(i + 1) * n]
+                })
             })
             .collect()
     }
