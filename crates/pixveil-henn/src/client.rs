@@ -128,13 +128,7 @@ impl Client {
     pub fn pack_image(&self, image: &[f64]) -> Result<Vec<Vec<f64>>> {
         self.check_image(image)?;
         let l = &self.spec.input;
-        let [_, h, w] = l.image;
-        let (oh, ow) = (
-            (h + 2 * l.padding - l.kernel) / l.stride + 1,
-            (w + 2 * l.padding - l.kernel) / l.stride + 1,
-        );
-        debug_assert_eq!(oh * ow, l.windows);
-        let k = l.kernel;
+        let geometry = l.geometry();
         let slots = self.params.slots();
         Ok((0..l.ciphertexts)
             .map(|t| {
@@ -144,14 +138,8 @@ impl Client {
                     if e >= l.kernel_len {
                         break;
                     }
-                    let (c, ky, kx) = (e / (k * k), (e / k) % k, e % k);
                     for win in 0..l.windows {
-                        let y = (win / ow * l.stride + ky).checked_sub(l.padding);
-                        let x = (win % ow * l.stride + kx).checked_sub(l.padding);
-                        let value = match (y, x) {
-                            (Some(y), Some(x)) if y < h && x < w => image[(c * h + y) * w + x],
-                            _ => 0.0,
-                        };
+                        let value = geometry.pixel(win, e).map_or(0.0, |p| image[p]);
                         for o in 0..l.out_channels {
                             v[j * l.period + o * l.windows + win] = value;
                         }

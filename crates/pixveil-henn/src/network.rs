@@ -29,7 +29,31 @@ pub struct Conv {
     pub bias: Vec<f64>,
 }
 
-impl Conv {
+/// Where a convolution's windows fall on its input (square kernel, zero padding): the
+/// im2col index arithmetic, shared by the network, the plan and the client's packing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvGeometry {
+    /// Input `[channels, height, width]`.
+    pub input: [usize; 3],
+    /// Kernel side `k`.
+    pub kernel: usize,
+    /// Stride.
+    pub stride: usize,
+    /// Zero padding on every side.
+    pub padding: usize,
+}
+
+impl ConvGeometry {
+    /// Whether a window fits the padded input (kernel and stride ≥ 1); the other methods
+    /// assume it.
+    pub fn fits(&self) -> bool {
+        let [_, h, w] = self.input;
+        self.kernel >= 1
+            && self.stride >= 1
+            && self.kernel <= h + 2 * self.padding
+            && self.kernel <= w + 2 * self.padding
+    }
+
     /// Output `(height, width)`.
     pub fn out_hw(&self) -> (usize, usize) {
         let side = |s: usize| (s + 2 * self.padding - self.kernel) / self.stride + 1;
@@ -47,13 +71,8 @@ impl Conv {
         self.input[0] * self.kernel * self.kernel
     }
 
-    /// Outputs `O·OH·OW`, flattened channel-major as PyTorch's `view(n, -1)`.
-    pub fn outputs(&self) -> usize {
-        self.out_channels * self.windows()
-    }
-
-    /// Index into the `CHW` input of kernel element `e` of window `w`, or `None` where the
-    /// window covers padding.
+    /// Index into the `CHW` input of kernel element `e` (`c·k² + ky·k + kx`) of window `w`,
+    /// or `None` where the window covers padding.
     pub fn pixel(&self, w: usize, e: usize) -> Option<usize> {
         let [_, h, wd] = self.input;
         let (_, ow) = self.out_hw();
@@ -62,6 +81,43 @@ impl Conv {
         let y = (w / ow * self.stride + ky).checked_sub(self.padding)?;
         let x = (w % ow * self.stride + kx).checked_sub(self.padding)?;
         (y < h && x < wd).then_some((c * h + y) * wd + x)
+    }
+}
+
+impl Conv {
+    /// The window geometry.
+    pub fn geometry(&self) -> ConvGeometry {
+        ConvGeometry {
+            input: self.input,
+            kernel: self.kernel,
+            stride: self.stride,
+            padding: self.padding,
+        }
+    }
+
+    /// Output `(height, width)`.
+    pub fn out_hw(&self) -> (usize, usize) {
+        self.geometry().out_hw()
+    }
+
+    /// Windows per output channel `OH·OW`.
+    pub fn windows(&self) -> usize {
+        self.geometry().windows()
+    }
+
+    /// Kernel elements `C·k²` (the length of one im2col row).
+    pub fn kernel_len(&self) -> usize {
+        self.geometry().kernel_len()
+    }
+
+    /// Outputs `O·OH·OW`, flattened channel-major as PyTorch's `view(n, -1)`.
+    pub fn outputs(&self) -> usize {
+        self.out_channels * self.windows()
+    }
+
+    /// See [`ConvGeometry::pixel`].
+    pub fn pixel(&self, w: usize, e: usize) -> Option<usize> {
+        self.geometry().pixel(w, e)
     }
 
     fn forward(&self, x: &[f64]) -> Vec<f64> {

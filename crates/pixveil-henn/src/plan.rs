@@ -38,7 +38,7 @@ use pixveil_ckks::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::network::{Conv, Dense, HeLayer, Network};
+use crate::network::{Conv, ConvGeometry, Dense, HeLayer, Network};
 use crate::{Error, Result};
 
 /// Version of [`PlanSpec`].
@@ -105,6 +105,18 @@ pub struct InputLayout {
     pub level: usize,
     /// Scale `Δ` of the input.
     pub scale: f64,
+}
+
+impl InputLayout {
+    /// The window geometry of the first convolution.
+    pub fn geometry(&self) -> ConvGeometry {
+        ConvGeometry {
+            input: self.image,
+            kernel: self.kernel,
+            stride: self.stride,
+            padding: self.padding,
+        }
+    }
 }
 
 /// Where the scores are in the output ciphertext(s).
@@ -232,15 +244,22 @@ impl PlanSpec {
         }
         let slots = 1usize << (self.params.log_n.clamp(1, 17) - 1);
         let i = &self.input;
-        let sane = i.kernel >= 1
-            && i.stride >= 1
-            && i.image == self.input_shape
+        let geometry = i.geometry();
+        // Bounds first: the geometry's arithmetic must not overflow on a hostile spec.
+        let sane = i.image == self.input_shape
             && i.image.iter().all(|&d| (1..=4096).contains(&d))
-            && i.kernel_len == i.image[0] * i.kernel * i.kernel
+            && (1..=64).contains(&i.kernel)
+            && (1..=64).contains(&i.stride)
+            && i.padding < i.kernel
+            && geometry.fits()
+            && i.windows == geometry.windows()
+            && i.kernel_len == geometry.kernel_len()
             && i.period.is_power_of_two()
             && i.period <= slots
             && i.groups == slots / i.period
-            && i.windows * i.out_channels <= i.period
+            && i.windows
+                .checked_mul(i.out_channels)
+                .is_some_and(|v| v <= i.period)
             && i.ciphertexts == i.kernel_len.div_ceil(i.groups)
             && self.output.period.is_power_of_two()
             && self.output.period >= self.classes
@@ -832,6 +851,48 @@ mod tests {
         let (lit, _) = choose_parameters(&deep).expect("fits a larger ring");
         assert!(lit.log_n > 13);
         Parameters::new(&lit).expect("128-bit secure and valid");
+    }
+
+    /// A model card read from JSON is checked: a consistent one round-trips, a hostile
+    /// geometry is an error (never an overflow or a panic in the client's packing).
+    #[test]
+    fn spec_from_json_refuses_inconsistent_geometry() {
+        use crate::network::{Conv, Dense};
+        let net = Network {
+            layers: vec![
+                HeLayer::Conv(Conv {
+                    input: [1, 28, 28],
+                    out_channels: 4,
+                    kernel: 7,
+                    stride: 3,
+                    padding: 0,
+                    weight: vec![0.1; 4 * 49],
+                    bias: vec![0.0; 4],
+                }),
+                HeLayer::Square,
+                HeLayer::Dense(Dense {
+                    inputs: 256,
+                    outputs: 10,
+                    weight: vec![0.01; 2560],
+                    bias: vec![0.0; 10],
+                }),
+            ],
+            input: [1, 28, 28],
+            classes: 10,
+        };
+        let plan = Plan::compile(net, "test", "none").expect("compiles");
+        let json = serde_json::to_vec(plan.spec()).expect("serializes");
+        assert_eq!(&PlanSpec::from_json(&json).expect("valid"), plan.spec());
+        let tamper = |f: &dyn Fn(&mut PlanSpec)| {
+            let mut spec = plan.spec().clone();
+            f(&mut spec);
+            PlanSpec::from_json(&serde_json::to_vec(&spec).expect("serializes"))
+        };
+        assert!(tamper(&|s| s.input.padding = usize::MAX).is_err());
+        assert!(tamper(&|s| s.input.kernel = 40).is_err());
+        assert!(tamper(&|s| s.input.out_channels = usize::MAX).is_err());
+        assert!(tamper(&|s| s.input.windows = 63).is_err());
+        assert!(tamper(&|s| s.input.stride = 0).is_err());
     }
 
     #[test]
