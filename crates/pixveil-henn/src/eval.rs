@@ -169,18 +169,17 @@ pub fn peak_rss_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// `CHW` values in `[0, 1]` of image `i` (`HWC` bytes), as the models are trained.
+/// `CHW` values in `[0, 1]` of image `i`: exactly the input the plaintext model sees
+/// ([`pixveil_nn::Tensor::from_images`]), widened to `f64`.
+///
+/// # Panics
+/// If `i` is out of range (callers pass indices below `len()`).
 pub fn image_values(batch: &ImageBatch, i: usize) -> Vec<f64> {
-    let s = batch.shape();
-    let (c, hw) = (s.channels(), s.height() * s.width());
-    let image = batch.image(i).expect("callers pass indices below len()");
-    let mut v = vec![0.0; c * hw];
-    for (p, px) in image.chunks_exact(c).enumerate() {
-        for (ch, &x) in px.iter().enumerate() {
-            v[ch * hw + p] = f64::from(x) / 255.0;
-        }
-    }
-    v
+    pixveil_nn::Tensor::from_images(batch, &[i])
+        .data
+        .into_iter()
+        .map(f64::from)
+        .collect()
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {

@@ -97,7 +97,7 @@ fn latency_mode_matches_the_plaintext_model_layer_by_layer() {
             let argmax = |v: &[f64]| (0..v.len()).fold(0, |b, i| if v[i] > v[b] { i } else { b });
             assert_eq!(argmax(got), argmax(&want), "{arch}: same class");
         }
-        // Logits of magnitude ~1–30 after five levels at Δ = 2^26.
+        // Logits of magnitude ~1–30 after five levels (working scale ≥ 2^31).
         assert!(worst >= 8.0, "{arch}: logits precise to {worst:.1} bits");
         eprintln!("{arch}: latency-mode logits precise to ≥ {worst:.1} bits");
     }
