@@ -1,7 +1,7 @@
 //! `pixveil eval`: accuracy and loss of a trained model on a dataset's test images (the same
 //! test images `train` reported on, including the held-out part of a test-set split).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Result};
@@ -34,29 +34,6 @@ pub struct TestSetArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
-}
-
-impl TestSetArgs {
-    /// The test set for a model trained on `model_scheme` images of `input_shape` (see
-    /// [`load_test_set`]).
-    pub(crate) fn load(
-        &self,
-        model_scheme: &str,
-        input_shape: [usize; 3],
-        plain: bool,
-    ) -> Result<TestSet> {
-        load_test_set(
-            &self.model,
-            model_scheme,
-            input_shape,
-            &self.dataset,
-            self.data_dir.as_deref(),
-            self.key.as_deref(),
-            self.passphrase_file.as_deref(),
-            plain,
-            self.limit,
-        )
-    }
 }
 
 /// `pixveil eval`.
@@ -95,69 +72,68 @@ pub(crate) struct TestSet {
     pub key_mode: String,
 }
 
-/// Loads the test images of `dataset` for a model trained on `model_scheme` images with
-/// input `[C, H, W]`: checks the shape, applies the key (which must be of the model's scheme),
-/// refuses plain images for a model trained on encrypted ones unless `plain`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn load_test_set(
-    model_path: &Path,
-    model_scheme: &str,
-    input_shape: [usize; 3],
-    dataset: &str,
-    data_dir: Option<&Path>,
-    key: Option<&Path>,
-    passphrase_file: Option<&Path>,
-    plain: bool,
-    limit: Option<usize>,
-) -> Result<TestSet> {
-    if limit == Some(0) {
-        bail!("--limit must be at least 1");
-    }
-    let spec = DataSpec::parse(dataset, data_dir)?;
-    let shape = spec.shape();
-    let want = [shape.channels(), shape.height(), shape.width()];
-    if want != input_shape {
-        let [c, h, w] = input_shape;
-        bail!(
-            "shape mismatch: {} takes {h}x{w}x{c} images, {} has {}",
-            model_path.display(),
-            spec.name(),
-            shape
-        );
-    }
-    let encryption = key
-        .map(|k| Encryption::load(k, passphrase_file, shape, &spec.name()))
-        .transpose()?;
-    let scheme = encryption
-        .as_ref()
-        .map_or_else(|| data::PLAIN_SCHEME.to_owned(), Encryption::scheme_id);
-    match &encryption {
-        None if model_scheme != data::PLAIN_SCHEME && !plain => bail!(
-            "{} was trained on {model_scheme} images: pass the key with --key (or --plain to \
-             evaluate on plain images anyway)",
-            model_path.display()
-        ),
-        Some(_) if scheme != model_scheme => bail!(
-            "scheme mismatch: {} was trained on {model_scheme} images, the key {} is {scheme}",
-            model_path.display(),
-            key.unwrap_or(model_path).display()
-        ),
-        _ => {}
-    }
-    let (test, source) = data::load_test(&spec)?;
-    let mut test = test.limit(limit);
-    if let Some(e) = &encryption {
-        e.encrypt(&mut test.images)?;
-    }
-    Ok(TestSet {
-        test,
-        source,
-        dataset: spec.name(),
-        scheme,
-        key_mode: encryption
+impl TestSetArgs {
+    /// The test images for a model trained on `model_scheme` images with input
+    /// `[C, H, W]`: checks the shape, applies the key (which must be of the model's scheme),
+    /// refuses plain images for a model trained on encrypted ones unless `plain`.
+    pub(crate) fn load(
+        &self,
+        model_scheme: &str,
+        input_shape: [usize; 3],
+        plain: bool,
+    ) -> Result<TestSet> {
+        let (model_path, dataset, limit) = (self.model.as_path(), &self.dataset, self.limit);
+        let (data_dir, key) = (self.data_dir.as_deref(), self.key.as_deref());
+        let passphrase_file = self.passphrase_file.as_deref();
+        if limit == Some(0) {
+            bail!("--limit must be at least 1");
+        }
+        let spec = DataSpec::parse(dataset, data_dir)?;
+        let shape = spec.shape();
+        let want = [shape.channels(), shape.height(), shape.width()];
+        if want != input_shape {
+            let [c, h, w] = input_shape;
+            bail!(
+                "shape mismatch: {} takes {h}x{w}x{c} images, {} has {}",
+                model_path.display(),
+                spec.name(),
+                shape
+            );
+        }
+        let encryption = key
+            .map(|k| Encryption::load(k, passphrase_file, shape, &spec.name()))
+            .transpose()?;
+        let scheme = encryption
             .as_ref()
-            .map_or_else(|| "none".to_owned(), |e| e.mode().to_string()),
-    })
+            .map_or_else(|| data::PLAIN_SCHEME.to_owned(), Encryption::scheme_id);
+        match &encryption {
+            None if model_scheme != data::PLAIN_SCHEME && !plain => bail!(
+                "{} was trained on {model_scheme} images: pass the key with --key (or --plain to \
+             evaluate on plain images anyway)",
+                model_path.display()
+            ),
+            Some(_) if scheme != model_scheme => bail!(
+                "scheme mismatch: {} was trained on {model_scheme} images, the key {} is {scheme}",
+                model_path.display(),
+                key.unwrap_or(model_path).display()
+            ),
+            _ => {}
+        }
+        let (test, source) = data::load_test(&spec)?;
+        let mut test = test.limit(limit);
+        if let Some(e) = &encryption {
+            e.encrypt(&mut test.images)?;
+        }
+        Ok(TestSet {
+            test,
+            source,
+            dataset: spec.name(),
+            scheme,
+            key_mode: encryption
+                .as_ref()
+                .map_or_else(|| "none".to_owned(), |e| e.mode().to_string()),
+        })
+    }
 }
 
 pub fn run(a: &EvalArgs) -> Result<()> {
