@@ -14,6 +14,7 @@
 pub mod error;
 pub mod keyfile;
 pub mod mode;
+mod scheme_id;
 pub mod spec;
 
 pub mod bench;
@@ -30,6 +31,7 @@ pub mod pe;
 pub use error::{Error, Result};
 pub use keyfile::{KeyFile, Protection};
 pub use mode::{BatchCipher, KeyMode, Nonce};
+pub use scheme_id::{scheme_id, PLAIN_SCHEME};
 pub use spec::SchemeSpec;
 
 use pixveil_image::Shape;

@@ -64,6 +64,29 @@ impl Client {
         })
     }
 
+    /// A client for `spec` with a secret key saved by [`Client::secret_key_bytes`].
+    ///
+    /// # Errors
+    /// [`Error::Ckks`] if the spec's parameters are invalid or not 128-bit secure, or the
+    /// key bytes are damaged or were made for other parameters.
+    pub fn from_secret_key_bytes(spec: PlanSpec, secret_key: &[u8]) -> Result<Self> {
+        let params = spec.parameters()?;
+        let sk = SecretKey::from_bytes(&params, secret_key)?;
+        Ok(Self {
+            id: spec.id(),
+            encoder: Encoder::new(&params)?,
+            keygen: KeyGenerator::from_secret_key(&params, sk)?,
+            params,
+            spec,
+        })
+    }
+
+    /// The secret key, serialized (wiped when the returned buffer is dropped). Store it as a
+    /// secret; never send it.
+    pub fn secret_key_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
+        zeroize::Zeroizing::new(self.keygen.secret_key().to_bytes())
+    }
+
     /// The plan's public description.
     pub fn spec(&self) -> &PlanSpec {
         &self.spec

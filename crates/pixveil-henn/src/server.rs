@@ -51,6 +51,11 @@ impl HeEvaluator {
         &self.plan
     }
 
+    /// The modes the keys serve: [`Mode::Latency`] keys (with Galois keys) serve both.
+    pub fn keys_mode(&self) -> Mode {
+        self.keys.mode()
+    }
+
     /// Encrypted scores of an encrypted input (either mode).
     ///
     /// # Errors

@@ -111,6 +111,21 @@ impl Input {
         }
     }
 
+    /// One display name per image, in order: `FOLDER/file.png` for folder inputs, the path
+    /// for a single image file, `PATH#i` for the images of a dataset file.
+    pub fn item_names(&self) -> Vec<String> {
+        match (&self.names, self.format) {
+            (Some(n), _) => n
+                .iter()
+                .map(|f| self.path.join(f).display().to_string())
+                .collect(),
+            (None, InputFormat::ImageFile) => vec![self.path.display().to_string()],
+            (None, _) => (0..self.images.len())
+                .map(|i| format!("{}#{i}", self.path.display()))
+                .collect(),
+        }
+    }
+
     /// Splits into metadata and images, e.g. to transform the images in place.
     pub fn into_parts(self) -> (InputMeta, ImageBatch) {
         let meta = self.meta();

@@ -61,6 +61,12 @@ pub enum Command {
     /// Classify a test set under CKKS (client encrypts, evaluator computes on ciphertexts,
     /// client decrypts): accuracy, agreement, precision, latency, bytes.
     HeEval(crate::cmd::he::HeEvalArgs),
+    /// Serve encrypted inference over HTTP: the server holds the model and clients' public
+    /// keys, never a secret key.
+    Serve(crate::cmd::service::ServeArgs),
+    /// The client of `serve`: make keys, classify images (every key stays here).
+    #[command(subcommand)]
+    Client(crate::cmd::service::ClientCommand),
 }
 
 /// Key modes on the command line.

@@ -311,39 +311,12 @@ impl Encryption {
     }
 }
 
-/// Scheme id of a scheme name and key mode: characters outside `[A-Za-z0-9-_.]` become `-`.
-pub fn scheme_id(scheme_name: &str, mode: KeyMode) -> String {
-    let clean: String = scheme_name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let clean = clean.trim_matches('-');
-    format!("{}:{mode}", &clean[..clean.len().min(48)])
-}
-
-/// Scheme id of unencrypted images.
-pub const PLAIN_SCHEME: &str = "none";
+pub use pixveil_cipher::{scheme_id, PLAIN_SCHEME};
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    #[test]
-    fn scheme_ids() {
-        assert_eq!(scheme_id("pe", KeyMode::Fixed), "pe:fixed");
-        assert_eq!(scheme_id("le/4", KeyMode::PerImage), "le-4:per-image");
-        assert_eq!(
-            scheme_id("chain(pe-np,logistic)", KeyMode::Fixed),
-            "chain-pe-np-logistic:fixed"
-        );
-    }
 
     #[test]
     fn sample_split_is_fixed_and_disjoint() {

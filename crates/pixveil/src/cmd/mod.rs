@@ -13,6 +13,7 @@ pub mod he;
 mod info;
 mod keygen;
 pub mod predict;
+pub mod service;
 pub mod train;
 
 use std::path::Path;
@@ -39,6 +40,8 @@ pub fn run(cli: &Cli) -> Result<()> {
         Command::Experiments(a) => experiments::run(a, cli.quiet),
         Command::ExportModel(a) => he::export_model(a),
         Command::HeEval(a) => he::he_eval_cmd(a, cli.threads, cli.quiet),
+        Command::Serve(a) => service::serve(a),
+        Command::Client(c) => service::client(c, cli.quiet),
     }
 }
 

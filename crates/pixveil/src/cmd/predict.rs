@@ -100,16 +100,7 @@ pub fn run(a: &PredictArgs) -> Result<()> {
     let mut predictions = Vec::new();
     for path in &a.inputs {
         let inp = input::read_input(path)?;
-        let names: Vec<String> = match (&inp.names, inp.format) {
-            (Some(n), _) => n
-                .iter()
-                .map(|f| path.join(f).display().to_string())
-                .collect(),
-            (None, input::InputFormat::ImageFile) => vec![path.display().to_string()],
-            (None, _) => (0..inp.images.len())
-                .map(|i| format!("{}#{i}", path.display()))
-                .collect(),
-        };
+        let names = inp.item_names();
         let mut images = inp.images;
         if images.shape() != shape {
             bail!(
