@@ -460,12 +460,14 @@ pub struct Scores {
     pub scores: Vec<f64>,
 }
 
-/// Classifies `images` through the server: applies the perceptual key (hybrid models),
-/// encrypts, sends, decrypts. `progress(done)` after each request.
+/// Classifies `images` through the server: checks that it still runs the key's plan,
+/// applies the perceptual key (hybrid models), encrypts, sends, decrypts.
+/// `progress(done)` after each request.
 ///
 /// # Errors
-/// [`Error::Input`] for images of another shape, [`Error::ClientKey`] if the server now runs
-/// another plan, transport and server errors, [`Error::He`] for answers that do not decrypt.
+/// [`Error::Input`] for images of another shape or a request larger than the server
+/// accepts, [`Error::ClientKey`] if the server now runs another plan, transport and server
+/// errors, [`Error::He`] for answers that do not decrypt.
 pub fn classify(
     conn: &Connection,
     key: &ClientKey,
@@ -487,6 +489,7 @@ pub fn classify(
             key.modes()[0].name()
         )));
     }
+    let card = check_server(conn, key)?;
     let perceptual = key.perceptual(options.passphrase)?;
     let encrypted;
     let images = match &perceptual {
@@ -525,7 +528,21 @@ pub fn classify(
                 key.he.encrypt_batch(&refs, &mut rng)?
             }
         };
-        let answer = conn.classify_bytes(key, &input.input_to_bytes(&plan_id), options.mode)?;
+        let body = input.input_to_bytes(&plan_id);
+        drop(input);
+        if body.len() as u64 > card.max_body_bytes {
+            return Err(Error::Input(format!(
+                "an encrypted {} request is {} bytes, the server accepts at most {}{}",
+                options.mode.name(),
+                body.len(),
+                card.max_body_bytes,
+                match options.mode {
+                    Mode::Throughput => " (a batch costs the same whatever its image count): use latency mode or raise the server's --max-body-mib",
+                    Mode::Latency => "",
+                }
+            )));
+        }
+        let answer = conn.classify_bytes(key, &body, options.mode)?;
         let scores =
             Encrypted::scores_from_bytes(&params, &plan_id, &answer).map_err(|e| match e {
                 pixveil_henn::Error::Mismatch(m) => Error::ClientKey(format!(
@@ -589,11 +606,11 @@ pub fn keygen(
     Ok((key, reg))
 }
 
-/// Checks that the server still runs the plan `key` was made for.
+/// Checks that the server still runs the plan `key` was made for; returns its card.
 ///
 /// # Errors
 /// [`Error::ClientKey`] if it runs another plan; transport errors.
-pub fn check_server(conn: &Connection, key: &ClientKey) -> Result<()> {
+pub fn check_server(conn: &Connection, key: &ClientKey) -> Result<ModelCard> {
     let card = conn.model_card()?;
     if card.plan_id != hex::encode(key.he.plan_id()) {
         return Err(Error::ClientKey(format!(
@@ -604,7 +621,7 @@ pub fn check_server(conn: &Connection, key: &ClientKey) -> Result<()> {
             hex::encode(key.he.plan_id())
         )));
     }
-    Ok(())
+    Ok(card)
 }
 
 #[cfg(test)]

@@ -349,6 +349,17 @@ async fn metrics_text(State(s): State<Arc<AppState>>) -> Response {
     r
 }
 
+/// Largest body read and discarded before an early refusal (503), bytes.
+const DRAIN_LIMIT: u64 = 16 << 20;
+
+/// The `Content-Length` a request declares, if any.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
 /// Checks the content type and length, then reads the body within the request deadline.
 async fn read_body(
     s: &AppState,
@@ -367,11 +378,7 @@ async fn read_body(
         ));
     }
     let limit = s.config.max_body_bytes;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if let Some(n) = declared.filter(|&n| n > limit) {
+    if let Some(n) = declared_length(headers).filter(|&n| n > limit) {
         return Err(Problem::new(
             ProblemCode::BodyTooLarge,
             format!("the body is {n} bytes, the server accepts at most {limit}"),
@@ -495,17 +502,27 @@ async fn classify(
                 "query parameter key=<64 hex digits> (the id POST /v1/keys returned) is required",
             )
         })?;
-    // Admission before reading the body: an overloaded server does not buy the upload.
+    // Admission before reading the body: an overloaded server does not take a large upload
+    // (it answers at once and closes the connection); a small one it reads first, so that
+    // clients that only read an answer after sending their body get the 503 cleanly.
     let limit = s.config.max_concurrent + s.config.max_queue;
     if s.admitted.fetch_add(1, Ordering::Relaxed) >= limit {
         s.admitted.fetch_sub(1, Ordering::Relaxed);
-        return Err(Problem::new(
+        let busy = Problem::new(
             ProblemCode::Overloaded,
             format!(
                 "{} evaluations running and {} waiting: retry later",
                 s.config.max_concurrent, s.config.max_queue
             ),
-        ));
+        );
+        if declared_length(&headers).is_some_and(|n| n <= DRAIN_LIMIT) {
+            let _ = tokio::time::timeout_at(
+                deadline.into(),
+                axum::body::to_bytes(body, DRAIN_LIMIT as usize),
+            )
+            .await;
+        }
+        return Err(busy);
     }
     let _admission = Admission(&s.admitted);
     let bytes = read_body(&s, &headers, body, deadline).await?;

@@ -210,7 +210,6 @@ fn classify(a: &ClientClassifyArgs, quiet: bool) -> Result<()> {
             patience: Duration::from_secs(a.patience),
         },
     )?;
-    client::check_server(&conn, &key)?;
     let mut names = Vec::new();
     let mut shape = None;
     let mut data = Vec::new();
