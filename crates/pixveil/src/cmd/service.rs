@@ -197,7 +197,8 @@ struct Classified {
 fn classify(a: &ClientClassifyArgs, quiet: bool) -> Result<()> {
     let bytes = std::fs::read(&a.key)
         .with_context(|| format!("cannot read client key {}", a.key.display()))?;
-    let key = ClientKey::from_bytes(&bytes).with_context(|| format!("{}", a.key.display()))?;
+    let key =
+        ClientKey::from_bytes(&bytes).with_context(|| format!("client key {}", a.key.display()))?;
     let pass = a
         .passphrase_file
         .as_deref()
