@@ -30,7 +30,7 @@ pub mod pe;
 pub use error::{Error, Result};
 pub use keyfile::{KeyFile, Protection};
 pub use mode::{BatchCipher, KeyMode, Nonce};
-pub use spec::SchemeSpec;
+pub use spec::{KdfVersion, SchemeSpec};
 
 use pixveil_image::Shape;
 
