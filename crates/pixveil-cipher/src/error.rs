@@ -26,6 +26,10 @@ pub enum Error {
     /// The key file's content is inconsistent.
     #[error("key file: {0}")]
     InvalidKey(String),
+    /// The key file has no settings MAC (written before issue 15): its scheme, mode, shape and
+    /// parameters could have been edited without detection, so it is refused.
+    #[error("key file: written by an older pixveil, its settings (scheme, mode, shape, parameters) are not authenticated, so an edit of them cannot be detected. Check them with `pixveil info KEY` and convert the key with `pixveil rekey KEY --output NEW` (same secret: what it encrypted still decrypts), or make a new key with `pixveil keygen`")]
+    LegacyKey,
     /// A passphrase is needed to use this key file.
     #[error("this key file is protected by a passphrase: pass --passphrase-file")]
     PassphraseRequired,

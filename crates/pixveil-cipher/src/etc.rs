@@ -69,6 +69,8 @@ pub struct EtcKey {
 }
 
 /// EtC block scrambling for one shape and block size.
+///
+/// Invariant: the per-block key and both gather tables are wiped when the cipher is dropped.
 pub struct Etc {
     shape: Shape,
     key: EtcKey,
@@ -97,10 +99,10 @@ impl Etc {
         let ctx = context(shape, &[block]);
         let (_, bases) = block_layout(shape, b);
         let n = bases.len();
-        let perm = Sampler::new(secret, LABEL_PERM, &ctx).permutation(n);
+        let perm = std::mem::take(&mut *Sampler::new(secret, LABEL_PERM, &ctx).permutation(n));
         let mut s = Sampler::new(secret, LABEL_ORIENT, &ctx);
         let orient: Vec<u8> = (0..n).map(|_| s.below_small(8)).collect();
-        let np = Sampler::new(secret, LABEL_NP, &ctx).bits(n);
+        let np = std::mem::take(&mut *Sampler::new(secret, LABEL_NP, &ctx).bits(n));
         let c = shape.channels();
         let shuffle: Vec<u8> = if c == 3 {
             let mut s = Sampler::new(secret, LABEL_SHUFFLE, &ctx);
@@ -114,6 +116,7 @@ impl Etc {
             np,
             shuffle,
         };
+        // From here on `key` is owned by the cipher, whose `Drop` wipes it.
         let w = shape.width();
         let mut src = vec![0u32; shape.len()];
         let mut mask = vec![0u8; shape.len()];
@@ -163,6 +166,16 @@ impl Etc {
     /// The per-block key.
     pub fn key(&self) -> &EtcKey {
         &self.key
+    }
+}
+
+impl Drop for Etc {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.key.perm.zeroize();
+        self.key.orient.zeroize();
+        self.key.np.zeroize();
+        self.key.shuffle.zeroize();
     }
 }
 

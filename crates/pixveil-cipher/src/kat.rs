@@ -7,8 +7,11 @@
 //!   (`fill_bytes` over the whole batch, `N·H·W·C` bytes in batch order);
 //! * 16 images of 28×28×1, bytes = the keystream of `ChaCha20Rng::from_seed([1; 32])`.
 //!
-//! The committed vectors live in `crates/pixveil-cipher/tests/kat/vectors.json` (regenerate with
-//! `cargo run -p pixveil-cipher --example kat`); a test fails if any scheme's output changes.
+//! The committed vectors live in `crates/pixveil-cipher/tests/kat/vectors.json` (current key
+//! derivation, [`KdfVersion::CURRENT`]) and `vectors-v1.json` (derivation v1, the regression
+//! vectors of key files written before issue 15, which must keep decrypting what they
+//! encrypted); regenerate with `cargo run -p pixveil-cipher --example kat [-- 1]`. A test fails
+//! if any scheme's output changes.
 
 use pixveil_core::MasterSecret;
 use pixveil_image::{ImageBatch, Shape};
@@ -17,7 +20,7 @@ use rand_core::{RngCore, SeedableRng};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::{BatchCipher, Error, KeyMode, Result, SchemeSpec};
+use crate::{BatchCipher, Error, KdfVersion, KeyMode, Result, SchemeSpec};
 
 /// The master secret of the known-answer vectors: bytes `0..32`.
 pub const KAT_SECRET: [u8; 32] = {
@@ -60,7 +63,8 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// SHA-256 (hex) of the fixed-key encryption of `batch` under `spec`, `shape` and `secret`.
+/// SHA-256 (hex) of the fixed-key encryption of `batch` under `spec`, `shape` and `secret`
+/// (current key derivation).
 ///
 /// # Errors
 /// [`Error::InvalidParameter`] if the scheme does not fit `shape`, [`Error::ShapeMismatch`] if
@@ -71,7 +75,21 @@ pub fn kat_digest(
     secret: &MasterSecret,
     batch: &ImageBatch,
 ) -> Result<String> {
-    let cipher = BatchCipher::new(spec.clone(), shape, KeyMode::Fixed, secret)?;
+    kat_digest_with(spec, shape, secret, batch, KdfVersion::CURRENT)
+}
+
+/// As [`kat_digest`], under derivation version `kdf`.
+///
+/// # Errors
+/// As [`kat_digest`].
+pub fn kat_digest_with(
+    spec: &SchemeSpec,
+    shape: Shape,
+    secret: &MasterSecret,
+    batch: &ImageBatch,
+    kdf: KdfVersion,
+) -> Result<String> {
+    let cipher = BatchCipher::with_kdf(spec.clone(), shape, KeyMode::Fixed, secret, kdf)?;
     let mut ct = batch.clone();
     cipher.encrypt_batch(&mut ct, None, &|_| {})?;
     Ok(sha256_hex(ct.as_bytes()))
@@ -137,11 +155,19 @@ pub fn standard_specs(shape: Shape) -> Result<Vec<SchemeSpec>> {
     Ok(specs)
 }
 
-/// Computes the standard known-answer vectors.
+/// Computes the standard known-answer vectors (current key derivation).
 ///
 /// # Errors
 /// Only if a standard scheme fails to build (a bug).
 pub fn standard_vectors() -> Result<Vec<KatVector>> {
+    standard_vectors_with(KdfVersion::CURRENT)
+}
+
+/// Computes the standard known-answer vectors under derivation version `kdf`.
+///
+/// # Errors
+/// Only if a standard scheme fails to build (a bug).
+pub fn standard_vectors_with(kdf: KdfVersion) -> Result<Vec<KatVector>> {
     let secret = MasterSecret::from_bytes(KAT_SECRET);
     let mut out = Vec::new();
     for (shape, batch, input) in standard_inputs()? {
@@ -149,7 +175,7 @@ pub fn standard_vectors() -> Result<Vec<KatVector>> {
         for spec in standard_specs(shape)? {
             out.push(KatVector {
                 scheme: spec.name(),
-                sha256: kat_digest(&spec, shape, &secret, &batch)?,
+                sha256: kat_digest_with(&spec, shape, &secret, &batch, kdf)?,
                 spec,
                 shape: shape.to_string(),
                 input: input.clone(),

@@ -30,8 +30,11 @@
 //! # Implementation
 //! Each output nibble is one input nibble XOR `0` or `15`
 //! (`Y[j] = X[key[j]] ⊕ 15·(rev[key[j]] ⊕ rev[j])`), so a per-block table of `d` entries
-//! (output byte offset, source byte offsets and nibble shifts, XOR constant) is precomputed for
-//! each direction and applied to every block.
+//! (output byte offset, source byte offsets and nibble shifts, XOR constant, all relative to the
+//! block's first byte) is precomputed for each direction and applied to every block. The tables
+//! are block-local (`2·d` entries, 16 bytes each), so a key's memory does not grow with the
+//! image: a whole-image table would be 22 bytes per image byte (352 MiB at the largest key
+//! shape).
 
 use pixveil_core::MasterSecret;
 use pixveil_image::Shape;
@@ -42,12 +45,14 @@ use crate::{
     scratch::with_copy,
     Cipher, Error, Result,
 };
+use zeroize::Zeroizing;
 
 /// Derivation label of the nibble permutation.
 pub const LABEL_KEY: &str = "pixveil/v1/le/key";
 
-/// One output byte of a block: `out[dst] = ((in[lo] >> lo_sh) & 15 | ((in[hi] >> hi_sh) & 15) << 4) ^ xor`.
-#[derive(Clone, Copy)]
+/// One output byte of a block, offsets relative to the block's first byte:
+/// `out[dst] = ((in[lo] >> lo_sh) & 15 | ((in[hi] >> hi_sh) & 15) << 4) ^ xor`.
+#[derive(Clone, Copy, zeroize::Zeroize)]
 struct Entry {
     dst: u32,
     lo: u32,
@@ -57,47 +62,17 @@ struct Entry {
     xor: u8,
 }
 
-/// Whole-image form of a direction: output byte `j` is
-/// `((in[lo[j]] >> lo_sh[j]) & 15 | ((in[hi[j]] >> hi_sh[j]) & 15) << 4) ^ xor[j]`.
-struct Table {
-    lo: Vec<u32>,
-    hi: Vec<u32>,
-    lo_sh: Vec<u8>,
-    hi_sh: Vec<u8>,
-    xor: Vec<u8>,
-}
-
-impl Table {
-    fn expand(entries: &[Entry], bases: &[u32], len: usize) -> Self {
-        let mut t = Table {
-            lo: vec![0; len],
-            hi: vec![0; len],
-            lo_sh: vec![0; len],
-            hi_sh: vec![0; len],
-            xor: vec![0; len],
-        };
-        for &base in bases {
-            for e in entries {
-                let j = (base + e.dst) as usize;
-                if j < len {
-                    t.lo[j] = base + e.lo;
-                    t.hi[j] = base + e.hi;
-                    t.lo_sh[j] = e.lo_sh;
-                    t.hi_sh[j] = e.hi_sh;
-                    t.xor[j] = e.xor;
-                }
-            }
-        }
-        t
-    }
-}
-
 /// Tanaka's block-wise nibble scrambling for one shape and block size.
+///
+/// Invariants: `enc` and `dec` have `d = b·b·C` entries whose offsets lie inside one block
+/// (`< (b−1)·(W·C) + b·C`); `b` divides `H` and `W`. The key and both tables are wiped when the
+/// cipher is dropped.
 pub struct Le {
     shape: Shape,
-    key: Vec<u32>,
-    enc: Table,
-    dec: Table,
+    block: usize,
+    key: Zeroizing<Vec<u32>>,
+    enc: Zeroizing<Vec<Entry>>,
+    dec: Zeroizing<Vec<Entry>>,
 }
 
 /// Checks that `block` is positive and divides the height and width of `shape`.
@@ -115,8 +90,8 @@ pub(crate) fn check_block(scheme: &'static str, shape: Shape, block: u32) -> Res
 }
 
 /// Byte offsets of a block's elements relative to its top-left byte, in (row, col, channel)
-/// order, and the offsets of every block's top-left byte (blocks in row-major order).
-pub(crate) fn block_layout(shape: Shape, b: usize) -> (Vec<u32>, Vec<u32>) {
+/// order.
+pub(crate) fn block_offsets(shape: Shape, b: usize) -> Vec<u32> {
     let (w, c) = (shape.width(), shape.channels());
     let mut within = Vec::with_capacity(b * b * c);
     for r in 0..b {
@@ -126,37 +101,50 @@ pub(crate) fn block_layout(shape: Shape, b: usize) -> (Vec<u32>, Vec<u32>) {
             }
         }
     }
+    within
+}
+
+/// [`block_offsets`], and the offsets of every block's top-left byte (blocks in row-major
+/// order).
+pub(crate) fn block_layout(shape: Shape, b: usize) -> (Vec<u32>, Vec<u32>) {
+    let (w, c) = (shape.width(), shape.channels());
     let mut bases = Vec::with_capacity(shape.pixels() / (b * b));
     for br in 0..shape.height() / b {
         for bc in 0..w / b {
             bases.push(((br * b * w + bc * b) * c) as u32);
         }
     }
-    (within, bases)
+    (block_offsets(shape, b), bases)
 }
 
-fn table(ord: &[u32], rev: &[bool], within: &[u32]) -> Vec<Entry> {
+/// The block table of the permutation `ord` (`2d` nibble indices) with reversal mask `rev`,
+/// for a block whose byte `t` lies at offset `within[t]` from its first byte.
+fn table(ord: &[u32], rev: &[bool], within: &[u32]) -> Zeroizing<Vec<Entry>> {
     let d = within.len();
+    // `ord` is a permutation of 0..2d and `rev` has 2d entries, so every index is in range.
     let nib = |j: usize| -> (u32, u8, u8) {
-        let q = ord.get(j).copied().unwrap_or(0) as usize;
-        let flip = rev.get(q).copied().unwrap_or(false) != rev.get(j).copied().unwrap_or(false);
-        let src = within.get(q % d).copied().unwrap_or(0);
-        (src, if q >= d { 4 } else { 0 }, if flip { 15 } else { 0 })
+        let q = ord[j] as usize;
+        let flip = rev[q] != rev[j];
+        (
+            within[q % d],
+            if q >= d { 4 } else { 0 },
+            if flip { 15 } else { 0 },
+        )
     };
-    (0..d)
-        .map(|t| {
-            let (lo, lo_sh, lo_x) = nib(t);
-            let (hi, hi_sh, hi_x) = nib(d + t);
-            Entry {
-                dst: within.get(t).copied().unwrap_or(0),
-                lo,
-                hi,
-                lo_sh,
-                hi_sh,
-                xor: lo_x | (hi_x << 4),
-            }
-        })
-        .collect()
+    let mut out = Zeroizing::new(Vec::with_capacity(d));
+    out.extend((0..d).map(|t| {
+        let (lo, lo_sh, lo_x) = nib(t);
+        let (hi, hi_sh, hi_x) = nib(d + t);
+        Entry {
+            dst: within[t],
+            lo,
+            hi,
+            lo_sh,
+            hi_sh,
+            xor: lo_x | (hi_x << 4),
+        }
+    }));
+    out
 }
 
 impl Le {
@@ -168,12 +156,14 @@ impl Le {
         let b = check_block("le", shape, block)?;
         let d = b * b * shape.channels();
         let key = Sampler::new(secret, LABEL_KEY, &context(shape, &[block])).permutation(2 * d);
-        let rev: Vec<bool> = key.iter().map(|&k| k as usize > d).collect();
-        let (within, bases) = block_layout(shape, b);
-        let enc = Table::expand(&table(&key, &rev, &within), &bases, shape.len());
-        let dec = Table::expand(&table(&invert(&key), &rev, &within), &bases, shape.len());
+        let rev: Zeroizing<Vec<bool>> =
+            Zeroizing::new(key.iter().map(|&k| k as usize > d).collect());
+        let within = block_offsets(shape, b);
+        let enc = table(&key, &rev, &within);
+        let dec = table(&Zeroizing::new(invert(&key)), &rev, &within);
         Ok(Self {
             shape,
+            block: b,
             key,
             enc,
             dec,
@@ -185,19 +175,22 @@ impl Le {
         &self.key
     }
 
-    fn apply(&self, image: &mut [u8], t: &Table) -> Result<()> {
+    fn apply(&self, image: &mut [u8], t: &[Entry]) -> Result<()> {
         check_len(self.shape, image)?;
+        let (b, w, c) = (self.block, self.shape.width(), self.shape.channels());
+        let row = w * c;
         with_copy(image, 0, |s, image| {
-            let get = |i: u32| s.get(i as usize).copied().unwrap_or(0);
-            let it = image
-                .iter_mut()
-                .zip(t.lo.iter().zip(&t.lo_sh))
-                .zip(t.hi.iter().zip(&t.hi_sh))
-                .zip(&t.xor);
-            for (((o, (&lo, &lo_sh)), (&hi, &hi_sh)), &x) in it {
-                let l = (get(lo) >> lo_sh) & 15;
-                let h = (get(hi) >> hi_sh) & 15;
-                *o = (l | (h << 4)) ^ x;
+            // Block (br, bc) starts at byte (br·b·W + bc·b)·C; every entry offset stays inside
+            // the block (type invariant), so every index is below H·W·C = image.len().
+            for base_row in (0..self.shape.height()).step_by(b) {
+                for base_col in (0..w).step_by(b) {
+                    let base = base_row * row + base_col * c;
+                    for e in t {
+                        let l = (s[base + e.lo as usize] >> e.lo_sh) & 15;
+                        let h = (s[base + e.hi as usize] >> e.hi_sh) & 15;
+                        image[base + e.dst as usize] = (l | (h << 4)) ^ e.xor;
+                    }
+                }
             }
         });
         Ok(())

@@ -32,7 +32,7 @@ pub use error::{Error, Result};
 pub use keyfile::{KeyFile, Protection};
 pub use mode::{BatchCipher, KeyMode, Nonce};
 pub use scheme_id::{scheme_id, PLAIN_SCHEME};
-pub use spec::SchemeSpec;
+pub use spec::{KdfVersion, SchemeSpec};
 
 use pixveil_image::Shape;
 

@@ -5,7 +5,9 @@
 //! them here; they are pixveil's choices, not the paper's.
 //!
 //! # Algorithm
-//! With `ctx = H ‖ W ‖ C` (big-endian `u32`s) and `L = H·W·C`:
+//! With `ctx = H ‖ W ‖ C ‖ burn_in` (big-endian `u32`s; derivation [`KdfVersion::V2`], so two
+//! burn-ins give unrelated keystreams rather than shifted copies of one orbit) or
+//! `ctx = H ‖ W ‖ C` ([`KdfVersion::V1`] key files), and `L = H·W·C`:
 //!
 //! 1. **Map parameters** from `derive_rng("pixveil/v1/logistic/map", ctx)`, read as little-endian
 //!    `u64`s (`next_u64`), in this order:
@@ -20,7 +22,7 @@
 //! 2. **Iterate** `x ← μ·x·(1 − x)` in IEEE-754 binary64, evaluated exactly as
 //!    `(mu * x) * (1.0 - x)` with round-to-nearest and no fused multiply–add (Rust never fuses
 //!    implicitly), so every machine computes the same orbit. The first `burn_in` iterates are
-//!    discarded ([`DEFAULT_BURN_IN`] = 1000).
+//!    discarded ([`DEFAULT_BURN_IN`] = 1000, at most [`MAX_BURN_IN`]).
 //! 3. **Quantise**: the next `L` iterates `x` give `raw[i] = ⌊x·2^16⌋ mod 256` (bits 9–16 of the
 //!    binary fraction of `x`; in code `((x * 65536.0) as u64 & 0xFF) as u8`). The leading bits
 //!    follow the map's arcsine density and are strongly biased; bits 9–16 are close to uniform.
@@ -40,14 +42,35 @@
 use pixveil_core::MasterSecret;
 use pixveil_image::Shape;
 
+use zeroize::Zeroizing;
+
 use crate::{
     error::check_len,
     sample::{context, xor_into, Sampler},
-    Cipher, Result,
+    spec::KdfVersion,
+    Cipher, Error, Result,
 };
 
 /// Default number of discarded logistic-map iterations.
 pub const DEFAULT_BURN_IN: u32 = 1000;
+
+/// Largest burn-in accepted (100 × the default): the map runs this many iterations each time a
+/// key is built — once per image in per-image mode — so a key file cannot ask for billions.
+pub const MAX_BURN_IN: u32 = 100_000;
+
+/// Checks `burn_in ≤ MAX_BURN_IN`.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] otherwise.
+pub fn check_burn_in(burn_in: u32) -> Result<()> {
+    if burn_in > MAX_BURN_IN {
+        return Err(Error::InvalidParameter {
+            scheme: "logistic",
+            reason: format!("burn-in {burn_in} is above the limit of {MAX_BURN_IN}"),
+        });
+    }
+    Ok(())
+}
 
 /// Derivation label of the map parameters `x₀` and `μ`.
 pub const LABEL_MAP: &str = "pixveil/v1/logistic/map";
@@ -55,9 +78,11 @@ pub const LABEL_MAP: &str = "pixveil/v1/logistic/map";
 pub const LABEL_SHUFFLE: &str = "pixveil/v1/logistic/shuffle";
 
 /// Paper B's cipher for one shape: a fixed (per key) XOR keystream of `H·W·C` bytes.
+///
+/// Invariant: the keystream is wiped when the cipher is dropped.
 pub struct Logistic {
     shape: Shape,
-    keystream: Vec<u8>,
+    keystream: Zeroizing<Vec<u8>>,
 }
 
 /// The map parameters `(x₀, μ)` for two generator outputs (see the module docs).
@@ -82,23 +107,39 @@ pub fn raw_sequence(x0: f64, mu: f64, burn_in: u32, len: usize) -> Vec<u8> {
 }
 
 impl Logistic {
-    /// Builds the cipher for `shape`, discarding `burn_in` iterations of the map.
+    /// Builds the cipher for `shape` with the current key derivation, discarding `burn_in`
+    /// iterations of the map.
     ///
     /// # Errors
-    /// None at present (every shape and burn-in is accepted); the `Result` keeps the constructor
-    /// uniform.
+    /// [`Error::InvalidParameter`] if `burn_in` is above [`MAX_BURN_IN`].
     pub fn new(shape: Shape, secret: &MasterSecret, burn_in: u32) -> Result<Self> {
-        let ctx = context(shape, &[]);
+        Self::with_kdf(shape, secret, burn_in, KdfVersion::CURRENT)
+    }
+
+    /// As [`Logistic::new`], under derivation version `kdf`.
+    ///
+    /// # Errors
+    /// As [`Logistic::new`].
+    pub fn with_kdf(
+        shape: Shape,
+        secret: &MasterSecret,
+        burn_in: u32,
+        kdf: KdfVersion,
+    ) -> Result<Self> {
+        check_burn_in(burn_in)?;
+        let ctx = match kdf {
+            KdfVersion::V1 => context(shape, &[]),
+            KdfVersion::V2 => context(shape, &[burn_in]),
+        };
         let mut rng = secret.derive_rng(LABEL_MAP, &ctx);
-        let u1 = rand_core::RngCore::next_u64(&mut rng);
-        let u2 = rand_core::RngCore::next_u64(&mut rng);
-        let (x0, mu) = map_parameters(u1, u2);
-        let raw = raw_sequence(x0, mu, burn_in, shape.len());
+        let u1 = Zeroizing::new(rand_core::RngCore::next_u64(&mut rng));
+        let u2 = Zeroizing::new(rand_core::RngCore::next_u64(&mut rng));
+        let (x0, mu) = map_parameters(*u1, *u2);
+        let raw = Zeroizing::new(raw_sequence(x0, mu, burn_in, shape.len()));
         let perm = Sampler::new(secret, LABEL_SHUFFLE, &ctx).permutation(shape.len());
-        let keystream = perm
-            .iter()
-            .map(|&p| raw.get(p as usize).copied().unwrap_or(0))
-            .collect();
+        let mut keystream = Zeroizing::new(Vec::with_capacity(perm.len()));
+        // `perm` is a permutation of 0..L and `raw` has L bytes: every index is in range.
+        keystream.extend(perm.iter().map(|&p| raw[p as usize]));
         Ok(Self { shape, keystream })
     }
 
@@ -108,8 +149,8 @@ impl Logistic {
     }
 
     /// Consumes the cipher, returning its keystream (for chains that merge XOR pads).
-    pub(crate) fn into_keystream(self) -> Vec<u8> {
-        self.keystream
+    pub(crate) fn into_keystream(mut self) -> Zeroizing<Vec<u8>> {
+        std::mem::take(&mut self.keystream)
     }
 }
 
@@ -155,6 +196,56 @@ mod tests {
         x = 3.99 * x * (1.0 - x);
         assert_eq!(raw[0], ((x * 65536.0) as u64 & 0xFF) as u8);
         assert_eq!(raw.len(), 8);
+    }
+
+    /// Issue 15, item 4: under v1 burn-ins `b` and `b + k` give keystreams drawn from one orbit
+    /// shifted by `k` (the same shuffle applied to shifted raw sequences); under v2 the burn-in
+    /// is in the context and the two are unrelated.
+    #[test]
+    fn burn_in_is_in_the_context() {
+        let shape = Shape::new(8, 8, 1).unwrap();
+        let secret = MasterSecret::from_bytes([4; 32]);
+        let raw = |burn_in, kdf| {
+            let ctx = match kdf {
+                KdfVersion::V1 => context(shape, &[]),
+                KdfVersion::V2 => context(shape, &[burn_in]),
+            };
+            let mut rng = secret.derive_rng(LABEL_MAP, &ctx);
+            let u1 = rand_core::RngCore::next_u64(&mut rng);
+            let u2 = rand_core::RngCore::next_u64(&mut rng);
+            let (x0, mu) = map_parameters(u1, u2);
+            raw_sequence(x0, mu, burn_in, 64)
+        };
+        // v1: the orbit after 100 + 5 is the orbit after 100 moved by 5.
+        assert_eq!(
+            raw(105, KdfVersion::V1)[..59],
+            raw(100, KdfVersion::V1)[5..]
+        );
+        assert_ne!(
+            raw(105, KdfVersion::V2)[..59],
+            raw(100, KdfVersion::V2)[5..]
+        );
+        // And the built keystreams follow their version's contexts.
+        let v1 = Logistic::with_kdf(shape, &secret, 100, KdfVersion::V1).unwrap();
+        let v2 = Logistic::with_kdf(shape, &secret, 100, KdfVersion::V2).unwrap();
+        assert_ne!(v1.keystream(), v2.keystream());
+    }
+
+    #[test]
+    fn burn_in_is_bounded() {
+        let shape = Shape::new(4, 4, 1).unwrap();
+        let secret = MasterSecret::from_bytes([4; 32]);
+        assert!(Logistic::new(shape, &secret, MAX_BURN_IN).is_ok());
+        for kdf in [KdfVersion::V1, KdfVersion::V2] {
+            assert!(matches!(
+                Logistic::with_kdf(shape, &secret, MAX_BURN_IN + 1, kdf),
+                Err(Error::InvalidParameter { .. })
+            ));
+        }
+        assert!(matches!(
+            Logistic::new(shape, &secret, u32::MAX),
+            Err(Error::InvalidParameter { .. })
+        ));
     }
 
     #[test]

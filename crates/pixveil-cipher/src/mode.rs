@@ -16,7 +16,7 @@ use rand_core::{OsRng, TryRngCore};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::{Cipher, Error, Result, SchemeSpec};
+use crate::{spec::KdfVersion, Cipher, Error, Result, SchemeSpec};
 
 /// Which key encrypts each image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -100,6 +100,7 @@ pub struct BatchCipher {
     spec: SchemeSpec,
     shape: Shape,
     mode: KeyMode,
+    kdf: KdfVersion,
     secret: MasterSecret,
     fixed: Option<Box<dyn Cipher>>,
 }
@@ -115,8 +116,8 @@ impl fmt::Debug for BatchCipher {
 }
 
 impl BatchCipher {
-    /// Prepares a batch cipher. In fixed mode the cipher (masks, keystreams, permutations) is
-    /// built here, once.
+    /// Prepares a batch cipher with the current key derivation ([`KdfVersion::CURRENT`]). In
+    /// fixed mode the cipher (masks, keystreams, permutations) is built here, once.
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] if the scheme does not fit the shape.
@@ -126,13 +127,28 @@ impl BatchCipher {
         mode: KeyMode,
         secret: &MasterSecret,
     ) -> Result<Self> {
+        Self::with_kdf(spec, shape, mode, secret, KdfVersion::CURRENT)
+    }
+
+    /// As [`BatchCipher::new`], under derivation version `kdf` (that of the key file).
+    ///
+    /// # Errors
+    /// As [`BatchCipher::new`].
+    pub fn with_kdf(
+        spec: SchemeSpec,
+        shape: Shape,
+        mode: KeyMode,
+        secret: &MasterSecret,
+        kdf: KdfVersion,
+    ) -> Result<Self> {
         // Build once in both modes: this validates the parameters against the shape up front.
-        let built = spec.build(shape, secret)?;
+        let built = spec.build_with(shape, secret, kdf)?;
         Ok(Self {
             fixed: (mode == KeyMode::Fixed).then_some(built),
             spec,
             shape,
             mode,
+            kdf,
             secret: secret.clone(),
         })
     }
@@ -149,6 +165,10 @@ impl BatchCipher {
     pub fn spec(&self) -> &SchemeSpec {
         &self.spec
     }
+    /// The key-derivation version.
+    pub fn kdf(&self) -> KdfVersion {
+        self.kdf
+    }
 
     /// The cipher for one image: the shared one (fixed mode) or one keyed by the image's nonce.
     pub fn cipher_for(&self, nonce: Option<&Nonce>) -> Result<CipherRef<'_>> {
@@ -156,7 +176,9 @@ impl BatchCipher {
             (Some(c), _) => Ok(CipherRef::Shared(c.as_ref())),
             (None, Some(n)) => {
                 let key = self.secret.derive(PER_IMAGE_LABEL, &n.0);
-                Ok(CipherRef::Owned(self.spec.build(self.shape, &key)?))
+                Ok(CipherRef::Owned(
+                    self.spec.build_with(self.shape, &key, self.kdf)?,
+                ))
             }
             (None, None) => Err(Error::Nonces(
                 "per-image mode needs one nonce per image".into(),

@@ -17,7 +17,9 @@
 //! permutation, then re-applies NP (an involution).
 //!
 //! # Key derivation
-//! With `ctx = H ‖ W ‖ C` (big-endian `u32`s) and the byte-stream conventions of the sampler
+//! With `ctx = H ‖ W ‖ C ‖ shuffle` (big-endian `u32`s, `shuffle` 0 or 1: derivation
+//! [`KdfVersion::V2`], so `pe` and `pe-np` never share an NP mask) or `ctx = H ‖ W ‖ C`
+//! ([`KdfVersion::V1`] key files) and the byte-stream conventions of the sampler
 //! (ChaCha20 keystream bytes in order, see `sample.rs` / `docs/schemes.md`):
 //! * NP bits: generator `derive_rng("pixveil/v1/pe/np", ctx)`; `r[k]` is bit `k mod 8`
 //!   (least significant first) of stream byte `⌊k/8⌋`, for `k = 0 .. H·W·C`.
@@ -37,11 +39,13 @@
 
 use pixveil_core::MasterSecret;
 use pixveil_image::Shape;
+use zeroize::Zeroizing;
 
 use crate::{
     error::check_len,
     sample::{context, xor_into, Sampler, TABLE1_INV},
     scratch::Stencil,
+    spec::KdfVersion,
     Cipher, Result,
 };
 
@@ -53,20 +57,30 @@ pub const LABEL_NP: &str = "pixveil/v1/pe/np";
 pub const LABEL_SHUFFLE: &str = "pixveil/v1/pe/shuffle";
 
 /// Paper A's cipher for one shape: NP, plus (optionally) the per-pixel colour shuffle.
+///
+/// Invariant: the mask and the codes (key material) are wiped when the cipher is dropped.
 pub struct Pe {
     shape: Shape,
-    mask: Vec<u8>,
-    codes: Option<Vec<u8>>,
+    mask: Zeroizing<Vec<u8>>,
+    codes: Option<Zeroizing<Vec<u8>>>,
     kernels: Option<(Stencil, Stencil)>,
 }
 
+/// The derivation context of `pe`'s generators under `kdf`.
+fn pe_context(shape: Shape, shuffle: bool, kdf: KdfVersion) -> Vec<u8> {
+    match kdf {
+        KdfVersion::V1 => context(shape, &[]),
+        KdfVersion::V2 => context(shape, &[u32::from(shuffle)]),
+    }
+}
+
 /// The NP mask of `shape` (`H·W·C` bytes, each `0x00` or `0xFF`) for `secret`.
-pub(crate) fn np_mask(shape: Shape, secret: &MasterSecret) -> Vec<u8> {
-    let mut s = Sampler::new(secret, LABEL_NP, &context(shape, &[]));
-    s.bits(shape.len())
-        .into_iter()
-        .map(|b| if b { 0xFF } else { 0 })
-        .collect()
+fn np_mask(shape: Shape, secret: &MasterSecret, ctx: &[u8]) -> Zeroizing<Vec<u8>> {
+    let mut s = Sampler::new(secret, LABEL_NP, ctx);
+    let bits = s.bits(shape.len());
+    let mut mask = Zeroizing::new(Vec::with_capacity(bits.len()));
+    mask.extend(bits.iter().map(|&b| if b { 0xFF } else { 0 }));
+    mask
 }
 
 /// Applies per-pixel Table 1 codes to `data` (`3·codes.len()` bytes) using `table`.
@@ -94,13 +108,27 @@ fn offsets(codes: &[u8], table: &[[u8; 3]; 6]) -> Vec<i8> {
 }
 
 impl Pe {
-    /// Builds paper A's cipher for `shape`: NP, plus the colour shuffle if `shuffle` (ignored
-    /// when `shape` has one channel).
+    /// Builds paper A's cipher for `shape` with the current key derivation: NP, plus the colour
+    /// shuffle if `shuffle` (ignored when `shape` has one channel).
     ///
     /// # Errors
     /// None at present (every shape is accepted); the `Result` keeps the constructor uniform.
     pub fn new(shape: Shape, secret: &MasterSecret, shuffle: bool) -> Result<Self> {
-        let mask = np_mask(shape, secret);
+        Self::with_kdf(shape, secret, shuffle, KdfVersion::CURRENT)
+    }
+
+    /// As [`Pe::new`], under derivation version `kdf`.
+    ///
+    /// # Errors
+    /// None at present; see [`Pe::new`].
+    pub fn with_kdf(
+        shape: Shape,
+        secret: &MasterSecret,
+        shuffle: bool,
+        kdf: KdfVersion,
+    ) -> Result<Self> {
+        let ctx = pe_context(shape, shuffle, kdf);
+        let mask = np_mask(shape, secret, &ctx);
         if !(shuffle && shape.channels() == 3) {
             return Ok(Self {
                 shape,
@@ -109,15 +137,16 @@ impl Pe {
                 kernels: None,
             });
         }
-        let mut s = Sampler::new(secret, LABEL_SHUFFLE, &context(shape, &[]));
-        let codes: Vec<u8> = (0..shape.pixels()).map(|_| s.below_small(6)).collect();
+        let mut s = Sampler::new(secret, LABEL_SHUFFLE, &ctx);
+        let mut codes = Zeroizing::new(Vec::with_capacity(shape.pixels()));
+        codes.extend((0..shape.pixels()).map(|_| s.below_small(6)));
         // Encryption: y = shuffle(x ⊕ m) = shuffle(x) ⊕ shuffle(m).
         let enc = Stencil::new(
-            &offsets(&codes, &TABLE1),
+            &Zeroizing::new(offsets(&codes, &TABLE1)),
             permute_pixels(&mask, &codes, &TABLE1),
         );
         // Decryption: x = unshuffle(y) ⊕ m.
-        let dec = Stencil::new(&offsets(&codes, &TABLE1_INV), mask.clone());
+        let dec = Stencil::new(&Zeroizing::new(offsets(&codes, &TABLE1_INV)), mask.to_vec());
         Ok(Self {
             shape,
             mask,
@@ -134,7 +163,7 @@ impl Pe {
     /// The per-pixel colour-shuffle codes (`H·W` values in `0..6`, row-major), or `None` when
     /// the shuffle is off or the image has one channel.
     pub fn codes(&self) -> Option<&[u8]> {
-        self.codes.as_deref()
+        self.codes.as_ref().map(|c| c.as_slice())
     }
 
     /// True when this cipher is a pure XOR with [`Pe::np_mask`] (no colour shuffle).
@@ -143,8 +172,8 @@ impl Pe {
     }
 
     /// Consumes the cipher, returning its NP mask (for chains that merge XOR pads).
-    pub(crate) fn into_mask(self) -> Vec<u8> {
-        self.mask
+    pub(crate) fn into_mask(mut self) -> Zeroizing<Vec<u8>> {
+        std::mem::take(&mut self.mask)
     }
 }
 
@@ -224,7 +253,7 @@ mod tests {
     fn np_bits_follow_the_documented_stream() {
         let shape = Shape::new(4, 4, 3).unwrap();
         let pe = Pe::new(shape, &secret(), false).unwrap();
-        let mut rng = secret().derive_rng(LABEL_NP, &context(shape, &[]));
+        let mut rng = secret().derive_rng(LABEL_NP, &context(shape, &[0]));
         let mut bytes = [0u8; 6];
         rand_core::RngCore::fill_bytes(&mut rng, &mut bytes);
         for (k, &m) in pe.np_mask().iter().enumerate() {
@@ -240,7 +269,32 @@ mod tests {
         let a = Pe::new(shape, &secret(), true).unwrap();
         let b = Pe::new(shape, &secret(), false).unwrap();
         assert!(a.codes().is_none());
-        assert_eq!(a.np_mask(), b.np_mask());
+        // Derivation v2 puts the flag in the context: the two are different keys even where the
+        // shuffle does nothing. v1 key files keep their shared mask.
+        assert_ne!(a.np_mask(), b.np_mask());
+        let a1 = Pe::with_kdf(shape, &secret(), true, KdfVersion::V1).unwrap();
+        let b1 = Pe::with_kdf(shape, &secret(), false, KdfVersion::V1).unwrap();
+        assert_eq!(a1.np_mask(), b1.np_mask());
+    }
+
+    /// Issue 15, item 4: under v1 `pe` and `pe-np` share one NP mask (a `pe` ciphertext and a
+    /// `pe-np` ciphertext of one secret XOR to a colour shuffle of known structure); under v2
+    /// they do not.
+    #[test]
+    fn pe_and_pe_np_masks_are_independent() {
+        let shape = Shape::new(8, 8, 3).unwrap();
+        let mask = |shuffle, kdf| {
+            Pe::with_kdf(shape, &secret(), shuffle, kdf)
+                .unwrap()
+                .np_mask()
+                .to_vec()
+        };
+        assert_eq!(mask(true, KdfVersion::V1), mask(false, KdfVersion::V1));
+        let (a, b) = (mask(true, KdfVersion::V2), mask(false, KdfVersion::V2));
+        let agree = a.iter().zip(&b).filter(|(x, y)| x == y).count();
+        // Independent fair bits: about half agree (192 bytes; far from all of them).
+        assert!((40..152).contains(&agree), "{agree} of {}", a.len());
+        assert_ne!(mask(true, KdfVersion::V1), a);
     }
 
     #[test]

@@ -26,6 +26,7 @@ use pixveil_core::MasterSecret;
 use pixveil_image::Shape;
 use rand_chacha::ChaCha20Rng;
 use rand_core::RngCore;
+use zeroize::Zeroizing;
 
 /// Bytes fetched from the generator at a time (a multiple of ChaCha20's 4-byte word).
 const BUF: usize = 256;
@@ -65,9 +66,10 @@ impl Sampler {
         b
     }
 
-    /// `n` independent fair bits, least significant bit of each byte first.
-    pub(crate) fn bits(&mut self, n: usize) -> Vec<bool> {
-        let mut out = Vec::with_capacity(n);
+    /// `n` independent fair bits, least significant bit of each byte first (key material:
+    /// wiped when dropped).
+    pub(crate) fn bits(&mut self, n: usize) -> Zeroizing<Vec<bool>> {
+        let mut out = Zeroizing::new(Vec::with_capacity(n));
         while out.len() < n {
             let b = self.byte();
             for k in 0..8 {
@@ -135,9 +137,11 @@ impl Sampler {
         }
     }
 
-    /// A uniform permutation of `0..n` (Fisher–Yates from the identity, `i` from `n−1` down).
-    pub(crate) fn permutation(&mut self, n: usize) -> Vec<u32> {
-        let mut p: Vec<u32> = (0..n as u32).collect();
+    /// A uniform permutation of `0..n` (Fisher–Yates from the identity, `i` from `n−1` down;
+    /// key material: wiped when dropped).
+    pub(crate) fn permutation(&mut self, n: usize) -> Zeroizing<Vec<u32>> {
+        let mut p = Zeroizing::new(Vec::with_capacity(n));
+        p.extend(0..n as u32);
         for i in (1..n).rev() {
             let j = self.below(i + 1);
             p.swap(i, j);
@@ -269,7 +273,7 @@ mod tests {
         let mut s = sampler();
         for n in [0usize, 1, 2, 5, 96, 1000] {
             let p = s.permutation(n);
-            let mut sorted = p.clone();
+            let mut sorted = p.to_vec();
             sorted.sort_unstable();
             assert_eq!(sorted, (0..n as u32).collect::<Vec<_>>());
             let inv = invert(&p);

@@ -2,6 +2,8 @@
 
 use std::cell::RefCell;
 
+use zeroize::Zeroize;
+
 thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
@@ -40,9 +42,20 @@ fn fill(buf: &mut Vec<u8>, image: &[u8], pad: usize) {
 /// the five selection masks is `0xFF` at each `j` (the source byte is at most two bytes away,
 /// inside the same 3-byte pixel). The loops are plain zips over shifted slices, which the
 /// compiler vectorises.
+///
+/// Invariant: the selection masks and the XOR mask (key material) are wiped on drop.
 pub(crate) struct Stencil {
     sel: [Vec<u8>; 5],
     xor: Vec<u8>,
+}
+
+impl Drop for Stencil {
+    fn drop(&mut self) {
+        for s in &mut self.sel {
+            s.zeroize();
+        }
+        self.xor.zeroize();
+    }
 }
 
 impl Stencil {
@@ -91,10 +104,18 @@ impl Stencil {
 
 /// A general "gather and XOR" table: `out[j] = in[src[j]] ^ xor[j]`.
 ///
-/// Invariant: `src` is a permutation of `0..len` and `xor.len() == src.len()`.
+/// Invariants: `src` is a permutation of `0..len` and `xor.len() == src.len()`; both (key
+/// material) are wiped on drop.
 pub(crate) struct Gather {
     src: Vec<u32>,
     xor: Vec<u8>,
+}
+
+impl Drop for Gather {
+    fn drop(&mut self) {
+        self.src.zeroize();
+        self.xor.zeroize();
+    }
 }
 
 impl Gather {

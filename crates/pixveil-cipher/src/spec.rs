@@ -6,6 +6,62 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Cipher, Error, Result};
 
+/// Version of the key derivation: the HKDF contexts under which each scheme derives its masks,
+/// keystreams and permutations from a secret. Stored in key files (`"kdf"`), so a key keeps
+/// reproducing what it encrypted when a later pixveil derives differently.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum KdfVersion {
+    /// Key files without a `"kdf"` field (pixveil before issue 15): contexts `H ‖ W ‖ C`
+    /// (`‖ b` for block schemes). Misses parameters: the logistic `burn_in` (burn-ins `b` and
+    /// `b + k` give shifted copies of one orbit) and `pe`'s `shuffle` flag (`pe` and `pe-np`
+    /// share one NP mask); chain stage `i` is keyed by the one byte `i`.
+    V1,
+    /// Every parameter in its context: `pe` appends `shuffle` (`u32` 0/1), `logistic` appends
+    /// `burn_in`, chain stage `i` of `n` is keyed by `i ‖ n` (`u32`s, big-endian). LE and EtC
+    /// are unchanged (shape and block size were already their only parameters).
+    V2,
+}
+
+impl KdfVersion {
+    /// The version new keys use.
+    pub const CURRENT: KdfVersion = KdfVersion::V2;
+
+    /// The number stored in key files.
+    pub fn number(self) -> u32 {
+        match self {
+            KdfVersion::V1 => 1,
+            KdfVersion::V2 => 2,
+        }
+    }
+
+    /// The version of a stored number.
+    ///
+    /// # Errors
+    /// [`Error::InvalidKey`] for an unknown number (a key from a newer pixveil).
+    pub fn from_number(n: u32) -> Result<Self> {
+        match n {
+            1 => Ok(KdfVersion::V1),
+            2 => Ok(KdfVersion::V2),
+            other => Err(Error::InvalidKey(format!(
+                "key-derivation version {other} is not supported (this pixveil knows 1 and 2); upgrade pixveil"
+            ))),
+        }
+    }
+}
+
+/// Most non-chain stages one scheme may have in all, nested chains included (a non-chain scheme
+/// is one stage). Bounds the work of building a key: each stage derives tables as large as the
+/// image.
+pub const MAX_STAGES: usize = 16;
+/// Deepest nesting of chains (a chain of non-chain schemes has depth 1).
+pub const MAX_CHAIN_DEPTH: usize = 4;
+/// Upper bound on the bytes of tables one key builds ([`SchemeSpec::table_bytes`]): 512 MiB.
+/// Every standard scheme fits at the largest key shape
+/// ([`MAX_KEY_IMAGE_BYTES`](crate::keyfile::MAX_KEY_IMAGE_BYTES)); a chain of several
+/// permuting stages at that shape does not. In per-image mode each worker thread builds one
+/// key's tables at a time.
+pub const MAX_TABLE_BYTES: u64 = 512 << 20;
+
 /// A scheme and its public parameters. Serialised (JSON, tagged by `"scheme"`) into key files.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "scheme", rename_all = "kebab-case", deny_unknown_fields)]
@@ -106,22 +162,123 @@ impl SchemeSpec {
         }
     }
 
-    /// Builds the cipher for `shape` keyed by `secret`. All masks, keystreams and permutations
-    /// are derived here, once.
+    /// An upper bound on the bytes of tables (masks, keystreams, permutations, gather tables)
+    /// that building this scheme for `shape` allocates, `L = H·W·C`: `pe` `L` (NP only or grey)
+    /// or `14·L` (with the colour shuffle: mask, codes, two five-way stencils); `logistic` `6·L`
+    /// (raw orbit, `u32` permutation, keystream); `le` `48·d` with `d = b²·C` (block-local
+    /// tables, independent of the image size); `etc` `11·L` (two gather tables); a chain the sum
+    /// of its stages.
+    pub fn table_bytes(&self, shape: Shape) -> u64 {
+        let l = shape.len() as u64;
+        match self {
+            SchemeSpec::Pe { shuffle } if *shuffle && shape.channels() == 3 => 14 * l,
+            SchemeSpec::Pe { .. } => l,
+            SchemeSpec::Logistic { .. } => 6 * l,
+            SchemeSpec::Le { block } => u64::from(*block)
+                .saturating_mul(u64::from(*block))
+                .saturating_mul(shape.channels() as u64)
+                .saturating_mul(48),
+            SchemeSpec::Etc { .. } => 11 * l,
+            SchemeSpec::Chain { stages } => stages
+                .iter()
+                .fold(0u64, |acc, s| acc.saturating_add(s.table_bytes(shape))),
+        }
+    }
+
+    /// Checks the bounds that keep a hostile key file from exhausting memory or time: at most
+    /// [`MAX_STAGES`] stages in all and [`MAX_CHAIN_DEPTH`] levels of chains, no empty chain, a
+    /// logistic burn-in of at most [`MAX_BURN_IN`](crate::logistic::MAX_BURN_IN), and at most
+    /// [`MAX_TABLE_BYTES`] of tables for `shape`. Cheap: it stops at the first excess, before
+    /// anything is derived.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] if the parameters do not fit the shape.
+    /// [`Error::InvalidParameter`] naming the bound.
+    pub fn check_limits(&self, shape: Shape) -> Result<()> {
+        let mut stages = 0;
+        check_walk(std::slice::from_ref(self), 0, &mut stages)?;
+        let bytes = self.table_bytes(shape);
+        if bytes > MAX_TABLE_BYTES {
+            return Err(Error::InvalidParameter {
+                scheme: "any",
+                reason: format!(
+                    "{} on {shape} images needs about {} MiB of tables, more than the limit of {} MiB",
+                    self.name(),
+                    bytes >> 20,
+                    MAX_TABLE_BYTES >> 20
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Builds the cipher for `shape` keyed by `secret`, with the current key derivation
+    /// ([`KdfVersion::CURRENT`]). All masks, keystreams and permutations are derived here, once.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] if the parameters do not fit the shape or exceed a bound of
+    /// [`SchemeSpec::check_limits`].
     pub fn build(&self, shape: Shape, secret: &MasterSecret) -> Result<Box<dyn Cipher>> {
+        self.build_with(shape, secret, KdfVersion::CURRENT)
+    }
+
+    /// Builds the cipher for `shape` keyed by `secret` under derivation version `kdf` (that of
+    /// the key file; [`SchemeSpec::build`] for new keys).
+    ///
+    /// # Errors
+    /// As [`SchemeSpec::build`].
+    pub fn build_with(
+        &self,
+        shape: Shape,
+        secret: &MasterSecret,
+        kdf: KdfVersion,
+    ) -> Result<Box<dyn Cipher>> {
+        self.check_limits(shape)?;
         Ok(match self {
-            SchemeSpec::Pe { shuffle } => Box::new(crate::pe::Pe::new(shape, secret, *shuffle)?),
-            SchemeSpec::Logistic { burn_in } => {
-                Box::new(crate::logistic::Logistic::new(shape, secret, *burn_in)?)
+            SchemeSpec::Pe { shuffle } => {
+                Box::new(crate::pe::Pe::with_kdf(shape, secret, *shuffle, kdf)?)
             }
+            SchemeSpec::Logistic { burn_in } => Box::new(crate::logistic::Logistic::with_kdf(
+                shape, secret, *burn_in, kdf,
+            )?),
             SchemeSpec::Chain { stages } => {
-                Box::new(crate::chain::Chain::new(shape, secret, stages)?)
+                Box::new(crate::chain::Chain::with_kdf(shape, secret, stages, kdf)?)
             }
             SchemeSpec::Le { block } => Box::new(crate::le::Le::new(shape, secret, *block)?),
             SchemeSpec::Etc { block } => Box::new(crate::etc::Etc::new(shape, secret, *block)?),
         })
     }
+}
+
+/// The stage-count, depth and burn-in checks of [`SchemeSpec::check_limits`] over `specs` at
+/// chain depth `depth`; `stages` counts the non-chain stages seen so far.
+pub(crate) fn check_walk(specs: &[SchemeSpec], depth: usize, stages: &mut usize) -> Result<()> {
+    let limit = |reason: String| {
+        Err(Error::InvalidParameter {
+            scheme: "chain",
+            reason,
+        })
+    };
+    for spec in specs {
+        match spec {
+            SchemeSpec::Chain { stages: inner } => {
+                if depth + 1 > MAX_CHAIN_DEPTH {
+                    return limit(format!("chains nested more than {MAX_CHAIN_DEPTH} deep"));
+                }
+                if inner.is_empty() {
+                    return limit("a chain needs at least one stage".into());
+                }
+                check_walk(inner, depth + 1, stages)?;
+            }
+            other => {
+                if let SchemeSpec::Logistic { burn_in } = other {
+                    crate::logistic::check_burn_in(*burn_in)?;
+                }
+                *stages += 1;
+                if *stages > MAX_STAGES {
+                    return limit(format!("more than {MAX_STAGES} stages in all"));
+                }
+            }
+        }
+    }
+    Ok(())
 }

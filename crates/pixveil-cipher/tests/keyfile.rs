@@ -115,3 +115,278 @@ fn debug_does_not_leak_the_secret() {
     assert!(!text.to_lowercase().contains("c3c3"), "{text}");
     assert!(!text.contains("195"), "{text}");
 }
+
+// ---- Issue 15: settings bound to the secret, old key files, bounds ----
+
+use pixveil_cipher::{keyfile::SettingsCheck, KdfVersion};
+use serde_json::Value;
+
+/// Rewrites the metadata of a key file with `edit` and writes the container again — with its
+/// SHA-256 checksum recomputed, as anyone can.
+fn edit_meta(bytes: &[u8], edit: impl FnOnce(&mut Value)) -> Vec<u8> {
+    let meta_len = u32::from_le_bytes(bytes[16..20].try_into().unwrap()) as usize;
+    let body_len = u64::from_le_bytes(bytes[20..28].try_into().unwrap()) as usize;
+    let mut meta: Value = serde_json::from_slice(&bytes[28..28 + meta_len]).unwrap();
+    edit(&mut meta);
+    let body = &bytes[28 + meta_len..28 + meta_len + body_len];
+    pixveil_core::format::encode("key", &meta, body).unwrap()
+}
+
+fn is_settings_mac(r: Result<KeyFile, Error>) -> bool {
+    matches!(r, Err(Error::Key(pixveil_core::Error::SettingsMac)))
+}
+
+/// The confirmed attack of issue 15: a passphrase-protected `pe` key in per-image mode, edited
+/// to fixed mode with the checksum recomputed, was accepted (and then encrypted in fixed mode,
+/// broken by one known pair). It is refused now.
+#[test]
+fn passphrase_key_edited_to_fixed_mode_is_refused() {
+    let key = KeyFile::from_passphrase(
+        SchemeSpec::Pe { shuffle: true },
+        shape(),
+        KeyMode::PerImage,
+        b"hunter2",
+        FAST,
+    )
+    .unwrap();
+    let bytes = key.to_bytes().unwrap();
+    let edited = edit_meta(&bytes, |m| m["mode"] = "fixed".into());
+    // The edit is structurally valid: the checksum matches and `info` reads it…
+    let info = KeyFile::inspect(&edited).unwrap();
+    assert_eq!(info.mode, KeyMode::Fixed);
+    // …but cannot vouch for it without the passphrase, and every use checks the MAC.
+    assert_eq!(info.settings, SettingsCheck::NeedsPassphrase);
+    let err = KeyFile::from_bytes(&edited, Some(b"hunter2"))
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, Error::Key(pixveil_core::Error::SettingsMac)),
+        "{err}"
+    );
+    assert!(err.to_string().contains("edited"), "{err}");
+    // The genuine file still loads.
+    let back = KeyFile::from_bytes(&bytes, Some(b"hunter2")).unwrap();
+    assert_eq!(back.mode(), KeyMode::PerImage);
+}
+
+/// Every setting is covered: scheme parameters, scheme, shape, mode, derivation version.
+#[test]
+fn every_setting_is_authenticated() {
+    let key = KeyFile::generate(SchemeSpec::Le { block: 4 }, shape(), KeyMode::PerImage).unwrap();
+    let bytes = key.to_bytes().unwrap();
+    assert_eq!(
+        KeyFile::inspect(&bytes).unwrap().settings,
+        SettingsCheck::Verified
+    );
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let edits: Vec<(&str, Edit)> = vec![
+        ("block", Box::new(|m| m["spec"]["block"] = 2.into())),
+        (
+            "scheme",
+            Box::new(|m| m["spec"] = serde_json::json!({"scheme": "pe", "shuffle": false})),
+        ),
+        (
+            "shape",
+            Box::new(|m| {
+                m["shape"] = serde_json::json!({"height": 16, "width": 16, "channels": 3})
+            }),
+        ),
+        ("mode", Box::new(|m| m["mode"] = "fixed".into())),
+        ("kdf", Box::new(|m| m["kdf"] = 1.into())),
+        ("mac", Box::new(|m| m["mac"] = "00".repeat(32).into())),
+    ];
+    for (what, edit) in edits {
+        let edited = edit_meta(&bytes, edit);
+        assert!(
+            is_settings_mac(KeyFile::from_bytes(&edited, None)),
+            "{what} edit accepted"
+        );
+        assert!(
+            matches!(
+                KeyFile::inspect(&edited),
+                Err(Error::Key(pixveil_core::Error::SettingsMac))
+            ),
+            "{what} edit shown by inspect"
+        );
+    }
+    // Removing the MAC (keeping the version) is not a way around it either.
+    let stripped = edit_meta(&bytes, |m| {
+        m.as_object_mut().unwrap().remove("mac");
+    });
+    assert!(matches!(
+        KeyFile::from_bytes(&stripped, None),
+        Err(Error::InvalidKey(_))
+    ));
+}
+
+/// A key file as written before issue 15: no `kdf`, no `mac`.
+fn legacy(bytes: &[u8]) -> Vec<u8> {
+    edit_meta(bytes, |m| {
+        let o = m.as_object_mut().unwrap();
+        o.remove("mac");
+        o.remove("kdf");
+    })
+}
+
+#[test]
+fn old_key_files_are_refused_until_rekeyed() {
+    let secret = MasterSecret::from_bytes([0x5A; 32]);
+    let spec = SchemeSpec::Pe { shuffle: true };
+    let key = KeyFile::with_secret(spec.clone(), shape(), KeyMode::Fixed, secret.clone()).unwrap();
+    let old = legacy(&key.to_bytes().unwrap());
+    let err = KeyFile::from_bytes(&old, None).err().unwrap();
+    assert!(matches!(err, Error::LegacyKey), "{err}");
+    assert!(err.to_string().contains("pixveil rekey"), "{err}");
+    let info = KeyFile::inspect(&old).unwrap();
+    assert_eq!(info.settings, SettingsCheck::Unauthenticated);
+    assert_eq!(info.kdf_version, 1);
+
+    // The explicit conversion keeps the secret, the key id and derivation v1 …
+    let up = KeyFile::upgrade_legacy(&old, None).unwrap();
+    assert_eq!(up.kdf_version(), KdfVersion::V1);
+    assert_eq!(up.secret(), &secret);
+    assert_eq!(up.key_id(), key.key_id());
+    let rekeyed = up.to_bytes().unwrap();
+    let back = KeyFile::from_bytes(&rekeyed, None).unwrap();
+    assert_eq!(back.kdf_version(), KdfVersion::V1);
+    assert_eq!(
+        KeyFile::inspect(&rekeyed).unwrap().settings,
+        SettingsCheck::Verified
+    );
+    // … so it encrypts exactly as the old key did (v1 contexts), not as a v2 key would.
+    let v1 = pixveil_cipher::BatchCipher::with_kdf(
+        spec,
+        shape(),
+        KeyMode::Fixed,
+        &secret,
+        KdfVersion::V1,
+    )
+    .unwrap();
+    let mut want = ImageBatch::new(shape(), (0..shape().len()).map(|i| i as u8).collect()).unwrap();
+    v1.encrypt_batch(&mut want, None, &|_| {}).unwrap();
+    assert_eq!(encrypt_with(&back), want.into_bytes());
+    assert_ne!(encrypt_with(&back), encrypt_with(&key));
+    // Nothing to convert in a file that already has a MAC.
+    assert!(matches!(
+        KeyFile::upgrade_legacy(&rekeyed, None),
+        Err(Error::InvalidKey(_))
+    ));
+}
+
+#[test]
+fn old_passphrase_key_files_upgrade_with_their_passphrase() {
+    let key = KeyFile::from_passphrase(
+        SchemeSpec::grey(),
+        shape(),
+        KeyMode::PerImage,
+        b"hunter2",
+        FAST,
+    )
+    .unwrap();
+    let old = legacy(&key.to_bytes().unwrap());
+    assert!(matches!(
+        KeyFile::from_bytes(&old, Some(b"hunter2")),
+        Err(Error::LegacyKey)
+    ));
+    assert!(matches!(
+        KeyFile::upgrade_legacy(&old, Some(b"wrong")),
+        Err(Error::Key(pixveil_core::Error::WrongPassphrase))
+    ));
+    let up = KeyFile::upgrade_legacy(&old, Some(b"hunter2")).unwrap();
+    let back = KeyFile::from_bytes(&up.to_bytes().unwrap(), Some(b"hunter2")).unwrap();
+    assert_eq!(back.secret(), key.secret());
+    assert_eq!(back.kdf_version(), KdfVersion::V1);
+    assert_eq!(back.mode(), KeyMode::PerImage);
+}
+
+/// Argon2id costs from a file are checked before Argon2 allocates anything: a 4 GiB ×
+/// 64-pass setting (accepted before issue 15) fails at once.
+#[test]
+fn hostile_argon2_costs_are_refused() {
+    let key =
+        KeyFile::from_passphrase(SchemeSpec::grey(), shape(), KeyMode::Fixed, b"pw", FAST).unwrap();
+    let bytes = key.to_bytes().unwrap();
+    for (field, value) in [
+        ("memory_kib", 4u64 * 1024 * 1024),
+        ("iterations", 64),
+        ("parallelism", 64),
+    ] {
+        let edited = edit_meta(&bytes, |m| {
+            m["protection"]["argon2"][field] = value.into();
+        });
+        let start = std::time::Instant::now();
+        let r = KeyFile::from_bytes(&edited, Some(b"pw"));
+        assert!(
+            matches!(r, Err(Error::Key(pixveil_core::Error::KdfParams(_)))),
+            "{field}"
+        );
+        assert!(start.elapsed().as_secs() < 1, "{field}: work done first");
+    }
+}
+
+/// Hostile schemes are refused by `inspect` (and so by `pixveil info`) from the bounds alone.
+#[test]
+fn hostile_schemes_are_refused_before_any_work() {
+    let key = KeyFile::generate(SchemeSpec::grey(), shape(), KeyMode::Fixed).unwrap();
+    let bytes = key.to_bytes().unwrap();
+    let np = serde_json::json!({"scheme": "pe", "shuffle": false});
+    let hostile = [
+        serde_json::json!({"scheme": "chain", "stages": vec![np.clone(); 17]}),
+        serde_json::json!({"scheme": "logistic", "burn_in": u32::MAX}),
+        (0..5).fold(
+            np,
+            |inner, _| serde_json::json!({"scheme": "chain", "stages": [inner]}),
+        ),
+    ];
+    for spec in hostile {
+        let edited = edit_meta(&bytes, |m| m["spec"] = spec.clone());
+        assert!(
+            matches!(
+                KeyFile::inspect(&edited),
+                Err(Error::InvalidParameter { .. })
+            ),
+            "{spec}"
+        );
+        assert!(KeyFile::from_bytes(&edited, None).is_err());
+    }
+    // And a key cannot even be made with them.
+    assert!(KeyFile::generate(
+        SchemeSpec::Logistic { burn_in: u32::MAX },
+        shape(),
+        KeyMode::Fixed
+    )
+    .is_err());
+}
+
+/// The table budget: every standard scheme fits at the largest key shape, a chain of four
+/// colour-shuffling stages does not; LE's tables no longer grow with the image.
+#[test]
+fn table_bytes_are_bounded() {
+    use pixveil_cipher::spec::MAX_TABLE_BYTES;
+    let big = Shape::new(2048, 2048, 3).unwrap();
+    assert!(big.len() <= pixveil_cipher::keyfile::MAX_KEY_IMAGE_BYTES);
+    for name in SchemeSpec::NAMES {
+        let spec = SchemeSpec::from_name(name, None).unwrap();
+        assert!(spec.table_bytes(big) <= MAX_TABLE_BYTES, "{name}");
+        assert!(spec.check_limits(big).is_ok(), "{name}");
+    }
+    assert!(SchemeSpec::Le { block: 4 }.table_bytes(big) < 1 << 20);
+    let pe = SchemeSpec::Pe { shuffle: true };
+    let four = SchemeSpec::Chain {
+        stages: vec![pe; 4],
+    };
+    assert!(matches!(
+        four.check_limits(big),
+        Err(Error::InvalidParameter { .. })
+    ));
+    // Building LE at the largest shape is cheap now (the per-block tables only).
+    let start = std::time::Instant::now();
+    let le = SchemeSpec::Le { block: 4 }
+        .build(big, &MasterSecret::from_bytes([1; 32]))
+        .unwrap();
+    assert!(start.elapsed().as_secs() < 2);
+    let mut img = vec![7u8; big.len()];
+    le.encrypt(&mut img).unwrap();
+    le.decrypt(&mut img).unwrap();
+    assert!(img.iter().all(|&b| b == 7));
+}

@@ -53,6 +53,10 @@ pub enum Error {
     /// A passphrase-derived key does not match the key file's check value.
     #[error("wrong passphrase for this key file")]
     WrongPassphrase,
+    /// The settings of an authenticated container (a key file's scheme, mode, shape and
+    /// parameters) do not match their MAC under the secret: the file was edited or damaged.
+    #[error("its settings (scheme, mode, shape, parameters) fail their authentication check under the secret: the file was edited or damaged; do not use it")]
+    SettingsMac,
     /// Key-derivation parameters are out of range.
     #[error("invalid key-derivation parameters: {0}")]
     KdfParams(String),

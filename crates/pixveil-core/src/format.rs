@@ -17,14 +17,27 @@
 //!
 //! Readers check, in this order: magic, version (newer is refused), kind, declared lengths
 //! against the limits *and* the real data length (before allocating anything), the checksum,
-//! and only then parse the metadata. The checksum detects damage and naive tampering; it is not
-//! a MAC (pixveil's ciphers are not authenticated encryption).
+//! and only then parse the metadata. The checksum detects damage only: anyone can recompute it
+//! after an edit, so it is not a MAC (and pixveil's ciphers are not authenticated encryption).
+//!
+//! # Authenticated settings
+//! Containers whose settings must not be changed by someone without the secret (key files: the
+//! scheme, mode, shape and parameters decide how strong the encryption is) carry, in their
+//! metadata, a [`settings_tag`]: HMAC-SHA-256 under the subkey
+//! `derive(`[`SETTINGS_MAC_LABEL`]`, "")` of the master secret, over
+//! `kind ‖ 0x00 ‖ JSON(settings)`, where `settings` is every metadata field except the tag itself
+//! (serialised by serde_json from the parsed values, so the bytes signed are canonical for a
+//! given set of values). Readers check it with [`verify_settings_tag`], in constant time,
+//! before any setting is used.
 
 use serde::{de::DeserializeOwned, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::{Error, Result};
+use crate::{Error, MasterSecret, Result};
+
+/// HKDF label of the subkey that authenticates container settings ([`settings_tag`]).
+pub const SETTINGS_MAC_LABEL: &str = "pixveil/v2/settings-mac";
 
 /// Magic bytes at the start of every pixveil container.
 pub const MAGIC: [u8; 4] = *b"PXVL";
@@ -171,6 +184,43 @@ pub fn decode<M: DeserializeOwned>(
     })
 }
 
+fn settings_message<S: Serialize>(kind: &str, settings: &S) -> Result<Vec<u8>> {
+    let mut message = kind.as_bytes().to_vec();
+    message.push(0);
+    serde_json::to_writer(&mut message, settings).map_err(|e| Error::Metadata(e.to_string()))?;
+    Ok(message)
+}
+
+/// The MAC that binds `settings` of a container of `kind` to `secret` (see the module docs).
+///
+/// # Errors
+/// [`Error::Metadata`] if `settings` cannot be serialised.
+pub fn settings_tag<S: Serialize>(
+    secret: &MasterSecret,
+    kind: &str,
+    settings: &S,
+) -> Result<[u8; 32]> {
+    Ok(secret.mac(SETTINGS_MAC_LABEL, &settings_message(kind, settings)?))
+}
+
+/// Checks `tag` against [`settings_tag`]`(secret, kind, settings)` in constant time.
+///
+/// # Errors
+/// [`Error::SettingsMac`] if it does not match, [`Error::Metadata`] if `settings` cannot be
+/// serialised.
+pub fn verify_settings_tag<S: Serialize>(
+    secret: &MasterSecret,
+    kind: &str,
+    settings: &S,
+    tag: &[u8],
+) -> Result<()> {
+    if secret.verify_mac(SETTINGS_MAC_LABEL, &settings_message(kind, settings)?, tag) {
+        Ok(())
+    } else {
+        Err(Error::SettingsMac)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,6 +303,34 @@ mod tests {
             decode::<Meta>(&data, "test", u64::MAX).err(),
             Some(Error::Truncated { .. })
         ));
+    }
+
+    #[test]
+    fn settings_tag_binds_values_kind_and_secret() {
+        let s = MasterSecret::from_bytes([1; 32]);
+        let m = Meta {
+            name: "x".into(),
+            n: 7,
+        };
+        let tag = settings_tag(&s, "test", &m).unwrap();
+        assert_eq!(verify_settings_tag(&s, "test", &m, &tag), Ok(()));
+        let edited = Meta {
+            name: "x".into(),
+            n: 8,
+        };
+        assert_eq!(
+            verify_settings_tag(&s, "test", &edited, &tag),
+            Err(Error::SettingsMac)
+        );
+        assert_eq!(
+            verify_settings_tag(&s, "key", &m, &tag),
+            Err(Error::SettingsMac)
+        );
+        let other = MasterSecret::from_bytes([2; 32]);
+        assert_eq!(
+            verify_settings_tag(&other, "test", &m, &tag),
+            Err(Error::SettingsMac)
+        );
     }
 
     proptest! {

@@ -57,36 +57,82 @@ impl Default for Argon2Params {
 }
 
 impl Argon2Params {
-    /// Upper bound on memory accepted from a key file (4 GiB), so a hostile file cannot make
-    /// pixveil allocate without limit.
-    pub const MAX_MEMORY_KIB: u32 = 4 * 1024 * 1024;
-    /// Upper bound on iterations accepted from a key file.
-    pub const MAX_ITERATIONS: u32 = 64;
+    /// Largest memory cost accepted (2 GiB, RFC 9106's first recommended setting), so a hostile
+    /// key file cannot make pixveil allocate without limit.
+    pub const MAX_MEMORY_KIB: u32 = 2 * 1024 * 1024;
+    /// Most passes accepted.
+    pub const MAX_ITERATIONS: u32 = 16;
+    /// Most lanes accepted.
+    pub const MAX_PARALLELISM: u32 = 16;
+    /// Largest total work accepted, `memory_kib · iterations` (4 GiB·pass: a few seconds on one
+    /// core; the default costs 38 MiB·pass), so a file cannot pair the largest memory with the
+    /// most passes.
+    pub const MAX_WORK_KIB: u64 = 4 * 1024 * 1024;
+    /// Salt lengths accepted, in bytes (pixveil writes 16).
+    pub const SALT_LEN: std::ops::RangeInclusive<usize> = 16..=64;
+
+    /// Checks the costs against the caps above and Argon2's own minimums (at least one pass and
+    /// one lane, at least 8 KiB of memory per lane).
+    ///
+    /// # Errors
+    /// [`Error::KdfParams`] naming the first cost out of range.
+    pub fn check(&self) -> Result<()> {
+        let bad = |what: String| Err(Error::KdfParams(format!("Argon2id {what}")));
+        if self.parallelism == 0 || self.parallelism > Self::MAX_PARALLELISM {
+            return bad(format!(
+                "lanes {} outside 1..={}",
+                self.parallelism,
+                Self::MAX_PARALLELISM
+            ));
+        }
+        if self.iterations == 0 || self.iterations > Self::MAX_ITERATIONS {
+            return bad(format!(
+                "passes {} outside 1..={}",
+                self.iterations,
+                Self::MAX_ITERATIONS
+            ));
+        }
+        let min_memory = 8 * self.parallelism;
+        if self.memory_kib < min_memory || self.memory_kib > Self::MAX_MEMORY_KIB {
+            return bad(format!(
+                "memory {} KiB outside {min_memory}..={} KiB",
+                self.memory_kib,
+                Self::MAX_MEMORY_KIB
+            ));
+        }
+        let work = u64::from(self.memory_kib) * u64::from(self.iterations);
+        if work > Self::MAX_WORK_KIB {
+            return bad(format!(
+                "work {work} KiB·passes (memory × passes) above the limit of {} KiB·passes",
+                Self::MAX_WORK_KIB
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Derives a master secret from a passphrase and a salt with Argon2id.
 ///
+/// The costs are checked ([`Argon2Params::check`]) before any memory is allocated. Argon2's
+/// memory blocks are wiped when it is done (its `zeroize` feature), and so is the output buffer.
+///
 /// # Errors
-/// [`Error::KdfParams`] for out-of-range parameters or a salt shorter than 16 bytes.
+/// [`Error::KdfParams`] for out-of-range costs or a salt length outside
+/// [`Argon2Params::SALT_LEN`].
 pub fn secret_from_passphrase(
     passphrase: &[u8],
     salt: &[u8],
     params: Argon2Params,
 ) -> Result<MasterSecret> {
-    if salt.len() < 16 {
+    if !Argon2Params::SALT_LEN.contains(&salt.len()) {
         return Err(Error::KdfParams(format!(
-            "salt must be at least 16 bytes, got {}",
+            "salt must be {} to {} bytes, got {}",
+            Argon2Params::SALT_LEN.start(),
+            Argon2Params::SALT_LEN.end(),
             salt.len()
         )));
     }
-    if params.memory_kib > Argon2Params::MAX_MEMORY_KIB
-        || params.iterations > Argon2Params::MAX_ITERATIONS
-        || params.parallelism > 16
-    {
-        return Err(Error::KdfParams(format!(
-            "Argon2id parameters too large: {params:?}"
-        )));
-    }
+    params.check()?;
     let p = Params::new(
         params.memory_kib,
         params.iterations,
@@ -95,13 +141,11 @@ pub fn secret_from_passphrase(
     )
     .map_err(|e| Error::KdfParams(e.to_string()))?;
     let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, p);
-    let mut out = [0u8; SECRET_LEN];
+    let mut out = Zeroizing::new([0u8; SECRET_LEN]);
     argon
-        .hash_password_into(passphrase, salt, &mut out)
+        .hash_password_into(passphrase, salt, out.as_mut_slice())
         .map_err(|e| Error::KdfParams(e.to_string()))?;
-    let secret = MasterSecret::from_bytes(out);
-    zeroize::Zeroize::zeroize(&mut out);
-    Ok(secret)
+    Ok(MasterSecret::from_bytes(*out))
 }
 
 #[cfg(test)]
@@ -128,11 +172,85 @@ mod tests {
     #[test]
     fn bad_params() {
         assert!(secret_from_passphrase(b"x", &[1; 8], FAST).is_err());
+        assert!(secret_from_passphrase(b"x", &[1; 65], FAST).is_err());
+        assert!(secret_from_passphrase(b"x", &[1; 64], FAST).is_ok());
         let huge = Argon2Params {
             memory_kib: u32::MAX,
             ..FAST
         };
         assert!(secret_from_passphrase(b"x", &[1; 16], huge).is_err());
+    }
+
+    /// Every cost a key file can set is bounded; each cap is rejected just above its limit
+    /// (before anything is allocated: these would take gigabytes or minutes otherwise).
+    #[test]
+    fn costs_are_capped() {
+        let reject = |p: Argon2Params, what: &str| {
+            let e = secret_from_passphrase(b"x", &[1; 16], p).unwrap_err();
+            assert!(
+                matches!(&e, Error::KdfParams(m) if m.contains(what)),
+                "{p:?}: {e}"
+            );
+        };
+        let max_mem = Argon2Params {
+            memory_kib: Argon2Params::MAX_MEMORY_KIB,
+            iterations: 1,
+            parallelism: 1,
+        };
+        assert_eq!(max_mem.check(), Ok(()));
+        reject(
+            Argon2Params {
+                memory_kib: Argon2Params::MAX_MEMORY_KIB + 1,
+                ..max_mem
+            },
+            "memory",
+        );
+        reject(
+            Argon2Params {
+                iterations: Argon2Params::MAX_ITERATIONS + 1,
+                ..FAST
+            },
+            "passes",
+        );
+        reject(
+            Argon2Params {
+                iterations: 0,
+                ..FAST
+            },
+            "passes",
+        );
+        reject(
+            Argon2Params {
+                parallelism: Argon2Params::MAX_PARALLELISM + 1,
+                memory_kib: 1024,
+                ..FAST
+            },
+            "lanes",
+        );
+        reject(
+            Argon2Params {
+                parallelism: 0,
+                ..FAST
+            },
+            "lanes",
+        );
+        // Each within its own cap, but 2 GiB × 3 passes is too much work.
+        reject(
+            Argon2Params {
+                iterations: 3,
+                ..max_mem
+            },
+            "work",
+        );
+        assert_eq!(
+            Argon2Params {
+                iterations: 2,
+                ..max_mem
+            }
+            .check(),
+            Ok(())
+        );
+        assert_eq!(Argon2Params::default().check(), Ok(()));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Foundations shared by every pixveil crate.
 //!
 //! * [`format`]: the one versioned, checksummed container used for key files, nonce files and
-//!   other pixveil objects;
+//!   other pixveil objects, and the MAC that binds a container's settings to a secret;
 //! * [`secret`]: the 256-bit [`MasterSecret`], zeroized on drop, never printed, compared in
 //!   constant time;
 //! * [`kdf`]: HKDF-SHA-256 derivation of independent ChaCha20 streams from a master secret, and

@@ -2,10 +2,12 @@
 
 use std::fmt;
 
+use hmac::{Hmac, Mac};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, OsRng, RngCore, TryRngCore};
+use sha2::Sha256;
 use subtle::ConstantTimeEq;
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::{kdf, Error, Result};
 
@@ -75,6 +77,24 @@ impl MasterSecret {
     /// every machine.
     pub fn derive_rng(&self, label: &str, context: &[u8]) -> ChaCha20Rng {
         kdf::rng_from_seed(kdf::hkdf_expand(&self.0, label, context))
+    }
+
+    /// HMAC-SHA-256 of `message` under the subkey `derive(label, "")` (HKDF-SHA-256), so each
+    /// use of a MAC has a key of its own that is independent of every stream and subkey.
+    pub fn mac(&self, label: &str, message: &[u8]) -> [u8; 32] {
+        let key = Zeroizing::new(kdf::hkdf_expand(&self.0, label, b""));
+        #[allow(clippy::expect_used)]
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key.as_slice())
+            .expect("HMAC accepts keys of every length");
+        mac.update(message);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Whether `tag` is [`MasterSecret::mac`]`(label, message)`, compared in constant time (a
+    /// tag of another length is simply wrong).
+    pub fn verify_mac(&self, label: &str, message: &[u8], tag: &[u8]) -> bool {
+        let expected = self.mac(label, message);
+        tag.len() == expected.len() && bool::from(expected.as_slice().ct_eq(tag))
     }
 
     /// A 128-bit public check value identifying this secret (for "wrong passphrase" detection).
@@ -149,5 +169,21 @@ mod tests {
             })
         ));
         assert_ne!(MasterSecret::generate_os(), MasterSecret::generate_os());
+    }
+
+    #[test]
+    fn mac_is_keyed_labelled_and_checked() {
+        let s = MasterSecret::from_bytes([7; 32]);
+        let t = s.mac("a", b"message");
+        assert!(s.verify_mac("a", b"message", &t));
+        assert!(!s.verify_mac("a", b"messagf", &t));
+        assert!(!s.verify_mac("b", b"message", &t));
+        assert!(!s.verify_mac("a", b"message", &t[..31]));
+        assert!(!MasterSecret::from_bytes([8; 32]).verify_mac("a", b"message", &t));
+        // RFC 4231-style check of the construction: HMAC-SHA-256 keyed by derive(label, "").
+        let key = kdf::hkdf_expand(&[7; 32], "a", b"");
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&key).unwrap();
+        m.update(b"message");
+        assert_eq!(t.as_slice(), m.finalize().into_bytes().as_slice());
     }
 }

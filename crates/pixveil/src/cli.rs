@@ -32,6 +32,9 @@ pub struct Cli {
 pub enum Command {
     /// Generate a key file for a scheme and an image shape.
     Keygen(KeygenArgs),
+    /// Convert a key file written before settings were authenticated (issue 15): same secret,
+    /// same derivation (what it encrypted still decrypts), settings now bound to the secret.
+    Rekey(RekeyArgs),
     /// Encrypt a dataset file, an image or a folder of images.
     Encrypt(CryptArgs),
     /// Decrypt what `encrypt` wrote.
@@ -97,6 +100,23 @@ pub struct KeygenArgs {
     #[arg(long, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
     /// Overwrite an existing key file.
+    #[arg(long)]
+    pub force: bool,
+    /// Output key file.
+    #[arg(short, long, value_name = "KEY")]
+    pub output: PathBuf,
+}
+
+/// `pixveil rekey`.
+#[derive(Debug, Args)]
+pub struct RekeyArgs {
+    /// The old key file (without a settings MAC). Check its settings first with `pixveil info`:
+    /// they are taken as they are.
+    pub key: PathBuf,
+    /// Passphrase file, for passphrase-protected keys.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Overwrite an existing output file.
     #[arg(long)]
     pub force: bool,
     /// Output key file.

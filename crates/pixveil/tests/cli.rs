@@ -692,3 +692,190 @@ fn decrypting_over_a_ciphertext_removes_its_stale_manifest() {
         "plaintext output keeps a ciphertext manifest"
     );
 }
+
+/// Rewrites a key file's metadata with `edit` and writes the container again with its SHA-256
+/// checksum recomputed (what anyone can do to a key file).
+fn edit_key_meta(path: &Path, out: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let bytes = fs::read(path).unwrap();
+    let meta_len = u32::from_le_bytes(bytes[16..20].try_into().unwrap()) as usize;
+    let body_len = u64::from_le_bytes(bytes[20..28].try_into().unwrap()) as usize;
+    let mut meta: serde_json::Value = serde_json::from_slice(&bytes[28..28 + meta_len]).unwrap();
+    edit(&mut meta);
+    let body = &bytes[28 + meta_len..28 + meta_len + body_len];
+    fs::write(
+        out,
+        pixveil_core::format::encode("key", &meta, body).unwrap(),
+    )
+    .unwrap();
+}
+
+/// Issue 15, item 1, end to end: a passphrase-protected `pe` per-image key edited to fixed mode
+/// (checksum recomputed) was accepted by `info` and `encrypt`, which then encrypted in fixed
+/// mode. `encrypt` refuses it now, and `info` says it cannot vouch for the settings.
+#[test]
+fn edited_key_settings_are_refused() {
+    let dir = TempDir::new().unwrap();
+    let d = dir.path();
+    let pass = d.join("pass");
+    fs::write(&pass, "correct horse battery staple\n").unwrap();
+    let key = d.join("k");
+    pixveil()
+        .args(["keygen", "--scheme", "pe", "--shape", "28x28x1"])
+        .args(["--mode", "per-image", "--passphrase-file"])
+        .arg(&pass)
+        .arg("-o")
+        .arg(&key)
+        .assert()
+        .success();
+    let edited = d.join("edited");
+    edit_key_meta(&key, &edited, |m| m["mode"] = "fixed".into());
+    let input = d.join("in-idx3-ubyte");
+    write_idx(&input, 2, false);
+    assert_error(
+        pixveil()
+            .args(["encrypt", "--key"])
+            .arg(&edited)
+            .arg("--passphrase-file")
+            .arg(&pass)
+            .arg(&input)
+            .arg("-o")
+            .arg(d.join("enc")),
+        "edited",
+    );
+    assert!(!d.join("enc").exists());
+    let info = pixveil()
+        .args(["info", "--json"])
+        .arg(&edited)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(v["settings"], "needs-passphrase");
+    // A key that stores its secret: `info` checks the MAC itself.
+    let stored = keygen(d, "s", "pe", "28x28x1", "per-image");
+    let v: serde_json::Value = serde_json::from_slice(
+        &pixveil()
+            .args(["info", "--json"])
+            .arg(&stored)
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(v["settings"], "verified");
+    assert_eq!(v["kdf_version"], 2);
+    let edited = d.join("edited-stored");
+    edit_key_meta(&stored, &edited, |m| m["mode"] = "fixed".into());
+    assert_error(pixveil().arg("info").arg(&edited), "edited");
+}
+
+/// Issue 15, item 1: key files without a settings MAC are refused with a way out, and
+/// `pixveil rekey` converts them without changing what they encrypt (derivation v1).
+#[test]
+fn old_key_files_are_refused_until_rekeyed() {
+    let dir = TempDir::new().unwrap();
+    let d = dir.path();
+    let key = keygen(d, "k", "pe", "28x28x1", "fixed");
+    let old = d.join("old");
+    edit_key_meta(&key, &old, |m| {
+        let o = m.as_object_mut().unwrap();
+        o.remove("mac");
+        o.remove("kdf");
+    });
+    let input = d.join("in-idx3-ubyte");
+    write_idx(&input, 2, false);
+    assert_error(
+        pixveil()
+            .args(["encrypt", "--key"])
+            .arg(&old)
+            .arg(&input)
+            .arg("-o")
+            .arg(d.join("enc")),
+        "pixveil rekey",
+    );
+    let new = d.join("new");
+    pixveil()
+        .arg("rekey")
+        .arg(&old)
+        .arg("-o")
+        .arg(&new)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("derivation v1"));
+    // Refuses to overwrite without --force, and to re-key a key that has a MAC.
+    assert_error(
+        pixveil().arg("rekey").arg(&old).arg("-o").arg(&new),
+        "--force",
+    );
+    assert_error(
+        pixveil().arg("rekey").arg(&new).arg("-o").arg(d.join("x")),
+        "nothing to re-key",
+    );
+    let enc = d.join("enc-idx3-ubyte");
+    pixveil()
+        .args(["encrypt", "--key"])
+        .arg(&new)
+        .arg(&input)
+        .arg("-o")
+        .arg(&enc)
+        .assert()
+        .success();
+    // The ciphertext is the one the old key made (derivation v1), computed independently.
+    let bytes = fs::read(&key).unwrap();
+    let secret =
+        pixveil_core::MasterSecret::from_slice(&bytes[bytes.len() - 64..bytes.len() - 32]).unwrap();
+    let shape = pixveil_image::Shape::new(28, 28, 1).unwrap();
+    let plain = decoded(&input);
+    let mut batch = pixveil_image::ImageBatch::new(shape, plain[16..].to_vec()).unwrap();
+    pixveil_cipher::BatchCipher::with_kdf(
+        pixveil_cipher::SchemeSpec::Pe { shuffle: true },
+        shape,
+        pixveil_cipher::KeyMode::Fixed,
+        &secret,
+        pixveil_cipher::KdfVersion::V1,
+    )
+    .unwrap()
+    .encrypt_batch(&mut batch, None, &|_| {})
+    .unwrap();
+    assert_eq!(&decoded(&enc)[16..], batch.as_bytes());
+}
+
+/// Issue 15, item 9: key files are owner-only (0600), set explicitly by the secret-file writer
+/// (before, only the `tempfile` crate's default made them so).
+#[cfg(unix)]
+#[test]
+fn key_files_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new().unwrap();
+    let d = dir.path();
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let key = keygen(d, "k", "pe", "28x28x1", "fixed");
+    assert_eq!(mode(&key), 0o600);
+    // Overwriting a world-readable file with --force gives an owner-only key too.
+    let open = d.join("open");
+    fs::write(&open, b"x").unwrap();
+    fs::set_permissions(&open, fs::Permissions::from_mode(0o644)).unwrap();
+    pixveil()
+        .args([
+            "keygen", "--scheme", "le", "--shape", "28x28x1", "--force", "-o",
+        ])
+        .arg(&open)
+        .assert()
+        .success();
+    assert_eq!(mode(&open), 0o600);
+    // And re-keyed files.
+    let old = d.join("old");
+    edit_key_meta(&key, &old, |m| {
+        let o = m.as_object_mut().unwrap();
+        o.remove("mac");
+        o.remove("kdf");
+    });
+    let new = d.join("new");
+    pixveil()
+        .arg("rekey")
+        .arg(&old)
+        .arg("-o")
+        .arg(&new)
+        .assert()
+        .success();
+    assert_eq!(mode(&new), 0o600);
+}

@@ -24,7 +24,7 @@ pub use npcr::{npcr, uaci};
 pub use psnr::{psnr, PSNR_CAP_DB};
 pub use ssim::ssim;
 
-use pixveil_cipher::{BatchCipher, KeyMode, Nonce, SchemeSpec};
+use pixveil_cipher::{BatchCipher, KdfVersion, KeyMode, Nonce, SchemeSpec};
 use pixveil_core::MasterSecret;
 use pixveil_image::{ImageBatch, Shape};
 use rayon::prelude::*;
@@ -176,13 +176,29 @@ pub fn analyze(
     secret: &MasterSecret,
     opts: AnalyzeOptions,
 ) -> Result<Analysis> {
+    analyze_with_kdf(plain, spec, mode, secret, KdfVersion::CURRENT, opts)
+}
+
+/// As [`analyze`], for a key of derivation version `kdf` (a key file's own, so the ciphertexts
+/// analysed are the ones that key makes).
+///
+/// # Errors
+/// As [`analyze`].
+pub fn analyze_with_kdf(
+    plain: &ImageBatch,
+    spec: &SchemeSpec,
+    mode: KeyMode,
+    secret: &MasterSecret,
+    kdf: KdfVersion,
+    opts: AnalyzeOptions,
+) -> Result<Analysis> {
     let shape = plain.shape();
     let n = plain.len();
     if n == 0 {
         return Err(Error::NotEnoughImages("no image to analyse".into()));
     }
-    let cipher = BatchCipher::new(spec.clone(), shape, mode, secret)?;
-    let other = BatchCipher::new(spec.clone(), shape, mode, &flip_one_bit(secret))?;
+    let cipher = BatchCipher::with_kdf(spec.clone(), shape, mode, secret, kdf)?;
+    let other = BatchCipher::with_kdf(spec.clone(), shape, mode, &flip_one_bit(secret), kdf)?;
     let nonces = match mode {
         KeyMode::Fixed => None,
         KeyMode::PerImage => Some(Nonce::fresh(n)?),

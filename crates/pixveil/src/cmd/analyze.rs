@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use pixveil_analysis::{
     attacks::AttackOutcome,
-    metrics::{analyze, AnalyzeOptions},
+    metrics::{analyze_with_kdf, AnalyzeOptions},
     report::{run_all, ReportOptions},
 };
 use pixveil_image::{dataset, input, sample, ImageBatch};
@@ -177,7 +177,14 @@ pub fn run(a: &AnalyzeArgs, quiet: bool) -> Result<()> {
             images.shape()
         );
     }
-    let analysis = analyze(&images, key.spec(), key.mode(), key.secret(), opts)?;
+    let analysis = analyze_with_kdf(
+        &images,
+        key.spec(),
+        key.mode(),
+        key.secret(),
+        key.kdf_version(),
+        opts,
+    )?;
     let secs = start.elapsed().as_secs_f64();
     if a.json {
         let mut v = serde_json::to_value(&analysis)?;

@@ -515,7 +515,7 @@ fn make_key(
     path: &Path,
 ) -> Result<Encryption> {
     let key = KeyFile::generate(SchemeSpec::from_name(scheme, None)?, shape, mode)?;
-    super::write_atomic(path, &key.to_bytes()?)?;
+    super::write_secret_atomic(path, &key.to_bytes()?)?;
     Encryption::new(key)
 }
 

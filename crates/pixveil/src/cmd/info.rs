@@ -33,8 +33,10 @@ fn describe(path: &std::path::Path) -> Result<serde_json::Value> {
             .and_then(|mut f| f.read(&mut head))
             .with_context(|| format!("cannot read {}", path.display()))?;
         if n == 4 && head == format::MAGIC {
-            let bytes =
-                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            // A stored key's bytes hold its secret: wiped when dropped.
+            let bytes = zeroize::Zeroizing::new(
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
+            );
             let kind = format::peek_kind(&bytes).with_context(|| format!("{}", path.display()))?;
             return match kind.as_str() {
                 pixveil_cipher::keyfile::KIND => {

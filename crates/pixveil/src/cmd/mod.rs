@@ -27,6 +27,7 @@ pub fn run(cli: &Cli) -> Result<()> {
     engine::set_backend(cli.backend, cli.threads)?;
     match &cli.command {
         Command::Keygen(a) => keygen::run(a),
+        Command::Rekey(a) => keygen::rekey(a),
         Command::Encrypt(a) => crypt::run(a, crypt::Direction::Encrypt, cli.quiet),
         Command::Decrypt(a) => crypt::run(a, crypt::Direction::Decrypt, cli.quiet),
         Command::Info(a) => info::run(a),
@@ -55,6 +56,40 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     };
     let mut tmp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// Writes a secret file (a key file) atomically, as [`write_atomic`], readable and writable by
+/// its owner only: on unix the temporary file is created with mode 0600 and set to 0600 again
+/// before anything is written, whatever the umask or the `tempfile` crate's default.
+pub(crate) fn write_secret_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o600));
+    }
+    let mut tmp = builder
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot restrict the permissions of {}", path.display()))?;
+    }
     tmp.write_all(bytes)
         .and_then(|()| tmp.as_file().sync_all())
         .with_context(|| format!("cannot write {}", path.display()))?;
@@ -118,8 +153,10 @@ pub(crate) fn load_key(
     path: &Path,
     passphrase_file: Option<&Path>,
 ) -> Result<pixveil_cipher::KeyFile> {
-    let bytes =
-        std::fs::read(path).with_context(|| format!("cannot read key file {}", path.display()))?;
+    // A stored key's bytes hold its secret: wiped when dropped.
+    let bytes = zeroize::Zeroizing::new(
+        std::fs::read(path).with_context(|| format!("cannot read key file {}", path.display()))?,
+    );
     let pass = passphrase_file.map(read_passphrase).transpose()?;
     pixveil_cipher::KeyFile::from_bytes(&bytes, pass.as_ref().map(|p| p.as_slice()))
         .with_context(|| format!("{}", path.display()))

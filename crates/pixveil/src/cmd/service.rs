@@ -173,7 +173,7 @@ fn keygen(a: &ClientKeygenArgs) -> Result<()> {
         perceptual.as_deref().map(Vec::as_slice),
         pass.as_deref().map(Vec::as_slice),
     )?;
-    super::write_atomic(&a.output, &key.to_bytes()?)?;
+    super::write_secret_atomic(&a.output, &key.to_bytes()?)?;
     eprintln!(
         "wrote {} for {} ({}, scheme {}); registered {} keys {} ({:.1} MB)",
         a.output.display(),
