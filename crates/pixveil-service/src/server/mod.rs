@@ -352,6 +352,20 @@ async fn metrics_text(State(s): State<Arc<AppState>>) -> Response {
 /// Largest body read and discarded before an early refusal (503), bytes.
 const DRAIN_LIMIT: u64 = 16 << 20;
 
+/// Reads and drops a body of at most [`DRAIN_LIMIT`] declared bytes before an early answer,
+/// so that clients that read the answer only after sending their whole body see it; a
+/// larger or undeclared body is left unread (the connection closes after the answer).
+async fn drain(headers: &HeaderMap, body: Body, deadline: Instant) {
+    if declared_length(headers).is_some_and(|n| n <= DRAIN_LIMIT) {
+        // The answer is an error either way; a failed drain only closes the connection.
+        let _ = tokio::time::timeout_at(
+            deadline.into(),
+            axum::body::to_bytes(body, DRAIN_LIMIT as usize),
+        )
+        .await;
+    }
+}
+
 /// The `Content-Length` a request declares, if any.
 fn declared_length(headers: &HeaderMap) -> Option<u64> {
     headers
@@ -372,6 +386,7 @@ async fn read_body(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if !ct.starts_with(api::OCTET_STREAM) {
+        drain(headers, body, deadline).await;
         return Err(Problem::new(
             ProblemCode::UnsupportedMediaType,
             format!("expected Content-Type {}, got {ct:?}", api::OCTET_STREAM),
@@ -492,16 +507,6 @@ async fn classify(
     mode: Mode,
 ) -> std::result::Result<Response, Problem> {
     let deadline = Instant::now() + s.config.request_timeout;
-    let key = query
-        .ok()
-        .and_then(|q| q.0.key)
-        .filter(|k| is_key_id(k))
-        .ok_or_else(|| {
-            Problem::new(
-                ProblemCode::BadRequest,
-                "query parameter key=<64 hex digits> (the id POST /v1/keys returned) is required",
-            )
-        })?;
     // Admission before reading the body: an overloaded server does not take a large upload
     // (it answers at once and closes the connection); a small one it reads first, so that
     // clients that only read an answer after sending their body get the 503 cleanly.
@@ -515,17 +520,21 @@ async fn classify(
                 s.config.max_concurrent, s.config.max_queue
             ),
         );
-        if declared_length(&headers).is_some_and(|n| n <= DRAIN_LIMIT) {
-            let _ = tokio::time::timeout_at(
-                deadline.into(),
-                axum::body::to_bytes(body, DRAIN_LIMIT as usize),
-            )
-            .await;
-        }
+        drain(&headers, body, deadline).await;
         return Err(busy);
     }
     let _admission = Admission(&s.admitted);
     let bytes = read_body(&s, &headers, body, deadline).await?;
+    let key = query
+        .ok()
+        .and_then(|q| q.0.key)
+        .filter(|k| is_key_id(k))
+        .ok_or_else(|| {
+            Problem::new(
+                ProblemCode::BadRequest,
+                "query parameter key=<64 hex digits> (the id POST /v1/keys returned) is required",
+            )
+        })?;
     let in_len = bytes.len() as u64;
     let permit = tokio::time::timeout_at(deadline.into(), s.slots.clone().acquire_owned())
         .await
