@@ -396,7 +396,8 @@ impl SecretKey {
         let n = params.degree();
         let packed = r.take(n.div_ceil(4))?;
         r.finish()?;
-        let mut coeffs = vec![0i64; n];
+        // Zeroized if a later code is invalid.
+        let mut coeffs = zeroize::Zeroizing::new(vec![0i64; n]);
         for (i, c) in coeffs.iter_mut().enumerate() {
             *c = match (packed[i / 4] >> (2 * (i % 4))) & 3 {
                 0 => 0,

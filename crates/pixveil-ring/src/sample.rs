@@ -13,6 +13,7 @@ use crate::{Basis, Ntt, Poly, Result, RingContext};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, RngCore, SeedableRng};
 use std::sync::{Arc, OnceLock};
+use zeroize::Zeroizing;
 
 /// Standard deviation of the error distribution (HomomorphicEncryption.org standard: 3.2).
 pub const SIGMA: f64 = 3.2;
@@ -22,10 +23,13 @@ pub const SIGMA: f64 = 3.2;
 pub const MAX_ERROR: i64 = 28;
 
 /// Uniform ternary coefficients in `{-1, 0, 1}`, each with probability 1/3 (up to 2^-32).
-pub fn ternary<R: RngCore + CryptoRng>(n: usize, rng: &mut R) -> Vec<i64> {
-    (0..n)
-        .map(|_| ((rng.next_u32() as u64 * 3) >> 32) as i64 - 1)
-        .collect()
+/// Secrets and encryption randomness: the vector is zeroized when dropped.
+pub fn ternary<R: RngCore + CryptoRng>(n: usize, rng: &mut R) -> Zeroizing<Vec<i64>> {
+    Zeroizing::new(
+        (0..n)
+            .map(|_| ((rng.next_u32() as u64 * 3) >> 32) as i64 - 1)
+            .collect(),
+    )
 }
 
 /// `2^64` as a float.
@@ -77,18 +81,21 @@ fn cdt() -> &'static [u64; MAX_ERROR as usize] {
 /// (untruncated) discrete Gaussian: ≈ 2^-54.7 per coefficient (the table's distribution
 /// against the ideal in 60-digit arithmetic: the tail beyond 28, 2^-61.2, plus the f64
 /// rounding of the entries); the `gaussian_is_close_to_ideal` test checks it is below 2^-48.
-/// Truncating at 19 instead (`⌊6σ⌋`, SEAL's bound) is 2^-30 away.
-pub fn gaussian<R: RngCore + CryptoRng>(n: usize, rng: &mut R) -> Vec<i64> {
+/// Truncating at 19 instead (`⌊6σ⌋`, SEAL's bound) is 2^-30 away. Errors are secret: the
+/// vector is zeroized when dropped.
+pub fn gaussian<R: RngCore + CryptoRng>(n: usize, rng: &mut R) -> Zeroizing<Vec<i64>> {
     let t = cdt();
-    (0..n)
-        .map(|_| {
-            let r = rng.next_u64();
-            let mag: i64 = t.iter().map(|&c| (r >= c) as i64).sum();
-            let sign = (rng.next_u32() & 1) as i64;
-            // sign ? -mag : mag, without a branch.
-            mag - 2 * sign * mag
-        })
-        .collect()
+    Zeroizing::new(
+        (0..n)
+            .map(|_| {
+                let r = rng.next_u64();
+                let mag: i64 = t.iter().map(|&c| (r >= c) as i64).sum();
+                let sign = (rng.next_u32() & 1) as i64;
+                // sign ? -mag : mag, without a branch.
+                mag - 2 * sign * mag
+            })
+            .collect(),
+    )
 }
 
 /// A uniformly random polynomial over `basis`, sampled directly in NTT form (the NTT is a
