@@ -14,8 +14,10 @@
 //! | 16384  | 438     | 305     | 237     |
 //! | 32768  | 881     | 611     | 476     |
 //!
-//! Anything else is refused with [`Error::Insecure`] unless the literal says
-//! [`SecurityLevel::None`].
+//! Anything else is refused with [`Error::Insecure`]. Only builds with the
+//! `insecure-params` cargo feature (tests and benchmarks on small rings) have
+//! `SecurityLevel::None`, which skips the table: without the feature no literal, built or
+//! deserialized, and no serialized parameter file can avoid the check.
 
 use crate::{Error, Result};
 use pixveil_math::primes::ntt_primes;
@@ -35,22 +37,37 @@ pub enum SecurityLevel {
     Bits192,
     /// 256-bit classical security.
     Bits256,
-    /// No security check at all. **Not secure**: for tests and experiments only.
+    /// No security check at all. **Not secure**: for tests and experiments only. Exists only
+    /// with the `insecure-params` cargo feature (and in this crate's own unit tests); without
+    /// it, deserializing a literal that says `"None"` fails ("unknown variant").
+    #[cfg(any(test, feature = "insecure-params"))]
     None,
 }
 
 impl SecurityLevel {
-    fn tag(self) -> u8 {
+    /// The byte that encodes this level (in fingerprints and serialized parameters).
+    pub(crate) fn tag(self) -> u8 {
         match self {
             Self::Bits128 => 1,
             Self::Bits192 => 2,
             Self::Bits256 => 3,
+            #[cfg(any(test, feature = "insecure-params"))]
             Self::None => 0,
         }
     }
 
+    /// Whether parameters at this level must fit the security table (all levels but the
+    /// feature-gated `None`).
+    pub fn is_checked(self) -> bool {
+        match self {
+            Self::Bits128 | Self::Bits192 | Self::Bits256 => true,
+            #[cfg(any(test, feature = "insecure-params"))]
+            Self::None => false,
+        }
+    }
+
     /// Largest total `log2(QP)` in bits for degree `n`, or `None` if the table has no entry
-    /// (or no check applies, for [`SecurityLevel::None`]).
+    /// (or no check applies, for the feature-gated `SecurityLevel::None`).
     pub fn max_log_qp(self, n: usize) -> Option<u32> {
         let row = match n {
             1024 => [27, 19, 14],
@@ -65,6 +82,7 @@ impl SecurityLevel {
             Self::Bits128 => Some(row[0]),
             Self::Bits192 => Some(row[1]),
             Self::Bits256 => Some(row[2]),
+            #[cfg(any(test, feature = "insecure-params"))]
             Self::None => None,
         }
     }
@@ -195,8 +213,8 @@ impl Parameters {
     /// # Errors
     /// [`Error::InvalidParameter`] for malformed literals (including `P < q_i`),
     /// [`Error::Insecure`] if the total
-    /// modulus exceeds the security table (or `N` has no table entry) and the security level
-    /// is not [`SecurityLevel::None`].
+    /// modulus exceeds the security table (or `N` has no table entry), unless the level is
+    /// the feature-gated `SecurityLevel::None`.
     pub fn new(literal: &ParametersLiteral) -> Result<Arc<Self>> {
         let l = literal;
         if !(3..=17).contains(&l.log_n) {
@@ -267,7 +285,7 @@ impl Parameters {
             ));
         }
         let log_qp: u32 = q.iter().chain(&p).map(|&x| 64 - x.leading_zeros()).sum();
-        if l.security != SecurityLevel::None {
+        if l.security.is_checked() {
             let insecure = |max_log_qp| Error::Insecure {
                 log_qp,
                 max_log_qp,
