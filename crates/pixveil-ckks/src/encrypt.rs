@@ -4,6 +4,7 @@ use crate::encoder::{Encoder, Plaintext};
 use crate::evaluator::mod_down;
 use crate::keys::{restrict, PublicKey, SecretKey};
 use crate::params::{Fingerprint, Parameters};
+use crate::scratch::Held;
 use crate::{Error, Result};
 use pixveil_math::Complex;
 use pixveil_ring::sample;
@@ -142,8 +143,16 @@ impl Encryptor {
         a.mul_assign(&u)?;
         a.add_assign(&e1)?;
         let level = basis.q - 1;
-        let mut b = Poly::from_raw(ctx, basis, mod_down(&self.params, b.into_data(), level)?)?;
-        let a = Poly::from_raw(ctx, basis, mod_down(&self.params, a.into_data(), level)?)?;
+        let mut b = Poly::from_raw(
+            ctx,
+            basis,
+            mod_down(&self.params, b.into_data(), level, Held::Secret)?,
+        )?;
+        let a = Poly::from_raw(
+            ctx,
+            basis,
+            mod_down(&self.params, a.into_data(), level, Held::Secret)?,
+        )?;
         b.add_assign(&pt.poly)?;
         Ok(Ciphertext {
             parts: vec![b, a],
