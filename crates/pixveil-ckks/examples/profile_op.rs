@@ -24,7 +24,8 @@ fn main() -> Result<()> {
         _ => Preset::TenSeal8192,
     };
     let params = Parameters::preset(preset)?;
-    let mut rng = ChaCha20Rng::from_seed([1; 32]);
+    // OS randomness, as in every example (a fixed seed gives a fixed secret key).
+    let mut rng = ChaCha20Rng::from_os_rng();
     let kg = KeyGenerator::new(&params, &mut rng)?;
     let pk = kg.public_key(&mut rng)?;
     let rlk = kg.relin_key(&mut rng)?;
