@@ -1,6 +1,11 @@
 //! Criterion benches of the CKKS operations at N = 8192, single-threaded, for the TenSEAL
 //! chain `[31, 26×6, 31]` and the precise chain `[40, 26×5, 48]` (both Δ = 2^26):
 //! `cargo bench -p pixveil-ckks --bench ckks`.
+//!
+//! Besides the operations: the cost of reading a result through the rounded
+//! `decrypt_decode` against the exact `decrypt_raw` + `decode` (issue 15, item 2), and key
+//! generation (relinearization key, one Galois key, public key), whose secret temporaries
+//! are wiped (item 6).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
@@ -49,6 +54,17 @@ fn ckks(c: &mut Criterion) {
         });
         g.bench_function(id("decrypt"), |b| {
             b.iter(|| dec.decrypt_raw(black_box(&ct)))
+        });
+        g.bench_function(id("decrypt_decode_rounded"), |b| {
+            b.iter(|| dec.decrypt_decode(black_box(&ct), &enc, 20))
+        });
+        g.bench_function(id("decrypt_raw_decode"), |b| {
+            b.iter(|| enc.decode(&dec.decrypt_raw(black_box(&ct)).unwrap()))
+        });
+        g.bench_function(id("keygen_public"), |b| b.iter(|| kg.public_key(&mut rng)));
+        g.bench_function(id("keygen_relin"), |b| b.iter(|| kg.relin_key(&mut rng)));
+        g.bench_function(id("keygen_galois_1"), |b| {
+            b.iter(|| kg.galois_keys(&[1], false, &mut rng))
         });
         g.bench_function(id("mul_plain"), |b| b.iter(|| ev.mul_plain(&ct, &pt)));
         g.bench_function(id("mul_relin"), |b| {

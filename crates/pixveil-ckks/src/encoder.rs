@@ -141,7 +141,9 @@ impl Encoder {
         let composer = &self.params.composers[level];
         let n = self.params.degree();
         let slots = n / 2;
-        let mut real = vec![0f64; n];
+        // The exact decrypted coefficients (secret-derived: with the ciphertext they give the
+        // key away), zeroized when dropped.
+        let mut real = zeroize::Zeroizing::new(vec![0f64; n]);
         let rows: Vec<&[u64]> = (0..=level).map(|r| coeff.row(r)).collect();
         composer.compose_centered_rows(&rows, &mut real)?;
         let inv_scale = 1.0 / pt.scale;

@@ -4,6 +4,7 @@ use crate::encoder::{Encoder, Plaintext};
 use crate::evaluator::mod_down;
 use crate::keys::{restrict, PublicKey, SecretKey};
 use crate::params::{Fingerprint, Parameters};
+use crate::scratch::Held;
 use crate::{Error, Result};
 use pixveil_math::Complex;
 use pixveil_ring::sample;
@@ -104,12 +105,12 @@ impl Encryptor {
         let n = self.params.degree();
         let basis = pt.poly.basis();
         let small =
-            |v: Vec<i64>| -> Result<Poly<Ntt>> { Ok(Poly::from_i64(ctx, basis, &v)?.into_ntt()) };
+            |v: &[i64]| -> Result<Poly<Ntt>> { Ok(Poly::from_i64(ctx, basis, v)?.into_ntt()) };
         if let Some(sk) = &self.sk {
             let mut seed = [0u8; 32];
             rng.fill_bytes(&mut seed);
             let a = sample::uniform_from_seed(ctx, basis, &seed)?;
-            let e = small(sample::gaussian(n, rng))?;
+            let e = small(&sample::gaussian(n, rng))?;
             let mut c0 = a.clone();
             c0.mul_assign(&sk.at(basis)?)?;
             c0.neg_assign();
@@ -131,10 +132,10 @@ impl Encryptor {
             p: ctx.num_p(),
         };
         let small_ext =
-            |v: Vec<i64>| -> Result<Poly<Ntt>> { Ok(Poly::from_i64(ctx, ext, &v)?.into_ntt()) };
-        let u = small_ext(sample::ternary(n, rng))?;
-        let e0 = small_ext(sample::gaussian(n, rng))?;
-        let e1 = small_ext(sample::gaussian(n, rng))?;
+            |v: &[i64]| -> Result<Poly<Ntt>> { Ok(Poly::from_i64(ctx, ext, v)?.into_ntt()) };
+        let u = small_ext(&sample::ternary(n, rng))?;
+        let e0 = small_ext(&sample::gaussian(n, rng))?;
+        let e1 = small_ext(&sample::gaussian(n, rng))?;
         let mut b = restrict(&pk.b, ext)?;
         let mut a = restrict(&pk.a, ext)?;
         b.mul_assign(&u)?;
@@ -142,8 +143,16 @@ impl Encryptor {
         a.mul_assign(&u)?;
         a.add_assign(&e1)?;
         let level = basis.q - 1;
-        let mut b = Poly::from_raw(ctx, basis, mod_down(&self.params, b.into_data(), level)?)?;
-        let a = Poly::from_raw(ctx, basis, mod_down(&self.params, a.into_data(), level)?)?;
+        let mut b = Poly::from_raw(
+            ctx,
+            basis,
+            mod_down(&self.params, b.into_data(), level, Held::Secret)?,
+        )?;
+        let a = Poly::from_raw(
+            ctx,
+            basis,
+            mod_down(&self.params, a.into_data(), level, Held::Secret)?,
+        )?;
         b.add_assign(&pt.poly)?;
         Ok(Ciphertext {
             parts: vec![b, a],
@@ -204,11 +213,12 @@ impl Decryptor {
         }
         let unit = (bits as f64).exp2();
         let round = |x: f64| (x * unit).round() / unit;
-        Ok(encoder
-            .decode(&self.decrypt_raw(ct)?)?
-            .into_iter()
-            .map(|z| Complex::new(round(z.re), round(z.im)))
-            .collect())
+        // Rounded in place: the exact values are overwritten, not left in a freed buffer.
+        let mut values = encoder.decode(&self.decrypt_raw(ct)?)?;
+        for z in &mut values {
+            *z = Complex::new(round(z.re), round(z.im));
+        }
+        Ok(values)
     }
 
     /// The exact decryption `c_0 + c_1·s (+ c_2·s²)` as a plaintext with the ciphertext's

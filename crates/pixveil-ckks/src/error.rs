@@ -5,11 +5,12 @@
 #[non_exhaustive]
 pub enum Error {
     /// The parameters exceed the HomomorphicEncryption.org bound for the requested security.
-    #[error("insecure parameters: log2(QP) = {log_qp} bits exceeds {max_log_qp} bits allowed at N = {degree} (use SecurityLevel::None to override)")]
+    #[error("insecure parameters: log2(QP) = {log_qp} bits exceeds {max_log_qp} bits allowed at N = {degree} (only test builds with the insecure-params feature can skip the check)")]
     Insecure {
         /// Total bit count of all primes (ciphertext and special).
         log_qp: u32,
-        /// Largest total allowed by the table for this degree and security level.
+        /// Largest total allowed by the table for this degree and security level (0 for a
+        /// degree without a table entry: nothing is allowed).
         max_log_qp: u32,
         /// Ring degree `N`.
         degree: usize,
@@ -148,7 +149,7 @@ mod tests {
         let cases = [
             (
                 Error::Insecure { log_qp: 244, max_log_qp: 218, degree: 8192 },
-                "insecure parameters: log2(QP) = 244 bits exceeds 218 bits allowed at N = 8192 (use SecurityLevel::None to override)",
+                "insecure parameters: log2(QP) = 244 bits exceeds 218 bits allowed at N = 8192 (only test builds with the insecure-params feature can skip the check)",
             ),
             (Error::LevelMismatch { left: 3, right: 2 }, "level mismatch: 3 vs 2"),
             (

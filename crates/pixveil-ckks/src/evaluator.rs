@@ -22,7 +22,8 @@ use crate::encoder::Plaintext;
 use crate::encrypt::Ciphertext;
 use crate::keys::{GaloisKeys, KeyRow, KeySwitchKey, RelinKey};
 use crate::params::{Fingerprint, Parameters};
-use crate::{scratch, Error, Result};
+use crate::scratch::{self, Held};
+use crate::{Error, Result};
 use pixveil_math::ntt::galois_permutation;
 use pixveil_ring::{galois_element_conjugate, galois_element_for_step, Basis, Ntt, Poly};
 use rayon::prelude::*;
@@ -40,7 +41,8 @@ pub struct Decomposed {
 impl Drop for Decomposed {
     fn drop(&mut self) {
         for d in self.digits.drain(..) {
-            scratch::give(d);
+            // Digits of a ciphertext polynomial: public.
+            scratch::give(d, Held::Public);
         }
     }
 }
@@ -350,7 +352,8 @@ impl Evaluator {
         let out = self.assemble_rows(first, size, first.scale * pt0.scale, |part, r| {
             &rows[part * nrows + r]
         });
-        rows.into_iter().for_each(scratch::give);
+        rows.into_iter()
+            .for_each(|r| scratch::give(r, Held::Public));
         out
     }
 
@@ -711,7 +714,7 @@ impl Evaluator {
                 ctx.ntt(idx).forward(dst);
             }
         });
-        scratch::give(coeff);
+        scratch::give(coeff, Held::Public);
         Ok(Decomposed {
             level,
             digits,
@@ -748,8 +751,8 @@ impl Evaluator {
                 inner_product(&m, &drows, &brows, &arows, o0, o1);
             });
         let (u0, u1) = rayon::join(
-            || mod_down(&self.params, out0, level),
-            || mod_down(&self.params, out1, level),
+            || mod_down(&self.params, out0, level, Held::Public),
+            || mod_down(&self.params, out1, level, Held::Public),
         );
         Ok((u0?, u1?))
     }
@@ -815,7 +818,7 @@ fn add_raw(p: &mut Poly<Ntt>, u: Vec<u64>) {
             *x = m.add(*x, y);
         }
     }
-    scratch::give(u);
+    scratch::give(u, Held::Public);
 }
 
 /// `o0[k] = Σ_i d_i[k]·b_i[k]`, `o1[k] = Σ_i d_i[k]·a_i[k]` modulo `m`: lazily in `u64`
@@ -873,8 +876,8 @@ fn inner_product(
         for (o, &v) in o1.iter_mut().zip(&acc1) {
             *o = m.reduce(v);
         }
-        scratch::give(acc0);
-        scratch::give(acc1);
+        scratch::give(acc0, Held::Public);
+        scratch::give(acc1, Held::Public);
         return;
     }
     let mut acc = scratch::take128(2 * n);
@@ -888,7 +891,7 @@ fn inner_product(
         *r0 = m.reduce_u128(acc[0]);
         *r1 = m.reduce_u128(acc[1]);
     }
-    scratch::give128(acc);
+    scratch::give128(acc, Held::Public);
 }
 
 #[inline(always)]
@@ -920,8 +923,15 @@ fn row_prime(ctx: &pixveil_ring::RingContext, level: usize, r: usize) -> usize {
 
 /// Divides `x` (rows `q_0 … q_ℓ, p_0 … p_{K-1}`, NTT form) by `P = Π p_k`, returning rows
 /// `q_0 … q_ℓ`. The remainder `[x]_P` is lifted centered (exact rounding): directly with one
-/// special prime, by a float-corrected basis conversion with several.
-pub(crate) fn mod_down(params: &Parameters, mut x: Vec<u64>, level: usize) -> Result<Vec<u64>> {
+/// special prime, by a float-corrected basis conversion with several. `held` says whether `x`
+/// is secret-derived (a public-key encryption) or public (key switching): the scratch
+/// remainders are returned to the pool as such.
+pub(crate) fn mod_down(
+    params: &Parameters,
+    mut x: Vec<u64>,
+    level: usize,
+    held: Held,
+) -> Result<Vec<u64>> {
     let ctx = params.ring();
     let n = ctx.degree();
     let k = ctx.num_p();
@@ -953,8 +963,8 @@ pub(crate) fn mod_down(params: &Parameters, mut x: Vec<u64>, level: usize) -> Re
         let (inv, invs) = params.p_inv_mod_q[j];
         pixveil_math::kernels::sub_mul_const(&m, &mut x[j * n..(j + 1) * n], tj, inv, invs);
     }
-    scratch::give(rem);
-    scratch::give(t);
+    scratch::give(rem, held);
+    scratch::give(t, held);
     Ok(x)
 }
 

@@ -19,7 +19,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{CryptoRng, RngCore, SeedableRng};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 /// The secret key `s`, a uniform ternary polynomial. Zeroized on drop; `Debug` is redacted.
 #[derive(Clone)]
@@ -57,15 +57,18 @@ impl SecretKey {
     /// # Errors
     /// Never for validated parameters.
     pub fn generate<R: RngCore + CryptoRng>(params: &Arc<Parameters>, rng: &mut R) -> Result<Self> {
-        let coeffs = sample::ternary(params.degree(), rng);
-        Self::from_coeffs(params, coeffs)
+        Self::from_coeffs(params, sample::ternary(params.degree(), rng))
     }
 
-    pub(crate) fn from_coeffs(params: &Arc<Parameters>, coeffs: Vec<i64>) -> Result<Self> {
+    /// The key with ternary coefficients `coeffs` (moved into the key; zeroized on error).
+    pub(crate) fn from_coeffs(
+        params: &Arc<Parameters>,
+        mut coeffs: Zeroizing<Vec<i64>>,
+    ) -> Result<Self> {
         let ctx = params.ring();
         let ntt = Poly::from_i64(ctx, ctx.full_basis(), &coeffs)?.into_ntt();
         Ok(Self {
-            coeffs,
+            coeffs: core::mem::take(&mut *coeffs),
             ntt,
             fingerprint: *params.fingerprint(),
         })
@@ -311,8 +314,7 @@ impl KeySwitchKey {
             let m = *ctx.modulus(i);
             let pm = params.p_mod_q[i];
             let pms = m.shoup(pm);
-            let t = target.row(i).to_vec();
-            for (x, &y) in bi.row_mut(i).iter_mut().zip(&t) {
+            for (x, &y) in bi.row_mut(i).iter_mut().zip(target.row(i)) {
                 *x = m.add(*x, m.mul_shoup(y, pm, pms));
             }
             b.push(bi);

@@ -13,12 +13,9 @@
 //! use rand_chacha::ChaCha20Rng;
 //! use rand_core::SeedableRng;
 //!
-//! // Toy parameters (N = 1024, not secure): tests and examples only.
-//! let lit = ParametersLiteral {
-//!     log_n: 10, log_q: vec![40, 30], log_p: vec![40], log_scale: 30,
-//!     security: SecurityLevel::None,
-//! };
-//! let params = Parameters::new(&lit)?;
+//! // N = 8192, q = [31, 26×5], P = [28, 28]: 128-bit secure. (Parameters that skip the
+//! // security table exist only with the `insecure-params` feature, for tests.)
+//! let params = Parameters::preset(Preset::Fast8192)?;
 //! // Keys and ciphertexts need OS randomness (a fixed seed would give a fixed secret key).
 //! let mut rng = ChaCha20Rng::from_os_rng();
 //! let kg = KeyGenerator::new(&params, &mut rng)?;

@@ -14,8 +14,10 @@
 //! | 16384  | 438     | 305     | 237     |
 //! | 32768  | 881     | 611     | 476     |
 //!
-//! Anything else is refused with [`Error::Insecure`] unless the literal says
-//! [`SecurityLevel::None`].
+//! Anything else is refused with [`Error::Insecure`]. Only builds with the
+//! `insecure-params` cargo feature (tests and benchmarks on small rings) have
+//! `SecurityLevel::None`, which skips the table: without the feature no literal, built or
+//! deserialized, and no serialized parameter file can avoid the check.
 
 use crate::{Error, Result};
 use pixveil_math::primes::ntt_primes;
@@ -35,22 +37,37 @@ pub enum SecurityLevel {
     Bits192,
     /// 256-bit classical security.
     Bits256,
-    /// No security check at all. **Not secure**: for tests and experiments only.
+    /// No security check at all. **Not secure**: for tests and experiments only. Exists only
+    /// with the `insecure-params` cargo feature (and in this crate's own unit tests); without
+    /// it, deserializing a literal that says `"None"` fails ("unknown variant").
+    #[cfg(any(test, feature = "insecure-params"))]
     None,
 }
 
 impl SecurityLevel {
-    fn tag(self) -> u8 {
+    /// The byte that encodes this level (in fingerprints and serialized parameters).
+    pub(crate) fn tag(self) -> u8 {
         match self {
             Self::Bits128 => 1,
             Self::Bits192 => 2,
             Self::Bits256 => 3,
+            #[cfg(any(test, feature = "insecure-params"))]
             Self::None => 0,
         }
     }
 
+    /// Whether parameters at this level must fit the security table (all levels but the
+    /// feature-gated `None`).
+    pub fn is_checked(self) -> bool {
+        match self {
+            Self::Bits128 | Self::Bits192 | Self::Bits256 => true,
+            #[cfg(any(test, feature = "insecure-params"))]
+            Self::None => false,
+        }
+    }
+
     /// Largest total `log2(QP)` in bits for degree `n`, or `None` if the table has no entry
-    /// (or no check applies, for [`SecurityLevel::None`]).
+    /// (or no check applies, for the feature-gated `SecurityLevel::None`).
     pub fn max_log_qp(self, n: usize) -> Option<u32> {
         let row = match n {
             1024 => [27, 19, 14],
@@ -65,6 +82,7 @@ impl SecurityLevel {
             Self::Bits128 => Some(row[0]),
             Self::Bits192 => Some(row[1]),
             Self::Bits256 => Some(row[2]),
+            #[cfg(any(test, feature = "insecure-params"))]
             Self::None => None,
         }
     }
@@ -79,8 +97,10 @@ pub struct ParametersLiteral {
     /// Bit sizes of the ciphertext primes `q_0, q_1, …` (`q_0` first, the last one is dropped
     /// first by rescaling). A ciphertext at level `ℓ` uses `q_0 … q_ℓ`.
     pub log_q: Vec<u32>,
-    /// Bit sizes of the special primes `p_0 … p_{K-1}` used by key switching (1 to 8; their
-    /// product `P` must be at least as large as every `q_i`).
+    /// Bit sizes of the special primes `p_0 … p_{K-1}` used by key switching (1 to 8). Their
+    /// product `P` must be at least as large as every `q_i` **by value** (checked after the
+    /// primes are generated; special primes are generated first, so one special prime as
+    /// wide as the widest `q_i` always suffices).
     pub log_p: Vec<u32>,
     /// Default scale `Δ = 2^log_scale` used by the encoder.
     pub log_scale: u32,
@@ -93,7 +113,9 @@ pub struct ParametersLiteral {
 #[non_exhaustive]
 pub enum Preset {
     /// The TenSEAL MNIST chain: `N = 8192`, `q = [31, 26×6]`, `P = 31` (218 bits, 128-bit
-    /// secure), `Δ = 2^26`: six rescales, ≈ 5 bits of integer headroom in `q_0`.
+    /// secure), `Δ = 2^26`: six rescales, ≈ 5 bits of integer headroom in `q_0`. `P` is the
+    /// largest 31-bit NTT prime (2147352577) and `q_0` the next (2147205121), so `P > q_0`
+    /// (SEAL's `CoeffModulus::Create` gives these chains the other way round).
     TenSeal8192,
     /// A more precise 128-bit chain at `N = 8192`: `q = [40, 26×5]`, `P = 48` (218 bits),
     /// `Δ = 2^26`: five rescales, 14 bits of headroom, and a 48-bit special prime that makes
@@ -182,13 +204,17 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> Error {
 }
 
 impl Parameters {
-    /// Validates a literal and generates its primes (the largest NTT-friendly primes of each
-    /// requested size, as SEAL's `CoeffModulus::Create`).
+    /// Validates a literal and generates its primes: the largest unused NTT-friendly prime
+    /// (`≡ 1 mod 2N`) of each requested size, special primes first, then `q_0, q_1, …`.
+    ///
+    /// Invariant established here: `P = Π p_k ≥ q_i` for every ciphertext prime (by value),
+    /// which keeps the key-switching noise `≈ Σ_i |d_i|·|e_i| / P` with `|d_i| ≤ q_i/2` small.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] for malformed literals, [`Error::Insecure`] if the total
-    /// modulus exceeds the security table (or `N` has no table entry) and the security level
-    /// is not [`SecurityLevel::None`].
+    /// [`Error::InvalidParameter`] for malformed literals (including `P < q_i`),
+    /// [`Error::Insecure`] if the total
+    /// modulus exceeds the security table (or `N` has no table entry), unless the level is
+    /// the feature-gated `SecurityLevel::None`.
     pub fn new(literal: &ParametersLiteral) -> Result<Arc<Self>> {
         let l = literal;
         if !(3..=17).contains(&l.log_n) {
@@ -213,48 +239,63 @@ impl Parameters {
                 ));
             }
         }
-        let max_q = l.log_q.iter().copied().max().unwrap_or(0);
-        let sum_p: u32 = l.log_p.iter().sum();
-        if sum_p < max_q {
-            return Err(invalid(
-                "log_p",
-                format!(
-                    "special modulus P ({sum_p} bits) must be at least as large as every q_i ({max_q} bits)"
-                ),
-            ));
-        }
         if l.log_scale == 0 || l.log_scale >= l.log_q[0] || l.log_scale > 60 {
             return Err(invalid(
                 "log_scale",
                 format!("{} must be in 1..log_q[0] = {}", l.log_scale, l.log_q[0]),
             ));
         }
-        // Generate primes per distinct bit size, largest first, all distinct.
+        // Every prime is the largest unused NTT-friendly prime of its size, all distinct. The
+        // special primes are taken first: a special prime of the same size as a ciphertext
+        // prime is then the larger of the two, so `P ≥ q_i` holds whenever the sizes allow it
+        // (SEAL's `CoeffModulus::Create` hands the largest prime to `q_0` instead).
         let mut used: Vec<u64> = Vec::new();
         let mut take = |bits: u32| -> Result<u64> {
             let p = ntt_primes(bits, 1, n, &used)?[0];
             used.push(p);
             Ok(p)
         };
-        let q = l
-            .log_q
-            .iter()
-            .map(|&b| take(b))
-            .collect::<Result<Vec<_>>>()?;
         let p = l
             .log_p
             .iter()
             .map(|&b| take(b))
             .collect::<Result<Vec<_>>>()?;
+        let q = l
+            .log_q
+            .iter()
+            .map(|&b| take(b))
+            .collect::<Result<Vec<_>>>()?;
+        // Key switching divides by P a sum of digits |d_i| ≤ q_i/2 times small errors; the
+        // noise bound (docs/ckks.md) needs P ≥ q_i by value, not only by bit count. A product
+        // that overflows u128 exceeds every prime of at most 60 bits.
+        let big_p = p
+            .iter()
+            .fold(1u128, |acc, &x| acc.saturating_mul(u128::from(x)));
+        if let Some((i, &qi)) = q
+            .iter()
+            .enumerate()
+            .find(|&(_, &qi)| u128::from(qi) > big_p)
+        {
+            return Err(invalid(
+                "log_p",
+                format!(
+                    "special modulus P = {big_p} must be at least as large as every ciphertext \
+                     prime, but q_{i} = {qi} is larger (make P wider)"
+                ),
+            ));
+        }
         let log_qp: u32 = q.iter().chain(&p).map(|&x| 64 - x.leading_zeros()).sum();
-        if l.security != SecurityLevel::None {
-            let max = l.security.max_log_qp(n).unwrap_or(0);
-            if log_qp > max {
-                return Err(Error::Insecure {
-                    log_qp,
-                    max_log_qp: max,
-                    degree: n,
-                });
+        if l.security.is_checked() {
+            let insecure = |max_log_qp| Error::Insecure {
+                log_qp,
+                max_log_qp,
+                degree: n,
+            };
+            match l.security.max_log_qp(n) {
+                Some(max) if log_qp <= max => {}
+                Some(max) => return Err(insecure(max)),
+                // A degree without a table entry allows no modulus at all.
+                None => return Err(insecure(0)),
             }
         }
         let ctx = RingContext::new(n, &q, &p)?;
@@ -264,7 +305,9 @@ impl Parameters {
                 inv_last: (0..lvl)
                     .map(|j| {
                         let m = ctx.modulus(j);
-                        let inv = m.inv(q[lvl]).unwrap_or(0);
+                        let inv = m
+                            .inv(q[lvl])
+                            .expect("distinct primes are invertible modulo each other");
                         (inv, m.shoup(inv))
                     })
                     .collect(),
@@ -282,7 +325,9 @@ impl Parameters {
         let p_inv_mod_q = (0..q.len())
             .map(|j| {
                 let m = ctx.modulus(j);
-                let inv = m.inv(p_total[j]).unwrap_or(0);
+                let inv = m
+                    .inv(p_total[j])
+                    .expect("P is a product of primes distinct from q_j");
                 (inv, m.shoup(inv))
             })
             .collect();
@@ -415,6 +460,43 @@ mod tests {
         let d = Parameters::preset(Preset::Fast8192).unwrap();
         assert!(d.log_qp() <= 218 && d.p().len() == 2);
         assert!(d.q().iter().chain(d.p()).all(|&x| x < 1 << 31));
+    }
+
+    /// `P ≥ q_i` holds by value for every preset and for pixveil-henn's chains (one special
+    /// prime as wide as `q_0`), and a literal whose bit counts satisfy it but whose primes
+    /// do not is refused. The `TenSeal8192` preset used to have `P = 2147205121 < q_0 =
+    /// 2147352577`.
+    #[test]
+    fn special_modulus_is_at_least_every_prime_by_value() {
+        for preset in [
+            Preset::TenSeal8192,
+            Preset::Precise8192,
+            Preset::Standard16384,
+            Preset::Fast8192,
+        ] {
+            let params = Parameters::preset(preset).unwrap();
+            let big_p: u128 = params.p().iter().map(|&x| u128::from(x)).product();
+            let max_q = params.q().iter().copied().max().unwrap();
+            assert!(big_p >= u128::from(max_q), "{}", preset.name());
+        }
+        let t = Parameters::preset(Preset::TenSeal8192).unwrap();
+        assert_eq!(t.p(), [2147352577]);
+        assert_eq!(t.q()[0], 2147205121);
+        // Two 10-bit special primes against a 20-bit q_0 (N = 8): 20 bits each way, but
+        // 1009 · 977 < q_0.
+        let lit = ParametersLiteral {
+            log_n: 3,
+            log_q: vec![20],
+            log_p: vec![10, 10],
+            log_scale: 10,
+            security: SecurityLevel::Bits128,
+        };
+        assert!(lit.log_p.iter().sum::<u32>() >= lit.log_q[0]);
+        let err = Parameters::new(&lit).unwrap_err();
+        assert!(
+            matches!(&err, Error::InvalidParameter { field: "log_p", reason } if reason.contains("q_0")),
+            "{err}"
+        );
     }
 
     #[test]

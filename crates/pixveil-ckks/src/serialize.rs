@@ -273,20 +273,11 @@ fn read_poly(r: &mut Reader<'_>, params: &Parameters, basis: Basis) -> Result<Po
     Ok(Poly::from_raw(ctx, basis, data)?)
 }
 
-fn security_tag(s: SecurityLevel) -> u8 {
-    match s {
-        SecurityLevel::Bits128 => 1,
-        SecurityLevel::Bits192 => 2,
-        SecurityLevel::Bits256 => 3,
-        _ => 0,
-    }
-}
-
 impl Parameters {
     /// Serializes the parameters.
     pub fn to_bytes(&self) -> Vec<u8> {
         let l = self.literal();
-        let mut p = vec![l.log_n as u8, security_tag(l.security), l.log_scale as u8];
+        let mut p = vec![l.log_n as u8, l.security.tag(), l.log_scale as u8];
         p.push(l.log_q.len() as u8);
         p.extend(l.log_q.iter().map(|&b| b as u8));
         p.push(l.log_p.len() as u8);
@@ -298,36 +289,39 @@ impl Parameters {
     }
 
     /// Loads and re-validates parameters (including the security check). A file cannot
-    /// downgrade security: parameters saved with [`SecurityLevel::None`] are refused here (use
-    /// [`Parameters::from_bytes_allow_insecure`] in tests).
+    /// downgrade security: parameters saved without a security level (the feature-gated
+    /// `SecurityLevel::None`, tag 0) are refused here, in every build.
     ///
     /// # Errors
     /// Format errors, the validation errors of [`Parameters::new`], and
-    /// [`Error::InvalidParameter`] for a `SecurityLevel::None` file.
+    /// [`Error::InvalidParameter`] (field `security`) for a file without a security level.
     pub fn from_bytes(bytes: &[u8]) -> Result<Arc<Self>> {
-        let p = Self::from_bytes_allow_insecure(bytes)?;
-        if p.literal().security == SecurityLevel::None {
-            return Err(Error::InvalidParameter {
-                field: "security",
-                reason: "the file holds parameters without a security level; \
-                         load it with from_bytes_allow_insecure"
-                    .into(),
-            });
-        }
-        Ok(p)
+        Self::read(bytes, None)
     }
 
-    /// Like [`Parameters::from_bytes`] but also accepts [`SecurityLevel::None`] files.
-    /// **Not secure**: tests and experiments only.
+    /// Like [`Parameters::from_bytes`] but also accepts files without a security level.
+    /// **Not secure**: only with the `insecure-params` feature, for tests and experiments.
     ///
     /// # Errors
     /// Format errors or the validation errors of [`Parameters::new`].
+    #[cfg(any(test, feature = "insecure-params"))]
     pub fn from_bytes_allow_insecure(bytes: &[u8]) -> Result<Arc<Self>> {
+        Self::read(bytes, Some(SecurityLevel::None))
+    }
+
+    /// Parses parameters; a file with security tag 0 gets `insecure` (refused if `None`).
+    fn read(bytes: &[u8], insecure: Option<SecurityLevel>) -> Result<Arc<Self>> {
         let (fp, payload) = unframe(bytes, Kind::Params)?;
         let mut r = Reader::new(payload);
         let log_n = r.u8()? as u32;
         let security = match r.u8()? {
-            0 => SecurityLevel::None,
+            0 => insecure.ok_or_else(|| Error::InvalidParameter {
+                field: "security",
+                reason: "the file holds parameters without a security level; only test \
+                         builds (feature `insecure-params`) load them, with \
+                         from_bytes_allow_insecure"
+                    .into(),
+            })?,
             1 => SecurityLevel::Bits128,
             2 => SecurityLevel::Bits192,
             3 => SecurityLevel::Bits256,
@@ -396,7 +390,8 @@ impl SecretKey {
         let n = params.degree();
         let packed = r.take(n.div_ceil(4))?;
         r.finish()?;
-        let mut coeffs = vec![0i64; n];
+        // Zeroized if a later code is invalid.
+        let mut coeffs = zeroize::Zeroizing::new(vec![0i64; n]);
         for (i, c) in coeffs.iter_mut().enumerate() {
             *c = match (packed[i / 4] >> (2 * (i % 4))) & 3 {
                 0 => 0,

@@ -839,6 +839,8 @@ mod tests {
         assert_eq!(lit.log_q, vec![31, 31, 25, 25, 25, 25, 25]);
         assert_eq!(lit.log_p, vec![31]);
         let params = Parameters::new(&lit).expect("128-bit secure and valid");
+        // The special prime is the largest 31-bit prime, above both 31-bit q's (P ≥ q_i).
+        assert!(params.q().iter().all(|&q| q < params.p()[0]));
         // The working scale sits near the square primes.
         let s = working_scale(&net, &params).expect("fits").log2();
         assert!((25.0..=40.0).contains(&s), "working scale 2^{s}");

@@ -282,7 +282,8 @@ impl<R: Representation> Poly<R> {
         self.basis.p = 0;
     }
 
-    /// Raw data, consuming the polynomial.
+    /// Raw data, consuming the polynomial. The caller owns the words (possibly secret):
+    /// hand them to a `Poly` again or to [`pool::recycle`], which wipes them.
     pub fn into_data(mut self) -> Vec<u64> {
         core::mem::take(&mut self.data)
     }
