@@ -256,9 +256,11 @@ pub fn predict(model: &Model, images: &ImageBatch) -> Result<Vec<Vec<f32>>> {
 /// # Errors
 /// Serialisation or I/O errors.
 pub fn save(path: &Path, model: &Model, scheme: &str) -> Result<()> {
-    let tmp = super::temp_beside(path)?;
+    use pixveil_core::fsio::{Access, PendingFile};
+    let cannot = || format!("cannot write {}", path.display());
+    let tmp = PendingFile::beside(path, Access::Ordinary).with_context(cannot)?;
     nn::checkpoint::save(tmp.path(), model, scheme)?;
-    super::persist(tmp, path)
+    tmp.commit().with_context(cannot)
 }
 
 /// Reads a checkpoint: the model, its spec and its scheme id.

@@ -19,6 +19,7 @@ pub mod train;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use pixveil_core::fsio;
 
 use crate::cli::{Cli, Command};
 
@@ -46,77 +47,18 @@ pub fn run(cli: &Cli) -> Result<()> {
     }
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same folder, then a rename, so a
-/// failure never leaves a partial file.
+/// Writes `bytes` to `path` atomically with ordinary permissions (pixveil-core's one atomic
+/// writer), so a failure never leaves a partial file.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    fsio::write_atomic(path, bytes, fsio::Access::Ordinary)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// Writes a secret file (a key file) atomically, as [`write_atomic`], readable and writable by
-/// its owner only: on unix the temporary file is created with mode 0600 and set to 0600 again
-/// before anything is written, whatever the umask or the `tempfile` crate's default.
+/// Writes a secret file (a key file) atomically, readable and writable by its owner only
+/// (mode 0600 on unix, whatever the umask).
 pub(crate) fn write_secret_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut builder = tempfile::Builder::new();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o600));
-    }
-    let mut tmp = builder
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o600))
-            .with_context(|| format!("cannot restrict the permissions of {}", path.display()))?;
-    }
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
-}
-
-/// A temporary file in the folder of `path`, for an atomic write by [`persist`].
-pub(crate) fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write {}", path.display()))
-}
-
-/// Renames a temporary file from [`temp_beside`] to `path`.
-pub(crate) fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> Result<()> {
-    tmp.as_file()
-        .sync_all()
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    fsio::write_atomic(path, bytes, fsio::Access::OwnerOnly)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Fails unless `path` can be written: not a folder, and its folder exists and accepts a new
@@ -125,7 +67,10 @@ pub(crate) fn check_writable(path: &Path) -> Result<()> {
     if path.is_dir() {
         anyhow::bail!("cannot write {}: it is a folder", path.display());
     }
-    drop(temp_beside(path)?);
+    drop(
+        fsio::PendingFile::beside(path, fsio::Access::Ordinary)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+    );
     Ok(())
 }
 

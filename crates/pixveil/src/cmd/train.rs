@@ -644,9 +644,11 @@ pub fn run_job(job: &TrainJob) -> Result<TrainReport> {
             engine::save(out, &model, &scheme)?;
             if engine::CAN_RESUME {
                 let state = state_path(out);
-                let tmp = super::temp_beside(&state)?;
+                use pixveil_core::fsio::{Access, PendingFile};
+                let cannot = || format!("cannot write {}", state.display());
+                let tmp = PendingFile::beside(&state, Access::Ordinary).with_context(cannot)?;
                 engine::save_state(tmp.path(), &model, opt.as_ref(), epoch + 1)?;
-                super::persist(tmp, &state)?;
+                tmp.commit().with_context(cannot)?;
             }
             if epoch + 1 < job.epochs {
                 write_metrics(out, &report)?;
