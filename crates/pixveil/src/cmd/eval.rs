@@ -7,8 +7,8 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use serde::Serialize;
 
-use super::data::{self, DataSpec, Encryption};
-use super::engine;
+use pixveil_ml::data::{self, DataSpec, Encryption};
+use pixveil_ml::engine;
 
 /// The test images a command evaluates a model on (shared by `eval` and `he-eval`).
 #[derive(Debug, clap::Args)]

@@ -8,8 +8,8 @@ use pixveil_henn::{he_eval, HeEvalOptions, HeEvalReport, Mode};
 use pixveil_image::Shape;
 use pixveil_nn as nn;
 
-use super::engine;
 use super::eval::{TestSet, TestSetArgs};
+use pixveil_ml::engine;
 
 /// Models `export-model` writes.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

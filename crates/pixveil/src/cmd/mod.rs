@@ -4,9 +4,7 @@ pub mod analyze;
 pub mod attack;
 mod bench;
 mod crypt;
-pub mod data;
 mod demo;
-pub mod engine;
 pub mod eval;
 pub mod experiments;
 pub mod he;
@@ -25,7 +23,7 @@ use crate::cli::{Cli, Command};
 
 /// Runs the parsed command line.
 pub fn run(cli: &Cli) -> Result<()> {
-    engine::set_backend(cli.backend, cli.threads)?;
+    pixveil_ml::engine::set_backend(cli.backend, cli.threads)?;
     match &cli.command {
         Command::Keygen(a) => keygen::run(a),
         Command::Rekey(a) => keygen::rekey(a),
@@ -76,21 +74,7 @@ pub(crate) fn check_writable(path: &Path) -> Result<()> {
 
 /// Reads a passphrase file: its content minus one trailing newline, zeroized on drop.
 pub(crate) fn read_passphrase(path: &Path) -> Result<zeroize::Zeroizing<Vec<u8>>> {
-    let mut bytes = zeroize::Zeroizing::new(
-        std::fs::read(path)
-            .with_context(|| format!("cannot read passphrase file {}", path.display()))?,
-    );
-    for suffix in [&b"\r\n"[..], b"\n"] {
-        if bytes.ends_with(suffix) {
-            let n = bytes.len() - suffix.len();
-            bytes.truncate(n);
-            break;
-        }
-    }
-    if bytes.is_empty() {
-        anyhow::bail!("passphrase file {} is empty", path.display());
-    }
-    Ok(bytes)
+    Ok(pixveil_ml::keys::read_passphrase(path)?)
 }
 
 /// Loads a key file (asking for the passphrase file when the key needs one).
@@ -98,11 +82,5 @@ pub(crate) fn load_key(
     path: &Path,
     passphrase_file: Option<&Path>,
 ) -> Result<pixveil_cipher::KeyFile> {
-    // A stored key's bytes hold its secret: wiped when dropped.
-    let bytes = zeroize::Zeroizing::new(
-        std::fs::read(path).with_context(|| format!("cannot read key file {}", path.display()))?,
-    );
-    let pass = passphrase_file.map(read_passphrase).transpose()?;
-    pixveil_cipher::KeyFile::from_bytes(&bytes, pass.as_ref().map(|p| p.as_slice()))
-        .with_context(|| format!("{}", path.display()))
+    Ok(pixveil_ml::keys::load_key(path, passphrase_file)?)
 }

@@ -9,8 +9,9 @@ use anyhow::{bail, Result};
 use pixveil_image::input;
 use serde::Serialize;
 
-use super::data::{self, Encryption};
-use super::{engine, train};
+use pixveil_ml::data::{self, Encryption};
+use pixveil_ml::engine;
+use pixveil_ml::train;
 
 /// `pixveil predict`.
 #[derive(Debug, clap::Args)]
