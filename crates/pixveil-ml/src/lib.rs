@@ -6,13 +6,17 @@
 //! * [`data`]: dataset names, train/test splits and encryption of `u8` batches with a key;
 //! * [`engine`]: the one place that calls the training engine (backend selection, models,
 //!   optimisers, schedules, epochs, evaluation, prediction, checkpoints);
+//! * [`eval`]: the test set a model is evaluated on, and its evaluation;
+//! * [`predict`]: classification of image files with a trained model;
 //! * [`train`]: the training job, with a checkpoint and metrics after every epoch and resume.
 #![forbid(unsafe_code)]
 
 pub mod data;
 pub mod engine;
 pub mod error;
+pub mod eval;
 pub mod keys;
+pub mod predict;
 pub mod train;
 
 pub use error::{Error, Result};
