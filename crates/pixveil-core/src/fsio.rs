@@ -121,6 +121,20 @@ pub fn write_atomic_with<E: From<io::Error>>(
     Ok(())
 }
 
+/// Fails unless a file can be written at `path`: it is not a folder, and its folder exists and
+/// accepts a new file (a temporary file is created there and removed). For checks before long
+/// work starts.
+///
+/// # Errors
+/// `path` is a folder ("it is a folder"), or the temporary file cannot be created.
+pub fn check_writable(path: &Path) -> io::Result<()> {
+    if path.is_dir() {
+        return Err(io::Error::other("it is a folder"));
+    }
+    drop(PendingFile::beside(path, Access::Ordinary)?);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -160,6 +174,20 @@ mod tests {
         assert_eq!(
             fs::read_dir(dir.path()).unwrap().count(),
             1,
+            "no stray files"
+        );
+    }
+
+    #[test]
+    fn writability_check() {
+        let dir = tempfile::tempdir().unwrap();
+        check_writable(&dir.path().join("new.bin")).unwrap();
+        let e = check_writable(dir.path()).unwrap_err();
+        assert_eq!(e.to_string(), "it is a folder");
+        assert!(check_writable(&dir.path().join("no/such/out.bin")).is_err());
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            0,
             "no stray files"
         );
     }

@@ -158,6 +158,8 @@ pub trait TrainObserver {
     fn epoch_trained(&mut self) {}
     /// The current epoch is done and evaluated (`record.epoch` is 1-based) of `total`.
     fn epoch_finished(&mut self, _record: &EpochRecord, _total: usize) {}
+    /// A remark for the user about the data (e.g. [`data::split_note`]).
+    fn note(&mut self, _text: &str) {}
 }
 
 /// An observer that ignores everything.
@@ -507,4 +509,142 @@ fn write_metrics(model: &Path, report: &TrainReport) -> Result<()> {
     let path = metrics_path(model);
     fsio::write_atomic(&path, &bytes, fsio::Access::Ordinary)
         .context_with(|| format!("cannot write {}", path.display()))
+}
+
+/// A training run as a user asks for it: names and paths, checked and resolved by [`train`]
+/// into a [`TrainJob`].
+#[derive(Clone, Debug)]
+pub struct TrainRequest<'a> {
+    /// The dataset (from [`data::DataSpec::parse`]).
+    pub spec: &'a data::DataSpec,
+    /// Optimisation settings (validated by the caller, [`Hyper::validate`]).
+    pub hyper: Hyper,
+    /// Key file: train and test images are encrypted with it; `None`: plain images.
+    pub key: Option<&'a Path>,
+    /// Passphrase file, for passphrase-protected keys.
+    pub passphrase_file: Option<&'a Path>,
+    /// Expected scheme family of the key (`pe`, `le`, …, `none` without a key): a check only.
+    pub scheme: Option<&'a str>,
+    /// Where augmentation happens.
+    pub augment: AugmentSide,
+    /// Largest random shift in pixels (default: [`default_augmentation`]).
+    pub shift: Option<usize>,
+    /// Random horizontal flip on or off (default: [`default_augmentation`]).
+    pub hflip: Option<bool>,
+    /// Architecture name.
+    pub model: &'a str,
+    /// Paper A's adaptation network in front of the model.
+    pub adaptation: bool,
+    /// ResNet base width (at least 1).
+    pub width: usize,
+    /// Total epochs (at least 1; with `resume`, including those already done).
+    pub epochs: usize,
+    /// Evaluate on the first N test images only (at least 1).
+    pub limit: Option<usize>,
+    /// Train on the first N training images only (at least 1).
+    pub train_limit: Option<usize>,
+    /// Seed of initialisation, shuffling and augmentation.
+    pub seed: u64,
+    /// Continue from `output` and its state file.
+    pub resume: bool,
+    /// Output model; its `.metrics.json` and `.state` are written beside it.
+    pub output: &'a Path,
+}
+
+/// The scheme family of a scheme id: `pe` of `pe:fixed`, `le-4` of `le-4:per-image`.
+fn family(id: &str) -> &str {
+    id.split(':')
+        .next()
+        .expect("str::split yields at least one piece")
+}
+
+/// Checks `req` before any data is read (model and shape, key, scheme, output, augmentation),
+/// loads and limits the data, and runs the job.
+///
+/// # Errors
+/// Invalid settings, key or data problems, an unwritable output, and [`run_job`]'s errors.
+pub fn train(req: &TrainRequest, observer: &mut dyn TrainObserver) -> Result<TrainReport> {
+    let spec = req.spec;
+    if req.epochs == 0 {
+        invalid!("--epochs must be at least 1");
+    }
+    if req.limit == Some(0) || req.train_limit == Some(0) {
+        invalid!("--limit and --train-limit must be at least 1");
+    }
+    if req.width == 0 {
+        invalid!("--width must be at least 1");
+    }
+    let shape = spec.shape();
+    let model = ModelSpec::new(req.model, shape, req.adaptation, req.width);
+    // Model/shape problems before any data is read.
+    engine::build_model(&model, req.seed)
+        .context_with(|| format!("model {} on {} ({} images)", req.model, spec.name(), shape))?;
+    let encryption = req
+        .key
+        .map(|k| Encryption::load(k, req.passphrase_file, shape, &spec.name()))
+        .transpose()?;
+    if let Some(s) = req.scheme {
+        let actual = encryption
+            .as_ref()
+            .map_or_else(|| data::PLAIN_SCHEME.to_owned(), Encryption::scheme_id);
+        let name = family(&actual);
+        let want = if s == "none" {
+            "none".to_owned()
+        } else {
+            let sp = pixveil_cipher::SchemeSpec::from_name(s, None)?;
+            family(&data::scheme_id(&sp.name(), pixveil_cipher::KeyMode::Fixed)).to_owned()
+        };
+        // Block schemes name their block size (le-4): compare the scheme family.
+        if name != want && !name.starts_with(&format!("{want}-")) {
+            invalid!(
+                "--scheme {s} but {} is {actual} (create a key with `pixveil keygen --scheme {s}`)",
+                req.key.map_or_else(
+                    || "no --key: the images".to_owned(),
+                    |k| format!("the key {}", k.display())
+                )
+            );
+        }
+    }
+    fsio::check_writable(req.output)
+        .context_with(|| format!("cannot write {}", req.output.display()))?;
+    if !req.resume && engine::CAN_RESUME {
+        // A stale state file would make a later resume continue the wrong run; there is
+        // usually none to remove.
+        let _ = std::fs::remove_file(state_path(req.output));
+    }
+
+    let mut aug = default_augmentation(shape);
+    if let Some(s) = req.shift {
+        aug.shift = s;
+    }
+    if let Some(h) = req.hflip {
+        aug.hflip = h;
+    }
+    if req.augment != AugmentSide::None && aug.is_identity() {
+        invalid!(
+            "--augment {} with --shift 0 and no flip does nothing",
+            req.augment.name()
+        );
+    }
+
+    let mut splits = data::load_splits(spec)?;
+    if let Some(note) = data::split_note(spec, &splits) {
+        observer.note(&note);
+    }
+    splits.train = splits.train.limit(req.train_limit);
+    splits.test = splits.test.limit(req.limit);
+    let job = TrainJob {
+        dataset: spec.name(),
+        splits: &splits,
+        encryption: encryption.as_ref(),
+        augment: req.augment,
+        aug,
+        model,
+        epochs: req.epochs,
+        hyper: req.hyper.clone(),
+        seed: req.seed,
+        output: Some(req.output),
+        resume: req.resume,
+    };
+    run_job(&job, observer)
 }

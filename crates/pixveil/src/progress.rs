@@ -51,6 +51,10 @@ impl TrainProgress {
 }
 
 impl pixveil_ml::train::TrainObserver for TrainProgress {
+    fn note(&mut self, text: &str) {
+        eprintln!("note: {text}");
+    }
+
     fn resumed(&mut self, model: &std::path::Path, done: usize, total: usize) {
         if self.log_epochs {
             eprintln!("resuming {} after epoch {done} of {total}", model.display());

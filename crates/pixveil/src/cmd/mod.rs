@@ -62,14 +62,7 @@ pub(crate) fn write_secret_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Fails unless `path` can be written: not a folder, and its folder exists and accepts a new
 /// file. Checked before long work starts.
 pub(crate) fn check_writable(path: &Path) -> Result<()> {
-    if path.is_dir() {
-        anyhow::bail!("cannot write {}: it is a folder", path.display());
-    }
-    drop(
-        fsio::PendingFile::beside(path, fsio::Access::Ordinary)
-            .with_context(|| format!("cannot write {}", path.display()))?,
-    );
-    Ok(())
+    fsio::check_writable(path).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Reads a passphrase file: its content minus one trailing newline, zeroized on drop.

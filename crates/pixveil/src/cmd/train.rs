@@ -3,11 +3,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::ValueEnum;
-use pixveil_ml::data::{self, DataSpec, Encryption};
-use pixveil_ml::engine::{self, ModelSpec, OptimizerKind, Schedule};
-use pixveil_ml::train::{default_augmentation, run_job, state_path, AugmentSide, Hyper, TrainJob};
+use pixveil_ml::data::DataSpec;
+use pixveil_ml::engine::{OptimizerKind, Schedule};
+use pixveil_ml::train::{train, AugmentSide, Hyper, TrainRequest};
 
 use crate::progress;
 
@@ -170,94 +170,32 @@ fn hyper_from_args(a: &TrainArgs) -> Result<Hyper> {
 pub fn run(a: &TrainArgs, quiet: bool) -> Result<()> {
     let spec = DataSpec::parse(&a.dataset, a.data_dir.as_deref())?;
     let hyper = hyper_from_args(a)?;
-    if a.epochs == 0 {
-        bail!("--epochs must be at least 1");
-    }
-    if a.limit == Some(0) || a.train_limit == Some(0) {
-        bail!("--limit and --train-limit must be at least 1");
-    }
-    if a.width == 0 {
-        bail!("--width must be at least 1");
-    }
-    let shape = spec.shape();
-    let model = ModelSpec::new(&a.model, shape, a.adaptation, a.width);
-    // Model/shape problems before any data is read.
-    engine::build_model(&model, a.seed)
-        .with_context(|| format!("model {} on {} ({} images)", a.model, spec.name(), shape))?;
-    let encryption = a
-        .key
-        .as_deref()
-        .map(|k| Encryption::load(k, a.passphrase_file.as_deref(), shape, &spec.name()))
-        .transpose()?;
-    if let Some(s) = &a.scheme {
-        let actual = encryption
-            .as_ref()
-            .map_or_else(|| data::PLAIN_SCHEME.to_owned(), Encryption::scheme_id);
-        let name = actual.split(':').next().unwrap_or_default();
-        let want = if s == "none" {
-            "none".to_owned()
-        } else {
-            pixveil_cipher::SchemeSpec::from_name(s, None)
-                .map(|sp| data::scheme_id(&sp.name(), pixveil_cipher::KeyMode::Fixed))?
-                .split(':')
-                .next()
-                .unwrap_or_default()
-                .to_owned()
-        };
-        // Block schemes name their block size (le-4): compare the scheme family.
-        if name != want && !name.starts_with(&format!("{want}-")) {
-            bail!(
-                "--scheme {s} but {} is {actual} (create a key with `pixveil keygen --scheme {s}`)",
-                a.key.as_deref().map_or_else(
-                    || "no --key: the images".to_owned(),
-                    |k| format!("the key {}", k.display())
-                )
-            );
-        }
-    }
-    super::check_writable(&a.output)?;
-    if !a.resume && engine::CAN_RESUME {
-        // A stale state file would make a later --resume continue the wrong run.
-        let _ = std::fs::remove_file(state_path(&a.output));
-    }
-
-    let mut aug = default_augmentation(shape);
-    if let Some(s) = a.shift {
-        aug.shift = s;
-    }
-    if a.hflip {
-        aug.hflip = true;
-    }
-    if a.no_hflip {
-        aug.hflip = false;
-    }
-    if a.augment != AugmentSide::None && aug.is_identity() {
-        bail!(
-            "--augment {} with --shift 0 and no flip does nothing",
-            a.augment.name()
-        );
-    }
-
-    let mut splits = data::load_splits(&spec)?;
-    if let Some(note) = data::split_note(&spec, &splits) {
-        eprintln!("note: {note}");
-    }
-    splits.train = splits.train.limit(a.train_limit);
-    splits.test = splits.test.limit(a.limit);
-    let job = TrainJob {
-        dataset: spec.name(),
-        splits: &splits,
-        encryption: encryption.as_ref(),
-        augment: a.augment,
-        aug,
-        model,
-        epochs: a.epochs,
+    let req = TrainRequest {
+        spec: &spec,
         hyper,
+        key: a.key.as_deref(),
+        passphrase_file: a.passphrase_file.as_deref(),
+        scheme: a.scheme.as_deref(),
+        augment: a.augment,
+        shift: a.shift,
+        hflip: if a.hflip {
+            Some(true)
+        } else if a.no_hflip {
+            Some(false)
+        } else {
+            None
+        },
+        model: &a.model,
+        adaptation: a.adaptation,
+        width: a.width,
+        epochs: a.epochs,
+        limit: a.limit,
+        train_limit: a.train_limit,
         seed: a.seed,
-        output: Some(&a.output),
         resume: a.resume,
+        output: &a.output,
     };
-    let report = run_job(&job, &mut progress::TrainProgress::new(quiet, true))?;
+    let report = train(&req, &mut progress::TrainProgress::new(quiet, true))?;
     if a.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
