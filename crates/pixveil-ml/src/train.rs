@@ -648,3 +648,60 @@ pub fn train(req: &TrainRequest, observer: &mut dyn TrainObserver) -> Result<Tra
     };
     run_job(&job, observer)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn requests_are_checked_before_any_data_is_read() {
+        let spec = data::DataSpec::parse("sample-mnist", None).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("m.safetensors");
+        let mut req = TrainRequest {
+            spec: &spec,
+            hyper: Hyper::defaults("tenseal-cnn"),
+            key: None,
+            passphrase_file: None,
+            scheme: None,
+            augment: AugmentSide::None,
+            shift: None,
+            hflip: None,
+            model: "tenseal-cnn",
+            adaptation: false,
+            width: 64,
+            epochs: 0,
+            limit: None,
+            train_limit: None,
+            seed: 1,
+            resume: false,
+            output: &out,
+        };
+        let err = |req: &TrainRequest| train(req, &mut ()).unwrap_err().to_string();
+        assert_eq!(err(&req), "--epochs must be at least 1");
+        req.epochs = 1;
+        req.scheme = Some("pe");
+        let e = err(&req);
+        assert!(
+            e.starts_with("--scheme pe but no --key: the images is none"),
+            "{e}"
+        );
+        req.scheme = None;
+        req.augment = AugmentSide::After;
+        req.shift = Some(0);
+        req.hflip = Some(false);
+        assert_eq!(
+            err(&req),
+            "--augment after with --shift 0 and no flip does nothing"
+        );
+        assert!(!out.exists(), "nothing written by a refused request");
+    }
+
+    #[test]
+    fn seed_streams_differ_by_tag_and_epoch() {
+        assert_ne!(mix(1, 1, 0), mix(1, 2, 0));
+        assert_ne!(mix(1, 1, 0), mix(1, 1, 1));
+        assert_eq!(mix(7, 1, 3), mix(7, 1, 3));
+    }
+}
