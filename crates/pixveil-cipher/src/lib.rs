@@ -13,6 +13,7 @@
 
 pub mod error;
 pub mod keyfile;
+pub mod manifest;
 pub mod mode;
 mod scheme_id;
 pub mod spec;
@@ -30,6 +31,7 @@ pub mod pe;
 
 pub use error::{Error, Result};
 pub use keyfile::{KeyFile, Protection};
+pub use manifest::{Manifest, ManifestError};
 pub use mode::{BatchCipher, KeyMode, Nonce};
 pub use scheme_id::{scheme_id, PLAIN_SCHEME};
 pub use spec::{KdfVersion, SchemeSpec};

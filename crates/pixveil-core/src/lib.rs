@@ -4,12 +4,15 @@
 //!   other pixveil objects, and the MAC that binds a container's settings to a secret;
 //! * [`secret`]: the 256-bit [`MasterSecret`], zeroized on drop, never printed, compared in
 //!   constant time;
+//! * [`fsio`]: the one atomic file writer (temporary file beside the destination, then a
+//!   rename), with an owner-only option for secrets;
 //! * [`kdf`]: HKDF-SHA-256 derivation of independent ChaCha20 streams from a master secret, and
 //!   Argon2id for passphrases.
 #![forbid(unsafe_code)]
 
 pub mod error;
 pub mod format;
+pub mod fsio;
 pub mod kdf;
 pub mod secret;
 

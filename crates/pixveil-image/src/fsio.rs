@@ -7,7 +7,7 @@
 use std::{
     fs,
     io::{self, BufRead, BufReader, Read, Write},
-    path::{Path, PathBuf},
+    path::Path,
 };
 
 use flate2::{bufread::MultiGzDecoder, Compression, GzBuilder};
@@ -117,16 +117,8 @@ pub(crate) fn maybe_gzip(raw: Vec<u8>, gzip_it: bool, path: &Path) -> Result<Vec
     }
 }
 
-/// The directory a temporary file for `path` is created in (its parent, or `.`).
-fn parent_dir(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
-/// A temp-file builder whose files get ordinary permissions (`mode` minus the umask on Unix)
-/// rather than tempfile's owner-only `0600`, since they become the user's output files.
+/// A temp-folder builder whose folders get ordinary permissions (`mode` minus the umask on Unix)
+/// rather than tempfile's owner-only `0700`, since they become the user's output folders.
 fn builder(#[allow(unused_variables)] mode: u32) -> tempfile::Builder<'static, 'static> {
     let mut b = tempfile::Builder::new();
     b.prefix(".pixveil-tmp");
@@ -138,21 +130,18 @@ fn builder(#[allow(unused_variables)] mode: u32) -> tempfile::Builder<'static, '
     b
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, flushed, then
-/// renamed over `path`. On any failure `path` is left as it was.
+/// Writes `bytes` to `path` atomically with ordinary permissions, through pixveil-core's one
+/// atomic writer ([`pixveil_core::fsio::write_atomic`]). On any failure `path` is left as it
+/// was.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = parent_dir(path);
-    let mut tmp = builder(0o666).tempfile_in(&dir).map_err(io_err(path))?;
-    tmp.write_all(bytes).map_err(io_err(path))?;
-    tmp.as_file().sync_all().map_err(io_err(path))?;
-    tmp.persist(path).map_err(|e| io_err(path)(e.error))?;
-    Ok(())
+    pixveil_core::fsio::write_atomic(path, bytes, pixveil_core::fsio::Access::Ordinary)
+        .map_err(io_err(path))
 }
 
 /// Creates a temporary directory beside `path` (same parent, so a final rename is atomic).
 pub(crate) fn temp_dir_beside(path: &Path) -> Result<tempfile::TempDir> {
     builder(0o777)
-        .tempdir_in(parent_dir(path))
+        .tempdir_in(pixveil_core::fsio::parent_dir(path))
         .map_err(io_err(path))
 }
 

@@ -20,8 +20,8 @@ pub struct Cli {
     /// Training engine of `train`, `eval`, `predict`, `experiments`, `demo` and
     /// `bench train`: the built-in Rust engine, or LibTorch (`tch`; only in builds with
     /// `--features pixveil-nn/tch`).
-    #[arg(long, global = true, value_enum, default_value_t = crate::cmd::engine::BackendKind::Rust)]
-    pub backend: crate::cmd::engine::BackendKind,
+    #[arg(long, global = true, value_enum, default_value_t = pixveil_ml::engine::BackendKind::Rust)]
+    pub backend: pixveil_ml::engine::BackendKind,
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,

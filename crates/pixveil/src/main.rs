@@ -3,7 +3,6 @@
 
 mod cli;
 mod cmd;
-mod manifest;
 mod progress;
 
 use std::{io::Write, process::ExitCode};

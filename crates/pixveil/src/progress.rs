@@ -30,3 +30,73 @@ pub fn train_bar(len: u64, quiet: bool) -> ProgressBar {
     pb.set_style(style);
     pb
 }
+
+/// Training progress on stderr: a bar per epoch (hidden with `--quiet`) and, with `log_epochs`,
+/// one line per epoch and a line when a run is resumed.
+pub struct TrainProgress {
+    quiet: bool,
+    log_epochs: bool,
+    bar: Option<(ProgressBar, String)>,
+}
+
+impl TrainProgress {
+    /// Progress for one training job.
+    pub fn new(quiet: bool, log_epochs: bool) -> Self {
+        Self {
+            quiet,
+            log_epochs,
+            bar: None,
+        }
+    }
+}
+
+impl pixveil_ml::train::TrainObserver for TrainProgress {
+    fn note(&mut self, text: &str) {
+        eprintln!("note: {text}");
+    }
+
+    fn resumed(&mut self, model: &std::path::Path, done: usize, total: usize) {
+        if self.log_epochs {
+            eprintln!("resuming {} after epoch {done} of {total}", model.display());
+        }
+    }
+
+    fn epoch_started(&mut self, epoch: usize, total: usize, images: usize) {
+        let pb = train_bar(images as u64, self.quiet);
+        let label = format!("epoch {}/{}", epoch + 1, total);
+        pb.set_message(label.clone());
+        self.bar = Some((pb, label));
+    }
+
+    fn batch(&mut self, p: pixveil_ml::engine::BatchProgress) {
+        if let Some((pb, label)) = &self.bar {
+            pb.set_position(p.done as u64);
+            pb.set_message(format!(
+                "{label} loss {:.4} acc {:.2}%",
+                p.loss,
+                100.0 * p.accuracy
+            ));
+        }
+    }
+
+    fn epoch_trained(&mut self) {
+        if let Some((pb, _)) = self.bar.take() {
+            pb.finish_and_clear();
+        }
+    }
+
+    fn epoch_finished(&mut self, r: &pixveil_ml::train::EpochRecord, total: usize) {
+        if self.log_epochs {
+            eprintln!(
+                "epoch {:>3}/{}  lr {:.2e}  loss {:.4}  train {:6.2}%  test {:6.2}%  {:.1} s",
+                r.epoch,
+                total,
+                r.lr,
+                r.train_loss,
+                100.0 * r.train_accuracy,
+                100.0 * r.test_accuracy,
+                r.seconds
+            );
+        }
+    }
+}

@@ -12,7 +12,6 @@
 //! again from its file on its next use.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -191,7 +190,7 @@ impl KeyStore {
             ));
         }
         let evaluator = Arc::new(self.parse(bytes)?);
-        write_atomic(&self.dir, &self.path(&id), bytes).map_err(|e| {
+        write_atomic(&self.path(&id), bytes).map_err(|e| {
             Problem::new(
                 ProblemCode::Internal,
                 format!("cannot persist the keys: {e}"),
@@ -330,11 +329,8 @@ fn touch(path: &Path) {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file in `dir` and a rename.
-fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut tmp = tempfile::Builder::new().prefix(".tmp").tempfile_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+/// Writes `bytes` to `path` atomically, owner-only (a temporary file beside it, then a rename).
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    // pixveil-core's one atomic writer; its temporary files start with `.tmp`, swept above.
+    pixveil_core::fsio::write_atomic(path, bytes, pixveil_core::fsio::Access::OwnerOnly)
 }

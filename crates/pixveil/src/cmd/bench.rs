@@ -6,8 +6,8 @@ use anyhow::{bail, Result};
 use pixveil_image::{dataset, DatasetKind, ImageBatch, Split};
 use serde::Serialize;
 
-use super::engine::{self, ModelSpec, OptimizerKind};
 use pixveil_cipher::bench::{encrypt_throughput, ThroughputOptions};
+use pixveil_ml::engine::{self, ModelSpec, OptimizerKind};
 
 use crate::cli::{BenchArgs, BenchWhat};
 

@@ -8,7 +8,9 @@ use pixveil_image::input;
 
 use serde::Serialize;
 
-use crate::{cli::CryptArgs, manifest::Manifest, progress};
+use pixveil_cipher::manifest::{self, Manifest};
+
+use crate::{cli::CryptArgs, progress};
 
 /// Which way to go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,22 +97,21 @@ pub fn run(a: &CryptArgs, dir: Direction, quiet: bool) -> Result<()> {
     input::write_output(&data, &images, &a.output).context("cannot write the output")?;
     if manifest_out.is_none() {
         // A plaintext output must not keep a stale manifest from an earlier ciphertext there.
-        let stale = crate::manifest::path_for(&a.output);
+        let stale = manifest::path_for(&a.output);
         if stale.is_file() {
             std::fs::remove_file(&stale)
                 .with_context(|| format!("cannot remove stale {}", stale.display()))?;
         }
     }
     if let Some(m) = manifest_out {
-        let path = crate::manifest::path_for(&a.output);
-        if let Err(e) = super::write_atomic(&path, &m.to_bytes()?) {
+        if let Err(e) = m.write_beside(&a.output) {
             // Without its manifest a per-image ciphertext cannot be decrypted: remove it.
             let _ = if a.output.is_dir() {
                 std::fs::remove_dir_all(&a.output)
             } else {
                 std::fs::remove_file(&a.output)
             };
-            return Err(e.context("output removed"));
+            return Err(anyhow::Error::from(e).context("output removed"));
         }
     }
     let summary = Summary {
@@ -153,7 +154,7 @@ fn check_manifest(
     data: &input::InputMeta,
     a: &CryptArgs,
 ) -> Result<Option<Vec<Nonce>>> {
-    let path = crate::manifest::path_for(&a.input);
+    let path = manifest::path_for(&a.input);
     let Some(m) = manifest else {
         return match key.mode() {
             KeyMode::Fixed => {

@@ -158,12 +158,12 @@ const TRAIN_EPOCHS: usize = 10;
 
 /// The TenSEAL CNN on the MNIST sample, plain and under each scheme with a fresh key.
 fn train_demo(quiet: bool) -> Result<()> {
-    use super::data::{self, DataSpec, Encryption};
-    use super::engine::ModelSpec;
-    use super::train::{run_job, AugmentSide, Hyper, TrainJob};
+    use pixveil_ml::data::{self, DataSpec, Encryption};
+    use pixveil_ml::engine::ModelSpec;
+    use pixveil_ml::train::{run_job, AugmentSide, Hyper, TrainJob};
 
     let spec = DataSpec::parse("sample-mnist", None)?;
-    let splits = data::load_splits(&spec, false)?;
+    let splits = data::load_splits(&spec)?;
     let shape = spec.shape();
     let mut runs: Vec<(String, String, Option<Encryption>)> =
         vec![("plain".into(), "-".into(), None)];
@@ -207,10 +207,8 @@ fn train_demo(quiet: bool) -> Result<()> {
             seed: 73,
             output: output.as_deref(),
             resume: false,
-            quiet,
-            log_epochs: false,
         };
-        let r = run_job(&job)?;
+        let r = run_job(&job, &mut crate::progress::TrainProgress::new(quiet, false))?;
         if let Some(path) = output {
             kept.push((name.clone(), path, enc.as_ref()));
         }
@@ -238,8 +236,12 @@ const HE_IMAGES: usize = 8;
 /// Encrypted inference (CKKS, latency mode) of the plain model and of the hybrid (`pe`
 /// key, then CKKS) on a few held-out images.
 fn he_demo(
-    models: &[(String, std::path::PathBuf, Option<&super::data::Encryption>)],
-    test: &super::data::Labelled,
+    models: &[(
+        String,
+        std::path::PathBuf,
+        Option<&pixveil_ml::data::Encryption>,
+    )],
+    test: &pixveil_ml::data::Labelled,
     quiet: bool,
 ) -> Result<()> {
     println!(

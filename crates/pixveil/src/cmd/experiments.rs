@@ -18,9 +18,9 @@ use pixveil_cipher::{KeyFile, KeyMode, SchemeSpec};
 use pixveil_image::plot::{save_bar_chart, BarChart, Series};
 use serde::Serialize;
 
-use super::data::{self, DataSpec, Encryption, Splits};
-use super::engine::{self, ModelSpec};
-use super::train::{self, AugmentSide, Hyper, TrainJob};
+use pixveil_ml::data::{self, DataSpec, Encryption, Splits};
+use pixveil_ml::engine::{self, ModelSpec};
+use pixveil_ml::train::{self, AugmentSide, Hyper, TrainJob};
 
 /// `pixveil experiments`.
 #[derive(Debug, clap::Args)]
@@ -445,10 +445,13 @@ fn run_plan(
     let entry = datasets.entry(plan.dataset.clone()).or_insert_with(|| {
         DataSpec::parse(&plan.dataset, a.data_dir.as_deref())
             .and_then(|spec| {
-                let s = data::load_splits(&spec, true)?;
+                let s = data::load_splits(&spec)?;
+                if let Some(note) = data::split_note(&spec, &s) {
+                    eprintln!("note: {note}");
+                }
                 Ok((spec, s))
             })
-            .map_err(|e| format!("{e:#}"))
+            .map_err(|e| format!("{:#}", anyhow::Error::from(e)))
     });
     let (spec, full) = match entry {
         Ok(v) => v,
@@ -457,7 +460,7 @@ fn run_plan(
     let shape = spec.shape();
     let model = ModelSpec::new(&plan.model, shape, plan.adaptation, width);
     if let Err(e) = engine::build_model(&model, a.seed) {
-        return Ok(Outcome::Skipped(format!("{e:#}")));
+        return Ok(Outcome::Skipped(format!("{:#}", anyhow::Error::from(e))));
     }
     let encryption = match &plan.scheme {
         None => None,
@@ -502,10 +505,12 @@ fn run_plan(
         seed: a.seed,
         output: output.as_deref(),
         resume: false,
-        quiet,
-        log_epochs: !quiet,
     };
-    Ok(Outcome::Done(Box::new(train::run_job(&job)?)))
+    let mut observer = crate::progress::TrainProgress::new(quiet, !quiet);
+    Ok(Outcome::Done(Box::new(train::run_job(
+        &job,
+        &mut observer,
+    )?)))
 }
 
 fn make_key(
@@ -516,7 +521,7 @@ fn make_key(
 ) -> Result<Encryption> {
     let key = KeyFile::generate(SchemeSpec::from_name(scheme, None)?, shape, mode)?;
     super::write_secret_atomic(path, &key.to_bytes()?)?;
-    Encryption::new(key)
+    Ok(Encryption::new(key)?)
 }
 
 fn pct(v: Option<f64>) -> String {

@@ -8,8 +8,9 @@ use pixveil_henn::{he_eval, HeEvalOptions, HeEvalReport, Mode};
 use pixveil_image::Shape;
 use pixveil_nn as nn;
 
-use super::engine;
-use super::eval::{TestSet, TestSetArgs};
+use super::eval::TestSetArgs;
+use pixveil_ml::engine;
+use pixveil_ml::eval::TestSet;
 
 /// Models `export-model` writes.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -119,7 +120,10 @@ pub fn he_eval_cmd(a: &HeEvalArgs, threads: Option<usize>, quiet: bool) -> Resul
         dataset,
         scheme,
         ..
-    } = a.set.load(&model_scheme, mspec.input_shape, false)?;
+    } = a
+        .set
+        .request()
+        .load(&model_scheme, mspec.input_shape, false)?;
     let mode = match a.mode {
         ModeArg::Latency => Mode::Latency,
         ModeArg::Throughput => Mode::Throughput,

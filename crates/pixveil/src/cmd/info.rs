@@ -8,7 +8,9 @@ use pixveil_core::format;
 use pixveil_image::input;
 use serde_json::json;
 
-use crate::{cli::InfoArgs, manifest::Manifest};
+use pixveil_cipher::manifest::{self, Manifest};
+
+use crate::cli::InfoArgs;
 
 pub fn run(a: &InfoArgs) -> Result<()> {
     let value = describe(&a.path)?;
@@ -46,7 +48,7 @@ fn describe(path: &std::path::Path) -> Result<serde_json::Value> {
                     v["kind"] = json!("key");
                     Ok(v)
                 }
-                crate::manifest::KIND => {
+                manifest::KIND => {
                     let m = Manifest::from_bytes(&bytes)
                         .with_context(|| format!("{}", path.display()))?;
                     Ok(json!({
@@ -79,6 +81,6 @@ fn describe(path: &std::path::Path) -> Result<serde_json::Value> {
         "images": data.images.len(),
         "shape": data.images.shape().to_string(),
         "labels": data.labels.as_ref().map(|_| counts[..classes].to_vec()),
-        "encrypted": crate::manifest::path_for(path).exists(),
+        "encrypted": manifest::path_for(path).exists(),
     }))
 }

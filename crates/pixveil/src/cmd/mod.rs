@@ -4,9 +4,7 @@ pub mod analyze;
 pub mod attack;
 mod bench;
 mod crypt;
-pub mod data;
 mod demo;
-pub mod engine;
 pub mod eval;
 pub mod experiments;
 pub mod he;
@@ -19,12 +17,13 @@ pub mod train;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use pixveil_core::fsio;
 
 use crate::cli::{Cli, Command};
 
 /// Runs the parsed command line.
 pub fn run(cli: &Cli) -> Result<()> {
-    engine::set_backend(cli.backend, cli.threads)?;
+    pixveil_ml::engine::set_backend(cli.backend, cli.threads)?;
     match &cli.command {
         Command::Keygen(a) => keygen::run(a),
         Command::Rekey(a) => keygen::rekey(a),
@@ -46,106 +45,29 @@ pub fn run(cli: &Cli) -> Result<()> {
     }
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same folder, then a rename, so a
-/// failure never leaves a partial file.
+/// Writes `bytes` to `path` atomically with ordinary permissions (pixveil-core's one atomic
+/// writer), so a failure never leaves a partial file.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    fsio::write_atomic(path, bytes, fsio::Access::Ordinary)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// Writes a secret file (a key file) atomically, as [`write_atomic`], readable and writable by
-/// its owner only: on unix the temporary file is created with mode 0600 and set to 0600 again
-/// before anything is written, whatever the umask or the `tempfile` crate's default.
+/// Writes a secret file (a key file) atomically, readable and writable by its owner only
+/// (mode 0600 on unix, whatever the umask).
 pub(crate) fn write_secret_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut builder = tempfile::Builder::new();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o600));
-    }
-    let mut tmp = builder
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o600))
-            .with_context(|| format!("cannot restrict the permissions of {}", path.display()))?;
-    }
-    tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
-}
-
-/// A temporary file in the folder of `path`, for an atomic write by [`persist`].
-pub(crate) fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write {}", path.display()))
-}
-
-/// Renames a temporary file from [`temp_beside`] to `path`.
-pub(crate) fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> Result<()> {
-    tmp.as_file()
-        .sync_all()
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    fsio::write_atomic(path, bytes, fsio::Access::OwnerOnly)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Fails unless `path` can be written: not a folder, and its folder exists and accepts a new
 /// file. Checked before long work starts.
 pub(crate) fn check_writable(path: &Path) -> Result<()> {
-    if path.is_dir() {
-        anyhow::bail!("cannot write {}: it is a folder", path.display());
-    }
-    drop(temp_beside(path)?);
-    Ok(())
+    fsio::check_writable(path).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Reads a passphrase file: its content minus one trailing newline, zeroized on drop.
 pub(crate) fn read_passphrase(path: &Path) -> Result<zeroize::Zeroizing<Vec<u8>>> {
-    let mut bytes = zeroize::Zeroizing::new(
-        std::fs::read(path)
-            .with_context(|| format!("cannot read passphrase file {}", path.display()))?,
-    );
-    for suffix in [&b"\r\n"[..], b"\n"] {
-        if bytes.ends_with(suffix) {
-            let n = bytes.len() - suffix.len();
-            bytes.truncate(n);
-            break;
-        }
-    }
-    if bytes.is_empty() {
-        anyhow::bail!("passphrase file {} is empty", path.display());
-    }
-    Ok(bytes)
+    Ok(pixveil_ml::keys::read_passphrase(path)?)
 }
 
 /// Loads a key file (asking for the passphrase file when the key needs one).
@@ -153,11 +75,5 @@ pub(crate) fn load_key(
     path: &Path,
     passphrase_file: Option<&Path>,
 ) -> Result<pixveil_cipher::KeyFile> {
-    // A stored key's bytes hold its secret: wiped when dropped.
-    let bytes = zeroize::Zeroizing::new(
-        std::fs::read(path).with_context(|| format!("cannot read key file {}", path.display()))?,
-    );
-    let pass = passphrase_file.map(read_passphrase).transpose()?;
-    pixveil_cipher::KeyFile::from_bytes(&bytes, pass.as_ref().map(|p| p.as_slice()))
-        .with_context(|| format!("{}", path.display()))
+    Ok(pixveil_ml::keys::load_key(path, passphrase_file)?)
 }

@@ -1,19 +1,23 @@
-//! The one place where the CLI calls the training engine (`pixveil-nn`): model construction,
-//! optimisers, learning-rate schedules, epochs, evaluation, prediction and checkpoints. The
-//! commands (`train`, `eval`, `predict`, `experiments`, `bench train`, `demo`) only use this
-//! module, so engine API changes stay local.
+//! The one place that calls the training engine (`pixveil-nn`): backend selection, model
+//! construction, optimisers, learning-rate schedules, epochs, evaluation, prediction and
+//! checkpoints. Everything above (the training job, the CLI's `train`, `eval`, `predict`,
+//! `experiments`, `bench train`, `demo`) only uses this module, so engine API changes stay
+//! local.
 
 use std::path::Path;
 use std::sync::OnceLock;
 
-use anyhow::{bail, Context, Result};
+use pixveil_core::fsio::{Access, PendingFile};
 use pixveil_image::{ImageBatch, Shape};
 use pixveil_nn as nn;
 
+use crate::error::{invalid, Context, Error, Result};
+
 pub use nn::{BatchProgress, EpochStats, LrSchedule as Schedule, Model, Optimizer};
 
-/// Compute backends on the command line (`--backend`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+/// Compute backends (the CLI's `--backend`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum BackendKind {
     /// The built-in pure-Rust engine.
@@ -44,12 +48,12 @@ pub fn set_backend(kind: BackendKind, threads: Option<usize>) -> Result<()> {
     let chosen = nn::Backend::from(kind);
     chosen
         .check()
-        .with_context(|| format!("--backend {}", chosen.name()))?;
+        .context_with(|| format!("--backend {}", chosen.name()))?;
     if let Some(n) = threads {
         chosen.set_threads(n);
     }
     if BACKEND.set(chosen).is_err() && backend() != chosen {
-        bail!("the backend is already set to {}", backend());
+        invalid!("the backend is already set to {}", backend());
     }
     Ok(())
 }
@@ -69,7 +73,7 @@ pub fn backend_description() -> String {
 pub struct ModelSpec {
     /// Architecture name (`tenseal-cnn`, `he-cnn`, `small-cnn`, `resnet18`).
     pub architecture: String,
-    /// Input shape `[C, H, W]`.
+    /// Input shape `[C, H, W]` (channels, height, width in pixels).
     pub input_shape: [usize; 3],
     /// Paper A's adaptation network in front.
     pub adaptation: bool,
@@ -109,10 +113,10 @@ pub fn architecture_names() -> Vec<&'static str> {
 
 fn architecture(name: &str) -> Result<nn::Architecture> {
     nn::Architecture::from_name(name).map_err(|_| {
-        anyhow::anyhow!(
+        Error::Invalid(format!(
             "unknown model {name:?}; this build has {}",
             architecture_names().join(", ")
-        )
+        ))
     })
 }
 
@@ -125,7 +129,7 @@ pub fn build_model(spec: &ModelSpec, seed: u64) -> Result<Model> {
     // The HE-friendly models are the MNIST-family models of the TenSEAL tutorial and
     // CryptonDL; the encrypted-inference code expects them on 28×28×1 images.
     if config.architecture.he_friendly() && spec.input_shape != [1, 28, 28] {
-        bail!(
+        invalid!(
             "{} is an HE-friendly model for 28x28x1 images (MNIST, Fashion-MNIST, KMNIST), \
              not {}; use small-cnn or resnet18",
             spec.architecture,
@@ -152,7 +156,8 @@ pub fn num_params(model: &Model) -> usize {
 }
 
 /// Optimiser kinds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum OptimizerKind {
     /// Adam (PyTorch defaults apart from the learning rate), L2 weight decay.
@@ -256,9 +261,10 @@ pub fn predict(model: &Model, images: &ImageBatch) -> Result<Vec<Vec<f32>>> {
 /// # Errors
 /// Serialisation or I/O errors.
 pub fn save(path: &Path, model: &Model, scheme: &str) -> Result<()> {
-    let tmp = super::temp_beside(path)?;
+    let cannot = || format!("cannot write {}", path.display());
+    let tmp = PendingFile::beside(path, Access::Ordinary).context_with(cannot)?;
     nn::checkpoint::save(tmp.path(), model, scheme)?;
-    super::persist(tmp, path)
+    tmp.commit().context_with(cannot)
 }
 
 /// Reads a checkpoint: the model, its spec and its scheme id.
@@ -267,7 +273,7 @@ pub fn save(path: &Path, model: &Model, scheme: &str) -> Result<()> {
 /// Unreadable, corrupt or foreign files.
 pub fn load(path: &Path) -> Result<(Model, ModelSpec, String)> {
     let (model, meta) = nn::checkpoint::load(path)
-        .with_context(|| format!("cannot load model {}", path.display()))?;
+        .context_with(|| format!("cannot load model {}", path.display()))?;
     let spec = model_spec(&model);
     Ok((model, spec, meta.scheme))
 }
@@ -275,12 +281,15 @@ pub fn load(path: &Path) -> Result<(Model, ModelSpec, String)> {
 /// Whether this build can save and restore optimiser state (`--resume`).
 pub const CAN_RESUME: bool = true;
 
-/// Writes the model, the optimiser state and the number of epochs done.
+/// Writes the model, the optimiser state and the number of epochs done, atomically.
 ///
 /// # Errors
-/// I/O errors.
+/// I/O errors; the state file is then left as it was.
 pub fn save_state(path: &Path, model: &Model, opt: &dyn Optimizer, epoch: usize) -> Result<()> {
-    Ok(nn::checkpoint::save_state(path, model, opt, epoch)?)
+    let cannot = || format!("cannot write {}", path.display());
+    let tmp = PendingFile::beside(path, Access::Ordinary).context_with(cannot)?;
+    nn::checkpoint::save_state(tmp.path(), model, opt, epoch)?;
+    tmp.commit().context_with(cannot)
 }
 
 /// Restores the optimiser state (and the model); returns the number of epochs done.
@@ -289,5 +298,5 @@ pub fn save_state(path: &Path, model: &Model, opt: &dyn Optimizer, epoch: usize)
 /// A missing, corrupt or mismatched state file.
 pub fn load_state(path: &Path, model: &mut Model, opt: &mut dyn Optimizer) -> Result<usize> {
     nn::checkpoint::load_state(path, model, opt)
-        .with_context(|| format!("cannot resume from {}", path.display()))
+        .context_with(|| format!("cannot resume from {}", path.display()))
 }

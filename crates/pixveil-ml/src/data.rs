@@ -1,14 +1,15 @@
-//! Training data for `train`, `eval`, `experiments` and `demo`: dataset names, train/test
-//! splits (standard files, or a fixed-seed split of the test set where the training images are
-//! missing), and encryption of `u8` batches with a key file.
+//! Training data: dataset names, train/test splits (standard files, or a fixed-seed split of
+//! the test set where the training images are missing), and encryption of `u8` batches with a
+//! key file.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
 use pixveil_cipher::{BatchCipher, KeyFile, KeyMode, Nonce};
 use pixveil_image::{dataset, sample, DatasetKind, ImageBatch, Shape, Split};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
+
+use crate::error::{invalid, Context, Result};
 
 /// Seed of the split of a test-only dataset (fixed: `train` and `eval` must agree).
 pub const SPLIT_SEED: u64 = 0x7069_7876_6569_6c00; // "pixveil\0"
@@ -43,7 +44,7 @@ impl DataSpec {
             .strip_prefix("sample-")
             .or_else(|| (lower == "sample").then_some("mnist"))
         {
-            let kind: DatasetKind = rest.parse().with_context(|| {
+            let kind: DatasetKind = rest.parse().context_with(|| {
                 "the built-in sample exists for sample-mnist, sample-fashion-mnist, \
                  sample-kmnist and sample-cifar10"
             })?;
@@ -52,15 +53,15 @@ impl DataSpec {
                 source: Source::Sample,
             });
         }
-        let kind: DatasetKind = lower.parse().with_context(|| {
+        let kind: DatasetKind = lower.parse().context_with(|| {
             "datasets: mnist, fashion-mnist, kmnist, cifar10 (with --data-dir), or sample-<name> \
              for the built-in sample"
         })?;
         let Some(dir) = data_dir else {
-            bail!("--dataset {kind} needs --data-dir (or use --dataset sample-{kind}, the built-in sample)");
+            invalid!("--dataset {kind} needs --data-dir (or use --dataset sample-{kind}, the built-in sample)");
         };
         if !dir.is_dir() {
-            bail!("data folder {} does not exist", dir.display());
+            invalid!("data folder {} does not exist", dir.display());
         }
         Ok(Self {
             kind,
@@ -82,7 +83,8 @@ impl DataSpec {
     }
 }
 
-/// Labelled images.
+/// Labelled images: `labels[i]` (a class index below 10) is the label of image `i`; as many
+/// labels as images.
 #[derive(Clone, Debug)]
 pub struct Labelled {
     /// Images.
@@ -105,6 +107,11 @@ impl Labelled {
     pub fn len(&self) -> usize {
         self.labels.len()
     }
+
+    /// Whether there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
 }
 
 /// Training and test data of one dataset.
@@ -125,12 +132,12 @@ pub const STANDARD: &str = "standard";
 pub const TEST_SPLIT: &str = "test-split";
 
 /// Loads training and test data. Where the training files are missing (KMNIST in the shared
-/// data; the built-in sample), the test set is shuffled with [`SPLIT_SEED`] and split 80/20,
-/// with a note on stderr.
+/// data; the built-in sample), the test set is shuffled with [`SPLIT_SEED`] and split 80/20
+/// ([`split_note`] words this for the user).
 ///
 /// # Errors
 /// Missing or corrupt files.
-pub fn load_splits(spec: &DataSpec, note: bool) -> Result<Splits> {
+pub fn load_splits(spec: &DataSpec) -> Result<Splits> {
     match &spec.source {
         Source::Sample => {
             let ds = sample::load(spec.kind)?;
@@ -153,20 +160,25 @@ pub fn load_splits(spec: &DataSpec, note: bool) -> Result<Splits> {
                 })
             } else {
                 let test = dataset::load(spec.kind, dir, Split::Test)?;
-                let s = split_test_set(test.images, test.labels);
-                if note {
-                    eprintln!(
-                        "note: no {} training images under {}; training on a fixed-seed split of \
-                         the test set ({} train / {} test)",
-                        spec.kind,
-                        dir.display(),
-                        s.train.len(),
-                        s.test.len()
-                    );
-                }
-                Ok(s)
+                Ok(split_test_set(test.images, test.labels))
             }
         }
+    }
+}
+
+/// The note for the user when `splits` of data files are a split of the test set because the
+/// training files are missing (`None` otherwise, and for the built-in sample, which always is).
+pub fn split_note(spec: &DataSpec, splits: &Splits) -> Option<String> {
+    match &spec.source {
+        Source::Files(dir) if splits.train_source == TEST_SPLIT => Some(format!(
+            "no {} training images under {}; training on a fixed-seed split of the test set \
+             ({} train / {} test)",
+            spec.kind,
+            dir.display(),
+            splits.train.len(),
+            splits.test.len()
+        )),
+        _ => None,
     }
 }
 
@@ -187,7 +199,7 @@ pub fn load_test(spec: &DataSpec) -> Result<(Labelled, &'static str)> {
             ))
         }
         _ => {
-            let s = load_splits(spec, false)?;
+            let s = load_splits(spec)?;
             Ok((s.test, s.train_source))
         }
     }
@@ -220,14 +232,15 @@ fn split_test_set(images: ImageBatch, labels: Vec<u8>) -> Splits {
         let mut data = Vec::with_capacity(idx.len() * images.shape().len());
         let mut l = Vec::with_capacity(idx.len());
         for &i in idx {
-            if let Some(img) = images.image(i) {
-                data.extend_from_slice(img);
-                l.push(labels[i]);
-            }
+            let img = images
+                .image(i)
+                .expect("a shuffled index is below the number of images");
+            data.extend_from_slice(img);
+            l.push(labels[i]);
         }
         Labelled {
             images: ImageBatch::new(images.shape(), data)
-                .unwrap_or_else(|_| ImageBatch::zeros(images.shape(), 0)),
+                .expect("whole images of the batch's own shape form a batch"),
             labels: l,
         }
     };
@@ -267,9 +280,9 @@ impl Encryption {
     /// # Errors
     /// Unreadable keys, wrong passphrase, another shape.
     pub fn load(path: &Path, passphrase: Option<&Path>, shape: Shape, what: &str) -> Result<Self> {
-        let key = super::load_key(path, passphrase)?;
+        let key = crate::keys::load_key(path, passphrase)?;
         if key.shape() != shape {
-            bail!(
+            invalid!(
                 "shape mismatch: the key {} is for {} images, {what} has {} images",
                 path.display(),
                 key.shape(),
@@ -321,8 +334,8 @@ mod tests {
     #[test]
     fn sample_split_is_fixed_and_disjoint() {
         let spec = DataSpec::parse("sample-mnist", None).unwrap();
-        let a = load_splits(&spec, false).unwrap();
-        let b = load_splits(&spec, false).unwrap();
+        let a = load_splits(&spec).unwrap();
+        let b = load_splits(&spec).unwrap();
         assert_eq!((a.train.len(), a.test.len()), (204, 52));
         assert_eq!(a.train.images, b.train.images);
         assert_eq!(a.test.labels, b.test.labels);

@@ -1,0 +1,227 @@
+//! The one atomic file writer of pixveil: every output file, key file and checkpoint is written
+//! to a temporary file in the destination's folder, flushed to disk, then renamed over the
+//! destination, so a failure or a crash never leaves a partial file at the destination.
+//!
+//! Temporary files are named `.tmp-pixveil…` (a prefix `.tmp`, which the service's key store
+//! sweeps after a crash) and live in the destination's folder, so the rename is atomic.
+
+use std::{
+    fs,
+    io::{self, Write},
+    path::{Path, PathBuf},
+};
+
+/// Who may read the written file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Access {
+    /// An ordinary output file: on unix mode `0666` minus the umask, as a file created the
+    /// ordinary way.
+    #[default]
+    Ordinary,
+    /// A secret (a key file): on unix mode `0600`, set on the temporary file before anything is
+    /// written, whatever the umask.
+    OwnerOnly,
+}
+
+/// The folder a temporary file for `path` is created in: its parent, or `.` for a bare name.
+pub fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// A file being written atomically: a temporary file beside its destination, which becomes the
+/// destination on [`PendingFile::commit`] and is removed if dropped uncommitted.
+#[derive(Debug)]
+pub struct PendingFile {
+    tmp: tempfile::NamedTempFile,
+    dest: PathBuf,
+}
+
+impl PendingFile {
+    /// Creates the temporary file in the folder of `dest`.
+    ///
+    /// # Errors
+    /// The folder does not exist or does not accept a new file; on unix, the owner-only
+    /// permissions cannot be set.
+    pub fn beside(dest: &Path, access: Access) -> io::Result<Self> {
+        let mut b = tempfile::Builder::new();
+        b.prefix(".tmp-pixveil");
+        let mode = match access {
+            Access::Ordinary => 0o666,
+            Access::OwnerOnly => 0o600,
+        };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            b.permissions(fs::Permissions::from_mode(mode));
+        }
+        #[cfg(not(unix))]
+        let _ = mode;
+        let tmp = b.tempfile_in(parent_dir(dest))?;
+        #[cfg(unix)]
+        if access == Access::OwnerOnly {
+            use std::os::unix::fs::PermissionsExt;
+            tmp.as_file()
+                .set_permissions(fs::Permissions::from_mode(0o600))?;
+        }
+        Ok(Self {
+            tmp,
+            dest: dest.to_path_buf(),
+        })
+    }
+
+    /// Path of the temporary file, for writers that take a path.
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// The open temporary file.
+    pub fn file(&mut self) -> &mut fs::File {
+        self.tmp.as_file_mut()
+    }
+
+    /// Flushes the temporary file to disk and renames it over the destination.
+    ///
+    /// # Errors
+    /// I/O errors of the flush or the rename; the destination is then left as it was.
+    pub fn commit(self) -> io::Result<()> {
+        // Writers that took the path may have replaced the file: sync what is at the path.
+        fs::File::open(self.tmp.path())?.sync_all()?;
+        self.tmp.as_file().sync_all()?;
+        self.tmp.persist(&self.dest).map_err(|e| e.error)?;
+        Ok(())
+    }
+}
+
+/// Writes `bytes` to `path` atomically (see the [module](self) documentation).
+///
+/// # Errors
+/// I/O errors; `path` is then left as it was and no temporary file remains.
+pub fn write_atomic(path: &Path, bytes: &[u8], access: Access) -> io::Result<()> {
+    let mut pending = PendingFile::beside(path, access)?;
+    pending.file().write_all(bytes)?;
+    pending.commit()
+}
+
+/// Writes a file atomically through a writer that takes a path (a checkpoint writer, say):
+/// `write` gets the temporary file's path, and the result is renamed to `path` if it succeeds.
+///
+/// # Errors
+/// `write`'s error, or an I/O error (converted with `From<io::Error>`).
+pub fn write_atomic_with<E: From<io::Error>>(
+    path: &Path,
+    access: Access,
+    write: impl FnOnce(&Path) -> Result<(), E>,
+) -> Result<(), E> {
+    let pending = PendingFile::beside(path, access)?;
+    write(pending.path())?;
+    pending.commit()?;
+    Ok(())
+}
+
+/// Fails unless a file can be written at `path`: it is not a folder, and its folder exists and
+/// accepts a new file (a temporary file is created there and removed). For checks before long
+/// work starts.
+///
+/// # Errors
+/// `path` is a folder ("it is a folder"), or the temporary file cannot be created.
+pub fn check_writable(path: &Path) -> io::Result<()> {
+    if path.is_dir() {
+        return Err(io::Error::other("it is a folder"));
+    }
+    drop(PendingFile::beside(path, Access::Ordinary)?);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn mode(p: &Path) -> u32 {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::metadata(p).unwrap().permissions().mode() & 0o777
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = p;
+            0
+        }
+    }
+
+    #[test]
+    fn writes_replaces_and_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("out.bin");
+        write_atomic(&p, b"abc", Access::Ordinary).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"abc");
+        let reference = dir.path().join("ref");
+        fs::write(&reference, b"").unwrap();
+        assert_eq!(
+            mode(&p),
+            mode(&reference),
+            "ordinary files follow the umask"
+        );
+        fs::remove_file(&reference).unwrap();
+        write_atomic(&p, b"de", Access::Ordinary).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"de");
+        let bad = dir.path().join("no/such/dir/out.bin");
+        assert!(write_atomic(&bad, b"x", Access::Ordinary).is_err());
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no stray files"
+        );
+    }
+
+    #[test]
+    fn writability_check() {
+        let dir = tempfile::tempdir().unwrap();
+        check_writable(&dir.path().join("new.bin")).unwrap();
+        let e = check_writable(dir.path()).unwrap_err();
+        assert_eq!(e.to_string(), "it is a folder");
+        assert!(check_writable(&dir.path().join("no/such/out.bin")).is_err());
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "no stray files"
+        );
+    }
+
+    #[test]
+    fn secrets_are_owner_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("key.pxk");
+        write_atomic(&p, b"secret", Access::OwnerOnly).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"secret");
+        #[cfg(unix)]
+        assert_eq!(mode(&p), 0o600);
+    }
+
+    #[test]
+    fn writer_by_path_commits_only_on_success() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("model.bin");
+        write_atomic_with::<io::Error>(&p, Access::Ordinary, |t| fs::write(t, b"m1")).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"m1");
+        let e = write_atomic_with::<io::Error>(&p, Access::Ordinary, |t| {
+            fs::write(t, b"half")?;
+            Err(io::Error::other("failed"))
+        });
+        assert!(e.is_err());
+        assert_eq!(
+            fs::read(&p).unwrap(),
+            b"m1",
+            "a failed write leaves the file"
+        );
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no stray files"
+        );
+    }
+}
