@@ -347,24 +347,56 @@ def write_cifar(path, images, labels):
 # Key files: the pixveil container (layout in pixveil-core's format module docs / key files).
 
 
+SETTINGS_MAC_LABEL = "pixveil/v2/settings-mac"
+
+
+def key_id(secret):
+    """Public key id: the first 8 bytes of derive_rng("pixveil/v1/key-id", ""), hex."""
+    return Sampler(secret, "pixveil/v1/key-id", b"").take(8).hex()
+
+
+def settings_mac(secret, meta):
+    """HMAC-SHA-256 under derive(SETTINGS_MAC_LABEL, "") over `key ‖ 0x00 ‖ JSON(settings)`
+    (every metadata field but the MAC, in file order, compact JSON)."""
+    signed = {k: meta[k] for k in ("spec", "shape", "mode", "protection", "key_id", "kdf")}
+    message = b"key\x00" + json.dumps(signed, separators=(",", ":")).encode()
+    return hmac.new(derive(secret, SETTINGS_MAC_LABEL, b""), message, hashlib.sha256).hexdigest()
+
+
+def container(kind, meta, body):
+    """The pixveil container: PXVL, version 1, reserved, kind (8 bytes), lengths, JSON, body,
+    SHA-256 of everything before it (little-endian integers)."""
+    m = json.dumps(meta, separators=(",", ":")).encode()
+    head = b"PXVL" + struct.pack("<HH", 1, 0) + kind.encode().ljust(8, b"\x00")
+    data = head + struct.pack("<IQ", len(m), len(body)) + m + body
+    return data + hashlib.sha256(data).digest()
+
+
+def write_key_file(path, spec, shape, mode, secret, kdf=2):
+    """A stored-secret key file with its settings MAC (v2 key files)."""
+    h, w, c = shape
+    meta = {"spec": spec, "shape": {"height": h, "width": w, "channels": c}, "mode": mode,
+            "protection": {"kind": "stored"}, "key_id": key_id(secret), "kdf": kdf}
+    meta["mac"] = settings_mac(secret, meta)
+    with open(path, "wb") as f:
+        f.write(container("key", meta, secret))
+
+
 def read_key_file(path):
-    """Returns (spec, shape, mode, kdf, secret) of a stored-secret key file."""
+    """Returns (spec, shape, mode, kdf, secret) of a stored-secret key file, after checking its
+    checksum, key id and settings MAC."""
     data = open(path, "rb").read()
     assert data[:4] == b"PXVL", "not a pixveil container"
     assert hashlib.sha256(data[:-32]).digest() == data[-32:], "container checksum"
     meta_len, body_len = struct.unpack("<IQ", data[16:28])
     meta = json.loads(data[28:28 + meta_len])
-    body = data[28 + meta_len:28 + meta_len + body_len]
+    secret = data[28 + meta_len:28 + meta_len + body_len]
     assert meta["protection"]["kind"] == "stored", "passphrase keys are not supported here"
-    assert len(body) == 32
-    shape = meta["shape"]
-    if isinstance(shape, str):
-        shape = tuple(int(v) for v in shape.split("x"))
-    elif isinstance(shape, dict):
-        shape = (shape["height"], shape["width"], shape["channels"])
-    else:
-        shape = tuple(shape)
-    return meta["spec"], shape, meta["mode"], meta.get("kdf", 1), body
+    assert len(secret) == 32
+    assert meta["key_id"] == key_id(secret), "key id"
+    assert meta["mac"] == settings_mac(secret, meta), "settings MAC"
+    shape = (meta["shape"]["height"], meta["shape"]["width"], meta["shape"]["channels"])
+    return meta["spec"], shape, meta["mode"], meta["kdf"], secret
 
 
 # ---------------------------------------------------------------------------------------------
@@ -426,25 +458,89 @@ def check_kat(vectors_path, kdf):
     return bad
 
 
+KAT_SCHEMES = {
+    (28, 28, 1): ["pe", "pe-np", "logistic", "grey", "le/4", "etc/4", "le/2", "etc/2",
+                  "chain(pe,etc/4)"],
+    (32, 32, 3): ["pe", "pe-np", "logistic", "grey", "le/4", "etc/4", "le/2", "etc/2", "le/8",
+                  "etc/8", "chain(pe,etc/4)"],
+}
+
+
+def key_file_name(name, shape, mode, kdf):
+    safe = name.replace("/", "").replace("(", "-").replace(",", "-").replace(")", "")
+    return f"{safe}_{'x'.join(map(str, shape))}_{mode}_v{kdf}.key"
+
+
+def write_kat_keys(folder):
+    """The KAT key files: secret 0x00..0x1f, every scheme of §8, fixed and per-image (v2), and
+    fixed v1 (legacy key files after `pixveil rekey`). Written by this reference, not by pixveil."""
+    import os
+    os.makedirs(folder, exist_ok=True)
+    for shape, names in KAT_SCHEMES.items():
+        for name in names:
+            for mode, kdf in (("fixed", 2), ("per-image", 2), ("fixed", 1)):
+                path = os.path.join(folder, key_file_name(name, shape, mode, kdf))
+                write_key_file(path, spec_from_name(name), shape, mode, KAT_SECRET, kdf)
+
+
+def write_inputs(folder):
+    """Uncompressed inputs for `pixveil encrypt`: the built-in sample (256 images per dataset),
+    its first 16 images, and the synthetic KAT batches of §8."""
+    import os
+    for ds in ("mnist", "fashion-mnist", "kmnist", "cifar10"):
+        shape, images = sample_images(ds)
+        for n, suffix in ((256, ""), (16, "-16")):
+            if shape[2] == 1:
+                write_idx_images(os.path.join(folder, f"{ds}{suffix}.idx"), shape, images[:n])
+            else:
+                write_cifar(os.path.join(folder, f"{ds}{suffix}.bin"), images[:n],
+                            [k % 10 for k in range(n)])
+    write_idx_images(os.path.join(folder, "kat-28x28x1.idx"), (28, 28, 1),
+                     kat_inputs((28, 28, 1), 1))
+    write_cifar(os.path.join(folder, "kat-32x32x3.bin"), kat_inputs((32, 32, 3), 3),
+                [0] * 16)
+
+
+def manifest_nonces(path):
+    """The per-image nonces of an encryption manifest (`*.pxv`, a container of kind
+    `manifest`): its body, 16 bytes per image in batch order."""
+    data = open(path, "rb").read()
+    assert data[8:16] == b"manifest" and hashlib.sha256(data[:-32]).digest() == data[-32:]
+    meta_len, body_len = struct.unpack("<IQ", data[16:28])
+    meta = json.loads(data[28:28 + meta_len])
+    body = data[28 + meta_len:28 + meta_len + body_len]
+    assert len(body) == 16 * meta["count"], (len(body), meta["count"])
+    return [body[i:i + 16] for i in range(0, len(body), 16)]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     k = sub.add_parser("kat", help="check tests/kat/vectors*.json")
     k.add_argument("vectors")
     k.add_argument("--kdf", type=int, default=2)
+    sub.add_parser("selftest", help="RFC 5869 and RFC 8439 test vectors")
+    sub.add_parser("keys", help="write the KAT key files").add_argument("folder")
+    sub.add_parser("inputs", help="write the inputs of check.sh").add_argument("folder")
     e = sub.add_parser("encrypt", help="encrypt an IDX/CIFAR file with a key file")
     e.add_argument("--key", required=True)
-    e.add_argument("--nonces", help="per-image mode: a file of 16-byte nonces, one per image")
+    e.add_argument("--manifest", help="per-image mode: the manifest holding the nonces")
     e.add_argument("input")
     e.add_argument("-o", "--output", required=True)
     a = ap.parse_args()
     if a.cmd == "kat":
         sys.exit(1 if check_kat(a.vectors, a.kdf) else 0)
+    if a.cmd == "selftest":
+        selftest()
+        return
+    if a.cmd == "keys":
+        write_kat_keys(a.folder)
+        return
+    if a.cmd == "inputs":
+        write_inputs(a.folder)
+        return
     spec, shape, mode, kdf, secret = read_key_file(a.key)
-    nonces = None
-    if mode != "fixed":
-        raw = open(a.nonces, "rb").read()
-        nonces = [raw[i:i + 16] for i in range(0, len(raw), 16)]
+    nonces = manifest_nonces(a.manifest) if mode == "per-image" else None
     head = read_maybe_gz(a.input)[:4]
     if head == b"\x00\x00\x08\x03":
         shp, images, _ = read_idx_images(a.input)
@@ -454,6 +550,17 @@ def main():
         shp, images, labels = read_cifar(a.input)
         assert shp == tuple(shape), (shp, shape)
         write_cifar(a.output, encrypt_batch(spec, shp, secret, images, kdf, nonces), labels)
+
+
+def selftest():
+    """RFC 5869 A.1 (HKDF-SHA-256 case 1) and RFC 8439 §2.3.2 (ChaCha20 block)."""
+    okm = hkdf_sha256(bytes.fromhex("000102030405060708090a0b0c"), b"\x0b" * 22,
+                      bytes.fromhex("f0f1f2f3f4f5f6f7f8f9"), 42)
+    assert okm.hex() == ("3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf"
+                         "34007208d5b887185865"), okm.hex()
+    print("hkdf: RFC 5869 case 1 OK")
+    import chacha20
+    chacha20._self_test()
 
 
 if __name__ == "__main__":
