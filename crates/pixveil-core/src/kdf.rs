@@ -269,7 +269,9 @@ mod tests {
     /// IKM, salt, info, L, PRK, OKM. Source of truth: the RFC, not this crate.
     #[test]
     fn hkdf_rfc5869_test_vectors() {
-        let cases: [(&[u8], &[u8], &[u8], usize, &str, &str); 3] = [
+        /// IKM, salt, info, L, PRK, OKM.
+        type Case<'a> = (&'a [u8], &'a [u8], &'a [u8], usize, &'a str, &'a str);
+        let cases: [Case<'_>; 3] = [
             // Case 1: basic test case.
             (
                 &[0x0b; 22],
