@@ -16,6 +16,7 @@ import gzip
 import hashlib
 import hmac
 import json
+import os
 import struct
 import sys
 
@@ -413,14 +414,12 @@ def kat_inputs(shape, seed_byte, count=16):
 KAT_SECRET = bytes(range(32))
 
 
-SAMPLE_DIR = __import__("os").path.join(
-    __import__("os").path.dirname(__import__("os").path.abspath(__file__)),
-    "..", "..", "crates", "pixveil-image", "sample")
+SAMPLE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                          "..", "..", "crates", "pixveil-image", "sample")
 
 
 def sample_images(dataset, count=256):
     """The built-in sample: the first 256 test images of `dataset` (files in pixveil-image)."""
-    import os
     if dataset == "cifar10":
         shape, images, _ = read_cifar(os.path.join(SAMPLE_DIR, dataset, "test_batch.bin.gz"))
     else:
@@ -474,7 +473,6 @@ def key_file_name(name, shape, mode, kdf):
 def write_kat_keys(folder):
     """The KAT key files: secret 0x00..0x1f, every scheme of §8, fixed and per-image (v2), and
     fixed v1 (legacy key files after `pixveil rekey`). Written by this reference, not by pixveil."""
-    import os
     os.makedirs(folder, exist_ok=True)
     for shape, names in KAT_SCHEMES.items():
         for name in names:
@@ -486,7 +484,6 @@ def write_kat_keys(folder):
 def write_inputs(folder):
     """Uncompressed inputs for `pixveil encrypt`: the built-in sample (256 images per dataset),
     its first 16 images, and the synthetic KAT batches of §8."""
-    import os
     for ds in ("mnist", "fashion-mnist", "kmnist", "cifar10"):
         shape, images = sample_images(ds)
         for n, suffix in ((256, ""), (16, "-16")):
