@@ -185,17 +185,37 @@ mod tests {
         assert_ne!(x0, 0.5);
     }
 
+    /// Known answers for the map parameters and the binary64 orbit, so that the keystream is the
+    /// same on every machine and across pixveil versions. Source of truth: an independent Python
+    /// reimplementation of `docs/schemes.md` §3, `scripts/reference/logistic_orbit.py`, whose
+    /// printed values are pasted here (`python3 scripts/reference/logistic_orbit.py`).
     #[test]
     fn orbit_is_pinned() {
-        // Known answer: the IEEE-754 orbit must not depend on the machine.
-        let raw = raw_sequence(0.3, 3.99, 10, 8);
-        let mut x: f64 = 0.3;
-        for _ in 0..10 {
-            x = 3.99 * x * (1.0 - x);
-        }
-        x = 3.99 * x * (1.0 - x);
-        assert_eq!(raw[0], ((x * 65536.0) as u64 & 0xFF) as u8);
-        assert_eq!(raw.len(), 8);
+        let bits = |(x0, mu): (f64, f64)| (x0.to_bits(), mu.to_bits());
+        assert_eq!(
+            bits(map_parameters(0, 0)),
+            (0x3ca0_0000_0000_0000, 0x400f_ffff_ffff_ffff)
+        );
+        assert_eq!(
+            bits(map_parameters(u64::MAX, u64::MAX)),
+            (0x3fef_ffff_ffff_ffff, 0x400f_f000_0000_0000)
+        );
+        let (x0, mu) = map_parameters(0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210);
+        assert_eq!(
+            bits((x0, mu)),
+            (0x3f72_3456_789a_bc80, 0x400f_f012_3456_789a)
+        );
+        assert_eq!(
+            raw_sequence(0.3, 3.99, 10, 16),
+            [114, 168, 65, 153, 73, 217, 144, 226, 96, 44, 236, 86, 194, 50, 234, 198]
+        );
+        assert_eq!(
+            raw_sequence(x0, mu, 1000, 32),
+            [
+                151, 9, 128, 251, 219, 103, 247, 154, 174, 171, 177, 38, 57, 227, 39, 109, 75, 21,
+                108, 27, 252, 150, 89, 166, 237, 93, 119, 80, 154, 153, 142, 178
+            ]
+        );
     }
 
     /// Issue 15, item 4: under v1 burn-ins `b` and `b + k` give keystreams drawn from one orbit

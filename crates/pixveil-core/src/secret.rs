@@ -186,4 +186,50 @@ mod tests {
         m.update(b"message");
         assert_eq!(t.as_slice(), m.finalize().into_bytes().as_slice());
     }
+
+    /// Pins the label → key derivation of key files and schemes (`docs/schemes.md` §1) for the
+    /// master secret `0x00 … 0x1f`: a subkey, the key file's check value, a settings MAC and
+    /// the first stream bytes of a derived generator (across a 64-byte block boundary). The
+    /// expected values were computed outside pixveil, with Python's `hmac`/`hashlib` (HKDF per
+    /// RFC 5869) and the RFC 8439 ChaCha20 block function of `scripts/reference/chacha20.py`:
+    ///
+    /// ```text
+    /// H=lambda k,m:hmac.new(k,m,hashlib.sha256).digest(); ms=bytes(range(32))
+    /// d=lambda label,ctx: H(H(b"pixveil/v1/hkdf",ms), label.encode()+b"\0"+ctx+b"\1")
+    /// d("pixveil/v1/pe/np", struct.pack(">4I",32,32,3,1)).hex()
+    /// d("pixveil/v1/check-value", b"")[:16].hex()
+    /// H(d("pixveil/v2/settings-mac", b""), b"message").hex()
+    /// chacha20.rng_stream(d("pixveil/v1/pe/np", ...), 80)   # bytes 0..16 and 64..80
+    /// ```
+    #[test]
+    fn derivation_known_answer() {
+        let s = MasterSecret::from_bytes(std::array::from_fn(|i| i as u8));
+        let mut ctx = Vec::new();
+        for v in [32u32, 32, 3, 1] {
+            ctx.extend_from_slice(&v.to_be_bytes());
+        }
+        assert_eq!(
+            hex::encode(s.derive("pixveil/v1/pe/np", &ctx).expose_bytes()),
+            "cd568031629d4fe253a5c237f1d73abcf346496d877499230a36a171d2c815ca"
+        );
+        assert_eq!(
+            hex::encode(s.check_value()),
+            "75dc747f0ae96f9f32bb0bf83a415415"
+        );
+        assert_eq!(
+            hex::encode(s.mac(crate::format::SETTINGS_MAC_LABEL, b"message")),
+            "f71516193eacf76dd8863f1ca1374745336d72a5b75cb6be8806f206c4d4d103"
+        );
+        let mut rng = s.derive_rng("pixveil/v1/pe/np", &ctx);
+        let mut stream = [0u8; 80];
+        rng.fill_bytes(&mut stream);
+        assert_eq!(
+            hex::encode(&stream[..16]),
+            "583e90210065ffac967ed9d744c403ef"
+        );
+        assert_eq!(
+            hex::encode(&stream[64..]),
+            "c6f8ff645f12494d1c5f98e51ab0591f"
+        );
+    }
 }
