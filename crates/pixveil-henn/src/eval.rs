@@ -195,7 +195,13 @@ fn sorted(mut v: Vec<f64>) -> Vec<f64> {
     v
 }
 
-fn argmax(v: &[f64]) -> usize {
+/// Index of the largest score (the first on ties): the class of a logit vector, as
+/// `he-eval` and the service client report it.
+///
+/// # Panics
+/// If `v` is empty (a plan has at least one class).
+pub fn argmax(v: &[f64]) -> usize {
+    assert!(!v.is_empty(), "argmax of no scores");
     let mut best = 0;
     for (i, x) in v.iter().enumerate() {
         if *x > v[best] {
@@ -465,6 +471,12 @@ fn ms(t: Instant) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn argmax_first_on_ties() {
+        assert_eq!(argmax(&[0.0, 2.0, 2.0, -1.0]), 1);
+        assert_eq!(argmax(&[-3.0]), 0);
+    }
 
     #[test]
     fn f1_of_a_perfect_and_a_constant_prediction() {

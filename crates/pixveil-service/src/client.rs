@@ -559,27 +559,13 @@ pub fn classify(
         }
         for logits in key.he.decrypt_scores(&scores)? {
             out.push(Scores {
-                class: argmax(&logits),
+                class: pixveil_henn::eval::argmax(&logits),
                 scores: logits,
             });
         }
         progress(out.len());
     }
     Ok(out)
-}
-
-/// Index of the largest value (the first on ties).
-fn argmax(v: &[f64]) -> usize {
-    v.iter()
-        .enumerate()
-        .fold((0, f64::NEG_INFINITY), |best, (i, &x)| {
-            if x > best.1 {
-                (i, x)
-            } else {
-                best
-            }
-        })
-        .0
 }
 
 /// `pixveil client keygen`: fetches the model card, makes the keys, registers the
@@ -627,12 +613,6 @@ pub fn check_server(conn: &Connection, key: &ClientKey) -> Result<ModelCard> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn argmax_first_on_ties() {
-        assert_eq!(argmax(&[0.0, 2.0, 2.0, -1.0]), 1);
-        assert_eq!(argmax(&[-3.0]), 0);
-    }
 
     #[test]
     fn connection_refuses_non_http_urls() {
