@@ -331,6 +331,17 @@ impl KeyFile {
         Self::assemble(spec, shape, mode, KdfVersion::CURRENT, protection, secret)
     }
 
+    /// The same key (secret, settings, derivation version, key id) with its secret stored in
+    /// the file rather than derived from a passphrase: what a program ships to the trusted
+    /// workers that encrypt for it (a Python pickle, a Ray object). Its bytes are as secret as
+    /// the master secret itself.
+    pub fn with_stored_secret(&self) -> Self {
+        Self {
+            protection: Protection::Stored,
+            ..self.clone()
+        }
+    }
+
     /// Serialises the key file, with the MAC of its settings (the bytes hold the secret for a
     /// stored key, so they are wiped when dropped).
     ///

@@ -186,20 +186,20 @@ impl BatchCipher {
         }
     }
 
-    fn check(&self, batch: &ImageBatch, nonces: Option<&[Nonce]>) -> Result<()> {
-        if batch.shape() != self.shape {
+    /// Checks a buffer of `images` images of this shape and the nonces against the key.
+    fn check(&self, bytes: &[u8], nonces: Option<&[Nonce]>) -> Result<()> {
+        let len = self.shape.len();
+        if bytes.len() % len != 0 {
             return Err(Error::ShapeMismatch {
-                expected: self.shape.to_string(),
-                found: batch.shape().to_string(),
+                expected: format!("a multiple of {} bytes ({} images)", len, self.shape),
+                found: format!("{} bytes", bytes.len()),
             });
         }
         if self.mode == KeyMode::PerImage {
+            let images = bytes.len() / len;
             let n = nonces.map_or(0, <[Nonce]>::len);
-            if n != batch.len() {
-                return Err(Error::Nonces(format!(
-                    "{} images but {n} nonces",
-                    batch.len()
-                )));
+            if n != images {
+                return Err(Error::Nonces(format!("{images} images but {n} nonces")));
             }
         }
         Ok(())
@@ -207,24 +207,24 @@ impl BatchCipher {
 
     fn apply(
         &self,
-        batch: &mut ImageBatch,
+        bytes: &mut [u8],
         nonces: Option<&[Nonce]>,
         progress: &(dyn Fn(usize) + Sync),
         encrypt: bool,
     ) -> Result<()> {
-        self.check(batch, nonces)?;
+        self.check(bytes, nonces)?;
+        // Fixed mode ignores nonces (whatever their count).
+        let nonces = nonces.filter(|_| self.mode == KeyMode::PerImage);
         // Chunks of images amortise the per-task overhead of rayon and of the progress callback.
         const CHUNK: usize = 256;
         let len = self.shape.len();
-        batch
-            .as_bytes_mut()
-            .par_chunks_mut(len * CHUNK)
-            .enumerate()
-            .try_for_each(|(chunk_idx, chunk)| -> Result<()> {
+        bytes.par_chunks_mut(len * CHUNK).enumerate().try_for_each(
+            |(chunk_idx, chunk)| -> Result<()> {
                 let mut done = 0;
                 for (j, img) in chunk.chunks_exact_mut(len).enumerate() {
                     let i = chunk_idx * CHUNK + j;
-                    let nonce = nonces.and_then(|n| n.get(i));
+                    // check() made the nonce count equal to the image count in per-image mode.
+                    let nonce = nonces.map(|n| &n[i]);
                     let c = self.cipher_for(nonce)?;
                     if encrypt {
                         c.get().encrypt(img)?;
@@ -235,7 +235,48 @@ impl BatchCipher {
                 }
                 progress(done);
                 Ok(())
-            })
+            },
+        )
+    }
+
+    /// Encrypts in place a buffer of whole images of this shape, concatenated (`N·H·W·C`
+    /// bytes, `HWC` each): what [`BatchCipher::encrypt_batch`] does, on memory the caller owns
+    /// (a NumPy array, a memory map). `nonces` as for `encrypt_batch`.
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] if the length is not a multiple of the image size;
+    /// [`Error::Nonces`].
+    pub fn encrypt_bytes(
+        &self,
+        bytes: &mut [u8],
+        nonces: Option<&[Nonce]>,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<()> {
+        self.apply(bytes, nonces, progress, true)
+    }
+
+    /// Decrypts in place a buffer of whole images; the inverse of
+    /// [`BatchCipher::encrypt_bytes`] with the same nonces.
+    ///
+    /// # Errors
+    /// As [`BatchCipher::encrypt_bytes`].
+    pub fn decrypt_bytes(
+        &self,
+        bytes: &mut [u8],
+        nonces: Option<&[Nonce]>,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<()> {
+        self.apply(bytes, nonces, progress, false)
+    }
+
+    fn check_shape(&self, batch: &ImageBatch) -> Result<()> {
+        if batch.shape() != self.shape {
+            return Err(Error::ShapeMismatch {
+                expected: self.shape.to_string(),
+                found: batch.shape().to_string(),
+            });
+        }
+        Ok(())
     }
 
     /// Encrypts every image of `batch` in place. `nonces` (one per image) is required in
@@ -250,7 +291,8 @@ impl BatchCipher {
         nonces: Option<&[Nonce]>,
         progress: &(dyn Fn(usize) + Sync),
     ) -> Result<()> {
-        self.apply(batch, nonces, progress, true)
+        self.check_shape(batch)?;
+        self.apply(batch.as_bytes_mut(), nonces, progress, true)
     }
 
     /// Decrypts every image of `batch` in place; the inverse of [`BatchCipher::encrypt_batch`]
@@ -264,7 +306,8 @@ impl BatchCipher {
         nonces: Option<&[Nonce]>,
         progress: &(dyn Fn(usize) + Sync),
     ) -> Result<()> {
-        self.apply(batch, nonces, progress, false)
+        self.check_shape(batch)?;
+        self.apply(batch.as_bytes_mut(), nonces, progress, false)
     }
 }
 

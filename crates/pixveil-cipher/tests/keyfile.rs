@@ -76,6 +76,63 @@ fn passphrase_round_trip_and_errors() {
 }
 
 #[test]
+fn a_passphrase_key_ships_with_its_secret_stored() {
+    let key = KeyFile::from_passphrase(
+        SchemeSpec::Pe { shuffle: true },
+        shape(),
+        KeyMode::Fixed,
+        b"hunter2",
+        FAST,
+    )
+    .unwrap();
+    let shipped = key.with_stored_secret();
+    assert_eq!(shipped.protection(), &Protection::Stored);
+    let back = KeyFile::from_bytes(&shipped.to_bytes().unwrap(), None).unwrap();
+    assert_eq!(back.key_id(), key.key_id());
+    assert_eq!(back.kdf_version(), key.kdf_version());
+    assert_eq!(encrypt_with(&back), encrypt_with(&key));
+}
+
+/// `encrypt_bytes` (caller-owned memory: NumPy arrays) is `encrypt_batch`, with its checks.
+#[test]
+fn encrypt_bytes_is_encrypt_batch() {
+    for mode in [KeyMode::Fixed, KeyMode::PerImage] {
+        let key = KeyFile::generate(SchemeSpec::Etc { block: 4 }, shape(), mode).unwrap();
+        let cipher = key.batch_cipher().unwrap();
+        let n = 5;
+        let plain: Vec<u8> = (0..n * shape().len()).map(|i| (i * 7) as u8).collect();
+        let nonces = pixveil_cipher::Nonce::fresh(n).unwrap();
+        let nonces = (mode == KeyMode::PerImage).then_some(nonces.as_slice());
+        let mut batch = ImageBatch::new(shape(), plain.clone()).unwrap();
+        cipher.encrypt_batch(&mut batch, nonces, &|_| {}).unwrap();
+        let mut bytes = plain.clone();
+        cipher.encrypt_bytes(&mut bytes, nonces, &|_| {}).unwrap();
+        assert_eq!(bytes, batch.as_bytes());
+        assert_ne!(bytes, plain);
+        cipher.decrypt_bytes(&mut bytes, nonces, &|_| {}).unwrap();
+        assert_eq!(bytes, plain);
+        // Not whole images.
+        let mut short = plain[..plain.len() - 1].to_vec();
+        assert!(matches!(
+            cipher.encrypt_bytes(&mut short, nonces, &|_| {}),
+            Err(Error::ShapeMismatch { .. })
+        ));
+        // Per-image mode: one nonce per image, no fewer.
+        if let Some(nonces) = nonces {
+            let mut b = plain.clone();
+            assert!(matches!(
+                cipher.encrypt_bytes(&mut b, Some(&nonces[..n - 1]), &|_| {}),
+                Err(Error::Nonces(_))
+            ));
+            assert!(matches!(
+                cipher.encrypt_bytes(&mut b, None, &|_| {}),
+                Err(Error::Nonces(_))
+            ));
+        }
+    }
+}
+
+#[test]
 fn tampering_is_detected() {
     let key = KeyFile::generate(SchemeSpec::Pe { shuffle: true }, shape(), KeyMode::Fixed).unwrap();
     let bytes = key.to_bytes().unwrap();
