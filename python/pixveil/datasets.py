@@ -11,7 +11,7 @@ import numpy as np
 from . import _pixveil
 from .errors import InvalidInputError
 
-__all__ = ["NAMES", "load", "read"]
+__all__ = ["NAMES", "load", "read", "read_manifest"]
 
 #: Dataset names :func:`load` knows; ``sample-<name>`` is the built-in 256-image sample.
 NAMES = ("mnist", "fashion-mnist", "kmnist", "cifar10")
@@ -71,3 +71,20 @@ def read(path: PathLike) -> Tuple[np.ndarray, Optional[np.ndarray], list]:
         ``(images (N, H, W, C) uint8, labels (N,) uint8 or None, names)``.
     """
     return _pixveil.read_images(os.fspath(path))
+
+
+def read_manifest(path: PathLike) -> Optional[Tuple[dict, np.ndarray]]:
+    """The manifest ``pixveil encrypt`` wrote beside an encrypted output (``PATH.pxv``).
+
+    Returns:
+        ``None`` if there is none, else ``(facts, nonces)``: the facts (scheme ``spec``,
+        ``shape``, ``mode``, ``key_id``, ``count``, ``names``) and the per-image nonces
+        ``(N, 16)`` uint8 (empty in fixed mode) that :meth:`pixveil.Key.decrypt` takes.
+    """
+    import json
+
+    found = _pixveil.read_manifest(os.fspath(path))
+    if found is None:
+        return None
+    facts, nonces = found
+    return json.loads(facts), nonces

@@ -1,14 +1,14 @@
 //! Security metrics and attacks on NumPy images: the code behind `pixveil analyze` and
 //! `pixveil attack`, with the same JSON.
 
-use numpy::{PyArrayMethods, PyUntypedArrayMethods};
+use numpy::PyUntypedArrayMethods;
 use pyo3::prelude::*;
 
 use pixveil_analysis::attacks::{coa, cpa, kpa, EncryptionOracle};
 use pixveil_analysis::metrics::{self, correlation::Direction};
 use pixveil_image::{ImageBatch, Shape};
 
-use crate::array::{layout, u8_array};
+use crate::array::{contiguous, layout, readonly, u8_array};
 use crate::errors::{raise, Kind, PyResultExt};
 use crate::key::Key;
 
@@ -16,15 +16,8 @@ use crate::key::Key;
 fn bytes_of(x: &Bound<'_, PyAny>) -> PyResult<(Vec<u8>, Vec<usize>)> {
     let a = u8_array(x)?;
     let dims = a.shape().to_vec();
-    let ro = a.try_readonly().map_err(|e| {
-        raise(
-            Kind::InvalidInput,
-            format!("the array cannot be read now: {e}"),
-        )
-    })?;
-    let s = ro
-        .as_slice()
-        .map_err(|e| raise(Kind::InvalidInput, format!("array: {e}")))?;
+    let ro = readonly(&a)?;
+    let s = contiguous(&ro)?;
     Ok((s.to_vec(), dims))
 }
 

@@ -1,7 +1,9 @@
 //! NumPy image arrays: checking them against an image shape, borrowing their bytes, and
 //! making result arrays.
 
-use numpy::{PyArray1, PyArrayDyn, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
+use numpy::{
+    PyArray1, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods,
+};
 use pyo3::prelude::*;
 
 use pixveil_image::Shape;
@@ -55,10 +57,10 @@ pub fn layout(dims: &[usize], shape: Shape) -> PyResult<Layout> {
     })
 }
 
-/// Borrows a C-contiguous `uint8` array read-only, after checking dtype and layout.
+/// `obj` as a `uint8` array, after checking its type and dtype.
 ///
 /// # Errors
-/// `InvalidInputError` for another object, another dtype, or a non-contiguous array.
+/// `InvalidInputError` for another object or another dtype.
 pub fn u8_array<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyArrayDyn<u8>>> {
     let untyped = obj.cast::<PyUntypedArray>().map_err(|_| {
         raise(
@@ -79,14 +81,40 @@ pub fn u8_array<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyArrayDyn<
             ),
         ));
     };
-    if !untyped.is_c_contiguous() {
-        return Err(raise(
-            Kind::InvalidInput,
-            "the array is not C-contiguous (a slice or a transpose?): pass \
-             numpy.ascontiguousarray(x)",
-        ));
-    }
     Ok(array.clone())
+}
+
+/// The bytes of a borrowed array, which must be C-contiguous (checked after its shape, so a
+/// wrong shape is reported as such).
+///
+/// # Errors
+/// `InvalidInputError` for a non-contiguous array.
+pub fn contiguous<'a>(ro: &'a PyReadonlyArrayDyn<'_, u8>) -> PyResult<&'a [u8]> {
+    let refused = || {
+        raise(
+            Kind::InvalidInput,
+            "the array is not C-contiguous (a slice, a transpose or Fortran order?): pass \
+             numpy.ascontiguousarray(x)",
+        )
+    };
+    // `as_slice` also accepts Fortran order, whose bytes are not in HWC order: refuse it.
+    if !ro.is_c_contiguous() {
+        return Err(refused());
+    }
+    ro.as_slice().map_err(|_| refused())
+}
+
+/// Borrows an array read-only.
+///
+/// # Errors
+/// `InvalidInputError` if it is being written (mutably borrowed) elsewhere.
+pub fn readonly<'py>(array: &Bound<'py, PyArrayDyn<u8>>) -> PyResult<PyReadonlyArrayDyn<'py, u8>> {
+    array.try_readonly().map_err(|e| {
+        raise(
+            Kind::InvalidInput,
+            format!("the array cannot be read now: {e}"),
+        )
+    })
 }
 
 /// The Python type name of `obj`, for messages.

@@ -73,3 +73,22 @@ pub fn read_images<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Read<'py>> {
     let labels = input.labels.map(|l| PyArray1::from_vec(py, l));
     Ok((batch_array(py, input.images)?, labels, names))
 }
+
+/// The manifest `pixveil encrypt` wrote beside `path` (`PATH.pxv`), if any: `(facts as JSON,
+/// nonces (N, 16) uint8)`; the nonces are empty in fixed mode.
+#[pyfunction]
+pub fn read_manifest<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+) -> PyResult<Option<(String, Bound<'py, PyArrayDyn<u8>>)>> {
+    let Some(m) = pixveil_cipher::Manifest::read_beside(&path).map_err(|e| {
+        crate::errors::raise(crate::errors::Kind::Format, crate::errors::message(&e))
+    })?
+    else {
+        return Ok(None);
+    };
+    let nonces: Vec<u8> = m.nonces.iter().flat_map(|n| n.0).collect();
+    let dims = [m.nonces.len(), 16];
+    let json = serde_json::to_string(&m).expect("manifests serialize to JSON");
+    Ok(Some((json, new_array(py, nonces, &dims)?)))
+}

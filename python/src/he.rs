@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use numpy::{PyArray2, PyArrayMethods, PyUntypedArrayMethods};
+use numpy::{PyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use rand_chacha::ChaCha20Rng;
@@ -16,7 +16,7 @@ use rand_core::SeedableRng;
 use pixveil_henn::{Encrypted, EvaluationKeys, Mode, Network, Plan, PlanSpec};
 use pixveil_image::{ImageBatch, Shape};
 
-use crate::array::{layout, u8_array};
+use crate::array::{contiguous, layout, readonly, u8_array};
 use crate::errors::{raise, Kind, PyResultExt};
 use crate::key::Key;
 
@@ -198,15 +198,8 @@ impl HeClient {
         let shape = Shape::new(dim(h), dim(w), dim(c)).py()?;
         let array = u8_array(images)?;
         let lay = layout(array.shape(), shape)?;
-        let ro = array.try_readonly().map_err(|e| {
-            raise(
-                Kind::InvalidInput,
-                format!("the array cannot be read now: {e}"),
-            )
-        })?;
-        let src = ro
-            .as_slice()
-            .map_err(|e| raise(Kind::InvalidInput, format!("array: {e}")))?;
+        let ro = readonly(&array)?;
+        let src = contiguous(&ro)?;
         let limit = match mode {
             Mode::Latency => 1,
             Mode::Throughput => spec.batch_images,

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
+use numpy::{PyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 use zeroize::Zeroizing;
@@ -11,7 +11,7 @@ use pixveil_cipher::{BatchCipher, KeyFile, KeyMode, Nonce, Protection, SchemeSpe
 use pixveil_core::fsio;
 use pixveil_image::Shape;
 
-use crate::array::{layout, new_array, u8_array, Layout};
+use crate::array::{contiguous, layout, new_array, readonly, u8_array, Layout};
 use crate::errors::{raise, Kind, PyResultExt};
 
 /// The scheme names `Key.generate` accepts.
@@ -122,15 +122,8 @@ impl Key {
         encrypt: bool,
     ) -> PyResult<Bound<'py, PyArrayDyn<u8>>> {
         let (array, lay) = self.images(x)?;
-        let ro = array.try_readonly().map_err(|e| {
-            raise(
-                Kind::InvalidInput,
-                format!("the array cannot be read now: {e}"),
-            )
-        })?;
-        let src = ro
-            .as_slice()
-            .map_err(|e| raise(Kind::InvalidInput, format!("array: {e}")))?;
+        let ro = readonly(&array)?;
+        let src = contiguous(&ro)?;
         let cipher = &self.cipher;
         let out = py
             .detach(|| {
@@ -170,15 +163,8 @@ fn nonces_from(obj: &Bound<'_, PyAny>, images: usize) -> PyResult<Vec<Nonce>> {
             format!("nonces: {}", Python::attach(|py| e.value(py).to_string())),
         )
     })?;
-    let ro = array.try_readonly().map_err(|e| {
-        raise(
-            Kind::InvalidInput,
-            format!("nonces cannot be read now: {e}"),
-        )
-    })?;
-    let bytes = ro
-        .as_slice()
-        .map_err(|e| raise(Kind::InvalidInput, format!("nonces: {e}")))?;
+    let ro = readonly(&array)?;
+    let bytes = contiguous(&ro)?;
     if bytes.len() != images * 16 {
         return Err(raise(
             Kind::InvalidInput,

@@ -31,6 +31,7 @@ fn _pixveil(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(key::inspect_key_file, m)?)?;
     m.add_function(wrap_pyfunction!(data::load_dataset, m)?)?;
     m.add_function(wrap_pyfunction!(data::read_images, m)?)?;
+    m.add_function(wrap_pyfunction!(data::read_manifest, m)?)?;
     m.add_function(wrap_pyfunction!(analysis::metric, m)?)?;
     m.add_function(wrap_pyfunction!(analysis::attack, m)?)?;
     m.add_function(wrap_pyfunction!(analysis::analyze, m)?)?;
