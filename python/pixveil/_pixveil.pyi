@@ -66,6 +66,9 @@ class Key:
     def shape(self) -> Tuple[int, int, int]:
         """``(H, W, C)``."""
     @property
+    def scheme_id(self) -> str:
+        """Scheme id recorded in checkpoints trained on this key's images (``pe:fixed``)."""
+    @property
     def key_id(self) -> str:
         """Public id (16 hex digits), recorded beside ciphertexts and in checkpoints."""
     @property

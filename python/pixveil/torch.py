@@ -5,7 +5,7 @@ Needs ``torch`` (and ``Pillow`` for PIL images); neither is a dependency of pixv
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -20,7 +20,7 @@ except ImportError as e:  # pragma: no cover - depends on the environment
         "--index-url https://download.pytorch.org/whl/cpu)"
     ) from e
 
-__all__ = ["Encrypt", "EncryptedDataset"]
+__all__ = ["Encrypt", "EncryptedDataset", "save_checkpoint"]
 
 
 def _is_pil(x: Any) -> bool:
@@ -129,3 +129,49 @@ class EncryptedDataset(_torch.utils.data.Dataset):
         if self.target_transform is not None:
             target = self.target_transform(target)
         return img, target
+
+
+def save_checkpoint(
+    state_dict: Dict[str, "_torch.Tensor"],
+    path: str,
+    architecture: str,
+    input_shape: Tuple[int, int, int],
+    *,
+    key: Optional[Key] = None,
+    classes: int = 10,
+    width: int = 64,
+    adaptation: bool = False,
+) -> None:
+    """Saves a PyTorch ``state_dict`` as a pixveil checkpoint that ``pixveil eval``,
+    ``pixveil predict``, ``pixveil he-eval`` and :meth:`pixveil.he.Model.load` read.
+
+    The module must be pixveil's architecture of that name (the tensors are named and laid out
+    as PyTorch's own, see ``docs/training.md``); the file is safetensors with pixveil's
+    metadata (``crates/pixveil-nn/src/checkpoint.rs``). Needs the ``safetensors`` package.
+
+    Args:
+        architecture: ``tenseal-cnn``, ``he-cnn``, ``small-cnn`` or ``resnet18``.
+        input_shape: ``(C, H, W)``, e.g. ``(1, 28, 28)``.
+        key: the key whose ciphertexts the model was trained on (only its public scheme id is
+            recorded); ``None`` for plain images.
+        classes, width, adaptation: as in ``pixveil train`` (``width``: ResNet base width).
+    """
+    from safetensors.torch import save_file
+
+    c, h, w = input_shape
+    metadata = {
+        "format": "pixveil-nn",
+        "format_version": "2",
+        "architecture": architecture,
+        "input_shape": f"{c},{h},{w}",
+        "adaptation": "true" if adaptation else "false",
+        "width": str(width),
+        "classes": str(classes),
+        "scheme": "none" if key is None else key.scheme_id,
+    }
+    # Parameters and running statistics as float32; batch-norm counters stay int64.
+    tensors = {
+        name: t.detach().to("cpu", _torch.int64 if name.endswith("num_batches_tracked") else _torch.float32).contiguous()
+        for name, t in state_dict.items()
+    }
+    save_file(tensors, str(path), metadata=metadata)

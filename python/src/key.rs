@@ -127,11 +127,13 @@ impl Key {
         let cipher = &self.cipher;
         let out = py
             .detach(|| {
-                let mut out = src.to_vec();
+                // Zeroed by the allocator (fresh pages for large batches), then each image is
+                // copied and transformed while in cache.
+                let mut out = vec![0u8; src.len()];
                 let r = if encrypt {
-                    cipher.encrypt_bytes(&mut out, nonces, &|_| {})
+                    cipher.encrypt_into(src, &mut out, nonces, &|_| {})
                 } else {
-                    cipher.decrypt_bytes(&mut out, nonces, &|_| {})
+                    cipher.decrypt_into(src, &mut out, nonces, &|_| {})
                 };
                 r.map(|()| out)
             })
@@ -326,6 +328,13 @@ impl Key {
     fn shape(&self) -> (usize, usize, usize) {
         let s = self.key.shape();
         (s.height(), s.width(), s.channels())
+    }
+
+    /// The scheme id recorded in checkpoints of models trained on this key's images
+    /// (`pe:fixed`, `le-4:per-image`, …): never the key itself.
+    #[getter]
+    fn scheme_id(&self) -> String {
+        pixveil_cipher::scheme_id(&self.key.spec().name(), self.key.mode())
     }
 
     /// Public key id (16 hex digits), stored beside every ciphertext and checkpoint.

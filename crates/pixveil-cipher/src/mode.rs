@@ -205,14 +205,26 @@ impl BatchCipher {
         Ok(())
     }
 
+    /// Transforms `bytes` in place, or, with `src` (as long as `bytes`), each image of `src`
+    /// into the same place of `bytes` (copied one image at a time, so the copy is still in
+    /// cache when it is transformed).
     fn apply(
         &self,
+        src: Option<&[u8]>,
         bytes: &mut [u8],
         nonces: Option<&[Nonce]>,
         progress: &(dyn Fn(usize) + Sync),
         encrypt: bool,
     ) -> Result<()> {
         self.check(bytes, nonces)?;
+        if let Some(src) = src {
+            if src.len() != bytes.len() {
+                return Err(Error::ShapeMismatch {
+                    expected: format!("an output of {} bytes", src.len()),
+                    found: format!("{} bytes", bytes.len()),
+                });
+            }
+        }
         // Fixed mode ignores nonces (whatever their count).
         let nonces = nonces.filter(|_| self.mode == KeyMode::PerImage);
         // Chunks of images amortise the per-task overhead of rayon and of the progress callback.
@@ -223,6 +235,9 @@ impl BatchCipher {
                 let mut done = 0;
                 for (j, img) in chunk.chunks_exact_mut(len).enumerate() {
                     let i = chunk_idx * CHUNK + j;
+                    if let Some(src) = src {
+                        img.copy_from_slice(&src[i * len..(i + 1) * len]);
+                    }
                     // check() made the nonce count equal to the image count in per-image mode.
                     let nonce = nonces.map(|n| &n[i]);
                     let c = self.cipher_for(nonce)?;
@@ -252,7 +267,7 @@ impl BatchCipher {
         nonces: Option<&[Nonce]>,
         progress: &(dyn Fn(usize) + Sync),
     ) -> Result<()> {
-        self.apply(bytes, nonces, progress, true)
+        self.apply(None, bytes, nonces, progress, true)
     }
 
     /// Decrypts in place a buffer of whole images; the inverse of
@@ -266,7 +281,36 @@ impl BatchCipher {
         nonces: Option<&[Nonce]>,
         progress: &(dyn Fn(usize) + Sync),
     ) -> Result<()> {
-        self.apply(bytes, nonces, progress, false)
+        self.apply(None, bytes, nonces, progress, false)
+    }
+
+    /// Encrypts the images of `src` into `dst` (same length; `src` is not modified): what
+    /// [`BatchCipher::encrypt_bytes`] does to a copy, without a separate copying pass.
+    ///
+    /// # Errors
+    /// As [`BatchCipher::encrypt_bytes`]; [`Error::ShapeMismatch`] if the lengths differ.
+    pub fn encrypt_into(
+        &self,
+        src: &[u8],
+        dst: &mut [u8],
+        nonces: Option<&[Nonce]>,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<()> {
+        self.apply(Some(src), dst, nonces, progress, true)
+    }
+
+    /// Decrypts the images of `src` into `dst`; the inverse of [`BatchCipher::encrypt_into`].
+    ///
+    /// # Errors
+    /// As [`BatchCipher::encrypt_into`].
+    pub fn decrypt_into(
+        &self,
+        src: &[u8],
+        dst: &mut [u8],
+        nonces: Option<&[Nonce]>,
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<()> {
+        self.apply(Some(src), dst, nonces, progress, false)
     }
 
     fn check_shape(&self, batch: &ImageBatch) -> Result<()> {
@@ -292,7 +336,7 @@ impl BatchCipher {
         progress: &(dyn Fn(usize) + Sync),
     ) -> Result<()> {
         self.check_shape(batch)?;
-        self.apply(batch.as_bytes_mut(), nonces, progress, true)
+        self.apply(None, batch.as_bytes_mut(), nonces, progress, true)
     }
 
     /// Decrypts every image of `batch` in place; the inverse of [`BatchCipher::encrypt_batch`]
@@ -307,7 +351,7 @@ impl BatchCipher {
         progress: &(dyn Fn(usize) + Sync),
     ) -> Result<()> {
         self.check_shape(batch)?;
-        self.apply(batch.as_bytes_mut(), nonces, progress, false)
+        self.apply(None, batch.as_bytes_mut(), nonces, progress, false)
     }
 }
 

@@ -108,6 +108,16 @@ fn encrypt_bytes_is_encrypt_batch() {
         let mut bytes = plain.clone();
         cipher.encrypt_bytes(&mut bytes, nonces, &|_| {}).unwrap();
         assert_eq!(bytes, batch.as_bytes());
+        let mut into = vec![0u8; plain.len()];
+        cipher.encrypt_into(&plain, &mut into, nonces, &|_| {}).unwrap();
+        assert_eq!(into, bytes);
+        let mut back = vec![0u8; plain.len()];
+        cipher.decrypt_into(&into, &mut back, nonces, &|_| {}).unwrap();
+        assert_eq!(back, plain);
+        assert!(matches!(
+            cipher.encrypt_into(&plain, &mut back[1..], nonces, &|_| {}),
+            Err(Error::ShapeMismatch { .. })
+        ));
         assert_ne!(bytes, plain);
         cipher.decrypt_bytes(&mut bytes, nonces, &|_| {}).unwrap();
         assert_eq!(bytes, plain);
