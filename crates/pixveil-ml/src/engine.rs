@@ -7,11 +7,10 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use pixveil_core::fsio::{Access, PendingFile};
 use pixveil_image::{ImageBatch, Shape};
 use pixveil_nn as nn;
 
-use crate::error::{invalid, Context, Error, Result};
+use crate::error::{invalid, Context, Error, IoContext, Result};
 
 pub use nn::{BatchProgress, EpochStats, LrSchedule as Schedule, Model, Optimizer};
 
@@ -256,15 +255,13 @@ pub fn predict(model: &Model, images: &ImageBatch) -> Result<Vec<Vec<f32>>> {
     Ok(nn::backend::predict(backend(), model, images)?)
 }
 
-/// Writes a checkpoint atomically (temporary file beside `path`, then a rename).
+/// Writes a checkpoint atomically (pixveil-core's one atomic writer, through the engine).
 ///
 /// # Errors
-/// Serialisation or I/O errors.
+/// Serialisation or I/O errors; `path` is then left as it was.
 pub fn save(path: &Path, model: &Model, scheme: &str) -> Result<()> {
-    let cannot = || format!("cannot write {}", path.display());
-    let tmp = PendingFile::beside(path, Access::Ordinary).context_with(cannot)?;
-    nn::checkpoint::save(tmp.path(), model, scheme)?;
-    tmp.commit().context_with(cannot)
+    // The engine's I/O error names the file.
+    Ok(nn::checkpoint::save(path, model, scheme)?)
 }
 
 /// Reads a checkpoint: the model, its spec and its scheme id.
@@ -286,10 +283,8 @@ pub const CAN_RESUME: bool = true;
 /// # Errors
 /// I/O errors; the state file is then left as it was.
 pub fn save_state(path: &Path, model: &Model, opt: &dyn Optimizer, epoch: usize) -> Result<()> {
-    let cannot = || format!("cannot write {}", path.display());
-    let tmp = PendingFile::beside(path, Access::Ordinary).context_with(cannot)?;
-    nn::checkpoint::save_state(tmp.path(), model, opt, epoch)?;
-    tmp.commit().context_with(cannot)
+    // The engine's I/O error names the file.
+    Ok(nn::checkpoint::save_state(path, model, opt, epoch)?)
 }
 
 /// Restores the optimiser state (and the model); returns the number of epochs done.

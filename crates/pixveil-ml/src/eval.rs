@@ -8,8 +8,8 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::data::{self, DataSpec, Encryption, Labelled};
-use crate::engine::{self, Model};
-use crate::error::{invalid, Result};
+use crate::engine::{self, Model, ModelSpec};
+use crate::error::{invalid, key_mismatch, Result};
 
 /// Where the test images come from and how they are encrypted.
 #[derive(Clone, Copy, Debug)]
@@ -80,12 +80,12 @@ impl TestSetRequest<'_> {
             .as_ref()
             .map_or_else(|| data::PLAIN_SCHEME.to_owned(), Encryption::scheme_id);
         match (&encryption, self.key) {
-            (None, _) if model_scheme != data::PLAIN_SCHEME && !plain => invalid!(
+            (None, _) if model_scheme != data::PLAIN_SCHEME && !plain => key_mismatch!(
                 "{} was trained on {model_scheme} images: pass the key with --key (or --plain to \
              evaluate on plain images anyway)",
                 model_path.display()
             ),
-            (Some(_), Some(key)) if scheme != model_scheme => invalid!(
+            (Some(_), Some(key)) if scheme != model_scheme => key_mismatch!(
                 "scheme mismatch: {} was trained on {model_scheme} images, the key {} is {scheme}",
                 model_path.display(),
                 key.display()

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{self, Encryption, Splits};
 use crate::engine::{self, BatchProgress, ModelSpec, OptimizerKind, Schedule};
-use crate::error::{invalid, Context, Result};
+use crate::error::{invalid, key_mismatch, Context, Error, IoContext, Result};
 
 /// Where augmentation happens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -389,7 +389,7 @@ pub fn run_job(job: &TrainJob, observer: &mut dyn TrainObserver) -> Result<Train
             );
         }
         if saved_scheme != scheme {
-            invalid!(
+            key_mismatch!(
                 "cannot resume: {} was trained on {saved_scheme} images, this run uses {scheme}",
                 out.display()
             );
@@ -457,11 +457,10 @@ pub fn run_job(job: &TrainJob, observer: &mut dyn TrainObserver) -> Result<Train
         let t = engine::evaluate(&model, &test, &job.splits.test.labels)?;
         report.eval_seconds += eval_start.elapsed().as_secs_f64();
         if !(stats.loss.is_finite()) {
-            invalid!(
-                "training diverged in epoch {} (loss {}); lower --lr",
-                epoch + 1,
-                stats.loss
-            );
+            return Err(Error::Diverged {
+                epoch: epoch + 1,
+                loss: stats.loss,
+            });
         }
         let record = EpochRecord {
             epoch: epoch + 1,
@@ -507,8 +506,7 @@ fn write_metrics(model: &Path, report: &TrainReport) -> Result<()> {
     let mut bytes = serde_json::to_vec_pretty(report)?;
     bytes.push(b'\n');
     let path = metrics_path(model);
-    fsio::write_atomic(&path, &bytes, fsio::Access::Ordinary)
-        .context_with(|| format!("cannot write {}", path.display()))
+    fsio::write_atomic(&path, &bytes, fsio::Access::Ordinary).io_context("write", &path)
 }
 
 /// A training run as a user asks for it: names and paths, checked and resolved by [`train`]
@@ -596,7 +594,7 @@ pub fn train(req: &TrainRequest, observer: &mut dyn TrainObserver) -> Result<Tra
         };
         // Block schemes name their block size (le-4): compare the scheme family.
         if name != want && !name.starts_with(&format!("{want}-")) {
-            invalid!(
+            key_mismatch!(
                 "--scheme {s} but {} is {actual} (create a key with `pixveil keygen --scheme {s}`)",
                 req.key.map_or_else(
                     || "no --key: the images".to_owned(),
@@ -605,8 +603,7 @@ pub fn train(req: &TrainRequest, observer: &mut dyn TrainObserver) -> Result<Tra
             );
         }
     }
-    fsio::check_writable(req.output)
-        .context_with(|| format!("cannot write {}", req.output.display()))?;
+    fsio::check_writable(req.output).io_context("write", req.output)?;
     if !req.resume && engine::CAN_RESUME {
         // A stale state file would make a later resume continue the wrong run; there is
         // usually none to remove.
