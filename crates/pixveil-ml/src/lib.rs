@@ -3,6 +3,7 @@
 //! program) calls.
 //!
 //! * [`data`]: dataset names, train/test splits and encryption of `u8` batches with a key;
+//! * [`demo`]: the demo's train-and-evaluate of every scheme on the built-in sample;
 //! * [`engine`]: the one place that calls the training engine (backend selection, models,
 //!   optimisers, schedules, epochs, evaluation, prediction, checkpoints);
 //! * [`eval`]: the test set a model is evaluated on, and its evaluation;
@@ -13,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod data;
+pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod eval;
