@@ -269,8 +269,29 @@ pub fn save(path: &Path, model: &Model, scheme: &str) -> Result<()> {
 /// # Errors
 /// Unreadable, corrupt or foreign files.
 pub fn load(path: &Path) -> Result<(Model, ModelSpec, String)> {
-    let (model, meta) = nn::checkpoint::load(path)
-        .context_with(|| format!("cannot load model {}", path.display()))?;
+    load_model(path, None)
+}
+
+/// Reads a model file: a pixveil checkpoint, or with `state_dict` a PyTorch state dict saved
+/// with safetensors (no pixveil metadata; trained on plain images) of that architecture and
+/// input shape (a pixveil checkpoint is read too, and must be of that spec). Returns the
+/// model, its spec and its scheme id.
+///
+/// # Errors
+/// Unreadable, corrupt or foreign files; tensors that do not fit `state_dict`.
+pub fn load_model(
+    path: &Path,
+    state_dict: Option<&ModelSpec>,
+) -> Result<(Model, ModelSpec, String)> {
+    let cannot = || format!("cannot load model {}", path.display());
+    let (model, meta) = match state_dict {
+        None => nn::checkpoint::load(path).context_with(cannot)?,
+        Some(spec) => {
+            let config = spec.config()?;
+            let bytes = std::fs::read(path).io_context("read", path)?;
+            nn::checkpoint::from_state_dict_bytes(&bytes, &config).context_with(cannot)?
+        }
+    };
     let spec = model_spec(&model);
     Ok((model, spec, meta.scheme))
 }
