@@ -2,6 +2,7 @@
 //! (`pixveil-cipher`) and the trainer (`pixveil-nn`) that the `pixveil` CLI (and any other
 //! program) calls.
 //!
+//! * [`bench`]: the training and inference throughput benchmark;
 //! * [`data`]: dataset names, train/test splits and encryption of `u8` batches with a key;
 //! * [`demo`]: the demo's train-and-evaluate of every scheme on the built-in sample;
 //! * [`engine`]: the one place that calls the training engine (backend selection, models,
@@ -13,6 +14,7 @@
 //! * [`train`]: the training job, with a checkpoint and metrics after every epoch and resume.
 #![forbid(unsafe_code)]
 
+pub mod bench;
 pub mod data;
 pub mod demo;
 pub mod engine;
