@@ -137,6 +137,103 @@ impl Hyper {
     }
 }
 
+/// Learning-rate schedule kinds, as a user names them (the CLI's `--schedule`); resolved into
+/// a [`Schedule`] by [`Hyper::resolve`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum ScheduleKind {
+    /// Constant rate.
+    Constant,
+    /// Decay by --gamma every --step-every epochs.
+    Step,
+    /// Cosine annealing to 0.
+    Cosine,
+    /// Decay by --gamma at 50 % and 75 % of the epochs (paper A: 150 and 225 of 300).
+    Multistep,
+}
+
+/// Optimisation settings a user gives; each `None` keeps the model's default
+/// ([`Hyper::defaults`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct HyperOptions {
+    /// Optimiser; changing it without `lr` also changes the rate to the optimiser's usual
+    /// one (Adam/AdamW 1e-3, SGD 0.01).
+    pub optimizer: Option<OptimizerKind>,
+    /// Base learning rate.
+    pub lr: Option<f32>,
+    /// Mini-batch size.
+    pub batch_size: Option<usize>,
+    /// Linear warm-up, in (fractional) epochs, at least 0.
+    pub warmup: Option<f64>,
+    /// Weight decay.
+    pub weight_decay: Option<f32>,
+    /// SGD momentum (always given: the CLI has a default).
+    pub momentum: f32,
+    /// Schedule kind.
+    pub schedule: Option<ScheduleKind>,
+    /// Step schedule: epochs between decays (default: half the epochs); only with
+    /// [`ScheduleKind::Step`].
+    pub step_every: Option<usize>,
+    /// Step and multi-step schedules: decay factor.
+    pub gamma: f32,
+}
+
+impl Hyper {
+    /// The defaults of `model` ([`Hyper::defaults`]) overridden by `options`, for a run of
+    /// `epochs` epochs (the step schedules' milestones depend on it), validated.
+    ///
+    /// # Errors
+    /// A negative or non-finite warm-up, `step_every` without a step schedule, and
+    /// [`Hyper::validate`]'s errors.
+    pub fn resolve(model: &str, epochs: usize, options: &HyperOptions) -> Result<Self> {
+        let o = options;
+        let mut h = Self::defaults(model);
+        if let Some(kind) = o.optimizer {
+            if kind != h.optimizer && o.lr.is_none() {
+                h.lr = match kind {
+                    OptimizerKind::Adam | OptimizerKind::Adamw => 1e-3,
+                    OptimizerKind::Sgd => 0.01,
+                };
+            }
+            h.optimizer = kind;
+        }
+        if let Some(lr) = o.lr {
+            h.lr = lr;
+        }
+        if let Some(b) = o.batch_size {
+            h.batch_size = b;
+        }
+        if let Some(w) = o.warmup {
+            if !(w.is_finite() && w >= 0.0) {
+                invalid!("--warmup must be a non-negative number of epochs, got {w}");
+            }
+            h.warmup = w;
+        }
+        if let Some(wd) = o.weight_decay {
+            h.weight_decay = wd;
+        }
+        h.momentum = o.momentum;
+        if let Some(s) = o.schedule {
+            h.schedule = match s {
+                ScheduleKind::Constant => Schedule::Constant,
+                ScheduleKind::Cosine => Schedule::Cosine,
+                ScheduleKind::Multistep => Schedule::MultiStep {
+                    milestones: [epochs / 2, epochs * 3 / 4],
+                    gamma: o.gamma,
+                },
+                ScheduleKind::Step => Schedule::Step {
+                    every: o.step_every.unwrap_or((epochs / 2).max(1)),
+                    gamma: o.gamma,
+                },
+            };
+        } else if o.step_every.is_some() {
+            invalid!("--step-every needs --schedule step");
+        }
+        h.validate()?;
+        Ok(h)
+    }
+}
+
 /// Default augmentation for `shape`: shift 4 px for 32-pixel images, 2 px for 28-pixel ones;
 /// horizontal flip for colour (CIFAR-10) images only.
 pub fn default_augmentation(shape: Shape) -> Augmentation {
@@ -693,6 +790,45 @@ mod tests {
             "--augment after with --shift 0 and no flip does nothing"
         );
         assert!(!out.exists(), "nothing written by a refused request");
+    }
+
+    #[test]
+    fn options_override_the_model_defaults() {
+        let mut o = HyperOptions {
+            optimizer: None,
+            lr: None,
+            batch_size: None,
+            warmup: None,
+            weight_decay: None,
+            momentum: 0.9,
+            schedule: None,
+            step_every: None,
+            gamma: 0.1,
+        };
+        assert_eq!(
+            Hyper::resolve("resnet18", 8, &o).unwrap(),
+            Hyper::defaults("resnet18")
+        );
+        // Another optimiser without --lr takes that optimiser's usual rate.
+        o.optimizer = Some(OptimizerKind::Sgd);
+        let h = Hyper::resolve("tenseal-cnn", 8, &o).unwrap();
+        assert_eq!((h.optimizer, h.lr), (OptimizerKind::Sgd, 0.01));
+        o.schedule = Some(ScheduleKind::Step);
+        let h = Hyper::resolve("tenseal-cnn", 8, &o).unwrap();
+        assert_eq!(
+            h.schedule,
+            Schedule::Step {
+                every: 4,
+                gamma: 0.1
+            }
+        );
+        o.schedule = None;
+        o.step_every = Some(2);
+        let e = Hyper::resolve("tenseal-cnn", 8, &o).unwrap_err();
+        assert_eq!(e.to_string(), "--step-every needs --schedule step");
+        o.step_every = None;
+        o.warmup = Some(-1.0);
+        assert!(Hyper::resolve("tenseal-cnn", 8, &o).is_err());
     }
 
     #[test]
