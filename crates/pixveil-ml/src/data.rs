@@ -9,7 +9,7 @@ use pixveil_image::{dataset, sample, DatasetKind, ImageBatch, Shape, Split};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
-use crate::error::{invalid, Context, Result};
+use crate::error::{invalid, key_mismatch, Context, Result};
 
 /// Seed of the split of a test-only dataset (fixed: `train` and `eval` must agree).
 pub const SPLIT_SEED: u64 = 0x7069_7876_6569_6c00; // "pixveil\0"
@@ -282,7 +282,7 @@ impl Encryption {
     pub fn load(path: &Path, passphrase: Option<&Path>, shape: Shape, what: &str) -> Result<Self> {
         let key = crate::keys::load_key(path, passphrase)?;
         if key.shape() != shape {
-            invalid!(
+            key_mismatch!(
                 "shape mismatch: the key {} is for {} images, {what} has {} images",
                 path.display(),
                 key.shape(),

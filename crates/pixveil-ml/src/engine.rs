@@ -7,11 +7,10 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use pixveil_core::fsio::{Access, PendingFile};
 use pixveil_image::{ImageBatch, Shape};
 use pixveil_nn as nn;
 
-use crate::error::{invalid, Context, Error, Result};
+use crate::error::{invalid, Context, Error, IoContext, Result};
 
 pub use nn::{BatchProgress, EpochStats, LrSchedule as Schedule, Model, Optimizer};
 
@@ -256,15 +255,13 @@ pub fn predict(model: &Model, images: &ImageBatch) -> Result<Vec<Vec<f32>>> {
     Ok(nn::backend::predict(backend(), model, images)?)
 }
 
-/// Writes a checkpoint atomically (temporary file beside `path`, then a rename).
+/// Writes a checkpoint atomically (pixveil-core's one atomic writer, through the engine).
 ///
 /// # Errors
-/// Serialisation or I/O errors.
+/// Serialisation or I/O errors; `path` is then left as it was.
 pub fn save(path: &Path, model: &Model, scheme: &str) -> Result<()> {
-    let cannot = || format!("cannot write {}", path.display());
-    let tmp = PendingFile::beside(path, Access::Ordinary).context_with(cannot)?;
-    nn::checkpoint::save(tmp.path(), model, scheme)?;
-    tmp.commit().context_with(cannot)
+    // The engine's I/O error names the file.
+    Ok(nn::checkpoint::save(path, model, scheme)?)
 }
 
 /// Reads a checkpoint: the model, its spec and its scheme id.
@@ -272,8 +269,29 @@ pub fn save(path: &Path, model: &Model, scheme: &str) -> Result<()> {
 /// # Errors
 /// Unreadable, corrupt or foreign files.
 pub fn load(path: &Path) -> Result<(Model, ModelSpec, String)> {
-    let (model, meta) = nn::checkpoint::load(path)
-        .context_with(|| format!("cannot load model {}", path.display()))?;
+    load_model(path, None)
+}
+
+/// Reads a model file: a pixveil checkpoint, or with `state_dict` a PyTorch state dict saved
+/// with safetensors (no pixveil metadata; trained on plain images) of that architecture and
+/// input shape (a pixveil checkpoint is read too, and must be of that spec). Returns the
+/// model, its spec and its scheme id.
+///
+/// # Errors
+/// Unreadable, corrupt or foreign files; tensors that do not fit `state_dict`.
+pub fn load_model(
+    path: &Path,
+    state_dict: Option<&ModelSpec>,
+) -> Result<(Model, ModelSpec, String)> {
+    let cannot = || format!("cannot load model {}", path.display());
+    let (model, meta) = match state_dict {
+        None => nn::checkpoint::load(path).context_with(cannot)?,
+        Some(spec) => {
+            let config = spec.config()?;
+            let bytes = std::fs::read(path).io_context("read", path)?;
+            nn::checkpoint::from_state_dict_bytes(&bytes, &config).context_with(cannot)?
+        }
+    };
     let spec = model_spec(&model);
     Ok((model, spec, meta.scheme))
 }
@@ -286,10 +304,8 @@ pub const CAN_RESUME: bool = true;
 /// # Errors
 /// I/O errors; the state file is then left as it was.
 pub fn save_state(path: &Path, model: &Model, opt: &dyn Optimizer, epoch: usize) -> Result<()> {
-    let cannot = || format!("cannot write {}", path.display());
-    let tmp = PendingFile::beside(path, Access::Ordinary).context_with(cannot)?;
-    nn::checkpoint::save_state(tmp.path(), model, opt, epoch)?;
-    tmp.commit().context_with(cannot)
+    // The engine's I/O error names the file.
+    Ok(nn::checkpoint::save_state(path, model, opt, epoch)?)
 }
 
 /// Restores the optimiser state (and the model); returns the number of epochs done.

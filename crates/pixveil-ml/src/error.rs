@@ -1,16 +1,45 @@
 //! Errors of pixveil-ml.
 
 use std::error::Error as StdError;
+use std::io;
+use std::path::{Path, PathBuf};
 
-/// Everything that can go wrong in pixveil-ml. Messages are complete sentences for a user;
-/// the [`Error::Context`] chain keeps the underlying cause as `source()`.
+/// Everything that can go wrong in pixveil-ml. Messages are complete sentences for a user.
+/// A variant that wraps a cause keeps it as `source()` and never repeats it in its own
+/// message (the wrapped errors of other crates are transparent: their message is the cause's),
+/// so printing the chain (`{:#}` of `anyhow`, [`full_message`]) says everything once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A request that cannot be carried out as given: bad settings, a shape or scheme
-    /// mismatch, a missing data folder. The message says what to change.
+    /// A request that cannot be carried out as given (a bad spec): a setting out of range, an
+    /// unknown name, a model that does not take the dataset's images, a missing data folder.
+    /// The message says what to change.
     #[error("{0}")]
     Invalid(String),
+    /// A key that does not fit what it is used with: another image shape, another scheme or
+    /// key mode than the model was trained on, no key for a model trained on encrypted
+    /// images.
+    #[error("{0}")]
+    KeyMismatch(String),
+    /// A training run diverged: the mean loss of an epoch is not finite.
+    #[error("training diverged in epoch {epoch} (loss {loss}); lower --lr")]
+    Diverged {
+        /// The epoch, 1-based.
+        epoch: usize,
+        /// Its mean training loss (NaN or infinite).
+        loss: f64,
+    },
+    /// A file or folder that cannot be read, written or created.
+    #[error("cannot {action} {}", path.display())]
+    Io {
+        /// What was being done: `read key file`, `write`, `create`, ….
+        action: &'static str,
+        /// The file or folder.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
     /// What was being done when `source` failed.
     #[error("{context}")]
     Context {
@@ -44,6 +73,43 @@ macro_rules! invalid {
     };
 }
 pub(crate) use invalid;
+
+/// Returns early with [`Error::KeyMismatch`] built like `format!`.
+macro_rules! key_mismatch {
+    ($($arg:tt)*) => {
+        return Err($crate::error::Error::KeyMismatch(format!($($arg)*)))
+    };
+}
+pub(crate) use key_mismatch;
+
+/// Names the file of an I/O error, as [`Error::Io`].
+pub(crate) trait IoContext<T> {
+    /// Wraps the error: "cannot `action` `path`".
+    fn io_context(self, action: &'static str, path: &Path) -> Result<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn io_context(self, action: &'static str, path: &Path) -> Result<T> {
+        self.map_err(|source| Error::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+}
+
+/// The message of `e` and of every cause after it, joined by `": "` (what `anyhow` prints for
+/// `{:#}`): the one-line form of an error recorded as text, e.g. in a results table.
+pub fn full_message(e: &(dyn StdError + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cause = c.source();
+    }
+    s
+}
 
 /// Adds what was being done to an error, as [`Error::Context`].
 pub(crate) trait Context<T> {

@@ -8,8 +8,8 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::data::{self, DataSpec, Encryption, Labelled};
-use crate::engine::{self, Model};
-use crate::error::{invalid, Result};
+use crate::engine::{self, Model, ModelSpec};
+use crate::error::{invalid, key_mismatch, Result};
 
 /// Where the test images come from and how they are encrypted.
 #[derive(Clone, Copy, Debug)]
@@ -80,12 +80,12 @@ impl TestSetRequest<'_> {
             .as_ref()
             .map_or_else(|| data::PLAIN_SCHEME.to_owned(), Encryption::scheme_id);
         match (&encryption, self.key) {
-            (None, _) if model_scheme != data::PLAIN_SCHEME && !plain => invalid!(
+            (None, _) if model_scheme != data::PLAIN_SCHEME && !plain => key_mismatch!(
                 "{} was trained on {model_scheme} images: pass the key with --key (or --plain to \
              evaluate on plain images anyway)",
                 model_path.display()
             ),
-            (Some(_), Some(key)) if scheme != model_scheme => invalid!(
+            (Some(_), Some(key)) if scheme != model_scheme => key_mismatch!(
                 "scheme mismatch: {} was trained on {model_scheme} images, the key {} is {scheme}",
                 model_path.display(),
                 key.display()
@@ -138,20 +138,59 @@ pub struct EvalReport {
     pub images_per_s: f64,
 }
 
+/// A model and the test images it is evaluated on, checked against each other.
+#[derive(Debug)]
+pub struct ModelAndTestSet {
+    /// The model.
+    pub model: Model,
+    /// What the model is.
+    pub spec: ModelSpec,
+    /// Scheme id of the images the model was trained on.
+    pub model_scheme: String,
+    /// The test images, encrypted with the key when one is given.
+    pub test_set: TestSet,
+}
+
+/// Loads the model in `set.model` ([`engine::load_model`]: a pixveil checkpoint, or with
+/// `state_dict` a PyTorch state dict of that spec) and its test set ([`TestSetRequest::load`];
+/// plain images for a model trained on encrypted ones only with `plain`).
+///
+/// # Errors
+/// Model, data and key errors.
+pub fn load_model_and_test_set(
+    set: &TestSetRequest,
+    state_dict: Option<&ModelSpec>,
+    plain: bool,
+) -> Result<ModelAndTestSet> {
+    let (model, spec, model_scheme) = engine::load_model(set.model, state_dict)?;
+    let test_set = set.load(&model_scheme, spec.input_shape, plain)?;
+    Ok(ModelAndTestSet {
+        model,
+        spec,
+        model_scheme,
+        test_set,
+    })
+}
+
 /// Loads the model in `set.model` and evaluates it on the test set of `set` (plain images for
 /// a model trained on encrypted ones only with `plain`).
 ///
 /// # Errors
 /// Model, data, key and engine errors (see [`TestSetRequest::load`]).
 pub fn evaluate_model(set: &TestSetRequest, plain: bool) -> Result<EvalReport> {
-    let (model, mspec, model_scheme): (Model, _, _) = engine::load(set.model)?;
-    let TestSet {
-        test,
-        source,
-        dataset,
-        scheme,
-        key_mode,
-    } = set.load(&model_scheme, mspec.input_shape, plain)?;
+    let ModelAndTestSet {
+        model,
+        spec: mspec,
+        model_scheme,
+        test_set:
+            TestSet {
+                test,
+                source,
+                dataset,
+                scheme,
+                key_mode,
+            },
+    } = load_model_and_test_set(set, None, plain)?;
     let start = Instant::now();
     let stats = engine::evaluate(&model, &test.images, &test.labels)?;
     let seconds = start.elapsed().as_secs_f64();

@@ -5,7 +5,7 @@ use std::path::Path;
 use pixveil_cipher::KeyFile;
 use zeroize::Zeroizing;
 
-use crate::error::{invalid, Context, Result};
+use crate::error::{invalid, Context, IoContext, Result};
 
 /// Reads a passphrase file: its content minus one trailing newline (`\n` or `\r\n`), wiped
 /// when dropped.
@@ -13,10 +13,7 @@ use crate::error::{invalid, Context, Result};
 /// # Errors
 /// An unreadable or empty file.
 pub fn read_passphrase(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
-    let mut bytes = Zeroizing::new(
-        std::fs::read(path)
-            .context_with(|| format!("cannot read passphrase file {}", path.display()))?,
-    );
+    let mut bytes = Zeroizing::new(std::fs::read(path).io_context("read passphrase file", path)?);
     for suffix in [&b"\r\n"[..], b"\n"] {
         if bytes.ends_with(suffix) {
             let n = bytes.len() - suffix.len();
@@ -36,9 +33,7 @@ pub fn read_passphrase(path: &Path) -> Result<Zeroizing<Vec<u8>>> {
 /// An unreadable or corrupt key file, a wrong or missing passphrase.
 pub fn load_key(path: &Path, passphrase_file: Option<&Path>) -> Result<KeyFile> {
     // A stored key's bytes hold its secret: wiped when dropped.
-    let bytes = Zeroizing::new(
-        std::fs::read(path).context_with(|| format!("cannot read key file {}", path.display()))?,
-    );
+    let bytes = Zeroizing::new(std::fs::read(path).io_context("read key file", path)?);
     let pass = passphrase_file.map(read_passphrase).transpose()?;
     KeyFile::from_bytes(&bytes, pass.as_ref().map(|p| p.as_slice()))
         .context_with(|| format!("{}", path.display()))

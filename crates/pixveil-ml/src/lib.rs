@@ -2,19 +2,25 @@
 //! (`pixveil-cipher`) and the trainer (`pixveil-nn`) that the `pixveil` CLI (and any other
 //! program) calls.
 //!
-//! * [`keys`]: reading key files and passphrase files;
+//! * [`bench`]: the training and inference throughput benchmark;
 //! * [`data`]: dataset names, train/test splits and encryption of `u8` batches with a key;
+//! * [`demo`]: the demo's train-and-evaluate of every scheme on the built-in sample;
 //! * [`engine`]: the one place that calls the training engine (backend selection, models,
 //!   optimisers, schedules, epochs, evaluation, prediction, checkpoints);
 //! * [`eval`]: the test set a model is evaluated on, and its evaluation;
+//! * [`experiments`]: the experiment grid (or a preset list of runs) and its result files;
+//! * [`keys`]: reading key files and passphrase files;
 //! * [`predict`]: classification of image files with a trained model;
 //! * [`train`]: the training job, with a checkpoint and metrics after every epoch and resume.
 #![forbid(unsafe_code)]
 
+pub mod bench;
 pub mod data;
+pub mod demo;
 pub mod engine;
 pub mod error;
 pub mod eval;
+pub mod experiments;
 pub mod keys;
 pub mod predict;
 pub mod train;

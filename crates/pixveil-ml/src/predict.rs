@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::data::{self, Encryption};
 use crate::engine;
-use crate::error::{invalid, Result};
+use crate::error::{invalid, key_mismatch, Result};
 use crate::train;
 
 /// What to classify, with which model and key.
@@ -79,14 +79,14 @@ pub fn predict(req: &PredictRequest) -> Result<PredictReport> {
         .transpose()?;
     if let Some(e) = &encryption {
         if e.scheme_id() != model_scheme {
-            invalid!(
+            key_mismatch!(
                 "scheme mismatch: {} was trained on {model_scheme} images, the key is {}",
                 req.model.display(),
                 e.scheme_id()
             );
         }
     } else if model_scheme != data::PLAIN_SCHEME && !req.encrypted {
-        invalid!(
+        key_mismatch!(
             "{} was trained on {model_scheme} images: pass --key to encrypt the inputs, or \
              --encrypted if they already are",
             req.model.display()

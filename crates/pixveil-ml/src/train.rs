@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{self, Encryption, Splits};
 use crate::engine::{self, BatchProgress, ModelSpec, OptimizerKind, Schedule};
-use crate::error::{invalid, Context, Result};
+use crate::error::{invalid, key_mismatch, Context, Error, IoContext, Result};
 
 /// Where augmentation happens.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -134,6 +134,103 @@ impl Hyper {
             _ => {}
         }
         Ok(())
+    }
+}
+
+/// Learning-rate schedule kinds, as a user names them (the CLI's `--schedule`); resolved into
+/// a [`Schedule`] by [`Hyper::resolve`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum ScheduleKind {
+    /// Constant rate.
+    Constant,
+    /// Decay by --gamma every --step-every epochs.
+    Step,
+    /// Cosine annealing to 0.
+    Cosine,
+    /// Decay by --gamma at 50 % and 75 % of the epochs (paper A: 150 and 225 of 300).
+    Multistep,
+}
+
+/// Optimisation settings a user gives; each `None` keeps the model's default
+/// ([`Hyper::defaults`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct HyperOptions {
+    /// Optimiser; changing it without `lr` also changes the rate to the optimiser's usual
+    /// one (Adam/AdamW 1e-3, SGD 0.01).
+    pub optimizer: Option<OptimizerKind>,
+    /// Base learning rate.
+    pub lr: Option<f32>,
+    /// Mini-batch size.
+    pub batch_size: Option<usize>,
+    /// Linear warm-up, in (fractional) epochs, at least 0.
+    pub warmup: Option<f64>,
+    /// Weight decay.
+    pub weight_decay: Option<f32>,
+    /// SGD momentum (always given: the CLI has a default).
+    pub momentum: f32,
+    /// Schedule kind.
+    pub schedule: Option<ScheduleKind>,
+    /// Step schedule: epochs between decays (default: half the epochs); only with
+    /// [`ScheduleKind::Step`].
+    pub step_every: Option<usize>,
+    /// Step and multi-step schedules: decay factor.
+    pub gamma: f32,
+}
+
+impl Hyper {
+    /// The defaults of `model` ([`Hyper::defaults`]) overridden by `options`, for a run of
+    /// `epochs` epochs (the step schedules' milestones depend on it), validated.
+    ///
+    /// # Errors
+    /// A negative or non-finite warm-up, `step_every` without a step schedule, and
+    /// [`Hyper::validate`]'s errors.
+    pub fn resolve(model: &str, epochs: usize, options: &HyperOptions) -> Result<Self> {
+        let o = options;
+        let mut h = Self::defaults(model);
+        if let Some(kind) = o.optimizer {
+            if kind != h.optimizer && o.lr.is_none() {
+                h.lr = match kind {
+                    OptimizerKind::Adam | OptimizerKind::Adamw => 1e-3,
+                    OptimizerKind::Sgd => 0.01,
+                };
+            }
+            h.optimizer = kind;
+        }
+        if let Some(lr) = o.lr {
+            h.lr = lr;
+        }
+        if let Some(b) = o.batch_size {
+            h.batch_size = b;
+        }
+        if let Some(w) = o.warmup {
+            if !(w.is_finite() && w >= 0.0) {
+                invalid!("--warmup must be a non-negative number of epochs, got {w}");
+            }
+            h.warmup = w;
+        }
+        if let Some(wd) = o.weight_decay {
+            h.weight_decay = wd;
+        }
+        h.momentum = o.momentum;
+        if let Some(s) = o.schedule {
+            h.schedule = match s {
+                ScheduleKind::Constant => Schedule::Constant,
+                ScheduleKind::Cosine => Schedule::Cosine,
+                ScheduleKind::Multistep => Schedule::MultiStep {
+                    milestones: [epochs / 2, epochs * 3 / 4],
+                    gamma: o.gamma,
+                },
+                ScheduleKind::Step => Schedule::Step {
+                    every: o.step_every.unwrap_or((epochs / 2).max(1)),
+                    gamma: o.gamma,
+                },
+            };
+        } else if o.step_every.is_some() {
+            invalid!("--step-every needs --schedule step");
+        }
+        h.validate()?;
+        Ok(h)
     }
 }
 
@@ -389,7 +486,7 @@ pub fn run_job(job: &TrainJob, observer: &mut dyn TrainObserver) -> Result<Train
             );
         }
         if saved_scheme != scheme {
-            invalid!(
+            key_mismatch!(
                 "cannot resume: {} was trained on {saved_scheme} images, this run uses {scheme}",
                 out.display()
             );
@@ -457,11 +554,10 @@ pub fn run_job(job: &TrainJob, observer: &mut dyn TrainObserver) -> Result<Train
         let t = engine::evaluate(&model, &test, &job.splits.test.labels)?;
         report.eval_seconds += eval_start.elapsed().as_secs_f64();
         if !(stats.loss.is_finite()) {
-            invalid!(
-                "training diverged in epoch {} (loss {}); lower --lr",
-                epoch + 1,
-                stats.loss
-            );
+            return Err(Error::Diverged {
+                epoch: epoch + 1,
+                loss: stats.loss,
+            });
         }
         let record = EpochRecord {
             epoch: epoch + 1,
@@ -507,8 +603,7 @@ fn write_metrics(model: &Path, report: &TrainReport) -> Result<()> {
     let mut bytes = serde_json::to_vec_pretty(report)?;
     bytes.push(b'\n');
     let path = metrics_path(model);
-    fsio::write_atomic(&path, &bytes, fsio::Access::Ordinary)
-        .context_with(|| format!("cannot write {}", path.display()))
+    fsio::write_atomic(&path, &bytes, fsio::Access::Ordinary).io_context("write", &path)
 }
 
 /// A training run as a user asks for it: names and paths, checked and resolved by [`train`]
@@ -596,7 +691,7 @@ pub fn train(req: &TrainRequest, observer: &mut dyn TrainObserver) -> Result<Tra
         };
         // Block schemes name their block size (le-4): compare the scheme family.
         if name != want && !name.starts_with(&format!("{want}-")) {
-            invalid!(
+            key_mismatch!(
                 "--scheme {s} but {} is {actual} (create a key with `pixveil keygen --scheme {s}`)",
                 req.key.map_or_else(
                     || "no --key: the images".to_owned(),
@@ -605,8 +700,7 @@ pub fn train(req: &TrainRequest, observer: &mut dyn TrainObserver) -> Result<Tra
             );
         }
     }
-    fsio::check_writable(req.output)
-        .context_with(|| format!("cannot write {}", req.output.display()))?;
+    fsio::check_writable(req.output).io_context("write", req.output)?;
     if !req.resume && engine::CAN_RESUME {
         // A stale state file would make a later resume continue the wrong run; there is
         // usually none to remove.
@@ -696,6 +790,45 @@ mod tests {
             "--augment after with --shift 0 and no flip does nothing"
         );
         assert!(!out.exists(), "nothing written by a refused request");
+    }
+
+    #[test]
+    fn options_override_the_model_defaults() {
+        let mut o = HyperOptions {
+            optimizer: None,
+            lr: None,
+            batch_size: None,
+            warmup: None,
+            weight_decay: None,
+            momentum: 0.9,
+            schedule: None,
+            step_every: None,
+            gamma: 0.1,
+        };
+        assert_eq!(
+            Hyper::resolve("resnet18", 8, &o).unwrap(),
+            Hyper::defaults("resnet18")
+        );
+        // Another optimiser without --lr takes that optimiser's usual rate.
+        o.optimizer = Some(OptimizerKind::Sgd);
+        let h = Hyper::resolve("tenseal-cnn", 8, &o).unwrap();
+        assert_eq!((h.optimizer, h.lr), (OptimizerKind::Sgd, 0.01));
+        o.schedule = Some(ScheduleKind::Step);
+        let h = Hyper::resolve("tenseal-cnn", 8, &o).unwrap();
+        assert_eq!(
+            h.schedule,
+            Schedule::Step {
+                every: 4,
+                gamma: 0.1
+            }
+        );
+        o.schedule = None;
+        o.step_every = Some(2);
+        let e = Hyper::resolve("tenseal-cnn", 8, &o).unwrap_err();
+        assert_eq!(e.to_string(), "--step-every needs --schedule step");
+        o.step_every = None;
+        o.warmup = Some(-1.0);
+        assert!(Hyper::resolve("tenseal-cnn", 8, &o).is_err());
     }
 
     #[test]

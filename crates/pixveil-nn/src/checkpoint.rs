@@ -25,6 +25,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use pixveil_core::fsio;
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 
@@ -288,19 +289,12 @@ pub fn from_state_dict_bytes(
     ))
 }
 
+/// Writes `bytes` to `path` with pixveil-core's one atomic writer: a failure or a crash never
+/// leaves a half-written checkpoint.
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |source| Error::Io {
+    fsio::write_atomic(path, bytes, fsio::Access::Ordinary).map_err(|source| Error::Io {
         path: path.to_owned(),
         source,
-    };
-    // Write beside the target and rename: a crash never leaves a half-written file.
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io(e)
     })
 }
 

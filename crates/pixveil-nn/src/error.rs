@@ -7,7 +7,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Reading or writing a file failed.
-    #[error("I/O error on {path}: {source}")]
+    #[error("I/O error on {}", path.display())]
     Io {
         /// The file.
         path: std::path::PathBuf,

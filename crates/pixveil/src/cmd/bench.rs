@@ -1,13 +1,8 @@
 //! `pixveil bench`: throughput tables, with the baseline in the same run.
 
-use std::time::Instant;
-
-use anyhow::{bail, Result};
-use pixveil_image::{dataset, DatasetKind, ImageBatch, Split};
-use serde::Serialize;
-
+use anyhow::Result;
 use pixveil_cipher::bench::{encrypt_throughput, ThroughputOptions};
-use pixveil_ml::engine::{self, ModelSpec, OptimizerKind};
+use pixveil_ml::bench::{bench_train as bench_train_report, TrainBenchRequest};
 
 use crate::cli::{BenchArgs, BenchWhat};
 
@@ -66,145 +61,27 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-#[derive(Serialize)]
-struct TrainRow {
-    model: String,
-    dataset: String,
-    params: usize,
-    train_images_per_s: f64,
-    infer_images_per_s: f64,
-    /// Median seconds of one timed training pass.
-    train_seconds: f64,
-    /// Median seconds of one timed inference pass.
-    infer_seconds: f64,
-}
-
-#[derive(Serialize)]
-struct TrainBench {
-    bench: &'static str,
-    /// `--backend` (`rust`, or `tch (libtorch, DEVICE)`).
-    backend: String,
-    threads: usize,
-    batch_size: usize,
-    images: usize,
-    reps: usize,
-    source: String,
-    rows: Vec<TrainRow>,
-}
-
-/// Models of `bench train`.
-pub const BENCH_MODELS: [&str; 2] = ["tenseal-cnn", "small-cnn"];
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-/// `bench train`: per model, one warm-up pass, then `reps` timed training passes (Adam 1e-3,
-/// shuffled mini-batches) and `reps` timed inference passes over the same images; medians.
+/// `bench train` ([`pixveil_ml::bench::bench_train`]).
 fn bench_train(a: &BenchArgs) -> Result<()> {
-    let n = a.images.unwrap_or(if a.quick { 512 } else { 10_000 });
-    let reps = a.reps.unwrap_or(if a.quick { 1 } else { 3 });
-    if n == 0 || reps == 0 || a.batch_size == 0 {
-        bail!("--images, --reps and --batch-size must be at least 1");
-    }
-    let (images, labels, source) = match &a.data_dir {
-        Some(dir) => {
-            let ds = dataset::load(DatasetKind::Mnist, dir, Split::Train)?.limit(n);
-            (
-                ds.images,
-                ds.labels,
-                format!("mnist train ({})", dir.display()),
-            )
-        }
-        None => {
-            let ds = pixveil_image::sample::load(DatasetKind::Mnist)?;
-            let len = ds.images.shape().len();
-            let mut data = Vec::with_capacity(n * len);
-            let mut labels = Vec::with_capacity(n);
-            for i in 0..n {
-                let j = i % ds.len();
-                data.extend_from_slice(ds.images.image(j).unwrap_or_default());
-                labels.push(ds.labels[j]);
-            }
-            (
-                ImageBatch::new(ds.images.shape(), data)?,
-                labels,
-                "built-in mnist sample, repeated".to_owned(),
-            )
-        }
-    };
-    let shape = images.shape();
-    let mut rows = Vec::new();
-    for name in BENCH_MODELS {
-        let spec = ModelSpec::new(name, shape, false, 64);
-        let mut model = engine::build_model(&spec, 0)?;
-        let mut opt = engine::optimizer(&model, OptimizerKind::Adam, 1e-3, 0.9, 0.0)?;
-        let mut ignore = |_| {};
-        // Warm-up: one pass of each.
-        engine::train_epoch(
-            &mut model,
-            opt.as_mut(),
-            &images,
-            &labels,
-            a.batch_size,
-            0,
-            None,
-            &mut ignore,
-        )?;
-        engine::evaluate(&model, &images, &labels)?;
-        let mut train_s = Vec::new();
-        let mut infer_s = Vec::new();
-        for r in 0..reps {
-            let t = Instant::now();
-            engine::train_epoch(
-                &mut model,
-                opt.as_mut(),
-                &images,
-                &labels,
-                a.batch_size,
-                r as u64 + 1,
-                None,
-                &mut ignore,
-            )?;
-            train_s.push(t.elapsed().as_secs_f64());
-            let t = Instant::now();
-            engine::evaluate(&model, &images, &labels)?;
-            infer_s.push(t.elapsed().as_secs_f64());
-        }
-        let (ts, is) = (median(train_s), median(infer_s));
-        rows.push(TrainRow {
-            model: name.to_owned(),
-            dataset: "mnist".into(),
-            params: engine::num_params(&model),
-            train_images_per_s: images.len() as f64 / ts.max(1e-9),
-            infer_images_per_s: images.len() as f64 / is.max(1e-9),
-            train_seconds: ts,
-            infer_seconds: is,
-        });
-    }
-    let report = TrainBench {
-        bench: "train",
-        backend: engine::backend_description(),
-        threads: rayon::current_num_threads(),
+    let report = bench_train_report(&TrainBenchRequest {
+        data_dir: a.data_dir.as_deref(),
+        images: a.images,
+        reps: a.reps,
+        quick: a.quick,
         batch_size: a.batch_size,
-        images: images.len(),
-        reps,
-        source,
-        rows,
-    };
+    })?;
     if a.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         println!(
             "{} images of {} ({}), batch {}, {} threads, backend {}, median of {} passes",
             report.images,
-            shape,
+            report.shape,
             report.source,
             report.batch_size,
             report.threads,
             report.backend,
-            reps
+            report.reps
         );
         println!(
             "{:<12} {:>9} {:>16} {:>16}",

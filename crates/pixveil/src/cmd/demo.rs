@@ -153,70 +153,43 @@ pub fn run(a: &DemoArgs, quiet: bool) -> Result<()> {
     train_demo(quiet)
 }
 
-/// Epochs of the demo's training runs.
-const TRAIN_EPOCHS: usize = 10;
-
-/// The TenSEAL CNN on the MNIST sample, plain and under each scheme with a fresh key.
+/// The TenSEAL CNN on the MNIST sample, plain and under each scheme with a fresh key
+/// ([`pixveil_ml::demo`]).
 fn train_demo(quiet: bool) -> Result<()> {
-    use pixveil_ml::data::{self, DataSpec, Encryption};
-    use pixveil_ml::engine::ModelSpec;
-    use pixveil_ml::train::{run_job, AugmentSide, Hyper, TrainJob};
+    use pixveil_ml::demo::{SchemeDemo, BATCH_SIZE, EPOCHS, MODEL};
 
-    let spec = DataSpec::parse("sample-mnist", None)?;
-    let splits = data::load_splits(&spec)?;
-    let shape = spec.shape();
-    let mut runs: Vec<(String, String, Option<Encryption>)> =
-        vec![("plain".into(), "-".into(), None)];
-    for (name, mode) in [
-        ("pe", KeyMode::Fixed),
-        ("pe-np", KeyMode::Fixed),
-        ("logistic", KeyMode::Fixed),
-        ("le", KeyMode::Fixed),
-        ("etc", KeyMode::Fixed),
-        ("pe", KeyMode::PerImage),
-    ] {
-        let key = KeyFile::generate(SchemeSpec::from_name(name, None)?, shape, mode)?;
-        runs.push((name.into(), mode.to_string(), Some(Encryption::new(key)?)));
-    }
+    let demo = SchemeDemo::new()?;
     println!(
-        "\nTrain and evaluate: tenseal-cnn on the MNIST sample ({} train / {} held-out images, \
-         {TRAIN_EPOCHS} epochs, batch 16, Adam 1e-3; chance = 10%)",
-        splits.train.len(),
-        splits.test.len()
+        "\nTrain and evaluate: {MODEL} on the MNIST sample ({} train / {} held-out images, \
+         {EPOCHS} epochs, batch {BATCH_SIZE}, Adam 1e-3; chance = 10%)",
+        demo.splits.train.len(),
+        demo.splits.test.len()
     );
     println!(
         "{:<10} {:<10} {:>10} {:>10} {:>9}",
         "scheme", "mode", "train acc", "test acc", "seconds"
     );
-    // The plain and the fixed-key `pe` models are kept for the encrypted-inference step.
+    // The kept models (plain and fixed-key `pe`) are for the encrypted-inference step.
     let dir = tempfile::tempdir()?;
     let mut kept = Vec::new();
-    for (i, (name, mode, enc)) in runs.iter().enumerate() {
-        let output = (i <= 1).then(|| dir.path().join(format!("{name}.safetensors")));
-        let mut hyper = Hyper::defaults("tenseal-cnn");
-        hyper.batch_size = 16;
-        let job = TrainJob {
-            dataset: spec.name(),
-            splits: &splits,
-            encryption: enc.as_ref(),
-            augment: AugmentSide::None,
-            aug: pixveil_nn::Augmentation::NONE,
-            model: ModelSpec::new("tenseal-cnn", shape, false, 64),
-            epochs: TRAIN_EPOCHS,
-            hyper,
-            seed: 73,
-            output: output.as_deref(),
-            resume: false,
-        };
-        let r = run_job(&job, &mut crate::progress::TrainProgress::new(quiet, false))?;
+    for run in &demo.runs {
+        let (r, output) = demo.train(
+            run,
+            dir.path(),
+            &mut crate::progress::TrainProgress::new(quiet, false),
+        )?;
         if let Some(path) = output {
-            kept.push((name.clone(), path, enc.as_ref()));
+            kept.push((run.scheme.clone(), path, run.encryption.as_ref()));
         }
-        let last = r.history.last().map_or(0.0, |h| h.train_accuracy);
+        let last = r
+            .history
+            .last()
+            .expect("a finished run has at least one epoch")
+            .train_accuracy;
         println!(
             "{:<10} {:<10} {:>9.1}% {:>9.1}% {:>9.2}",
-            name,
-            mode,
+            run.scheme,
+            run.mode,
             100.0 * last,
             100.0 * r.test_accuracy,
             r.train_seconds
@@ -227,7 +200,7 @@ fn train_demo(quiet: bool) -> Result<()> {
          --dataset mnist --data-dir DIR --key KEY --model tenseal-cnn --epochs 10 -o model.st`, \
          `pixveil experiments --data-dir DIR`."
     );
-    he_demo(&kept, &splits.test, quiet)
+    he_demo(&kept, &demo.splits.test, quiet)
 }
 
 /// Held-out images the encrypted-inference step classifies.
@@ -254,7 +227,7 @@ fn he_demo(
         "model", "enc acc", "plain acc", "agreement", "precision", "latency p50", "keys"
     );
     for (name, path, enc) in models {
-        let (model, meta) = pixveil_nn::checkpoint::load(path)?;
+        let (model, _, scheme) = pixveil_ml::engine::load(path)?;
         let mut images = test.clone().limit(Some(HE_IMAGES));
         if let Some(e) = enc {
             e.encrypt(&mut images.images)?;
@@ -262,7 +235,7 @@ fn he_demo(
         let bar = crate::progress::bar(images.len() as u64, "he-eval", quiet);
         let r = pixveil_henn::he_eval(
             &model,
-            &meta.scheme,
+            &scheme,
             &images.images,
             &images.labels,
             &pixveil_henn::HeEvalOptions {

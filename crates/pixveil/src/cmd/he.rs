@@ -9,8 +9,8 @@ use pixveil_image::Shape;
 use pixveil_nn as nn;
 
 use super::eval::TestSetArgs;
-use pixveil_ml::engine;
-use pixveil_ml::eval::TestSet;
+use pixveil_ml::engine::ModelSpec;
+use pixveil_ml::eval::{load_model_and_test_set, ModelAndTestSet, TestSet};
 
 /// Models `export-model` writes.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -99,31 +99,27 @@ impl HeModel {
 }
 
 pub fn he_eval_cmd(a: &HeEvalArgs, threads: Option<usize>, quiet: bool) -> Result<()> {
-    let (model, mspec, model_scheme) = match a.arch {
-        None => engine::load(&a.set.model)?,
-        Some(arch) => {
-            let shape: Shape = a.shape.parse()?;
-            let config = nn::ModelConfig::new(
-                arch.architecture(),
-                [shape.channels(), shape.height(), shape.width()],
-            );
-            let bytes = std::fs::read(&a.set.model)
-                .with_context(|| format!("cannot read {}", a.set.model.display()))?;
-            let (model, meta) = nn::checkpoint::from_state_dict_bytes(&bytes, &config)
-                .with_context(|| format!("cannot load model {}", a.set.model.display()))?;
-            let spec = engine::model_spec(&model);
-            (model, spec, meta.scheme)
-        }
+    let state_dict = match a.arch {
+        None => None,
+        Some(arch) => Some(ModelSpec::new(
+            arch.architecture().name(),
+            a.shape.parse()?,
+            false,
+            64,
+        )),
     };
-    let TestSet {
-        test,
-        dataset,
-        scheme,
+    let ModelAndTestSet {
+        model,
+        spec: mspec,
+        test_set:
+            TestSet {
+                test,
+                dataset,
+                scheme,
+                ..
+            },
         ..
-    } = a
-        .set
-        .request()
-        .load(&model_scheme, mspec.input_shape, false)?;
+    } = load_model_and_test_set(&a.set.request(), state_dict.as_ref(), false)?;
     let mode = match a.mode {
         ModeArg::Latency => Mode::Latency,
         ModeArg::Throughput => Mode::Throughput,

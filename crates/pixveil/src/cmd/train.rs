@@ -3,11 +3,10 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Result};
-use clap::ValueEnum;
+use anyhow::Result;
 use pixveil_ml::data::DataSpec;
-use pixveil_ml::engine::{OptimizerKind, Schedule};
-use pixveil_ml::train::{train, AugmentSide, Hyper, TrainRequest};
+use pixveil_ml::engine::OptimizerKind;
+use pixveil_ml::train::{train, AugmentSide, Hyper, HyperOptions, ScheduleKind, TrainRequest};
 
 use crate::progress;
 
@@ -80,7 +79,7 @@ pub struct TrainArgs {
     pub weight_decay: Option<f32>,
     /// Learning-rate schedule (default: cosine for resnet18, constant otherwise).
     #[arg(long, value_enum)]
-    pub schedule: Option<ScheduleArg>,
+    pub schedule: Option<ScheduleKind>,
     /// Step schedule: epochs between decays (default: half the epochs).
     #[arg(long, value_name = "N")]
     pub step_every: Option<usize>,
@@ -105,71 +104,23 @@ pub struct TrainArgs {
     pub json: bool,
 }
 
-/// Learning-rate schedules on the command line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ScheduleArg {
-    /// Constant rate.
-    Constant,
-    /// Decay by --gamma every --step-every epochs.
-    Step,
-    /// Cosine annealing to 0.
-    Cosine,
-    /// Decay by --gamma at 50 % and 75 % of the epochs (paper A: 150 and 225 of 300).
-    Multistep,
-}
-
-/// Optimisation settings from the command line: the model's defaults ([`Hyper::defaults`]),
-/// overridden by the options given, then validated.
-fn hyper_from_args(a: &TrainArgs) -> Result<Hyper> {
-    let mut h = Hyper::defaults(&a.model);
-    if let Some(o) = a.optimizer {
-        if o != h.optimizer && a.lr.is_none() {
-            h.lr = match o {
-                OptimizerKind::Adam | OptimizerKind::Adamw => 1e-3,
-                OptimizerKind::Sgd => 0.01,
-            };
-        }
-        h.optimizer = o;
-    }
-    if let Some(lr) = a.lr {
-        h.lr = lr;
-    }
-    if let Some(b) = a.batch_size {
-        h.batch_size = b;
-    }
-    if let Some(w) = a.warmup {
-        if !(w.is_finite() && w >= 0.0) {
-            bail!("--warmup must be a non-negative number of epochs, got {w}");
-        }
-        h.warmup = w;
-    }
-    if let Some(wd) = a.weight_decay {
-        h.weight_decay = wd;
-    }
-    h.momentum = a.momentum;
-    if let Some(s) = a.schedule {
-        h.schedule = match s {
-            ScheduleArg::Constant => Schedule::Constant,
-            ScheduleArg::Cosine => Schedule::Cosine,
-            ScheduleArg::Multistep => Schedule::MultiStep {
-                milestones: [a.epochs / 2, a.epochs * 3 / 4],
-                gamma: a.gamma,
-            },
-            ScheduleArg::Step => Schedule::Step {
-                every: a.step_every.unwrap_or((a.epochs / 2).max(1)),
-                gamma: a.gamma,
-            },
-        };
-    } else if a.step_every.is_some() {
-        bail!("--step-every needs --schedule step");
-    }
-    h.validate()?;
-    Ok(h)
-}
-
 pub fn run(a: &TrainArgs, quiet: bool) -> Result<()> {
     let spec = DataSpec::parse(&a.dataset, a.data_dir.as_deref())?;
-    let hyper = hyper_from_args(a)?;
+    let hyper = Hyper::resolve(
+        &a.model,
+        a.epochs,
+        &HyperOptions {
+            optimizer: a.optimizer,
+            lr: a.lr,
+            batch_size: a.batch_size,
+            warmup: a.warmup,
+            weight_decay: a.weight_decay,
+            momentum: a.momentum,
+            schedule: a.schedule,
+            step_every: a.step_every,
+            gamma: a.gamma,
+        },
+    )?;
     let req = TrainRequest {
         spec: &spec,
         hyper,
