@@ -109,10 +109,14 @@ fn encrypt_bytes_is_encrypt_batch() {
         cipher.encrypt_bytes(&mut bytes, nonces, &|_| {}).unwrap();
         assert_eq!(bytes, batch.as_bytes());
         let mut into = vec![0u8; plain.len()];
-        cipher.encrypt_into(&plain, &mut into, nonces, &|_| {}).unwrap();
+        cipher
+            .encrypt_into(&plain, &mut into, nonces, &|_| {})
+            .unwrap();
         assert_eq!(into, bytes);
         let mut back = vec![0u8; plain.len()];
-        cipher.decrypt_into(&into, &mut back, nonces, &|_| {}).unwrap();
+        cipher
+            .decrypt_into(&into, &mut back, nonces, &|_| {})
+            .unwrap();
         assert_eq!(back, plain);
         assert!(matches!(
             cipher.encrypt_into(&plain, &mut back[1..], nonces, &|_| {}),
