@@ -3,6 +3,7 @@
 //! program) calls.
 //!
 //! * [`keys`]: reading key files and passphrase files;
+//! * [`content`]: the plain-image classifier of the security report's content score;
 //! * [`data`]: dataset names, train/test splits and encryption of `u8` batches with a key;
 //! * [`engine`]: the one place that calls the training engine (backend selection, models,
 //!   optimisers, schedules, epochs, evaluation, prediction, checkpoints);
@@ -11,6 +12,7 @@
 //! * [`train`]: the training job, with a checkpoint and metrics after every epoch and resume.
 #![forbid(unsafe_code)]
 
+pub mod content;
 pub mod data;
 pub mod engine;
 pub mod error;
