@@ -98,6 +98,9 @@ pub(crate) fn load_images(
     Ok((images, label))
 }
 
+/// Images, their labels where the source has them, and a description of the source.
+type Labelled = (ImageBatch, Option<Vec<u8>>, String);
+
 /// [`load_images`] with the labels where the source has them (datasets and samples).
 fn load_labelled(
     input_path: Option<&Path>,
@@ -106,7 +109,7 @@ fn load_labelled(
     split: &str,
     sample_name: Option<&str>,
     limit: Option<usize>,
-) -> Result<(ImageBatch, Option<Vec<u8>>, String)> {
+) -> Result<Labelled> {
     let (mut images, mut labels, label) = match (input_path, dataset_name, sample_name) {
         (Some(p), None, None) => (input::read_input(p)?.images, None, p.display().to_string()),
         (None, Some(d), None) => {
@@ -141,7 +144,7 @@ fn load_labelled(
 
 /// The public side of `--all`: `--public`, else the training split of `--dataset` (with its
 /// labels, for the content classifier), else nothing.
-fn load_public(a: &AnalyzeArgs) -> Result<Option<(ImageBatch, Option<Vec<u8>>, String)>> {
+fn load_public(a: &AnalyzeArgs) -> Result<Option<Labelled>> {
     if let Some(p) = &a.public {
         return Ok(Some((
             input::read_input(p)?.images,
