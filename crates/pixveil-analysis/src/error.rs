@@ -23,6 +23,9 @@ pub enum Error {
     /// Not enough images for the requested analysis (e.g. `pairs` ≥ number of images).
     #[error("not enough images: {0}")]
     NotEnoughImages(String),
+    /// The classifier of a content score failed.
+    #[error("content classifier: {0}")]
+    Classifier(String),
     /// An invalid analysis parameter.
     #[error("invalid parameter: {0}")]
     InvalidParameter(String),

@@ -1,12 +1,13 @@
-//! The `pixveil analyze --all` report: every scheme × key mode, metrics and attacks, as one
-//! markdown table.
+//! The `pixveil analyze --all` report: every scheme × key mode, metrics and attacks (with their
+//! trivial baselines, the statistical attack when public images are given, and the content
+//! score when a classifier is given), as markdown tables.
 
 use pixveil_cipher::{BatchCipher, KeyMode, SchemeSpec};
 use pixveil_core::MasterSecret;
 use pixveil_image::ImageBatch;
 use serde::Serialize;
 
-use crate::attacks::{coa, cpa, kpa, AttackOutcome, EncryptionOracle};
+use crate::attacks::{coa, cpa, kpa, stat, AttackOutcome, ContentJudge, EncryptionOracle};
 use crate::metrics::{analyze, Analysis, AnalyzeOptions};
 use crate::Result;
 
@@ -21,9 +22,12 @@ pub struct ReportOptions {
     pub pairs: Vec<usize>,
     /// Held-out images per known- and chosen-plaintext attack. By default, this is 200.
     pub attack_limit: usize,
-    /// Held-out images per ciphertext-only attack (the jigsaw is the slow one). By default,
-    /// this is 20.
+    /// Held-out images per ciphertext-only jigsaw attack (the slow one; the MSB and neighbour
+    /// attacks take `attack_limit`). By default, this is 20.
     pub coa_limit: usize,
+    /// Victim images of the statistical attack (`None`: every image). By default, this is
+    /// `None`.
+    pub stat_limit: Option<usize>,
     /// Metric options.
     pub analyze: AnalyzeOptions,
 }
@@ -36,6 +40,7 @@ impl Default for ReportOptions {
             pairs: vec![1, 2, 4, 8],
             attack_limit: 200,
             coa_limit: 20,
+            stat_limit: None,
             analyze: AnalyzeOptions::default(),
         }
     }
@@ -56,6 +61,21 @@ pub struct ReportRow {
     pub cpa: AttackOutcome,
     /// Ciphertext-only attacks (MSB and neighbour search for pixel schemes, jigsaw for EtC).
     pub coa: Vec<AttackOutcome>,
+    /// The statistical ciphertext-only attack (only with public images).
+    pub stat: Option<AttackOutcome>,
+}
+
+/// What the report attacks, and with what.
+#[derive(Clone, Copy, Debug)]
+pub struct ReportInputs<'a> {
+    /// The victim's plain images (metrics, attack targets).
+    pub images: &'a ImageBatch,
+    /// Public plain images of the same kind for the statistical attack (e.g. the training
+    /// split when `images` is the test split); no statistical attack without them.
+    pub public: Option<&'a ImageBatch>,
+    /// Scores every attack's reconstructions with a plain-trained classifier; no content
+    /// score without it.
+    pub judge: Option<&'a ContentJudge<'a>>,
 }
 
 /// The whole report.
@@ -69,6 +89,11 @@ pub struct Report {
     pub rows: Vec<ReportRow>,
     /// Schemes skipped (e.g. a block size that does not divide the shape), with the reason.
     pub skipped: Vec<String>,
+    /// Public images of the statistical attack (0: not run).
+    pub public_images: usize,
+    /// The content classifier and its accuracy on every plain image (`None`: no content
+    /// score).
+    pub classifier: Option<(String, f64)>,
 }
 
 /// Runs metrics and attacks for every scheme of `opts` in both key modes, with fresh keys from
@@ -77,10 +102,11 @@ pub struct Report {
 /// # Errors
 /// Only errors that are not about one scheme (those are recorded in [`Report::skipped`]).
 pub fn run_all(
-    images: &ImageBatch,
+    inputs: ReportInputs<'_>,
     opts: &ReportOptions,
     progress: &dyn Fn(usize, usize),
 ) -> Result<Report> {
+    let images = inputs.images;
     let shape = images.shape();
     let mut rows = Vec::new();
     let mut skipped = Vec::new();
@@ -96,7 +122,7 @@ pub fn run_all(
         };
         for mode in [KeyMode::Fixed, KeyMode::PerImage] {
             done += 1;
-            match run_one(images, &spec, mode, opts) {
+            match run_one(inputs, &spec, mode, opts) {
                 Ok(r) => rows.push(r),
                 Err(e) => skipped.push(format!("{} ({mode}): {e}", spec.name())),
             }
@@ -108,46 +134,77 @@ pub fn run_all(
         images: images.len(),
         rows,
         skipped,
+        public_images: inputs.public.map_or(0, ImageBatch::len),
+        classifier: inputs
+            .judge
+            .map(|j| (j.name().to_string(), j.plain_accuracy())),
     })
 }
 
-/// Metrics and attacks for one scheme and mode with a fresh key.
+/// Metrics and attacks for one scheme and mode with a fresh key; every outcome is scored by
+/// the judge (if any) as soon as it exists, so its held-out images are freed.
 ///
 /// # Errors
-/// Cipher errors (e.g. the scheme does not fit the shape), too few images.
+/// Cipher errors (e.g. the scheme does not fit the shape), too few images, classifier errors.
 pub fn run_one(
-    images: &ImageBatch,
+    inputs: ReportInputs<'_>,
     spec: &SchemeSpec,
     mode: KeyMode,
     opts: &ReportOptions,
 ) -> Result<ReportRow> {
+    let images = inputs.images;
     let shape = images.shape();
     let secret = MasterSecret::generate_os();
     let metrics = analyze(images, spec, mode, &secret, opts.analyze)?;
     let bc = BatchCipher::new(spec.clone(), shape, mode, &secret)?;
+    let judged = |mut o: AttackOutcome| -> Result<AttackOutcome> {
+        if let Some(j) = inputs.judge {
+            j.score(&mut o)?;
+        }
+        o.held_out_images = None;
+        Ok(o)
+    };
     let mut kpas = Vec::new();
     for &k in opts.pairs.iter().filter(|&&k| k < images.len()) {
-        kpas.push(kpa::run(
+        kpas.push(judged(kpa::run(
             &EncryptionOracle::new(&bc),
             images,
             k,
             Some(opts.attack_limit),
-        )?);
+        )?)?);
     }
-    let cpa = cpa::run(&EncryptionOracle::new(&bc), images, Some(opts.attack_limit))?;
+    let cpa = judged(cpa::run(
+        &EncryptionOracle::new(&bc),
+        images,
+        Some(opts.attack_limit),
+    )?)?;
     let methods: &[coa::CoaMethod] = match spec {
         SchemeSpec::Etc { .. } => &[coa::CoaMethod::Jigsaw],
         _ => &[coa::CoaMethod::Msb, coa::CoaMethod::Neighbour],
     };
     let mut coas = Vec::new();
     for &m in methods {
-        coas.push(coa::run(
+        let limit = if m == coa::CoaMethod::Jigsaw {
+            opts.coa_limit
+        } else {
+            opts.attack_limit
+        };
+        coas.push(judged(coa::run(
             &EncryptionOracle::new(&bc),
             images,
-            Some(opts.coa_limit),
+            Some(limit),
             m,
-        )?);
+        )?)?);
     }
+    let stat = match inputs.public {
+        Some(public) => Some(judged(stat::run(
+            &EncryptionOracle::new(&bc),
+            images,
+            public,
+            opts.stat_limit,
+        )?)?),
+        None => None,
+    };
     Ok(ReportRow {
         scheme: spec.name(),
         mode: mode.to_string(),
@@ -155,6 +212,7 @@ pub fn run_one(
         kpa: kpas,
         cpa,
         coa: coas,
+        stat,
     })
 }
 
@@ -166,7 +224,67 @@ fn cell(o: &AttackOutcome) -> String {
     s
 }
 
+fn acc(o: &AttackOutcome) -> String {
+    o.content.as_ref().map_or("–".to_string(), |c| {
+        format!("{:.1}", 100.0 * c.reconstruction)
+    })
+}
+
 impl Report {
+    /// The content-score table: accuracy (%) of the plain-trained classifier on the held-out
+    /// plain images, their ciphertexts, and each attack's reconstructions.
+    fn content_markdown(&self, name: &str, plain: f64, pairs: &[usize]) -> String {
+        let mut s = format!(
+            "\nContent score: accuracy % of a classifier trained on plain images ({name}; {:.1}% \
+             on all {} plain images) on the held-out plain images, on their ciphertexts (no \
+             attack) and on each attack's reconstructions. Chance is 10%.\n\n| scheme | mode | \
+             plain | ciphertext |",
+            100.0 * plain,
+            self.images
+        );
+        for k in pairs {
+            s.push_str(&format!(" KPA k={k} |"));
+        }
+        s.push_str(" CPA | COA | stat | ciphertext (stat images) |\n|---|---|---|---|");
+        for _ in pairs {
+            s.push_str("---|");
+        }
+        s.push_str("---|---|---|---|\n");
+        for r in &self.rows {
+            let c = r.cpa.content.as_ref();
+            s.push_str(&format!(
+                "| {} | {} | {} | {} |",
+                r.scheme,
+                r.mode,
+                c.map_or("–".to_string(), |c| format!("{:.1}", 100.0 * c.plain)),
+                c.map_or("–".to_string(), |c| format!(
+                    "{:.1}",
+                    100.0 * c.ciphertext
+                )),
+            ));
+            for o in &r.kpa {
+                s.push_str(&format!(" {} |", acc(o)));
+            }
+            let coa: Vec<String> = r
+                .coa
+                .iter()
+                .map(|o| format!("{}: {}", o.method, acc(o)))
+                .collect();
+            let stat_c = r.stat.as_ref().and_then(|o| o.content.as_ref());
+            s.push_str(&format!(
+                " {} | {} | {} | {} |\n",
+                acc(&r.cpa),
+                coa.join("; "),
+                r.stat.as_ref().map_or("–".to_string(), acc),
+                stat_c.map_or("–".to_string(), |c| format!(
+                    "{:.1}",
+                    100.0 * c.ciphertext
+                )),
+            ));
+        }
+        s
+    }
+
     /// The markdown tables: metrics (encrypted images; plain images in the first line), and
     /// attacks (recovered exact values % / PSNR of the reconstruction).
     pub fn to_markdown(&self) -> String {
@@ -224,11 +342,11 @@ impl Report {
         for k in &pairs {
             s.push_str(&format!(" KPA k={k} |"));
         }
-        s.push_str(" CPA (queries) | COA |\n|---|---|");
+        s.push_str(" CPA (queries) | COA | stat (public statistics) | baselines: most common / identity / coin |\n|---|---|");
         for _ in &pairs {
             s.push_str("---|");
         }
-        s.push_str("---|---|\n");
+        s.push_str("---|---|---|---|\n");
         for r in &self.rows {
             s.push_str(&format!("| {} | {} |", r.scheme, r.mode));
             for o in &r.kpa {
@@ -240,7 +358,30 @@ impl Report {
                 .iter()
                 .map(|o| format!("{}: {}", o.method, cell(o)))
                 .collect();
-            s.push_str(&format!(" {} |\n", coa.join("; ")));
+            s.push_str(&format!(" {} |", coa.join("; ")));
+            let stat = r.stat.as_ref().map_or("–".to_string(), cell);
+            let b = &r.cpa.baselines;
+            s.push_str(&format!(
+                " {stat} | {:.1}% / {:.1}% / {} |\n",
+                100.0 * b.most_common,
+                100.0 * b.identity,
+                b.coin
+                    .map_or("–".to_string(), |c| format!("{:.1}%", 100.0 * c))
+            ));
+        }
+        s.push_str(&format!(
+            "\nBaselines: over the CPA's held-out values (KPA's differ by the k images left out). \
+             Most common = one value guessed everywhere; identity = the ciphertext taken as the \
+             plaintext; coin = a random mask per value (schemes that keep values in place). stat: \
+             {} victim images against {} public images.\n",
+            self.rows
+                .iter()
+                .find_map(|r| r.stat.as_ref().map(|o| o.held_out))
+                .unwrap_or(0),
+            self.public_images
+        ));
+        if let Some((name, acc)) = &self.classifier {
+            s.push_str(&self.content_markdown(name, *acc, &pairs));
         }
         for k in &self.skipped {
             s.push_str(&format!("\nSkipped: {k}\n"));

@@ -3,6 +3,7 @@
 //! program) calls.
 //!
 //! * [`bench`]: the training and inference throughput benchmark;
+//! * [`content`]: the plain-image classifier of the security report's content score;
 //! * [`data`]: dataset names, train/test splits and encryption of `u8` batches with a key;
 //! * [`demo`]: the demo's train-and-evaluate of every scheme on the built-in sample;
 //! * [`engine`]: the one place that calls the training engine (backend selection, models,
@@ -15,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bench;
+pub mod content;
 pub mod data;
 pub mod demo;
 pub mod engine;

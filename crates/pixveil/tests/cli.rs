@@ -879,3 +879,95 @@ fn key_files_are_owner_only() {
         .success();
     assert_eq!(mode(&new), 0o600);
 }
+
+/// Writes `images` (28×28 grey) as an IDX image file.
+fn write_idx_images(path: &Path, images: &[&[u8]]) {
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(&0x0803u32.to_be_bytes());
+    bytes.extend_from_slice(&(images.len() as u32).to_be_bytes());
+    bytes.extend_from_slice(&28u32.to_be_bytes());
+    bytes.extend_from_slice(&28u32.to_be_bytes());
+    for img in images {
+        assert_eq!(img.len(), 28 * 28);
+        bytes.extend_from_slice(img);
+    }
+    fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn attack_stat_contract_needs_no_pair_and_reports_baselines() {
+    let dir = TempDir::new().unwrap();
+    let ds = pixveil_image::sample::load(pixveil_image::dataset::DatasetKind::Mnist).unwrap();
+    let imgs: Vec<&[u8]> = ds.images.images().collect();
+    let (public, victims) = (dir.path().join("public"), dir.path().join("victims"));
+    write_idx_images(&public, &imgs[..128]);
+    write_idx_images(&victims, &imgs[128..]);
+    for mode in ["fixed", "per-image"] {
+        let key = keygen(dir.path(), &format!("k-{mode}"), "pe-np", "28x28x1", mode);
+        let out = pixveil()
+            .args(["attack", "stat", "--json", "--key"])
+            .arg(&key)
+            .arg(&victims)
+            .arg("--public")
+            .arg(&public)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["attack"], "stat", "{v}");
+        assert_eq!(v["queries"], 0, "{v}");
+        assert_eq!(v["pairs"], 0, "{v}");
+        assert_eq!(v["held_out"], 128, "{v}");
+        let b = &v["baselines"];
+        assert_eq!(b["coin"].as_f64(), Some(0.5), "{v}");
+        let most_common = b["most_common"].as_f64().unwrap();
+        assert!(b["identity"].as_f64().is_some(), "{v}");
+        let frac = v["recovered_fraction"].as_f64().unwrap();
+        if mode == "fixed" {
+            // Well above guessing the background everywhere.
+            assert!(frac > most_common + 0.1, "{v}");
+        } else {
+            // No single key to fit: not even the background guess.
+            assert!(frac < most_common, "{v}");
+        }
+    }
+    let key = dir.path().join("k-fixed");
+    assert_error(
+        pixveil()
+            .args(["attack", "stat", "--key"])
+            .arg(&key)
+            .arg(&victims),
+        "--public",
+    );
+    assert_error(
+        pixveil()
+            .args(["attack", "stat", "--limit", "0", "--key"])
+            .arg(&key)
+            .arg(&victims)
+            .arg("--public")
+            .arg(&public),
+        "limit 0",
+    );
+    let cifar = pixveil_image::sample::load(pixveil_image::dataset::DatasetKind::Cifar10).unwrap();
+    let other = dir.path().join("cifar-dir");
+    fs::create_dir(&other).unwrap();
+    pixveil_image::files::write_png(
+        &other.join("a.png"),
+        cifar.images.image(0).unwrap(),
+        cifar.images.shape(),
+    )
+    .unwrap();
+    assert_error(
+        pixveil()
+            .args(["attack", "stat", "--key"])
+            .arg(&key)
+            .arg(&victims)
+            .arg("--public")
+            .arg(&other),
+        "shape mismatch",
+    );
+}

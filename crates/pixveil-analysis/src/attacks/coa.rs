@@ -30,7 +30,7 @@ use pixveil_cipher::{pe::TABLE1, SchemeSpec};
 use pixveil_image::{ImageBatch, Shape};
 use rayon::prelude::*;
 
-use super::{AttackOutcome, EncryptionOracle, Example, Totals};
+use super::{score_rows, AttackOutcome, EncryptionOracle, Meta, Model};
 use crate::metrics::psnr;
 use crate::{Error, Result};
 
@@ -153,7 +153,7 @@ pub fn neighbour_search(cipher: &[u8], shape: Shape) -> Vec<u8> {
 // Jigsaw solver.
 
 /// `(row, col)` in a `b×b` block of output orientation `o` → source `(row, col)`.
-fn orient(o: usize, r: usize, c: usize, b: usize) -> (usize, usize) {
+pub(crate) fn orient(o: usize, r: usize, c: usize, b: usize) -> (usize, usize) {
     let (r, c) = if o & 4 != 0 { (r, b - 1 - c) } else { (r, c) };
     match o & 3 {
         0 => (r, c),
@@ -531,11 +531,10 @@ pub fn run(
     };
     let c = shape.channels();
     let held: Vec<&[u8]> = targets.images().take(limit.unwrap_or(usize::MAX)).collect();
-    type Row = (Totals, Option<(f64, f64)>, Option<Example>);
+    type Row = (Vec<u8>, Vec<u8>, Option<(f64, f64)>);
     let rows: Vec<Row> = held
         .par_iter()
-        .enumerate()
-        .map(|(k, orig)| -> Result<_> {
+        .map(|orig| -> Result<_> {
             let ct = oracle.encrypt_uncounted(orig)?;
             let (r, dcnc) = match method {
                 CoaMethod::Msb => (best_global(orig, &msb(&ct), c), None),
@@ -556,48 +555,35 @@ pub fn run(
                 }
                 _ => (best_global(orig, &neighbour_search(&ct, shape), c), None),
             };
-            let mut t = Totals::default();
-            t.add(orig, &ct, &r, shape);
-            let ex = (k == 0).then(|| Example {
-                shape,
-                original: orig.to_vec(),
-                ciphertext: ct,
-                reconstruction: r,
-            });
-            Ok((t, dcnc, ex))
+            Ok((ct, r, dcnc))
         })
         .collect::<Result<_>>()?;
-    let mut t = Totals::default();
-    let (mut dc, mut nc, mut nd) = (0.0, 0.0, 0usize);
-    let mut example = None;
-    for (tt, d, e) in rows {
-        t = t.merge(tt);
-        if let Some((a, b)) = d {
-            dc += a;
-            nc += b;
-            nd += 1;
-        }
-        if example.is_none() {
-            example = e;
-        }
-    }
+    let dcnc: Vec<(f64, f64)> = rows.iter().filter_map(|r| r.2).collect();
+    let nd = dcnc.len();
+    let (dc, nc) = dcnc
+        .iter()
+        .fold((0.0, 0.0), |(a, b), (x, y)| (a + x, b + y));
+    let scored = score_rows(
+        &Model::for_spec(oracle.spec(), shape),
+        shape,
+        &held,
+        rows.into_iter().map(|(ct, r, _)| (ct, r)).collect(),
+    )?;
     let nd_f = nd.max(1) as f64;
-    Ok(AttackOutcome {
-        attack: "coa".into(),
-        method: method.name().into(),
-        scheme: oracle.spec().name(),
-        mode: oracle.mode().to_string(),
-        recovered_fraction: t.fraction(),
-        psnr_db: t.mean_psnr(),
-        ssim: t.mean_ssim(),
-        queries: 0,
-        pairs: 0,
-        held_out: t.images,
-        identity_fraction: t.identity_fraction(),
-        direct_comparison: (nd > 0).then(|| dc / nd_f),
-        neighbour_comparison: (nd > 0).then(|| nc / nd_f),
-        notes: "scored up to the best global transform (inversion / channel order / orientation)"
-            .into(),
-        example,
-    })
+    let mut outcome = scored.outcome(
+        oracle,
+        Meta {
+            attack: "coa",
+            method: method.name(),
+            queries: 0,
+            pairs: 0,
+            first: 0,
+            notes:
+                "scored up to the best global transform (inversion / channel order / orientation)"
+                    .into(),
+        },
+    );
+    outcome.direct_comparison = (nd > 0).then(|| dc / nd_f);
+    outcome.neighbour_comparison = (nd > 0).then(|| nc / nd_f);
+    Ok(outcome)
 }

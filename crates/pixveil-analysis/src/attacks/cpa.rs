@@ -16,7 +16,9 @@
 
 use pixveil_image::ImageBatch;
 
-use super::{attack_held_out_with, AttackOutcome, EncryptionOracle, Mapping, MaskAlphabet, Model};
+use super::{
+    attack_held_out_with, AttackOutcome, EncryptionOracle, Mapping, MaskAlphabet, Meta, Model,
+};
 use crate::{Error, Result};
 
 /// Queries and the unit images behind them.
@@ -130,30 +132,24 @@ pub fn run(
     let queries = oracle.queries();
     let limit = limit.unwrap_or(usize::MAX);
     let held: Vec<&[u8]> = targets.images().take(limit).collect();
-    let (t, example) = attack_held_out_with(oracle, &held, &model, &mapping)?;
-    Ok(AttackOutcome {
-        attack: "cpa".into(),
-        method: "index-images".into(),
-        scheme: oracle.spec().name(),
-        mode: oracle.mode().to_string(),
-        recovered_fraction: t.fraction(),
-        psnr_db: t.mean_psnr(),
-        ssim: t.mean_ssim(),
-        queries,
-        pairs: 0,
-        held_out: t.images,
-        identity_fraction: t.identity_fraction(),
-        direct_comparison: None,
-        neighbour_comparison: None,
-        notes: format!(
-            "model {:?}/{:?}/{:?}; {queries} chosen images; {:.1}% of units determined",
-            model.unit,
-            model.locality,
-            model.mask,
-            100.0 * mapping.determined_fraction()
-        ),
-        example,
-    })
+    let scored = attack_held_out_with(oracle, &held, &model, &mapping)?;
+    Ok(scored.outcome(
+        oracle,
+        Meta {
+            attack: "cpa",
+            method: "index-images",
+            queries,
+            pairs: 0,
+            first: 0,
+            notes: format!(
+                "model {:?}/{:?}/{:?}; {queries} chosen images; {:.1}% of units determined",
+                model.unit,
+                model.locality,
+                model.mask,
+                100.0 * mapping.determined_fraction()
+            ),
+        },
+    ))
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@
 
 use pixveil_image::ImageBatch;
 
-use super::{attack_held_out_with, AttackOutcome, EncryptionOracle, Mapping, Model};
+use super::{attack_held_out_with, AttackOutcome, EncryptionOracle, Mapping, Meta, Model};
 use crate::{Error, Result};
 
 /// Runs the known-plaintext attack: images `0..pairs` of `images` are the known pairs (the
@@ -63,29 +63,23 @@ pub fn run(
         .skip(pairs)
         .take(limit.unwrap_or(usize::MAX))
         .collect();
-    let (t, example) = attack_held_out_with(oracle, &held, &model, &mapping)?;
-    Ok(AttackOutcome {
-        attack: "kpa".into(),
-        method: "consistency".into(),
-        scheme: oracle.spec().name(),
-        mode: oracle.mode().to_string(),
-        recovered_fraction: t.fraction(),
-        psnr_db: t.mean_psnr(),
-        ssim: t.mean_ssim(),
-        queries: 0,
-        pairs,
-        held_out: t.images,
-        identity_fraction: t.identity_fraction(),
-        direct_comparison: None,
-        neighbour_comparison: None,
-        notes: format!(
-            "model {:?}/{:?}/{:?}; {:.1}% of units uniquely determined from {} samples",
-            model.unit,
-            model.locality,
-            model.mask,
-            100.0 * mapping.determined_fraction(),
-            xs.len()
-        ),
-        example,
-    })
+    let scored = attack_held_out_with(oracle, &held, &model, &mapping)?;
+    Ok(scored.outcome(
+        oracle,
+        Meta {
+            attack: "kpa",
+            method: "consistency",
+            queries: 0,
+            pairs,
+            first: pairs,
+            notes: format!(
+                "model {:?}/{:?}/{:?}; {:.1}% of units uniquely determined from {} samples",
+                model.unit,
+                model.locality,
+                model.mask,
+                100.0 * mapping.determined_fraction(),
+                xs.len()
+            ),
+        },
+    ))
 }

@@ -25,14 +25,17 @@
 //! images: the fraction of values recovered exactly, PSNR and SSIM of the reconstruction.
 
 pub mod coa;
+pub mod content;
 pub mod cpa;
 pub mod kpa;
 pub mod oracle;
+pub mod stat;
 
+pub use content::{ContentJudge, ContentScore};
 pub use oracle::EncryptionOracle;
 
 use pixveil_cipher::SchemeSpec;
-use pixveil_image::Shape;
+use pixveil_image::{ImageBatch, Shape};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -454,8 +457,14 @@ pub struct AttackOutcome {
     /// Held-out images attacked.
     pub held_out: usize,
     /// What "doing nothing" recovers: the fraction of held-out values equal to their
-    /// ciphertext value (reference for "near chance").
+    /// ciphertext value (reference for "near chance"; the same as `baselines.identity`).
     pub identity_fraction: f64,
+    /// What trivial guesses recover on the same held-out values: compare
+    /// `recovered_fraction` with these, never with 0.
+    pub baselines: Baselines,
+    /// Does the reconstruction show the content? Filled by a caller that has a classifier
+    /// ([`ContentJudge::score`]); `None` otherwise.
+    pub content: Option<ContentScore>,
     /// Jigsaw: fraction of blocks placed in their correct position (Dc).
     pub direct_comparison: Option<f64>,
     /// Jigsaw: fraction of correct neighbour pairs (Nc).
@@ -465,6 +474,80 @@ pub struct AttackOutcome {
     /// The first held-out image, for the PNG.
     #[serde(skip)]
     pub example: Option<Example>,
+    /// Every held-out ciphertext and reconstruction, for [`ContentJudge::score`] (which
+    /// takes them out); `None` once scored.
+    #[serde(skip)]
+    pub held_out_images: Option<HeldOut>,
+}
+
+/// Every held-out image of one attack run: ciphertexts and reconstructions, in the order of
+/// the attacked batch.
+#[derive(Clone, Debug)]
+pub struct HeldOut {
+    /// Index, in the batch the attack was given, of the first held-out image; the held-out
+    /// images are that image and the ones following it.
+    pub first: usize,
+    /// The victim's ciphertexts of the held-out images.
+    pub ciphertexts: ImageBatch,
+    /// The attack's reconstructions, one per ciphertext.
+    pub reconstructions: ImageBatch,
+}
+
+/// Trivial baselines of exact recovery on the held-out values: an attack is only worth its
+/// margin over the best of these.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Baselines {
+    /// The most frequent value among all held-out plain values (0 on MNIST).
+    pub most_common_value: u8,
+    /// Fraction of held-out values equal to `most_common_value`: what guessing that one value
+    /// everywhere recovers, in `[0, 1]`.
+    pub most_common: f64,
+    /// Fraction of held-out values equal to their ciphertext value (the ciphertext taken as
+    /// the plaintext), in `[0, 1]`.
+    pub identity: f64,
+    /// Expected fraction recovered by drawing each value's mask uniformly from the scheme's
+    /// alphabet, where every value has its own mask and stays in place (identity locality):
+    /// exactly 1/2 for negative–positive (one of `c`, `c ⊕ 0xFF` is right), 1/256 for a
+    /// keystream byte. `None` for schemes that also move values (a random guess is then
+    /// worse than `identity`).
+    pub coin: Option<f64>,
+}
+
+impl Baselines {
+    /// The baselines of `held` (plain held-out images) whose identity fraction is `identity`.
+    pub(crate) fn measure(model: &Model, held: &[&[u8]], identity: f64) -> Baselines {
+        let mut hist = [0u64; 256];
+        for img in held {
+            for &v in *img {
+                hist[usize::from(v)] += 1;
+            }
+        }
+        let total: u64 = hist.iter().sum();
+        let (value, count) = hist
+            .iter()
+            .enumerate()
+            .max_by_key(|(v, c)| (**c, std::cmp::Reverse(*v)))
+            .map(|(v, c)| (v as u8, *c))
+            .expect("256 bins");
+        let coin = match (model.unit, model.locality, model.mask) {
+            (Unit::Byte, Locality::Identity, MaskAlphabet::Complement) => Some(0.5),
+            (Unit::Byte, Locality::Identity, MaskAlphabet::Any) => Some(1.0 / 256.0),
+            _ => None,
+        };
+        Baselines {
+            most_common_value: value,
+            most_common: count as f64 / total.max(1) as f64,
+            identity,
+            coin,
+        }
+    }
+
+    /// The best of the baselines (`most_common`, `identity`, `coin`).
+    pub fn best(&self) -> f64 {
+        self.most_common
+            .max(self.identity)
+            .max(self.coin.unwrap_or(0.0))
+    }
 }
 
 /// Per-image score: exact values, total values, PSNR, SSIM.
@@ -529,7 +612,7 @@ pub(crate) fn attack_held_out_with(
     held_out: &[&[u8]],
     model: &Model,
     mapping: &Mapping,
-) -> Result<(Totals, Option<Example>)> {
+) -> Result<Scored> {
     let shape = oracle.shape();
     let dest = mapping.resolve();
     attack_held_out(oracle, held_out, |c, _| {
@@ -542,44 +625,153 @@ pub(crate) fn attack_held_out_with(
     })
 }
 
+/// The scores of one attack run on its held-out images.
+pub(crate) struct Scored {
+    /// Aggregated exact fraction, PSNR, SSIM.
+    pub(crate) totals: Totals,
+    /// The first image.
+    pub(crate) example: Option<Example>,
+    /// Trivial baselines on the same values.
+    pub(crate) baselines: Baselines,
+    /// Every ciphertext and reconstruction (`first` = 0: the caller sets it).
+    pub(crate) held: HeldOut,
+}
+
+/// What an attack states about itself besides its scores.
+pub(crate) struct Meta<'a> {
+    /// `kpa`, `cpa`, `coa`, `stat`.
+    pub(crate) attack: &'a str,
+    /// The method.
+    pub(crate) method: &'a str,
+    /// Chosen-plaintext queries.
+    pub(crate) queries: usize,
+    /// Known pairs.
+    pub(crate) pairs: usize,
+    /// Index of the first held-out image in the attacked batch.
+    pub(crate) first: usize,
+    /// Notes.
+    pub(crate) notes: String,
+}
+
+impl Scored {
+    /// The outcome of `oracle`'s scheme with these scores.
+    pub(crate) fn outcome(self, oracle: &EncryptionOracle<'_>, meta: Meta<'_>) -> AttackOutcome {
+        let t = self.totals;
+        AttackOutcome {
+            attack: meta.attack.into(),
+            method: meta.method.into(),
+            scheme: oracle.spec().name(),
+            mode: oracle.mode().to_string(),
+            recovered_fraction: t.fraction(),
+            psnr_db: t.mean_psnr(),
+            ssim: t.mean_ssim(),
+            queries: meta.queries,
+            pairs: meta.pairs,
+            held_out: t.images,
+            identity_fraction: t.identity_fraction(),
+            baselines: self.baselines,
+            content: None,
+            direct_comparison: None,
+            neighbour_comparison: None,
+            notes: meta.notes,
+            example: self.example,
+            held_out_images: Some(HeldOut {
+                first: meta.first,
+                ..self.held
+            }),
+        }
+    }
+}
+
+/// Scores reconstructions: `rows[k] = (ciphertext, reconstruction)` of `held_out[k]`.
+///
+/// # Errors
+/// [`Error::ShapeMismatch`] if a ciphertext or reconstruction is not one image of `shape`.
+pub(crate) fn score_rows(
+    model: &Model,
+    shape: Shape,
+    held_out: &[&[u8]],
+    rows: Vec<(Vec<u8>, Vec<u8>)>,
+) -> Result<Scored> {
+    if held_out.len() != rows.len() {
+        return Err(Error::ShapeMismatch {
+            op: "attack scoring",
+            expected: format!("{} reconstructions", held_out.len()),
+            found: rows.len().to_string(),
+        });
+    }
+    if let Some((c, r)) = rows
+        .iter()
+        .find(|(c, r)| c.len() != shape.len() || r.len() != shape.len())
+    {
+        return Err(Error::ShapeMismatch {
+            op: "attack scoring",
+            expected: format!("{} bytes ({shape})", shape.len()),
+            found: format!("{} / {} bytes", c.len(), r.len()),
+        });
+    }
+    let totals = held_out
+        .par_iter()
+        .zip(&rows)
+        .map(|(orig, (c, r))| {
+            let mut t = Totals::default();
+            t.add(orig, c, r, shape);
+            t
+        })
+        .reduce(Totals::default, Totals::merge);
+    let example = held_out
+        .first()
+        .zip(rows.first())
+        .map(|(orig, (c, r))| Example {
+            shape,
+            original: orig.to_vec(),
+            ciphertext: c.clone(),
+            reconstruction: r.clone(),
+        });
+    let (mut cts, mut recs) = (Vec::new(), Vec::new());
+    for (c, r) in rows {
+        cts.extend_from_slice(&c);
+        recs.extend_from_slice(&r);
+    }
+    let baselines = Baselines::measure(model, held_out, totals.identity_fraction());
+    Ok(Scored {
+        totals,
+        example,
+        baselines,
+        held: HeldOut {
+            first: 0,
+            ciphertexts: ImageBatch::new(shape, cts)?,
+            reconstructions: ImageBatch::new(shape, recs)?,
+        },
+    })
+}
+
 /// Encrypts every held-out image with the victim (uncounted), reconstructs it with
 /// `recon(ciphertext, original)` (the original only resolves the documented global ambiguity
-/// of ciphertext-only attacks), and scores; also returns the first image as an [`Example`].
+/// of ciphertext-only attacks), and scores.
 pub(crate) fn attack_held_out<F>(
     oracle: &EncryptionOracle<'_>,
     held_out: &[&[u8]],
     recon: F,
-) -> Result<(Totals, Option<Example>)>
+) -> Result<Scored>
 where
     F: Fn(&[u8], &[u8]) -> Result<Vec<u8>> + Sync,
 {
     let shape = oracle.shape();
-    let results: Vec<(Totals, Option<Example>)> = held_out
+    let rows: Vec<(Vec<u8>, Vec<u8>)> = held_out
         .par_iter()
-        .enumerate()
-        .map(|(k, orig)| -> Result<(Totals, Option<Example>)> {
+        .map(|orig| -> Result<(Vec<u8>, Vec<u8>)> {
             let c = oracle.encrypt_uncounted(orig)?;
             let r = recon(&c, orig)?;
-            let mut t = Totals::default();
-            t.add(orig, &c, &r, shape);
-            let ex = (k == 0).then(|| Example {
-                shape,
-                original: orig.to_vec(),
-                ciphertext: c,
-                reconstruction: r,
-            });
-            Ok((t, ex))
+            Ok((c, r))
         })
         .collect::<Result<_>>()?;
-    let mut total = Totals::default();
-    let mut example = None;
-    for (t, e) in results {
-        total = total.merge(t);
-        if example.is_none() {
-            example = e;
-        }
-    }
-    Ok((total, example))
+    score_rows(
+        &Model::for_spec(oracle.spec(), shape),
+        shape,
+        held_out,
+        rows,
+    )
 }
 
 #[cfg(test)]

@@ -6,11 +6,12 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use pixveil_analysis::{
-    attacks::AttackOutcome,
+    attacks::{AttackOutcome, ContentJudge},
     metrics::{analyze_with_kdf, AnalyzeOptions},
-    report::{run_all, ReportOptions},
+    report::{run_all, ReportInputs, ReportOptions},
 };
 use pixveil_image::{dataset, input, sample, ImageBatch};
+use pixveil_ml::content::{ContentClassifier, ContentOptions};
 
 use crate::progress;
 
@@ -50,9 +51,27 @@ pub struct AnalyzeArgs {
     /// Held-out images per known/chosen-plaintext attack (`--all`).
     #[arg(long, default_value_t = 200, value_name = "N")]
     pub attack_limit: usize,
-    /// Held-out images per ciphertext-only attack (`--all`).
+    /// Held-out images per ciphertext-only jigsaw attack (`--all`; MSB and neighbour search
+    /// take `--attack-limit`).
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub coa_limit: usize,
+    /// Victim images of the statistical attack (`--all`; default: every image).
+    #[arg(long, value_name = "N")]
+    pub stat_limit: Option<usize>,
+    /// Public plain images for the statistical attack (`--all`; default with `--dataset`: the
+    /// dataset's training split).
+    #[arg(long, value_name = "PUBLIC_INPUT")]
+    pub public: Option<PathBuf>,
+    /// Skip the content score (`--all`; it needs `--dataset`: labels and training images).
+    #[arg(long)]
+    pub no_content: bool,
+    /// Training images of the content classifier (`--all`; default: the whole training
+    /// split).
+    #[arg(long, value_name = "N")]
+    pub content_train: Option<usize>,
+    /// Epochs of the content classifier (`--all`).
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub content_epochs: usize,
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
@@ -68,21 +87,44 @@ pub(crate) fn load_images(
     sample_name: Option<&str>,
     limit: Option<usize>,
 ) -> Result<(ImageBatch, String)> {
-    let (mut images, label) = match (input_path, dataset_name, sample_name) {
-        (Some(p), None, None) => (input::read_input(p)?.images, p.display().to_string()),
+    let (images, _, label) = load_labelled(
+        input_path,
+        dataset_name,
+        data_dir,
+        split,
+        sample_name,
+        limit,
+    )?;
+    Ok((images, label))
+}
+
+/// Images, their labels where the source has them, and a description of the source.
+type Labelled = (ImageBatch, Option<Vec<u8>>, String);
+
+/// [`load_images`] with the labels where the source has them (datasets and samples).
+fn load_labelled(
+    input_path: Option<&Path>,
+    dataset_name: Option<&str>,
+    data_dir: Option<&Path>,
+    split: &str,
+    sample_name: Option<&str>,
+    limit: Option<usize>,
+) -> Result<Labelled> {
+    let (mut images, mut labels, label) = match (input_path, dataset_name, sample_name) {
+        (Some(p), None, None) => (input::read_input(p)?.images, None, p.display().to_string()),
         (None, Some(d), None) => {
             let kind: dataset::DatasetKind = d.parse()?;
             let split: dataset::Split = split.parse()?;
             let dir = data_dir.context("--dataset needs --data-dir")?;
-            (
-                dataset::load(kind, dir, split)?.images,
-                format!("{kind} {split}"),
-            )
+            let ds = dataset::load(kind, dir, split)?;
+            (ds.images, Some(ds.labels), format!("{kind} {split}"))
         }
         (None, None, Some(s)) => {
             let kind: dataset::DatasetKind = s.parse()?;
+            let ds = sample::load(kind)?;
             (
-                sample::load(kind)?.images,
+                ds.images,
+                Some(ds.labels),
                 format!("built-in {kind} sample"),
             )
         }
@@ -90,11 +132,34 @@ pub(crate) fn load_images(
     };
     if let Some(n) = limit {
         images.truncate(n);
+        if let Some(l) = labels.as_mut() {
+            l.truncate(n);
+        }
     }
     if images.is_empty() {
         bail!("no image to analyse");
     }
-    Ok((images, label))
+    Ok((images, labels, label))
+}
+
+/// The public side of `--all`: `--public`, else the training split of `--dataset` (with its
+/// labels, for the content classifier), else nothing.
+fn load_public(a: &AnalyzeArgs) -> Result<Option<Labelled>> {
+    if let Some(p) = &a.public {
+        return Ok(Some((
+            input::read_input(p)?.images,
+            None,
+            p.display().to_string(),
+        )));
+    }
+    match (a.dataset.as_deref(), a.data_dir.as_deref()) {
+        (Some(d), Some(dir)) => {
+            let kind: dataset::DatasetKind = d.parse()?;
+            let ds = dataset::load(kind, dir, dataset::Split::Train)?;
+            Ok(Some((ds.images, Some(ds.labels), format!("{kind} train"))))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Writes `original | ciphertext | reconstruction` of an attack as a PNG.
@@ -108,7 +173,7 @@ pub(crate) fn write_example(o: &AttackOutcome, path: &Path) -> Result<()> {
 }
 
 pub fn run(a: &AnalyzeArgs, quiet: bool) -> Result<()> {
-    let (images, label) = load_images(
+    let (images, labels, label) = load_labelled(
         a.input.as_deref(),
         a.dataset.as_deref(),
         a.data_dir.as_deref(),
@@ -124,19 +189,51 @@ pub fn run(a: &AnalyzeArgs, quiet: bool) -> Result<()> {
         let ropts = ReportOptions {
             attack_limit: a.attack_limit,
             coa_limit: a.coa_limit,
+            stat_limit: a.stat_limit,
             analyze: opts,
             ..ReportOptions::default()
         };
+        let public = load_public(a)?;
+        // The content classifier: trained on the labelled public (training) images.
+        let classifier = match (&public, &labels) {
+            (Some((train, Some(train_labels), _)), Some(_)) if !a.no_content => {
+                let copts = ContentOptions {
+                    train_limit: a.content_train,
+                    epochs: a.content_epochs,
+                    ..ContentOptions::default()
+                };
+                Some(ContentClassifier::train(train, train_labels, &copts)?)
+            }
+            _ => None,
+        };
+        let classify = |b: &ImageBatch| match &classifier {
+            Some(c) => c.classify(b).map_err(|e| e.to_string()),
+            None => Err("no content classifier".to_string()),
+        };
+        let judge = match (&classifier, &labels) {
+            (Some(c), Some(l)) => Some(ContentJudge::new(c.description(), &images, l, &classify)?),
+            _ => None,
+        };
+        let inputs = ReportInputs {
+            images: &images,
+            public: public.as_ref().map(|p| &p.0),
+            judge: judge.as_ref(),
+        };
         let pb = progress::bar(ropts.schemes.len() as u64 * 2, "analysing", quiet);
-        let report = run_all(&images, &ropts, &|done, _| pb.set_position(done as u64))?;
+        let report = run_all(inputs, &ropts, &|done, _| pb.set_position(done as u64))?;
         pb.finish_and_clear();
         std::fs::create_dir_all(&a.out)
             .with_context(|| format!("cannot create {}", a.out.display()))?;
         let mut md = format!("# pixveil security report: {label}\n\n");
+        if let Some((_, _, p)) = &public {
+            md.push_str(&format!(
+                "Public images of the statistical attack: {p}.\n\n"
+            ));
+        }
         md.push_str(&report.to_markdown());
         for r in &report.rows {
             let stem = format!("{}-{}", r.scheme.replace('/', "-"), r.mode);
-            for o in r.kpa.iter().chain([&r.cpa]).chain(&r.coa) {
+            for o in r.kpa.iter().chain([&r.cpa]).chain(&r.coa).chain(&r.stat) {
                 let suffix = match o.attack.as_str() {
                     "kpa" => format!("kpa{}", o.pairs),
                     "coa" => format!("coa-{}", o.method),

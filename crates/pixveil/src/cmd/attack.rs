@@ -1,10 +1,11 @@
-//! `pixveil attack <kpa|cpa|coa>`: run one attack against a key's encryption (the key plays the
-//! victim's encryption oracle and scores the result).
+//! `pixveil attack <kpa|cpa|coa|stat>`: run one attack against a key's encryption (the key plays
+//! the victim's encryption oracle and scores the result).
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use pixveil_analysis::attacks::{coa, cpa, kpa, EncryptionOracle};
+use pixveil_analysis::attacks::{coa, cpa, kpa, stat, EncryptionOracle};
+use pixveil_image::input;
 
 use super::analyze::{load_images, write_example};
 
@@ -17,6 +18,9 @@ pub enum AttackKind {
     Cpa,
     /// Ciphertext-only: MSB / neighbour search (pixel schemes) or jigsaw (EtC).
     Coa,
+    /// Ciphertext-only with public statistics: the key that best fits `--public` images'
+    /// per-position histograms (fixed keys).
+    Stat,
 }
 
 /// Ciphertext-only method.
@@ -61,6 +65,10 @@ pub struct AttackArgs {
     /// Held-out images attacked.
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
+    /// Public plain images of the same kind (stat): IDX images, CIFAR-10 batch, image file or
+    /// folder.
+    #[arg(long, value_name = "PUBLIC_INPUT")]
+    pub public: Option<PathBuf>,
     /// Ciphertext-only method.
     #[arg(long, value_enum, default_value_t = CoaArg::Auto)]
     pub method: CoaArg,
@@ -104,6 +112,12 @@ pub fn run(a: &AttackArgs, _quiet: bool) -> Result<()> {
             };
             coa::run(&oracle, &images, a.limit, m)?
         }
+        AttackKind::Stat => {
+            let Some(p) = &a.public else {
+                bail!("attack stat needs --public PUBLIC_INPUT (plain images of the same kind)");
+            };
+            stat::run(&oracle, &images, &input::read_input(p)?.images, a.limit)?
+        }
     };
     if let Some(p) = &a.png {
         write_example(&outcome, p)?;
@@ -122,6 +136,15 @@ pub fn run(a: &AttackArgs, _quiet: bool) -> Result<()> {
             100.0 * o.identity_fraction,
             o.psnr_db,
             o.ssim
+        );
+        let b = &o.baselines;
+        println!(
+            "baselines: most common value ({}) {:.2}%, identity {:.2}%, coin {}",
+            b.most_common_value,
+            100.0 * b.most_common,
+            100.0 * b.identity,
+            b.coin
+                .map_or("-".to_string(), |c| format!("{:.2}%", 100.0 * c))
         );
         println!("queries {}, pairs {}", o.queries, o.pairs);
         if let (Some(dc), Some(nc)) = (o.direct_comparison, o.neighbour_comparison) {
