@@ -92,7 +92,13 @@ def load_dataset(name: str, split: str, data_dir: Optional[str] = None) -> Tuple
 def read_images(path: str) -> Tuple[U8, Optional[U8], List[str]]: ...
 def metric(name: str, a: U8, b: Optional[U8] = None) -> float: ...
 def attack(
-    kind: str, key: Key, images: U8, pairs: int = 1, limit: Optional[int] = None, method: str = "auto"
+    kind: str,
+    key: Key,
+    images: U8,
+    pairs: int = 1,
+    limit: Optional[int] = None,
+    method: str = "auto",
+    public: Optional[U8] = None,
 ) -> str: ...
 def analyze(key: Key, images: U8, sensitivity_images: int = 100) -> str: ...
 

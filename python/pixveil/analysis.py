@@ -77,6 +77,7 @@ def attack(
     pairs: int = 1,
     limit: Optional[int] = None,
     method: str = "auto",
+    public: Optional[np.ndarray] = None,
 ) -> Dict[str, Any]:
     """Runs one attack against ``key``'s encryption of ``images`` (plain, ``(N, H, W, C)``).
 
@@ -86,13 +87,15 @@ def attack(
     Args:
         kind: ``"kpa"`` (the first ``pairs`` images are known pairs), ``"cpa"`` (chosen
             images through the oracle) or ``"coa"`` (ciphertexts only; ``method`` ``"auto"``,
-            ``"msb"``, ``"neighbour"`` or ``"jigsaw"``).
+            ``"msb"``, ``"neighbour"`` or ``"jigsaw"``) or ``"stat"`` (ciphertexts plus
+            ``public`` plain images of the same kind, e.g. the training split: per position
+            the key hypothesis under which the decryptions best fit the public statistics).
         limit: held-out images attacked (default: all the rest).
 
     Returns:
         The object ``pixveil attack KIND --json`` prints.
     """
-    return json.loads(_pixveil.attack(kind, key, images, pairs, limit, method))
+    return json.loads(_pixveil.attack(kind, key, images, pairs, limit, method, public))
 
 
 def analyze(key: Key, images: np.ndarray, sensitivity_images: int = 100) -> Dict[str, Any]:

@@ -9,7 +9,7 @@ its encrypting actor), never per batch.
 
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple, Union
 
 import numpy as np
 
@@ -57,7 +57,7 @@ def encrypt_dataset(
     column: Optional[str] = None,
     *,
     batch_size: int = 1024,
-    concurrency: Optional[int] = None,
+    concurrency: Optional[Union[int, Tuple[int, int]]] = None,
     nonces_column: str = "nonces",
 ) -> "ray.data.Dataset":
     """Encrypts the image column of a Ray Dataset with ``key`` (lazy, like every Ray Data op).
@@ -67,7 +67,9 @@ def encrypt_dataset(
             ``ray.data.from_numpy(images)`` (column ``"data"``).
         column: the image column; by default the dataset's only column.
         batch_size: images per batch handed to a worker.
-        concurrency: encrypting workers (default: one per CPU of the cluster, at most 8).
+        concurrency: encrypting workers (one CPU each), a number or a ``(min, max)`` range for
+            an autoscaling pool. Default ``(1, CPUs - 1)`` (at most 8): one CPU stays free for
+            the tasks that read and feed the data, which a pool holding every CPU would starve.
         nonces_column: where per-image nonces go.
 
     Returns:
@@ -84,13 +86,14 @@ def encrypt_dataset(
             )
         column = names[0]
     if concurrency is None:
-        cpus = int(_ray.available_resources().get("CPU", 1)) if _ray.is_initialized() else 1
-        concurrency = max(1, min(8, cpus))
+        cpus = int(_ray.cluster_resources().get("CPU", 1)) if _ray.is_initialized() else 1
+        concurrency = (1, max(1, min(8, cpus - 1)))
     return ds.map_batches(
         EncryptBatch,
         fn_constructor_args=(key, column, nonces_column),
         batch_size=batch_size,
         batch_format="numpy",
         concurrency=concurrency,
+        num_cpus=1,
         zero_copy_batch=True,
     )

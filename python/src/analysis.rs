@@ -4,7 +4,7 @@
 use numpy::PyUntypedArrayMethods;
 use pyo3::prelude::*;
 
-use pixveil_analysis::attacks::{coa, cpa, kpa, EncryptionOracle};
+use pixveil_analysis::attacks::{coa, cpa, kpa, stat, EncryptionOracle};
 use pixveil_analysis::metrics::{self, correlation::Direction};
 use pixveil_image::{ImageBatch, Shape};
 
@@ -105,11 +105,12 @@ fn plain_batch(key: &Key, images: &Bound<'_, PyAny>) -> PyResult<ImageBatch> {
     ImageBatch::new(shape, bytes).py()
 }
 
-/// Runs one attack (`kpa`, `cpa`, `coa`) against the key's encryption of `images` (the key
-/// plays the victim's encryption oracle and scores the result); the JSON object of
-/// `pixveil attack --json`.
+/// Runs one attack (`kpa`, `cpa`, `coa`, `stat`) against the key's encryption of `images`
+/// (the key plays the victim's encryption oracle and scores the result); the JSON object of
+/// `pixveil attack --json`. `stat` needs `public`: plain images of the same kind.
 #[pyfunction]
-#[pyo3(signature = (kind, key, images, pairs = 1, limit = None, method = "auto"))]
+#[pyo3(signature = (kind, key, images, pairs = 1, limit = None, method = "auto", public = None))]
+#[allow(clippy::too_many_arguments)]
 pub fn attack(
     py: Python<'_>,
     kind: &str,
@@ -118,8 +119,25 @@ pub fn attack(
     pairs: usize,
     limit: Option<usize>,
     method: &str,
+    public: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<String> {
     let batch = plain_batch(key, images)?;
+    let public = match (kind, public) {
+        ("stat", Some(p)) => Some(plain_batch(key, p)?),
+        ("stat", None) => {
+            return Err(raise(
+                Kind::InvalidInput,
+                "stat needs public=: plain images of the same kind as the victims'",
+            ))
+        }
+        (_, Some(_)) => {
+            return Err(raise(
+                Kind::InvalidInput,
+                "public= applies only to the stat attack",
+            ))
+        }
+        (_, None) => None,
+    };
     if limit == Some(0) {
         return Err(raise(
             Kind::InvalidInput,
@@ -146,6 +164,13 @@ pub fn attack(
                 "kpa" => kpa::run(&oracle, &batch, pairs, limit).map(Some),
                 "cpa" => cpa::run(&oracle, &batch, limit).map(Some),
                 "coa" => coa::run(&oracle, &batch, limit, method).map(Some),
+                "stat" => stat::run(
+                    &oracle,
+                    &batch,
+                    public.as_ref().expect("checked above: stat has public images"),
+                    limit,
+                )
+                .map(Some),
                 _ => Ok(None),
             }
         })
@@ -153,7 +178,7 @@ pub fn attack(
     let Some(outcome) = outcome else {
         return Err(raise(
             Kind::InvalidInput,
-            format!("unknown attack {kind:?}; expected kpa, cpa or coa"),
+            format!("unknown attack {kind:?}; expected kpa, cpa, coa or stat"),
         ));
     };
     Ok(serde_json::to_string(&outcome).expect("attack outcomes serialize to JSON"))

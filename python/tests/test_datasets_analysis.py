@@ -79,7 +79,7 @@ def _without_timing(d):
 
 @pytest.mark.parametrize(
     "kind, extra",
-    [("kpa", ["--pairs", "2"]), ("cpa", []), ("coa", ["--method", "msb"])],
+    [("kpa", ["--pairs", "2"]), ("cpa", []), ("coa", ["--method", "msb"]), ("stat", [])],
 )
 def test_attack_gives_the_cli_json(kind, extra, cli, tmp_path):
     key_path = KAT_KEYS / "pe_28x28x1_fixed_v2.key"
@@ -88,6 +88,11 @@ def test_attack_gives_the_cli_json(kind, extra, cli, tmp_path):
     x = x[:40]
     inp = tmp_path / "in.idx"
     write_idx(inp, x)
+    public = pixveil.datasets.load("sample-mnist")[0][40:]
+    if kind == "stat":
+        pub = tmp_path / "public.idx"
+        write_idx(pub, public)
+        extra = ["--public", str(pub)]
     want = json_line(
         run_cli(cli, "attack", kind, "--key", str(key_path), str(inp), "--limit", "20", *extra, "--json")
     )
@@ -96,6 +101,8 @@ def test_attack_gives_the_cli_json(kind, extra, cli, tmp_path):
         kwargs["pairs"] = 2
     if kind == "coa":
         kwargs["method"] = "msb"
+    if kind == "stat":
+        kwargs["public"] = public
     got = pixveil.analysis.attack(kind, key, x, **kwargs)
     assert _without_timing(got) == _without_timing(want)
     assert got["attack"] == kind
@@ -108,6 +115,10 @@ def test_attack_bad_input():
         pixveil.analysis.attack("timing", key, x)
     with pytest.raises(pixveil.InvalidInputError, match="limit"):
         pixveil.analysis.attack("kpa", key, x, limit=0)
+    with pytest.raises(pixveil.InvalidInputError, match="public"):
+        pixveil.analysis.attack("stat", key, x)
+    with pytest.raises(pixveil.InvalidInputError, match="public"):
+        pixveil.analysis.attack("kpa", key, x, public=x)
     with pytest.raises(pixveil.InvalidInputError, match="shape"):
         pixveil.analysis.attack("kpa", key, pixveil.datasets.load("sample-cifar10")[0])
 

@@ -27,8 +27,9 @@ def cluster():
 def _through_ray(images: np.ndarray, key: pixveil.Key):
     import pixveil.ray as pray
 
-    # Several blocks, so both workers of the 2-CPU cluster get work.
-    ds = ray.data.from_numpy(images).repartition(8)
+    # Eight in-memory blocks, so both workers of the 2-CPU cluster get work (and no upstream
+    # task competes with the two encrypting actors for the two CPUs).
+    ds = ray.data.from_numpy(np.array_split(images, 8))
     out = pray.encrypt_dataset(ds, key, batch_size=1000, concurrency=2)
     batch = out.take_batch(batch_size=len(images), batch_format="numpy")
     return batch
