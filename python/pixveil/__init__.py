@@ -32,21 +32,5 @@ from .errors import (
 )
 from . import analysis, datasets, he  # noqa: E402  (torch and ray are optional: import them explicitly)
 
-__all__ = [
-    "Key",
-    "schemes",
-    "__version__",
-    "analysis",
-    "datasets",
-    "he",
-    "errors",
-    "Error",
-    "InvalidInputError",
-    "KeyFileError",
-    "PassphraseError",
-    "WrongKeyError",
-    "FormatError",
-    "DataNotFoundError",
-    "FileError",
-    "HEError",
-]
+__all__ = ["Key", "schemes", "__version__", "analysis", "datasets", "he", "errors"]
+__all__ += errors.__all__
