@@ -74,18 +74,20 @@ class Key:
     @property
     def info(self) -> Dict[str, Any]:
         """scheme, spec, shape, mode, protection, key_id, kdf_version; never the secret."""
-    def encrypt(self, x: U8) -> Union[U8, Tuple[U8, U8]]:
+    def encrypt(self, x: U8, out: Optional[U8] = None) -> Union[U8, Tuple[U8, U8]]:
         """Encrypts ``uint8`` images ``(H, W, C)`` or ``(N, H, W, C)`` (``(H, W)``/``(N, H, W)``
         for one channel) into a new array of the same shape. The input must be C-contiguous;
         it is read in place with the GIL released, batches on every core.
 
         Fixed keys return the ciphertext; per-image keys return ``(ciphertext, nonces)``,
-        nonces ``(16,)`` for one image or ``(N, 16)``.
+        nonces ``(16,)`` for one image or ``(N, 16)``. ``out``: write into this array (same
+        shape, uint8, C-contiguous, writable; ``x`` itself for in place) instead of a new one,
+        which saves the allocation (and its page faults) in loops.
 
         Raises:
             InvalidInputError: wrong type, dtype, shape or a non-contiguous array.
         """
-    def decrypt(self, x: U8, nonces: Optional[U8] = None) -> U8:
+    def decrypt(self, x: U8, nonces: Optional[U8] = None, out: Optional[U8] = None) -> U8:
         """Inverse of :meth:`encrypt`; per-image keys need the nonces it returned."""
 
 def load_dataset(name: str, split: str, data_dir: Optional[str] = None) -> Tuple[U8, U8]: ...

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use numpy::{PyArrayDyn, PyUntypedArrayMethods};
+use numpy::{PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 use zeroize::Zeroizing;
@@ -120,25 +120,76 @@ impl Key {
         x: &Bound<'py, PyAny>,
         nonces: Option<&[Nonce]>,
         encrypt: bool,
+        out: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyArrayDyn<u8>>> {
         let (array, lay) = self.images(x)?;
-        let ro = readonly(&array)?;
-        let src = contiguous(&ro)?;
         let cipher = &self.cipher;
-        let out = py
-            .detach(|| {
-                // Zeroed by the allocator (fresh pages for large batches), then each image is
-                // copied and transformed while in cache.
-                let mut out = vec![0u8; src.len()];
-                let r = if encrypt {
-                    cipher.encrypt_into(src, &mut out, nonces, &|_| {})
-                } else {
-                    cipher.decrypt_into(src, &mut out, nonces, &|_| {})
-                };
-                r.map(|()| out)
-            })
-            .py()?;
-        new_array(py, out, &lay.dims)
+        let run = |bytes: &mut [u8], src: Option<&[u8]>| match (encrypt, src) {
+            (true, Some(src)) => cipher.encrypt_into(src, bytes, nonces, &|_| {}),
+            (false, Some(src)) => cipher.decrypt_into(src, bytes, nonces, &|_| {}),
+            (true, None) => cipher.encrypt_bytes(bytes, nonces, &|_| {}),
+            (false, None) => cipher.decrypt_bytes(bytes, nonces, &|_| {}),
+        };
+        let Some(out) = out else {
+            let ro = readonly(&array)?;
+            let src = contiguous(&ro)?;
+            let bytes = py
+                .detach(|| {
+                    // Zeroed by the allocator (fresh pages for large batches), then each image
+                    // is copied and transformed while in cache.
+                    let mut bytes = vec![0u8; src.len()];
+                    run(&mut bytes, Some(src)).map(|()| bytes)
+                })
+                .py()?;
+            return new_array(py, bytes, &lay.dims);
+        };
+        // `out=`: the caller's array (no allocation), possibly `x` itself (in place).
+        let target = u8_array(out)?;
+        if target.shape() != lay.dims.as_slice() {
+            return Err(raise(
+                Kind::InvalidInput,
+                format!(
+                    "out: expected an array of the input's shape {:?}, got {:?}",
+                    lay.dims,
+                    target.shape()
+                ),
+            ));
+        }
+        let in_place = out.is(x);
+        {
+            let mut rw = target.try_readwrite().map_err(|e| {
+                raise(
+                    Kind::InvalidInput,
+                    format!(
+                        "out cannot be written (read-only, or overlapping x without being x): {e}"
+                    ),
+                )
+            })?;
+            if !rw.is_c_contiguous() {
+                return Err(raise(
+                    Kind::InvalidInput,
+                    "out: the array is not C-contiguous",
+                ));
+            }
+            let dst = rw
+                .as_slice_mut()
+                .map_err(|_| raise(Kind::InvalidInput, "out: the array is not C-contiguous"))?;
+            if in_place {
+                py.detach(|| run(dst, None)).py()?;
+            } else {
+                // rw holds out mutably: x must be another, non-overlapping array (rust-numpy
+                // refuses the borrow otherwise).
+                let ro = readonly(&array).map_err(|_| {
+                    raise(
+                        Kind::InvalidInput,
+                        "out overlaps x: pass out=x for in place, or a separate array",
+                    )
+                })?;
+                let src = contiguous(&ro)?;
+                py.detach(|| run(dst, Some(src))).py()?;
+            }
+        }
+        Ok(target)
     }
 }
 
@@ -378,32 +429,41 @@ impl Key {
         )
     }
 
-    /// Encrypts images (a new array; `x` is not modified). Fixed mode returns the ciphertext;
+    /// Encrypts images into a new array (or into `out`: an array of the same shape, `x`
+    /// itself for in place; no allocation then). Fixed mode returns the ciphertext;
     /// per-image mode returns `(ciphertext, nonces)` with fresh nonces, `(16,)` for one image
     /// or `(N, 16)` for a batch, which `decrypt` needs.
-    fn encrypt<'py>(&self, py: Python<'py>, x: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    #[pyo3(signature = (x, out = None))]
+    fn encrypt<'py>(
+        &self,
+        py: Python<'py>,
+        x: &Bound<'py, PyAny>,
+        out: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         match self.key.mode() {
-            KeyMode::Fixed => Ok(self.apply(py, x, None, true)?.into_any()),
+            KeyMode::Fixed => Ok(self.apply(py, x, None, true, out)?.into_any()),
             KeyMode::PerImage => {
                 let (_, lay) = self.images(x)?;
                 let nonces = Nonce::fresh(lay.images).py()?;
-                let ct = self.apply(py, x, Some(&nonces), true)?;
+                let ct = self.apply(py, x, Some(&nonces), true, out)?;
                 let n = nonces_array(py, &nonces, lay.batched)?;
                 Ok(PyTuple::new(py, [ct.into_any(), n.into_any()])?.into_any())
             }
         }
     }
 
-    /// Decrypts images (a new array). Per-image mode needs the nonces `encrypt` returned.
-    #[pyo3(signature = (x, nonces = None))]
+    /// Decrypts images (a new array, or `out` as for `encrypt`). Per-image mode needs the
+    /// nonces `encrypt` returned.
+    #[pyo3(signature = (x, nonces = None, out = None))]
     fn decrypt<'py>(
         &self,
         py: Python<'py>,
         x: &Bound<'py, PyAny>,
         nonces: Option<&Bound<'py, PyAny>>,
+        out: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyArrayDyn<u8>>> {
         match (self.key.mode(), nonces) {
-            (KeyMode::Fixed, None) => self.apply(py, x, None, false),
+            (KeyMode::Fixed, None) => self.apply(py, x, None, false, out),
             (KeyMode::Fixed, Some(_)) => Err(raise(
                 Kind::InvalidInput,
                 "a fixed key takes no nonces (did you mean a per-image key?)",
@@ -415,7 +475,7 @@ impl Key {
             (KeyMode::PerImage, Some(n)) => {
                 let (_, lay) = self.images(x)?;
                 let nonces = nonces_from(n, lay.images)?;
-                self.apply(py, x, Some(&nonces), false)
+                self.apply(py, x, Some(&nonces), false, out)
             }
         }
     }

@@ -291,3 +291,33 @@ def test_gil_is_released_during_encryption(cifar):
         done.set()
         t.join()
     assert during > 5, f"the ticking thread ran {during} times during encryption"
+
+
+def test_out_parameter(mnist):
+    key = pixveil.Key.generate("etc", MNIST)
+    want = key.encrypt(mnist)
+    out = np.empty_like(mnist)
+    assert key.encrypt(mnist, out=out) is out
+    np.testing.assert_array_equal(out, want)
+    # In place.
+    x = mnist.copy()
+    key.encrypt(x, out=x)
+    np.testing.assert_array_equal(x, want)
+    key.decrypt(x, out=x)
+    np.testing.assert_array_equal(x, mnist)
+    per = pixveil.Key.generate("pe", MNIST, mode="per-image")
+    y = mnist.copy()
+    ct, nonces = per.encrypt(y, out=y)
+    assert ct is y
+    np.testing.assert_array_equal(per.decrypt(y, nonces), mnist)
+    with pytest.raises(pixveil.InvalidInputError, match="shape"):
+        key.encrypt(mnist, out=np.empty((3, 28, 28, 1), np.uint8))
+    with pytest.raises(pixveil.InvalidInputError, match="dtype"):
+        key.encrypt(mnist, out=np.empty(mnist.shape, np.float32))
+    ro = np.empty_like(mnist)
+    ro.setflags(write=False)
+    with pytest.raises(pixveil.InvalidInputError, match="written"):
+        key.encrypt(mnist, out=ro)
+    z = mnist.copy()
+    with pytest.raises(pixveil.InvalidInputError, match="overlap"):
+        key.encrypt(z, out=z[:, :, :, :])  # a view of x, not x itself

@@ -8,7 +8,7 @@ venv=${VENV:-.venv-bench}
 [[ -d "$venv" ]] || python3 -m venv "$venv"
 # shellcheck disable=SC1091
 . "$venv/bin/activate"
-python -m pip install -q maturin numpy
+python -m pip install -q maturin numpy "ray[data]"
 MATURIN_PEP517_ARGS="--locked --profile release" python -m pip install -q --force-reinstall --no-deps ./python
 cargo build --locked --release -p pixveil --bin pixveil
 python scripts/python/bench_encrypt.py --pixveil target/release/pixveil "$@"
