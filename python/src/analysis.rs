@@ -167,7 +167,9 @@ pub fn attack(
                 "stat" => stat::run(
                     &oracle,
                     &batch,
-                    public.as_ref().expect("checked above: stat has public images"),
+                    public
+                        .as_ref()
+                        .expect("checked above: stat has public images"),
                     limit,
                 )
                 .map(Some),
