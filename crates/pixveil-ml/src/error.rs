@@ -55,6 +55,9 @@ pub enum Error {
     /// Keys and ciphers.
     #[error(transparent)]
     Cipher(#[from] pixveil_cipher::Error),
+    /// Manifests (beside encrypted outputs).
+    #[error(transparent)]
+    Manifest(#[from] pixveil_cipher::ManifestError),
     /// The training engine.
     #[error(transparent)]
     Nn(#[from] pixveil_nn::Error),

@@ -4,6 +4,7 @@
 //!
 //! * [`bench`]: the training and inference throughput benchmark;
 //! * [`content`]: the plain-image classifier of the security report's content score;
+//! * [`crypt`]: encryption and decryption of a data file or folder, with its manifest;
 //! * [`data`]: dataset names, train/test splits and encryption of `u8` batches with a key;
 //! * [`demo`]: the demo's train-and-evaluate of every scheme on the built-in sample;
 //! * [`engine`]: the one place that calls the training engine (backend selection, models,
@@ -17,6 +18,7 @@
 
 pub mod bench;
 pub mod content;
+pub mod crypt;
 pub mod data;
 pub mod demo;
 pub mod engine;

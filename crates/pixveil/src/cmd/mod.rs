@@ -27,8 +27,8 @@ pub fn run(cli: &Cli) -> Result<()> {
     match &cli.command {
         Command::Keygen(a) => keygen::run(a),
         Command::Rekey(a) => keygen::rekey(a),
-        Command::Encrypt(a) => crypt::run(a, crypt::Direction::Encrypt, cli.quiet),
-        Command::Decrypt(a) => crypt::run(a, crypt::Direction::Decrypt, cli.quiet),
+        Command::Encrypt(a) => crypt::run(a, pixveil_ml::crypt::Direction::Encrypt, cli.quiet),
+        Command::Decrypt(a) => crypt::run(a, pixveil_ml::crypt::Direction::Decrypt, cli.quiet),
         Command::Info(a) => info::run(a),
         Command::Analyze(a) => analyze::run(a, cli.quiet),
         Command::Attack(a) => attack::run(a, cli.quiet),
