@@ -2,7 +2,8 @@
 //! making result arrays.
 
 use numpy::{
-    PyArray1, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArray, PyUntypedArrayMethods,
+    PyArray1, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyReadwriteArrayDyn, PyUntypedArray,
+    PyUntypedArrayMethods,
 };
 use pyo3::prelude::*;
 
@@ -102,6 +103,18 @@ pub fn contiguous<'a>(ro: &'a PyReadonlyArrayDyn<'_, u8>) -> PyResult<&'a [u8]> 
         return Err(refused());
     }
     ro.as_slice().map_err(|_| refused())
+}
+
+/// The bytes of a writable borrow, which must be C-contiguous (as [`contiguous`]).
+///
+/// # Errors
+/// `InvalidInputError` for a non-contiguous array.
+pub fn contiguous_mut<'a>(rw: &'a mut PyReadwriteArrayDyn<'_, u8>) -> PyResult<&'a mut [u8]> {
+    let refused = || raise(Kind::InvalidInput, "out: the array is not C-contiguous");
+    if !rw.is_c_contiguous() {
+        return Err(refused());
+    }
+    rw.as_slice_mut().map_err(|_| refused())
 }
 
 /// Borrows an array read-only.

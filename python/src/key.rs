@@ -11,7 +11,7 @@ use pixveil_cipher::{BatchCipher, KeyFile, KeyMode, Nonce, Protection, SchemeSpe
 use pixveil_core::fsio;
 use pixveil_image::Shape;
 
-use crate::array::{contiguous, layout, new_array, readonly, u8_array, Layout};
+use crate::array::{contiguous, contiguous_mut, layout, new_array, readonly, u8_array, Layout};
 use crate::errors::{raise, Kind, PyResultExt};
 
 /// The scheme names `Key.generate` accepts.
@@ -113,7 +113,7 @@ impl Key {
         Ok((array, lay))
     }
 
-    /// Encrypts or decrypts a copy of `x`.
+    /// Encrypts or decrypts `x` into a new array, or into `out` (`x` itself: in place).
     fn apply<'py>(
         &self,
         py: Python<'py>,
@@ -165,15 +165,7 @@ impl Key {
                     ),
                 )
             })?;
-            if !rw.is_c_contiguous() {
-                return Err(raise(
-                    Kind::InvalidInput,
-                    "out: the array is not C-contiguous",
-                ));
-            }
-            let dst = rw
-                .as_slice_mut()
-                .map_err(|_| raise(Kind::InvalidInput, "out: the array is not C-contiguous"))?;
+            let dst = contiguous_mut(&mut rw)?;
             if in_place {
                 py.detach(|| run(dst, None)).py()?;
             } else {
