@@ -25,10 +25,6 @@ fn options(mode: Mode) -> ClassifyOptions<'static> {
     }
 }
 
-fn classes(scores: &[client::Scores]) -> Vec<usize> {
-    scores.iter().map(|s| s.class).collect()
-}
-
 fn alive(url: &str) {
     let h = get(url, api::PATH_HEALTH);
     assert_eq!((h.status, h.body.as_slice()), (200, &b"ok\n"[..]));
@@ -39,7 +35,7 @@ fn classify_faults_and_restart() {
     let plan = shared_plan();
     let dir = TempDir::new().unwrap();
     let images = mnist(4);
-    let want = plain_classes(&plan, &images);
+    let want = plain_logits(&plan, &images);
     let server = TestServer::start(plan.clone(), config(dir.path()));
     let url = server.url.clone();
     let conn = Connection::new(&url, Retry::default()).unwrap();
@@ -54,9 +50,9 @@ fn classify_faults_and_restart() {
 
     // Both modes give the plaintext model's classes.
     let lat = client::classify(&conn, &key, &images, options(Mode::Latency), &|_| {}).unwrap();
-    assert_eq!(classes(&lat), want);
+    assert_agrees(&want, &lat, "latency");
     let thr = client::classify(&conn, &key, &images, options(Mode::Throughput), &|_| {}).unwrap();
-    assert_eq!(classes(&thr), want);
+    assert_agrees(&want, &thr, "throughput");
 
     // A client key survives its file format.
     let key = ClientKey::from_bytes(&key.to_bytes().unwrap()).unwrap();
@@ -187,7 +183,7 @@ fn classify_faults_and_restart() {
     assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.body));
     let conn = Connection::new(&url, Retry::default()).unwrap();
     let lat = client::classify(&conn, &key, &images, options(Mode::Latency), &|_| {}).unwrap();
-    assert_eq!(classes(&lat), want);
+    assert_agrees(&want, &lat, "after restart");
 }
 
 /// The HE client inside a client key (the tests encrypt by hand to build bad inputs).
@@ -233,7 +229,7 @@ fn eviction_is_answered_404_and_the_client_registers_again() {
     assert!(std::fs::read_dir(dir.path().join("keys")).unwrap().count() == 2);
     // The client reacts to the 404 by registering again (evicting the next oldest).
     let s = client::classify(&conn, &keys[0], &images, options(Mode::Latency), &|_| {}).unwrap();
-    assert_eq!(classes(&s), plain_classes(&plan, &images));
+    assert_agrees(&plain_logits(&plan, &images), &s, "after eviction");
     let metrics = String::from_utf8(get(&url, api::PATH_METRICS).body).unwrap();
     assert!(
         metrics.contains("pixveil_key_store_evicted_total 2"),
@@ -314,7 +310,7 @@ fn concurrent_clients_get_503_with_retry_after_then_succeed() {
     let (key, _) = client::keygen(&conn, Mode::Latency, None, None).unwrap();
     let key = Arc::new(key);
     let images = Arc::new(mnist(16));
-    let want = plain_classes(&plan, &images);
+    let want = plain_logits(&plan, &images);
     let clients = 16;
     let results: Vec<(usize, Vec<client::Scores>)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..clients)
@@ -333,7 +329,7 @@ fn concurrent_clients_get_503_with_retry_after_then_succeed() {
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     for (c, s) in results {
-        assert_eq!(s[0].class, want[c], "client {c}");
+        assert_agrees(&want[c..=c], &s, &format!("client {c}"));
     }
     let metrics = String::from_utf8(get(&url, api::PATH_METRICS).body).unwrap();
     let count = |status: &str| -> u64 {
@@ -537,7 +533,7 @@ fn the_client_sends_only_public_material() {
         .unwrap()
         .encrypt_batch(&mut enc, None, &|_| {})
         .unwrap();
-    assert_eq!(classes(&scores), plain_classes(&plan, &enc));
+    assert_agrees(&plain_logits(&plan, &enc), &scores, "hybrid");
 
     let sent = sent.lock().unwrap().clone();
     assert!(sent.len() > 1 << 20, "the proxy saw the uploads");

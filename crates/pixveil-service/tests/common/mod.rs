@@ -11,7 +11,7 @@ use pixveil_henn::{Network, Plan};
 use pixveil_image::{DatasetKind, ImageBatch};
 use pixveil_nn::{Architecture, Model, ModelConfig};
 use pixveil_service::api::{ModelCard, Problem, PROTOCOL_VERSION};
-use pixveil_service::{Server, ServerConfig};
+use pixveil_service::{client, Server, ServerConfig};
 
 /// The plan of a seeded random TenSEAL CNN (28×28×1) trained on `scheme` images.
 pub fn plan(seed: u64, scheme: &str) -> Arc<Plan> {
@@ -47,18 +47,43 @@ pub fn mnist(n: usize) -> ImageBatch {
     images
 }
 
-/// Classes the plaintext (folded, `f64`) network gives `images`.
-pub fn plain_classes(plan: &Plan, images: &ImageBatch) -> Vec<usize> {
+/// Logits the plaintext (folded, `f64`) network gives `images`, one row per image.
+pub fn plain_logits(plan: &Plan, images: &ImageBatch) -> Vec<Vec<f64>> {
     (0..images.len())
         .map(|i| {
-            let logits = plan
-                .network()
-                .forward(&pixveil_henn::eval::image_values(images, i));
-            (0..logits.len())
-                .max_by(|&a, &b| logits[a].total_cmp(&logits[b]))
-                .unwrap()
+            plan.network()
+                .forward(&pixveil_henn::eval::image_values(images, i))
         })
         .collect()
+}
+
+/// Largest gap allowed between decrypted and plaintext logits: CKKS noise plus the
+/// client's 2^-10 rounding, relative to the largest logit (at least 1).
+const TOLERANCE: f64 = 1e-2;
+
+/// Asserts that decrypted scores match the plaintext logits: every logit within
+/// [`TOLERANCE`], and the same class wherever the plaintext network's top two logits lie
+/// further apart than twice that (a nearer tie may flip under CKKS noise without any fault).
+pub fn assert_agrees(want: &[Vec<f64>], got: &[client::Scores], what: &str) {
+    assert_eq!(want.len(), got.len(), "{what}: one score row per image");
+    for (i, (w, g)) in want.iter().zip(got).enumerate() {
+        assert_eq!(w.len(), g.scores.len(), "{what}: image {i}: logit count");
+        let scale = w.iter().fold(1.0f64, |m, x| m.max(x.abs()));
+        let tol = TOLERANCE * scale;
+        let err = w
+            .iter()
+            .zip(&g.scores)
+            .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+        assert!(err <= tol, "{what}: image {i}: logits off by {err} > {tol}");
+        let mut sorted = w.clone();
+        sorted.sort_by(|a, b| b.total_cmp(a));
+        let class = (0..w.len())
+            .max_by(|&a, &b| w[a].total_cmp(&w[b]))
+            .expect("a network has at least one class");
+        if sorted[0] - sorted[1] > 2.0 * tol {
+            assert_eq!(g.class, class, "{what}: image {i}: class");
+        }
+    }
 }
 
 /// A configuration for tests: a fresh data dir, loopback, free port.
