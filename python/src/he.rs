@@ -13,7 +13,7 @@ use pyo3::types::PyBytes;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
-use pixveil_henn::{Encrypted, EvaluationKeys, Mode, Network, Plan, PlanSpec};
+use pixveil_henn::{Encrypted, EvaluationKeys, Mode, Plan, PlanSpec};
 use pixveil_image::{ImageBatch, Shape};
 
 use crate::array::{contiguous, layout, readonly, u8_array};
@@ -41,11 +41,7 @@ impl HeModel {
     /// and compiles its plan, as `pixveil serve` does.
     #[staticmethod]
     fn load(py: Python<'_>, path: PathBuf) -> PyResult<Self> {
-        let plan = py.detach(|| -> PyResult<Plan> {
-            let (model, meta) = pixveil_nn::checkpoint::load(&path).py()?;
-            let network = Network::from_model(&model).py()?;
-            Plan::compile(network, model.architecture().name(), &meta.scheme).py()
-        })?;
+        let plan = py.detach(|| Plan::load(&path)).py()?;
         Ok(Self {
             plan: Arc::new(plan),
         })

@@ -18,7 +18,6 @@ rm -rf "$venv"
 "$python" -m venv "$venv"
 # shellcheck disable=SC1091
 . "$venv/bin/activate"
-python -m pip install -q --upgrade pip
 python -m pip install -q maturin numpy pytest "ray[data]"
 
 echo "== pip install ./python (cargo profile $profile)"

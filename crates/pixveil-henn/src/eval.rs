@@ -17,7 +17,6 @@ use rand_core::SeedableRng;
 use serde::Serialize;
 
 use crate::client::Client;
-use crate::network::Network;
 use crate::plan::{Mode, Plan, PlanSpec};
 use crate::server::HeEvaluator;
 use crate::wire::{Encrypted, EvaluationKeys};
@@ -304,11 +303,7 @@ fn run(
         )));
     }
     let start = Instant::now();
-    let plan = Arc::new(Plan::compile(
-        Network::from_model(model)?,
-        model.architecture().name(),
-        scheme,
-    )?);
+    let plan = Arc::new(Plan::from_model(model, scheme)?);
     let plan_ms = ms(start);
     let id = plan.spec().id();
     let mut rng = ChaCha20Rng::from_os_rng();

@@ -18,8 +18,7 @@
 //! use std::sync::Arc;
 //! use pixveil_henn::{Client, HeEvaluator, Mode, Network, Plan};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let (model, meta) = pixveil_nn::checkpoint::load("model.safetensors".as_ref())?;
-//! let plan = Arc::new(Plan::compile(Network::from_model(&model)?, "he-cnn", &meta.scheme)?);
+//! let plan = Arc::new(Plan::load("model.safetensors".as_ref())?);
 //! // Client side: only the public spec.
 //! let mut rng = rand_chacha::ChaCha20Rng::from_os_rng();
 //! # use rand_core::SeedableRng;

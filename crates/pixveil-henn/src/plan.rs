@@ -359,6 +359,31 @@ pub(crate) enum Stage {
 }
 
 impl Plan {
+    /// Compiles a trained model (an HE-friendly architecture: `tenseal-cnn`, `he-cnn`)
+    /// for images encrypted with the perceptual `scheme` it was trained on (`"none"` for
+    /// plain images), with the parameters of [`choose_parameters`].
+    ///
+    /// # Errors
+    /// As [`Network::from_model`] and [`Plan::compile`].
+    pub fn from_model(model: &pixveil_nn::Model, scheme: &str) -> Result<Self> {
+        Self::compile(
+            Network::from_model(model)?,
+            model.architecture().name(),
+            scheme,
+        )
+    }
+
+    /// Loads a pixveil checkpoint and compiles its plan: the one way `pixveil serve`, the
+    /// Python evaluator and every other server-side loader turn a model file into a plan.
+    ///
+    /// # Errors
+    /// [`Error::Model`] for a missing or unreadable checkpoint, otherwise as
+    /// [`Plan::from_model`].
+    pub fn load(path: &std::path::Path) -> Result<Self> {
+        let (model, meta) = pixveil_nn::checkpoint::load(path)?;
+        Self::from_model(&model, &meta.scheme)
+    }
+
     /// Compiles `network` with the parameters of [`choose_parameters`].
     ///
     /// # Errors

@@ -26,7 +26,7 @@ pub use server::{Server, ServerConfig};
 use std::path::Path;
 use std::sync::Arc;
 
-use pixveil_henn::{Network, Plan};
+use pixveil_henn::Plan;
 
 /// Loads a pixveil checkpoint (an HE-friendly architecture: `tenseal-cnn`, `he-cnn`) and
 /// compiles its encrypted-inference plan: what `pixveil serve` runs.
@@ -35,11 +35,9 @@ use pixveil_henn::{Network, Plan};
 /// [`Error::Model`] for an unreadable checkpoint, [`Error::He`] for a model that cannot run
 /// under CKKS.
 pub fn load_plan(model: &Path) -> Result<Arc<Plan>> {
-    let (model, meta) = pixveil_nn::checkpoint::load(model)?;
-    let network = Network::from_model(&model)?;
-    Ok(Arc::new(Plan::compile(
-        network,
-        model.architecture().name(),
-        &meta.scheme,
-    )?))
+    match Plan::load(model) {
+        Ok(plan) => Ok(Arc::new(plan)),
+        Err(pixveil_henn::Error::Model(e)) => Err(Error::Model(e)),
+        Err(e) => Err(Error::He(e)),
+    }
 }
