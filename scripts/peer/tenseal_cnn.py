@@ -31,6 +31,7 @@ import argparse
 import gzip
 import json
 import os
+from pathlib import Path
 import statistics
 import sys
 import time
@@ -164,7 +165,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True, help="pixveil tenseal-cnn checkpoint (.safetensors)")
-    ap.add_argument("--data-dir", default=os.environ.get("PIXVEIL_DATA_DIR", "/work/shared/data"))
+    ap.add_argument("--data-dir", default=os.environ.get(
+        "PIXVEIL_DATA_DIR", str(Path(__file__).resolve().parents[2].parent / "shared" / "data")
+    ))
     ap.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist", "kmnist"])
     ap.add_argument("--limit", type=int, default=100, help="first N test images (default 100)")
     ap.add_argument("--threads", type=int, default=1, help="TenSEAL n_threads (default 1)")

@@ -10,7 +10,7 @@ The architecture comes from the checkpoint's metadata ("architecture"), or --arc
 built by torch_train_bench.build_model (names conv1, conv2, fc1, fc2, as pixveil saves them) and
 loaded with ``model.load_state_dict(safetensors.torch.load_file(CKPT))`` (strict: every name
 and shape must match). Images are pixels / 255, NCHW, as pixveil trains on them
-(DIR = --data-dir, else $PIXVEIL_DATA_DIR, else /work/shared/data; plain MNIST only).
+(DIR = --data-dir, else $PIXVEIL_DATA_DIR, else ../shared/data beside the project; plain MNIST only).
 Prints one JSON object: {"checkpoint", "architecture", "metadata", "images", "accuracy",
 "torch_version"}. Exit status 1 if the checkpoint does not load.
 """

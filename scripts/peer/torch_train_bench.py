@@ -8,7 +8,7 @@ Usage:
     torch_train_bench.py --compare PIXVEIL.json TORCH.json [--csv-out FILE]
 
 Benchmark (the default): the first N training images of MNIST (IDX .gz files in
-DIR/mnist, DIR = --data-dir, else $PIXVEIL_DATA_DIR, else /work/shared/data), pixels / 255 as
+DIR/mnist, DIR = --data-dir, else $PIXVEIL_DATA_DIR, else ../shared/data beside the project), pixels / 255 as
 float32 NCHW [N, 1, 28, 28], ``torch.set_num_threads(T)`` (default: all cores).
 Per model, freshly initialised with seed 0:
   train   batch 64, shuffled per pass, Adam lr 1e-3, cross-entropy, forward + backward + step;
@@ -40,12 +40,14 @@ import csv
 import gzip
 import json
 import os
+from pathlib import Path
 import statistics
 import struct
 import sys
 import time
 
-DEFAULT_DATA_DIR = "/work/shared/data"
+# ../shared/data relative to the project root, as everywhere else in the project.
+DEFAULT_DATA_DIR = str(Path(__file__).resolve().parents[2].parent / "shared" / "data")
 BATCH = 64
 INFER_BATCH = 256
 MODELS = ("tenseal-cnn", "small-cnn")

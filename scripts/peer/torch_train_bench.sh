@@ -12,7 +12,7 @@
 # 3. runs scripts/peer/torch_train_bench.py (PyTorch, torch.set_num_threads(T));
 # 4. prints a table with pixveil / PyTorch ratios per model.
 # Outputs go to PEER_OUT (default target-peer/): train_pixveil.json, train_torch.json,
-# train_table.csv. Data: $PIXVEIL_DATA_DIR (default /work/shared/data) holding mnist/.
+# train_table.csv. Data: $PIXVEIL_DATA_DIR (default ../shared/data, relative to the project root) holding mnist/.
 # Defaults: N = 10000 training images, T = all cores, P = 3 timed passes after one warm-up.
 #
 # PyTorch install: the CPU-only wheels live on the PyTorch download server, which this project's
@@ -39,7 +39,7 @@ while [[ $# -gt 0 ]]; do
     *) echo "error: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-DATA_DIR="${PIXVEIL_DATA_DIR:-/work/shared/data}"
+DATA_DIR="${PIXVEIL_DATA_DIR:-../shared/data}"
 mkdir -p "$OUT"
 
 # --- PyTorch venv

@@ -293,7 +293,8 @@ impl KeyFile {
         secret: MasterSecret,
     ) -> Result<Self> {
         check_shape(shape)?;
-        spec.build_with(shape, &secret, kdf)?;
+        // Parameters only: the tables are derived once, by `batch_cipher`, when needed.
+        spec.check(shape)?;
         Ok(Self {
             spec,
             shape,

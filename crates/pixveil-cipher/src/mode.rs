@@ -141,10 +141,17 @@ impl BatchCipher {
         secret: &MasterSecret,
         kdf: KdfVersion,
     ) -> Result<Self> {
-        // Build once in both modes: this validates the parameters against the shape up front.
-        let built = spec.build_with(shape, secret, kdf)?;
+        // Fixed mode derives the tables once, here; per-image mode derives them per image and
+        // only checks the parameters against the shape up front.
+        let fixed = match mode {
+            KeyMode::Fixed => Some(spec.build_with(shape, secret, kdf)?),
+            KeyMode::PerImage => {
+                spec.check(shape)?;
+                None
+            }
+        };
         Ok(Self {
-            fixed: (mode == KeyMode::Fixed).then_some(built),
+            fixed,
             spec,
             shape,
             mode,

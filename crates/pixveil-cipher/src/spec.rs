@@ -211,6 +211,27 @@ impl SchemeSpec {
         Ok(())
     }
 
+    /// Checks that the parameters fit `shape` and stay within [`SchemeSpec::check_limits`],
+    /// without deriving anything: the parameter errors of [`SchemeSpec::build_with`], at none
+    /// of its cost (what loading a key file or preparing a per-image batch cipher needs).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`], as [`SchemeSpec::build_with`] would return it.
+    pub fn check(&self, shape: Shape) -> Result<()> {
+        self.check_limits(shape)?;
+        self.check_fit(shape)
+    }
+
+    /// The shape checks of the constructors (the block schemes' block size), for every stage.
+    fn check_fit(&self, shape: Shape) -> Result<()> {
+        match self {
+            SchemeSpec::Pe { .. } | SchemeSpec::Logistic { .. } => Ok(()),
+            SchemeSpec::Le { block } => crate::le::check_block("le", shape, *block).map(drop),
+            SchemeSpec::Etc { block } => crate::le::check_block("etc", shape, *block).map(drop),
+            SchemeSpec::Chain { stages } => stages.iter().try_for_each(|s| s.check_fit(shape)),
+        }
+    }
+
     /// Builds the cipher for `shape` keyed by `secret`, with the current key derivation
     /// ([`KdfVersion::CURRENT`]). All masks, keystreams and permutations are derived here, once.
     ///
@@ -281,4 +302,68 @@ pub(crate) fn check_walk(specs: &[SchemeSpec], depth: usize, stages: &mut usize)
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod check_tests {
+    use super::*;
+
+    /// `check` accepts exactly what `build_with` accepts, with the same message, over every
+    /// scheme, awkward block sizes, limits and nesting, on shapes that do and do not divide.
+    #[test]
+    fn check_agrees_with_build() {
+        let secret = MasterSecret::from_bytes([7; 32]);
+        let mut specs = vec![
+            SchemeSpec::Pe { shuffle: true },
+            SchemeSpec::Pe { shuffle: false },
+            SchemeSpec::Logistic { burn_in: 0 },
+            SchemeSpec::Logistic {
+                burn_in: crate::logistic::MAX_BURN_IN + 1,
+            },
+            SchemeSpec::Chain { stages: vec![] },
+        ];
+        for block in [0, 1, 2, 3, 4, 5, 7, 8, 16, 29] {
+            specs.push(SchemeSpec::Le { block });
+            specs.push(SchemeSpec::Etc { block });
+        }
+        let singles = specs.clone();
+        for s in &singles {
+            specs.push(SchemeSpec::Chain {
+                stages: vec![SchemeSpec::Pe { shuffle: true }, s.clone()],
+            });
+        }
+        specs.push(SchemeSpec::Chain {
+            stages: vec![SchemeSpec::Chain {
+                stages: vec![SchemeSpec::Chain {
+                    stages: vec![SchemeSpec::Chain {
+                        stages: vec![SchemeSpec::Pe { shuffle: true }],
+                    }],
+                }],
+            }],
+        });
+        let shapes = [(28, 28, 1), (32, 32, 3), (30, 30, 3), (8, 12, 1), (1, 1, 3)];
+        let (mut ok, mut err) = (0, 0);
+        for (h, w, c) in shapes {
+            let shape = Shape::new(h, w, c).expect("valid shape");
+            for spec in &specs {
+                let built = spec.build_with(shape, &secret, KdfVersion::CURRENT);
+                let checked = spec.check(shape);
+                match (&built, &checked) {
+                    (Ok(_), Ok(())) => ok += 1,
+                    (Err(a), Err(b)) => {
+                        assert_eq!(a.to_string(), b.to_string(), "{spec:?} on {shape}");
+                        err += 1;
+                    }
+                    _ => panic!(
+                        "{spec:?} on {shape}: build {:?}, check {checked:?}",
+                        built.map(|_| ())
+                    ),
+                }
+            }
+        }
+        assert!(
+            ok > 50 && err > 50,
+            "both outcomes covered: {ok} ok, {err} errors"
+        );
+    }
 }

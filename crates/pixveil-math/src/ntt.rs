@@ -130,21 +130,14 @@ impl NttTable {
             degree: n,
         })?;
         #[cfg(target_arch = "x86_64")]
-        let simd32 = if allow_simd
-            && q < (1 << 31)
-            && n >= 16
-            && std::arch::is_x86_feature_detected!("avx2")
-        {
-            Some(avx2_32::Tables32::new(q, &psi, &ipsi, n_inv))
-        } else {
-            None
-        };
+        // The constructors check the CPU and the modulus range themselves.
+        let simd32 = allow_simd
+            .then(|| avx2_32::Tables32::new(q, &psi, &ipsi, n_inv))
+            .flatten();
         #[cfg(target_arch = "x86_64")]
-        let simd64 = if allow_simd && (1 << 31..1 << 50).contains(&q) && avx2_f64::available() {
-            Some(avx2_f64::TablesF64::new(q, &psi, &ipsi, n_inv))
-        } else {
-            None
-        };
+        let simd64 = allow_simd
+            .then(|| avx2_f64::TablesF64::new(q, &psi, &ipsi, n_inv))
+            .flatten();
         #[cfg(target_arch = "x86_64")]
         let backend = if simd32.is_some() {
             Backend::Avx2

@@ -71,8 +71,15 @@ fn order1(n: usize) -> Vec<usize> {
 }
 
 impl Tables32 {
-    pub(super) fn new(q: u64, psi: &[u64], ipsi: &[u64], n_inv: u64) -> Self {
+    /// The tables for `q` (twiddles `psi`, `ipsi` in bit-reversed order, `n_inv = N⁻¹ mod
+    /// q`), or `None` unless this CPU has AVX2, `q < 2^31` and `N ≥ 16`: the only way to
+    /// get a `Tables32`, so the safe [`Tables32::forward`] is unreachable on a CPU without
+    /// the instructions its kernels use.
+    pub(super) fn new(q: u64, psi: &[u64], ipsi: &[u64], n_inv: u64) -> Option<Self> {
         let n = psi.len();
+        if !(std::arch::is_x86_feature_detected!("avx2") && q < (1 << 31) && n >= 16) {
+            return None;
+        }
         let exp = |w: &[u64], ord: &[usize]| -> (Vec<u32>, Vec<u32>) {
             (
                 ord.iter().map(|&i| w[i] as u32).collect(),
@@ -80,7 +87,7 @@ impl Tables32 {
             )
         };
         let (o4, o2, o1) = (order4(n), order2(n), order1(n));
-        Self {
+        Some(Self {
             q: q as u32,
             n,
             fw: psi.iter().map(|&w| w as u32).collect(),
@@ -95,14 +102,14 @@ impl Tables32 {
             i1: exp(ipsi, &o1),
             n_inv: n_inv as u32,
             n_inv_s: shoup32(n_inv, q),
-        }
+        })
     }
 
     /// Forward transform of `a` (`len == n ≥ 16`, values `< q`), output in `[0, q)`.
     pub(super) fn forward(&self, a: &mut [u64]) {
         assert!(a.len() == self.n && self.n >= 16);
         with_buffer(self.n, |b| {
-            // SAFETY: `Tables32` is only built after AVX2 was detected; `a` and `b` have
+            // SAFETY: `Tables32::new`, the only constructor, detected AVX2; `a` and `b` have
             // length `n`, which bounds every access of the kernels.
             unsafe {
                 pack(a, b);

@@ -54,8 +54,15 @@ fn order1(n: usize) -> Vec<usize> {
 }
 
 impl TablesF64 {
-    pub(super) fn new(q: u64, psi: &[u64], ipsi: &[u64], n_inv: u64) -> Self {
+    /// The tables for `q` (twiddles `psi`, `ipsi` in bit-reversed order, `n_inv = N⁻¹ mod
+    /// q`), or `None` unless this CPU has AVX2 and FMA ([`available`]), `2^31 ≤ q < 2^50`
+    /// and `N ≥ 8`: the only way to get a `TablesF64`, so the safe [`TablesF64::forward`]
+    /// is unreachable on a CPU without the instructions its kernels use.
+    pub(super) fn new(q: u64, psi: &[u64], ipsi: &[u64], n_inv: u64) -> Option<Self> {
         let n = psi.len();
+        if !(available() && (1 << 31..1 << 50).contains(&q) && n >= 8) {
+            return None;
+        }
         let qf = q as f64;
         let pair = |w: &[u64], ord: Option<&[usize]>| -> (Vec<f64>, Vec<f64>) {
             let idx: Vec<usize> = match ord {
@@ -68,7 +75,7 @@ impl TablesF64 {
             )
         };
         let (o2, o1) = (order2(n), order1(n));
-        Self {
+        Some(Self {
             q: qf,
             n,
             fw: pair(psi, None),
@@ -78,15 +85,15 @@ impl TablesF64 {
             i2: pair(ipsi, Some(&o2)),
             i1: pair(ipsi, Some(&o1)),
             n_inv: (n_inv as f64, n_inv as f64 / qf),
-        }
+        })
     }
 
     /// Forward transform, values `< q` in and out.
     pub(super) fn forward(&self, a: &mut [u64]) {
         assert!(a.len() == self.n && self.n >= 8);
-        // SAFETY: `TablesF64` is only built after `available()`; the length check bounds every
-        // access; `u64` and `f64` have the same size and alignment, and every word is converted
-        // back before returning.
+        // SAFETY: `TablesF64::new`, the only constructor, checked `available()`; the length
+        // check bounds every access; `u64` and `f64` have the same size and alignment, and
+        // every word is converted back before returning.
         unsafe { forward(self, a) }
     }
 
