@@ -14,6 +14,7 @@ pub mod error;
 pub mod format;
 pub mod fsio;
 pub mod kdf;
+pub mod machine;
 pub mod secret;
 
 pub use error::{Error, Result};

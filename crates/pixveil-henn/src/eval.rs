@@ -120,33 +120,8 @@ pub struct Machine {
 impl Machine {
     /// Reads the CPU model and detects the extensions.
     pub fn detect() -> Self {
-        let cpu = std::fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("model name"))
-                    .and_then(|l| l.split(':').nth(1))
-                    .map(|m| m.trim().to_owned())
-            })
-            .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
-        #[allow(unused_mut)]
-        let mut features = Vec::new();
-        #[cfg(target_arch = "x86_64")]
-        {
-            for (name, on) in [
-                ("avx2", std::arch::is_x86_feature_detected!("avx2")),
-                ("fma", std::arch::is_x86_feature_detected!("fma")),
-                ("avx512f", std::arch::is_x86_feature_detected!("avx512f")),
-                (
-                    "avx512ifma",
-                    std::arch::is_x86_feature_detected!("avx512ifma"),
-                ),
-            ] {
-                if on {
-                    features.push(name);
-                }
-            }
-        }
+        let cpu = pixveil_core::machine::cpu_model();
+        let features = pixveil_core::machine::cpu_features();
         let kernels = if features.contains(&"avx2") {
             "avx2 (NTT, lazy inner products)"
         } else {

@@ -86,6 +86,24 @@ pub(crate) fn gemm(alpha: f32, a: Mat<'_>, b: Mat<'_>, beta: f32, c: &mut [f32])
     }
 }
 
+/// The `sgemm` kernel `matrixmultiply` selects on this CPU (its runtime dispatch: FMA, then
+/// AVX, then SSE2, then portable code; it has no AVX-512 kernel).
+pub fn gemm_kernel() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("fma") {
+            return "matrixmultiply sgemm, FMA kernel";
+        }
+        if std::arch::is_x86_feature_detected!("avx") {
+            return "matrixmultiply sgemm, AVX kernel";
+        }
+        if std::arch::is_x86_feature_detected!("sse2") {
+            return "matrixmultiply sgemm, SSE2 kernel";
+        }
+    }
+    "matrixmultiply sgemm, portable kernel"
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

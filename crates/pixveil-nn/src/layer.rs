@@ -10,6 +10,7 @@ use rayon::prelude::*;
 
 use crate::gemm::{gemm, Mat};
 use crate::model::Param;
+use crate::profile::{self, Pass};
 use crate::tensor::Tensor;
 
 /// Batch-norm epsilon (PyTorch default).
@@ -164,7 +165,7 @@ pub(crate) fn forward_seq(
 ) -> (Tensor, Vec<Cache>) {
     let mut caches = Vec::with_capacity(layers.len());
     for layer in layers {
-        let (y, cache) = forward(layer, x, store);
+        let (y, cache) = profile::time_layer(layer, Pass::Forward, || forward(layer, x, store));
         caches.push(cache);
         x = y;
     }
@@ -183,7 +184,9 @@ pub(crate) fn backward_seq(
     need_dx: bool,
 ) -> Tensor {
     for (i, (layer, cache)) in layers.iter().zip(caches).enumerate().rev() {
-        dy = backward(layer, cache, dy, params, grads, need_dx || i > 0);
+        dy = profile::time_layer(layer, Pass::Backward, || {
+            backward(layer, cache, dy, params, grads, need_dx || i > 0)
+        });
     }
     dy
 }

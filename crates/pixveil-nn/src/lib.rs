@@ -31,6 +31,7 @@ mod gemm;
 pub mod layer;
 pub mod model;
 pub mod optim;
+pub mod profile;
 pub mod tensor;
 pub mod train;
 
@@ -38,6 +39,7 @@ pub use augment::{augment_batch, Augmentation};
 pub use backend::Backend;
 pub use checkpoint::{load, save, CheckpointMeta, FORMAT_VERSION};
 pub use error::{Error, Result};
+pub use gemm::gemm_kernel;
 pub use layer::Layer;
 pub use model::{argmax, Architecture, Model, ModelConfig, Param, NUM_CLASSES};
 pub use optim::{Adam, LrSchedule, Optimizer, OptimizerSettings, OptimizerState, Sgd};

@@ -13,6 +13,7 @@ use rayon::prelude::*;
 
 use crate::model::{argmax, Model};
 use crate::optim::{LrSchedule, Optimizer};
+use crate::profile::{self, Kind, Pass};
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 
@@ -205,7 +206,7 @@ pub fn train_epoch_scheduled(
         grads.iter_mut().for_each(|g| g.fill(0.0));
         let mut per = Vec::new();
         model.forward_backward(x, &mut grads, &mut |logits| {
-            let (p, g) = softmax_ce(logits, &y);
+            let (p, g) = profile::time(Kind::Loss, Pass::Backward, || softmax_ce(logits, &y));
             per = p;
             g
         })?;
@@ -215,7 +216,9 @@ pub fn train_epoch_scheduled(
                 "training diverged (loss {batch_loss}) after {done} images: lower the learning rate"
             )));
         }
-        opt.step(model, &grads, 1.0 / batch.len() as f32);
+        profile::time(Kind::Optimizer, Pass::Backward, || {
+            opt.step(model, &grads, 1.0 / batch.len() as f32)
+        });
         loss += batch_loss;
         correct += per.iter().filter(|p| p.1).count();
         done += batch.len();

@@ -165,7 +165,8 @@ pub struct BenchArgs {
     /// Small sizes and one repetition (smoke test; numbers are not meaningful).
     #[arg(long)]
     pub quick: bool,
-    /// `bench train`: folder holding MNIST (default: the built-in sample, repeated).
+    /// `bench train`: folder holding MNIST and CIFAR-10 (default: the built-in samples,
+    /// repeated).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// `bench train`: mini-batch size.
@@ -177,6 +178,13 @@ pub struct BenchArgs {
     /// `bench train`: timed passes (the median is reported; default 3, 1 with --quick).
     #[arg(long, value_name = "N")]
     pub reps: Option<usize>,
+    /// `bench train`: the models to run, comma-separated (default: all of tenseal-cnn,
+    /// small-cnn, resnet18-w8, resnet18-w64).
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    pub models: Option<Vec<String>>,
+    /// `bench train`: also print where the time goes, per layer kind and pass (Rust engine).
+    #[arg(long)]
+    pub profile: bool,
 }
 
 /// Benchmarks.
@@ -186,7 +194,8 @@ pub enum BenchWhat {
     Encrypt,
     /// CKKS operation timings at N = 8192 (TenSEAL chain and a precise chain).
     Ckks,
-    /// Training and inference images/s of the TenSEAL CNN and the small CNN on MNIST.
+    /// Training and inference images/s of the TenSEAL CNN and the small CNN on MNIST and
+    /// ResNet-18 (widths 8 and 64) on CIFAR-10.
     Train,
 }
 

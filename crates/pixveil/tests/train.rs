@@ -679,16 +679,51 @@ fn bench_train_json_contract() {
         "96",
         "--batch-size",
         "32",
+        "--models",
+        "tenseal-cnn,small-cnn",
     ]));
     assert_eq!(r["bench"], "train");
     assert_eq!(r["batch_size"], 32);
     assert!(r["threads"].as_u64().unwrap() >= 1);
+    assert!(!r["cpu"].as_str().unwrap().is_empty());
+    assert!(r["gemm"].as_str().unwrap().starts_with("matrixmultiply"));
     let rows = r["rows"].as_array().unwrap();
     let models: Vec<&str> = rows.iter().map(|x| x["model"].as_str().unwrap()).collect();
     assert_eq!(models, ["tenseal-cnn", "small-cnn"]);
     for x in rows {
         assert_eq!(x["dataset"], "mnist");
+        assert_eq!(
+            (x["shape"].as_str(), x["images"].as_u64()),
+            (Some("28x28x1"), Some(96))
+        );
         assert!(x["train_images_per_s"].as_f64().unwrap() > 0.0);
         assert!(x["infer_images_per_s"].as_f64().unwrap() > 0.0);
+        assert!(x.get("profile").is_none(), "profile only when asked");
     }
+    // ResNet-18 on CIFAR-10, profiled; an unknown model is refused with the list.
+    let out = pixveil()
+        .args([
+            "bench",
+            "train",
+            "--quick",
+            "--images",
+            "16",
+            "--batch-size",
+            "8",
+        ])
+        .args(["--models", "resnet18-w8", "--profile"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("resnet18-w8   32x32x3"), "{text}");
+    assert!(text.contains("conv") && text.contains("backward"), "{text}");
+    assert_error(
+        pixveil().args(["bench", "train", "--quick", "--models", "resnet50"]),
+        "resnet18-w64",
+    );
 }

@@ -69,28 +69,48 @@ fn bench_train(a: &BenchArgs) -> Result<()> {
         reps: a.reps,
         quick: a.quick,
         batch_size: a.batch_size,
+        models: a.models.as_deref(),
+        profile: a.profile,
     })?;
     if a.json {
         println!("{}", serde_json::to_string(&report)?);
-    } else {
+        return Ok(());
+    }
+    println!(
+        "{} ({}); {}",
+        report.cpu,
+        report.cpu_features.join(", "),
+        report.gemm
+    );
+    println!(
+        "{}, batch {}, {} threads, backend {}, median of {} passes",
+        report.source, report.batch_size, report.threads, report.backend, report.reps
+    );
+    println!(
+        "{:<13} {:<8} {:>7} {:>10} {:>16} {:>16}",
+        "model", "shape", "images", "params", "train images/s", "infer images/s"
+    );
+    for r in &report.rows {
         println!(
-            "{} images of {} ({}), batch {}, {} threads, backend {}, median of {} passes",
-            report.images,
-            report.shape,
-            report.source,
-            report.batch_size,
-            report.threads,
-            report.backend,
-            report.reps
+            "{:<13} {:<8} {:>7} {:>10} {:>16.1} {:>16.1}",
+            r.model, r.shape, r.images, r.params, r.train_images_per_s, r.infer_images_per_s
         );
+    }
+    for r in &report.rows {
+        let Some(p) = &r.profile else { continue };
+        println!("\n{}: seconds per pass (share)", r.model);
         println!(
-            "{:<12} {:>9} {:>16} {:>16}",
-            "model", "params", "train images/s", "infer images/s"
+            "{:<6} {:<10} {:<9} {:>10} {:>7}",
+            "phase", "kind", "pass", "seconds", "share"
         );
-        for r in &report.rows {
+        for e in p {
             println!(
-                "{:<12} {:>9} {:>16.0} {:>16.0}",
-                r.model, r.params, r.train_images_per_s, r.infer_images_per_s
+                "{:<6} {:<10} {:<9} {:>10.4} {:>6.1}%",
+                e.phase,
+                e.kind,
+                e.pass,
+                e.seconds,
+                100.0 * e.share
             );
         }
     }
