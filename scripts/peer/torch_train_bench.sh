@@ -68,6 +68,10 @@ else
   if target/release/pixveil bench train --help 2>/dev/null | grep -q -- '--data-dir'; then
     EXTRA=(--data-dir "$DATA_DIR")
   fi
+  # The PyTorch side times the two small models on MNIST (ResNet-18 rows: issue 14).
+  if target/release/pixveil bench train --help 2>/dev/null | grep -q -- '--models'; then
+    EXTRA+=(--models tenseal-cnn,small-cnn)
+  fi
   if PIXVEIL_DATA_DIR="$DATA_DIR" target/release/pixveil bench train --json --batch-size 64 \
       --images "$IMAGES" --threads "$THREADS" "${EXTRA[@]}" > "$PIX_JSON.tmp"; then
     mv "$PIX_JSON.tmp" "$PIX_JSON"
