@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds and tests pixveil-nn's LibTorch backend (cargo feature `tch`, the only GPU path)
 # against the libtorch inside PyPI's torch wheel (LIBTORCH_USE_PYTORCH=1). Not part of
-# .ci/run: the wheel brings ~5 GB of CUDA runtime. Run it whenever crates/pixveil-nn changes.
+# .ci/run: the wheel brings ~5 GB of CUDA runtime. Run it whenever crates/pixveil-nn changes:
+# it runs the backend's own tests (src/backend_tch.rs: every architecture against the Rust
+# engine, bad input) and clippy with the feature.
 #
 # Usage: scripts/tch/test.sh [cargo test args]
 #   VENV=.venv-torch   the Python environment holding torch (created if missing; shared with
