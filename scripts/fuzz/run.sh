@@ -41,11 +41,13 @@ for t in "${targets[@]}"; do
   mkdir -p "fuzz/corpus/$t"
   (
     cd fuzz
+    rc=0
     nice -n 19 cargo +nightly fuzz run -O "$t" -- \
       -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
       -malloc_limit_mb="$(malloc_limit "$t")" -print_final_stats=1 \
-      >"logs/$t.log" 2>&1
-    echo "$t: exit $? ($(grep -c '' "logs/$t.log") log lines)"
+      >"logs/$t.log" 2>&1 || rc=$?
+    # A nonzero status means libFuzzer found something: see fuzz/artifacts/$t/.
+    echo "$t: exit $rc, $(grep -h stat::number_of_executed_units "logs/$t.log" || true)"
   ) &
   running=$((running + 1))
   if ((running >= jobs)); then
