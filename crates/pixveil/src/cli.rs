@@ -113,9 +113,9 @@ pub struct RekeyArgs {
     /// The old key file (without a settings MAC). Check its settings first with `pixveil info`:
     /// they are taken as they are.
     pub key: PathBuf,
-    /// Passphrase file, for passphrase-protected keys.
-    #[arg(long, value_name = "FILE")]
-    pub passphrase_file: Option<PathBuf>,
+    /// The key's passphrase.
+    #[command(flatten)]
+    pub passphrase: crate::cli::PassphraseArgs,
     /// Overwrite an existing output file.
     #[arg(long)]
     pub force: bool,
@@ -130,9 +130,9 @@ pub struct CryptArgs {
     /// Key file.
     #[arg(long, value_name = "KEY")]
     pub key: PathBuf,
-    /// Passphrase file, for passphrase-protected keys.
-    #[arg(long, value_name = "FILE")]
-    pub passphrase_file: Option<PathBuf>,
+    /// The key's passphrase.
+    #[command(flatten)]
+    pub passphrase: crate::cli::PassphraseArgs,
     /// Input: IDX images or CIFAR-10 batch (raw or .gz), an image file, or a folder of images.
     pub input: PathBuf,
     /// Output, written in the input's format (images as PNG).
@@ -141,6 +141,22 @@ pub struct CryptArgs {
     /// Print a JSON summary on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `--passphrase-file`: the one way every command that loads a key file takes its passphrase
+/// (flattened into each command's arguments).
+#[derive(Debug, Clone, Default, Args)]
+pub struct PassphraseArgs {
+    /// Passphrase file, for passphrase-protected keys (made with `keygen --passphrase-file`).
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+impl PassphraseArgs {
+    /// The passphrase file, if given.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        self.passphrase_file.as_deref()
+    }
 }
 
 /// `pixveil info`.

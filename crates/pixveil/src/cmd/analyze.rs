@@ -21,6 +21,9 @@ pub struct AnalyzeArgs {
     /// Key file (scheme, shape, mode and secret). Not used with `--all`.
     #[arg(long, value_name = "KEY")]
     pub key: Option<PathBuf>,
+    /// The key's passphrase.
+    #[command(flatten)]
+    pub passphrase: crate::cli::PassphraseArgs,
     /// Input: IDX images or CIFAR-10 batch (raw or .gz), an image file, or a folder of images.
     pub input: Option<PathBuf>,
     /// Dataset name (mnist, fashion-mnist, kmnist, cifar10), read from `--data-dir`.
@@ -265,7 +268,7 @@ pub fn run(a: &AnalyzeArgs, quiet: bool) -> Result<()> {
     let Some(key_path) = &a.key else {
         bail!("give --key KEY (or --all)");
     };
-    let key = super::load_key(key_path, None)?;
+    let key = super::load_key(key_path, a.passphrase.path())?;
     if images.shape() != key.shape() {
         bail!(
             "shape mismatch: the key {} is for {} images, {label} holds {} images",

@@ -9,7 +9,7 @@ use crate::{cli::CryptArgs, progress};
 /// Encrypts or decrypts `a.input` into `a.output`, then prints the summary (JSON on stdout with
 /// `--json`, else one line on stderr unless `quiet`).
 pub fn run(a: &CryptArgs, direction: Direction, quiet: bool) -> Result<()> {
-    let key = super::load_key(&a.key, a.passphrase_file.as_deref())?;
+    let key = super::load_key(&a.key, a.passphrase.path())?;
     let req = CryptRequest {
         direction,
         key: &key,

@@ -21,9 +21,9 @@ pub struct TestSetArgs {
     /// Key that encrypts the test images; must be of the model's scheme and key mode.
     #[arg(long, value_name = "KEY")]
     pub key: Option<PathBuf>,
-    /// Passphrase file, for passphrase-protected keys.
-    #[arg(long, value_name = "FILE")]
-    pub passphrase_file: Option<PathBuf>,
+    /// The key's passphrase.
+    #[command(flatten)]
+    pub passphrase: crate::cli::PassphraseArgs,
     /// Only the first N test images.
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
@@ -51,7 +51,7 @@ impl TestSetArgs {
             dataset: &self.dataset,
             data_dir: self.data_dir.as_deref(),
             key: self.key.as_deref(),
-            passphrase_file: self.passphrase_file.as_deref(),
+            passphrase_file: self.passphrase.path(),
             limit: self.limit,
         }
     }

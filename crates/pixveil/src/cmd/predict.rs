@@ -17,9 +17,9 @@ pub struct PredictArgs {
     /// Key: encrypt the inputs with it before classifying (client side).
     #[arg(long, value_name = "KEY")]
     pub key: Option<PathBuf>,
-    /// Passphrase file, for passphrase-protected keys.
-    #[arg(long, value_name = "FILE")]
-    pub passphrase_file: Option<PathBuf>,
+    /// The key's passphrase.
+    #[command(flatten)]
+    pub passphrase: crate::cli::PassphraseArgs,
     /// The inputs are already encrypted with the model's scheme (server side; no key).
     #[arg(long, conflicts_with = "key")]
     pub encrypted: bool,
@@ -35,7 +35,7 @@ pub fn run(a: &PredictArgs) -> Result<()> {
     let report = pixveil_ml::predict::predict(&PredictRequest {
         model: &a.model,
         key: a.key.as_deref(),
-        passphrase_file: a.passphrase_file.as_deref(),
+        passphrase_file: a.passphrase.path(),
         encrypted: a.encrypted,
         inputs: &a.inputs,
     })?;

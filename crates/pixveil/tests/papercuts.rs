@@ -1,0 +1,114 @@
+#![allow(clippy::unwrap_used)]
+//! What a new user tripped over (issue 12, item 7), one test each: passphrases on every command
+//! that reads a key, error causes printed once, counts of 0 refused, a model used with another
+//! key refused, timings that say what they time, global options in their own help section.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use tempfile::TempDir;
+
+fn pixveil() -> Command {
+    let mut c = Command::cargo_bin("pixveil").unwrap();
+    c.arg("--quiet");
+    c
+}
+
+fn keygen(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
+    let key = dir.join(name);
+    pixveil()
+        .args(["keygen", "--scheme", "pe", "--shape", "28x28x1", "-o"])
+        .arg(&key)
+        .args(extra)
+        .assert()
+        .success();
+    key
+}
+
+/// A passphrase key (cheap Argon2 settings are not exposed: the default costs a second or so).
+fn passphrase_key(dir: &Path) -> (PathBuf, PathBuf) {
+    let pass = dir.join("pass.txt");
+    fs::write(&pass, "correct horse battery staple\n").unwrap();
+    let key = keygen(
+        dir,
+        "pass.key",
+        &["--passphrase-file", pass.to_str().unwrap()],
+    );
+    (key, pass)
+}
+
+/// stderr of a failing command (exit status `code`).
+fn stderr_of(cmd: &mut Command, code: i32) -> String {
+    let out = cmd.output().unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(code), "{err}");
+    err
+}
+
+/// The MNIST sample's first images as PNG files in `dir`.
+fn sample_pngs(dir: &Path, n: usize) -> PathBuf {
+    let ds = pixveil_image::sample::load(pixveil_image::dataset::DatasetKind::Mnist).unwrap();
+    let out = dir.join("pngs");
+    fs::create_dir(&out).unwrap();
+    for i in 0..n {
+        pixveil_image::files::write_png(
+            &out.join(format!("{i}.png")),
+            ds.images.image(i).unwrap(),
+            ds.images.shape(),
+        )
+        .unwrap();
+    }
+    out
+}
+
+#[test]
+fn attack_and_analyze_take_the_passphrase_file() {
+    let dir = TempDir::new().unwrap();
+    let (key, pass) = passphrase_key(dir.path());
+    // Without it: the error names the option, which the command then accepts.
+    let err = stderr_of(
+        pixveil()
+            .args([
+                "attack", "kpa", "--sample", "mnist", "--limit", "4", "--key",
+            ])
+            .arg(&key),
+        1,
+    );
+    assert!(err.contains("--passphrase-file"), "{err}");
+    let out = pixveil()
+        .args([
+            "attack", "kpa", "--sample", "mnist", "--limit", "4", "--json",
+        ])
+        .arg("--key")
+        .arg(&key)
+        .arg("--passphrase-file")
+        .arg(&pass)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["held_out"], 4);
+    let err = stderr_of(
+        pixveil()
+            .args(["analyze", "--sample", "mnist", "--limit", "8", "--key"])
+            .arg(&key),
+        1,
+    );
+    assert!(err.contains("--passphrase-file"), "{err}");
+    pixveil()
+        .args(["analyze", "--sample", "mnist", "--limit", "8"])
+        .args(["--sensitivity-images", "2", "--json", "--key"])
+        .arg(&key)
+        .arg("--passphrase-file")
+        .arg(&pass)
+        .assert()
+        .success();
+}
