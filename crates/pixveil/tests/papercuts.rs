@@ -112,3 +112,50 @@ fn attack_and_analyze_take_the_passphrase_file() {
         .assert()
         .success();
 }
+
+#[test]
+fn error_causes_are_printed_once() {
+    let dir = TempDir::new().unwrap();
+    let d = dir.path();
+    let key = keygen(d, "k.key", &[]);
+    let once = |err: &str, needle: &str| {
+        assert!(err.starts_with("error: "), "{err}");
+        assert_eq!(err.matches(needle).count(), 1, "{needle:?} in {err}");
+    };
+    // A missing key file, a missing input file.
+    let err = stderr_of(
+        pixveil()
+            .args(["encrypt", "--key"])
+            .arg(d.join("missing.key"))
+            .arg(d.join("in"))
+            .arg("-o")
+            .arg(d.join("out")),
+        1,
+    );
+    once(&err, "(os error 2)");
+    assert!(err.contains("missing.key"), "{err}");
+    let err = stderr_of(
+        pixveil()
+            .args(["encrypt", "--key"])
+            .arg(&key)
+            .arg(d.join("no-such-input"))
+            .arg("-o")
+            .arg(d.join("out")),
+        1,
+    );
+    once(&err, "(os error 2)");
+    assert!(err.contains("no-such-input"), "{err}");
+    // A wrong passphrase.
+    let (pkey, _) = passphrase_key(d);
+    let wrong = d.join("wrong.txt");
+    fs::write(&wrong, "Tr0ub4dor&3\n").unwrap();
+    let err = stderr_of(
+        pixveil()
+            .args(["attack", "kpa", "--sample", "mnist", "--key"])
+            .arg(&pkey)
+            .arg("--passphrase-file")
+            .arg(&wrong),
+        1,
+    );
+    once(&err, "wrong passphrase");
+}
