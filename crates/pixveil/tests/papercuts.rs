@@ -159,3 +159,33 @@ fn error_causes_are_printed_once() {
     );
     once(&err, "wrong passphrase");
 }
+
+#[test]
+fn counts_of_zero_are_refused() {
+    let dir = TempDir::new().unwrap();
+    let key = keygen(dir.path(), "k.key", &[]);
+    for attack in ["kpa", "cpa", "coa"] {
+        let err = stderr_of(
+            pixveil()
+                .args([
+                    "attack", attack, "--sample", "mnist", "--limit", "0", "--key",
+                ])
+                .arg(&key),
+            1,
+        );
+        assert!(
+            err.starts_with("error: ") && err.contains("--limit 0"),
+            "{err}"
+        );
+    }
+    // Usage errors (exit status 2) before any work.
+    for flag in ["--sensitivity-images", "--attack-limit", "--coa-limit"] {
+        let err = stderr_of(
+            pixveil()
+                .args(["analyze", "--sample", "mnist", flag, "0", "--key"])
+                .arg(&key),
+            2,
+        );
+        assert!(err.contains(flag), "{err}");
+    }
+}

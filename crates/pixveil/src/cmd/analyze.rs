@@ -42,7 +42,7 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
     /// Images used for NPCR/UACI.
-    #[arg(long, default_value_t = 100, value_name = "N")]
+    #[arg(long, default_value_t = 100, value_name = "N", value_parser = at_least_one())]
     pub sensitivity_images: usize,
     /// Every scheme × key mode with fresh keys, metrics and attacks: writes `report.md`,
     /// `report.json` and PNGs into `--out`.
@@ -52,11 +52,11 @@ pub struct AnalyzeArgs {
     #[arg(long, default_value = "pixveil-analysis", value_name = "DIR")]
     pub out: PathBuf,
     /// Held-out images per known/chosen-plaintext attack (`--all`).
-    #[arg(long, default_value_t = 200, value_name = "N")]
+    #[arg(long, default_value_t = 200, value_name = "N", value_parser = at_least_one())]
     pub attack_limit: usize,
     /// Held-out images per ciphertext-only jigsaw attack (`--all`; MSB and neighbour search
     /// take `--attack-limit`).
-    #[arg(long, default_value_t = 20, value_name = "N")]
+    #[arg(long, default_value_t = 20, value_name = "N", value_parser = at_least_one())]
     pub coa_limit: usize,
     /// Victim images of the statistical attack (`--all`; default: every image).
     #[arg(long, value_name = "N")]
@@ -78,6 +78,11 @@ pub struct AnalyzeArgs {
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Counts of images that must be at least 1 (0 would report zeros as if the work had run).
+fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
 }
 
 /// Loads the images an `analyze`/`attack` command names: INPUT, `--dataset` + `--data-dir`, or
