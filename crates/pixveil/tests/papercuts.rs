@@ -189,3 +189,75 @@ fn counts_of_zero_are_refused() {
         assert!(err.contains(flag), "{err}");
     }
 }
+
+#[test]
+fn a_model_refuses_a_key_other_than_its_training_key() {
+    let dir = TempDir::new().unwrap();
+    let d = dir.path();
+    let key = keygen(d, "train.key", &[]);
+    let other = keygen(d, "other.key", &[]);
+    let model = d.join("m.safetensors");
+    pixveil()
+        .args([
+            "train",
+            "--dataset",
+            "sample-mnist",
+            "--model",
+            "tenseal-cnn",
+        ])
+        .args([
+            "--batch-size",
+            "16",
+            "--epochs",
+            "1",
+            "--limit",
+            "8",
+            "--key",
+        ])
+        .arg(&key)
+        .arg("-o")
+        .arg(&model)
+        .assert()
+        .success();
+    let eval = |k: &Path| {
+        let mut c = pixveil();
+        c.args([
+            "eval",
+            "--dataset",
+            "sample-mnist",
+            "--limit",
+            "8",
+            "--json",
+        ])
+        .arg("--model")
+        .arg(&model)
+        .arg("--key")
+        .arg(k);
+        c
+    };
+    eval(&key).assert().success();
+    let err = stderr_of(&mut eval(&other), 1);
+    assert!(
+        err.contains("key mismatch") && err.contains("--allow-key-mismatch"),
+        "{err}"
+    );
+    eval(&other).arg("--allow-key-mismatch").assert().success();
+
+    let pngs = sample_pngs(d, 2);
+    let predict = |k: &Path| {
+        let mut c = pixveil();
+        c.args(["predict", "--json", "--model"])
+            .arg(&model)
+            .arg("--key")
+            .arg(k)
+            .arg(&pngs);
+        c
+    };
+    predict(&key).assert().success();
+    let err = stderr_of(&mut predict(&other), 1);
+    assert!(err.contains("key mismatch"), "{err}");
+    predict(&other)
+        .arg("--allow-key-mismatch")
+        .assert()
+        .success();
+}

@@ -27,6 +27,10 @@ pub struct TestSetArgs {
     /// Only the first N test images.
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
+    /// Use a key other than the one the model was trained with (refused otherwise: the model
+    /// would classify near chance).
+    #[arg(long, requires = "key")]
+    pub allow_key_mismatch: bool,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -53,6 +57,7 @@ impl TestSetArgs {
             key: self.key.as_deref(),
             passphrase_file: self.passphrase.path(),
             limit: self.limit,
+            allow_key_mismatch: self.allow_key_mismatch,
         }
     }
 }

@@ -23,6 +23,10 @@ pub struct PredictArgs {
     /// The inputs are already encrypted with the model's scheme (server side; no key).
     #[arg(long, conflicts_with = "key")]
     pub encrypted: bool,
+    /// Use a key other than the one the model was trained with (refused otherwise: the model
+    /// would classify near chance).
+    #[arg(long, requires = "key")]
+    pub allow_key_mismatch: bool,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -37,6 +41,7 @@ pub fn run(a: &PredictArgs) -> Result<()> {
         key: a.key.as_deref(),
         passphrase_file: a.passphrase.path(),
         encrypted: a.encrypted,
+        allow_key_mismatch: a.allow_key_mismatch,
         inputs: &a.inputs,
     })?;
     if a.json {
