@@ -261,3 +261,41 @@ fn a_model_refuses_a_key_other_than_its_training_key() {
         .assert()
         .success();
 }
+
+#[test]
+fn encrypt_reports_the_time_waited_for() {
+    let dir = TempDir::new().unwrap();
+    let d = dir.path();
+    let key = keygen(d, "k.key", &[]);
+    let pngs = sample_pngs(d, 3);
+    let out = pixveil()
+        .args(["encrypt", "--json", "--key"])
+        .arg(&key)
+        .arg(&pngs)
+        .arg("-o")
+        .arg(d.join("enc"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (cipher, total) = (
+        v["seconds"].as_f64().unwrap(),
+        v["total_seconds"].as_f64().unwrap(),
+    );
+    assert!(total >= cipher && total > 0.0, "{v}");
+    // The human summary names both (not --quiet here: it goes to stderr).
+    let out = Command::cargo_bin("pixveil")
+        .unwrap()
+        .args(["encrypt", "--key"])
+        .arg(&key)
+        .arg(&pngs)
+        .arg("-o")
+        .arg(d.join("enc2"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("28x28x1") && err.contains("the cipher alone"),
+        "{err}"
+    );
+}
