@@ -299,3 +299,19 @@ fn encrypt_reports_the_time_waited_for() {
         "{err}"
     );
 }
+
+#[test]
+fn bench_encrypt_names_the_image_shape() {
+    let out = pixveil()
+        .args(["bench", "encrypt", "--quick"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    assert!(lines.next().unwrap().contains("shape"), "{text}");
+    assert!(
+        lines.all(|l| l.contains("32x32x3") || l.contains("28x28x1")),
+        "{text}"
+    );
+}
