@@ -4,6 +4,10 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use pixveil_ml::engine::BackendKind;
+
+/// Help heading of the options that apply to every command.
+const GLOBAL: &str = "Global options";
 
 /// pixveil: classify images the classifier never sees in the clear.
 ///
@@ -12,19 +16,46 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(name = "pixveil", version, about, long_about = None)]
 pub struct Cli {
     /// Worker threads for batch work (default: all cores).
-    #[arg(long, global = true, value_name = "N")]
+    #[arg(long, global = true, value_name = "N", help_heading = GLOBAL)]
     pub threads: Option<usize>,
     /// No progress bars.
-    #[arg(long, short, global = true)]
+    #[arg(long, short, global = true, help_heading = GLOBAL)]
     pub quiet: bool,
-    /// Training engine of `train`, `eval`, `predict`, `experiments`, `demo` and
-    /// `bench train`: the built-in Rust engine, or LibTorch (`tch`; only in builds with
-    /// `--features pixveil-nn/tch`).
-    #[arg(long, global = true, value_enum, default_value_t = pixveil_ml::engine::BackendKind::Rust)]
-    pub backend: pixveil_ml::engine::BackendKind,
+    /// Training engine of `train`, `eval`, `predict`, `experiments`, `demo` and `bench train`
+    /// (also an option of each of them, where it takes precedence): the built-in Rust engine
+    /// (default), or LibTorch (`tch`; only in builds with `--features pixveil-nn/tch`).
+    #[arg(long, value_enum, value_name = "ENGINE", help_heading = GLOBAL)]
+    pub backend: Option<BackendKind>,
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// The training engine: the command's `--backend`, else the one before the command, else
+    /// the Rust engine.
+    pub fn backend(&self) -> BackendKind {
+        let own = match &self.command {
+            Command::Train(a) => a.backend.backend,
+            Command::Eval(a) => a.backend.backend,
+            Command::Predict(a) => a.backend.backend,
+            Command::Experiments(a) => a.backend.backend,
+            Command::Demo(a) => a.backend.backend,
+            Command::Bench(a) => a.backend.backend,
+            _ => None,
+        };
+        own.or(self.backend).unwrap_or(BackendKind::Rust)
+    }
+}
+
+/// `--backend`: the training engine, an option of the commands that train or evaluate a model
+/// (flattened into their arguments).
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct BackendArgs {
+    /// Training engine: the built-in Rust engine (default), or LibTorch (`tch`; only in builds
+    /// with `--features pixveil-nn/tch`).
+    #[arg(long, value_enum, value_name = "ENGINE")]
+    pub backend: Option<BackendKind>,
 }
 
 /// Subcommands.
@@ -193,6 +224,9 @@ pub struct BenchArgs {
     /// `bench train`: timed passes (the median is reported; default 3, 1 with --quick).
     #[arg(long, value_name = "N")]
     pub reps: Option<usize>,
+    /// `bench train`: the training engine.
+    #[command(flatten)]
+    pub backend: BackendArgs,
 }
 
 /// Benchmarks.
@@ -212,4 +246,7 @@ pub struct DemoArgs {
     /// Folder for the PNG grids.
     #[arg(long, default_value = "pixveil-demo", value_name = "DIR")]
     pub out: PathBuf,
+    /// The training engine of the train-and-evaluate step.
+    #[command(flatten)]
+    pub backend: BackendArgs,
 }

@@ -315,3 +315,83 @@ fn bench_encrypt_names_the_image_shape() {
         "{text}"
     );
 }
+
+#[test]
+fn global_options_have_their_own_help_section() {
+    let help = |args: &[&str]| {
+        let out = Command::cargo_bin("pixveil")
+            .unwrap()
+            .args(args)
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let keygen = help(&["keygen"]);
+    assert!(keygen.contains("Global options:"), "{keygen}");
+    assert!(!keygen.contains("--backend"), "{keygen}");
+    let train = help(&["train"]);
+    assert!(
+        train.contains("--backend") && train.contains("Global options:"),
+        "{train}"
+    );
+    // `--backend` where it worked before: before the command (any command), or among the
+    // options of a command that trains or evaluates.
+    let dir = TempDir::new().unwrap();
+    pixveil()
+        .args([
+            "--backend",
+            "rust",
+            "keygen",
+            "--scheme",
+            "pe",
+            "--shape",
+            "28x28x1",
+            "-o",
+        ])
+        .arg(dir.path().join("k.key"))
+        .assert()
+        .success();
+    // Not an option of keygen any more: a usage error naming it.
+    pixveil()
+        .args([
+            "keygen",
+            "--backend",
+            "rust",
+            "--scheme",
+            "pe",
+            "--shape",
+            "28x28x1",
+            "-o",
+        ])
+        .arg(dir.path().join("k2.key"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--backend"));
+    // (Both reach the model loader: a missing model file, status 1, not a usage error.)
+    pixveil()
+        .args([
+            "--backend",
+            "rust",
+            "eval",
+            "--dataset",
+            "sample-mnist",
+            "--model",
+        ])
+        .arg(dir.path().join("none.safetensors"))
+        .assert()
+        .code(1);
+    pixveil()
+        .args([
+            "eval",
+            "--backend",
+            "rust",
+            "--dataset",
+            "sample-mnist",
+            "--model",
+        ])
+        .arg(dir.path().join("none.safetensors"))
+        .assert()
+        .code(1);
+}

@@ -45,6 +45,9 @@ pub struct EvalArgs {
     /// Evaluate a model trained on encrypted images on plain images anyway.
     #[arg(long, conflicts_with = "key")]
     pub plain: bool,
+    /// The training engine.
+    #[command(flatten)]
+    pub backend: crate::cli::BackendArgs,
 }
 
 impl TestSetArgs {

@@ -33,6 +33,9 @@ pub struct PredictArgs {
     /// Images: PNG/JPEG files, folders of them, IDX image files or CIFAR-10 batches.
     #[arg(required = true, value_name = "IMG")]
     pub inputs: Vec<PathBuf>,
+    /// The training engine.
+    #[command(flatten)]
+    pub backend: crate::cli::BackendArgs,
 }
 
 pub fn run(a: &PredictArgs) -> Result<()> {

@@ -102,6 +102,9 @@ pub struct TrainArgs {
     /// Print one JSON object on stdout when done.
     #[arg(long)]
     pub json: bool,
+    /// The training engine.
+    #[command(flatten)]
+    pub backend: crate::cli::BackendArgs,
 }
 
 pub fn run(a: &TrainArgs, quiet: bool) -> Result<()> {
