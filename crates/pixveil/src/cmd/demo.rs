@@ -52,6 +52,12 @@ fn stat_attack(cipher: &pixveil_cipher::BatchCipher, plain: &ImageBatch) -> Resu
 }
 
 pub fn run(a: &DemoArgs, quiet: bool) -> Result<()> {
+    // Said before anything is written: where the files go (models live in a temporary folder).
+    println!(
+        "pixveil demo: writing PNG grids to {}{} (choose with --out DIR)\n",
+        a.out.display(),
+        std::path::MAIN_SEPARATOR
+    );
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("cannot create {}", a.out.display()))?;
     let mut rows = Vec::new();
