@@ -395,3 +395,36 @@ fn global_options_have_their_own_help_section() {
         .assert()
         .code(1);
 }
+
+#[test]
+fn predict_into_a_closed_pipe_ends_quietly() {
+    // `pixveil predict ... | head -3` (the README's usage): stdout closed early is no panic.
+    let dir = TempDir::new().unwrap();
+    let d = dir.path();
+    let model = d.join("m.safetensors");
+    pixveil()
+        .args([
+            "train",
+            "--dataset",
+            "sample-mnist",
+            "--model",
+            "tenseal-cnn",
+        ])
+        .args(["--epochs", "1", "--limit", "8", "-o"])
+        .arg(&model)
+        .assert()
+        .success();
+    let pngs = sample_pngs(d, 4);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pixveil"))
+        .args(["--quiet", "predict", "--model"])
+        .arg(&model)
+        .arg(&pngs)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !err.contains("panicked"), "{err}");
+}

@@ -3,6 +3,7 @@
 //! key (the images are encrypted here first, as a client would) or `--encrypted` (the inputs
 //! already are ciphertexts, as a server receives them: no key needed).
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -47,11 +48,15 @@ pub fn run(a: &PredictArgs) -> Result<()> {
         allow_key_mismatch: a.allow_key_mismatch,
         inputs: &a.inputs,
     })?;
+    // One line per image, possibly many: written with `?` (not `println!`, which panics) so that
+    // a closed pipe (`| head`) ends the command quietly.
+    let mut out = std::io::stdout().lock();
     if a.json {
-        println!("{}", serde_json::to_string(&report)?);
+        writeln!(out, "{}", serde_json::to_string(&report)?)?;
     } else {
         for p in &report.predictions {
-            println!(
+            writeln!(
+                out,
                 "{}\t{}{}\t{:.4}",
                 p.input,
                 p.class,
@@ -60,7 +65,7 @@ pub fn run(a: &PredictArgs) -> Result<()> {
                     .filter(|n| *n != p.class.to_string())
                     .map_or_else(String::new, |n| format!(" ({n})")),
                 p.probability
-            );
+            )?;
         }
     }
     Ok(())
