@@ -65,16 +65,25 @@ fn remove_pending_where(select: impl Fn(&Path) -> bool) -> usize {
         *pending = kept;
         taken
     };
-    taken
-        .iter()
-        .filter(|p| {
-            if p.is_dir() {
-                fs::remove_dir_all(p).is_ok()
-            } else {
-                fs::remove_file(p).is_ok()
-            }
-        })
-        .count()
+    taken.iter().filter(|p| remove_path(p)).count()
+}
+
+/// Removes a file, or a folder another thread may still be writing files into: the folder is
+/// renamed first, so that no new file can be created in it by its old path.
+fn remove_path(p: &Path) -> bool {
+    if !p.is_dir() {
+        return fs::remove_file(p).is_ok();
+    }
+    let mut doomed = p.as_os_str().to_owned();
+    doomed.push(".removing");
+    let doomed = PathBuf::from(doomed);
+    let target = if fs::rename(p, &doomed).is_ok() {
+        doomed.as_path()
+    } else {
+        p
+    };
+    // A file whose creation began before the rename can still land in it: retry.
+    (0..8).any(|_| fs::remove_dir_all(target).is_ok())
 }
 
 /// Who may read the written file.

@@ -428,3 +428,69 @@ fn predict_into_a_closed_pipe_ends_quietly() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && !err.contains("panicked"), "{err}");
 }
+
+/// SIGTERM while a folder of PNGs is being written: the temporary folder beside the output is
+/// removed before the process dies (a killed process runs no destructor).
+#[cfg(unix)]
+#[test]
+fn sigterm_mid_write_leaves_no_temporary_files() {
+    use std::time::{Duration, Instant};
+    let dir = TempDir::new().unwrap();
+    let d = dir.path();
+    let input = d.join("in");
+    fs::create_dir(&input).unwrap();
+    let shape = pixveil_image::Shape::new(64, 64, 3).unwrap();
+    let img: Vec<u8> = (0..shape.len()).map(|i| (i * 7 % 251) as u8).collect();
+    for i in 0..1000 {
+        pixveil_image::files::write_png(&input.join(format!("{i}.png")), &img, shape).unwrap();
+    }
+    let key = d.join("k.key");
+    pixveil()
+        .args(["keygen", "--scheme", "pe", "--shape", "64x64x3", "-o"])
+        .arg(&key)
+        .assert()
+        .success();
+    let temporary = || {
+        fs::read_dir(d)
+            .unwrap()
+            .filter_map(|e| e.unwrap().file_name().into_string().ok())
+            .filter(|n| n.contains("tmp"))
+            .collect::<Vec<_>>()
+    };
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pixveil"))
+        .args(["--quiet", "encrypt", "--key"])
+        .arg(&key)
+        .arg(&input)
+        .arg("-o")
+        .arg(d.join("out"))
+        .spawn()
+        .unwrap();
+    // Wait for the write phase (its temporary folder), then SIGTERM.
+    let start = Instant::now();
+    let mut seen = false;
+    while start.elapsed() < Duration::from_secs(120) {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if !temporary().is_empty() {
+            seen = true;
+            let status = std::process::Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let status = child.wait().unwrap();
+    // (The write phase of 1000 PNGs lasts far longer than the 2 ms between looks.)
+    assert!(seen, "the write phase was not seen");
+    // Killed by the signal (the handler re-raises it), unless it finished just before.
+    use std::os::unix::process::ExitStatusExt;
+    assert!(
+        status.signal() == Some(15) || status.success(),
+        "{status:?}"
+    );
+    assert!(temporary().is_empty(), "left behind: {:?}", temporary());
+}
