@@ -28,7 +28,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    match cmd::run(&cli) {
+    let result = cmd::run(&cli);
+    if SIGNALLED.load(std::sync::atomic::Ordering::SeqCst) {
+        // The work may have failed because the handler removed its temporary files: let the
+        // handler end the process by its signal rather than exit with that error.
+        loop {
+            std::thread::park();
+        }
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if is_broken_pipe(&e) {
@@ -39,6 +47,9 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// Set by the signal handler before it removes temporary files.
+static SIGNALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// On SIGINT, SIGTERM or SIGHUP: remove the temporary files of writes in progress
 /// ([`pixveil_core::fsio::remove_pending`]: a killed process runs no destructor), then die of
@@ -51,6 +62,7 @@ fn remove_temporary_files_on_signals() {
     };
     std::thread::spawn(move || {
         if let Some(signal) = signals.forever().next() {
+            SIGNALLED.store(true, std::sync::atomic::Ordering::SeqCst);
             pixveil_core::fsio::remove_pending();
             let _ = signal_hook::low_level::emulate_default_handler(signal);
             std::process::exit(128 + signal);
