@@ -21,7 +21,9 @@ pub enum Error {
         reason: String,
     },
     /// The key file is malformed, of a newer version, or protected by another passphrase.
-    #[error("key file: {0}")]
+    /// The message names the file kind only; what is wrong is the `source()` (printing the
+    /// chain, e.g. `{:#}` of `anyhow`, says `key file: CAUSE` once).
+    #[error("key file")]
     Key(#[from] pixveil_core::Error),
     /// The key file's content is inconsistent.
     #[error("key file: {0}")]

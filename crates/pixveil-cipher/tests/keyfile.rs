@@ -234,7 +234,11 @@ fn passphrase_key_edited_to_fixed_mode_is_refused() {
         matches!(err, Error::Key(pixveil_core::Error::SettingsMac)),
         "{err}"
     );
-    assert!(err.to_string().contains("edited"), "{err}");
+    // The message names the file kind, the cause (the container's error) says what is wrong:
+    // printed as a chain, each once.
+    assert_eq!(err.to_string(), "key file");
+    let cause = std::error::Error::source(&err).map(ToString::to_string);
+    assert!(cause.is_some_and(|c| c.contains("edited")), "{err}");
     // The genuine file still loads.
     let back = KeyFile::from_bytes(&bytes, Some(b"hunter2")).unwrap();
     assert_eq!(back.mode(), KeyMode::PerImage);

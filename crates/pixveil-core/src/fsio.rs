@@ -4,12 +4,87 @@
 //!
 //! Temporary files are named `.tmp-pixveil…` (a prefix `.tmp`, which the service's key store
 //! sweeps after a crash) and live in the destination's folder, so the rename is atomic.
+//!
+//! A temporary file is removed when its writer fails or is dropped uncommitted. A process
+//! killed by a signal runs no destructor: while it exists, every temporary file (and folder,
+//! [`track_pending`]) is also listed in a process-wide registry, which a signal handler empties
+//! with [`remove_pending`] before the process exits.
 
 use std::{
     fs,
     io::{self, Write},
     path::{Path, PathBuf},
+    sync::{Mutex, PoisonError},
 };
+
+/// Temporary files and folders being written now (see [`remove_pending`]).
+static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// A temporary file or folder listed for [`remove_pending`] until this is dropped.
+#[derive(Debug)]
+#[must_use = "the path is listed only while the guard lives"]
+pub struct Tracked {
+    path: PathBuf,
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        let mut pending = PENDING.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(i) = pending.iter().rposition(|p| *p == self.path) {
+            pending.swap_remove(i);
+        }
+    }
+}
+
+/// Lists `path` (a temporary file or folder that must not outlive the process) for
+/// [`remove_pending`] until the returned guard is dropped.
+pub fn track_pending(path: &Path) -> Tracked {
+    PENDING
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(path.to_path_buf());
+    Tracked {
+        path: path.to_path_buf(),
+    }
+}
+
+/// Removes every temporary file and folder being written now: for a signal handler, just
+/// before the process exits without running destructors. Best effort; returns how many
+/// were removed.
+pub fn remove_pending() -> usize {
+    remove_pending_where(|_| true)
+}
+
+/// [`remove_pending`] of the listed paths that `select` accepts.
+fn remove_pending_where(select: impl Fn(&Path) -> bool) -> usize {
+    let taken: Vec<PathBuf> = {
+        let mut pending = PENDING.lock().unwrap_or_else(PoisonError::into_inner);
+        let (taken, kept) = std::mem::take(&mut *pending)
+            .into_iter()
+            .partition(|p| select(p));
+        *pending = kept;
+        taken
+    };
+    taken.iter().filter(|p| remove_path(p)).count()
+}
+
+/// Removes a file, or a folder another thread may still be writing files into: the folder is
+/// renamed first, so that no new file can be created in it by its old path.
+fn remove_path(p: &Path) -> bool {
+    if !p.is_dir() {
+        return fs::remove_file(p).is_ok();
+    }
+    let mut doomed = p.as_os_str().to_owned();
+    doomed.push(".removing");
+    let doomed = PathBuf::from(doomed);
+    let target = if fs::rename(p, &doomed).is_ok() {
+        doomed.as_path()
+    } else {
+        p
+    };
+    // A file whose creation began before the rename can still land in it: retry.
+    (0..8).any(|_| fs::remove_dir_all(target).is_ok())
+}
 
 /// Who may read the written file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -37,6 +112,8 @@ pub fn parent_dir(path: &Path) -> PathBuf {
 pub struct PendingFile {
     tmp: tempfile::NamedTempFile,
     dest: PathBuf,
+    /// Dropped after `tmp` (fields drop in order), also when `commit` has moved `tmp` out.
+    _tracked: Tracked,
 }
 
 impl PendingFile {
@@ -66,9 +143,11 @@ impl PendingFile {
             tmp.as_file()
                 .set_permissions(fs::Permissions::from_mode(0o600))?;
         }
+        let _tracked = track_pending(tmp.path());
         Ok(Self {
             tmp,
             dest: dest.to_path_buf(),
+            _tracked,
         })
     }
 
@@ -176,6 +255,40 @@ mod tests {
             1,
             "no stray files"
         );
+    }
+
+    #[test]
+    fn pending_files_are_listed_until_done_and_removed_on_demand() {
+        let dir = tempfile::tempdir().unwrap();
+        let count = || fs::read_dir(dir.path()).unwrap().count();
+        // A writer that fails halfway leaves nothing.
+        let p = dir.path().join("big.bin");
+        let e = write_atomic_with::<io::Error>(&p, Access::Ordinary, |t| {
+            fs::write(t, vec![0u8; 1 << 20])?;
+            Err(io::Error::other("interrupted"))
+        });
+        assert!(e.is_err());
+        assert_eq!(count(), 0, "no temporary file after an error");
+        // What a signal handler does while a write is in progress (the process then exits
+        // without running destructors, as `forget` here).
+        let mut pending = PendingFile::beside(&p, Access::Ordinary).unwrap();
+        pending.file().write_all(b"half").unwrap();
+        let tmp = pending.path().to_path_buf();
+        assert!(tmp.exists());
+        std::mem::forget(pending);
+        // (Only this test's folder: tests run in parallel, each with its own pending files.)
+        assert_eq!(remove_pending_where(|q| q.starts_with(dir.path())), 1);
+        assert!(!tmp.exists());
+        assert_eq!(count(), 0, "no temporary file after remove_pending");
+        // Committed files are no longer listed.
+        write_atomic(&p, b"done", Access::Ordinary).unwrap();
+        let listed = PENDING
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|q| q.starts_with(dir.path()))
+            .count();
+        assert_eq!(listed, 0);
     }
 
     #[test]

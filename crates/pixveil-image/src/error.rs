@@ -44,8 +44,9 @@ pub enum Error {
     /// The caller asked for something inconsistent.
     #[error("{0}")]
     Parameter(String),
-    /// An operating-system I/O error.
-    #[error("{path}: {source}")]
+    /// An operating-system I/O error. The message names the file only: the cause is the
+    /// `source()` (printing the chain, e.g. `{:#}` of `anyhow`, says `PATH: CAUSE` once).
+    #[error("{path}")]
     Io {
         /// The file involved.
         path: PathBuf,
@@ -110,11 +111,18 @@ mod tests {
                     path: p(),
                     source: std::io::Error::new(std::io::ErrorKind::NotFound, "gone"),
                 },
-                "data/t10k-images-idx3-ubyte.gz: gone",
+                "data/t10k-images-idx3-ubyte.gz",
             ),
         ];
         for (e, want) in cases {
             assert_eq!(e.to_string(), want);
         }
+        // A cause is printed once: by the chain, not by the message.
+        let e = Error::Io {
+            path: p(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "gone"),
+        };
+        let source = std::error::Error::source(&e).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("gone"));
     }
 }

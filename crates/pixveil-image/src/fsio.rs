@@ -229,6 +229,11 @@ mod tests {
         let e = load_file(&dir.path().join("missing"), 10).unwrap_err();
         assert!(matches!(e, Error::Io { .. }));
         let e = load_file(dir.path(), 10).unwrap_err();
-        assert!(e.to_string().contains("not a regular file"), "{e}");
+        // The message names the path, the cause says what is wrong (printed once, as a chain).
+        let cause = std::error::Error::source(&e).map(ToString::to_string);
+        assert!(
+            cause.is_some_and(|c| c.contains("not a regular file")),
+            "{e}"
+        );
     }
 }

@@ -69,10 +69,14 @@ pub struct CryptSummary {
     pub shape: String,
     /// Format of the input (and output).
     pub format: String,
-    /// Seconds spent encrypting or decrypting (reading and writing excluded).
+    /// Seconds spent in the cipher only (reading, decompressing, compressing and writing
+    /// excluded; see `total_seconds`).
     pub seconds: f64,
-    /// Throughput: megabytes of pixels per second.
+    /// Throughput of the cipher: megabytes of pixels per `seconds`.
     pub mb_s: f64,
+    /// Seconds of the whole job the caller waits for: reading and decompressing the input,
+    /// the cipher, compressing and writing the output and its manifest.
+    pub total_seconds: f64,
     /// The output path.
     pub output: String,
     /// Warnings for the user (e.g. no manifest beside a fixed-key ciphertext: the key could not
@@ -97,6 +101,7 @@ pub fn crypt_file(
     req: &CryptRequest<'_>,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<CryptSummary> {
+    let total = Instant::now();
     let key = req.key;
     if same_file(req.input, req.output) {
         invalid!(
@@ -194,6 +199,7 @@ pub fn crypt_file(
         format: data.format.to_string(),
         seconds,
         mb_s: (n * key.shape().len()) as f64 / 1e6 / seconds.max(1e-9),
+        total_seconds: total.elapsed().as_secs_f64(),
         output: req.output.display().to_string(),
         warnings,
     })

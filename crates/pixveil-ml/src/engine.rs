@@ -255,13 +255,14 @@ pub fn predict(model: &Model, images: &ImageBatch) -> Result<Vec<Vec<f32>>> {
     Ok(nn::backend::predict(backend(), model, images)?)
 }
 
-/// Writes a checkpoint atomically (pixveil-core's one atomic writer, through the engine).
+/// Writes a checkpoint atomically (pixveil-core's one atomic writer, through the engine),
+/// recording the public id of the key its training images were encrypted with, if any.
 ///
 /// # Errors
 /// Serialisation or I/O errors; `path` is then left as it was.
-pub fn save(path: &Path, model: &Model, scheme: &str) -> Result<()> {
+pub fn save(path: &Path, model: &Model, scheme: &str, key_id: Option<&str>) -> Result<()> {
     // The engine's I/O error names the file.
-    Ok(nn::checkpoint::save(path, model, scheme)?)
+    Ok(nn::checkpoint::save_keyed(path, model, scheme, key_id)?)
 }
 
 /// Reads a checkpoint: the model, its spec and its scheme id.
@@ -283,6 +284,19 @@ pub fn load_model(
     path: &Path,
     state_dict: Option<&ModelSpec>,
 ) -> Result<(Model, ModelSpec, String)> {
+    let (model, spec, scheme, _) = load_model_keyed(path, state_dict)?;
+    Ok((model, spec, scheme))
+}
+
+/// [`load_model`], also returning the public id of the key the model was trained with (none
+/// for plain images, state dicts and checkpoints written before it was recorded).
+///
+/// # Errors
+/// As [`load_model`].
+pub fn load_model_keyed(
+    path: &Path,
+    state_dict: Option<&ModelSpec>,
+) -> Result<(Model, ModelSpec, String, Option<String>)> {
     let cannot = || format!("cannot load model {}", path.display());
     let (model, meta) = match state_dict {
         None => nn::checkpoint::load(path).context_with(cannot)?,
@@ -293,7 +307,7 @@ pub fn load_model(
         }
     };
     let spec = model_spec(&model);
-    Ok((model, spec, meta.scheme))
+    Ok((model, spec, meta.scheme, meta.key_id))
 }
 
 /// Whether this build can save and restore optimiser state (`--resume`).

@@ -26,6 +26,10 @@ pub struct TestSetRequest<'a> {
     pub passphrase_file: Option<&'a Path>,
     /// Only the first `limit` test images (at least 1).
     pub limit: Option<usize>,
+    /// Use a key other than the one the model was trained with (same scheme and mode; the
+    /// checkpoint records the key id). Without it such a key is refused: the model would
+    /// classify images encrypted with another key, near chance, without a word.
+    pub allow_key_mismatch: bool,
 }
 
 /// The test images a model is evaluated on, encrypted with the key when one is given.
@@ -48,11 +52,15 @@ impl TestSetRequest<'_> {
     /// checks the shape, applies the key (which must be of the model's scheme), refuses plain
     /// images for a model trained on encrypted ones unless `plain`.
     ///
+    /// `model_key_id`: the id of the key the model was trained with, when its checkpoint
+    /// records it; another key is refused unless `allow_key_mismatch`.
+    ///
     /// # Errors
-    /// `limit` 0, an unknown or missing dataset, a shape or scheme mismatch, key errors.
+    /// `limit` 0, an unknown or missing dataset, a shape, scheme or key mismatch, key errors.
     pub fn load(
         &self,
         model_scheme: &str,
+        model_key_id: Option<&str>,
         input_shape: [usize; 3],
         plain: bool,
     ) -> Result<TestSet> {
@@ -90,6 +98,15 @@ impl TestSetRequest<'_> {
                 model_path.display(),
                 key.display()
             ),
+            (Some(e), Some(key)) => {
+                check_key_id(
+                    model_path,
+                    model_key_id,
+                    key,
+                    &e.key_id(),
+                    self.allow_key_mismatch,
+                )?;
+            }
             _ => {}
         }
         let (test, source) = data::load_test(&spec)?;
@@ -106,6 +123,29 @@ impl TestSetRequest<'_> {
                 .as_ref()
                 .map_or_else(|| "none".to_owned(), |e| e.mode().to_string()),
         })
+    }
+}
+
+/// Refuses `key_id` (of the key file `key`) for a model trained with the key `model_key_id`
+/// unless `allow`: the scheme and mode match, so nothing else would notice, and the model
+/// would answer near chance.
+///
+/// # Errors
+/// [`crate::Error::KeyMismatch`].
+pub(crate) fn check_key_id(
+    model: &Path,
+    model_key_id: Option<&str>,
+    key: &Path,
+    key_id: &str,
+    allow: bool,
+) -> Result<()> {
+    match model_key_id {
+        Some(want) if want != key_id && !allow => key_mismatch!(
+            "key mismatch: {} was trained with the key {want}, the key {} is {key_id}:              its images would be encrypted differently and classified near chance; use the              training key (or --allow-key-mismatch to measure exactly that)",
+            model.display(),
+            key.display()
+        ),
+        _ => Ok(()),
     }
 }
 
@@ -162,8 +202,14 @@ pub fn load_model_and_test_set(
     state_dict: Option<&ModelSpec>,
     plain: bool,
 ) -> Result<ModelAndTestSet> {
-    let (model, spec, model_scheme) = engine::load_model(set.model, state_dict)?;
-    let test_set = set.load(&model_scheme, spec.input_shape, plain)?;
+    let (model, spec, model_scheme, model_key_id) =
+        engine::load_model_keyed(set.model, state_dict)?;
+    let test_set = set.load(
+        &model_scheme,
+        model_key_id.as_deref(),
+        spec.input_shape,
+        plain,
+    )?;
     Ok(ModelAndTestSet {
         model,
         spec,

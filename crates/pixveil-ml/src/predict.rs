@@ -24,6 +24,9 @@ pub struct PredictRequest<'a> {
     pub passphrase_file: Option<&'a Path>,
     /// The inputs are already encrypted with the model's scheme (server side; no key).
     pub encrypted: bool,
+    /// Use a key other than the one the model was trained with (see
+    /// [`crate::eval::TestSetRequest::allow_key_mismatch`]).
+    pub allow_key_mismatch: bool,
     /// PNG/JPEG files, folders of them, IDX image files or CIFAR-10 batches.
     pub inputs: &'a [PathBuf],
 }
@@ -62,7 +65,7 @@ pub struct PredictReport {
 /// An unreadable model or input, a key of another scheme, a key missing for (or `encrypted`
 /// given to) a model that needs (or does not take) encrypted images, images of another shape.
 pub fn predict(req: &PredictRequest) -> Result<PredictReport> {
-    let (model, spec, model_scheme) = engine::load(req.model)?;
+    let (model, spec, model_scheme, model_key_id) = engine::load_model_keyed(req.model, None)?;
     let [c, h, w] = spec.input_shape;
     let dim = |v: usize| {
         u32::try_from(v).map_err(|_| {
@@ -77,7 +80,7 @@ pub fn predict(req: &PredictRequest) -> Result<PredictReport> {
         .key
         .map(|k| Encryption::load(k, req.passphrase_file, shape, "the model"))
         .transpose()?;
-    if let Some(e) = &encryption {
+    if let (Some(e), Some(key)) = (&encryption, req.key) {
         if e.scheme_id() != model_scheme {
             key_mismatch!(
                 "scheme mismatch: {} was trained on {model_scheme} images, the key is {}",
@@ -85,6 +88,13 @@ pub fn predict(req: &PredictRequest) -> Result<PredictReport> {
                 e.scheme_id()
             );
         }
+        crate::eval::check_key_id(
+            req.model,
+            model_key_id.as_deref(),
+            key,
+            &e.key_id(),
+            req.allow_key_mismatch,
+        )?;
     } else if model_scheme != data::PLAIN_SCHEME && !req.encrypted {
         key_mismatch!(
             "{} was trained on {model_scheme} images: pass --key to encrypt the inputs, or \

@@ -575,7 +575,7 @@ pub fn run_job(job: &TrainJob, observer: &mut dyn TrainObserver) -> Result<Train
         report.test_loss = t.loss;
         report.epochs = epoch + 1;
         if let Some(out) = job.output {
-            engine::save(out, &model, &scheme)?;
+            engine::save(out, &model, &scheme, report.key_id.as_deref())?;
             if engine::CAN_RESUME {
                 let state = state_path(out);
                 engine::save_state(&state, &model, opt.as_ref(), epoch + 1)?;

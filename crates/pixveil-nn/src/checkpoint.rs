@@ -17,6 +17,7 @@
 //! | `width`          | ResNet base width                                      |
 //! | `classes`        | output classes                                         |
 //! | `scheme`         | id of the input transform, e.g. `none`, `pe:fixed` — never a key |
+//! | `key_id`         | optional: public id of the key the inputs were encrypted with (hex; as `pixveil info` shows it) — never the key |
 //!
 //! The training state ([`save_state`]) is a second safetensors file (format
 //! `pixveil-nn-state`) with the model tensors under `model.` and the optimiser slots
@@ -51,6 +52,24 @@ pub struct CheckpointMeta {
     /// Identifier of the input transform / encryption scheme the model was trained on
     /// (`none` for plain images). Only an identifier, never key material.
     pub scheme: String,
+    /// Public id of the key the training images were encrypted with (absent for plain
+    /// images and in checkpoints written before it was recorded). Never key material.
+    pub key_id: Option<String>,
+}
+
+/// Longest accepted key id.
+const MAX_KEY_ID_LEN: usize = 64;
+
+fn check_key_id(key_id: &str) -> Result<()> {
+    if key_id.is_empty()
+        || key_id.len() > MAX_KEY_ID_LEN
+        || !key_id.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        return Err(Error::Metadata(format!(
+            "key id must be 1..={MAX_KEY_ID_LEN} hex digits, got {key_id:?}"
+        )));
+    }
+    Ok(())
 }
 
 fn check_scheme(scheme: &str) -> Result<()> {
@@ -112,18 +131,35 @@ fn config_metadata(config: &ModelConfig) -> Vec<(String, String)> {
     ]
 }
 
-/// Serialises `model` with metadata naming `scheme`.
+/// Serialises `model` with metadata naming `scheme` (no key id: see [`to_bytes_keyed`]).
 ///
 /// # Errors
 /// [`Error::Metadata`] for an invalid scheme id; [`Error::SafeTensors`] if
 /// serialisation fails.
 pub fn to_bytes(model: &Model, scheme: &str) -> Result<Vec<u8>> {
+    to_bytes_keyed(model, scheme, None)
+}
+
+/// Serialises `model` with metadata naming `scheme` and, for a model trained on encrypted
+/// images, the public `key_id` of their key (so that using it with another key can be
+/// refused).
+///
+/// # Errors
+/// [`Error::Metadata`] for an invalid scheme id or key id; [`Error::SafeTensors`] if
+/// serialisation fails.
+pub fn to_bytes_keyed(model: &Model, scheme: &str, key_id: Option<&str>) -> Result<Vec<u8>> {
     check_scheme(scheme)?;
+    if let Some(id) = key_id {
+        check_key_id(id)?;
+    }
     let mut metadata: HashMap<String, String> =
         config_metadata(model.config()).into_iter().collect();
     metadata.insert("format".into(), FORMAT.into());
     metadata.insert("format_version".into(), FORMAT_VERSION.to_string());
     metadata.insert("scheme".into(), scheme.into());
+    if let Some(id) = key_id {
+        metadata.insert("key_id".into(), id.into());
+    }
     let tensors = model
         .params()
         .iter()
@@ -245,8 +281,19 @@ pub fn from_bytes(bytes: &[u8]) -> Result<(Model, CheckpointMeta)> {
     let config = parse_config(&meta)?;
     let scheme = meta_field(&meta, "scheme")?.to_owned();
     check_scheme(&scheme)?;
+    let key_id = meta.get("key_id").cloned();
+    if let Some(id) = &key_id {
+        check_key_id(id)?;
+    }
     let model = Model::from_tensors(&config, read_tensors(bytes)?)?;
-    Ok((model, CheckpointMeta { config, scheme }))
+    Ok((
+        model,
+        CheckpointMeta {
+            config,
+            scheme,
+            key_id,
+        },
+    ))
 }
 
 /// Parses a safetensors file of PyTorch state-dict tensors without pixveil metadata (e.g.
@@ -285,6 +332,7 @@ pub fn from_state_dict_bytes(
         CheckpointMeta {
             config: *config,
             scheme: "none".into(),
+            key_id: None,
         },
     ))
 }
@@ -311,6 +359,14 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 /// As [`to_bytes`], and [`Error::Io`].
 pub fn save(path: &Path, model: &Model, scheme: &str) -> Result<()> {
     write(path, &to_bytes(model, scheme)?)
+}
+
+/// Writes `model` to `path` atomically with its key id (see [`to_bytes_keyed`]).
+///
+/// # Errors
+/// As [`to_bytes_keyed`], and [`Error::Io`].
+pub fn save_keyed(path: &Path, model: &Model, scheme: &str, key_id: Option<&str>) -> Result<()> {
+    write(path, &to_bytes_keyed(model, scheme, key_id)?)
 }
 
 /// Writes a model of `config` with weights drawn from `seed` (PyTorch's default

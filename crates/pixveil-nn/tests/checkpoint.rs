@@ -169,3 +169,27 @@ fn plain_state_dicts_load_with_a_configuration() {
     assert!(pixveil_nn::checkpoint::from_state_dict_bytes(&ours, &other).is_err());
     assert!(pixveil_nn::checkpoint::from_state_dict_bytes(&ours, &config).is_ok());
 }
+
+#[test]
+fn the_key_id_round_trips_and_is_optional() {
+    use pixveil_nn::checkpoint::to_bytes_keyed;
+    let model = tenseal();
+    let (_, meta) =
+        from_bytes(&to_bytes_keyed(&model, "pe:fixed", Some("0123abcd4567ef89")).unwrap()).unwrap();
+    assert_eq!(meta.key_id.as_deref(), Some("0123abcd4567ef89"));
+    let (_, meta) = from_bytes(&to_bytes(&model, "none").unwrap()).unwrap();
+    assert_eq!(meta.key_id, None);
+    // Only a public id (hex), never anything else.
+    for bad in ["", "not hex!", &"a".repeat(65)] {
+        assert!(matches!(
+            to_bytes_keyed(&model, "pe:fixed", Some(bad)),
+            Err(Error::Metadata(_))
+        ));
+    }
+    let patched = patch_header(
+        &to_bytes_keyed(&model, "pe:fixed", Some("0123abcd4567ef89")).unwrap(),
+        "0123abcd4567ef89",
+        "0123abcd4567ef8z",
+    );
+    assert!(matches!(from_bytes(&patched), Err(Error::Metadata(_))));
+}

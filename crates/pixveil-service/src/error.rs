@@ -8,8 +8,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Errors of the server's setup and of the client.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A file or socket operation failed.
-    #[error("{0}: {1}")]
+    /// A file or socket operation failed: what was being done; the cause is the `source()`.
+    #[error("{0}")]
     Io(String, #[source] std::io::Error),
     /// A setting is out of range.
     #[error("invalid setting: {0}")]

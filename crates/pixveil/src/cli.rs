@@ -4,6 +4,10 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use pixveil_ml::engine::BackendKind;
+
+/// Help heading of the options that apply to every command.
+const GLOBAL: &str = "Global options";
 
 /// pixveil: classify images the classifier never sees in the clear.
 ///
@@ -12,19 +16,46 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(name = "pixveil", version, about, long_about = None)]
 pub struct Cli {
     /// Worker threads for batch work (default: all cores).
-    #[arg(long, global = true, value_name = "N")]
+    #[arg(long, global = true, value_name = "N", help_heading = GLOBAL)]
     pub threads: Option<usize>,
     /// No progress bars.
-    #[arg(long, short, global = true)]
+    #[arg(long, short, global = true, help_heading = GLOBAL)]
     pub quiet: bool,
-    /// Training engine of `train`, `eval`, `predict`, `experiments`, `demo` and
-    /// `bench train`: the built-in Rust engine, or LibTorch (`tch`; only in builds with
-    /// `--features pixveil-nn/tch`).
-    #[arg(long, global = true, value_enum, default_value_t = pixveil_ml::engine::BackendKind::Rust)]
-    pub backend: pixveil_ml::engine::BackendKind,
+    /// Training engine of `train`, `eval`, `predict`, `experiments`, `demo` and `bench train`
+    /// (also an option of each of them, where it takes precedence): the built-in Rust engine
+    /// (default), or LibTorch (`tch`; only in builds with `--features pixveil-nn/tch`).
+    #[arg(long, value_enum, value_name = "ENGINE", help_heading = GLOBAL)]
+    pub backend: Option<BackendKind>,
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// The training engine: the command's `--backend`, else the one before the command, else
+    /// the Rust engine.
+    pub fn backend(&self) -> BackendKind {
+        let own = match &self.command {
+            Command::Train(a) => a.backend.backend,
+            Command::Eval(a) => a.backend.backend,
+            Command::Predict(a) => a.backend.backend,
+            Command::Experiments(a) => a.backend.backend,
+            Command::Demo(a) => a.backend.backend,
+            Command::Bench(a) => a.backend.backend,
+            _ => None,
+        };
+        own.or(self.backend).unwrap_or(BackendKind::Rust)
+    }
+}
+
+/// `--backend`: the training engine, an option of the commands that train or evaluate a model
+/// (flattened into their arguments).
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct BackendArgs {
+    /// Training engine: the built-in Rust engine (default), or LibTorch (`tch`; only in builds
+    /// with `--features pixveil-nn/tch`).
+    #[arg(long, value_enum, value_name = "ENGINE")]
+    pub backend: Option<BackendKind>,
 }
 
 /// Subcommands.
@@ -113,9 +144,9 @@ pub struct RekeyArgs {
     /// The old key file (without a settings MAC). Check its settings first with `pixveil info`:
     /// they are taken as they are.
     pub key: PathBuf,
-    /// Passphrase file, for passphrase-protected keys.
-    #[arg(long, value_name = "FILE")]
-    pub passphrase_file: Option<PathBuf>,
+    /// The key's passphrase.
+    #[command(flatten)]
+    pub passphrase: crate::cli::PassphraseArgs,
     /// Overwrite an existing output file.
     #[arg(long)]
     pub force: bool,
@@ -130,9 +161,9 @@ pub struct CryptArgs {
     /// Key file.
     #[arg(long, value_name = "KEY")]
     pub key: PathBuf,
-    /// Passphrase file, for passphrase-protected keys.
-    #[arg(long, value_name = "FILE")]
-    pub passphrase_file: Option<PathBuf>,
+    /// The key's passphrase.
+    #[command(flatten)]
+    pub passphrase: crate::cli::PassphraseArgs,
     /// Input: IDX images or CIFAR-10 batch (raw or .gz), an image file, or a folder of images.
     pub input: PathBuf,
     /// Output, written in the input's format (images as PNG).
@@ -141,6 +172,22 @@ pub struct CryptArgs {
     /// Print a JSON summary on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `--passphrase-file`: the one way every command that loads a key file takes its passphrase
+/// (flattened into each command's arguments).
+#[derive(Debug, Clone, Default, Args)]
+pub struct PassphraseArgs {
+    /// Passphrase file, for passphrase-protected keys (made with `keygen --passphrase-file`).
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+impl PassphraseArgs {
+    /// The passphrase file, if given.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        self.passphrase_file.as_deref()
+    }
 }
 
 /// `pixveil info`.
@@ -172,7 +219,8 @@ pub struct BenchArgs {
     /// `bench train`: mini-batch size.
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub batch_size: usize,
-    /// `bench train`: images per timed pass (default 10000; 512 with --quick).
+    /// `bench train`: images per timed pass for every model (default: each model's own,
+    /// a pass of a few seconds; fewer with --quick).
     #[arg(long, value_name = "N")]
     pub images: Option<usize>,
     /// `bench train`: timed passes (the median is reported; default 3, 1 with --quick).
@@ -185,6 +233,9 @@ pub struct BenchArgs {
     /// `bench train`: also print where the time goes, per layer kind and pass (Rust engine).
     #[arg(long)]
     pub profile: bool,
+    /// `bench train`: the training engine.
+    #[command(flatten)]
+    pub backend: BackendArgs,
 }
 
 /// Benchmarks.
@@ -205,4 +256,7 @@ pub struct DemoArgs {
     /// Folder for the PNG grids.
     #[arg(long, default_value = "pixveil-demo", value_name = "DIR")]
     pub out: PathBuf,
+    /// The training engine of the train-and-evaluate step.
+    #[command(flatten)]
+    pub backend: BackendArgs,
 }

@@ -523,6 +523,13 @@ fn demo_runs_on_the_builtin_sample() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8(out.stdout).unwrap();
+    // Where it writes, said first.
+    let first = text.lines().next().unwrap();
+    assert!(
+        first.starts_with("pixveil demo: writing PNG grids to ")
+            && first.contains(&dir.path().join("demo").display().to_string()),
+        "{text}"
+    );
     assert!(!text.contains("FAILED"));
     assert!(text.contains("cifar10") && text.contains("mnist"));
     assert!(dir.path().join("demo/cifar10.png").exists());

@@ -491,13 +491,15 @@ fn dc_nc(orig: &[u8], recon: &[u8], shape: Shape, b: usize) -> (f64, f64) {
 /// Runs a ciphertext-only attack on the first `limit` images of `targets` (all if `None`).
 ///
 /// # Errors
-/// [`Error::InvalidParameter`] for the jigsaw on a scheme without blocks; cipher errors.
+/// [`Error::InvalidParameter`] for the jigsaw on a scheme without blocks or for
+/// `limit == Some(0)`; cipher errors.
 pub fn run(
     oracle: &EncryptionOracle<'_>,
     targets: &ImageBatch,
     limit: Option<usize>,
     method: CoaMethod,
 ) -> Result<AttackOutcome> {
+    super::check_limit(limit, "ciphertext-only attack")?;
     let shape = oracle.shape();
     if targets.shape() != shape || targets.is_empty() {
         return Err(Error::ShapeMismatch {

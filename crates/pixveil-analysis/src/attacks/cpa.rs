@@ -39,12 +39,14 @@ fn digits_needed(base: usize, g: usize) -> usize {
 /// `targets`: plain images of the oracle's shape (`N ≥ 1`), used only as held-out victims.
 ///
 /// # Errors
-/// [`Error::NotEnoughImages`] without a target; cipher errors.
+/// [`Error::NotEnoughImages`] without a target; [`Error::InvalidParameter`] for
+/// `limit == Some(0)`; cipher errors.
 pub fn run(
     oracle: &EncryptionOracle<'_>,
     targets: &ImageBatch,
     limit: Option<usize>,
 ) -> Result<AttackOutcome> {
+    super::check_limit(limit, "chosen-plaintext attack")?;
     let shape = oracle.shape();
     if targets.shape() != shape {
         return Err(Error::ShapeMismatch {

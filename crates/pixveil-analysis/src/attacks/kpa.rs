@@ -28,13 +28,15 @@ use crate::{Error, Result};
 /// `images`: `N` plain images of the oracle's shape, `N > pairs`.
 ///
 /// # Errors
-/// [`Error::NotEnoughImages`] if `pairs == 0` or no image is left to attack; cipher errors.
+/// [`Error::NotEnoughImages`] if `pairs == 0` or no image is left to attack;
+/// [`Error::InvalidParameter`] for `limit == Some(0)`; cipher errors.
 pub fn run(
     oracle: &EncryptionOracle<'_>,
     images: &ImageBatch,
     pairs: usize,
     limit: Option<usize>,
 ) -> Result<AttackOutcome> {
+    super::check_limit(limit, "known-plaintext attack")?;
     let shape = oracle.shape();
     if images.shape() != shape {
         return Err(Error::ShapeMismatch {

@@ -774,6 +774,17 @@ where
     )
 }
 
+/// Refuses `limit == Some(0)`: an attack on no held-out image would report zeros as if it had
+/// run.
+pub(crate) fn check_limit(limit: Option<usize>, attack: &str) -> Result<()> {
+    if limit == Some(0) {
+        return Err(Error::InvalidParameter(format!(
+            "--limit 0: the {attack} needs at least one held-out image"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

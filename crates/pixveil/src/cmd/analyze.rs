@@ -21,6 +21,9 @@ pub struct AnalyzeArgs {
     /// Key file (scheme, shape, mode and secret). Not used with `--all`.
     #[arg(long, value_name = "KEY")]
     pub key: Option<PathBuf>,
+    /// The key's passphrase.
+    #[command(flatten)]
+    pub passphrase: crate::cli::PassphraseArgs,
     /// Input: IDX images or CIFAR-10 batch (raw or .gz), an image file, or a folder of images.
     pub input: Option<PathBuf>,
     /// Dataset name (mnist, fashion-mnist, kmnist, cifar10), read from `--data-dir`.
@@ -39,7 +42,7 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
     /// Images used for NPCR/UACI.
-    #[arg(long, default_value_t = 100, value_name = "N")]
+    #[arg(long, default_value_t = 100, value_name = "N", value_parser = at_least_one())]
     pub sensitivity_images: usize,
     /// Every scheme × key mode with fresh keys, metrics and attacks: writes `report.md`,
     /// `report.json` and PNGs into `--out`.
@@ -49,11 +52,11 @@ pub struct AnalyzeArgs {
     #[arg(long, default_value = "pixveil-analysis", value_name = "DIR")]
     pub out: PathBuf,
     /// Held-out images per known/chosen-plaintext attack (`--all`).
-    #[arg(long, default_value_t = 200, value_name = "N")]
+    #[arg(long, default_value_t = 200, value_name = "N", value_parser = at_least_one())]
     pub attack_limit: usize,
     /// Held-out images per ciphertext-only jigsaw attack (`--all`; MSB and neighbour search
     /// take `--attack-limit`).
-    #[arg(long, default_value_t = 20, value_name = "N")]
+    #[arg(long, default_value_t = 20, value_name = "N", value_parser = at_least_one())]
     pub coa_limit: usize,
     /// Victim images of the statistical attack (`--all`; default: every image).
     #[arg(long, value_name = "N")]
@@ -75,6 +78,11 @@ pub struct AnalyzeArgs {
     /// Print one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Counts of images that must be at least 1 (0 would report zeros as if the work had run).
+fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
 }
 
 /// Loads the images an `analyze`/`attack` command names: INPUT, `--dataset` + `--data-dir`, or
@@ -265,7 +273,7 @@ pub fn run(a: &AnalyzeArgs, quiet: bool) -> Result<()> {
     let Some(key_path) = &a.key else {
         bail!("give --key KEY (or --all)");
     };
-    let key = super::load_key(key_path, None)?;
+    let key = super::load_key(key_path, a.passphrase.path())?;
     if images.shape() != key.shape() {
         bail!(
             "shape mismatch: the key {} is for {} images, {label} holds {} images",

@@ -45,6 +45,9 @@ pub struct AttackArgs {
     /// Key file: used only to play the victim's encryption oracle and to score.
     #[arg(long, value_name = "KEY")]
     pub key: PathBuf,
+    /// The key's passphrase.
+    #[command(flatten)]
+    pub passphrase: crate::cli::PassphraseArgs,
     /// Input: IDX images or CIFAR-10 batch (raw or .gz), an image file, or a folder of images.
     pub input: Option<PathBuf>,
     /// Dataset name (mnist, fashion-mnist, kmnist, cifar10), read from `--data-dir`.
@@ -89,7 +92,7 @@ pub fn run(a: &AttackArgs, _quiet: bool) -> Result<()> {
         a.sample.as_deref(),
         None,
     )?;
-    let key = super::load_key(&a.key, None)?;
+    let key = super::load_key(&a.key, a.passphrase.path())?;
     if images.shape() != key.shape() {
         bail!(
             "shape mismatch: the key {} is for {} images, {label} holds {} images",

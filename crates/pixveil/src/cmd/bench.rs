@@ -19,14 +19,23 @@ pub fn run(a: &BenchArgs) -> Result<()> {
                 println!("{}", serde_json::to_string(&rows)?);
             } else {
                 println!(
-                    "{:<10} {:<10} {:>14} {:>14} {:>12} {:>10}",
-                    "scheme", "mode", "1-thread MB/s", "all-thr. MB/s", "memcpy MB/s", "vs memcpy"
+                    "{:<10} {:<10} {:<9} {:>7} {:>14} {:>14} {:>12} {:>10}",
+                    "scheme",
+                    "mode",
+                    "shape",
+                    "images",
+                    "1-thread MB/s",
+                    "all-thr. MB/s",
+                    "memcpy MB/s",
+                    "vs memcpy"
                 );
                 for r in &rows {
                     println!(
-                        "{:<10} {:<10} {:>14.0} {:>14.0} {:>12.0} {:>10.3}",
+                        "{:<10} {:<10} {:<9} {:>7} {:>14.0} {:>14.0} {:>12.0} {:>10.3}",
                         r.scheme,
                         r.mode,
+                        r.shape,
+                        r.images,
                         r.single_thread_mb_s,
                         r.all_threads_mb_s,
                         r.memcpy_mb_s,

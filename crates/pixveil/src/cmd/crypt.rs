@@ -9,7 +9,7 @@ use crate::{cli::CryptArgs, progress};
 /// Encrypts or decrypts `a.input` into `a.output`, then prints the summary (JSON on stdout with
 /// `--json`, else one line on stderr unless `quiet`).
 pub fn run(a: &CryptArgs, direction: Direction, quiet: bool) -> Result<()> {
-    let key = super::load_key(&a.key, a.passphrase_file.as_deref())?;
+    let key = super::load_key(&a.key, a.passphrase.path())?;
     let req = CryptRequest {
         direction,
         key: &key,
@@ -35,11 +35,14 @@ pub fn run(a: &CryptArgs, direction: Direction, quiet: bool) -> Result<()> {
         println!("{}", serde_json::to_string(&summary)?);
     } else if !quiet {
         eprintln!(
-            "{}ed {} images ({}, {} mode) in {:.3} s ({:.0} MB/s) -> {}",
+            "{}ed {} images ({}, {}, {} mode) in {:.3} s (reading, cipher, writing; the cipher \
+             alone {:.3} s, {:.0} MB/s) -> {}",
             summary.direction.as_str(),
             summary.images,
+            summary.shape,
             summary.scheme,
             summary.mode,
+            summary.total_seconds,
             summary.seconds,
             summary.mb_s,
             summary.output

@@ -52,6 +52,12 @@ fn stat_attack(cipher: &pixveil_cipher::BatchCipher, plain: &ImageBatch) -> Resu
 }
 
 pub fn run(a: &DemoArgs, quiet: bool) -> Result<()> {
+    // Said before anything is written: where the files go (models live in a temporary folder).
+    println!(
+        "pixveil demo: writing PNG grids to {}{} (choose with --out DIR)\n",
+        a.out.display(),
+        std::path::MAIN_SEPARATOR
+    );
     std::fs::create_dir_all(&a.out)
         .with_context(|| format!("cannot create {}", a.out.display()))?;
     let mut rows = Vec::new();
@@ -84,6 +90,9 @@ pub fn run(a: &DemoArgs, quiet: bool) -> Result<()> {
                 let cipher = key.batch_cipher()?;
                 let nonces = Nonce::fresh(plain.len())?;
                 let nonce_arg = (mode == KeyMode::PerImage).then_some(nonces.as_slice());
+                // One untimed pass first: the first batch would otherwise also time the start of
+                // the thread pool and first touches of the cipher's tables.
+                cipher.encrypt_batch(&mut plain.clone(), nonce_arg, &|_| {})?;
                 let mut enc = plain.clone();
                 let start = Instant::now();
                 cipher.encrypt_batch(&mut enc, nonce_arg, &|_| {})?;

@@ -21,12 +21,16 @@ pub struct TestSetArgs {
     /// Key that encrypts the test images; must be of the model's scheme and key mode.
     #[arg(long, value_name = "KEY")]
     pub key: Option<PathBuf>,
-    /// Passphrase file, for passphrase-protected keys.
-    #[arg(long, value_name = "FILE")]
-    pub passphrase_file: Option<PathBuf>,
+    /// The key's passphrase.
+    #[command(flatten)]
+    pub passphrase: crate::cli::PassphraseArgs,
     /// Only the first N test images.
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
+    /// Use a key other than the one the model was trained with (refused otherwise: the model
+    /// would classify near chance).
+    #[arg(long, requires = "key")]
+    pub allow_key_mismatch: bool,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -41,6 +45,9 @@ pub struct EvalArgs {
     /// Evaluate a model trained on encrypted images on plain images anyway.
     #[arg(long, conflicts_with = "key")]
     pub plain: bool,
+    /// The training engine.
+    #[command(flatten)]
+    pub backend: crate::cli::BackendArgs,
 }
 
 impl TestSetArgs {
@@ -51,8 +58,9 @@ impl TestSetArgs {
             dataset: &self.dataset,
             data_dir: self.data_dir.as_deref(),
             key: self.key.as_deref(),
-            passphrase_file: self.passphrase_file.as_deref(),
+            passphrase_file: self.passphrase.path(),
             limit: self.limit,
+            allow_key_mismatch: self.allow_key_mismatch,
         }
     }
 }

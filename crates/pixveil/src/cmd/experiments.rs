@@ -95,6 +95,9 @@ pub struct ExperimentsArgs {
     /// Print results.json on stdout instead of the markdown table.
     #[arg(long)]
     pub json: bool,
+    /// The training engine.
+    #[command(flatten)]
+    pub backend: crate::cli::BackendArgs,
 }
 
 impl ExperimentsArgs {

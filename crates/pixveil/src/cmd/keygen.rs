@@ -57,8 +57,8 @@ pub fn rekey(a: &RekeyArgs) -> Result<()> {
             .with_context(|| format!("cannot read key file {}", a.key.display()))?,
     );
     let pass = a
-        .passphrase_file
-        .as_deref()
+        .passphrase
+        .path()
         .map(super::read_passphrase)
         .transpose()?;
     let key = KeyFile::upgrade_legacy(&bytes, pass.as_ref().map(|p| p.as_slice()))

@@ -23,7 +23,7 @@ use crate::cli::{Cli, Command};
 
 /// Runs the parsed command line.
 pub fn run(cli: &Cli) -> Result<()> {
-    pixveil_ml::engine::set_backend(cli.backend, cli.threads)?;
+    pixveil_ml::engine::set_backend(cli.backend(), cli.threads)?;
     match &cli.command {
         Command::Keygen(a) => keygen::run(a),
         Command::Rekey(a) => keygen::rekey(a),

@@ -3,6 +3,7 @@
 //! key (the images are encrypted here first, as a client would) or `--encrypted` (the inputs
 //! already are ciphertexts, as a server receives them: no key needed).
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -17,33 +18,45 @@ pub struct PredictArgs {
     /// Key: encrypt the inputs with it before classifying (client side).
     #[arg(long, value_name = "KEY")]
     pub key: Option<PathBuf>,
-    /// Passphrase file, for passphrase-protected keys.
-    #[arg(long, value_name = "FILE")]
-    pub passphrase_file: Option<PathBuf>,
+    /// The key's passphrase.
+    #[command(flatten)]
+    pub passphrase: crate::cli::PassphraseArgs,
     /// The inputs are already encrypted with the model's scheme (server side; no key).
     #[arg(long, conflicts_with = "key")]
     pub encrypted: bool,
+    /// Use a key other than the one the model was trained with (refused otherwise: the model
+    /// would classify near chance).
+    #[arg(long, requires = "key")]
+    pub allow_key_mismatch: bool,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
     /// Images: PNG/JPEG files, folders of them, IDX image files or CIFAR-10 batches.
     #[arg(required = true, value_name = "IMG")]
     pub inputs: Vec<PathBuf>,
+    /// The training engine.
+    #[command(flatten)]
+    pub backend: crate::cli::BackendArgs,
 }
 
 pub fn run(a: &PredictArgs) -> Result<()> {
     let report = pixveil_ml::predict::predict(&PredictRequest {
         model: &a.model,
         key: a.key.as_deref(),
-        passphrase_file: a.passphrase_file.as_deref(),
+        passphrase_file: a.passphrase.path(),
         encrypted: a.encrypted,
+        allow_key_mismatch: a.allow_key_mismatch,
         inputs: &a.inputs,
     })?;
+    // One line per image, possibly many: written with `?` (not `println!`, which panics) so that
+    // a closed pipe (`| head`) ends the command quietly.
+    let mut out = std::io::stdout().lock();
     if a.json {
-        println!("{}", serde_json::to_string(&report)?);
+        writeln!(out, "{}", serde_json::to_string(&report)?)?;
     } else {
         for p in &report.predictions {
-            println!(
+            writeln!(
+                out,
                 "{}\t{}{}\t{:.4}",
                 p.input,
                 p.class,
@@ -52,7 +65,7 @@ pub fn run(a: &PredictArgs) -> Result<()> {
                     .filter(|n| *n != p.class.to_string())
                     .map_or_else(String::new, |n| format!(" ({n})")),
                 p.probability
-            );
+            )?;
         }
     }
     Ok(())

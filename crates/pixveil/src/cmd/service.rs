@@ -108,9 +108,9 @@ pub struct ClientKeygenArgs {
     /// Perceptual key of a model trained on encrypted images (a `pixveil keygen` file).
     #[arg(long, value_name = "KEY")]
     pub perceptual_key: Option<PathBuf>,
-    /// Passphrase file of a protected perceptual key.
-    #[arg(long, value_name = "FILE")]
-    pub passphrase_file: Option<PathBuf>,
+    /// The key's passphrase.
+    #[command(flatten)]
+    pub passphrase: crate::cli::PassphraseArgs,
 }
 
 /// `pixveil client classify`.
@@ -125,9 +125,9 @@ pub struct ClientClassifyArgs {
     /// One request per image (latency) or per batch of up to N/2 images (throughput).
     #[arg(long, value_enum, default_value_t = ModeArg::Latency)]
     pub mode: ModeArg,
-    /// Passphrase file of a protected perceptual key.
-    #[arg(long, value_name = "FILE")]
-    pub passphrase_file: Option<PathBuf>,
+    /// The key's passphrase.
+    #[command(flatten)]
+    pub passphrase: crate::cli::PassphraseArgs,
     /// Seconds to keep retrying a server that is restarting or overloaded.
     #[arg(long, value_name = "SECS", default_value_t = 120)]
     pub patience: u64,
@@ -162,8 +162,8 @@ fn keygen(a: &ClientKeygenArgs) -> Result<()> {
         .transpose()?
         .map(zeroize::Zeroizing::new);
     let pass = a
-        .passphrase_file
-        .as_deref()
+        .passphrase
+        .path()
         .map(super::read_passphrase)
         .transpose()?;
     let conn = Connection::new(&a.server, Retry::default())?;
@@ -200,8 +200,8 @@ fn classify(a: &ClientClassifyArgs, quiet: bool) -> Result<()> {
     let key =
         ClientKey::from_bytes(&bytes).with_context(|| format!("client key {}", a.key.display()))?;
     let pass = a
-        .passphrase_file
-        .as_deref()
+        .passphrase
+        .path()
         .map(super::read_passphrase)
         .transpose()?;
     let server = a.server.as_deref().unwrap_or(key.server());

@@ -24,9 +24,9 @@ pub struct TrainArgs {
     /// Key file: train and test images are encrypted with it. Without a key: plain images.
     #[arg(long, value_name = "KEY")]
     pub key: Option<PathBuf>,
-    /// Passphrase file, for passphrase-protected keys.
-    #[arg(long, value_name = "FILE")]
-    pub passphrase_file: Option<PathBuf>,
+    /// The key's passphrase.
+    #[command(flatten)]
+    pub passphrase: crate::cli::PassphraseArgs,
     /// Expected scheme of the key (pe, pe-np, logistic, grey, le, etc; `none` without key):
     /// a check, the key decides.
     #[arg(long, value_name = "SCHEME")]
@@ -102,6 +102,9 @@ pub struct TrainArgs {
     /// Print one JSON object on stdout when done.
     #[arg(long)]
     pub json: bool,
+    /// The training engine.
+    #[command(flatten)]
+    pub backend: crate::cli::BackendArgs,
 }
 
 pub fn run(a: &TrainArgs, quiet: bool) -> Result<()> {
@@ -125,7 +128,7 @@ pub fn run(a: &TrainArgs, quiet: bool) -> Result<()> {
         spec: &spec,
         hyper,
         key: a.key.as_deref(),
-        passphrase_file: a.passphrase_file.as_deref(),
+        passphrase_file: a.passphrase.path(),
         scheme: a.scheme.as_deref(),
         augment: a.augment,
         shift: a.shift,
