@@ -6,23 +6,21 @@
 # engine, bad input) and clippy with the feature.
 #
 # Usage: scripts/tch/test.sh [cargo test args]
-#   VENV=.venv-torch   the Python environment holding torch (created if missing; shared with
-#                      scripts/python/torch_test.sh)
-#   TORCH_SPEC=torch   pip requirement for torch
+#   VENV=.venv-tch     the Python environment holding torch (created if missing)
+#   TORCH_SPEC         pip requirement for torch (default: torch==2.13.0, the libtorch the
+#                      tch crate 0.26 is written against; newer wheels need C++20 headers
+#                      that torch-sys 0.26 does not compile with)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-venv=${VENV:-.venv-torch}
+venv=${VENV:-.venv-tch}
 if [[ ! -x "$venv/bin/python" ]]; then
   python3 -m venv "$venv"
 fi
 # shellcheck disable=SC1091
 . "$venv/bin/activate"
-python -c 'import torch' 2>/dev/null || python -m pip install -q "${TORCH_SPEC:-torch}"
+python -c 'import torch' 2>/dev/null || python -m pip install -q "${TORCH_SPEC:-torch==2.13.0}"
 python -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available())'
 export LIBTORCH_USE_PYTORCH=1
-# tch pins one libtorch version; PyPI's newest wheel is usually later. The C++ API the
-# backend uses is stable across these minor versions, and the tests below are the check.
-export LIBTORCH_BYPASS_VERSION_CHECK=${LIBTORCH_BYPASS_VERSION_CHECK:-1}
 # libtorch's shared libraries, for the test binaries at run time.
 torch_lib=$(python -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
 export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
