@@ -486,9 +486,6 @@ fn grid(g: &Grid) -> Result<Vec<Plan>> {
             modes.push(mode);
         }
     }
-    if modes.is_empty() {
-        invalid!("the grid needs at least one key mode");
-    }
     for s in &g.schemes {
         if s != "none" {
             SchemeSpec::from_name(s, None)?;
@@ -505,7 +502,13 @@ fn grid(g: &Grid) -> Result<Vec<Plan>> {
                 for &augment in &g.augment {
                     let plain = scheme == "none";
                     // Plain images have no key mode: one run, with the first mode.
-                    let run_modes = if plain { &modes[..1] } else { &modes[..] };
+                    // No modes: no plain run either (an all-empty grid is then refused
+                    // by `run` as "the grid is empty").
+                    let run_modes = if plain {
+                        modes.get(..1).unwrap_or_default()
+                    } else {
+                        &modes[..]
+                    };
                     for &mode in run_modes {
                         plans.push(Plan {
                             dataset: dataset.clone(),
