@@ -98,9 +98,11 @@ impl IntoPyErr for pixveil_cipher::Error {
     fn into_py_err(self) -> PyErr {
         use pixveil_cipher::Error as E;
         let kind = match &self {
-            E::ShapeMismatch { .. } | E::InvalidParameter { .. } | E::Nonces(_) => {
-                Kind::InvalidInput
-            }
+            E::ShapeMismatch { .. }
+            | E::InvalidParameter { .. }
+            | E::MissingNonces
+            | E::NonceCount { .. }
+            | E::BadNonce { .. } => Kind::InvalidInput,
             E::Key(pixveil_core::Error::WrongPassphrase) | E::PassphraseRequired => {
                 Kind::Passphrase
             }

@@ -333,6 +333,7 @@ impl Report {
                 m.ssim.mean,
             ));
         }
+        // A report without rows has no KPA columns.
         let pairs: Vec<usize> = self
             .rows
             .first()
@@ -377,7 +378,7 @@ impl Report {
             self.rows
                 .iter()
                 .find_map(|r| r.stat.as_ref().map(|o| o.held_out))
-                .unwrap_or(0),
+                .unwrap_or(0), // no statistical attack was run: 0 victims
             self.public_images
         ));
         if let Some((name, acc)) = &self.classifier {

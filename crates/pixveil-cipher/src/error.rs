@@ -35,9 +35,28 @@ pub enum Error {
     /// A passphrase is needed to use this key file.
     #[error("this key file is protected by a passphrase: pass --passphrase-file")]
     PassphraseRequired,
-    /// Nonces are missing or do not match the images.
-    #[error("nonces: {0}")]
-    Nonces(String),
+    /// Per-image mode was used without nonces.
+    #[error("nonces: per-image mode needs one nonce per image")]
+    MissingNonces,
+    /// Not one nonce per image.
+    #[error("nonces: {images} images but {nonces} nonces")]
+    NonceCount {
+        /// Number of images.
+        images: usize,
+        /// Number of nonces given.
+        nonces: usize,
+    },
+    /// A nonce is not 32 hex characters.
+    #[error("nonces: bad nonce {nonce:?}: {reason}")]
+    BadNonce {
+        /// The text given.
+        nonce: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The operating system could not provide randomness for fresh nonces.
+    #[error("nonces: OS random number generator failed: {0}")]
+    Randomness(String),
     /// The throughput benchmark could not run (e.g. its thread pool could not be built).
     #[error("benchmark: {0}")]
     Bench(String),

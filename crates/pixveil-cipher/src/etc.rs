@@ -120,35 +120,23 @@ impl Etc {
         let w = shape.width();
         let mut src = vec![0u32; shape.len()];
         let mut mask = vec![0u8; shape.len()];
+        // Every key vector has one entry per block (`n`; `shuffle` only for 3 channels), `perm`
+        // is a permutation of `0..n`, codes are `< 8` / `< 6`, and block `i`'s pixels lie
+        // inside the image: direct indexing below cannot fail unless the sampler is broken.
         for (i, &out_base) in bases.iter().enumerate() {
-            let in_base = key
-                .perm
-                .get(i)
-                .and_then(|&p| bases.get(p as usize))
-                .copied()
-                .unwrap_or(0) as usize;
-            let o = key.orient.get(i).copied().unwrap_or(0);
-            let m = if key.np.get(i).copied().unwrap_or(false) {
-                0xFF
-            } else {
-                0
-            };
-            let row = TABLE1[usize::from(key.shuffle.get(i).copied().unwrap_or(0)) % 6];
+            let in_base = bases[key.perm[i] as usize] as usize;
+            let o = key.orient[i];
+            let m = if key.np[i] { 0xFF } else { 0 };
+            let row = (c == 3).then(|| TABLE1[usize::from(key.shuffle[i])]);
             for r in 0..b {
                 for col in 0..b {
                     let (r2, c2) = orient_source(o, b, r, col);
                     for ch in 0..c {
-                        let src_ch = if c == 3 {
-                            row.get(ch).map_or(ch, |&r| usize::from(r))
-                        } else {
-                            ch
-                        };
+                        let src_ch = row.map_or(ch, |row| usize::from(row[ch]));
                         let j = out_base as usize + (r * w + col) * c + ch;
                         let from = in_base + (r2 * w + c2) * c + src_ch;
-                        if let (Some(sj), Some(mj)) = (src.get_mut(j), mask.get_mut(j)) {
-                            *sj = from as u32;
-                            *mj = m;
-                        }
+                        src[j] = from as u32;
+                        mask[j] = m;
                     }
                 }
             }

@@ -58,12 +58,12 @@ impl Nonce {
     /// `n` fresh nonces from the operating system's CSPRNG.
     ///
     /// # Errors
-    /// [`Error::Nonces`] if the operating system cannot provide randomness.
+    /// [`Error::Randomness`] if the operating system cannot provide randomness.
     pub fn fresh(n: usize) -> Result<Vec<Nonce>> {
         let mut bytes = vec![0u8; n * 16];
         OsRng
             .try_fill_bytes(&mut bytes)
-            .map_err(|e| Error::Nonces(format!("OS random number generator failed: {e}")))?;
+            .map_err(|e| Error::Randomness(e.to_string()))?;
         Ok(bytes
             .chunks_exact(16)
             .map(|c| {
@@ -82,11 +82,13 @@ impl Nonce {
     /// Parses 32 hex characters.
     ///
     /// # Errors
-    /// [`Error::Nonces`] for anything else.
+    /// [`Error::BadNonce`] for anything else.
     pub fn from_hex(s: &str) -> Result<Nonce> {
         let mut a = [0u8; 16];
-        hex::decode_to_slice(s, &mut a)
-            .map_err(|e| Error::Nonces(format!("bad nonce {s:?}: {e}")))?;
+        hex::decode_to_slice(s, &mut a).map_err(|e| Error::BadNonce {
+            nonce: s.to_owned(),
+            reason: e.to_string(),
+        })?;
         Ok(Nonce(a))
     }
 }
@@ -187,9 +189,7 @@ impl BatchCipher {
                     self.spec.build_with(self.shape, &key, self.kdf)?,
                 ))
             }
-            (None, None) => Err(Error::Nonces(
-                "per-image mode needs one nonce per image".into(),
-            )),
+            (None, None) => Err(Error::MissingNonces),
         }
     }
 
@@ -204,9 +204,15 @@ impl BatchCipher {
         }
         if self.mode == KeyMode::PerImage {
             let images = bytes.len() / len;
-            let n = nonces.map_or(0, <[Nonce]>::len);
-            if n != images {
-                return Err(Error::Nonces(format!("{images} images but {n} nonces")));
+            match nonces {
+                None if images > 0 => return Err(Error::MissingNonces),
+                Some(n) if n.len() != images => {
+                    return Err(Error::NonceCount {
+                        images,
+                        nonces: n.len(),
+                    })
+                }
+                _ => {}
             }
         }
         Ok(())
@@ -267,7 +273,7 @@ impl BatchCipher {
     ///
     /// # Errors
     /// [`Error::ShapeMismatch`] if the length is not a multiple of the image size;
-    /// [`Error::Nonces`].
+    /// [`Error::MissingNonces`] or [`Error::NonceCount`].
     pub fn encrypt_bytes(
         &self,
         bytes: &mut [u8],
@@ -335,7 +341,7 @@ impl BatchCipher {
     /// done (from worker threads).
     ///
     /// # Errors
-    /// [`Error::ShapeMismatch`] or [`Error::Nonces`].
+    /// [`Error::ShapeMismatch`] or [`Error::MissingNonces`] or [`Error::NonceCount`].
     pub fn encrypt_batch(
         &self,
         batch: &mut ImageBatch,
@@ -350,7 +356,7 @@ impl BatchCipher {
     /// with the same nonces.
     ///
     /// # Errors
-    /// [`Error::ShapeMismatch`] or [`Error::Nonces`].
+    /// [`Error::ShapeMismatch`] or [`Error::MissingNonces`] or [`Error::NonceCount`].
     pub fn decrypt_batch(
         &self,
         batch: &mut ImageBatch,

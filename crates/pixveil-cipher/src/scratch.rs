@@ -120,6 +120,7 @@ impl Drop for Gather {
 
 impl Gather {
     pub(crate) fn new(src: Vec<u32>, xor: Vec<u8>) -> Self {
+        debug_assert_eq!(src.len(), xor.len(), "one XOR byte per gathered byte");
         Self { src, xor }
     }
 
@@ -130,10 +131,9 @@ impl Gather {
         let mut xor = vec![0u8; n];
         for (j, (&s, &x)) in self.src.iter().zip(&self.xor).enumerate() {
             // y[j] = x[s] ^ m[j]  ⇒  x[s] = y[j] ^ m[j].
-            if let (Some(d), Some(e)) = (src.get_mut(s as usize), xor.get_mut(s as usize)) {
-                *d = j as u32;
-                *e = x;
-            }
+            // `s < n`: `self.src` is a permutation of `0..n` (type invariant).
+            src[s as usize] = j as u32;
+            xor[s as usize] = x;
         }
         Self { src, xor }
     }
@@ -142,7 +142,8 @@ impl Gather {
     pub(crate) fn apply(&self, image: &mut [u8]) {
         with_copy(image, 0, |s, image| {
             for ((o, &j), &x) in image.iter_mut().zip(&self.src).zip(&self.xor) {
-                *o = s.get(j as usize).copied().unwrap_or(0) ^ x;
+                // `j < len`: `src` is a permutation of `0..len` (type invariant).
+                *o = s[j as usize] ^ x;
             }
         });
     }

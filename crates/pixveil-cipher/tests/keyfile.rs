@@ -136,11 +136,11 @@ fn encrypt_bytes_is_encrypt_batch() {
             let mut b = plain.clone();
             assert!(matches!(
                 cipher.encrypt_bytes(&mut b, Some(&nonces[..n - 1]), &|_| {}),
-                Err(Error::Nonces(_))
+                Err(Error::NonceCount { .. })
             ));
             assert!(matches!(
                 cipher.encrypt_bytes(&mut b, None, &|_| {}),
-                Err(Error::Nonces(_))
+                Err(Error::MissingNonces)
             ));
         }
     }

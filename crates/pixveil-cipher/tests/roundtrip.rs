@@ -208,12 +208,15 @@ fn per_image_mode_needs_nonces() {
     let mut batch = ImageBatch::zeros(shape, 2);
     assert!(matches!(
         bc.encrypt_batch(&mut batch, None, &|_| {}),
-        Err(Error::Nonces(_))
+        Err(Error::MissingNonces)
     ));
     let one = Nonce::fresh(1).unwrap();
     assert!(matches!(
         bc.encrypt_batch(&mut batch, Some(&one), &|_| {}),
-        Err(Error::Nonces(_))
+        Err(Error::NonceCount {
+            images: 2,
+            nonces: 1
+        })
     ));
 }
 

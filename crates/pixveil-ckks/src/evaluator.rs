@@ -894,11 +894,13 @@ fn inner_product(
     scratch::give128(acc, Held::Public);
 }
 
+/// Coefficient `k` of a key row. Rows are sliced to exactly `n` coefficients
+/// (`StoredRows::row`), so `k < n` is in range; indexing panics on a broken key.
 #[inline(always)]
 fn row_value(r: &KeyRow<'_>, k: usize) -> u64 {
     match r {
-        KeyRow::U32(v) => v.get(k).copied().unwrap_or(0) as u64,
-        KeyRow::U64(v) => v.get(k).copied().unwrap_or(0),
+        KeyRow::U32(v) => u64::from(v[k]),
+        KeyRow::U64(v) => v[k],
     }
 }
 

@@ -255,7 +255,9 @@ fn read_poly(r: &mut Reader<'_>, params: &Parameters, basis: Basis) -> Result<Po
         let mut it = bytes.iter();
         for slot in chunk.iter_mut() {
             while nacc < bits {
-                let b = it.next().copied().unwrap_or(0);
+                let b = *it
+                    .next()
+                    .expect("row_bytes(n, bits) holds n·bits bits, enough for every coefficient");
                 acc |= (b as u128) << nacc;
                 nacc += 8;
             }

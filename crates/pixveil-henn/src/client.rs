@@ -162,6 +162,7 @@ impl Client {
                         break;
                     }
                     for win in 0..l.windows {
+                        // No pixel: the tap lies in the zero padding.
                         let value = geometry.pixel(win, e).map_or(0.0, |p| image[p]);
                         for o in 0..l.out_channels {
                             v[j * l.period + o * l.windows + win] = value;

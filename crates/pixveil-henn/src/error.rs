@@ -27,6 +27,25 @@ pub enum Error {
     /// An input does not match the plan: wrong count, level, scale or image size.
     #[error("input does not match the plan: {0}")]
     Mismatch(String),
+    /// A serialized object (keys, input, scores) was made for another plan: another model or
+    /// parameters.
+    #[error("input does not match the plan: the {what} was made for plan {found}, this is plan {expected}")]
+    PlanMismatch {
+        /// Which object.
+        what: &'static str,
+        /// The plan id (hex) the object names.
+        found: String,
+        /// The plan id (hex) of this evaluator or client.
+        expected: String,
+    },
+    /// The evaluation thread pool could not be started.
+    #[error("cannot start the evaluation thread pool (threads: {threads:?}): {reason}")]
+    ThreadPool {
+        /// The thread count asked for (`None`: rayon's default).
+        threads: Option<usize>,
+        /// Why rayon refused.
+        reason: String,
+    },
     /// A serialized object is malformed, truncated, of another kind or was changed.
     #[error("malformed {what}: {reason}")]
     Malformed {

@@ -232,9 +232,13 @@ pub fn he_eval(
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<HeEvalReport> {
     let pool = rayon::ThreadPoolBuilder::new()
+        // No thread count: 0 asks rayon for its default (one per core).
         .num_threads(opts.threads.unwrap_or(0))
         .build()
-        .map_err(|e| Error::Mismatch(format!("cannot start {:?} threads: {e}", opts.threads)))?;
+        .map_err(|e| Error::ThreadPool {
+            threads: opts.threads,
+            reason: e.to_string(),
+        })?;
     pool.install(|| {
         run(
             model,

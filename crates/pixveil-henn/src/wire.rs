@@ -148,11 +148,11 @@ fn open(kind: Kind, bytes: &[u8]) -> Result<Envelope<'_>> {
 
 fn check_plan(what: &'static str, found: &[u8; 16], plan: &[u8; 16]) -> Result<()> {
     if found != plan {
-        return Err(Error::Mismatch(format!(
-            "the {what} was made for plan {}, this is plan {}",
-            hex::encode(found),
-            hex::encode(plan)
-        )));
+        return Err(Error::PlanMismatch {
+            what,
+            found: hex::encode(found),
+            expected: hex::encode(plan),
+        });
     }
     Ok(())
 }

@@ -312,11 +312,14 @@ fn serialized_objects_round_trip_and_tampering_is_an_error() {
     let other = [0u8; 16];
     assert!(matches!(
         Encrypted::input_from_bytes(params, &other, &bytes),
-        Err(Error::Mismatch(_))
+        Err(Error::PlanMismatch {
+            what: "encrypted input",
+            ..
+        })
     ));
     assert!(matches!(
         EvaluationKeys::from_bytes(params, &other, &key_bytes),
-        Err(Error::Mismatch(_))
+        Err(Error::PlanMismatch { .. })
     ));
 }
 

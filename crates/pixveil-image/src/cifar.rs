@@ -128,8 +128,7 @@ pub(crate) fn parse_batch(bytes: &[u8], path: &Path) -> Result<(ImageBatch, Vec<
         .zip(data.chunks_exact_mut(3 * PLANE))
         .enumerate()
     {
-        let (head, planes) = rec.split_at(1);
-        let label = head.first().copied().unwrap_or_default();
+        let (label, planes) = (rec[0], &rec[1..]);
         if label >= NUM_CLASSES {
             return Err(decoding(format!(
                 "record {i}: label {label} is not a CIFAR-10 class (0-9)"
@@ -155,7 +154,7 @@ pub(crate) fn looks_like_batch(bytes: &[u8]) -> bool {
 fn chw_to_hwc(planes: &[u8], img: &mut [u8]) {
     for (p, px) in img.chunks_exact_mut(3).enumerate() {
         for (c, v) in px.iter_mut().enumerate() {
-            *v = planes.get(c * PLANE + p).copied().unwrap_or_default();
+            *v = planes[c * PLANE + p];
         }
     }
 }

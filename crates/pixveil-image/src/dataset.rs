@@ -333,7 +333,10 @@ pub fn load(kind: DatasetKind, data_dir: &Path, split: Split) -> Result<Dataset>
 fn decoding(paths: &[PathBuf], e: Error) -> Error {
     match e {
         Error::Parameter(reason) => Error::Decoding {
-            path: paths.last().cloned().unwrap_or_default(),
+            path: paths
+                .last()
+                .cloned()
+                .expect("callers pass the files they read: at least one"),
             reason,
         },
         other => other,

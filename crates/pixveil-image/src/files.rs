@@ -153,7 +153,7 @@ pub fn read_folder(dir: &Path) -> Result<(ImageBatch, Vec<String>)> {
         let name = path
             .file_name()
             .and_then(|n| n.to_str())
-            .unwrap_or_default();
+            .expect("list_folder returns only files with UTF-8 names");
         names.push(name.to_owned());
     }
     let Some((shape, _)) = shape else {
@@ -246,6 +246,7 @@ pub fn write_folder(dir: &Path, images: &ImageBatch, names: &[String]) -> Result
         out_names.push(png);
     }
     if dir.exists() {
+        // A file, or a folder that cannot be listed, is not an empty folder: refuse it.
         let empty_dir = fs::read_dir(dir)
             .map(|mut it| it.next().is_none())
             .unwrap_or(false);
@@ -275,7 +276,7 @@ fn has_image_extension(path: &Path) -> bool {
 }
 
 fn dim(side: usize) -> u32 {
-    u32::try_from(side).unwrap_or(MAX_SIDE)
+    u32::try_from(side).expect("a valid Shape's sides are ≤ MAX_SIDE < u32::MAX")
 }
 
 fn unsupported(path: &Path, reason: &str) -> Error {

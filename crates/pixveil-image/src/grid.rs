@@ -59,12 +59,12 @@ fn render_grid(
         .iter()
         .map(|(_, b)| b.shape().height())
         .max()
-        .unwrap_or(1);
+        .expect("rows is not empty (checked above)");
     let cell_w = rows
         .iter()
         .map(|(_, b)| b.shape().width())
         .max()
-        .unwrap_or(1);
+        .expect("rows is not empty (checked above)");
     let side = |cells: usize, cell: usize| -> Option<usize> {
         cells
             .checked_mul(cell.checked_mul(scale)?)?
@@ -86,7 +86,8 @@ fn render_grid(
                     let px: [u8; 3] = match img {
                         Some(img) if sy < s.height() && sx < s.width() => {
                             let at = (sy * s.width() + sx) * s.channels();
-                            let get = |c: usize| img.get(at + c).copied().unwrap_or_default();
+                            // (sy, sx) is inside the image and c < channels ∈ {1, 3}.
+                            let get = |c: usize| img[at + c];
                             if s.channels() == 1 {
                                 [get(0); 3]
                             } else {

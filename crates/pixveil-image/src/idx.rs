@@ -138,8 +138,8 @@ pub(crate) fn magic(bytes: &[u8]) -> Option<u32> {
 }
 
 fn be_u32(bytes: &[u8], at: usize) -> Option<u32> {
-    let b: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
-    Some(u32::from_be_bytes(b))
+    let b = bytes.get(at..at.checked_add(4)?)?;
+    Some(u32::from_be_bytes(b.try_into().expect("a 4-byte slice")))
 }
 
 fn decoding(path: &Path, reason: String) -> Error {
@@ -164,7 +164,8 @@ fn header(bytes: &[u8], path: &Path, words: usize, want_magic: u32) -> Result<Ve
             ),
         ));
     };
-    let got = fields.first().copied().unwrap_or_default();
+    // `words ≥ 1` fields were read (every caller asks for the magic and more).
+    let got = fields[0];
     if got != want_magic {
         let hint = match got {
             IMAGES_MAGIC => " (this is an IDX image file)",
@@ -208,7 +209,8 @@ pub(crate) fn parse_images(bytes: &[u8], path: &Path) -> Result<ImageBatch> {
         });
     }
     let shape = Shape::new(rows, cols, 1)?;
-    let payload = bytes.get(16..).unwrap_or_default();
+    // `header` read 16 bytes, so the payload starts inside `bytes`.
+    let payload = &bytes[16..];
     // u32·u32·u32 < 2^96 would overflow u64 only for absurd headers: saturate, then compare.
     let declared = u64::from(n)
         .saturating_mul(u64::from(rows))
@@ -220,8 +222,9 @@ pub(crate) fn parse_images(bytes: &[u8], path: &Path) -> Result<ImageBatch> {
 /// Parses decoded (decompressed) IDX label content.
 pub(crate) fn parse_labels(bytes: &[u8], path: &Path) -> Result<Vec<u8>> {
     let h = header(bytes, path, 2, LABELS_MAGIC)?;
-    let n = h.get(1).copied().unwrap_or_default();
-    let payload = bytes.get(8..).unwrap_or_default();
+    // `header` read 2 words (8 bytes): the count is there and the payload starts inside `bytes`.
+    let n = h[1];
+    let payload = &bytes[8..];
     check_payload(path, payload.len(), u64::from(n), "labels")?;
     Ok(payload.to_vec())
 }
@@ -231,8 +234,7 @@ fn count_u32(n: usize) -> Result<u32> {
 }
 
 fn side_u32(s: usize) -> u32 {
-    // A valid Shape's sides are ≤ MAX_SIDE < u32::MAX.
-    u32::try_from(s).unwrap_or(MAX_SIDE)
+    u32::try_from(s).expect("a valid Shape's sides are ≤ MAX_SIDE < u32::MAX")
 }
 
 #[cfg(test)]

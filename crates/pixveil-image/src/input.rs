@@ -233,6 +233,7 @@ pub fn write_output(meta: &InputMeta, images: &ImageBatch, out: &Path) -> Result
     match meta.format {
         InputFormat::Idx => idx::write_images(out, images, meta.gzip),
         InputFormat::Cifar10 => {
+            // No labels (a hand-built meta) count as 0: refused just below unless no images.
             let labels = meta.labels.as_deref().unwrap_or_default();
             if labels.len() != images.len() {
                 return Err(Error::Parameter(format!(
@@ -264,6 +265,7 @@ pub fn write_output(meta: &InputMeta, images: &ImageBatch, out: &Path) -> Result
             files::write_png(out, img, images.shape())
         }
         InputFormat::Folder => {
+            // No names (a hand-built meta) count as 0: `write_folder` refuses the mismatch.
             let names = meta.names.as_deref().unwrap_or_default();
             files::write_folder(out, images, names)
         }

@@ -258,7 +258,7 @@ impl Layout {
             .flat_map(|s| s.values.iter().flatten())
             .map(|v| format_value(*v, value_decimals).len())
             .max()
-            .unwrap_or(0);
+            .unwrap_or(0); // no values: no labels to fit
         let fits = |scale: i64| text_width_n(widest, scale) + 6 - BAR_GAP as i64;
         let value_scale = if fits(TEXT_SCALE) <= MAX_BAR_WIDTH as i64 {
             TEXT_SCALE
@@ -272,7 +272,7 @@ impl Layout {
             .iter()
             .map(|g| g.chars().count().min(16))
             .max()
-            .unwrap_or(0);
+            .unwrap_or(0); // no groups: no names to fit
         let mut group_w =
             (cluster_w + GROUP_GAP as i64).max(text_width_n(longest_group, TEXT_SCALE) + 12);
 
@@ -289,7 +289,7 @@ impl Layout {
             .iter()
             .map(|(_, l)| text_width(l, TEXT_SCALE))
             .max()
-            .unwrap_or(0);
+            .unwrap_or(0); // no ticks: no room needed
         let y_label_room = if chart.y_label.is_empty() {
             0
         } else {
@@ -461,7 +461,7 @@ fn nice_step(y_max: f64) -> f64 {
     let m = [1.0, 2.0, 2.5, 5.0]
         .into_iter()
         .find(|m| norm <= m * (1.0 + 1e-9))
-        .unwrap_or(10.0);
+        .unwrap_or(10.0); // norm ∈ (5, 10): round up to the next decade
     m * mag
 }
 
@@ -472,7 +472,7 @@ fn decimals_of(step: f64) -> usize {
             let x = step * 10f64.powi(d as i32);
             (x - x.round()).abs() <= 1e-6 * x.max(1.0)
         })
-        .unwrap_or(9)
+        .unwrap_or(9) // at most 9 decimals are printed
 }
 
 /// Decimals of the value labels: none from `y_max ≥ 1000`, else one more than the ticks
@@ -527,7 +527,8 @@ struct Canvas {
 
 impl Canvas {
     fn new(width: i64, height: i64) -> Canvas {
-        let n = usize::try_from(width.max(0) * height.max(0)).unwrap_or(0);
+        let n = usize::try_from(width.max(0) * height.max(0))
+            .expect("a product of non-negative sides is non-negative");
         Canvas {
             width,
             height,

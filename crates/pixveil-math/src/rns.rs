@@ -42,23 +42,34 @@ fn punctured_inverses(ms: &[Modulus]) -> Result<Vec<u64>> {
         .collect()
 }
 
-/// Little-endian multi-word multiply-accumulate: `acc += a * b`.
+/// The limbs of the little-endian number `a`, then zeros forever: numbers of different
+/// lengths are compared and combined as if zero-extended (that is their value, not a fallback).
+fn zero_extended(a: &[u64]) -> impl Iterator<Item = u64> + '_ {
+    a.iter().copied().chain(core::iter::repeat(0))
+}
+
+/// Little-endian multi-word multiply-accumulate: `acc += a * b` (`a` no longer than `acc`).
 fn mac_limbs(acc: &mut [u64], a: &[u64], b: u64) {
+    debug_assert!(a.len() <= acc.len(), "acc must hold every limb of a");
     let mut carry = 0u128;
-    for (k, slot) in acc.iter_mut().enumerate() {
-        let prod = a.get(k).map_or(0, |&x| x as u128 * b as u128);
+    for (slot, x) in acc.iter_mut().zip(zero_extended(a)) {
+        let prod = x as u128 * b as u128;
         let s = *slot as u128 + prod + carry;
         *slot = s as u64;
         carry = s >> 64;
     }
 }
 
+/// `a >= b` for little-endian numbers of any lengths (the shorter one zero-extended).
 fn ge_limbs(a: &[u64], b: &[u64]) -> bool {
-    for k in (0..a.len().max(b.len())).rev() {
-        let (x, y) = (
-            a.get(k).copied().unwrap_or(0),
-            b.get(k).copied().unwrap_or(0),
-        );
+    let common = a.len().min(b.len());
+    if a[common..].iter().any(|&x| x != 0) {
+        return true;
+    }
+    if b[common..].iter().any(|&y| y != 0) {
+        return false;
+    }
+    for (&x, &y) in a[..common].iter().zip(&b[..common]).rev() {
         if x != y {
             return x > y;
         }
@@ -66,10 +77,11 @@ fn ge_limbs(a: &[u64], b: &[u64]) -> bool {
     true
 }
 
+/// `a -= b` (`b` no longer than `a`).
 fn sub_limbs(a: &mut [u64], b: &[u64]) {
+    debug_assert!(b.len() <= a.len(), "a must hold every limb of b");
     let mut borrow = 0u64;
-    for (k, slot) in a.iter_mut().enumerate() {
-        let y = b.get(k).copied().unwrap_or(0);
+    for (slot, y) in a.iter_mut().zip(zero_extended(b)) {
         let (d1, b1) = slot.overflowing_sub(y);
         let (d2, b2) = d1.overflowing_sub(borrow);
         *slot = d2;
@@ -121,10 +133,12 @@ impl RnsComposer {
         let used = q.iter().rposition(|&x| x != 0).map_or(1, |p| p + 1) + 1;
         q.truncate(used);
         let mut half_q = q.clone();
-        for k in 0..half_q.len() {
-            let next = half_q.get(k + 1).copied().unwrap_or(0);
-            half_q[k] = (half_q[k] >> 1) | (next << 63);
+        // Shift right by one bit: each limb takes the low bit of the next; the top one a zero.
+        for k in 0..half_q.len() - 1 {
+            half_q[k] = (half_q[k] >> 1) | (half_q[k + 1] << 63);
         }
+        let top = half_q.len() - 1;
+        half_q[top] >>= 1;
         let q_star = (0..ms.len())
             .map(|i| {
                 let mut v = product(Some(i));
@@ -196,10 +210,11 @@ impl RnsComposer {
 
 /// `a -= b·k` (little-endian limbs); returns true on borrow out (result negative).
 fn sub_mul_limbs(a: &mut [u64], b: &[u64], k: u64) -> bool {
+    debug_assert!(b.len() <= a.len(), "a must hold every limb of b");
     let mut carry = 0u128; // pending amount to subtract at this limb
     let mut borrow = 0u64;
-    for (i, slot) in a.iter_mut().enumerate() {
-        let prod = b.get(i).map_or(0, |&x| x as u128 * k as u128) + carry;
+    for (slot, x) in a.iter_mut().zip(zero_extended(b)) {
+        let prod = x as u128 * k as u128 + carry;
         let (d1, b1) = slot.overflowing_sub(prod as u64);
         let (d2, b2) = d1.overflowing_sub(borrow);
         *slot = d2;
@@ -333,7 +348,8 @@ impl BasisConverter {
                 actual: rows_in.len() + rows_out.len(),
             });
         }
-        let n = rows_in.first().map_or(0, |r| r.len());
+        // `rows_in.len() == self.from.len()`, and a basis is never empty (`check_basis`).
+        let n = rows_in[0].len();
         if rows_in.iter().any(|r| r.len() != n) || rows_out.iter().any(|r| r.len() != n) {
             return Err(Error::LengthMismatch {
                 expected: n,
@@ -374,7 +390,8 @@ impl BasisConverter {
                 actual: rows_in.len() + rows_out.len(),
             });
         }
-        let n = rows_in.first().map_or(0, |r| r.len());
+        // `rows_in.len() == self.from.len()`, and a basis is never empty (`check_basis`).
+        let n = rows_in[0].len();
         if rows_in.iter().any(|r| r.len() != n) || rows_out.iter().any(|r| r.len() != n) {
             return Err(Error::LengthMismatch {
                 expected: n,

@@ -502,6 +502,8 @@ fn grid(g: &Grid) -> Result<Vec<Plan>> {
                 for &augment in &g.augment {
                     let plain = scheme == "none";
                     // Plain images have no key mode: one run, with the first mode.
+                    // No modes: no plain run either (an all-empty grid is then refused
+                    // by `run` as "the grid is empty").
                     let run_modes = if plain {
                         modes.get(..1).unwrap_or_default()
                     } else {

@@ -547,7 +547,15 @@ pub fn run_job(job: &TrainJob, observer: &mut dyn TrainObserver) -> Result<Train
             mix(job.seed, 2, epoch),
             Some(schedule),
             &mut |p: BatchProgress| observer.batch(p),
-        )?;
+        )
+        .map_err(|e| match e {
+            // A non-finite batch loss is this run's divergence, in the epoch it happened.
+            Error::Nn(pixveil_nn::Error::Diverged { loss, .. }) => Error::Diverged {
+                epoch: epoch + 1,
+                loss,
+            },
+            e => e,
+        })?;
         observer.epoch_trained();
         let seconds = start.elapsed().as_secs_f64();
         let eval_start = Instant::now();

@@ -57,7 +57,7 @@ impl Draw {
         rng.set_stream(index as u64);
         // Offsets beyond the image side only blank it: cap absurd settings (image sides are
         // at most 2^14).
-        let s = i32::try_from(aug.shift.min(1 << 16)).unwrap_or(1 << 16);
+        let s = i32::try_from(aug.shift.min(1 << 16)).expect("capped at 2^16");
         let (dx, dy) = if s > 0 {
             (
                 rng.random_range(-s..=s) as isize,

@@ -53,11 +53,12 @@ pub fn device_name() -> String {
 
 /// Sets libtorch's intra-op thread count (its default: the number of physical cores).
 pub fn set_threads(threads: usize) {
+    // More threads than i32::MAX only ask for "as many as possible": saturate.
     tch::set_num_threads(i32::try_from(threads.max(1)).unwrap_or(i32::MAX));
 }
 
 fn i64_of(v: usize) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
+    i64::try_from(v).expect("sizes and indices of in-memory data fit i64")
 }
 
 /// Copies a float tensor (any device) to a host vector.
@@ -366,6 +367,7 @@ impl TchOptimizer {
                 },
                 [m, v],
             ) => {
+                // Past 2^31 steps β^t is 0 in f32 anyway: saturating is the exact answer.
                 let t = i32::try_from(self.step).unwrap_or(i32::MAX);
                 let bc1 = 1.0 - beta1.powi(t);
                 let bc2 = 1.0 - beta2.powi(t);
@@ -481,7 +483,7 @@ pub fn train_epoch(
 ) -> Result<EpochStats> {
     check_data(model, images, labels)?;
     if batch_size == 0 {
-        return Err(Error::Shape("batch size 0".into()));
+        return Err(Error::ZeroBatchSize);
     }
     let device = device();
     let mut net = TchModel::from_model(model, device)?;
@@ -506,9 +508,10 @@ pub fn train_epoch(
         mean.f_backward()?;
         let batch_loss = mean.f_double_value(&[])? * batch.len() as f64;
         if !batch_loss.is_finite() {
-            return Err(Error::Shape(format!(
-                "training diverged (loss {batch_loss}) after {done} images: lower the learning rate"
-            )));
+            return Err(Error::Diverged {
+                loss: batch_loss,
+                images: done,
+            });
         }
         let hits = logits
             .f_argmax(1, false)?
@@ -517,7 +520,7 @@ pub fn train_epoch(
             .f_int64_value(&[])?;
         topt.step(&mut net)?;
         loss += batch_loss;
-        correct += usize::try_from(hits).unwrap_or(0);
+        correct += usize::try_from(hits).expect("a count of hits is non-negative");
         done += batch.len();
         on_batch(BatchProgress {
             done,
@@ -567,7 +570,7 @@ pub fn evaluate(model: &Model, images: &ImageBatch, labels: &[u8]) -> Result<Epo
             .f_eq_tensor(&y)?
             .f_sum(Kind::Int64)?
             .f_int64_value(&[])?;
-        correct += usize::try_from(hits).unwrap_or(0);
+        correct += usize::try_from(hits).expect("a count of hits is non-negative");
     }
     Ok(stats(loss, correct, labels.len()))
 }

@@ -93,7 +93,8 @@ fn is_counter(name: &str) -> bool {
 /// Tensor bytes: `I64` for batch counters, `F32` otherwise.
 fn encode(p: &Param) -> (Dtype, Vec<u8>) {
     if is_counter(&p.name) {
-        let v = p.value.first().copied().unwrap_or(0.0);
+        // A batch counter is a scalar buffer: exactly one value (model.rs builds it so).
+        let v = p.value[0];
         (Dtype::I64, (v as i64).to_le_bytes().to_vec())
     } else {
         (
@@ -210,9 +211,9 @@ fn parse_config(meta: &HashMap<String, String>) -> Result<ModelConfig> {
 }
 
 fn read_tensor(st: &SafeTensors<'_>, name: &str) -> Result<Param> {
-    let t = st
-        .tensor(name)
-        .map_err(|_| Error::Shape(format!("missing tensor {name}")))?;
+    let t = st.tensor(name).map_err(|_| Error::MissingTensor {
+        name: name.to_owned(),
+    })?;
     let value = match t.dtype() {
         Dtype::F32 => t
             .data()
@@ -228,7 +229,12 @@ fn read_tensor(st: &SafeTensors<'_>, name: &str) -> Result<Param> {
                 i64::from_le_bytes(a) as f32
             })
             .collect(),
-        d => return Err(Error::Shape(format!("{name}: unsupported dtype {d:?}"))),
+        d => {
+            return Err(Error::UnsupportedDtype {
+                name: name.to_owned(),
+                dtype: format!("{d:?}"),
+            })
+        }
     };
     Ok(Param {
         name: name.to_owned(),
@@ -273,8 +279,9 @@ fn read_tensors(bytes: &[u8]) -> Result<Vec<Param>> {
 /// # Errors
 /// [`Error::SafeTensors`] for a malformed or truncated container; [`Error::Metadata`]
 /// for a missing or foreign format, another version, an unknown architecture or a
-/// malformed field; [`Error::Shape`] for missing, extra, misshapen or non-finite tensors
-/// (including an input shape the tensors do not fit).
+/// malformed field; [`Error::Shape`] for extra or misshapen tensors (including an input
+/// shape the tensors do not fit); [`Error::MissingTensor`], [`Error::NonFiniteTensor`],
+/// [`Error::UnsupportedDtype`].
 pub fn from_bytes(bytes: &[u8]) -> Result<(Model, CheckpointMeta)> {
     let meta = header(bytes)?;
     check_format(&meta, FORMAT)?;

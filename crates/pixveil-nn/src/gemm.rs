@@ -60,6 +60,8 @@ pub(crate) fn gemm(alpha: f32, a: Mat<'_>, b: Mat<'_>, beta: f32, c: &mut [f32])
     // The largest index each view touches must lie inside its slice.
     let last = |x: &Mat<'_>| (x.rows - 1) * x.rs + (x.cols - 1) * x.cs;
     assert!(last(&a) < a.data.len() && last(&b) < b.data.len());
+    // A stride of 2 or more rows/columns is below the slice length (asserted above), so it
+    // fits; only the unused stride of a size-1 dimension can saturate.
     let st = |v: usize| isize::try_from(v).unwrap_or(isize::MAX);
     // SAFETY: `a`, `b` and `c` are valid slices; every element sgemm reads from `a`
     // (`(r, c)` → `r·rs + c·cs` for `r < m`, `c < k`) and `b` lies within the slice, as

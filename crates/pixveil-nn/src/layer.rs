@@ -277,7 +277,8 @@ fn forward(layer: &Layer, x: Tensor, store: &mut Store<'_>) -> (Tensor, Cache) {
                                 }
                             }
                             yp[oy * ow + ox] = best;
-                            ip[oy * ow + ox] = u32::try_from(at).unwrap_or(u32::MAX);
+                            ip[oy * ow + ox] = u32::try_from(at)
+                                .expect("inputs are capped far below 2^32 values (model.rs)");
                         }
                     }
                 });
@@ -637,7 +638,8 @@ impl ConvGeom {
                         for ox in 0..ow {
                             let ix = (ox * s + kx).wrapping_sub(self.p);
                             t.push(if iy < self.h && ix < self.w {
-                                u32::try_from(ci * hw + iy * self.w + ix).unwrap_or(PAD)
+                                u32::try_from(ci * hw + iy * self.w + ix)
+                                    .expect("inputs are capped far below 2^32 values (model.rs)")
                             } else {
                                 PAD
                             });
@@ -668,8 +670,9 @@ impl ConvGeom {
                             *d = xi[i as usize];
                         }
                     } else {
+                        // PAD marks a tap in the zero padding; every other index is in range.
                         for (d, &i) in dst.iter_mut().zip(idx) {
-                            *d = xi.get(i as usize).copied().unwrap_or(0.0);
+                            *d = if i == PAD { 0.0 } else { xi[i as usize] };
                         }
                     }
                 }
@@ -736,6 +739,7 @@ fn conv_forward(
             for (j, yi) in ys.chunks_exact_mut(out_len).enumerate() {
                 for (ch, dst) in yi.chunks_exact_mut(cols).enumerate() {
                     let src = &out[ch * ld + j * cols..ch * ld + (j + 1) * cols];
+                    // A convolution without a bias adds zero.
                     let b = bi.map_or(0.0, |bi| params[bi].value[ch]);
                     for (d, s) in dst.iter_mut().zip(src) {
                         *d = s + b;

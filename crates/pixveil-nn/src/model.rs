@@ -400,7 +400,8 @@ impl Model {
     /// matched by name.
     ///
     /// # Errors
-    /// [`Error::Shape`] if a tensor is missing, extra, or has another shape.
+    /// [`Error::Shape`] if a tensor is extra or has another shape;
+    /// [`Error::MissingTensor`]; [`Error::NonFiniteTensor`].
     pub fn from_tensors(config: &ModelConfig, mut tensors: Vec<Param>) -> Result<Self> {
         let mut model = Self::build(config, None)?;
         let expected = model.params.len() + model.buffers.len();
@@ -415,7 +416,9 @@ impl Model {
             let pos = tensors
                 .iter()
                 .position(|t| t.name == slot.name)
-                .ok_or_else(|| Error::Shape(format!("missing tensor {}", slot.name)))?;
+                .ok_or_else(|| Error::MissingTensor {
+                    name: slot.name.clone(),
+                })?;
             let t = tensors.swap_remove(pos);
             if t.shape != slot.shape || t.value.len() != slot.value.len() {
                 return Err(Error::Shape(format!(
@@ -427,7 +430,9 @@ impl Model {
                 )));
             }
             if t.value.iter().any(|v| !v.is_finite()) {
-                return Err(Error::Shape(format!("{}: non-finite values", slot.name)));
+                return Err(Error::NonFiniteTensor {
+                    name: slot.name.clone(),
+                });
             }
             slot.value = t.value;
         }

@@ -232,6 +232,7 @@ impl Optimizer for Adam {
 
     fn step(&mut self, model: &mut Model, grads: &[Vec<f32>], scale: f32) {
         self.step += 1;
+        // Past 2^31 steps β^t is 0 in f32 anyway: saturating is the exact answer.
         let t = i32::try_from(self.step).unwrap_or(i32::MAX);
         let bc1 = 1.0 - self.beta1.powi(t);
         let bc2 = 1.0 - self.beta2.powi(t);
@@ -324,11 +325,12 @@ impl LrSchedule {
             LrSchedule::Constant => base,
             LrSchedule::Step { every, gamma } => {
                 let k = epoch / every.max(1);
+                // Saturating: γ^k for k ≥ 2^31 is already 0 (or 1, or ∞) in f32.
                 base * gamma.powi(i32::try_from(k).unwrap_or(i32::MAX))
             }
             LrSchedule::MultiStep { milestones, gamma } => {
                 let k = milestones.iter().filter(|&&m| epoch >= m).count();
-                base * gamma.powi(i32::try_from(k).unwrap_or(0))
+                base * gamma.powi(i32::try_from(k).expect("k counts the two milestones"))
             }
             LrSchedule::Cosine => {
                 let t = epoch as f32 / total_epochs.max(1) as f32;

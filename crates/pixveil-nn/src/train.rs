@@ -81,17 +81,14 @@ pub(crate) fn check_images(model: &Model, images: &ImageBatch) -> Result<()> {
 pub(crate) fn check_data(model: &Model, images: &ImageBatch, labels: &[u8]) -> Result<()> {
     check_images(model, images)?;
     if labels.len() != images.len() {
-        return Err(Error::Shape(format!(
-            "{} images but {} labels",
-            images.len(),
-            labels.len()
-        )));
+        return Err(Error::LabelCount {
+            images: images.len(),
+            labels: labels.len(),
+        });
     }
     let classes = model.config().classes;
-    if let Some(bad) = labels.iter().find(|&&l| usize::from(l) >= classes) {
-        return Err(Error::Shape(format!(
-            "label {bad} out of range for {classes} classes"
-        )));
+    if let Some(&label) = labels.iter().find(|&&l| usize::from(l) >= classes) {
+        return Err(Error::LabelOutOfRange { label, classes });
     }
     Ok(())
 }
@@ -132,9 +129,9 @@ fn softmax_ce(logits: &Tensor, labels: &[u8]) -> (Vec<(f64, bool)>, Tensor) {
 /// Results are bit-identical for the same inputs whatever the thread count.
 ///
 /// # Errors
-/// [`Error::Shape`] if the images do not fit the model, the label count or range is
-/// wrong, `batch_size` is 0, or the loss becomes non-finite (diverged training: lower the
-/// learning rate).
+/// [`Error::Shape`] if the images do not fit the model; [`Error::LabelCount`] or
+/// [`Error::LabelOutOfRange`] for wrong labels; [`Error::ZeroBatchSize`];
+/// [`Error::Diverged`] if the loss becomes non-finite (lower the learning rate).
 pub fn train_epoch(
     model: &mut Model,
     opt: &mut dyn Optimizer,
@@ -191,7 +188,7 @@ pub fn train_epoch_scheduled(
 ) -> Result<EpochStats> {
     check_data(model, images, labels)?;
     if batch_size == 0 {
-        return Err(Error::Shape("batch size 0".into()));
+        return Err(Error::ZeroBatchSize);
     }
     let mut order: Vec<usize> = (0..labels.len()).collect();
     order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
@@ -212,9 +209,10 @@ pub fn train_epoch_scheduled(
         })?;
         let batch_loss: f64 = per.iter().map(|p| p.0).sum();
         if !batch_loss.is_finite() {
-            return Err(Error::Shape(format!(
-                "training diverged (loss {batch_loss}) after {done} images: lower the learning rate"
-            )));
+            return Err(Error::Diverged {
+                loss: batch_loss,
+                images: done,
+            });
         }
         profile::time(Kind::Optimizer, Pass::Backward, || {
             opt.step(model, &grads, 1.0 / batch.len() as f32)

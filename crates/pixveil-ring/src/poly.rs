@@ -313,7 +313,11 @@ impl Poly<Coeff> {
             });
         }
         // Small coefficients (secrets, errors): one branch-free conditional addition.
-        let max_abs = coeffs.iter().map(|c| c.unsigned_abs()).max().unwrap_or(0);
+        let max_abs = coeffs
+            .iter()
+            .map(|c| c.unsigned_abs())
+            .max()
+            .expect("N ≥ 1 coefficients (checked above)");
         for r in 0..basis.len() {
             let m = *ctx.modulus(ctx.prime_index(basis, r));
             let q = m.value();

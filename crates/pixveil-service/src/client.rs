@@ -545,8 +545,13 @@ pub fn classify(
         let answer = conn.classify_bytes(key, &body, options.mode)?;
         let scores =
             Encrypted::scores_from_bytes(&params, &plan_id, &answer).map_err(|e| match e {
-                pixveil_henn::Error::Mismatch(m) => Error::ClientKey(format!(
-                    "{m}: the server runs another model now; make a new client key"
+                pixveil_henn::Error::PlanMismatch {
+                    what,
+                    found,
+                    expected,
+                } => Error::ClientKey(format!(
+                    "the {what} was made for plan {found}, this is plan {expected}: the server \
+                     runs another model now; make a new client key"
                 )),
                 e => Error::He(e),
             })?;

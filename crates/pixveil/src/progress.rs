@@ -10,7 +10,7 @@ pub fn bar(len: u64, msg: &str, quiet: bool) -> ProgressBar {
     }
     let style =
         ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .expect("the template is a valid constant")
             .progress_chars("=> ");
     pb.set_style(style);
     pb.set_message(msg.to_string());
@@ -25,7 +25,7 @@ pub fn train_bar(len: u64, quiet: bool) -> ProgressBar {
         pb.set_draw_target(ProgressDrawTarget::hidden());
     }
     let style = ProgressStyle::with_template("{msg} [{bar:25}] {pos}/{len} {per_sec} eta {eta}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .expect("the template is a valid constant")
         .progress_chars("=> ");
     pb.set_style(style);
     pb

@@ -76,10 +76,11 @@ fn variants(c: usize) -> Vec<([usize; 3], [u8; 3])> {
     out
 }
 
+/// `out = variant v of pixel px` (`out.len() == px.len()`, 1 or 3 channels).
 fn apply_variant(px: &[u8], v: &([usize; 3], [u8; 3]), out: &mut [u8]) {
     for (k, o) in out.iter_mut().enumerate() {
         let src = if px.len() == 3 { v.0[k] } else { k };
-        *o = px.get(src).copied().unwrap_or(0) ^ v.1[k];
+        *o = px[src] ^ v.1[k];
     }
 }
 
@@ -111,7 +112,15 @@ pub fn msb(cipher: &[u8]) -> Vec<u8> {
 ///
 /// # Shapes
 /// `cipher`: `H·W·C` bytes; returns the same.
+///
+/// # Panics
+/// If `cipher.len() != shape.len()` (a caller bug: [`run`] checks the shapes first).
 pub fn neighbour_search(cipher: &[u8], shape: Shape) -> Vec<u8> {
+    assert_eq!(
+        cipher.len(),
+        shape.len(),
+        "cipher must be one image of shape"
+    );
     let (h, w, c) = (shape.height(), shape.width(), shape.channels());
     let vars = variants(c);
     let mut out = vec![0u8; shape.len()];
@@ -119,7 +128,7 @@ pub fn neighbour_search(cipher: &[u8], shape: Shape) -> Vec<u8> {
     for y in 0..h {
         for x in 0..w {
             let k = (y * w + x) * c;
-            let px = cipher.get(k..k + c).unwrap_or_default();
+            let px = &cipher[k..k + c];
             let mut best = (u32::MAX, msb(px));
             if x > 0 || y > 0 {
                 for v in &vars {
@@ -129,7 +138,7 @@ pub fn neighbour_search(cipher: &[u8], shape: Shape) -> Vec<u8> {
                         .into_iter()
                         .flatten()
                     {
-                        let n = out.get(nb..nb + c).unwrap_or_default();
+                        let n = &out[nb..nb + c];
                         cost += n
                             .iter()
                             .zip(&cand)
@@ -141,9 +150,7 @@ pub fn neighbour_search(cipher: &[u8], shape: Shape) -> Vec<u8> {
                     }
                 }
             }
-            if let Some(o) = out.get_mut(k..k + c) {
-                o.copy_from_slice(&best.1);
-            }
+            out[k..k + c].copy_from_slice(&best.1);
         }
     }
     out
@@ -171,7 +178,7 @@ fn block(img: &[u8], shape: Shape, b: usize, by: usize, bx: usize, o: usize) -> 
         for x in 0..b {
             let (sr, sc) = orient(o, r, x, b);
             let k = ((by * b + sr) * w + bx * b + sc) * c;
-            out.extend_from_slice(img.get(k..k + c).unwrap_or(&[0, 0, 0][..c.min(3)]));
+            out.extend_from_slice(&img[k..k + c]);
         }
     }
     out
@@ -181,12 +188,7 @@ fn put_block(img: &mut [u8], shape: Shape, b: usize, by: usize, bx: usize, data:
     let (w, c) = (shape.width(), shape.channels());
     for r in 0..b {
         let k = ((by * b + r) * w + bx * b) * c;
-        if let (Some(d), Some(s)) = (
-            img.get_mut(k..k + b * c),
-            data.get(r * b * c..(r + 1) * b * c),
-        ) {
-            d.copy_from_slice(s);
-        }
+        img[k..k + b * c].copy_from_slice(&data[r * b * c..(r + 1) * b * c]);
     }
 }
 
@@ -203,12 +205,7 @@ fn feature(px: &[u8]) -> [i32; 3] {
 /// Edges of one oriented block as feature rows: left, right, top, bottom; each side holds the
 /// boundary row of `b` features followed by the row next to it (for prediction).
 fn edges(blk: &[u8], b: usize, c: usize) -> [Vec<[i32; 3]>; 4] {
-    let px = |r: usize, x: usize| {
-        feature(
-            blk.get((r * b + x) * c..(r * b + x + 1) * c)
-                .unwrap_or_default(),
-        )
-    };
+    let px = |r: usize, x: usize| feature(&blk[(r * b + x) * c..(r * b + x + 1) * c]);
     let inner = usize::from(b > 1);
     let side = |f: &dyn Fn(usize, usize) -> [i32; 3]| -> Vec<[i32; 3]> {
         (0..b)
@@ -268,7 +265,7 @@ fn solve_layout(cipher: &[u8], shape: Shape, b: usize) -> Vec<(usize, usize)> {
             let m = f.iter().sum::<i32>() as f64 / f.len().max(1) as f64;
             (f.iter().map(|&v| (f64::from(v) - m).powi(2)).sum::<f64>() * 1000.0) as u64
         })
-        .unwrap_or(0);
+        .expect("b divides H and W, so there is at least one block");
     let (ch, cw) = (2 * gh + 1, 2 * gw + 1);
     let mut canvas: Vec<Option<usize>> = vec![None; ch * cw];
     let mut used = vec![false; nb];
@@ -333,12 +330,11 @@ fn solve_layout(cipher: &[u8], shape: Shape, b: usize) -> Vec<(usize, usize)> {
     let mut spare = (0..nb).filter(|&p| !used[p]);
     for r in r0..r0 + gh {
         for x in c0..c0 + gw {
-            let q = canvas
-                .get(r * cw + x)
-                .copied()
-                .flatten()
+            // The placed blocks fit this gh×gw window, so its empty cells are exactly as many
+            // as the unused blocks: `spare` runs out only on a bug.
+            let q = canvas[r * cw + x]
                 .or_else(|| spare.next().map(|p| p * 8))
-                .unwrap_or(0);
+                .expect("an unused block for every empty cell");
             layout.push((q / 8, q % 8));
         }
     }
@@ -350,7 +346,20 @@ fn solve_layout(cipher: &[u8], shape: Shape, b: usize) -> Vec<(usize, usize)> {
 ///
 /// # Shapes
 /// `cipher`: `H·W·C` bytes with `b | H` and `b | W`.
+///
+/// # Panics
+/// If `cipher.len() != shape.len()` or `b` does not divide `H` and `W` (a caller bug: [`run`]
+/// checks both first).
 pub fn jigsaw(cipher: &[u8], shape: Shape, b: usize) -> Vec<u8> {
+    assert_eq!(
+        cipher.len(),
+        shape.len(),
+        "cipher must be one image of shape"
+    );
+    assert!(
+        b > 0 && shape.height() % b == 0 && shape.width() % b == 0,
+        "b must divide H and W"
+    );
     let (gh, gw, c) = (shape.height() / b, shape.width() / b, shape.channels());
     let layout = solve_layout(cipher, shape, b);
     let vars = variants(c);
@@ -380,7 +389,7 @@ pub fn jigsaw(cipher: &[u8], shape: Shape, b: usize) -> Vec<u8> {
                             nb.push(((by * b - 1) * w + bx * b + x) * c);
                         }
                         for k in nb {
-                            let n = out.get(k..k + c).unwrap_or_default();
+                            let n = &out[k..k + c];
                             cost += n
                                 .iter()
                                 .zip(here)
@@ -420,9 +429,7 @@ fn orient_image(img: &[u8], shape: Shape, o: usize) -> Option<Vec<u8>> {
                 }
             };
             let (d, s) = ((r * w + x) * c, (sr * w + sc) * c);
-            if let (Some(dst), Some(src)) = (out.get_mut(d..d + c), img.get(s..s + c)) {
-                dst.copy_from_slice(src);
-            }
+            out[d..d + c].copy_from_slice(&img[s..s + c]);
         }
     }
     Some(out)
@@ -454,6 +461,7 @@ fn dc_nc(orig: &[u8], recon: &[u8], shape: Shape, b: usize) -> (f64, f64) {
     }
     let sets: Vec<Vec<usize>> = (0..gh * gw)
         .map(|k| {
+            // A reconstructed block found nowhere in the original: no candidate position.
             index
                 .get(&block(recon, shape, b, k / gw, k % gw, 0))
                 .cloned()

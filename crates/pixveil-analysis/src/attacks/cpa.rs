@@ -63,6 +63,8 @@ pub fn run(
     let g = model.group(0, l).len().max(1);
     let full = model.full();
     let samples_per_image = model.to_units(&vec![0u8; shape.len()], shape)?.len().max(1);
+    // Every answer holds `samples_per_image ≥ 1` samples of `l` units each (`to_units` of an
+    // image of `shape`), so `answer[0][j]` below is in range for every `j < l`.
     // One chosen image from one sample-level pattern (tiled over every block for nibbles).
     let query = |units: Vec<u8>| -> Result<Vec<Vec<u8>>> {
         let img = model.from_units(&vec![units; samples_per_image], shape)?;
@@ -86,7 +88,7 @@ pub fn run(
                 let mut mask = None;
                 let mut ok = true;
                 for (q, ans) in answers.iter().enumerate() {
-                    let y = ans.first().and_then(|s| s.get(j)).copied().unwrap_or(0);
+                    let y = ans[0][j];
                     let (m, v) = if (1..=full / 2).contains(&y) {
                         (0, y)
                     } else {
@@ -118,10 +120,10 @@ pub fn run(
             }
             for (j, cj) in cand.iter_mut().enumerate() {
                 let start = model.group(j, l).start;
-                let m = zero.first().and_then(|s| s.get(j)).copied().unwrap_or(0);
+                let m = zero[0][j];
                 let mut src = 0usize;
                 for (q, ans) in answers.iter().enumerate() {
-                    let y = ans.first().and_then(|s| s.get(j)).copied().unwrap_or(0);
+                    let y = ans[0][j];
                     src += usize::from(y ^ m) * base.pow(q as u32);
                 }
                 if start + src < l && src < g {

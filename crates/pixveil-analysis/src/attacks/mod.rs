@@ -188,9 +188,17 @@ impl Model {
     /// Splits one image into samples of units.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] if the block does not divide the shape.
+    /// [`Error::InvalidParameter`] if the block does not divide the shape;
+    /// [`Error::ShapeMismatch`] if `image` is not one image of `shape`.
     pub fn to_units(&self, image: &[u8], shape: Shape) -> Result<Vec<Vec<u8>>> {
         self.check_blocks(shape)?;
+        if image.len() != shape.len() {
+            return Err(Error::ShapeMismatch {
+                op: "to_units",
+                expected: format!("{} bytes ({shape})", shape.len()),
+                found: format!("{} bytes", image.len()),
+            });
+        }
         Ok(match self.unit {
             Unit::Byte => vec![image.to_vec()],
             Unit::Nibble { block: b } => {
@@ -201,7 +209,7 @@ impl Model {
                         let mut u = Vec::with_capacity(2 * b * b * c);
                         for r in 0..b {
                             let start = ((by * b + r) * w + bx * b) * c;
-                            for &v in image.get(start..start + b * c).unwrap_or_default() {
+                            for &v in &image[start..start + b * c] {
                                 u.push(v & 0x0F);
                                 u.push(v >> 4);
                             }
@@ -217,28 +225,42 @@ impl Model {
     /// Inverse of [`Model::to_units`].
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] if the block does not divide the shape.
+    /// [`Error::InvalidParameter`] if the block does not divide the shape;
+    /// [`Error::ShapeMismatch`] if `samples` are not the samples of one image of `shape`.
     pub fn from_units(&self, samples: &[Vec<u8>], shape: Shape) -> Result<Vec<u8>> {
         self.check_blocks(shape)?;
+        let count = match self.unit {
+            Unit::Byte => 1,
+            Unit::Nibble { block: b } => (shape.height() / b) * (shape.width() / b),
+        };
+        let len = self.sample_len(shape);
+        if samples.len() != count || samples.iter().any(|u| u.len() != len) {
+            return Err(Error::ShapeMismatch {
+                op: "from_units",
+                expected: format!("{count} samples of {len} units ({shape})"),
+                found: format!(
+                    "{} samples of {:?} units",
+                    samples.len(),
+                    samples
+                        .iter()
+                        .map(Vec::len)
+                        .collect::<std::collections::BTreeSet<_>>()
+                ),
+            });
+        }
         Ok(match self.unit {
-            Unit::Byte => samples.first().cloned().unwrap_or_default(),
+            Unit::Byte => samples[0].clone(),
             Unit::Nibble { block: b } => {
-                let (h, w, c) = (shape.height(), shape.width(), shape.channels());
+                let (w, c) = (shape.width(), shape.channels());
                 let mut img = vec![0u8; shape.len()];
-                let mut it = samples.iter();
-                for by in 0..h / b {
-                    for bx in 0..w / b {
-                        let Some(u) = it.next() else { continue };
-                        for r in 0..b {
-                            let start = ((by * b + r) * w + bx * b) * c;
-                            if let Some(row) = img.get_mut(start..start + b * c) {
-                                for (k, v) in row.iter_mut().enumerate() {
-                                    let i = (r * b * c + k) * 2;
-                                    let lo = u.get(i).copied().unwrap_or(0) & 0x0F;
-                                    let hi = u.get(i + 1).copied().unwrap_or(0) & 0x0F;
-                                    *v = lo | (hi << 4);
-                                }
-                            }
+                // Samples are the blocks in row-major order (as `to_units` makes them).
+                for (k, u) in samples.iter().enumerate() {
+                    let (by, bx) = (k / (w / b), k % (w / b));
+                    for r in 0..b {
+                        let start = ((by * b + r) * w + bx * b) * c;
+                        for (x, v) in img[start..start + b * c].iter_mut().enumerate() {
+                            let i = (r * b * c + x) * 2;
+                            *v = (u[i] & 0x0F) | ((u[i + 1] & 0x0F) << 4);
                         }
                     }
                 }
@@ -268,16 +290,23 @@ impl Mapping {
     /// Learns candidates from samples `(x_s, y_s)` (plain and cipher units, equal lengths): for
     /// every output `j`, every source `i` allowed by the model such that `y_s[j] ⊕ x_s[i]` is
     /// the same mask for every sample (and in the alphabet).
+    ///
+    /// # Panics
+    /// If `xs` is empty or `xs` and `ys` differ in length (the KPA passes ≥ 1 pair).
     pub(crate) fn learn(model: &Model, xs: &[Vec<u8>], ys: &[Vec<u8>]) -> Mapping {
-        let l = xs.first().map_or(0, Vec::len);
-        let s = xs.len().min(ys.len());
-        // Transposed: unit-major, sample-minor.
+        assert_eq!(xs.len(), ys.len(), "one cipher sample per plain sample");
+        let l = xs
+            .first()
+            .expect("the KPA learns from at least one pair (it checks pairs ≥ 1)")
+            .len();
+        let s = xs.len();
+        // Transposed: unit-major, sample-minor. Every sample has `l` units (`to_units`).
         let mut xt = vec![0u8; l * s];
         let mut yt = vec![0u8; l * s];
         for (k, (x, y)) in xs.iter().zip(ys).enumerate() {
             for i in 0..l {
-                xt[i * s + k] = x.get(i).copied().unwrap_or(0);
-                yt[i * s + k] = y.get(i).copied().unwrap_or(0);
+                xt[i * s + k] = x[i];
+                yt[i * s + k] = y[i];
             }
         }
         let full = model.full();
@@ -289,7 +318,7 @@ impl Mapping {
                 let Some(&y0) = yj.first() else { return out };
                 for i in model.group(j, l) {
                     let xi = &xt[i * s..(i + 1) * s];
-                    let m = y0 ^ xi.first().copied().unwrap_or(0);
+                    let m = y0 ^ xi[0];
                     if model.mask == MaskAlphabet::Complement && m != 0 && m != full {
                         continue;
                     }
@@ -308,15 +337,15 @@ impl Mapping {
         let prior = (0..l)
             .map(|i| {
                 let mut h = vec![0u32; radix];
+                // Units are below the radix (`to_units` masks nibbles), which is at least 2.
                 for &v in &xt[i * s..(i + 1) * s] {
-                    if let Some(c) = h.get_mut(usize::from(v)) {
-                        *c += 1;
-                    }
+                    h[usize::from(v)] += 1;
                 }
                 h.iter()
                     .enumerate()
                     .max_by_key(|(v, c)| (**c, std::cmp::Reverse(*v)))
-                    .map_or(0, |(v, _)| v as u8)
+                    .map(|(v, _)| v as u8)
+                    .expect("the radix is at least 2")
             })
             .collect();
         Mapping { cand, prior }
@@ -337,10 +366,9 @@ impl Mapping {
         for _ in 0..8 {
             let mut taken = vec![false; l];
             for c in &cand {
+                // Candidate sources come from `Model::group(j, l)`: all below `l`.
                 if let [(i, _)] = c.as_slice() {
-                    if let Some(t) = taken.get_mut(*i as usize) {
-                        *t = true;
-                    }
+                    taken[*i as usize] = true;
                 }
             }
             let mut changed = false;
@@ -348,7 +376,7 @@ impl Mapping {
                 let kept: Vec<(u32, u8)> = c
                     .iter()
                     .copied()
-                    .filter(|(i, _)| !taken.get(*i as usize).copied().unwrap_or(false))
+                    .filter(|(i, _)| !taken[*i as usize])
                     .collect();
                 if !kept.is_empty() && kept.len() < c.len() {
                     *c = kept;
@@ -364,22 +392,22 @@ impl Mapping {
         let mut dest: Vec<Option<(u32, u8)>> = vec![None; l];
         for j in order {
             for &(i, m) in &cand[j] {
-                if let Some(d) = dest.get_mut(i as usize) {
-                    if d.is_none() {
-                        *d = Some((j as u32, m));
-                    }
+                let d = &mut dest[i as usize];
+                if d.is_none() {
+                    *d = Some((j as u32, m));
                 }
             }
         }
         dest
     }
 
-    /// Decrypts one sample `y` with the resolved destinations (prior where unknown).
+    /// Decrypts one sample `y` (as many units as the mapping's outputs) with the resolved
+    /// destinations (prior where unknown).
     pub(crate) fn invert(&self, dest: &[Option<(u32, u8)>], y: &[u8]) -> Vec<u8> {
         dest.iter()
             .zip(&self.prior)
             .map(|(d, &p)| match d {
-                Some((j, m)) => y.get(*j as usize).map_or(p, |v| v ^ m),
+                Some((j, m)) => y[*j as usize] ^ m,
                 None => p,
             })
             .collect()
@@ -405,13 +433,23 @@ impl Example {
     /// 2-pixel white gaps: an `H × (3W+4) × C` image.
     ///
     /// # Errors
-    /// Only if the widened shape is invalid (a side over the maximum).
+    /// [`Error::ShapeMismatch`] if an image is not `H·W·C` bytes; an image error if the widened
+    /// shape is invalid (a side over the maximum).
     pub fn strip(&self) -> Result<(Shape, Vec<u8>)> {
         let (h, w, c) = (
             self.shape.height(),
             self.shape.width(),
             self.shape.channels(),
         );
+        for img in [&self.original, &self.ciphertext, &self.reconstruction] {
+            if img.len() != self.shape.len() {
+                return Err(Error::ShapeMismatch {
+                    op: "example strip",
+                    expected: format!("{} bytes ({})", self.shape.len(), self.shape),
+                    found: format!("{} bytes", img.len()),
+                });
+            }
+        }
         let ow = 3 * w + 4;
         let shape = Shape::new(h as u32, ow as u32, c as u32)?;
         let mut out = vec![255u8; shape.len()];
@@ -421,11 +459,9 @@ impl Example {
         {
             let x0 = k * (w + 2);
             for y in 0..h {
-                let src = img.get(y * w * c..(y + 1) * w * c).unwrap_or_default();
+                let src = &img[y * w * c..(y + 1) * w * c];
                 let dst = (y * ow + x0) * c;
-                if let Some(d) = out.get_mut(dst..dst + src.len()) {
-                    d.copy_from_slice(src);
-                }
+                out[dst..dst + src.len()].copy_from_slice(src);
             }
         }
         Ok((shape, out))
@@ -546,6 +582,7 @@ impl Baselines {
     pub fn best(&self) -> f64 {
         self.most_common
             .max(self.identity)
+            // No coin baseline for this model: it cannot raise the best.
             .max(self.coin.unwrap_or(0.0))
     }
 }

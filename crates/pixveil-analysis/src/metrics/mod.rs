@@ -143,6 +143,7 @@ impl Default for AnalyzeOptions {
 const PER: usize = 6;
 
 fn per_image(img: &[u8], shape: Shape, seed: u64) -> [f64; PER] {
+    // Undefined correlation (no pair, zero variance) is NaN, never a made-up 0.
     let c = |d| correlation(img, shape, d).unwrap_or(f64::NAN);
     [
         entropy(img),
@@ -226,7 +227,7 @@ pub fn analyze_with_kdf(
     let sens: Vec<[f64; 4]> = (0..m)
         .into_par_iter()
         .map(|i| -> Result<[f64; 4]> {
-            let p = plain.image(i).unwrap_or_default();
+            let p = plain.image(i).expect("i < m ≤ n images");
             let nonce = nonces.as_ref().and_then(|v| v.get(i));
             let (a, b) = (cipher.cipher_for(nonce)?, other.cipher_for(nonce)?);
             let mut c1 = p.to_vec();

@@ -116,7 +116,7 @@ pub(crate) fn problem_of(e: pixveil_henn::Error) -> Problem {
     let code = match &e {
         E::Malformed { .. } => ProblemCode::Malformed,
         E::MissingGaloisKeys { .. } => ProblemCode::MissingGaloisKeys,
-        E::Mismatch(m) if m.contains("made for plan") => ProblemCode::PlanMismatch,
+        E::PlanMismatch { .. } => ProblemCode::PlanMismatch,
         E::Mismatch(_) | E::NotEnoughLevels { .. } => ProblemCode::InputMismatch,
         E::Ckks(c) => match c {
             CkksError::ParameterMismatch { .. } => ProblemCode::PlanMismatch,
@@ -127,7 +127,7 @@ pub(crate) fn problem_of(e: pixveil_henn::Error) -> Problem {
             | CkksError::Corrupt { .. } => ProblemCode::Malformed,
             _ => ProblemCode::InputMismatch,
         },
-        E::Unsupported(_) | E::Model(_) => ProblemCode::Internal,
+        E::Unsupported(_) | E::Model(_) | E::ThreadPool { .. } => ProblemCode::Internal,
     };
     Problem::new(code, e.to_string())
 }
