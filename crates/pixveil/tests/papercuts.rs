@@ -12,11 +12,8 @@ use assert_cmd::Command;
 use predicates::prelude::*;
 use tempfile::TempDir;
 
-fn pixveil() -> Command {
-    let mut c = Command::cargo_bin("pixveil").unwrap();
-    c.arg("--quiet");
-    c
-}
+mod common;
+use common::{pixveil, train_sample};
 
 fn keygen(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
     let key = dir.join(name);
@@ -197,28 +194,11 @@ fn a_model_refuses_a_key_other_than_its_training_key() {
     let key = keygen(d, "train.key", &[]);
     let other = keygen(d, "other.key", &[]);
     let model = d.join("m.safetensors");
-    pixveil()
-        .args([
-            "train",
-            "--dataset",
-            "sample-mnist",
-            "--model",
-            "tenseal-cnn",
-        ])
-        .args([
-            "--batch-size",
-            "16",
-            "--epochs",
-            "1",
-            "--limit",
-            "8",
-            "--key",
-        ])
-        .arg(&key)
-        .arg("-o")
-        .arg(&model)
-        .assert()
-        .success();
+    train_sample(
+        &model,
+        "1",
+        &["--limit", "8", "--key", key.to_str().unwrap()],
+    );
     let eval = |k: &Path| {
         let mut c = pixveil();
         c.args([

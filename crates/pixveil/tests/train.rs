@@ -13,7 +13,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 mod common;
-use common::{assert_error, json_of, pixveil};
+use common::{assert_error, json_of, pixveil, train_sample as train};
 
 fn keygen(dir: &Path, name: &str, scheme: &str, shape: &str, mode: &str) -> PathBuf {
     let key = dir.join(name);
@@ -25,28 +25,6 @@ fn keygen(dir: &Path, name: &str, scheme: &str, shape: &str, mode: &str) -> Path
         .assert()
         .success();
     key
-}
-
-/// `train` on the MNIST sample with `extra` arguments; returns the JSON report.
-fn train(model: &Path, epochs: &str, extra: &[&str]) -> Value {
-    json_of(
-        pixveil()
-            .args([
-                "train",
-                "--dataset",
-                "sample-mnist",
-                "--model",
-                "tenseal-cnn",
-                "--batch-size",
-                "16",
-                "--epochs",
-                epochs,
-                "--json",
-                "-o",
-            ])
-            .arg(model)
-            .args(extra),
-    )
 }
 
 /// The `__metadata__` of a safetensors file.

@@ -4,6 +4,7 @@
 use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
+use std::path::Path;
 
 /// `pixveil --quiet`.
 pub fn pixveil() -> Command {
@@ -28,4 +29,27 @@ pub fn assert_error(cmd: &mut Command, needle: &str) {
     cmd.assert()
         .code(1)
         .stderr(predicate::str::starts_with("error: ").and(predicate::str::contains(needle)));
+}
+
+/// `train` of the TenSEAL CNN on the built-in MNIST sample, batch 16, `epochs` passes, with
+/// `extra` arguments, writing `model`; returns the JSON report.
+pub fn train_sample(model: &Path, epochs: &str, extra: &[&str]) -> Value {
+    json_of(
+        pixveil()
+            .args([
+                "train",
+                "--dataset",
+                "sample-mnist",
+                "--model",
+                "tenseal-cnn",
+                "--batch-size",
+                "16",
+                "--epochs",
+                epochs,
+                "--json",
+                "-o",
+            ])
+            .arg(model)
+            .args(extra),
+    )
 }
