@@ -306,14 +306,22 @@ fn timed(profiling: bool, f: impl FnOnce() -> Result<()>) -> Result<(f64, Vec<pr
 /// Runs the benchmark.
 ///
 /// # Errors
-/// Zero images, repetitions or batch size; an unknown model; unreadable data; engine errors.
+/// Zero images, repetitions or batch size; an unknown model; `profile` on another backend
+/// than the Rust engine; unreadable data; engine errors.
 pub fn bench_train(req: &TrainBenchRequest) -> Result<TrainBenchReport> {
     let reps = req.reps.unwrap_or(if req.quick { 1 } else { 3 });
     if req.images == Some(0) || reps == 0 || req.batch_size == 0 {
         invalid!("--images, --reps and --batch-size must be at least 1");
     }
     let models = select(req.models)?;
-    let profiling = req.profile && engine::backend_description() == "rust";
+    // The profile times the Rust engine's layers; LibTorch's run inside libtorch.
+    if req.profile && engine::backend() != pixveil_nn::Backend::Rust {
+        invalid!(
+            "--profile times the rust engine's layers; backend {} has no profile",
+            engine::backend_description()
+        );
+    }
+    let profiling = req.profile;
     let mut rows = Vec::new();
     let mut source = String::new();
     for bm in &models {

@@ -13,7 +13,7 @@ use predicates::prelude::*;
 use tempfile::TempDir;
 
 mod common;
-use common::{pixveil, train_sample};
+use common::{json_of, pixveil, train_sample};
 
 fn keygen(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
     let key = dir.join(name);
@@ -76,22 +76,16 @@ fn attack_and_analyze_take_the_passphrase_file() {
         1,
     );
     assert!(err.contains("--passphrase-file"), "{err}");
-    let out = pixveil()
-        .args([
-            "attack", "kpa", "--sample", "mnist", "--limit", "4", "--json",
-        ])
-        .arg("--key")
-        .arg(&key)
-        .arg("--passphrase-file")
-        .arg(&pass)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let v = json_of(
+        pixveil()
+            .args([
+                "attack", "kpa", "--sample", "mnist", "--limit", "4", "--json",
+            ])
+            .arg("--key")
+            .arg(&key)
+            .arg("--passphrase-file")
+            .arg(&pass),
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["held_out"], 4);
     let err = stderr_of(
         pixveil()
@@ -248,16 +242,14 @@ fn encrypt_reports_the_time_waited_for() {
     let d = dir.path();
     let key = keygen(d, "k.key", &[]);
     let pngs = sample_pngs(d, 3);
-    let out = pixveil()
-        .args(["encrypt", "--json", "--key"])
-        .arg(&key)
-        .arg(&pngs)
-        .arg("-o")
-        .arg(d.join("enc"))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = json_of(
+        pixveil()
+            .args(["encrypt", "--json", "--key"])
+            .arg(&key)
+            .arg(&pngs)
+            .arg("-o")
+            .arg(d.join("enc")),
+    );
     let (cipher, total) = (
         v["seconds"].as_f64().unwrap(),
         v["total_seconds"].as_f64().unwrap(),
