@@ -1,6 +1,6 @@
 // Bodies of the fuzz targets (issue 12, item 3), shared by the cargo-fuzz binaries
 // (`fuzz/fuzz_targets/*.rs`) and the stable replay test
-// (`crates/pixveil/tests/fuzz_corpora.rs`). Each function feeds untrusted bytes to one family
+// (`crates/pixveil/tests/e2e/fuzz_corpora.rs`). Each function feeds untrusted bytes to one family
 // of decoders and ignores the outcome: a decoder may return `Ok` or `Err`, never panic, hang
 // or allocate beyond its documented cap.
 //

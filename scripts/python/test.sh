@@ -5,6 +5,8 @@
 #
 # Usage: scripts/python/test.sh [pytest args]
 #   VENV=.venv-ci         where the environment goes (re-created every run)
+#   PIXVEIL_PY_VENV_READY=1  $VENV was just made by venv.sh (as .ci/run does, in the
+#                         background): use it instead of re-creating it
 #   PIXVEIL_PY_PROFILE    cargo profile of the extension (default dev: CI builds fast; release
 #                         for benchmarks)
 set -euo pipefail
@@ -13,15 +15,15 @@ venv=${VENV:-.venv-ci}
 profile=${PIXVEIL_PY_PROFILE:-dev}
 python=${PYTHON:-python3}
 
-echo "== fresh virtual environment $venv ($($python --version))"
-rm -rf "$venv"
-"$python" -m venv "$venv"
+if [[ "${PIXVEIL_PY_VENV_READY:-}" != 1 ]]; then
+  VENV=$venv PYTHON=$python scripts/python/venv.sh
+fi
 # shellcheck disable=SC1091
 . "$venv/bin/activate"
-python -m pip install -q maturin numpy pytest "ray[data]"
 
 echo "== pip install ./python (cargo profile $profile)"
-MATURIN_PEP517_ARGS="--locked --profile $profile" python -m pip install -q ./python
+# maturin is already in the environment: no isolated build environment to set up.
+MATURIN_PEP517_ARGS="--locked --profile $profile" python -m pip install -q --no-build-isolation ./python
 
 if [[ -z "${PIXVEIL:-}" && ! -x target/debug/pixveil ]]; then
   cargo build --locked -p pixveil --bin pixveil

@@ -7,7 +7,7 @@
 //!
 //! A temporary file is removed when its writer fails or is dropped uncommitted. A process
 //! killed by a signal runs no destructor: while it exists, every temporary file (and folder,
-//! [`track_pending`]) is also listed in a process-wide registry, which a signal handler empties
+//! [`create_tracked`]) is also listed in a process-wide registry, which a signal handler empties
 //! with [`remove_pending`] before the process exits.
 
 use std::{
@@ -46,6 +46,24 @@ pub fn track_pending(path: &Path) -> Tracked {
     Tracked {
         path: path.to_path_buf(),
     }
+}
+
+/// Creates a temporary file or folder with `create` and lists the path `path_of` gives for
+/// [`remove_pending`], as one step: the registry stays locked while `create` runs, so a
+/// signal handler emptying it meanwhile waits for the new path instead of missing it (listing
+/// after creating left a window in which a signal left the file behind).
+///
+/// # Errors
+/// Those of `create`.
+pub fn create_tracked<T>(
+    create: impl FnOnce() -> io::Result<T>,
+    path_of: impl FnOnce(&T) -> PathBuf,
+) -> io::Result<(T, Tracked)> {
+    let mut pending = PENDING.lock().unwrap_or_else(PoisonError::into_inner);
+    let created = create()?;
+    let path = path_of(&created);
+    pending.push(path.clone());
+    Ok((created, Tracked { path }))
 }
 
 /// Removes every temporary file and folder being written now: for a signal handler, just
@@ -136,14 +154,14 @@ impl PendingFile {
         }
         #[cfg(not(unix))]
         let _ = mode;
-        let tmp = b.tempfile_in(parent_dir(dest))?;
+        let (tmp, _tracked) =
+            create_tracked(|| b.tempfile_in(parent_dir(dest)), |t| t.path().to_owned())?;
         #[cfg(unix)]
         if access == Access::OwnerOnly {
             use std::os::unix::fs::PermissionsExt;
             tmp.as_file()
                 .set_permissions(fs::Permissions::from_mode(0o600))?;
         }
-        let _tracked = track_pending(tmp.path());
         Ok(Self {
             tmp,
             dest: dest.to_path_buf(),
@@ -255,6 +273,34 @@ mod tests {
             1,
             "no stray files"
         );
+    }
+
+    #[test]
+    fn a_signal_during_creation_still_removes_the_new_file() {
+        // The handler's sweep starts while the file is being created (the window in which
+        // `sigterm_mid_write_leaves_no_temporary_files` once saw a file left behind): it must
+        // wait for the creation and remove the new file.
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        let mut sweep = None;
+        let (tmp, tracked) = create_tracked(
+            || {
+                let swept = root.clone();
+                sweep = Some(std::thread::spawn(move || {
+                    remove_pending_where(|q| q.starts_with(&swept))
+                }));
+                // Give the sweep every chance to run before the file exists.
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                tempfile::Builder::new().tempfile_in(&root)
+            },
+            |t| t.path().to_owned(),
+        )
+        .unwrap();
+        let path = tmp.path().to_owned();
+        let (_, _) = tmp.keep().unwrap(); // a killed process runs no destructor
+        assert_eq!(sweep.unwrap().join().unwrap(), 1);
+        assert!(!path.exists(), "left behind: {}", path.display());
+        drop(tracked);
     }
 
     #[test]

@@ -258,9 +258,8 @@ pub fn write_folder(dir: &Path, images: &ImageBatch, names: &[String]) -> Result
             )));
         }
     }
-    let tmp = fsio::temp_dir_beside(dir)?;
     // Removed by a signal handler if the process is killed before the rename.
-    let _tracked = pixveil_core::fsio::track_pending(tmp.path());
+    let (tmp, _tracked) = fsio::temp_dir_beside(dir)?;
     for (img, name) in images.images().zip(&out_names) {
         let path = tmp.path().join(name);
         let png = encode_png(img, images.shape())?;

@@ -139,10 +139,16 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Creates a temporary directory beside `path` (same parent, so a final rename is atomic).
-pub(crate) fn temp_dir_beside(path: &Path) -> Result<tempfile::TempDir> {
-    builder(0o777)
-        .tempdir_in(pixveil_core::fsio::parent_dir(path))
-        .map_err(io_err(path))
+/// The folder is listed for removal on a signal ([`pixveil_core::fsio::create_tracked`]) until
+/// the returned guard is dropped.
+pub(crate) fn temp_dir_beside(
+    path: &Path,
+) -> Result<(tempfile::TempDir, pixveil_core::fsio::Tracked)> {
+    pixveil_core::fsio::create_tracked(
+        || builder(0o777).tempdir_in(pixveil_core::fsio::parent_dir(path)),
+        |d| d.path().to_owned(),
+    )
+    .map_err(io_err(path))
 }
 
 /// Renames a finished temporary directory to `path`, which must not exist or be an empty folder.

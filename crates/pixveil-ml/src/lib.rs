@@ -11,6 +11,7 @@
 //!   optimisers, schedules, epochs, evaluation, prediction, checkpoints);
 //! * [`eval`]: the test set a model is evaluated on, and its evaluation;
 //! * [`experiments`]: the experiment grid (or a preset list of runs) and its result files;
+//! * [`he`]: encrypted inference (CKKS) of a model over its test set;
 //! * [`keys`]: reading key files and passphrase files;
 //! * [`predict`]: classification of image files with a trained model;
 //! * [`train`]: the training job, with a checkpoint and metrics after every epoch and resume.
@@ -25,6 +26,7 @@ pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod experiments;
+pub mod he;
 pub mod keys;
 pub mod predict;
 pub mod train;

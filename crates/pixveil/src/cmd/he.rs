@@ -4,13 +4,13 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use pixveil_henn::{he_eval, HeEvalOptions, HeEvalReport, Mode};
+use pixveil_henn::{HeEvalOptions, HeEvalReport, Mode};
 use pixveil_image::Shape;
 use pixveil_nn as nn;
 
 use super::eval::TestSetArgs;
 use pixveil_ml::engine::ModelSpec;
-use pixveil_ml::eval::{load_model_and_test_set, ModelAndTestSet, TestSet};
+use pixveil_ml::he::HeEvalRun;
 
 /// Models `export-model` writes.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -108,37 +108,31 @@ pub fn he_eval_cmd(a: &HeEvalArgs, threads: Option<usize>, quiet: bool) -> Resul
             64,
         )),
     };
-    let ModelAndTestSet {
-        model,
-        spec: mspec,
-        test_set:
-            TestSet {
-                test,
-                dataset,
-                scheme,
-                ..
-            },
-        ..
-    } = load_model_and_test_set(&a.set.request(), state_dict.as_ref(), false)?;
     let mode = match a.mode {
         ModeArg::Latency => Mode::Latency,
         ModeArg::Throughput => Mode::Throughput,
     };
-    let bar = crate::progress::bar(test.len() as u64, "he-eval", quiet);
-    let report = he_eval(
-        &model,
-        &scheme,
-        &test.images,
-        &test.labels,
+    let bar = crate::progress::bar(0, "he-eval", quiet);
+    let run = pixveil_ml::he::he_eval(
+        &a.set.request(),
+        state_dict.as_ref(),
         &HeEvalOptions { mode, threads },
-        &|done| bar.set_position(done as u64),
-    )
-    .with_context(|| format!("encrypted inference of {}", a.set.model.display()))?;
+        &|done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        },
+    )?;
     bar.finish_and_clear();
+    let HeEvalRun {
+        report,
+        architecture,
+        dataset,
+        scheme,
+    } = run;
     if a.set.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
-        print_report(&report, &mspec.architecture, &dataset, &scheme);
+        print_report(&report, &architecture, &dataset, &scheme);
     }
     Ok(())
 }

@@ -1,31 +1,14 @@
-#![allow(clippy::unwrap_used)]
 //! End-to-end tests of `train`, `eval`, `predict`, `experiments` and `bench train` on the
 //! built-in sample (204 training / 52 held-out MNIST images): JSON contracts, checkpoints with
 //! metadata, key and scheme checks, resume, and bad inputs giving `error:` with exit status 1.
 
-use std::{
-    fs,
-    path::{Path, PathBuf},
-};
+use std::{fs, path::Path};
 
 use predicates::prelude::*;
 use serde_json::Value;
 use tempfile::TempDir;
 
-mod common;
-use common::{assert_error, json_of, pixveil, train_sample as train};
-
-fn keygen(dir: &Path, name: &str, scheme: &str, shape: &str, mode: &str) -> PathBuf {
-    let key = dir.join(name);
-    pixveil()
-        .args([
-            "keygen", "--scheme", scheme, "--shape", shape, "--mode", mode, "-o",
-        ])
-        .arg(&key)
-        .assert()
-        .success();
-    key
-}
+use crate::common::{assert_error, json_of, keygen, pixveil, train_sample as train};
 
 /// The `__metadata__` of a safetensors file.
 fn safetensors_metadata(path: &Path) -> Value {

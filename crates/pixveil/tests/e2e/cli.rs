@@ -1,21 +1,12 @@
-#![allow(clippy::unwrap_used)]
 //! End-to-end tests of the `pixveil` binary: round trips through real files, and every kind of
 //! bad input giving a one-line `error:` and exit status 1 (never a panic, never partial output).
 
-use std::{
-    fs,
-    path::{Path, PathBuf},
-};
+use std::{fs, path::Path};
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 use tempfile::TempDir;
 
-fn pixveil() -> Command {
-    let mut c = Command::cargo_bin("pixveil").unwrap();
-    c.arg("--quiet");
-    c
-}
+use crate::common::{assert_error, keygen, pixveil};
 
 /// Writes a small IDX image file (`n` images of 28×28), gzip-compressed or not.
 fn write_idx(path: &Path, n: u32, gzip: bool) {
@@ -36,18 +27,6 @@ fn write_idx(path: &Path, n: u32, gzip: bool) {
     fs::write(path, bytes).unwrap();
 }
 
-fn keygen(dir: &Path, name: &str, scheme: &str, shape: &str, mode: &str) -> PathBuf {
-    let key = dir.join(name);
-    pixveil()
-        .args([
-            "keygen", "--scheme", scheme, "--shape", shape, "--mode", mode, "-o",
-        ])
-        .arg(&key)
-        .assert()
-        .success();
-    key
-}
-
 fn decoded(path: &Path) -> Vec<u8> {
     let raw = fs::read(path).unwrap();
     if raw.starts_with(&[0x1f, 0x8b]) {
@@ -60,12 +39,6 @@ fn decoded(path: &Path) -> Vec<u8> {
     } else {
         raw
     }
-}
-
-fn assert_error(cmd: &mut Command, needle: &str) {
-    cmd.assert()
-        .code(1)
-        .stderr(predicate::str::starts_with("error: ").and(predicate::str::contains(needle)));
 }
 
 #[test]

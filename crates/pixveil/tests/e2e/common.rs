@@ -1,10 +1,9 @@
-//! Helpers shared by the CLI integration tests.
-#![allow(dead_code, clippy::unwrap_used)]
+//! Helpers shared by the end-to-end tests.
 
 use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// `pixveil --quiet`.
 pub fn pixveil() -> Command {
@@ -52,4 +51,18 @@ pub fn train_sample(model: &Path, epochs: &str, extra: &[&str]) -> Value {
             .arg(model)
             .args(extra),
     )
+}
+
+/// `keygen` of a stored (no passphrase) key of `scheme`, `shape` (`HxWxC`) and `mode` into
+/// `dir/name`; returns its path.
+pub fn keygen(dir: &Path, name: &str, scheme: &str, shape: &str, mode: &str) -> PathBuf {
+    let key = dir.join(name);
+    pixveil()
+        .args([
+            "keygen", "--scheme", scheme, "--shape", shape, "--mode", mode, "-o",
+        ])
+        .arg(&key)
+        .assert()
+        .success();
+    key
 }

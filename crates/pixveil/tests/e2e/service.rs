@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! `pixveil serve` and `pixveil client` as separate processes on loopback: the CLI contract
 //! of issue 10, classes equal to `pixveil predict` on real MNIST and Fashion-MNIST test
 //! images (the built-in samples), and the server killed and restarted mid-run while the
@@ -13,8 +12,7 @@ use pixveil_image::DatasetKind;
 use serde_json::Value;
 use tempfile::TempDir;
 
-mod common;
-use common::{assert_error, json_of, pixveil};
+use crate::common::{assert_error, json_of, pixveil};
 
 /// A running `pixveil serve`, killed on drop.
 struct Serve {
@@ -88,8 +86,8 @@ fn serve_and_client_match_predict_and_survive_a_restart() {
         .arg(&model)
         .assert()
         .success();
-    let mnist = sample_idx(dir.path(), DatasetKind::Mnist, 8);
-    let fashion = sample_idx(dir.path(), DatasetKind::FashionMnist, 8);
+    let mnist = sample_idx(dir.path(), DatasetKind::Mnist, 4);
+    let fashion = sample_idx(dir.path(), DatasetKind::FashionMnist, 4);
     let data = dir.path().join("server-data");
     let server = Serve::start(&model, &data, "127.0.0.1:0");
     let health = ureq::get(format!("{}/healthz", server.url)).call().unwrap();

@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! End-to-end tests of `export-model` and `he-eval` on the built-in sample: the JSON contract
 //! of issue 9, both modes, the hybrid (perceptual key, then CKKS), and bad inputs giving
 //! `error:` with exit status 1.
@@ -8,8 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use tempfile::TempDir;
 
-mod common;
-use common::{assert_error, json_of, pixveil};
+use crate::common::{assert_error, json_of, pixveil};
 
 fn he_eval(model: &Path, extra: &[&str]) -> Value {
     json_of(

@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used)]
 //! What a new user tripped over (issue 12, item 7), one test each: passphrases on every command
 //! that reads a key, error causes printed once, counts of 0 refused, a model used with another
 //! key refused, timings that say what they time, global options in their own help section.
@@ -12,8 +11,7 @@ use assert_cmd::Command;
 use predicates::prelude::*;
 use tempfile::TempDir;
 
-mod common;
-use common::{json_of, pixveil, train_sample};
+use crate::common::{json_of, pixveil, train_sample};
 
 fn keygen(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
     let key = dir.join(name);
