@@ -24,7 +24,7 @@
 //!    Each scheme then uses these values exactly as its fixed-key definition does.
 //!
 //! Other schemes (`logistic`, chains such as `grey`) keep the v2 per-image derivation under v3.
-//! The per-image values live in per-thread scratch buffers ([`KeyScratch`]) that are reused
+//! The per-image values live in per-thread scratch buffers (`KeyScratch`) that are reused
 //! from image to image (no allocation once they have grown) and wiped after every image.
 
 use std::cell::RefCell;
@@ -105,7 +105,7 @@ enum Kind {
     Etc {
         bases: Vec<u32>,
         within: Vec<u32>,
-        orient: [Vec<u32>; 8],
+        orient: Box<[Vec<u32>; 8]>,
     },
 }
 
@@ -192,14 +192,14 @@ impl PerImageKeys {
                 let (_, bases) = block_layout(shape, b);
                 let at = |r: usize, col: usize| ((r * w + col) * c) as u32;
                 let within = (0..b * b).map(|t| at(t / b, t % b)).collect();
-                let orient = std::array::from_fn(|o| {
+                let orient = Box::new(std::array::from_fn(|o| {
                     (0..b * b)
                         .map(|t| {
                             let (r2, c2) = orient_source(o as u8, b, t / b, t % b);
                             at(r2, c2)
                         })
                         .collect()
-                });
+                }));
                 (
                     LABEL_ETC,
                     context(shape, &[*block]),
@@ -260,7 +260,7 @@ impl PerImageKeys {
                 &mut s,
                 k,
                 image,
-                (bases, within, orient),
+                (bases, within, &**orient),
                 self.shape.channels(),
                 encrypt,
             ),
