@@ -3,10 +3,12 @@
 # written from docs/schemes.md alone), byte for byte, and exits non-zero on any mismatch.
 #
 # 1. The reference's own checks: RFC 5869 (HKDF) and RFC 8439 (ChaCha20) test vectors.
-# 2. Every KAT vector (crates/pixveil-cipher/tests/kat/vectors*.json, v2 and v1) recomputed by
-#    the reference: synthetic batches and the built-in sample.
+# 2. Every KAT vector (crates/pixveil-cipher/tests/kat/vectors*.json: fixed mode v3 = v2, and
+#    v1; per-image mode v2 and v3) recomputed by the reference: synthetic batches and the
+#    built-in sample.
 # 3. Through the CLI: every committed KAT key (crates/pixveil-cipher/tests/kat/keys/, secret
-#    0x00..0x1f, written by the reference) encrypts the built-in sample (fixed mode: all 256
+#    0x00..0x1f, written by the reference; fixed and per-image, derivations v3, v2 and, fixed
+#    only, v1) encrypts the built-in sample (fixed mode: all 256
 #    images of each dataset of its shape; per-image mode: the first 16, with the nonces the CLI
 #    stored in its manifest) and the synthetic KAT batch; the reference encrypts the same input
 #    with the same key file; the two output files must be identical.
@@ -34,6 +36,10 @@ python3 "$ref" selftest
 echo "== KAT vectors recomputed by the reference"
 python3 "$ref" kat crates/pixveil-cipher/tests/kat/vectors.json | tail -1
 python3 "$ref" kat --kdf 1 crates/pixveil-cipher/tests/kat/vectors-v1.json | tail -1
+python3 "$ref" kat --kdf 3 crates/pixveil-cipher/tests/kat/vectors.json | tail -1
+for v in 2 3; do
+  python3 "$ref" kat-per-image "crates/pixveil-cipher/tests/kat/vectors-per-image-v$v.json" | tail -1
+done
 
 echo "== committed KAT keys are the reference's"
 python3 "$ref" keys "$tmp/keys"

@@ -8,7 +8,9 @@ under key derivation v2 (current) and v1 (legacy).
 
 Library use: `cipher(spec, shape, secret, kdf=2)` returns a function that encrypts one `HWC`
 image (bytes); `spec` is the JSON form of docs/schemes.md (`{"scheme": "pe", "shuffle": true}`,
-`{"scheme": "chain", "stages": [...]}`, ...). Command line: see `main()` (`--help`).
+`{"scheme": "chain", "stages": [...]}`, ...). Derivation v3 (§1.3) differs from v2 only in
+per-image mode for pe, pe-np, le and etc: `encrypt_batch(..., kdf=3, nonces=...)`.
+Command line: see `main()` (`--help`).
 """
 
 import argparse
@@ -20,7 +22,7 @@ import os
 import struct
 import sys
 
-from chacha20 import rng_stream, block as chacha_block
+from chacha20 import rng_stream, block as chacha_block, hchacha20
 
 # ---------------------------------------------------------------------------------------------
 # §1 Conventions: derivation
@@ -51,8 +53,8 @@ def u32s(*values):
 class Sampler:
     """§1.1: a generator read as one byte stream (ChaCha20Rng keystream bytes in order)."""
 
-    def __init__(self, secret, label, ctx):
-        self.seed = derive(secret, label, ctx)
+    def __init__(self, secret, label, ctx, seed=None):
+        self.seed = derive(secret, label, ctx) if seed is None else seed
         self.buf = b""
         self.pos = 0
         self.counter = 0
@@ -123,15 +125,31 @@ def gather_xor(src, mask):
 # §2 pe, pe-np
 
 
+def stream_of(seed):
+    """§1.3: the stream keyed by `seed` directly (ChaCha20Rng::from_seed(seed))."""
+    return Sampler(None, None, None, seed=seed)
+
+
+def generators(secret, ctx):
+    """Fixed-key draws: one generator per label, derive_rng(label, ctx)."""
+    return lambda label: Sampler(secret, label, ctx)
+
+
 def pe(shape, secret, shuffle, kdf):
     h, w, c = shape
-    ctx = u32s(h, w, c, int(shuffle)) if kdf == 2 else u32s(h, w, c)
-    r = Sampler(secret, "pixveil/v1/pe/np", ctx).bits(h * w * c)
+    ctx = u32s(h, w, c, int(shuffle)) if kdf >= 2 else u32s(h, w, c)
+    return pe_from(shape, shuffle, generators(secret, ctx))
+
+
+def pe_from(shape, shuffle, gen):
+    """§2 with the draws taken from `gen(label)` (§1.3: one stream for every label)."""
+    h, w, c = shape
+    r = gen("pixveil/v1/pe/np").bits(h * w * c)
     mask = [0xFF * bit for bit in r]
     src = list(range(h * w * c))
     out_mask = list(mask)
     if shuffle and c == 3:
-        sh = Sampler(secret, "pixveil/v1/pe/shuffle", ctx)
+        sh = gen("pixveil/v1/pe/shuffle")
         for i in range(h * w):
             t = TABLE1[sh.below_small(6)]
             for ch in range(3):
@@ -148,7 +166,7 @@ def pe(shape, secret, shuffle, kdf):
 def logistic_keystream(shape, secret, burn_in, kdf):
     h, w, c = shape
     n = h * w * c
-    ctx = u32s(h, w, c, burn_in) if kdf == 2 else u32s(h, w, c)
+    ctx = u32s(h, w, c, burn_in) if kdf >= 2 else u32s(h, w, c)
     g = Sampler(secret, "pixveil/v1/logistic/map", ctx)
     u1, u2 = g.next_u64(), g.next_u64()
     x = ((u1 >> 12) + 0.5) / 2.0**52
@@ -174,8 +192,13 @@ def logistic(shape, secret, burn_in, kdf):
 
 def le(shape, secret, b):
     h, w, c = shape
+    return le_from(shape, b, generators(secret, u32s(h, w, c, b)))
+
+
+def le_from(shape, b, gen):
+    h, w, c = shape
     d = b * b * c
-    key = Sampler(secret, "pixveil/v1/le/key", u32s(h, w, c, b)).permutation(2 * d)
+    key = gen("pixveil/v1/le/key").permutation(2 * d)
     rev = [k > d for k in key]
 
     def flip(x):
@@ -204,15 +227,19 @@ def le(shape, secret, b):
 
 def etc(shape, secret, b):
     h, w, c = shape
+    return etc_from(shape, b, generators(secret, u32s(h, w, c, b)))
+
+
+def etc_from(shape, b, gen):
+    h, w, c = shape
     gh, gw = h // b, w // b
     n = gh * gw
-    ctx = u32s(h, w, c, b)
-    perm = Sampler(secret, "pixveil/v1/etc/perm", ctx).permutation(n)
-    og = Sampler(secret, "pixveil/v1/etc/orient", ctx)
+    perm = gen("pixveil/v1/etc/perm").permutation(n)
+    og = gen("pixveil/v1/etc/orient")
     orient = [og.below_small(8) for _ in range(n)]
-    npb = Sampler(secret, "pixveil/v1/etc/np", ctx).bits(n)
+    npb = gen("pixveil/v1/etc/np").bits(n)
     if c == 3:
-        sg = Sampler(secret, "pixveil/v1/etc/shuffle", ctx)
+        sg = gen("pixveil/v1/etc/shuffle")
         codes = [sg.below_small(6) for _ in range(n)]
     else:
         codes = [0] * n
@@ -253,7 +280,7 @@ def cipher(spec, shape, secret, kdf=2):
         assert n >= 1, "an empty chain is InvalidParameter"
         fns = []
         for i, st in enumerate(stages):
-            ctx = u32s(i, n) if kdf == 2 else bytes([i])
+            ctx = u32s(i, n) if kdf >= 2 else bytes([i])
             fns.append(cipher(st, shape, derive(secret, "pixveil/v1/chain", ctx), kdf))
 
         def run(img):
@@ -291,13 +318,35 @@ def spec_from_name(name):
 
 
 # ---------------------------------------------------------------------------------------------
-# Key modes (§1): per-image keys image n with derive("pixveil/v1/per-image", nonce_n).
+# Key modes (§1): per-image keys image n with derive("pixveil/v1/per-image", nonce_n); under
+# v3, pe / pe-np / le / etc read image n's key from one stream (§1.3).
+
+
+def per_image_stream_cipher(spec, shape, secret, nonce):
+    """§1.3: K = derive("pixveil/v3/per-image/<scheme>", v2 ctx); stream keyed by
+    HChaCha20(K, nonce); every draw of the scheme from that one stream, in its order."""
+    h, w, c = shape
+    s = spec["scheme"]
+    if s == "pe":
+        ctx = u32s(h, w, c, int(spec["shuffle"]))
+    else:
+        ctx = u32s(h, w, c, spec["block"])
+    stream = stream_of(hchacha20(derive(secret, "pixveil/v3/per-image/" + s, ctx), nonce))
+    gen = lambda label: stream  # noqa: E731 (one stream for every draw)
+    if s == "pe":
+        return pe_from(shape, spec["shuffle"], gen)
+    if s == "le":
+        return le_from(shape, spec["block"], gen)
+    return etc_from(shape, spec["block"], gen)
 
 
 def encrypt_batch(spec, shape, secret, images, kdf=2, nonces=None):
     if nonces is None:
         f = cipher(spec, shape, secret, kdf)
         return [f(img) for img in images]
+    if kdf >= 3 and spec["scheme"] in ("pe", "le", "etc"):
+        return [per_image_stream_cipher(spec, shape, secret, nonce)(img)
+                for img, nonce in zip(images, nonces)]
     return [cipher(spec, shape, derive(secret, "pixveil/v1/per-image", nonce), kdf)(img)
             for img, nonce in zip(images, nonces)]
 
@@ -373,8 +422,8 @@ def container(kind, meta, body):
     return data + hashlib.sha256(data).digest()
 
 
-def write_key_file(path, spec, shape, mode, secret, kdf=2):
-    """A stored-secret key file with its settings MAC (v2 key files)."""
+def write_key_file(path, spec, shape, mode, secret, kdf=3):
+    """A stored-secret key file with its settings MAC (key files of derivation v2 and later)."""
     h, w, c = shape
     meta = {"spec": spec, "shape": {"height": h, "width": w, "channels": c}, "mode": mode,
             "protection": {"kind": "stored"}, "key_id": key_id(secret), "kdf": kdf}
@@ -457,6 +506,28 @@ def check_kat(vectors_path, kdf):
     return bad
 
 
+def check_per_image_kat(vectors_path):
+    """Recomputes every per-image vector (tests/kat/vectors-per-image-v*.json): the synthetic
+    batch encrypted in per-image mode under the vector's nonces and derivation version; checks
+    the batch digest and the first image's ciphertext. Returns the mismatches."""
+    bad = 0
+    for v in json.load(open(vectors_path)):
+        shape = tuple(int(x) for x in v["shape"].split("x"))
+        what = v["input"]
+        seed = int(what.split("from_seed([")[1].split(";")[0])
+        images = kat_inputs(shape, seed, int(what.split()[0]))
+        ok = hashlib.sha256(b"".join(images)).hexdigest() == v["input_sha256"]
+        nonces = [bytes.fromhex(n) for n in v["nonces"]]
+        ct = encrypt_batch(v["spec"], shape, KAT_SECRET, images, v["kdf"], nonces)
+        got = hashlib.sha256(b"".join(ct)).hexdigest()
+        ok = ok and got == v["sha256"] and ct[0].hex() == v["first_ciphertext"]
+        bad += not ok
+        print(f"{'ok      ' if ok else 'MISMATCH'} per-image v{v['kdf']} {v['scheme']:>16} "
+              f"{v['shape']}: {got}")
+    print(f"{bad} mismatches")
+    return bad
+
+
 KAT_SCHEMES = {
     (28, 28, 1): ["pe", "pe-np", "logistic", "grey", "le/4", "etc/4", "le/2", "etc/2",
                   "chain(pe,etc/4)"],
@@ -471,12 +542,14 @@ def key_file_name(name, shape, mode, kdf):
 
 
 def write_kat_keys(folder):
-    """The KAT key files: secret 0x00..0x1f, every scheme of §8, fixed and per-image (v2), and
-    fixed v1 (legacy key files after `pixveil rekey`). Written by this reference, not by pixveil."""
+    """The KAT key files: secret 0x00..0x1f, every scheme of §8, fixed and per-image (v3 and
+    v2), and fixed v1 (legacy key files after `pixveil rekey`). Written by this reference, not by
+    pixveil."""
     os.makedirs(folder, exist_ok=True)
     for shape, names in KAT_SCHEMES.items():
         for name in names:
-            for mode, kdf in (("fixed", 2), ("per-image", 2), ("fixed", 1)):
+            for mode, kdf in (("fixed", 3), ("per-image", 3), ("fixed", 2), ("per-image", 2),
+                              ("fixed", 1)):
                 path = os.path.join(folder, key_file_name(name, shape, mode, kdf))
                 write_key_file(path, spec_from_name(name), shape, mode, KAT_SECRET, kdf)
 
@@ -516,6 +589,8 @@ def main():
     k = sub.add_parser("kat", help="check tests/kat/vectors*.json")
     k.add_argument("vectors")
     k.add_argument("--kdf", type=int, default=2)
+    sub.add_parser("kat-per-image", help="check tests/kat/vectors-per-image-v*.json").add_argument(
+        "vectors")
     sub.add_parser("selftest", help="RFC 5869 and RFC 8439 test vectors")
     sub.add_parser("keys", help="write the KAT key files").add_argument("folder")
     sub.add_parser("inputs", help="write the inputs of check.sh").add_argument("folder")
@@ -527,6 +602,8 @@ def main():
     a = ap.parse_args()
     if a.cmd == "kat":
         sys.exit(1 if check_kat(a.vectors, a.kdf) else 0)
+    if a.cmd == "kat-per-image":
+        sys.exit(1 if check_per_image_kat(a.vectors) else 0)
     if a.cmd == "selftest":
         selftest()
         return

@@ -73,7 +73,7 @@ pub(crate) fn stage_key(
     match kdf {
         // v1 chains had at most 256 stages, so the index fits its one byte.
         KdfVersion::V1 => secret.derive(LABEL_STAGE, &[i as u8]),
-        KdfVersion::V2 => {
+        KdfVersion::V2 | KdfVersion::V3 => {
             let mut ctx = [0u8; 8];
             ctx[..4].copy_from_slice(&(i as u32).to_be_bytes());
             ctx[4..].copy_from_slice(&(n as u32).to_be_bytes());

@@ -20,7 +20,7 @@ use rand_core::{RngCore, SeedableRng};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::{BatchCipher, Error, KdfVersion, KeyMode, Result, SchemeSpec};
+use crate::{BatchCipher, Error, KdfVersion, KeyMode, Nonce, Result, SchemeSpec};
 
 /// The master secret of the known-answer vectors: bytes `0..32`.
 pub const KAT_SECRET: [u8; 32] = {
@@ -179,6 +179,75 @@ pub fn standard_vectors_with(kdf: KdfVersion) -> Result<Vec<KatVector>> {
                 shape: shape.to_string(),
                 input: input.clone(),
                 input_sha256: input_sha256.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// One per-image known-answer vector: the per-image-mode encryption of a synthetic batch of the
+/// standard set under the nonces of [`kat_nonces`], with the first image's ciphertext in full
+/// (so a test can decrypt committed ciphertext bytes, not only recompute a digest).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PerImageVector {
+    /// Short scheme name ([`SchemeSpec::name`]).
+    pub scheme: String,
+    /// The scheme and its parameters.
+    pub spec: SchemeSpec,
+    /// Image shape, `HxWxC`.
+    pub shape: String,
+    /// Key-derivation version ([`KdfVersion::number`]).
+    pub kdf: u32,
+    /// How the input batch is generated.
+    pub input: String,
+    /// SHA-256 (hex) of the input batch bytes.
+    pub input_sha256: String,
+    /// The per-image nonces, hex, one per image in batch order.
+    pub nonces: Vec<String>,
+    /// SHA-256 (hex) of the per-image ciphertext batch bytes.
+    pub sha256: String,
+    /// The ciphertext of the first image, hex.
+    pub first_ciphertext: String,
+}
+
+/// The nonces of the per-image vectors: `n` consecutive 16-byte pieces of the keystream of
+/// `ChaCha20Rng::from_seed([9; 32])`.
+pub fn kat_nonces(n: usize) -> Vec<Nonce> {
+    let mut bytes = vec![0u8; 16 * n];
+    ChaCha20Rng::from_seed([9; 32]).fill_bytes(&mut bytes);
+    bytes
+        .chunks_exact(16)
+        .map(|c| Nonce(c.try_into().expect("chunks_exact(16) gives 16 bytes")))
+        .collect()
+}
+
+/// The per-image known-answer vectors under derivation version `kdf`: every scheme of
+/// [`standard_specs`] on the two synthetic batches of [`standard_inputs`], secret
+/// [`KAT_SECRET`], nonces [`kat_nonces`].
+///
+/// # Errors
+/// Only if a standard scheme fails to build (a bug).
+pub fn per_image_vectors_with(kdf: KdfVersion) -> Result<Vec<PerImageVector>> {
+    let secret = MasterSecret::from_bytes(KAT_SECRET);
+    let mut out = Vec::new();
+    for (shape, batch, input) in standard_inputs()?.into_iter().take(2) {
+        let nonces = kat_nonces(batch.len());
+        let input_sha256 = sha256_hex(batch.as_bytes());
+        for spec in standard_specs(shape)? {
+            let cipher =
+                BatchCipher::with_kdf(spec.clone(), shape, KeyMode::PerImage, &secret, kdf)?;
+            let mut ct = batch.clone();
+            cipher.encrypt_batch(&mut ct, Some(&nonces), &|_| {})?;
+            out.push(PerImageVector {
+                scheme: spec.name(),
+                spec,
+                shape: shape.to_string(),
+                kdf: kdf.number(),
+                input: input.clone(),
+                input_sha256: input_sha256.clone(),
+                nonces: nonces.iter().map(Nonce::to_hex).collect(),
+                sha256: sha256_hex(ct.as_bytes()),
+                first_ciphertext: hex::encode(&ct.as_bytes()[..shape.len()]),
             });
         }
     }

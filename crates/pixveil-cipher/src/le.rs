@@ -53,7 +53,7 @@ pub const LABEL_KEY: &str = "pixveil/v1/le/key";
 /// One output byte of a block, offsets relative to the block's first byte:
 /// `out[dst] = ((in[lo] >> lo_sh) & 15 | ((in[hi] >> hi_sh) & 15) << 4) ^ xor`.
 #[derive(Clone, Copy, zeroize::Zeroize)]
-struct Entry {
+pub(crate) struct Entry {
     dst: u32,
     lo: u32,
     hi: u32,
@@ -120,6 +120,13 @@ pub(crate) fn block_layout(shape: Shape, b: usize) -> (Vec<u32>, Vec<u32>) {
 /// The block table of the permutation `ord` (`2d` nibble indices) with reversal mask `rev`,
 /// for a block whose byte `t` lies at offset `within[t]` from its first byte.
 fn table(ord: &[u32], rev: &[bool], within: &[u32]) -> Zeroizing<Vec<Entry>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(within.len()));
+    table_into(ord, rev, within, &mut out);
+    out
+}
+
+/// [`table`] into `out` (cleared first; its allocation is reused).
+pub(crate) fn table_into(ord: &[u32], rev: &[bool], within: &[u32], out: &mut Vec<Entry>) {
     let d = within.len();
     // `ord` is a permutation of 0..2d and `rev` has 2d entries, so every index is in range.
     let nib = |j: usize| -> (u32, u8, u8) {
@@ -131,7 +138,7 @@ fn table(ord: &[u32], rev: &[bool], within: &[u32]) -> Zeroizing<Vec<Entry>> {
             if flip { 15 } else { 0 },
         )
     };
-    let mut out = Zeroizing::new(Vec::with_capacity(d));
+    out.clear();
     out.extend((0..d).map(|t| {
         let (lo, lo_sh, lo_x) = nib(t);
         let (hi, hi_sh, hi_x) = nib(d + t);
@@ -144,7 +151,6 @@ fn table(ord: &[u32], rev: &[bool], within: &[u32]) -> Zeroizing<Vec<Entry>> {
             xor: lo_x | (hi_x << 4),
         }
     }));
-    out
 }
 
 impl Le {
@@ -177,24 +183,30 @@ impl Le {
 
     fn apply(&self, image: &mut [u8], t: &[Entry]) -> Result<()> {
         check_len(self.shape, image)?;
-        let (b, w, c) = (self.block, self.shape.width(), self.shape.channels());
-        let row = w * c;
-        with_copy(image, 0, |s, image| {
-            // Block (br, bc) starts at byte (br·b·W + bc·b)·C; every entry offset stays inside
-            // the block (type invariant), so every index is below H·W·C = image.len().
-            for base_row in (0..self.shape.height()).step_by(b) {
-                for base_col in (0..w).step_by(b) {
-                    let base = base_row * row + base_col * c;
-                    for e in t {
-                        let l = (s[base + e.lo as usize] >> e.lo_sh) & 15;
-                        let h = (s[base + e.hi as usize] >> e.hi_sh) & 15;
-                        image[base + e.dst as usize] = (l | (h << 4)) ^ e.xor;
-                    }
-                }
-            }
-        });
+        apply_table(self.shape, self.block, image, t);
         Ok(())
     }
+}
+
+/// Applies the block table `t` (from [`table_into`] for `shape` and block side `b`) to every
+/// block of `image` (`shape.len()` bytes, checked by the caller).
+pub(crate) fn apply_table(shape: Shape, b: usize, image: &mut [u8], t: &[Entry]) {
+    let (w, c) = (shape.width(), shape.channels());
+    let row = w * c;
+    with_copy(image, 0, |s, image| {
+        // Block (br, bc) starts at byte (br·b·W + bc·b)·C; every entry offset stays inside
+        // the block (the tables' invariant), so every index is below H·W·C = image.len().
+        for base_row in (0..shape.height()).step_by(b) {
+            for base_col in (0..w).step_by(b) {
+                let base = base_row * row + base_col * c;
+                for e in t {
+                    let l = (s[base + e.lo as usize] >> e.lo_sh) & 15;
+                    let h = (s[base + e.hi as usize] >> e.hi_sh) & 15;
+                    image[base + e.dst as usize] = (l | (h << 4)) ^ e.xor;
+                }
+            }
+        }
+    });
 }
 
 impl Cipher for Le {

@@ -8,7 +8,8 @@
 //!
 //! Key modes ([`KeyMode`]): **fixed** (one key for every image, papers A and B: what lets a CNN
 //! learn, and what a known-plaintext attack breaks) and **per-image** (each image gets its own
-//! key derived from the master secret and a stored 128-bit nonce).
+//! key derived from the master secret and a stored 128-bit nonce; under derivation v3 `pe`,
+//! `pe-np`, `le` and `etc` read it from one ChaCha20 stream per image, see [`per_image`]).
 #![forbid(unsafe_code)]
 
 pub mod error;
@@ -28,6 +29,7 @@ pub mod etc;
 pub mod le;
 pub mod logistic;
 pub mod pe;
+pub mod per_image;
 
 pub use error::{Error, Result};
 pub use keyfile::{KeyFile, Protection};

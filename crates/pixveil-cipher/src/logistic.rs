@@ -129,7 +129,7 @@ impl Logistic {
         check_burn_in(burn_in)?;
         let ctx = match kdf {
             KdfVersion::V1 => context(shape, &[]),
-            KdfVersion::V2 => context(shape, &[burn_in]),
+            KdfVersion::V2 | KdfVersion::V3 => context(shape, &[burn_in]),
         };
         let mut rng = secret.derive_rng(LABEL_MAP, &ctx);
         let u1 = Zeroizing::new(rand_core::RngCore::next_u64(&mut rng));
@@ -228,7 +228,7 @@ mod tests {
         let raw = |burn_in, kdf| {
             let ctx = match kdf {
                 KdfVersion::V1 => context(shape, &[]),
-                KdfVersion::V2 => context(shape, &[burn_in]),
+                KdfVersion::V2 | KdfVersion::V3 => context(shape, &[burn_in]),
             };
             let mut rng = secret.derive_rng(LABEL_MAP, &ctx);
             let u1 = rand_core::RngCore::next_u64(&mut rng);

@@ -6,7 +6,10 @@
 //! * [`KeyMode::PerImage`]: image `i` is encrypted with a cipher keyed by
 //!   `HKDF(master, "pixveil/v1/per-image", nonce_i)`, where `nonce_i` is a fresh 128-bit value
 //!   from the OS CSPRNG, stored beside the ciphertext (the "without key management" setting of
-//!   Sirichotedumrong et al., IEEE Access 2019).
+//!   Sirichotedumrong et al., IEEE Access 2019). Under derivation v3 ([`KdfVersion::V3`]) `pe`,
+//!   `pe-np`, `le` and `etc` instead read image `i`'s key from one ChaCha20 stream,
+//!   `HChaCha20(derive(label, ctx), nonce_i)`, without building a cipher per image
+//!   ([`crate::per_image`]).
 
 use std::fmt;
 
@@ -16,7 +19,11 @@ use rand_core::{OsRng, TryRngCore};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::{spec::KdfVersion, Cipher, Error, Result, SchemeSpec};
+use crate::{
+    per_image::{PerImageCipher, PerImageKeys},
+    spec::KdfVersion,
+    Cipher, Error, Result, SchemeSpec,
+};
 
 /// Which key encrypts each image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -105,6 +112,8 @@ pub struct BatchCipher {
     kdf: KdfVersion,
     secret: MasterSecret,
     fixed: Option<Box<dyn Cipher>>,
+    /// Per-image mode under v3 for `pe`, `pe-np`, `le`, `etc`: the stream key and layout.
+    streams: Option<PerImageKeys>,
 }
 
 impl fmt::Debug for BatchCipher {
@@ -144,16 +153,22 @@ impl BatchCipher {
         kdf: KdfVersion,
     ) -> Result<Self> {
         // Fixed mode derives the tables once, here; per-image mode derives them per image and
-        // only checks the parameters against the shape up front.
-        let fixed = match mode {
-            KeyMode::Fixed => Some(spec.build_with(shape, secret, kdf)?),
+        // only checks the parameters against the shape up front (and, under v3, derives the
+        // stream key of the schemes that have one).
+        let (fixed, streams) = match mode {
+            KeyMode::Fixed => (Some(spec.build_with(shape, secret, kdf)?), None),
             KeyMode::PerImage => {
                 spec.check(shape)?;
-                None
+                let streams = match kdf {
+                    KdfVersion::V3 => PerImageKeys::new(&spec, shape, secret)?,
+                    KdfVersion::V1 | KdfVersion::V2 => None,
+                };
+                (None, streams)
             }
         };
         Ok(Self {
             fixed,
+            streams,
             spec,
             shape,
             mode,
@@ -180,16 +195,20 @@ impl BatchCipher {
     }
 
     /// The cipher for one image: the shared one (fixed mode) or one keyed by the image's nonce.
+    ///
+    /// # Errors
+    /// [`Error::MissingNonces`] in per-image mode without a nonce.
     pub fn cipher_for(&self, nonce: Option<&Nonce>) -> Result<CipherRef<'_>> {
-        match (&self.fixed, nonce) {
-            (Some(c), _) => Ok(CipherRef::Shared(c.as_ref())),
-            (None, Some(n)) => {
+        match (&self.fixed, &self.streams, nonce) {
+            (Some(c), _, _) => Ok(CipherRef::Shared(c.as_ref())),
+            (None, Some(keys), Some(n)) => Ok(CipherRef::Stream(PerImageCipher::new(keys, *n))),
+            (None, None, Some(n)) => {
                 let key = self.secret.derive(PER_IMAGE_LABEL, &n.0);
                 Ok(CipherRef::Owned(
                     self.spec.build_with(self.shape, &key, self.kdf)?,
                 ))
             }
-            (None, None) => Err(Error::MissingNonces),
+            (None, _, None) => Err(Error::MissingNonces),
         }
     }
 
@@ -372,8 +391,11 @@ impl BatchCipher {
 pub enum CipherRef<'a> {
     /// The shared fixed-key cipher.
     Shared(&'a dyn Cipher),
-    /// A per-image cipher.
+    /// A per-image cipher built for one image (derivations v1, v2; `logistic` and chains).
     Owned(Box<dyn Cipher>),
+    /// A per-image cipher read from the image's stream (derivation v3: `pe`, `pe-np`, `le`,
+    /// `etc`).
+    Stream(PerImageCipher<'a>),
 }
 
 impl CipherRef<'_> {
@@ -382,6 +404,7 @@ impl CipherRef<'_> {
         match self {
             CipherRef::Shared(c) => *c,
             CipherRef::Owned(c) => c.as_ref(),
+            CipherRef::Stream(c) => c,
         }
     }
 }

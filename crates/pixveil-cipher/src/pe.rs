@@ -70,7 +70,7 @@ pub struct Pe {
 fn pe_context(shape: Shape, shuffle: bool, kdf: KdfVersion) -> Vec<u8> {
     match kdf {
         KdfVersion::V1 => context(shape, &[]),
-        KdfVersion::V2 => context(shape, &[u32::from(shuffle)]),
+        KdfVersion::V2 | KdfVersion::V3 => context(shape, &[u32::from(shuffle)]),
     }
 }
 

@@ -54,6 +54,33 @@ impl Sampler {
         }
     }
 
+    /// The sampler of the ChaCha20 stream keyed by `seed` directly (block counter 0, stream 0):
+    /// the per-image streams of derivation v3 ([`crate::per_image`]). The seed is wiped here.
+    pub(crate) fn from_seed(seed: [u8; 32]) -> Self {
+        let seed = Zeroizing::new(seed);
+        Self {
+            rng: <ChaCha20Rng as rand_core::SeedableRng>::from_seed(*seed),
+            buf: [0; BUF],
+            pos: BUF,
+        }
+    }
+
+    /// Fills `out` with the next `out.len()` stream bytes (what `out.len()` calls of
+    /// [`Sampler::byte`] would return).
+    pub(crate) fn fill(&mut self, out: &mut [u8]) {
+        let mut done = 0;
+        while done < out.len() {
+            if self.pos == BUF {
+                self.rng.fill_bytes(&mut self.buf);
+                self.pos = 0;
+            }
+            let n = (BUF - self.pos).min(out.len() - done);
+            out[done..done + n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+            self.pos += n;
+            done += n;
+        }
+    }
+
     /// The next keystream byte.
     #[inline]
     pub(crate) fn byte(&mut self) -> u8 {
@@ -141,12 +168,18 @@ impl Sampler {
     /// key material: wiped when dropped).
     pub(crate) fn permutation(&mut self, n: usize) -> Zeroizing<Vec<u32>> {
         let mut p = Zeroizing::new(Vec::with_capacity(n));
+        self.permutation_into(n, &mut p);
+        p
+    }
+
+    /// [`Sampler::permutation`] into `p` (cleared first; its allocation is reused).
+    pub(crate) fn permutation_into(&mut self, n: usize, p: &mut Vec<u32>) {
+        p.clear();
         p.extend(0..n as u32);
         for i in (1..n).rev() {
             let j = self.below(i + 1);
             p.swap(i, j);
         }
-        p
     }
 }
 

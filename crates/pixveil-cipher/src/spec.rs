@@ -20,17 +20,23 @@ pub enum KdfVersion {
     /// `burn_in`, chain stage `i` of `n` is keyed by `i ‖ n` (`u32`s, big-endian). LE and EtC
     /// are unchanged (shape and block size were already their only parameters).
     V2,
+    /// Fixed mode exactly as [`KdfVersion::V2`]. Per-image mode keys `pe`, `pe-np`, `le` and
+    /// `etc` from one ChaCha20 stream per image, `HChaCha20(derive(label, ctx), nonce)`, read
+    /// as the image's tables are applied ([`crate::per_image`]; issue 12, item 6); `logistic`
+    /// and chains keep the v2 per-image derivation.
+    V3,
 }
 
 impl KdfVersion {
     /// The version new keys use.
-    pub const CURRENT: KdfVersion = KdfVersion::V2;
+    pub const CURRENT: KdfVersion = KdfVersion::V3;
 
     /// The number stored in key files.
     pub fn number(self) -> u32 {
         match self {
             KdfVersion::V1 => 1,
             KdfVersion::V2 => 2,
+            KdfVersion::V3 => 3,
         }
     }
 
@@ -42,8 +48,9 @@ impl KdfVersion {
         match n {
             1 => Ok(KdfVersion::V1),
             2 => Ok(KdfVersion::V2),
+            3 => Ok(KdfVersion::V3),
             other => Err(Error::InvalidKey(format!(
-                "key-derivation version {other} is not supported (this pixveil knows 1 and 2); upgrade pixveil"
+                "key-derivation version {other} is not supported (this pixveil knows 1 to 3); upgrade pixveil"
             ))),
         }
     }

@@ -742,7 +742,7 @@ fn edited_key_settings_are_refused() {
     )
     .unwrap();
     assert_eq!(v["settings"], "verified");
-    assert_eq!(v["kdf_version"], 2);
+    assert_eq!(v["kdf_version"], 3);
     let edited = d.join("edited-stored");
     edit_key_meta(&stored, &edited, |m| m["mode"] = "fixed".into());
     assert_error(pixveil().arg("info").arg(&edited), "edited");
