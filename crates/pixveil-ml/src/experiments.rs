@@ -15,9 +15,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::chart::{save_bar_chart, BarChart, Series};
 use pixveil_cipher::{KeyFile, KeyMode, SchemeSpec};
 use pixveil_core::fsio;
-use pixveil_image::plot::{save_bar_chart, BarChart, Series};
 use pixveil_image::Shape;
 use serde::Serialize;
 
