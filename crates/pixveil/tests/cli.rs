@@ -630,6 +630,32 @@ fn attack_contract_fixed_key_pe_falls_to_one_chosen_image() {
 }
 
 #[test]
+fn attack_png_is_a_captioned_readable_panel() {
+    let dir = TempDir::new().unwrap();
+    let input = dir.path().join("in-idx3-ubyte");
+    write_idx(&input, 8, false);
+    let key = keygen(dir.path(), "k", "pe", "28x28x1", "fixed");
+    let png = dir.path().join("kpa.png");
+    pixveil()
+        .args(["attack", "kpa", "--json", "--key"])
+        .arg(&key)
+        .arg(&input)
+        .arg("--png")
+        .arg(&png)
+        .assert()
+        .success();
+    let img = pixveil_image::files::read_image(&png).unwrap();
+    let s = img.shape();
+    // Was 28 × 88 (the three images 1:1, no captions).
+    assert!(s.height() >= 4 * 28 && s.width() >= 3 * 4 * 28, "{s}");
+    assert_eq!(s.channels(), 3);
+    assert_eq!(
+        pixveil_analysis::attacks::PANEL_CAPTIONS,
+        ["original", "ciphertext", "recovered"]
+    );
+}
+
+#[test]
 fn analyze_contract() {
     let dir = TempDir::new().unwrap();
     let input = dir.path().join("in-idx3-ubyte");
