@@ -13,6 +13,7 @@ Chains (N = 8192, single thread):
 Each op is timed ``reps`` times after one warm-up; the median is reported in milliseconds.
 """
 import argparse
+import csv
 import json
 import math
 import statistics
@@ -166,7 +167,7 @@ def main():
     for key in pix:
         if key not in seal_map and key[0] in chains:
             keys.append(key)
-    lines = ["chain,op,seal_ms,pixveil_ms,ratio_seal_over_pixveil"]
+    rows = [["chain", "op", "seal_ms", "pixveil_ms", "ratio_seal_over_pixveil"]]
     print(f"{'chain':8} {'op':18} {'SEAL (TenSEAL) ms':>18} {'pixveil ms':>11} {'SEAL/pixveil':>13}")
     for chain, op in keys:
         s = seal_map.get((chain, op))
@@ -174,10 +175,10 @@ def main():
         ratio = (s / p) if (s is not None and p) else None
         fmt = lambda v, d=3: "n/a" if v is None else f"{v:.{d}f}"
         print(f"{chain:8} {op:18} {fmt(s):>18} {fmt(p):>11} {fmt(ratio, 2):>13}")
-        lines.append(f"{chain},{op},{fmt(s)},{fmt(p)},{fmt(ratio, 2)}")
+        rows.append([chain, op, fmt(s), fmt(p), fmt(ratio, 2)])
     if a.csv_out:
-        with open(a.csv_out, "w") as f:
-            f.write("\n".join(lines) + "\n")
+        with open(a.csv_out, "w", newline="") as f:
+            csv.writer(f, lineterminator="\n").writerows(rows)
 
 
 if __name__ == "__main__":

@@ -8,12 +8,15 @@
 //!   chosen-plaintext ([`attacks::cpa`]) through a query-counting [`attacks::EncryptionOracle`],
 //!   and ciphertext-only ([`attacks::coa`]: MSB heuristic, 48-candidate neighbour search,
 //!   jigsaw solver).
+//! * [`demo`]: the scheme tour of `pixveil demo` (every scheme on the built-in sample, with
+//!   labelled PNG grids).
 //! * [`report`]: the scheme × mode markdown table of `pixveil analyze --all`.
 //!
 //! Images are `H×W×C` bytes in `HWC` order ([`pixveil_image`]); batches are contiguous.
 #![forbid(unsafe_code)]
 
 pub mod attacks;
+pub mod demo;
 pub mod error;
 pub mod metrics;
 pub mod report;

@@ -1,7 +1,9 @@
-//! Contact sheets: several batches side by side in one PNG, e.g. "plain vs encrypted".
+//! Contact sheets: several batches side by side in one PNG, e.g. "plain vs encrypted", each
+//! row under a label band naming it.
 
 use std::path::Path;
 
+use crate::draw::{self, Canvas};
 use crate::{files, Error, ImageBatch, Result, Shape};
 
 /// Width of the separators between cells and around the sheet, in output pixels.
@@ -10,20 +12,31 @@ pub const SEPARATOR: usize = 2;
 pub const SEPARATOR_RGB: [u8; 3] = [40, 80, 160];
 /// Largest accepted sheet side, in pixels.
 pub const MAX_GRID_SIDE: usize = 1 << 14;
+/// Scale of the row labels ([`draw`] font pixels per output pixel side).
+pub const LABEL_SCALE: i64 = 2;
+/// Height of the label band above each row of cells, in output pixels: a line of text at
+/// [`LABEL_SCALE`] (descenders included) and [`LABEL_PAD`] above and below it.
+pub const LABEL_BAND: usize = (draw::CELL_H * LABEL_SCALE + 2 * LABEL_PAD) as usize;
+/// Space above and below a row label, and before it, in output pixels.
+pub const LABEL_PAD: i64 = 4;
+/// Background of the label bands (RGB): white.
+pub const LABEL_BACKGROUND: [u8; 3] = [255, 255, 255];
+/// Colour of the label text (RGB): near black.
+pub const LABEL_RGB: [u8; 3] = [33, 33, 33];
 
-/// Saves an RGB PNG with one row per batch, in the order given: row `r` shows the first
-/// `per_row` images of `rows[r].1`, each upscaled by `scale` with nearest neighbour. Grey images
-/// are drawn as grey (the value repeated in R, G and B).
+/// Saves an RGB PNG with one row per batch, in the order given: row `r` is a [`LABEL_BAND`]-high
+/// band with the label `rows[r].0` (white, dark text, truncated with `..` to the sheet width),
+/// then the first `per_row` images of `rows[r].1`, each upscaled by `scale` with nearest
+/// neighbour. Grey images are drawn as grey (the value repeated in R, G and B).
 ///
 /// Every cell has the size of the largest image (times `scale`); smaller images sit in the top
 /// left corner of their cell, and missing images (a batch shorter than `per_row`) leave the cell
 /// black. Cells and rows are separated, and the sheet framed, by [`SEPARATOR`]-pixel lines of
-/// [`SEPARATOR_RGB`]. The row labels (`rows[r].0`) are not drawn (no font); callers should state
-/// the row order in their output. The write is atomic.
+/// [`SEPARATOR_RGB`]. The write is atomic.
 ///
 /// # Shapes
-/// Output: `R·(h·scale) + (R+1)·2` pixels high and `per_row·(w·scale) + (per_row+1)·2` wide,
-/// `h`, `w` the largest image sides, `R = rows.len()`.
+/// Output: `R·(LABEL_BAND + h·scale) + (R+1)·2` pixels high and `per_row·(w·scale) +
+/// (per_row+1)·2` wide, `h`, `w` the largest image sides, `R = rows.len()`.
 ///
 /// # Errors
 /// [`Error::Parameter`] if `rows` is empty, `per_row` or `scale` is 0, or the sheet would exceed
@@ -67,49 +80,43 @@ fn render_grid(
         .expect("rows is not empty (checked above)");
     let side = |cells: usize, cell: usize| -> Option<usize> {
         cells
-            .checked_mul(cell.checked_mul(scale)?)?
+            .checked_mul(cell)?
             .checked_add(cells.checked_add(1)?.checked_mul(SEPARATOR)?)
             .filter(|s| *s <= MAX_GRID_SIDE)
     };
-    let height = side(rows.len(), cell_h).ok_or_else(too_big)?;
-    let width = side(per_row, cell_w).ok_or_else(too_big)?;
-    let mut out = SEPARATOR_RGB.repeat(height * width);
-    for (r, (_, batch)) in rows.iter().enumerate() {
-        let s = batch.shape();
-        let y0 = SEPARATOR + r * (cell_h * scale + SEPARATOR);
+    let row_h = cell_h
+        .checked_mul(scale)
+        .and_then(|h| h.checked_add(LABEL_BAND))
+        .ok_or_else(too_big)?;
+    let height = side(rows.len(), row_h).ok_or_else(too_big)?;
+    let width =
+        side(per_row, cell_w.checked_mul(scale).ok_or_else(too_big)?).ok_or_else(too_big)?;
+    let as_u32 = |v: usize| u32::try_from(v).map_err(|_| too_big());
+    let mut canvas = Canvas::new(as_u32(width)?, as_u32(height)?, SEPARATOR_RGB)?;
+    // Every side below is at most MAX_GRID_SIDE (checked above): the casts to i64 are exact.
+    let (sep, band, scale) = (SEPARATOR as i64, LABEL_BAND as i64, scale as i64);
+    let (cell_h, cell_w, row_h) = (cell_h as i64 * scale, cell_w as i64 * scale, row_h as i64);
+    let inner_w = width as i64 - 2 * sep;
+    for (r, (label, batch)) in rows.iter().enumerate() {
+        let y0 = sep + r as i64 * (row_h + sep);
+        canvas.fill_rect(sep, y0, inner_w, band, LABEL_BACKGROUND);
+        let text = draw::truncate(label, inner_w - 2 * LABEL_PAD, LABEL_SCALE);
+        canvas.text(
+            sep + LABEL_PAD,
+            y0 + LABEL_PAD,
+            &text,
+            LABEL_SCALE,
+            LABEL_RGB,
+        );
         for col in 0..per_row {
-            let x0 = SEPARATOR + col * (cell_w * scale + SEPARATOR);
-            let img = batch.image(col);
-            for y in 0..cell_h * scale {
-                for x in 0..cell_w * scale {
-                    let (sy, sx) = (y / scale, x / scale);
-                    let px: [u8; 3] = match img {
-                        Some(img) if sy < s.height() && sx < s.width() => {
-                            let at = (sy * s.width() + sx) * s.channels();
-                            // (sy, sx) is inside the image and c < channels ∈ {1, 3}.
-                            let get = |c: usize| img[at + c];
-                            if s.channels() == 1 {
-                                [get(0); 3]
-                            } else {
-                                [get(0), get(1), get(2)]
-                            }
-                        }
-                        _ => [0; 3],
-                    };
-                    let o = ((y0 + y) * width + x0 + x) * 3;
-                    if let Some(dst) = out.get_mut(o..o + 3) {
-                        dst.copy_from_slice(&px);
-                    }
-                }
+            let x0 = sep + col as i64 * (cell_w + sep);
+            canvas.fill_rect(x0, y0 + band, cell_w, cell_h, [0; 3]);
+            if let Some(img) = batch.image(col) {
+                canvas.blit(x0, y0 + band, img, batch.shape(), scale)?;
             }
         }
     }
-    let shape = Shape::new(
-        u32::try_from(height).map_err(|_| too_big())?,
-        u32::try_from(width).map_err(|_| too_big())?,
-        3,
-    )?;
-    Ok((shape, out))
+    canvas.into_rgb()
 }
 
 #[cfg(test)]
@@ -125,25 +132,57 @@ mod tests {
         .unwrap();
         let rgb = ImageBatch::new(Shape::new(1, 1, 3).unwrap(), vec![1, 2, 3]).unwrap();
         let (shape, px) = render_grid(&[("plain", &grey), ("enc", &rgb)], 2, 3).unwrap();
-        // Cells 6×6, 2 rows, 2 columns, 2-px separators.
+        // Cells 6×6 under a label band, 2 rows, 2 columns, 2-px separators.
+        let b = LABEL_BAND;
         assert_eq!(
             (shape.height(), shape.width()),
-            (2 * 6 + 3 * 2, 2 * 6 + 3 * 2)
+            (2 * (b + 6) + 3 * 2, 2 * 6 + 3 * 2)
         );
         let at = |y: usize, x: usize| &px[(y * shape.width() + x) * 3..][..3];
         assert_eq!(at(0, 0), SEPARATOR_RGB);
-        assert_eq!(at(2, 2), [10, 10, 10]);
-        assert_eq!(at(4, 4), [10, 10, 10]);
-        assert_eq!(at(5, 5), [40, 40, 40]);
-        assert_eq!(at(2, 10), [50, 50, 50]); // second image of row 0
-        assert_eq!(at(10, 2), [1, 2, 3]); // row 1, scaled 1×1 RGB image
-        assert_eq!(at(13, 5), [0, 0, 0]); // outside the smaller image
-        assert_eq!(at(10, 10), [0, 0, 0]); // batch has only one image
+        assert_eq!(at(2, 2), LABEL_BACKGROUND); // left of the label text
+        assert_eq!(at(b + 2, 2), [10, 10, 10]);
+        assert_eq!(at(b + 4, 4), [10, 10, 10]);
+        assert_eq!(at(b + 5, 5), [40, 40, 40]);
+        assert_eq!(at(b + 2, 10), [50, 50, 50]); // second image of row 0
+        let r1 = b + 6 + 2; // first row of the second row's cells, after its band
+        assert_eq!(at(r1 + b + 2, 2), [1, 2, 3]); // row 1, scaled 1×1 RGB image
+        assert_eq!(at(r1 + b + 5, 5), [0, 0, 0]); // outside the smaller image
+        assert_eq!(at(r1 + b + 2, 10), [0, 0, 0]); // batch has only one image
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("grid.png");
         save_grid(&[("plain", &grey), ("enc", &rgb)], 2, 3, &p).unwrap();
         let back = crate::files::read_image(&p).unwrap();
         assert_eq!(back.as_bytes(), &px[..]);
+    }
+
+    /// Text pixels in the label band of row `r` (of `rows` rows, cells `cell` pixels high).
+    fn label_pixels(shape: Shape, px: &[u8], r: usize, cell: usize) -> usize {
+        let y0 = SEPARATOR + r * (LABEL_BAND + cell + SEPARATOR);
+        (y0..y0 + LABEL_BAND)
+            .flat_map(|y| (SEPARATOR..shape.width() - SEPARATOR).map(move |x| (y, x)))
+            .filter(|&(y, x)| px[(y * shape.width() + x) * 3..][..3] == LABEL_RGB)
+            .count()
+    }
+
+    #[test]
+    fn every_row_has_its_label() {
+        let b = ImageBatch::zeros(Shape::new(28, 28, 1).unwrap(), 8);
+        let rows = [("plain", &b), ("pe, fixed key", &b), ("", &b)];
+        let (shape, px) = render_grid(&rows, 8, 3).unwrap();
+        // The band adds LABEL_BAND pixels per row to the unlabelled layout.
+        assert_eq!(shape.height(), 3 * (LABEL_BAND + 84) + 4 * SEPARATOR);
+        // Text where a label is given, a longer label has more ink, none for an empty label.
+        let ink: Vec<usize> = (0..3).map(|r| label_pixels(shape, &px, r, 84)).collect();
+        assert!(ink[0] > 0 && ink[1] > ink[0], "{ink:?}");
+        assert_eq!(ink[2], 0);
+        // A label too long for the sheet is cut, not drawn past the frame.
+        let long = "x".repeat(500);
+        let (shape, px) = render_grid(&[(long.as_str(), &b)], 1, 1).unwrap();
+        let right = shape.width() - SEPARATOR;
+        for y in 0..shape.height() {
+            assert_eq!(&px[(y * shape.width() + right) * 3..][..3], SEPARATOR_RGB);
+        }
     }
 
     #[test]

@@ -14,8 +14,8 @@
 //! | [`input`] | [`read_input`] / [`write_output`]: detect a format, write back in the same one |
 //! | [`dataset`] | [`Dataset`] and [`dataset::load`] from the standard file names |
 //! | [`sample`] | the first 256 test images of each dataset, built in |
-//! | [`grid`] | [`save_grid`]: a PNG contact sheet, e.g. plain vs encrypted |
-//! | [`plot`] | [`plot::save_bar_chart`]: a grouped bar chart as PNG, e.g. accuracy per scheme |
+//! | [`grid`] | [`save_grid`]: a PNG contact sheet with labelled rows, e.g. plain vs encrypted |
+//! | [`draw`] | [`draw::Canvas`]: rectangles, upscaled images and bitmap-font text on RGB pixels |
 //!
 //! Every file is treated as hostile: sizes are checked against limits and against the real data
 //! length before any buffer is sized, gzip is decompressed through a bounded reader, and every
@@ -43,13 +43,13 @@
 pub mod batch;
 pub mod cifar;
 pub mod dataset;
+pub mod draw;
 pub mod error;
 pub mod files;
 mod fsio;
 pub mod grid;
 pub mod idx;
 pub mod input;
-pub mod plot;
 pub mod sample;
 pub mod shape;
 

@@ -64,6 +64,9 @@ pub enum Error {
     /// JSON serialisation.
     #[error(transparent)]
     Json(#[from] serde_json::Error),
+    /// CSV serialisation (`results.csv`).
+    #[error(transparent)]
+    Csv(#[from] csv::Error),
 }
 
 /// Result of pixveil-ml.

@@ -15,9 +15,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use crate::chart::{save_bar_chart, BarChart, Series};
 use pixveil_cipher::{KeyFile, KeyMode, SchemeSpec};
 use pixveil_core::fsio;
-use pixveil_image::plot::{save_bar_chart, BarChart, Series};
 use pixveil_image::Shape;
 use serde::Serialize;
 
@@ -312,9 +312,14 @@ impl ExperimentsReport {
         md
     }
 
-    /// `results.csv`: a header and one line per row (accuracies as fractions, the paper's
-    /// figure too; the note quoted).
-    pub fn csv(&self) -> String {
+    /// `results.csv`: a header ([`CSV_HEADER`]) and one record per row (accuracies as
+    /// fractions, the paper's figure too), RFC 4180 quoting (a field with a comma, quote or line
+    /// break is quoted, quotes doubled) by the `csv` crate.
+    ///
+    /// # Errors
+    /// [`Error::Csv`](crate::Error::Csv) if a record cannot be written (not expected: the
+    /// records go to memory and all have the header's length).
+    pub fn csv(&self) -> Result<String> {
         csv(&self.rows)
     }
 
@@ -685,7 +690,7 @@ fn write_results(out: &Path, report: &ExperimentsReport) -> Result<()> {
         fsio::write_atomic(&path, bytes, fsio::Access::Ordinary).io_context("write", &path)
     };
     write("results.json", &report.to_json()?)?;
-    write("results.csv", report.csv().as_bytes())?;
+    write("results.csv", report.csv()?.as_bytes())?;
     write("results.md", report.markdown_document().as_bytes())
 }
 
@@ -737,26 +742,42 @@ fn markdown(rows: &[ExperimentRow], with_reference: bool) -> String {
     s
 }
 
-fn csv(rows: &[ExperimentRow]) -> String {
-    let mut s = String::from(
-        "dataset,model,adaptation,scheme,key_mode,augment,status,train_images,test_images,train_source,epochs,test_accuracy,test_loss,train_seconds,reference_accuracy,note\n",
-    );
-    let q = |v: &str| format!("\"{}\"", v.replace('"', "\"\""));
+/// The columns of `results.csv`, in order.
+pub const CSV_HEADER: [&str; 16] = [
+    "dataset",
+    "model",
+    "adaptation",
+    "scheme",
+    "key_mode",
+    "augment",
+    "status",
+    "train_images",
+    "test_images",
+    "train_source",
+    "epochs",
+    "test_accuracy",
+    "test_loss",
+    "train_seconds",
+    "reference_accuracy",
+    "note",
+];
+
+fn csv(rows: &[ExperimentRow]) -> Result<String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(CSV_HEADER)?;
     for r in rows {
-        let _ = writeln!(
-            s,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
-            r.dataset,
-            r.model,
-            r.adaptation,
-            r.scheme,
-            r.key_mode,
-            r.augment,
-            r.status.name(),
+        w.write_record([
+            r.dataset.clone(),
+            r.model.clone(),
+            r.adaptation.to_string(),
+            r.scheme.clone(),
+            r.key_mode.clone(),
+            r.augment.clone(),
+            r.status.name().to_owned(),
             r.train_images.map_or_else(String::new, |n| n.to_string()),
             r.test_images.map_or_else(String::new, |n| n.to_string()),
             r.train_source.clone().unwrap_or_default(),
-            r.epochs,
+            r.epochs.to_string(),
             r.test_accuracy
                 .map_or_else(String::new, |v| format!("{v:.6}")),
             r.test_loss.map_or_else(String::new, |v| format!("{v:.6}")),
@@ -764,10 +785,14 @@ fn csv(rows: &[ExperimentRow]) -> String {
                 .map_or_else(String::new, |v| format!("{v:.3}")),
             r.reference_accuracy
                 .map_or_else(String::new, |v| format!("{:.4}", v / 100.0)),
-            q(&r.note)
-        );
+            r.note.clone(),
+        ])?;
     }
-    s
+    let bytes = w
+        .into_inner()
+        .map_err(|e| csv::Error::from(e.into_error()))?;
+    // Every field above is a Rust `String`: the bytes are UTF-8.
+    Ok(String::from_utf8(bytes).expect("CSV of UTF-8 fields is UTF-8"))
 }
 
 fn chart(rows: &[ExperimentRow], preset: bool) -> BarChart {
@@ -989,6 +1014,49 @@ mod tests {
             md.contains("| cifar10 | resnet18 + adaptation | pe | fixed | after |  |  | 8 |  | 86.16 |  | failed: a / b |"),
             "{md}"
         );
-        assert!(csv(&[row]).ends_with(",0.8616,\"a | b\"\n"));
+        assert!(csv(&[row]).unwrap().ends_with(",0.8616,a | b\n"));
+    }
+
+    #[test]
+    fn csv_quotes_commas_quotes_and_line_breaks() {
+        let row = ExperimentRow {
+            dataset: "mnist".into(),
+            model: "tenseal-cnn".into(),
+            adaptation: false,
+            scheme: "pe".into(),
+            key_mode: "fixed".into(),
+            augment: "none".into(),
+            status: RunStatus::Failed,
+            note: "diverged, lr \"0.1\"\nsecond line".into(),
+            train_images: Some(60000),
+            test_images: Some(10000),
+            train_source: Some("data/a,b".into()),
+            epochs: 2,
+            test_accuracy: Some(0.9812),
+            test_loss: None,
+            train_seconds: Some(1.5),
+            reference_accuracy: None,
+        };
+        let text = csv(std::slice::from_ref(&row)).unwrap();
+        // The header of earlier versions, unchanged.
+        assert!(text.starts_with(
+            "dataset,model,adaptation,scheme,key_mode,augment,status,train_images,test_images,\
+             train_source,epochs,test_accuracy,test_loss,train_seconds,reference_accuracy,note\n"
+        ));
+        assert!(text.contains(",\"data/a,b\","), "{text}");
+        assert!(
+            text.contains("\"diverged, lr \"\"0.1\"\"\nsecond line\""),
+            "{text}"
+        );
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        assert_eq!(reader.headers().unwrap(), CSV_HEADER.as_slice());
+        let records: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+        assert_eq!(records.len(), 1);
+        let rec = &records[0];
+        assert_eq!(rec.len(), CSV_HEADER.len());
+        assert_eq!(&rec[9], "data/a,b");
+        assert_eq!(&rec[11], "0.981200");
+        assert_eq!(&rec[12], "");
+        assert_eq!(&rec[15], row.note);
     }
 }

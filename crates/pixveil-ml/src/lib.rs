@@ -3,6 +3,7 @@
 //! program) calls.
 //!
 //! * [`bench`]: the training and inference throughput benchmark;
+//! * [`chart`]: the grouped bar chart of the experiments (`accuracy.png`);
 //! * [`content`]: the plain-image classifier of the security report's content score;
 //! * [`crypt`]: encryption and decryption of a data file or folder, with its manifest;
 //! * [`data`]: dataset names, train/test splits and encryption of `u8` batches with a key;
@@ -18,6 +19,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bench;
+pub mod chart;
 pub mod content;
 pub mod crypt;
 pub mod data;

@@ -35,6 +35,9 @@ pub use content::{ContentJudge, ContentScore};
 pub use oracle::EncryptionOracle;
 
 use pixveil_cipher::SchemeSpec;
+use std::path::Path;
+
+use pixveil_image::draw::{self, Canvas};
 use pixveil_image::{ImageBatch, Shape};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -428,43 +431,85 @@ pub struct Example {
     pub reconstruction: Vec<u8>,
 }
 
+/// Smallest side, in pixels, an image of an [`Example`] panel is upscaled to (by an integer
+/// factor, nearest neighbour): 28-pixel images are drawn 5× (140 pixels), 32-pixel ones 4×.
+pub const PANEL_MIN_SIDE: usize = 128;
+/// Captions of the three images of an [`Example`] panel, left to right.
+pub const PANEL_CAPTIONS: [&str; 3] = ["original", "ciphertext", "recovered"];
+/// Scale of the panel captions ([`pixveil_image::draw`] font pixels per output pixel side).
+const CAPTION_SCALE: i64 = 2;
+/// Margin around an [`Example`] panel and gap between its images, in pixels.
+const PANEL_GAP: i64 = 12;
+/// Height of the caption band above the images, in pixels.
+const CAPTION_BAND: i64 = draw::CELL_H * CAPTION_SCALE + 6;
+
 impl Example {
-    /// The three images side by side (original | ciphertext | reconstruction), separated by
-    /// 2-pixel white gaps: an `H × (3W+4) × C` image.
+    /// The integer factor the panel upscales the images by: the least that makes the longer
+    /// image side at least [`PANEL_MIN_SIDE`] pixels (1 for images that large already).
+    pub fn panel_scale(&self) -> usize {
+        let side = self.shape.height().max(self.shape.width()).max(1);
+        PANEL_MIN_SIDE.div_ceil(side).max(1)
+    }
+
+    /// The three images side by side, each under its caption ([`PANEL_CAPTIONS`]: original |
+    /// ciphertext | recovered), upscaled by [`Example::panel_scale`] with nearest neighbour, on
+    /// white with 12-pixel margins and gaps; grey images drawn grey.
+    ///
+    /// # Shapes
+    /// An RGB image (`C` = 3): `12 + 24 + H·s + 12` pixels high and `12 + 3·(cw + 12)` wide, `s`
+    /// the scale and `cw = max(W·s, 118)` (118 pixels: the widest caption).
     ///
     /// # Errors
-    /// [`Error::ShapeMismatch`] if an image is not `H·W·C` bytes; an image error if the widened
-    /// shape is invalid (a side over the maximum).
-    pub fn strip(&self) -> Result<(Shape, Vec<u8>)> {
-        let (h, w, c) = (
-            self.shape.height(),
-            self.shape.width(),
-            self.shape.channels(),
-        );
-        for img in [&self.original, &self.ciphertext, &self.reconstruction] {
+    /// [`Error::ShapeMismatch`] if an image is not `H·W·C` bytes; an image error if the panel
+    /// would be too large (a side over [`pixveil_image::draw::MAX_CANVAS_SIDE`]).
+    pub fn panel(&self) -> Result<(Shape, Vec<u8>)> {
+        let images = [&self.original, &self.ciphertext, &self.reconstruction];
+        for img in images {
             if img.len() != self.shape.len() {
                 return Err(Error::ShapeMismatch {
-                    op: "example strip",
+                    op: "example panel",
                     expected: format!("{} bytes ({})", self.shape.len(), self.shape),
                     found: format!("{} bytes", img.len()),
                 });
             }
         }
-        let ow = 3 * w + 4;
-        let shape = Shape::new(h as u32, ow as u32, c as u32)?;
-        let mut out = vec![255u8; shape.len()];
-        for (k, img) in [&self.original, &self.ciphertext, &self.reconstruction]
-            .into_iter()
-            .enumerate()
-        {
-            let x0 = k * (w + 2);
-            for y in 0..h {
-                let src = &img[y * w * c..(y + 1) * w * c];
-                let dst = (y * ow + x0) * c;
-                out[dst..dst + src.len()].copy_from_slice(src);
-            }
+        let too_big = || {
+            Error::InvalidParameter(format!(
+                "an example panel of {} images is too large",
+                self.shape
+            ))
+        };
+        let scale = i64::try_from(self.panel_scale()).map_err(|_| too_big())?;
+        let side = |v: usize| i64::try_from(v).ok().and_then(|v| v.checked_mul(scale));
+        let (h, w) = (
+            side(self.shape.height()).ok_or_else(too_big)?,
+            side(self.shape.width()).ok_or_else(too_big)?,
+        );
+        let caption_w = PANEL_CAPTIONS
+            .iter()
+            .map(|c| draw::text_width(c, CAPTION_SCALE))
+            .max()
+            .unwrap_or(0); // no captions: no room needed
+        let cell_w = w.max(caption_w);
+        let width = PANEL_GAP + 3 * (cell_w + PANEL_GAP);
+        let height = PANEL_GAP + CAPTION_BAND + h + PANEL_GAP;
+        let as_u32 = |v: i64| u32::try_from(v).map_err(|_| too_big());
+        let mut c = Canvas::new(as_u32(width)?, as_u32(height)?, [255; 3])?;
+        for (k, (img, caption)) in images.into_iter().zip(PANEL_CAPTIONS).enumerate() {
+            let x0 = PANEL_GAP + k as i64 * (cell_w + PANEL_GAP);
+            c.text(x0, PANEL_GAP, caption, CAPTION_SCALE, [33; 3]);
+            c.blit(x0, PANEL_GAP + CAPTION_BAND, img, self.shape, scale)?;
         }
-        Ok((shape, out))
+        Ok(c.into_rgb()?)
+    }
+
+    /// Saves [`Example::panel`] as a PNG at `path`, atomically.
+    ///
+    /// # Errors
+    /// As [`Example::panel`]; an image error naming `path` if it cannot be written.
+    pub fn save_png(&self, path: &Path) -> Result<()> {
+        let (shape, rgb) = self.panel()?;
+        Ok(pixveil_image::files::write_png(path, &rgb, shape)?)
     }
 }
 
@@ -825,6 +870,50 @@ pub(crate) fn check_limit(limit: Option<usize>, attack: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn example_panel_is_readable() {
+        let shape = Shape::new(28, 28, 1).unwrap();
+        let ex = Example {
+            shape,
+            original: vec![200; 784],
+            ciphertext: (0..784).map(|i| (i % 251) as u8).collect(),
+            reconstruction: vec![7; 784],
+        };
+        assert_eq!(ex.panel_scale(), 5);
+        let (s, px) = ex.panel().unwrap();
+        // Was 28 × 88 (the three images 1:1); now 5× with a caption band and margins.
+        assert_eq!((s.height(), s.width(), s.channels()), (188, 468, 3));
+        assert!(s.height() >= 4 * 28 && s.width() >= 3 * 4 * 28);
+        let at = |y: usize, x: usize| &px[(y * s.width() + x) * 3..][..3];
+        for k in 0..3 {
+            let x0 = 12 + k * 152;
+            let ink = (12..36)
+                .flat_map(|y| (x0..x0 + 140).map(move |x| (y, x)))
+                .filter(|&(y, x)| at(y, x) == [33; 3])
+                .count();
+            assert!(ink > 50, "caption {k}: {ink} text pixels");
+        }
+        // Nearest-neighbour blocks: a 5 × 5 square per source pixel.
+        assert_eq!(at(36, 12), [200; 3]);
+        assert_eq!(at(36 + 139, 12 + 139), [200; 3]);
+        assert_eq!(at(36, 12 + 152), [0; 3]);
+        assert_eq!(at(36 + 4, 12 + 152 + 4), [0; 3]);
+        assert_eq!(at(36, 12 + 152 + 5), [1; 3]);
+        assert_eq!(at(40, 12 + 2 * 152), [7; 3]);
+        // Large images are not upscaled; a short image is refused.
+        let big = Shape::new(300, 200, 3).unwrap();
+        let mut ex = Example {
+            shape: big,
+            original: vec![1; big.len()],
+            ciphertext: vec![2; big.len()],
+            reconstruction: vec![3; big.len()],
+        };
+        assert_eq!(ex.panel_scale(), 1);
+        assert_eq!(ex.panel().unwrap().0.width(), 12 + 3 * 212);
+        ex.reconstruction.pop();
+        assert!(matches!(ex.panel(), Err(Error::ShapeMismatch { .. })));
+    }
 
     #[test]
     fn nibble_units_round_trip() {

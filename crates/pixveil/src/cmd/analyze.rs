@@ -170,11 +170,11 @@ fn load_public(a: &AnalyzeArgs) -> Result<Option<Labelled>> {
     }
 }
 
-/// Writes `original | ciphertext | reconstruction` of an attack as a PNG.
+/// Writes the captioned `original | ciphertext | recovered` panel of an attack as a PNG
+/// ([`pixveil_analysis::attacks::Example::panel`]).
 pub(crate) fn write_example(o: &AttackOutcome, path: &Path) -> Result<()> {
     if let Some(ex) = &o.example {
-        let (shape, strip) = ex.strip()?;
-        pixveil_image::files::write_png(path, &strip, shape)
+        ex.save_png(path)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
@@ -251,7 +251,8 @@ pub fn run(a: &AnalyzeArgs, quiet: bool) -> Result<()> {
             }
         }
         md.push_str(
-            "\nPNGs: `<scheme>-<mode>-<attack>.png` = original | ciphertext | reconstruction.\n",
+            "\nPNGs: `<scheme>-<mode>-<attack>.png` = original | ciphertext | reconstruction \
+             (captioned original / ciphertext / recovered, upscaled to at least 128 pixels).\n",
         );
         super::write_atomic(&a.out.join("report.md"), md.as_bytes())?;
         super::write_atomic(

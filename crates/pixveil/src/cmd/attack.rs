@@ -75,7 +75,8 @@ pub struct AttackArgs {
     /// Ciphertext-only method.
     #[arg(long, value_enum, default_value_t = CoaArg::Auto)]
     pub method: CoaArg,
-    /// Write original | ciphertext | reconstruction of the first held-out image to this PNG.
+    /// Write original | ciphertext | reconstruction of the first held-out image to this PNG
+    /// (captioned, upscaled to at least 128 pixels a side).
     #[arg(long, value_name = "PNG")]
     pub png: Option<PathBuf>,
     /// Print one JSON object on stdout.

@@ -506,6 +506,29 @@ fn demo_runs_on_the_builtin_sample() {
     assert!(!text.contains("FAILED"));
     assert!(text.contains("cifar10") && text.contains("mnist"));
     assert!(dir.path().join("demo/cifar10.png").exists());
+    // Each grid: a labelled row for plain and for each scheme (fixed key), 8 images at 3×.
+    let names = pixveil_cipher::SchemeSpec::NAMES;
+    for (ds, side) in [("mnist", 28), ("cifar10", 32)] {
+        let grid =
+            pixveil_image::files::read_image(&dir.path().join(format!("demo/{ds}.png"))).unwrap();
+        let s = grid.shape();
+        let (band, sep, cell) = (pixveil_image::grid::LABEL_BAND, 2, 3 * side);
+        let rows = 1 + names.len();
+        assert_eq!(s.height(), rows * (band + cell) + (rows + 1) * sep, "{ds}");
+        assert_eq!(s.width(), 8 * cell + 9 * sep, "{ds}");
+        let px = grid.as_bytes();
+        for r in 0..rows {
+            let y0 = sep + r * (band + cell + sep);
+            let ink = (y0..y0 + band)
+                .flat_map(|y| (sep..s.width() - sep).map(move |x| (y, x)))
+                .filter(|&(y, x)| {
+                    px[(y * s.width() + x) * 3..][..3] == pixveil_image::grid::LABEL_RGB
+                })
+                .count();
+            assert!(ink > 30, "{ds}: row {r} has no label ({ink} text pixels)");
+        }
+    }
+    assert!(text.contains("each row labelled"), "{text}");
     // The train-and-evaluate section: plain and every fixed-key scheme, then per-image pe.
     assert!(text.contains("Train and evaluate"), "{text}");
     assert!(text.contains("per-image"), "{text}");
@@ -577,6 +600,32 @@ fn attack_contract_fixed_key_pe_falls_to_one_chosen_image() {
             assert!(frac < 0.9, "{v}");
         }
     }
+}
+
+#[test]
+fn attack_png_is_a_captioned_readable_panel() {
+    let dir = TempDir::new().unwrap();
+    let input = dir.path().join("in-idx3-ubyte");
+    write_idx(&input, 8, false);
+    let key = keygen(dir.path(), "k", "pe", "28x28x1", "fixed");
+    let png = dir.path().join("kpa.png");
+    pixveil()
+        .args(["attack", "kpa", "--json", "--key"])
+        .arg(&key)
+        .arg(&input)
+        .arg("--png")
+        .arg(&png)
+        .assert()
+        .success();
+    let img = pixveil_image::files::read_image(&png).unwrap();
+    let s = img.shape();
+    // Was 28 × 88 (the three images 1:1, no captions).
+    assert!(s.height() >= 4 * 28 && s.width() >= 3 * 4 * 28, "{s}");
+    assert_eq!(s.channels(), 3);
+    assert_eq!(
+        pixveil_analysis::attacks::PANEL_CAPTIONS,
+        ["original", "ciphertext", "recovered"]
+    );
 }
 
 #[test]

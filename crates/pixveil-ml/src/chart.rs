@@ -1,14 +1,13 @@
-//! Grouped bar charts rendered to RGB pixels or PNG, with no plotting dependency: e.g. test
-//! accuracy per scheme (groups along x) for each key mode, augmentation side or dataset (one
-//! coloured bar per series within a group).
+//! The experiment chart: grouped bar charts rendered to RGB pixels or PNG with the one
+//! renderer of pixveil's pictures ([`pixveil_image::draw`]: no plotting or font dependency),
+//! e.g. test accuracy per scheme (groups along x) for each key mode, augmentation side or
+//! dataset (one coloured bar per series within a group).
 //!
 //! The chart has a title, a y axis from 0 to [`BarChart::y_max`] with "nice" gridlines and tick
 //! labels, a rotated y-axis label, group labels under the axis (truncated with `..` when too
 //! long), a legend under the title and the value above each bar. Colours are the Okabe–Ito
-//! colour-blind-safe palette ([`PALETTE`]); text uses a 5×7 bitmap font (with two descender
-//! rows) for ASCII 32–126, drawn at 2× (3× for the title). The glyph table was drawn for this
-//! module; characters outside ASCII are shown as a hollow box, except `×` (drawn `x`) and the
-//! dashes `–`, `—`, `−` (drawn `-`).
+//! colour-blind-safe palette ([`PALETTE`]); text uses the bitmap font of
+//! [`pixveil_image::draw`] at 2× (3× for the title).
 //!
 //! The image size follows from the content: every unit below is output pixels. Bars are
 //! [`MIN_BAR_WIDTH`]..=[`MAX_BAR_WIDTH`] wide (wide enough for their value label), groups are
@@ -17,9 +16,9 @@
 //! [`MAX_SIDE`] on either side.
 //!
 //! ```
-//! use pixveil_image::plot::{render_bar_chart, BarChart, Series};
+//! use pixveil_ml::chart::{render_bar_chart, BarChart, Series};
 //!
-//! # fn main() -> pixveil_image::Result<()> {
+//! # fn main() -> pixveil_ml::Result<()> {
 //! let chart = BarChart {
 //!     title: "MNIST test accuracy".into(),
 //!     y_label: "accuracy (%)".into(),
@@ -38,7 +37,10 @@
 
 use std::path::Path;
 
-use crate::{files, Error, Result, Shape};
+use pixveil_image::draw::{text_width, text_width_n, truncate, truncate_chars, Canvas};
+use pixveil_image::draw::{CAP_H, CELL_H};
+
+use crate::error::{Error, Result};
 
 /// One series: a name for the legend and one value per group (`None`: missing, nothing drawn).
 #[derive(Debug, Clone, PartialEq)]
@@ -124,30 +126,33 @@ const GRID: [u8; 3] = [226, 226, 226];
 /// output is a pure function of `chart`.
 ///
 /// # Errors
-/// [`Error::Parameter`] if `chart` has no groups or no series, more than [`MAX_GROUPS`] groups
+/// [`Error::Invalid`] if `chart` has no groups or no series, more than [`MAX_GROUPS`] groups
 /// or [`MAX_SERIES`] series, a series without exactly one value per group, a value that is not
 /// finite or outside `0..=MAX_VALUE`, a `y_max` that is not finite or outside
 /// `MIN_Y_MAX..=MAX_VALUE`, or if the image would exceed [`MAX_SIDE`] pixels on a side.
 pub fn render_bar_chart(chart: &BarChart) -> Result<(u32, u32, Vec<u8>)> {
     let layout = Layout::new(chart)?;
-    let mut canvas = Canvas::new(layout.width, layout.height);
-    layout.draw(chart, &mut canvas);
     let side = |v: i64| u32::try_from(v).map_err(|_| too_big(v));
-    Ok((side(layout.width)?, side(layout.height)?, canvas.px))
+    let (width, height) = (side(layout.width)?, side(layout.height)?);
+    let mut canvas = Canvas::new(width, height, BACKGROUND)?;
+    layout.draw(chart, &mut canvas);
+    let (_, rgb) = canvas.into_rgb()?;
+    Ok((width, height, rgb))
 }
 
 /// Renders `chart` (see [`render_bar_chart`]) and saves it as an RGB PNG at `path`, whatever
 /// its extension. The write is atomic: a temporary file beside `path`, then a rename.
 ///
 /// # Errors
-/// As [`render_bar_chart`]; [`Error::Io`] naming `path` if it cannot be written.
+/// As [`render_bar_chart`]; [`Error::Image`] naming `path` if it cannot be written.
 pub fn save_bar_chart(chart: &BarChart, path: &Path) -> Result<()> {
     let (width, height, rgb) = render_bar_chart(chart)?;
-    files::write_png(path, &rgb, Shape::new(height, width, 3)?)
+    let shape = pixveil_image::Shape::new(height, width, 3)?;
+    Ok(pixveil_image::files::write_png(path, &rgb, shape)?)
 }
 
 fn bad(msg: String) -> Error {
-    Error::Parameter(format!("bar chart: {msg}"))
+    Error::Invalid(format!("bar chart: {msg}"))
 }
 
 fn too_big(side: i64) -> Error {
@@ -233,12 +238,6 @@ struct Layout {
     group_labels: Vec<String>,
 }
 
-/// Height of the font cell (7 rows above the baseline, 2 descender rows), in font pixels.
-const CELL_H: i64 = GLYPH_H as i64;
-/// Height of capitals and digits, in font pixels.
-const CAP_H: i64 = 7;
-/// Horizontal advance per character, in font pixels (5 columns and 1 of spacing).
-const ADVANCE: i64 = 6;
 /// Legend swatch side, in pixels.
 const SWATCH: i64 = 14;
 
@@ -489,228 +488,10 @@ fn format_value(v: f64, decimals: usize) -> String {
     format!("{:.*}", decimals, v + 0.0) // + 0.0 turns -0.0 into 0.0
 }
 
-/// Width in pixels of `n` characters at `scale` (no spacing after the last one).
-fn text_width_n(n: usize, scale: i64) -> i64 {
-    (n as i64 * ADVANCE - 1).max(0) * scale
-}
-
-fn text_width(s: &str, scale: i64) -> i64 {
-    text_width_n(s.chars().count(), scale)
-}
-
-/// The first `max` characters of `s`.
-fn truncate_chars(s: &str, max: usize) -> String {
-    s.chars().take(max).collect()
-}
-
-/// `s` if it fits in `max_px` pixels at `scale`, else as many leading characters as fit
-/// followed by `..` (or as many as fit, when not even that does).
-fn truncate(s: &str, max_px: i64, scale: i64) -> String {
-    let fit = ((max_px / scale.max(1) + 1) / ADVANCE).max(0) as usize;
-    if s.chars().nth(fit).is_none() {
-        return s.to_owned();
-    }
-    if fit < 3 {
-        return truncate_chars(s, fit);
-    }
-    let mut out: String = truncate_chars(s, fit - 2).trim_end().to_owned();
-    out.push_str("..");
-    out
-}
-
-/// An RGB8 image with clipped drawing; coordinates in pixels, may lie outside.
-struct Canvas {
-    width: i64,
-    height: i64,
-    px: Vec<u8>,
-}
-
-impl Canvas {
-    fn new(width: i64, height: i64) -> Canvas {
-        let n = usize::try_from(width.max(0) * height.max(0))
-            .expect("a product of non-negative sides is non-negative");
-        Canvas {
-            width,
-            height,
-            px: BACKGROUND.repeat(n),
-        }
-    }
-
-    fn fill_rect(&mut self, x: i64, y: i64, w: i64, h: i64, colour: [u8; 3]) {
-        let (x0, x1) = (x.max(0), (x + w).min(self.width));
-        let (y0, y1) = (y.max(0), (y + h).min(self.height));
-        for yy in y0..y1 {
-            for xx in x0..x1 {
-                let at = ((yy * self.width + xx) * 3) as usize;
-                if let Some(p) = self.px.get_mut(at..at + 3) {
-                    p.copy_from_slice(&colour);
-                }
-            }
-        }
-    }
-
-    /// Draws `s` left to right with the top left of its first cell at `(x, y)`.
-    fn text(&mut self, x: i64, y: i64, s: &str, scale: i64, colour: [u8; 3]) {
-        self.glyphs(s, |r, tx| (x + tx * scale, y + r * scale), scale, colour);
-    }
-
-    /// Draws `s` rotated a quarter turn anticlockwise (read bottom to top), the left of its
-    /// cells (the tops of the glyphs) at column `x` and the start of the text at row `y`.
-    fn text_up(&mut self, x: i64, y: i64, s: &str, scale: i64, colour: [u8; 3]) {
-        self.glyphs(
-            s,
-            |r, tx| (x + r * scale, y - (tx + 1) * scale),
-            scale,
-            colour,
-        );
-    }
-
-    /// Draws each set font pixel of `s`, at row `r` of its cell and column `tx` of the text,
-    /// as a `scale × scale` square whose top left is `at(r, tx)`.
-    fn glyphs(
-        &mut self,
-        s: &str,
-        at: impl Fn(i64, i64) -> (i64, i64),
-        scale: i64,
-        colour: [u8; 3],
-    ) {
-        for (i, ch) in s.chars().enumerate() {
-            for (r, bits) in glyph(ch).iter().enumerate() {
-                for col in 0..5 {
-                    if bits >> (4 - col) & 1 == 1 {
-                        let (px, py) = at(r as i64, i as i64 * ADVANCE + col);
-                        self.fill_rect(px, py, scale, scale, colour);
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The rows of `ch`'s glyph, top first; bit 4 is the leftmost column.
-fn glyph(ch: char) -> &'static [u8; GLYPH_H] {
-    let ch = match ch {
-        '×' => 'x',
-        '–' | '—' | '−' => '-',
-        c => c,
-    };
-    let i = match ch {
-        ' '..='~' => ch as usize - 32,
-        _ => 95, // a hollow box
-    };
-    &FONT[i.min(95)]
-}
-
-/// Rows per glyph: 7 above the baseline (capitals and digits), 2 for descenders.
-const GLYPH_H: usize = 9;
-/// Characters per line of [`FONT_SHEET`].
-const SHEET_LINE: usize = 16 * 6 - 1;
-
-/// The font, drawn for pixveil: ASCII 32–126 then a hollow box for everything else, 16 glyphs
-/// of 5 × 9 pixels per band of nine lines (`#` set, `.` clear, glyphs separated by a space).
-/// Parsed and checked at compile time into [`FONT`].
-#[rustfmt::skip]
-const FONT_SHEET: [&str; 6 * GLYPH_H] = [
-    // SP    !     "     #     $     %     &     '     (     )     *     +     ,     -     .     /
-    "..... ..#.. .#.#. .#.#. ..#.. ##... .##.. ..#.. ...#. .#... ..... ..... ..... ..... ..... ....#",
-    "..... ..#.. .#.#. .#.#. .#### ##..# #..#. ..#.. ..#.. ..#.. ..#.. ..#.. ..... ..... ..... ...#.",
-    "..... ..#.. .#.#. ##### #.#.. ...#. #.#.. ..#.. .#... ...#. #.#.# ..#.. ..... ..... ..... ...#.",
-    "..... ..#.. ..... .#.#. .###. ..#.. .#... ..... .#... ...#. .###. ##### ..... .###. ..... ..#..",
-    "..... ..#.. ..... ##### ..#.# .#... #.#.# ..... .#... ...#. #.#.# ..#.. ..... ..... ..... .#...",
-    "..... ..... ..... .#.#. ####. #..## #..#. ..... ..#.. ..#.. ..#.. ..#.. .##.. ..... .##.. .#...",
-    "..... ..#.. ..... .#.#. ..#.. ...## .##.# ..... ...#. .#... ..... ..... .##.. ..... .##.. #....",
-    "..... ..... ..... ..... ..... ..... ..... ..... ..... ..... ..... ..... ..#.. ..... ..... .....",
-    "..... ..... ..... ..... ..... ..... ..... ..... ..... ..... ..... ..... .#... ..... ..... .....",
-    // 0     1     2     3     4     5     6     7     8     9     :     ;     <     =     >     ?
-    ".###. ..#.. .###. ##### ...#. ##### ..##. ##### .###. .###. ..... ..... ...#. ..... .#... .###.",
-    "#...# .##.. #...# ...#. ..##. #.... .#... ....# #...# #...# .##.. .##.. ..#.. ..... ..#.. #...#",
-    "#..## ..#.. ....# ..#.. .#.#. ####. #.... ...#. #...# #...# .##.. .##.. .#... ##### ...#. ....#",
-    "#.#.# ..#.. ...#. ...#. #..#. ....# ####. ..#.. .###. .#### ..... ..... #.... ..... ....# ...#.",
-    "##..# ..#.. ..#.. ....# ##### ....# #...# .#... #...# ....# .##.. .##.. .#... ##### ...#. ..#..",
-    "#...# ..#.. .#... #...# ...#. #...# #...# .#... #...# ...#. .##.. .##.. ..#.. ..... ..#.. .....",
-    ".###. .###. ##### .###. ...#. .###. .###. .#... .###. .##.. ..... ..#.. ...#. ..... .#... ..#..",
-    "..... ..... ..... ..... ..... ..... ..... ..... ..... ..... ..... .#... ..... ..... ..... .....",
-    "..... ..... ..... ..... ..... ..... ..... ..... ..... ..... ..... ..... ..... ..... ..... .....",
-    // @     A     B     C     D     E     F     G     H     I     J     K     L     M     N     O
-    ".###. .###. ####. .###. ###.. ##### ##### .###. #...# .###. ..### #...# #.... #...# #...# .###.",
-    "#...# #...# #...# #...# #..#. #.... #.... #...# #...# ..#.. ...#. #..#. #.... ##.## #...# #...#",
-    "#.### #...# #...# #.... #...# #.... #.... #.... #...# ..#.. ...#. #.#.. #.... #.#.# ##..# #...#",
-    "#.#.# ##### ####. #.... #...# ####. ####. #.### ##### ..#.. ...#. ##... #.... #.#.# #.#.# #...#",
-    "#.### #...# #...# #.... #...# #.... #.... #...# #...# ..#.. ...#. #.#.. #.... #...# #..## #...#",
-    "#.... #...# #...# #...# #..#. #.... #.... #...# #...# ..#.. #..#. #..#. #.... #...# #...# #...#",
-    ".###. #...# ####. .###. ###.. ##### #.... .#### #...# .###. .##.. #...# ##### #...# #...# .###.",
-    "..... ..... ..... ..... ..... ..... ..... ..... ..... ..... ..... ..... ..... ..... ..... .....",
-    "..... ..... ..... ..... ..... ..... ..... ..... ..... ..... ..... ..... ..... ..... ..... .....",
-    // P     Q     R     S     T     U     V     W     X     Y     Z     [     \     ]     ^     _
-    "####. .###. ####. .#### ##### #...# #...# #...# #...# #...# ##### .###. #.... .###. ..#.. .....",
-    "#...# #...# #...# #.... ..#.. #...# #...# #...# #...# #...# ....# .#... .#... ...#. .#.#. .....",
-    "#...# #...# #...# #.... ..#.. #...# #...# #...# .#.#. .#.#. ...#. .#... .#... ...#. #...# .....",
-    "####. #...# ####. .###. ..#.. #...# #...# #.#.# ..#.. ..#.. ..#.. .#... ..#.. ...#. ..... .....",
-    "#.... #.#.# #.#.. ....# ..#.. #...# #...# #.#.# .#.#. ..#.. .#... .#... ...#. ...#. ..... .....",
-    "#.... #..#. #..#. ....# ..#.. #...# .#.#. #.#.# #...# ..#.. #.... .#... ...#. ...#. ..... .....",
-    "#.... .##.# #...# ####. ..#.. .###. ..#.. .#.#. #...# ..#.. ##### .###. ....# .###. ..... .....",
-    "..... ..... ..... ..... ..... ..... ..... ..... ..... ..... ..... ..... ..... ..... ..... #####",
-    "..... ..... ..... ..... ..... ..... ..... ..... ..... ..... ..... ..... ..... ..... ..... .....",
-    // `     a     b     c     d     e     f     g     h     i     j     k     l     m     n     o
-    ".#... ..... #.... ..... ....# ..... ..##. ..... #.... ..#.. ...#. #.... .##.. ..... ..... .....",
-    "..#.. ..... #.... ..... ....# ..... .#..# ..... #.... ..... ..... #.... ..#.. ..... ..... .....",
-    "...#. .###. #.##. .###. .##.# .###. .#... .#### #.##. .##.. ..##. #..#. ..#.. ##.#. #.##. .###.",
-    "..... ....# ##..# #.... #..## #...# ###.. #...# ##..# ..#.. ...#. #.#.. ..#.. #.#.# ##..# #...#",
-    "..... .#### #...# #.... #...# ##### .#... #...# #...# ..#.. ...#. ##... ..#.. #.#.# #...# #...#",
-    "..... #...# #...# #...# #...# #.... .#... #...# #...# ..#.. ...#. #.#.. ..#.. #.#.# #...# #...#",
-    "..... .#### ####. .###. .#### .###. .#... .#### #...# .###. ...#. #..#. .###. #.#.# #...# .###.",
-    "..... ..... ..... ..... ..... ..... ..... ....# ..... ..... #..#. ..... ..... ..... ..... .....",
-    "..... ..... ..... ..... ..... ..... ..... .###. ..... ..... .##.. ..... ..... ..... ..... .....",
-    // p     q     r     s     t     u     v     w     x     y     z     {     |     }     ~     ▯
-    "..... ..... ..... ..... .#... ..... ..... ..... ..... ..... ..... ...## ..#.. ##... ..... #####",
-    "..... ..... ..... ..... .#... ..... ..... ..... ..... ..... ..... ..#.. ..#.. ..#.. ..... #...#",
-    "####. .#### #.##. .#### ####. #...# #...# #...# #...# #...# ##### ..#.. ..#.. ..#.. .#... #...#",
-    "#...# #...# ##..# #.... .#... #...# #...# #...# .#.#. #...# ...#. .#... ..#.. ...#. #.#.# #...#",
-    "#...# #...# #.... .###. .#... #...# #...# #.#.# ..#.. #...# ..#.. ..#.. ..#.. ..#.. ...#. #...#",
-    "#...# #...# #.... ....# .#..# #..## .#.#. #.#.# .#.#. #...# .#... ..#.. ..#.. ..#.. ..... #...#",
-    "####. .#### #.... ####. ..##. .##.# ..#.. .#.#. #...# .#### ##### ...## ..#.. ##... ..... #####",
-    "#.... ....# ..... ..... ..... ..... ..... ..... ..... ....# ..... ..... ..#.. ..... ..... .....",
-    "#.... ....# ..... ..... ..... ..... ..... ..... ..... .###. ..... ..... ..... ..... ..... .....",
-];
-
-/// [`FONT_SHEET`] as bit rows: `FONT[c - 32][row]`, bit 4 the leftmost column.
-const FONT: [[u8; GLYPH_H]; 96] = parse_font(&FONT_SHEET);
-
-const fn parse_font(sheet: &[&str; 6 * GLYPH_H]) -> [[u8; GLYPH_H]; 96] {
-    let mut font = [[0u8; GLYPH_H]; 96];
-    let mut line = 0;
-    while line < sheet.len() {
-        let bytes = sheet[line].as_bytes();
-        assert!(
-            bytes.len() == SHEET_LINE,
-            "font sheet: line of wrong length"
-        );
-        let (band, row) = (line / GLYPH_H, line % GLYPH_H);
-        let mut k = 0;
-        while k < 16 {
-            let mut bits = 0u8;
-            let mut col = 0;
-            while col < 5 {
-                let b = bytes[k * 6 + col];
-                assert!(b == b'#' || b == b'.', "font sheet: pixel neither # nor .");
-                bits = bits << 1 | (b == b'#') as u8;
-                col += 1;
-            }
-            assert!(
-                k == 15 || bytes[k * 6 + 5] == b' ',
-                "font sheet: missing separator"
-            );
-            font[band * 16 + k][row] = bits;
-            k += 1;
-        }
-        line += 1;
-    }
-    font
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pixveil_image::draw::ADVANCE;
 
     fn chart(values: &[&[Option<f64>]]) -> BarChart {
         let groups = values.first().map_or(0, |v| v.len());
@@ -852,7 +633,7 @@ mod tests {
 
     fn err(c: &BarChart) -> String {
         match render_bar_chart(c) {
-            Err(Error::Parameter(m)) => m,
+            Err(Error::Invalid(m)) => m,
             other => panic!("expected a parameter error, got {other:?}"),
         }
     }
@@ -909,9 +690,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("chart.png");
         save_bar_chart(&c, &path).unwrap();
-        let back = image::open(&path).unwrap().to_rgb8();
-        assert_eq!(back.dimensions(), (w, h));
-        assert_eq!(back.into_raw(), rgb);
+        let back = pixveil_image::files::read_image(&path).unwrap();
+        let s = back.shape();
+        assert_eq!(
+            (s.width(), s.height(), s.channels()),
+            (w as usize, h as usize, 3)
+        );
+        assert_eq!(back.as_bytes(), &rgb[..]);
         // errors leave no file behind
         let bad = dir.path().join("bad.png");
         let mut c = c;
@@ -941,17 +726,6 @@ mod tests {
     }
 
     #[test]
-    fn truncation() {
-        // 5 characters at scale 2 take 58 pixels
-        assert_eq!(truncate("abcde", 58, 2), "abcde");
-        assert_eq!(truncate("abcdef", 58, 2), "abc..");
-        assert_eq!(truncate("ab  cdef", 58, 2), "ab..");
-        assert_eq!(truncate("abcdef", 20, 2), "a");
-        assert_eq!(truncate("", 0, 2), "");
-        assert_eq!(text_width("", 2), 0);
-    }
-
-    #[test]
     fn nice_ticks() {
         assert_eq!(nice_step(100.0), 20.0);
         assert_eq!(nice_step(97.0), 20.0);
@@ -965,26 +739,6 @@ mod tests {
         assert_eq!(value_decimals(100.0, 20.0), 1);
         assert_eq!(value_decimals(5000.0, 1000.0), 0);
         assert_eq!(format_value(-0.0, 1), "0.0");
-    }
-
-    #[test]
-    fn font_glyphs_are_distinct_and_visible() {
-        let mut seen = std::collections::HashSet::new();
-        for (i, g) in FONT.iter().enumerate() {
-            assert!(seen.insert(*g), "glyph {i} repeats another");
-            assert_eq!(g.iter().any(|r| *r != 0), i != 0, "glyph {i}");
-            assert!(g.iter().all(|r| *r < 32));
-        }
-        assert_eq!(glyph('A'), &FONT[33]);
-        assert_eq!(glyph('×'), glyph('x'));
-        assert_eq!(glyph('—'), glyph('-'));
-        assert_eq!(glyph('é'), &FONT[95]);
-        // 'T': full top bar, then the stem in the middle column
-        assert_eq!(glyph('T')[0], 0b11111);
-        assert_eq!(glyph('T')[3], 0b00100);
-        // descenders use the last two rows, capitals do not
-        assert_ne!(glyph('g')[8], 0);
-        assert_eq!(glyph('G')[7..], [0, 0]);
     }
 
     #[test]
