@@ -3,9 +3,10 @@
 //!
 //! Per model: one warm-up pass of each, then `reps` timed training passes (shuffled
 //! mini-batches; Adam 1e-3 for the small models, SGD 0.01 with momentum 0.9 and weight decay
-//! 5e-4 for ResNet-18 — paper A's optimizer; its 0.1 makes a fresh width-64 model diverge in
-//! the second batch, and throughput does not depend on the rate) and `reps` timed inference
-//! passes over the same
+//! 5e-4 for ResNet-18 — paper A's optimizer, at a tenth of its rate: 0.1 gives a fresh
+//! width-64 model logits more than 100 apart in its first batches (the loss, once reported as
+//! infinite there, is finite since pixveil-nn computes it from the logits directly), and
+//! throughput does not depend on the rate) and `reps` timed inference passes over the same
 //! images; medians. The small models run on MNIST, ResNet-18 on CIFAR-10. With `profile`,
 //! the Rust engine's time per layer kind and pass ([`pixveil_nn::profile`]) over the timed
 //! passes is reported too.

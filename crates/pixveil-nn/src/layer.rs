@@ -550,40 +550,28 @@ impl ConvGeom {
         lo.min(hi)..hi
     }
 
-    /// Writes image `x`'s patches into `col` (row stride `ld`):
-    /// `col[(ci·k + ky)·k + kx][oy·ow + ox] = x[ci][oy·s + ky − p][ox·s + kx − p]` (0 outside).
-    fn im2col(&self, x: &[f32], col: &mut [f32], ld: usize) {
+    /// Appends row `(ci·k + ky)·k + kx` of image `x`'s patch matrix to `col`, `P` values:
+    /// `x[ci][oy·s + ky − p][ox·s + kx − p]` for every output position `(oy, ox)` (0
+    /// outside the image). Contiguous runs are copied ([`ConvGeom::runs`] layers).
+    fn push_row(&self, x: &[f32], ci: usize, ky: usize, kx: usize, col: &mut Vec<f32>) {
         let (ow, oh, s) = (self.ow, self.oh, self.s);
-        let mut row = 0;
-        for ci in 0..self.c {
-            let plane = &x[ci * self.h * self.w..(ci + 1) * self.h * self.w];
-            for ky in 0..self.k {
-                for kx in 0..self.k {
-                    let range = self.valid_ox(kx);
-                    let dst = &mut col[row * ld..row * ld + oh * ow];
-                    for oy in 0..oh {
-                        let out = &mut dst[oy * ow..(oy + 1) * ow];
-                        let iy = (oy * s + ky).wrapping_sub(self.p);
-                        if iy >= self.h || range.is_empty() {
-                            out.fill(0.0);
-                            continue;
-                        }
-                        out[..range.start].fill(0.0);
-                        out[range.end..].fill(0.0);
-                        let first = range.start * s + kx - self.p;
-                        let src = &plane[iy * self.w..(iy + 1) * self.w];
-                        let seg = &mut out[range.clone()];
-                        if s == 1 {
-                            seg.copy_from_slice(&src[first..first + seg.len()]);
-                        } else {
-                            for (v, x) in seg.iter_mut().zip(src[first..].iter().step_by(s)) {
-                                *v = *x;
-                            }
-                        }
-                    }
-                    row += 1;
-                }
+        let plane = &x[ci * self.h * self.w..(ci + 1) * self.h * self.w];
+        let range = self.valid_ox(kx);
+        for oy in 0..oh {
+            let iy = (oy * s + ky).wrapping_sub(self.p);
+            if iy >= self.h || range.is_empty() {
+                col.extend(std::iter::repeat_n(0.0, ow));
+                continue;
             }
+            col.extend(std::iter::repeat_n(0.0, range.start));
+            let first = range.start * s + kx - self.p;
+            let src = &plane[iy * self.w..(iy + 1) * self.w];
+            if s == 1 {
+                col.extend_from_slice(&src[first..first + range.len()]);
+            } else {
+                col.extend(src[first..].iter().step_by(s).take(range.len()));
+            }
+            col.extend(std::iter::repeat_n(0.0, ow - range.end));
         }
     }
 
@@ -609,8 +597,15 @@ impl ConvGeom {
                         }
                         let dst = &mut plane[iy * self.w..(iy + 1) * self.w];
                         let seg = &src[oy * ow + range.start..oy * ow + range.end];
-                        for (d, v) in dst[first..].iter_mut().step_by(s).zip(seg) {
-                            *d += v;
+                        if s == 1 {
+                            // Contiguous: a plain loop the compiler vectorises.
+                            for (d, v) in dst[first..first + seg.len()].iter_mut().zip(seg) {
+                                *d += v;
+                            }
+                        } else {
+                            for (d, v) in dst[first..].iter_mut().step_by(s).zip(seg) {
+                                *d += v;
+                            }
                         }
                     }
                 }
@@ -651,33 +646,42 @@ impl ConvGeom {
         t
     }
 
-    /// `im2col` of a group of images side by side: `K × (g·P)`; `table` from
-    /// [`ConvGeom::table`] when not [`ConvGeom::runs`].
+    /// `im2col` of a group of images side by side: `K × (g·P)`, row by row (each row the
+    /// images' rows in turn), replacing `col`'s contents (built by appending, so it is never
+    /// zero-filled first); `table` from [`ConvGeom::table`] when not [`ConvGeom::runs`].
+    /// Returns the row length `g·P`.
     fn group_cols(&self, xs: &[f32], table: &[u32], col: &mut Vec<f32>) -> usize {
         let (kr, cols, in_len) = (self.krows(), self.cols(), self.c * self.h * self.w);
-        let g = xs.len() / in_len;
-        let ld = g * cols;
-        col.resize(kr * ld, 0.0);
-        for (j, xi) in xs.chunks_exact(in_len).enumerate() {
-            if self.runs() {
-                self.im2col(xi, &mut col[j * cols..], ld);
-            } else {
-                for (dst, idx) in col.chunks_exact_mut(ld).zip(table.chunks_exact(cols)) {
-                    let dst = &mut dst[j * cols..(j + 1) * cols];
-                    if self.p == 0 {
-                        // No padding: every index is in range.
-                        for (d, &i) in dst.iter_mut().zip(idx) {
-                            *d = xi[i as usize];
-                        }
-                    } else {
-                        // PAD marks a tap in the zero padding; every other index is in range.
-                        for (d, &i) in dst.iter_mut().zip(idx) {
-                            *d = if i == PAD { 0.0 } else { xi[i as usize] };
+        let ld = xs.len() / in_len * cols;
+        col.clear();
+        col.reserve_exact(kr * ld);
+        if self.runs() {
+            for ci in 0..self.c {
+                for ky in 0..self.k {
+                    for kx in 0..self.k {
+                        for xi in xs.chunks_exact(in_len) {
+                            self.push_row(xi, ci, ky, kx, col);
                         }
                     }
                 }
             }
+        } else {
+            for idx in table.chunks_exact(cols) {
+                for xi in xs.chunks_exact(in_len) {
+                    if self.p == 0 {
+                        // No padding: every index is in range.
+                        col.extend(idx.iter().map(|&i| xi[i as usize]));
+                    } else {
+                        // PAD marks a tap in the zero padding; every other index is in range.
+                        col.extend(
+                            idx.iter()
+                                .map(|&i| if i == PAD { 0.0 } else { xi[i as usize] }),
+                        );
+                    }
+                }
+            }
         }
+        debug_assert_eq!(col.len(), kr * ld);
         ld
     }
 
@@ -727,22 +731,32 @@ fn conv_forward(
         .map(|(ys, xs)| {
             let mut col = Vec::new();
             let ld = g.group_cols(xs, &table, &mut col);
-            let mut out = vec![0.0f32; o * ld];
-            gemm(
-                1.0,
-                Mat::rows(w, o, kr),
-                Mat::rows(&col, kr, ld),
-                0.0,
-                &mut out,
-            );
-            // Scatter `O × (g·P)` into `g` images of `O × P`, adding the bias.
-            for (j, yi) in ys.chunks_exact_mut(out_len).enumerate() {
-                for (ch, dst) in yi.chunks_exact_mut(cols).enumerate() {
-                    let src = &out[ch * ld + j * cols..ch * ld + (j + 1) * cols];
-                    // A convolution without a bias adds zero.
-                    let b = bi.map_or(0.0, |bi| params[bi].value[ch]);
-                    for (d, s) in dst.iter_mut().zip(src) {
-                        *d = s + b;
+            if ld == cols {
+                // One image: its `O × P` output is the GEMM's, written in place.
+                gemm(1.0, Mat::rows(w, o, kr), Mat::rows(&col, kr, ld), 0.0, ys);
+                if let Some(bi) = bi {
+                    for (dst, &b) in ys.chunks_exact_mut(cols).zip(&params[bi].value) {
+                        dst.iter_mut().for_each(|d| *d += b);
+                    }
+                }
+            } else {
+                let mut out = vec![0.0f32; o * ld];
+                gemm(
+                    1.0,
+                    Mat::rows(w, o, kr),
+                    Mat::rows(&col, kr, ld),
+                    0.0,
+                    &mut out,
+                );
+                // Scatter `O × (g·P)` into `g` images of `O × P`, adding the bias.
+                for (j, yi) in ys.chunks_exact_mut(out_len).enumerate() {
+                    for (ch, dst) in yi.chunks_exact_mut(cols).enumerate() {
+                        let src = &out[ch * ld + j * cols..ch * ld + (j + 1) * cols];
+                        dst.copy_from_slice(src);
+                        if let Some(bi) = bi {
+                            let b = params[bi].value[ch];
+                            dst.iter_mut().for_each(|d| *d += b);
+                        }
                     }
                 }
             }
@@ -783,18 +797,34 @@ fn conv_backward(
         if col.is_empty() {
             g.group_cols(xs, &table, &mut col);
         }
-        let mut dyg = vec![0.0f32; o * ld];
-        let mut db = vec![0.0f32; o];
-        for (j, dyi) in dys.chunks_exact(out_len).enumerate() {
-            for (ch, src) in dyi.chunks_exact(cols).enumerate() {
-                dyg[ch * ld + j * cols..ch * ld + (j + 1) * cols].copy_from_slice(src);
-                db[ch] += src.iter().sum::<f32>();
+        // Bias gradient: per channel, image by image, each plane summed in order.
+        let mut db = Vec::new();
+        if bi.is_some() {
+            db = vec![0.0f32; o];
+            for dyi in dys.chunks_exact(out_len) {
+                for (d, src) in db.iter_mut().zip(dyi.chunks_exact(cols)) {
+                    *d += src.iter().sum::<f32>();
+                }
             }
         }
+        // dY of the group as `O × (g·P)`: the images' own layout when the group is one image.
+        let regrouped;
+        let dyg: &[f32] = if ld == cols {
+            dys
+        } else {
+            let mut v = vec![0.0f32; o * ld];
+            for (j, dyi) in dys.chunks_exact(out_len).enumerate() {
+                for (ch, src) in dyi.chunks_exact(cols).enumerate() {
+                    v[ch * ld + j * cols..ch * ld + (j + 1) * cols].copy_from_slice(src);
+                }
+            }
+            regrouped = v;
+            &regrouped
+        };
         let mut dw = vec![0.0f32; o * kr];
         gemm(
             1.0,
-            Mat::rows(&dyg, o, ld),
+            Mat::rows(dyg, o, ld),
             Mat::rows(&col, kr, ld).t(),
             0.0,
             &mut dw,
@@ -804,7 +834,7 @@ fn conv_backward(
             gemm(
                 1.0,
                 Mat::rows(w, o, kr).t(),
-                Mat::rows(&dyg, o, ld),
+                Mat::rows(dyg, o, ld),
                 0.0,
                 &mut col,
             );
@@ -845,35 +875,53 @@ fn add(acc: &mut [f32], v: &[f32]) {
     }
 }
 
-/// Per-channel `(Σ a, Σ a·b)` over an `NCHW` tensor pair, channel by channel.
+/// Per-channel `(Σ a, Σ a·b)` over an `NCHW` tensor pair (`b = a` when `None`), in `f64`,
+/// channel by channel; within a channel, image by image, each plane by [`plane_sums`]. The
+/// order depends only on the shape, not on the thread count.
 fn channel_sums(a: &[f32], b: Option<&[f32]>, n: usize, c: usize, hw: usize) -> Vec<(f64, f64)> {
+    let b = b.unwrap_or(a);
     (0..c)
         .into_par_iter()
         .map(|ch| {
             let (mut s1, mut s2) = (0.0f64, 0.0f64);
             for i in 0..n {
                 let r = (i * c + ch) * hw..(i * c + ch + 1) * hw;
-                let pa = &a[r.clone()];
-                match b {
-                    Some(b) => {
-                        let pb = &b[r];
-                        s1 += pa.iter().map(|&v| f64::from(v)).sum::<f64>();
-                        s2 += pa
-                            .iter()
-                            .zip(pb)
-                            .map(|(&x, &y)| f64::from(x) * f64::from(y))
-                            .sum::<f64>();
-                    }
-                    None => {
-                        s1 += pa.iter().map(|&v| f64::from(v)).sum::<f64>();
-                        s2 += pa.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>();
-                    }
-                }
+                let (p1, p2) = plane_sums(&a[r.clone()], &b[r]);
+                s1 += p1;
+                s2 += p2;
             }
             (s1, s2)
         })
         .collect()
 }
+
+/// `(Σ a, Σ a·b)` of one plane in `f64`: [`LANES`] interleaved partial sums (element `i`
+/// into lane `i mod LANES`, so the loop vectorises), then the lanes and the tail in order.
+fn plane_sums(a: &[f32], b: &[f32]) -> (f64, f64) {
+    let (mut s1, mut s2) = ([0.0f64; LANES], [0.0f64; LANES]);
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (xa, xb) in ca.zip(cb) {
+        for l in 0..LANES {
+            let x = f64::from(xa[l]);
+            s1[l] += x;
+            s2[l] += x * f64::from(xb[l]);
+        }
+    }
+    let (mut t1, mut t2) = (0.0f64, 0.0f64);
+    for l in 0..LANES {
+        t1 += s1[l];
+        t2 += s2[l];
+    }
+    for (&x, &y) in ra.iter().zip(rb) {
+        t1 += f64::from(x);
+        t2 += f64::from(x) * f64::from(y);
+    }
+    (t1, t2)
+}
+
+/// Partial sums per plane in [`plane_sums`] (two AVX2 registers of `f64`).
+const LANES: usize = 8;
 
 fn batchnorm_forward(
     x: Tensor,
@@ -916,40 +964,36 @@ fn batchnorm_forward(
             (b[running].value.clone(), inv)
         }
     };
-    let train = training(store);
+    // One pass: x̂ = (x − μ)/σ in place (kept for backward in training) and y = γ·x̂ + β.
     let mut xhat = x;
+    if !training(store) {
+        xhat.data
+            .par_chunks_mut(hw)
+            .enumerate()
+            .for_each(|(plane, p)| {
+                let ch = plane % c;
+                let (mu, is, g, b) = (mean[ch], inv_std[ch], gamma[ch], beta[ch]);
+                for v in p {
+                    *v = (*v - mu) * is * g + b;
+                }
+            });
+        return (xhat, Cache::None);
+    }
+    let mut y = Tensor::zeros(n, xhat.sample_shape());
     xhat.data
         .par_chunks_mut(hw)
+        .zip(y.data.par_chunks_mut(hw))
         .enumerate()
-        .for_each(|(plane, p)| {
+        .for_each(|(plane, (p, q))| {
             let ch = plane % c;
-            let (mu, is) = (mean[ch], inv_std[ch]);
-            for v in p {
-                *v = (*v - mu) * is;
+            let (mu, is, g, b) = (mean[ch], inv_std[ch], gamma[ch], beta[ch]);
+            for (v, out) in p.iter_mut().zip(q) {
+                let xh = (*v - mu) * is;
+                *v = xh;
+                *out = xh * g + b;
             }
         });
-    let mut y = if train {
-        xhat.clone()
-    } else {
-        Tensor::default()
-    };
-    let target = if train { &mut y } else { &mut xhat };
-    target
-        .data
-        .par_chunks_mut(hw)
-        .enumerate()
-        .for_each(|(plane, p)| {
-            let ch = plane % c;
-            let (g, b) = (gamma[ch], beta[ch]);
-            for v in p {
-                *v = *v * g + b;
-            }
-        });
-    if train {
-        (y, Cache::Norm { xhat, inv_std })
-    } else {
-        (xhat, Cache::None)
-    }
+    (y, Cache::Norm { xhat, inv_std })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1109,9 +1153,9 @@ mod tests {
         assert!(g.runs());
         let x: Vec<f32> = (0..2 * 6 * 20).map(|i| i as f32 * 0.5 - 7.0).collect();
         let table = g.table();
-        let (kr, cols) = (g.krows(), g.cols());
-        let mut a = vec![0.0; kr * cols];
-        g.im2col(&x, &mut a, cols);
+        let cols = g.cols();
+        let mut a = Vec::new();
+        assert_eq!(g.group_cols(&x, &table, &mut a), cols);
         let b: Vec<f32> = table
             .iter()
             .map(|&i| x.get(i as usize).copied().unwrap_or(0.0))

@@ -106,12 +106,17 @@ fn softmax_ce(logits: &Tensor, labels: &[u8]) -> (Vec<(f64, bool)>, Tensor) {
             let label = usize::from(label);
             let correct = argmax(row) == label;
             let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            // log-softmax from the shifted logit itself, not from the log of its
+            // exponential: `exp` underflows to 0 once a logit lies ≈ 104 below the
+            // largest, which made a large but finite loss infinite (and training stop as
+            // "diverged" where PyTorch carries on).
+            let shifted = f64::from(row[label] - max);
             let mut sum = 0.0f64;
             for v in row.iter_mut() {
                 *v = (*v - max).exp();
                 sum += f64::from(*v);
             }
-            let loss = sum.ln() - f64::from(row[label].ln());
+            let loss = sum.ln() - shifted;
             for v in row.iter_mut() {
                 *v = (f64::from(*v) / sum) as f32;
             }
@@ -282,4 +287,26 @@ pub fn predict(model: &Model, images: &ImageBatch) -> Result<Vec<Vec<f32>>> {
         }));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn softmax_cross_entropy_stays_finite_for_far_apart_logits() {
+        // The label's logit 200 below the largest: exp(-200) underflows in f32, the loss
+        // (≈ 200 nats) does not.
+        let logits = Tensor::from_vec(2, [3, 1, 1], vec![0.0, 200.0, 1.0, 2.0, 1.0, 0.0]);
+        let (per, grad) = softmax_ce(&logits, &[0, 0]);
+        assert!((per[0].0 - 200.0).abs() < 1e-3, "{}", per[0].0);
+        assert!(!per[0].1 && per[1].1);
+        let want = 1.0 + (-1.0f64).exp() + (-2.0f64).exp();
+        assert!((per[1].0 - want.ln()).abs() < 1e-6);
+        // d loss / d logits = softmax − one-hot.
+        assert!((grad.data[0] + 1.0).abs() < 1e-6 && (grad.data[1] - 1.0).abs() < 1e-6);
+        // Non-finite logits are still reported as a non-finite loss.
+        let bad = Tensor::from_vec(1, [2, 1, 1], vec![f32::NAN, 0.0]);
+        assert!(!softmax_ce(&bad, &[0]).0[0].0.is_finite());
+    }
 }

@@ -150,3 +150,46 @@ fn learns_the_cifar_sample(config: ModelConfig) {
         .iter()
         .all(|p| (p.iter().sum::<f32>() - 1.0).abs() < 1e-4));
 }
+
+/// The documented invariant: a training run is bit-identical for a seed whatever the thread
+/// count. ResNet-18 (every convolution geometry: 3×3 stride 1 and 2, 1×1 shortcuts, maps from
+/// 32×32 down to 4×4, so image groups of 1 to 32) and the small CNN (biases, pooling), with a
+/// last batch that splits the image groups unevenly, on 1, 2 and 3 threads.
+#[test]
+fn training_is_bit_identical_across_thread_counts() {
+    let ds = sample::load(DatasetKind::Cifar10).unwrap();
+    let len = ds.images.shape().len();
+    let n = 70;
+    let images =
+        ImageBatch::new(ds.images.shape(), ds.images.as_bytes()[..n * len].to_vec()).unwrap();
+    let labels = &ds.labels[..n];
+    let mut resnet = ModelConfig::new(Architecture::Resnet18, [3, 32, 32]);
+    resnet.width = 2;
+    for config in [
+        resnet,
+        ModelConfig::new(Architecture::SmallCnn, [3, 32, 32]),
+    ] {
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut m = Model::new(&config, 9).unwrap();
+                let mut opt = Sgd::new(&m, 0.05, 0.9, 5e-4);
+                let s = train_epoch(&mut m, &mut opt, &images, labels, 37, 1, &mut |_| {}).unwrap();
+                let e = evaluate(&m, &images, labels).unwrap();
+                (m, s, e)
+            })
+        };
+        let one = run(1);
+        for threads in [2, 3] {
+            // PartialEq on f32 values: equal bit patterns (no NaN in a finite run).
+            assert!(
+                run(threads) == one,
+                "{:?} on {threads} threads",
+                config.architecture
+            );
+        }
+    }
+}
