@@ -185,7 +185,7 @@ fn parse_fingerprint(s: &str) -> Option<Fingerprint> {
     };
     let mut fp = [0u8; FINGERPRINT_LEN];
     for (f, pair) in fp.iter_mut().zip(b.chunks_exact(2)) {
-        *f = digit(pair[0])? << 4 | digit(pair[1])?;
+        *f = (digit(pair[0])? << 4) | digit(pair[1])?;
     }
     Some(fp)
 }
