@@ -5,8 +5,9 @@
 // or allocate beyond its documented cap.
 //
 // Containers that end in a SHA-256 of everything before it (pixveil-core's `PXVL` format,
-// CKKS `PXCK` objects, pixveil-henn's wire envelopes) are decoded twice: as given, and with
-// that trailing digest recomputed, so that mutations reach the parsing behind the checksum.
+// which CKKS objects and pixveil-henn's wire objects use too, and the legacy CKKS `PXCK` and
+// henn `PXHN` frames, still read) are decoded twice: as given, and with that trailing digest
+// recomputed, so that mutations reach the parsing behind the checksum.
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};

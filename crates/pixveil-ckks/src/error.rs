@@ -103,10 +103,12 @@ pub enum Error {
         /// Bytes left.
         available: usize,
     },
-    /// Serialized data does not start with the pixveil-ckks magic.
+    /// Serialized data starts with neither the pixveil container's magic nor the legacy
+    /// `PXCK` one.
     #[error("bad magic: not a pixveil-ckks object")]
     BadMagic,
-    /// Serialized data has an unsupported format version.
+    /// Serialized data has an unsupported format version (of the container, of the payload
+    /// layout, or of a legacy frame).
     #[error("unsupported format version {found} (this build reads {supported})")]
     UnsupportedVersion {
         /// Version found.
@@ -117,10 +119,10 @@ pub enum Error {
     /// Serialized object of the wrong kind.
     #[error("wrong object kind: expected {expected}, found {found}")]
     WrongKind {
-        /// Expected kind tag.
-        expected: u8,
-        /// Found kind tag.
-        found: u8,
+        /// Expected kind tag (`ckks-ct`, …).
+        expected: &'static str,
+        /// Found kind tag (of a legacy frame: its kind's tag, or `legacy kind N`).
+        found: String,
     },
     /// Serialized data is structurally invalid (bad length field, unreduced coefficient…).
     #[error("corrupt data: {reason}")]
@@ -161,6 +163,10 @@ mod tests {
                 "no Galois key for rotation step 5 (Galois element 3125)",
             ),
             (Error::BadMagic, "bad magic: not a pixveil-ckks object"),
+            (
+                Error::WrongKind { expected: "ckks-ct", found: "ckks-pt".into() },
+                "wrong object kind: expected ckks-ct, found ckks-pt",
+            ),
             (
                 Error::UnsupportedVersion { found: 9, supported: 1 },
                 "unsupported format version 9 (this build reads 1)",

@@ -22,9 +22,9 @@ use crate::encoder::Plaintext;
 use crate::encrypt::Ciphertext;
 use crate::keys::{GaloisKeys, KeyRow, KeySwitchKey, RelinKey};
 use crate::params::{Fingerprint, Parameters};
-use crate::scratch::{self, Held};
 use crate::{Error, Result};
 use pixveil_math::ntt::galois_permutation;
+use pixveil_math::pool::{self as scratch, Held};
 use pixveil_ring::{galois_element_conjugate, galois_element_for_step, Basis, Ntt, Poly};
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -320,7 +320,7 @@ impl Evaluator {
             .map(|u| {
                 let (part, r) = (u / nrows, u % nrows);
                 let m = *ctx.modulus(first.parts[0].prime_index(r));
-                let mut out = scratch::take(n);
+                let mut out = scratch::take::<u64>(n);
                 if m.value() < pixveil_math::kernels::LAZY_MAX_MODULUS {
                     let c = pixveil_math::kernels::fold_constant(m.value());
                     for (ct, pt) in cts.iter().zip(pts) {
@@ -690,14 +690,15 @@ impl Evaluator {
         let n = ctx.degree();
         let level = c.basis().q - 1;
         let rows = level + 1 + ctx.num_p();
-        let mut coeff = scratch::take_dirty((level + 1) * n);
+        let mut coeff = scratch::take_dirty::<u64>((level + 1) * n);
         coeff.copy_from_slice(c.data());
         for (i, row) in coeff.chunks_exact_mut(n).enumerate() {
             ctx.ntt(i).backward(row);
         }
         // Buffers come from this thread's pool; the digits are then filled in parallel.
-        let mut digits: Vec<Vec<u64>> =
-            (0..=level).map(|_| scratch::take_dirty(rows * n)).collect();
+        let mut digits: Vec<Vec<u64>> = (0..=level)
+            .map(|_| scratch::take_dirty::<u64>(rows * n))
+            .collect();
         digits.par_iter_mut().enumerate().for_each(|(i, d)| {
             let src = &coeff[i * n..(i + 1) * n];
             let mi = *ctx.modulus(i);
@@ -737,8 +738,8 @@ impl Evaluator {
                 op: "key switching",
             });
         }
-        let mut out0 = scratch::take_dirty(rows * n);
-        let mut out1 = scratch::take_dirty(rows * n);
+        let mut out0 = scratch::take_dirty::<u64>(rows * n);
+        let mut out1 = scratch::take_dirty::<u64>(rows * n);
         out0.par_chunks_exact_mut(n)
             .zip(out1.par_chunks_exact_mut(n))
             .enumerate()
@@ -836,8 +837,8 @@ fn inner_product(
     let n = o0.len();
     if m.value() < pixveil_math::kernels::LAZY_MAX_MODULUS {
         let c = pixveil_math::kernels::fold_constant(m.value());
-        let mut acc0 = scratch::take(n);
-        let mut acc1 = scratch::take(n);
+        let mut acc0 = scratch::take::<u64>(n);
+        let mut acc1 = scratch::take::<u64>(n);
         // Blocks of 512 coefficients keep both accumulators in L1 across all digits.
         const BLOCK: usize = 512;
         let mut start = 0;
@@ -880,7 +881,7 @@ fn inner_product(
         scratch::give(acc1, Held::Public);
         return;
     }
-    let mut acc = scratch::take128(2 * n);
+    let mut acc = scratch::take::<u128>(2 * n);
     for ((di, bi), ai) in d.iter().zip(b).zip(a) {
         for (k, (acc, &x)) in acc.chunks_exact_mut(2).zip(di.iter()).enumerate() {
             acc[0] += x as u128 * row_value(bi, k) as u128;
@@ -891,7 +892,7 @@ fn inner_product(
         *r0 = m.reduce_u128(acc[0]);
         *r1 = m.reduce_u128(acc[1]);
     }
-    scratch::give128(acc, Held::Public);
+    scratch::give(acc, Held::Public);
 }
 
 /// Coefficient `k` of a key row. Rows are sliced to exactly `n` coefficients
@@ -937,13 +938,13 @@ pub(crate) fn mod_down(
     let ctx = params.ring();
     let n = ctx.degree();
     let k = ctx.num_p();
-    let mut rem = scratch::take_dirty(k * n);
+    let mut rem = scratch::take_dirty::<u64>(k * n);
     rem.copy_from_slice(&x[(level + 1) * n..(level + 1 + k) * n]);
     x.truncate((level + 1) * n);
     for (i, row) in rem.chunks_exact_mut(n).enumerate() {
         ctx.ntt(ctx.num_q() + i).backward(row);
     }
-    let mut t = scratch::take_dirty((level + 1) * n);
+    let mut t = scratch::take_dirty::<u64>((level + 1) * n);
     if k == 1 {
         let pm = *ctx.modulus(ctx.num_q());
         for (j, tj) in t.chunks_exact_mut(n).enumerate() {

@@ -97,7 +97,7 @@ pub(crate) fn restrict(p: &Poly<Ntt>, basis: Basis) -> Result<Poly<Ntt>> {
         .into());
     }
     ctx.check_basis(basis)?;
-    let mut data = pixveil_ring::pool::alloc(basis.len() * n);
+    let mut data = pixveil_math::pool::take::<u64>(basis.len() * n);
     for (r, dst) in data.chunks_exact_mut(n).enumerate() {
         // Over the full basis, row index = context prime index.
         dst.copy_from_slice(p.row(ctx.prime_index(basis, r)));

@@ -43,7 +43,6 @@ pub mod evaluator;
 pub mod keys;
 pub mod params;
 pub mod precision;
-mod scratch;
 pub mod serialize;
 
 pub use error::{Error, Result};

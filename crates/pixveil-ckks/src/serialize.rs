@@ -1,31 +1,33 @@
 //! Versioned, validated binary serialization of parameters, keys, plaintexts and ciphertexts.
 //!
-//! Layout (all integers little-endian):
+//! # Container
+//! Every object is one pixveil container ([`pixveil_core::format`]: magic `PXVL`, container
+//! version, an 8-byte kind tag, metadata and body lengths, JSON metadata, the body, and a
+//! SHA-256 of everything before it). Kind tags: `ckks-par` (parameters), `ckks-sk` (secret
+//! key), `ckks-pk` (public key), `ckks-rlk` (relinearization key), `ckks-gk` (Galois keys),
+//! `ckks-ct` (ciphertext), `ckks-pt` (plaintext). Metadata, with unknown fields refused:
 //!
 //! ```text
-//! offset  size  field
-//! 0       4     magic "PXCK"
-//! 4       2     format version (currently 2; 2 added the level of each Galois key)
-//! 6       1     object kind (1 params, 2 secret key, 3 public key, 4 relin key,
-//!               5 Galois keys, 6 ciphertext, 7 plaintext)
-//! 7       1     reserved, 0
-//! 8       16    parameter fingerprint
-//! 24      8     payload length in bytes
-//! 32      len   payload (kind-specific, below)
-//! 32+len  32    SHA-256 of bytes [0, 32+len)
+//! {"layout":2,"params":"<32 lowercase hex digits>"}
 //! ```
 //!
-//! Polynomials are bit-packed row by row, `bitlen(q_i)` bits per coefficient, each row padded
-//! to a whole byte; every coefficient is checked to be reduced on load. Seeded polynomials
-//! (`a` of keys and fresh secret-key ciphertexts) are stored as their 32-byte ChaCha20 seed
-//! and expanded on load, which halves their size.
+//! `layout` is the version of the payload layout below ([`LAYOUT_VERSION`]; 2 added the level
+//! of each Galois key; a newer one is refused) and `params` the 16-byte parameter fingerprint
+//! the object was made under. The body is the payload. The frame costs
+//! `28 + 56 + 32` = [`FRAME_OVERHEAD`] = 116 bytes per object (the legacy frame below: 64).
 //!
-//! Loading is defensive: the header, version, kind, fingerprint, declared length and checksum
-//! are verified first; every length is computed from the parameters and compared with the
-//! bytes actually present *before* anything is allocated; trailing bytes are an error. The
-//! checksum detects corruption, not forgery: it is not a MAC.
+//! Loading is defensive: magic, container version, kind, the declared lengths (against the
+//! bytes actually present, before anything is allocated), trailing bytes and the checksum
+//! are verified by the container; then the metadata, the layout version and the fingerprint;
+//! then every payload length is computed from the parameters and compared with the bytes
+//! present *before* anything is allocated; trailing payload bytes are an error. The checksum
+//! detects corruption, not forgery: it is not a MAC.
 //!
-//! Payloads:
+//! # Payloads
+//! All integers little-endian. Polynomials are bit-packed row by row, `bitlen(q_i)` bits per
+//! coefficient, each row padded to a whole byte; every coefficient is checked to be reduced on
+//! load. Seeded polynomials (`a` of keys and fresh secret-key ciphertexts) are stored as their
+//! 32-byte ChaCha20 seed and expanded on load, which halves their size.
 //! - parameters: `log_n u8, security u8, log_scale u8, L u8, log_q[L] u8, K u8, log_p[K] u8,
 //!   primes (L+K)×u64` (re-validated and compared on load);
 //! - secret key: `N` ternary coefficients, 2 bits each (0, 1, 2 = −1);
@@ -36,106 +38,282 @@
 //! - ciphertext: `level u8, size u8, flags u8 (bit 0 = seeded), scale f64, [seed[32]]`, then
 //!   the parts over `q_0 … q_level` (`c_0` only when seeded);
 //! - plaintext: `level u8, scale f64`, the polynomial.
+//!
+//! # Legacy frame (read only)
+//! Objects written before the container (selected by their magic `PXCK`) still load, with the
+//! same checks; nothing writes them any more. Their payloads are the layout-2 payloads above:
+//!
+//! ```text
+//! offset  size  field
+//! 0       4     magic "PXCK"
+//! 4       2     format version (2; 2 added the level of each Galois key)
+//! 6       1     object kind (1 params, 2 secret key, 3 public key, 4 relin key,
+//!               5 Galois keys, 6 ciphertext, 7 plaintext)
+//! 7       1     reserved, 0
+//! 8       16    parameter fingerprint
+//! 24      8     payload length in bytes
+//! 32      len   payload
+//! 32+len  32    SHA-256 of bytes [0, 32+len)
+//! ```
 
 use crate::encoder::Plaintext;
 use crate::encrypt::Ciphertext;
 use crate::keys::{GaloisKeys, KeyRow, KeySwitchKey, PublicKey, RelinKey, SecretKey};
 use crate::params::{Fingerprint, Parameters, ParametersLiteral, SecurityLevel, FINGERPRINT_LEN};
 use crate::{Error, Result};
+use pixveil_core::format;
 use pixveil_ring::sample::uniform_from_seed;
 use pixveil_ring::{Basis, Ntt, Poly};
-use sha2::{Digest, Sha256};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// File magic.
-pub const MAGIC: [u8; 4] = *b"PXCK";
-/// Current format version.
-pub const FORMAT_VERSION: u16 = 2;
-const HEADER_LEN: usize = 32;
-const CHECKSUM_LEN: usize = 32;
+/// Version of the payload layout (the container's metadata field `layout`).
+pub const LAYOUT_VERSION: u16 = 2;
+/// Offset of the payload in a serialized object: the container header, then the metadata,
+/// whose length is fixed (a one-digit layout and a 32-digit fingerprint).
+pub const PAYLOAD_OFFSET: usize = format::HEADER_LEN + META_LEN;
+/// Bytes the container adds to a payload: header, metadata and SHA-256 trailer (116).
+pub const FRAME_OVERHEAD: usize = PAYLOAD_OFFSET + format::DIGEST_LEN;
+/// Length of the serialized [`Meta`]: `{"layout":2,"params":"` (22) + 32 + `"}` (2).
+const META_LEN: usize = 56;
 
 /// Object kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
 enum Kind {
-    Params = 1,
-    SecretKey = 2,
-    PublicKey = 3,
-    RelinKey = 4,
-    GaloisKeys = 5,
-    Ciphertext = 6,
-    Plaintext = 7,
+    Params,
+    SecretKey,
+    PublicKey,
+    RelinKey,
+    GaloisKeys,
+    Ciphertext,
+    Plaintext,
 }
 
+impl Kind {
+    const ALL: [Kind; 7] = [
+        Kind::Params,
+        Kind::SecretKey,
+        Kind::PublicKey,
+        Kind::RelinKey,
+        Kind::GaloisKeys,
+        Kind::Ciphertext,
+        Kind::Plaintext,
+    ];
+
+    /// The container kind tag (at most 8 ASCII bytes).
+    fn tag(self) -> &'static str {
+        match self {
+            Kind::Params => "ckks-par",
+            Kind::SecretKey => "ckks-sk",
+            Kind::PublicKey => "ckks-pk",
+            Kind::RelinKey => "ckks-rlk",
+            Kind::GaloisKeys => "ckks-gk",
+            Kind::Ciphertext => "ckks-ct",
+            Kind::Plaintext => "ckks-pt",
+        }
+    }
+}
+
+/// The container metadata of every CKKS object.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Meta {
+    /// Payload layout version ([`LAYOUT_VERSION`]).
+    layout: u16,
+    /// Parameter fingerprint, lowercase hex.
+    params: String,
+}
+
+/// Frames `payload` as a container of `kind` made under fingerprint `fp`.
 fn frame(kind: Kind, fp: &Fingerprint, payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(HEADER_LEN + payload.len() + CHECKSUM_LEN);
-    out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    out.push(kind as u8);
-    out.push(0);
-    out.extend_from_slice(fp);
-    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-    out.extend_from_slice(payload);
-    let sum = Sha256::digest(&out);
-    out.extend_from_slice(&sum);
-    out
+    let meta = Meta {
+        layout: LAYOUT_VERSION,
+        params: crate::params::hex(fp),
+    };
+    format::encode(kind.tag(), &meta, payload)
+        .expect("the metadata (a number and 32 hex digits) serialises, far below the limit")
 }
 
-/// Checks the frame and returns `(fingerprint, payload)`.
-fn unframe(bytes: &[u8], kind: Kind) -> Result<(Fingerprint, &[u8])> {
-    let mut r = Reader::new(bytes);
-    if r.take(4)? != MAGIC {
-        return Err(Error::BadMagic);
+/// A container error as this crate reports it (the legacy reader's errors, so callers that
+/// classify them see one set).
+fn container_error(e: pixveil_core::Error) -> Error {
+    use pixveil_core::Error as C;
+    /// Byte counts in errors are reports only: saturate rather than fail (exact on 64-bit).
+    fn count(x: u64) -> usize {
+        usize::try_from(x).unwrap_or(usize::MAX)
     }
-    let version = r.u16()?;
-    if version != FORMAT_VERSION {
-        return Err(Error::UnsupportedVersion {
-            found: version,
-            supported: FORMAT_VERSION,
-        });
-    }
-    let k = r.u8()?;
-    if k != kind as u8 {
-        return Err(Error::WrongKind {
-            expected: kind as u8,
-            found: k,
-        });
-    }
-    if r.u8()? != 0 {
-        return Err(Error::Corrupt {
-            reason: "reserved header byte is not zero",
-        });
-    }
-    let mut fp = [0u8; FINGERPRINT_LEN];
-    fp.copy_from_slice(r.take(FINGERPRINT_LEN)?);
-    let len = r.u64()?;
-    let avail = r.remaining();
-    let need = usize::try_from(len)
-        .ok()
-        .and_then(|l| l.checked_add(CHECKSUM_LEN))
-        .ok_or(Error::Corrupt {
-            reason: "payload length overflows",
-        })?;
-    if need > avail {
-        return Err(Error::Truncated {
-            needed: need,
-            available: avail,
-        });
-    }
-    if need < avail {
-        return Err(Error::Corrupt {
+    match e {
+        C::BadMagic => Error::BadMagic,
+        C::UnsupportedVersion { found, supported } => {
+            Error::UnsupportedVersion { found, supported }
+        }
+        C::WrongKind { expected, found } => Error::WrongKind { expected, found },
+        C::Truncated { needed, available } => Error::Truncated {
+            needed: count(needed),
+            available: count(available),
+        },
+        C::TrailingBytes(_) => Error::Corrupt {
             reason: "trailing bytes after checksum",
-        });
-    }
-    let body_end = HEADER_LEN + need - CHECKSUM_LEN;
-    let sum = Sha256::digest(&bytes[..body_end]);
-    if sum.as_slice() != &bytes[body_end..] {
-        return Err(Error::Corrupt {
+        },
+        C::Checksum => Error::Corrupt {
             reason: "checksum mismatch",
+        },
+        C::TooLarge { .. } => Error::Corrupt {
+            reason: "declared length exceeds its limit",
+        },
+        C::Metadata(_) => Error::Corrupt {
+            reason: "invalid container metadata",
+        },
+        // Key-derivation and passphrase errors: `decode_ref` does not return them.
+        _ => Error::Corrupt {
+            reason: "invalid container",
+        },
+    }
+}
+
+/// Parses a 32-digit lowercase hex fingerprint.
+fn parse_fingerprint(s: &str) -> Option<Fingerprint> {
+    let b = s.as_bytes();
+    if b.len() != 2 * FINGERPRINT_LEN {
+        return None;
+    }
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    let mut fp = [0u8; FINGERPRINT_LEN];
+    for (f, pair) in fp.iter_mut().zip(b.chunks_exact(2)) {
+        *f = (digit(pair[0])? << 4) | digit(pair[1])?;
+    }
+    Some(fp)
+}
+
+/// Checks the frame (container, or legacy frame by its magic) and returns
+/// `(fingerprint, payload)`.
+fn unframe(bytes: &[u8], kind: Kind) -> Result<(Fingerprint, &[u8])> {
+    if bytes.starts_with(&legacy::MAGIC) {
+        return legacy::unframe(bytes, kind);
+    }
+    // The container compares the declared lengths with the bytes present: the input bounds
+    // the body, and the payload parsers bound every count by the parameters.
+    let d: format::DecodedRef<'_, Meta> =
+        format::decode_ref(bytes, kind.tag(), u64::MAX).map_err(container_error)?;
+    if d.meta.layout != LAYOUT_VERSION {
+        return Err(Error::UnsupportedVersion {
+            found: d.meta.layout,
+            supported: LAYOUT_VERSION,
         });
     }
-    Ok((fp, &bytes[HEADER_LEN..body_end]))
+    let fp = parse_fingerprint(&d.meta.params).ok_or(Error::Corrupt {
+        reason: "parameter fingerprint is not 32 lowercase hex digits",
+    })?;
+    Ok((fp, d.body))
+}
+
+/// The legacy `PXCK` frame (see the module docs): read only.
+mod legacy {
+    use super::{Kind, Reader};
+    use crate::params::{Fingerprint, FINGERPRINT_LEN};
+    use crate::{Error, Result};
+    use sha2::{Digest, Sha256};
+
+    /// Magic of the legacy frame.
+    pub(super) const MAGIC: [u8; 4] = *b"PXCK";
+    /// The only legacy version read.
+    pub(super) const VERSION: u16 = 2;
+    pub(super) const HEADER_LEN: usize = 32;
+    pub(super) const CHECKSUM_LEN: usize = 32;
+
+    /// The legacy kind code.
+    pub(super) fn code(kind: Kind) -> u8 {
+        match kind {
+            Kind::Params => 1,
+            Kind::SecretKey => 2,
+            Kind::PublicKey => 3,
+            Kind::RelinKey => 4,
+            Kind::GaloisKeys => 5,
+            Kind::Ciphertext => 6,
+            Kind::Plaintext => 7,
+        }
+    }
+
+    /// Writes a legacy frame, for tests of the reader (nothing ships legacy bytes).
+    #[cfg(test)]
+    pub(super) fn frame(kind: Kind, fp: &Fingerprint, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(HEADER_LEN + payload.len() + CHECKSUM_LEN);
+        out.extend_from_slice(&MAGIC);
+        out.extend_from_slice(&VERSION.to_le_bytes());
+        out.push(code(kind));
+        out.push(0);
+        out.extend_from_slice(fp);
+        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        out.extend_from_slice(payload);
+        let sum = Sha256::digest(&out);
+        out.extend_from_slice(&sum);
+        out
+    }
+
+    /// Checks a legacy frame and returns `(fingerprint, payload)`.
+    pub(super) fn unframe(bytes: &[u8], kind: Kind) -> Result<(Fingerprint, &[u8])> {
+        let mut r = Reader::new(bytes);
+        if r.take(4)? != MAGIC {
+            return Err(Error::BadMagic);
+        }
+        let version = r.u16()?;
+        if version != VERSION {
+            return Err(Error::UnsupportedVersion {
+                found: version,
+                supported: VERSION,
+            });
+        }
+        let k = r.u8()?;
+        if k != code(kind) {
+            let found = Kind::ALL
+                .into_iter()
+                .find(|&x| code(x) == k)
+                .map_or_else(|| format!("legacy kind {k}"), |x| x.tag().to_owned());
+            return Err(Error::WrongKind {
+                expected: kind.tag(),
+                found,
+            });
+        }
+        if r.u8()? != 0 {
+            return Err(Error::Corrupt {
+                reason: "reserved header byte is not zero",
+            });
+        }
+        let mut fp = [0u8; FINGERPRINT_LEN];
+        fp.copy_from_slice(r.take(FINGERPRINT_LEN)?);
+        let len = r.u64()?;
+        let avail = r.remaining();
+        let need = usize::try_from(len)
+            .ok()
+            .and_then(|l| l.checked_add(CHECKSUM_LEN))
+            .ok_or(Error::Corrupt {
+                reason: "payload length overflows",
+            })?;
+        if need > avail {
+            return Err(Error::Truncated {
+                needed: need,
+                available: avail,
+            });
+        }
+        if need < avail {
+            return Err(Error::Corrupt {
+                reason: "trailing bytes after checksum",
+            });
+        }
+        let body_end = HEADER_LEN + need - CHECKSUM_LEN;
+        let sum = Sha256::digest(&bytes[..body_end]);
+        if sum.as_slice() != &bytes[body_end..] {
+            return Err(Error::Corrupt {
+                reason: "checksum mismatch",
+            });
+        }
+        Ok((fp, &bytes[HEADER_LEN..body_end]))
+    }
 }
 
 /// Bounds-checked little-endian reader.
@@ -651,6 +829,7 @@ mod tests {
     use crate::prelude::*;
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
+    use sha2::{Digest, Sha256};
 
     fn params() -> Arc<Parameters> {
         Parameters::new(&ParametersLiteral {
@@ -781,8 +960,8 @@ mod tests {
         lit.log_q.push(30);
         let p = Parameters::new(&lit).unwrap();
         let mut b = p.to_bytes();
-        b[HEADER_LEN + 1] = 1; // security: 128-bit
-        let body_end = b.len() - CHECKSUM_LEN;
+        b[PAYLOAD_OFFSET + 1] = 1; // security: 128-bit
+        let body_end = b.len() - format::DIGEST_LEN;
         let sum = Sha256::digest(&b[..body_end]);
         b[body_end..].copy_from_slice(&sum);
         assert!(matches!(
@@ -815,10 +994,12 @@ mod tests {
             gk.to_bytes(),
             ct.to_bytes(),
             pt.to_bytes(),
+            to_legacy(&ct.to_bytes(), Kind::Ciphertext),
+            to_legacy(&gk.to_bytes(), Kind::GaloisKeys),
         ];
         let reseal = |mut b: Vec<u8>| {
-            if b.len() >= HEADER_LEN + CHECKSUM_LEN {
-                let end = b.len() - CHECKSUM_LEN;
+            if b.len() >= format::DIGEST_LEN {
+                let end = b.len() - format::DIGEST_LEN;
                 let sum = Sha256::digest(&b[..end]);
                 b[end..].copy_from_slice(&sum);
             }
@@ -827,7 +1008,7 @@ mod tests {
         let mut runner = TestRunner::new(Config::with_cases(64));
         runner
             .run(
-                &(0usize..6, any::<u64>(), any::<u8>(), 0usize..4),
+                &(0usize..8, any::<u64>(), any::<u8>(), 0usize..4),
                 |(which, pos, val, mode)| {
                     let mut b = objects[which].clone();
                     let len = b.len();
@@ -835,11 +1016,11 @@ mod tests {
                     let i = if mode == 0 {
                         pos as usize % len
                     } else {
-                        pos as usize % 48.min(len)
+                        pos as usize % (PAYLOAD_OFFSET + 16).min(len)
                     };
                     b[i] = val;
                     if mode == 3 {
-                        b.truncate(HEADER_LEN + (pos as usize % 64));
+                        b.truncate(PAYLOAD_OFFSET + (pos as usize % 64));
                     }
                     let b = reseal(b);
                     let _ = Parameters::from_bytes_allow_insecure(&b);
@@ -852,5 +1033,122 @@ mod tests {
                 },
             )
             .unwrap();
+    }
+
+    /// The same object in the legacy `PXCK` frame.
+    fn to_legacy(bytes: &[u8], kind: Kind) -> Vec<u8> {
+        let (fp, payload) = unframe(bytes, kind).unwrap();
+        legacy::frame(kind, &fp, payload)
+    }
+
+    /// A container of `kind` around `payload` with arbitrary metadata.
+    fn with_meta(kind: Kind, meta: serde_json::Value, payload: &[u8]) -> Vec<u8> {
+        format::encode(kind.tag(), &meta, payload).unwrap()
+    }
+
+    #[test]
+    fn frame_overhead_is_fixed() {
+        let fp = [0xab; FINGERPRINT_LEN];
+        for kind in Kind::ALL {
+            for len in [0, 1, 1000] {
+                let payload = vec![7u8; len];
+                let b = frame(kind, &fp, &payload);
+                assert_eq!(b.len(), FRAME_OVERHEAD + len);
+                assert_eq!(&b[PAYLOAD_OFFSET..PAYLOAD_OFFSET + len], &payload[..]);
+                assert_eq!(unframe(&b, kind).unwrap(), (fp, &payload[..]));
+                assert_eq!(format::peek_kind(&b).unwrap(), kind.tag());
+            }
+        }
+        assert_eq!(FRAME_OVERHEAD, 116);
+        assert_eq!(legacy::HEADER_LEN + legacy::CHECKSUM_LEN, 64);
+    }
+
+    #[test]
+    fn metadata_is_checked() {
+        let fp = crate::params::hex(&[0xab; FINGERPRINT_LEN]);
+        let ok = with_meta(
+            Kind::Plaintext,
+            serde_json::json!({"layout": 2, "params": fp}),
+            &[1, 2],
+        );
+        assert_eq!(unframe(&ok, Kind::Plaintext).unwrap().1, &[1, 2]);
+        let newer = with_meta(
+            Kind::Plaintext,
+            serde_json::json!({"layout": 3, "params": fp}),
+            &[],
+        );
+        assert_eq!(
+            unframe(&newer, Kind::Plaintext),
+            Err(Error::UnsupportedVersion {
+                found: 3,
+                supported: 2
+            })
+        );
+        for bad in [
+            serde_json::json!({"layout": 2, "params": fp.to_uppercase()}),
+            serde_json::json!({"layout": 2, "params": &fp[2..]}),
+            serde_json::json!({"layout": 2, "params": format!("{}zz", &fp[2..])}),
+        ] {
+            assert!(matches!(
+                unframe(&with_meta(Kind::Plaintext, bad, &[]), Kind::Plaintext),
+                Err(Error::Corrupt { .. })
+            ));
+        }
+        for bad in [
+            serde_json::json!({"layout": 2}),
+            serde_json::json!({"layout": 2, "params": fp, "extra": 1}),
+            serde_json::json!({"layout": "2", "params": fp}),
+        ] {
+            assert_eq!(
+                unframe(&with_meta(Kind::Plaintext, bad, &[]), Kind::Plaintext),
+                Err(Error::Corrupt {
+                    reason: "invalid container metadata"
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn legacy_frames_load_with_the_same_checks() {
+        let p = params();
+        let mut rng = ChaCha20Rng::from_seed([5; 32]);
+        let kg = KeyGenerator::new(&p, &mut rng).unwrap();
+        let pk = kg.public_key(&mut rng).unwrap();
+        let enc = Encoder::new(&p).unwrap();
+        let pt = enc.encode_real(&[1.0], 1, p.default_scale()).unwrap();
+        let ct = Encryptor::with_public_key(&p, &pk)
+            .unwrap()
+            .encrypt(&pt, &mut rng)
+            .unwrap();
+        let old = to_legacy(&ct.to_bytes(), Kind::Ciphertext);
+        assert_eq!(&old[..4], b"PXCK");
+        assert_eq!(old.len() + FRAME_OVERHEAD - 64, ct.to_bytes().len());
+        assert_eq!(Ciphertext::from_bytes(&p, &old).unwrap(), ct);
+        assert_tamper_evident(&old, |b| Ciphertext::from_bytes(&p, b).is_ok());
+        assert_eq!(
+            Plaintext::from_bytes(&p, &old),
+            Err(Error::WrongKind {
+                expected: "ckks-pt",
+                found: "ckks-ct".into()
+            })
+        );
+        let mut v = old.clone();
+        v[4] = 1;
+        assert!(matches!(
+            Ciphertext::from_bytes(&p, &v),
+            Err(Error::UnsupportedVersion { found: 1, .. })
+        ));
+        let pold = to_legacy(&p.to_bytes(), Kind::Params);
+        assert_eq!(
+            Parameters::from_bytes_allow_insecure(&pold)
+                .unwrap()
+                .fingerprint(),
+            p.fingerprint()
+        );
+        let skold = to_legacy(&kg.secret_key().to_bytes(), Kind::SecretKey);
+        assert_eq!(
+            SecretKey::from_bytes(&p, &skold).unwrap().coeffs,
+            kg.secret_key().coeffs
+        );
     }
 }

@@ -10,8 +10,8 @@
 use pixveil_ckks::prelude::*;
 use sha2::{Digest, Sha256};
 
-/// Length of the object header and of the SHA-256 trailer (see `serialize`).
-const HEADER_LEN: usize = 32;
+/// Offset of the payload and length of the SHA-256 trailer (see `serialize`).
+const HEADER_LEN: usize = pixveil_ckks::serialize::PAYLOAD_OFFSET;
 const CHECKSUM_LEN: usize = 32;
 
 #[test]

@@ -1,5 +1,6 @@
 //! The pixveil container: one versioned, length-checked, checksummed file format for every
-//! object pixveil writes (key files, nonce files, …).
+//! object pixveil writes (key files, nonce files, CKKS parameters, keys and ciphertexts,
+//! encrypted-inference wire objects, …).
 //!
 //! # Byte layout (all integers little-endian)
 //!
@@ -45,8 +46,13 @@ pub const MAGIC: [u8; 4] = *b"PXVL";
 pub const FORMAT_VERSION: u16 = 1;
 /// Upper bound on the metadata length, in bytes.
 pub const MAX_META_LEN: u32 = 1 << 20;
-const HEADER_LEN: usize = 28;
-const DIGEST_LEN: usize = 32;
+/// Length of the fixed header (magic … body length); the metadata starts here.
+pub const HEADER_LEN: usize = 28;
+/// Length of the SHA-256 trailer.
+pub const DIGEST_LEN: usize = 32;
+/// Bytes a container adds around its metadata and body: the 28-byte header and the 32-byte
+/// SHA-256 trailer. A container's size is `FRAME_LEN + m + b`.
+pub const FRAME_LEN: usize = HEADER_LEN + DIGEST_LEN;
 
 /// A decoded container: its metadata and its body (zeroized on drop, as it may be secret).
 pub struct Decoded<M> {
@@ -54,6 +60,17 @@ pub struct Decoded<M> {
     pub meta: M,
     /// The raw body.
     pub body: Zeroizing<Vec<u8>>,
+}
+
+/// A decoded container whose body borrows the input ([`decode_ref`]): for large bodies that
+/// the caller parses in place (CKKS keys and ciphertexts), so they are not copied. Nothing is
+/// copied, so nothing needs wiping: the caller owns (and wipes, if secret) the input.
+#[derive(Debug)]
+pub struct DecodedRef<'a, M> {
+    /// The parsed metadata.
+    pub meta: M,
+    /// The raw body, a slice of the input.
+    pub body: &'a [u8],
 }
 
 fn kind_tag(kind: &str) -> [u8; 8] {
@@ -134,6 +151,23 @@ pub fn decode<M: DeserializeOwned>(
     kind: &'static str,
     body_limit: u64,
 ) -> Result<Decoded<M>> {
+    let DecodedRef { meta, body } = decode_ref(data, kind, body_limit)?;
+    Ok(Decoded {
+        meta,
+        body: Zeroizing::new(body.to_vec()),
+    })
+}
+
+/// Like [`decode`], with the same checks in the same order, but the body borrows `data`
+/// instead of being copied.
+///
+/// # Errors
+/// As [`decode`].
+pub fn decode_ref<'a, M: DeserializeOwned>(
+    data: &'a [u8],
+    kind: &'static str,
+    body_limit: u64,
+) -> Result<DecodedRef<'a, M>> {
     let header = header(data)?;
     let found = tag_to_string(&header[8..16]);
     if found != kind {
@@ -178,9 +212,9 @@ pub fn decode<M: DeserializeOwned>(
     }
     let meta = serde_json::from_slice(&data[HEADER_LEN..meta_end])
         .map_err(|e| Error::Metadata(e.to_string()))?;
-    Ok(Decoded {
+    Ok(DecodedRef {
         meta,
-        body: Zeroizing::new(data[meta_end..body_end].to_vec()),
+        body: &data[meta_end..body_end],
     })
 }
 
@@ -253,6 +287,11 @@ mod tests {
         );
         assert_eq!(&d.body[..], &[1, 2, 3, 4]);
         assert_eq!(peek_kind(&sample()).unwrap(), "test");
+        let data = sample();
+        let r: DecodedRef<'_, Meta> = decode_ref(&data, "test", 16).unwrap();
+        assert_eq!(r.meta, d.meta);
+        assert_eq!(r.body, &d.body[..]);
+        assert_eq!(data.len(), FRAME_LEN + br#"{"name":"x","n":7}"#.len() + 4);
     }
 
     #[test]

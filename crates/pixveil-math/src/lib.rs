@@ -10,7 +10,9 @@
 //!   AVX2+FMA double-precision path for primes below 2^50, chosen at run time;
 //! - [`rns`]: residue-number-system bases, CRT composition and fast basis conversion;
 //! - [`fft`]: complex numbers and the CKKS "special" FFT over the rotation group `5^j`;
-//! - [`kernels`]: AVX2 vector kernels for RNS inner products and pointwise arithmetic.
+//! - [`kernels`]: AVX2 vector kernels for RNS inner products and pointwise arithmetic;
+//! - [`pool`]: the engine's one per-thread buffer pool, which wipes buffers that held secrets
+//!   (used by the NTT here, by `pixveil-ring`'s polynomials and `pixveil-ckks`'s key switching).
 //!
 //! `unsafe` code is confined to the SIMD kernel modules (`ntt::avx2_32`, `ntt::avx2_f64`,
 //! `kernels`); each block carries a `// SAFETY:` comment and every kernel has a portable
@@ -20,6 +22,7 @@ pub mod error;
 pub mod fft;
 pub mod kernels;
 pub mod ntt;
+pub mod pool;
 pub mod primes;
 pub mod rns;
 pub mod zq;

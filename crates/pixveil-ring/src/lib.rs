@@ -12,7 +12,6 @@
 mod context;
 mod error;
 mod poly;
-pub mod pool;
 pub mod sample;
 
 pub use context::{Basis, RingContext};

@@ -1,8 +1,9 @@
 //! RNS polynomials with a representation typestate.
 
-use crate::{pool, Basis, Error, Result, RingContext};
+use crate::{Basis, Error, Result, RingContext};
 use core::marker::PhantomData;
 use pixveil_math::ntt::galois_permutation;
+use pixveil_math::pool::{self, Held};
 use std::sync::Arc;
 use zeroize::Zeroize;
 
@@ -39,7 +40,7 @@ pub struct Poly<R: Representation> {
 
 impl<R: Representation> Clone for Poly<R> {
     fn clone(&self) -> Self {
-        let mut data = pool::alloc(self.data.len());
+        let mut data = pool::take::<u64>(self.data.len());
         data.copy_from_slice(&self.data);
         Self {
             ctx: self.ctx.clone(),
@@ -52,7 +53,8 @@ impl<R: Representation> Clone for Poly<R> {
 
 impl<R: Representation> Drop for Poly<R> {
     fn drop(&mut self) {
-        pool::recycle(core::mem::take(&mut self.data));
+        // Polynomials may hold secrets (`s`, errors, encryption randomness): wiped.
+        pool::give(core::mem::take(&mut self.data), Held::Secret);
     }
 }
 
@@ -78,7 +80,7 @@ impl<R: Representation> Poly<R> {
         Ok(Self {
             ctx: ctx.clone(),
             basis,
-            data: pool::alloc(basis.len() * ctx.degree()),
+            data: pool::take::<u64>(basis.len() * ctx.degree()),
             _r: PhantomData,
         })
     }
@@ -283,7 +285,8 @@ impl<R: Representation> Poly<R> {
     }
 
     /// Raw data, consuming the polynomial. The caller owns the words (possibly secret):
-    /// hand them to a `Poly` again or to [`pool::recycle`], which wipes them.
+    /// hand them to a `Poly` again or to [`pool::give`] as [`Held::Secret`], which wipes
+    /// them.
     pub fn into_data(mut self) -> Vec<u64> {
         core::mem::take(&mut self.data)
     }
@@ -362,7 +365,7 @@ impl Poly<Coeff> {
             });
         }
         let mask = 2 * n - 1;
-        let mut out = pool::alloc(self.data.len());
+        let mut out = pool::take::<u64>(self.data.len());
         for r in 0..self.basis.len() {
             let m = *self.ctx.modulus(self.prime_index(r));
             let src = &self.data[r * n..(r + 1) * n];
@@ -450,7 +453,7 @@ impl Poly<Ntt> {
                 actual: perm.len(),
             });
         }
-        let mut out = pool::alloc(self.data.len());
+        let mut out = pool::take::<u64>(self.data.len());
         for (dst, src) in out.chunks_exact_mut(n).zip(self.data.chunks_exact(n)) {
             for (d, &p) in dst.iter_mut().zip(perm) {
                 *d = src[p];

@@ -2,8 +2,9 @@
 //! error codes. `openapi.json` beside this crate describes the same endpoints; a test
 //! checks the two against the running server.
 //!
-//! Binary bodies are the `pixveil-henn` wire envelopes (`PXHN`, bound to the plan id,
-//! SHA-256 trailer) sent as `application/octet-stream`:
+//! Binary bodies are the `pixveil-henn` wire objects (pixveil containers of kind `henn-key`,
+//! `henn-in`, `henn-out`, bound to the plan id, SHA-256 trailer; `pixveil_henn::wire`) sent
+//! as `application/octet-stream`:
 //!
 //! | endpoint | request body | response body |
 //! |---|---|---|

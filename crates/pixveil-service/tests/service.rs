@@ -543,7 +543,13 @@ fn the_client_sends_only_public_material() {
     let ck = key.to_bytes().unwrap();
     let d = pixveil_core::format::decode::<serde_json::Value>(&ck, "heclient", 1 << 30).unwrap();
     let sk_len = d.meta["parts"][0].as_u64().unwrap() as usize;
-    let sk_payload = &d.body[32..sk_len - 32];
+    let sk = pixveil_core::format::decode_ref::<serde_json::Value>(
+        &d.body[..sk_len],
+        "ckks-sk",
+        1 << 30,
+    )
+    .unwrap();
+    let sk_payload = sk.body;
     let master = pkey.secret().expose_bytes();
     let find = |needle: &[u8]| sent.windows(needle.len()).any(|w| w == needle);
     let mut checked = 0;
@@ -568,12 +574,27 @@ fn the_client_sends_only_public_material() {
     let classify_posts = text.matches("POST /v1/classify").count();
     assert_eq!(posts, keys_posts + classify_posts);
     assert!(keys_posts >= 1 && classify_posts == 3);
+    // Kind tags of the pixveil containers sent (CKKS objects nest inside the wire objects).
+    let kinds: Vec<String> = sent
+        .windows(16)
+        .filter(|w| w.starts_with(b"PXVL"))
+        .map(|w| {
+            String::from_utf8_lossy(&w[8..16])
+                .trim_end_matches('\0')
+                .to_owned()
+        })
+        .collect();
     assert_eq!(
-        sent.windows(4).filter(|w| w == b"PXHN").count(),
+        kinds.iter().filter(|k| k.starts_with("henn-")).count(),
         keys_posts + classify_posts,
-        "one envelope per POST"
+        "one wire object per POST"
     );
-    assert!(!find(b"PXVL"), "no pixveil container (key file) was sent");
+    assert!(
+        kinds.iter().all(
+            |k| ["henn-key", "henn-in", "ckks-rlk", "ckks-gk", "ckks-ct"].contains(&k.as_str())
+        ),
+        "only evaluation keys and ciphertexts were sent (no key file, no secret key): {kinds:?}"
+    );
     assert!(!find(b"heclient"));
 }
 

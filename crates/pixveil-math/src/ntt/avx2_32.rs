@@ -141,21 +141,12 @@ impl Tables32 {
     }
 }
 
+/// Runs `f` on a staging buffer of `n` words from the pool, which gets it back wiped: the
+/// buffer holds a copy of the transformed polynomial, possibly secret (`s`, errors), and the
+/// transform cannot tell (`crate::pool`).
 fn with_buffer(n: usize, f: impl FnOnce(&mut [u32])) {
-    use std::cell::RefCell;
-    thread_local! {
-        static BUF: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
-    }
-    BUF.with(|b| match b.try_borrow_mut() {
-        Ok(mut v) => {
-            if v.len() < n {
-                v.resize(n, 0);
-            }
-            f(&mut v[..n]);
-        }
-        // Re-entrancy cannot happen (kernels do not call back), but stay total anyway.
-        Err(_) => f(&mut vec![0u32; n]),
-    });
+    let mut b = crate::pool::Scratch::<u32>::dirty(n);
+    f(&mut b);
 }
 
 /// # Safety
