@@ -168,13 +168,55 @@ pub fn decode_ref<'a, M: DeserializeOwned>(
     kind: &'static str,
     body_limit: u64,
 ) -> Result<DecodedRef<'a, M>> {
+    let (_, meta, body) = frame(data, Some(kind), body_limit)?;
+    let meta = serde_json::from_slice(meta).map_err(|e| Error::Metadata(e.to_string()))?;
+    Ok(DecodedRef { meta, body })
+}
+
+/// What [`inspect`] tells of a container of any kind, without its body.
+#[derive(Debug)]
+pub struct Inspected {
+    /// The kind tag (`key`, `manifest`, `ckks-ct`, `henn-key`, …).
+    pub kind: String,
+    /// The metadata, as JSON.
+    pub meta: serde_json::Value,
+    /// Length of the body in bytes (the body itself, which may be secret, is not returned).
+    pub body_len: usize,
+}
+
+/// Validates a container of any kind (the same checks as [`decode`], checksum included) and
+/// returns its kind, metadata and body length: for `pixveil info` on objects it has no
+/// special view of.
+///
+/// # Errors
+/// Any of the structural errors of [`Error`].
+pub fn inspect(data: &[u8]) -> Result<Inspected> {
+    // The body is already in memory: its length is bounded by `data.len()`.
+    let (kind, meta, body) = frame(data, None, u64::MAX)?;
+    Ok(Inspected {
+        kind,
+        meta: serde_json::from_slice(meta).map_err(|e| Error::Metadata(e.to_string()))?,
+        body_len: body.len(),
+    })
+}
+
+/// Checks the frame of a container (header, the kind when one is `expected`, lengths,
+/// checksum; see the module docs for the order) and returns its kind tag, metadata bytes and
+/// body.
+fn frame<'a>(
+    data: &'a [u8],
+    expected: Option<&'static str>,
+    body_limit: u64,
+) -> Result<(String, &'a [u8], &'a [u8])> {
     let header = header(data)?;
-    let found = tag_to_string(&header[8..16]);
-    if found != kind {
-        return Err(Error::WrongKind {
-            expected: kind,
-            found,
-        });
+    let kind = tag_to_string(&header[8..16]);
+    if let Some(expected) = expected {
+        if kind != expected {
+            return Err(Error::WrongKind {
+                expected,
+                found: kind,
+            });
+        }
     }
     let meta_len = u32::from_le_bytes([header[16], header[17], header[18], header[19]]);
     let mut body_len_bytes = [0u8; 8];
@@ -210,12 +252,7 @@ pub fn decode_ref<'a, M: DeserializeOwned>(
     if digest.as_slice() != &data[body_end..] {
         return Err(Error::Checksum);
     }
-    let meta = serde_json::from_slice(&data[HEADER_LEN..meta_end])
-        .map_err(|e| Error::Metadata(e.to_string()))?;
-    Ok(DecodedRef {
-        meta,
-        body: &data[meta_end..body_end],
-    })
+    Ok((kind, &data[HEADER_LEN..meta_end], &data[meta_end..body_end]))
 }
 
 fn settings_message<S: Serialize>(kind: &str, settings: &S) -> Result<Vec<u8>> {
@@ -273,6 +310,32 @@ mod tests {
             n: 7,
         };
         encode("test", &meta, &[1, 2, 3, 4]).unwrap()
+    }
+
+    #[test]
+    fn inspect_reads_any_kind_with_every_check() {
+        let c = inspect(&sample()).unwrap();
+        assert_eq!(c.kind, "test");
+        assert_eq!(c.meta, serde_json::json!({"name": "x", "n": 7}));
+        assert_eq!(c.body_len, 4);
+        // The same checks as decode: a flipped body byte, a cut or an extra byte are refused.
+        let mut bad = sample();
+        let body_at = bad.len() - DIGEST_LEN - 1;
+        bad[body_at] ^= 1;
+        assert!(matches!(inspect(&bad), Err(Error::Checksum)));
+        let data = sample();
+        assert!(matches!(
+            inspect(&data[..data.len() - 1]),
+            Err(Error::Truncated { .. })
+        ));
+        let mut longer = sample();
+        longer.push(0);
+        assert!(matches!(inspect(&longer), Err(Error::TrailingBytes(1))));
+        // decode still checks the kind before anything else.
+        assert!(matches!(
+            decode_ref::<Meta>(&bad, "other", 16),
+            Err(Error::WrongKind { .. })
+        ));
     }
 
     #[test]

@@ -88,6 +88,25 @@ fn round_trip_every_scheme_and_mode_gzip_idx() {
 }
 
 #[test]
+fn info_describes_any_container_without_its_body() {
+    // A CKKS ciphertext (or any container kind `info` has no view of): kind, metadata and
+    // body size; a damaged one is an error.
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("x.ct");
+    let meta = serde_json::json!({"layout": 2, "params": "00112233445566778899aabbccddeeff"});
+    let bytes = pixveil_core::format::encode("ckks-ct", &meta, &[9u8; 40]).unwrap();
+    fs::write(&path, &bytes).unwrap();
+    let v = crate::common::json_of(pixveil().args(["info", "--json"]).arg(&path));
+    assert_eq!(v["kind"], "ckks-ct");
+    assert_eq!(v["metadata"], meta);
+    assert_eq!(v["body_bytes"], 40);
+    let mut bad = bytes;
+    bad[40] ^= 1;
+    fs::write(&path, &bad).unwrap();
+    assert_error(pixveil().arg("info").arg(&path), "checksum");
+}
+
+#[test]
 fn json_summary_and_info() {
     let dir = TempDir::new().unwrap();
     let input = dir.path().join("imgs-idx3-ubyte");
