@@ -8,6 +8,13 @@ use tempfile::TempDir;
 
 use crate::common::{assert_error, keygen, pixveil};
 
+/// `pixveil --quiet encrypt|decrypt --key KEY INPUT -o OUT` (`op` = `encrypt` or `decrypt`).
+fn crypt(op: &str, key: &Path, input: &Path, out: &Path) -> assert_cmd::Command {
+    let mut c = pixveil();
+    c.args([op, "--key"]).arg(key).arg(input).arg("-o").arg(out);
+    c
+}
+
 /// Writes a small IDX image file (`n` images of 28×28), gzip-compressed or not.
 fn write_idx(path: &Path, n: u32, gzip: bool) {
     let mut bytes = Vec::new();
@@ -57,14 +64,7 @@ fn round_trip_every_scheme_and_mode_gzip_idx() {
             );
             let enc = dir.path().join(format!("{scheme}-{mode}.idx.gz"));
             let dec = dir.path().join(format!("{scheme}-{mode}.dec.gz"));
-            pixveil()
-                .args(["encrypt", "--key"])
-                .arg(&key)
-                .arg(&input)
-                .arg("-o")
-                .arg(&enc)
-                .assert()
-                .success();
+            crypt("encrypt", &key, &input, &enc).assert().success();
             assert!(
                 fs::read(&enc).unwrap().starts_with(&[0x1f, 0x8b]),
                 "output keeps gzip"
@@ -74,14 +74,7 @@ fn round_trip_every_scheme_and_mode_gzip_idx() {
                 decoded(&input),
                 "{scheme} {mode} changed nothing"
             );
-            pixveil()
-                .args(["decrypt", "--key"])
-                .arg(&key)
-                .arg(&enc)
-                .arg("-o")
-                .arg(&dec)
-                .assert()
-                .success();
+            crypt("decrypt", &key, &enc, &dec).assert().success();
             assert_eq!(decoded(&dec), decoded(&input), "{scheme} {mode} round trip");
         }
     }
@@ -164,71 +157,33 @@ fn bad_inputs_give_clear_errors() {
     let trunc = d.join("trunc-idx3-ubyte");
     let bytes = fs::read(&input).unwrap();
     fs::write(&trunc, &bytes[..bytes.len() - 100]).unwrap();
-    assert_error(
-        pixveil()
-            .args(["encrypt", "--key"])
-            .arg(&key)
-            .arg(&trunc)
-            .arg("-o")
-            .arg(&out),
-        "trunc",
-    );
+    assert_error(&mut crypt("encrypt", &key, &trunc, &out), "trunc");
     assert!(!out.exists());
 
     // Corrupt magic.
     let mut bad = bytes.clone();
     bad[2] = 0x55;
     fs::write(&trunc, &bad).unwrap();
-    assert_error(
-        pixveil()
-            .args(["encrypt", "--key"])
-            .arg(&key)
-            .arg(&trunc)
-            .arg("-o")
-            .arg(&out),
-        "trunc",
-    );
+    assert_error(&mut crypt("encrypt", &key, &trunc, &out), "trunc");
 
     // Key for another shape.
     let key32 = keygen(d, "k32", "pe", "32x32x3", "fixed");
     assert_error(
-        pixveil()
-            .args(["encrypt", "--key"])
-            .arg(&key32)
-            .arg(&input)
-            .arg("-o")
-            .arg(&out),
+        &mut crypt("encrypt", &key32, &input, &out),
         "shape mismatch",
     );
 
     // Wrong key on decrypt.
-    pixveil()
-        .args(["encrypt", "--key"])
-        .arg(&key)
-        .arg(&input)
-        .arg("-o")
-        .arg(&out)
-        .assert()
-        .success();
+    crypt("encrypt", &key, &input, &out).assert().success();
     let other = keygen(d, "k2", "pe", "28x28x1", "fixed");
     assert_error(
-        pixveil()
-            .args(["decrypt", "--key"])
-            .arg(&other)
-            .arg(&out)
-            .arg("-o")
-            .arg(d.join("x")),
+        &mut crypt("decrypt", &other, &out, &d.join("x")),
         "wrong key",
     );
     // Key of another scheme.
     let other = keygen(d, "k3", "logistic", "28x28x1", "fixed");
     assert_error(
-        pixveil()
-            .args(["decrypt", "--key"])
-            .arg(&other)
-            .arg(&out)
-            .arg("-o")
-            .arg(d.join("x")),
+        &mut crypt("decrypt", &other, &out, &d.join("x")),
         "wrong key",
     );
 
@@ -240,65 +195,35 @@ fn bad_inputs_give_clear_errors() {
     t[last] ^= 1;
     fs::write(&tampered, &t).unwrap();
     assert_error(
-        pixveil()
-            .args(["encrypt", "--key"])
-            .arg(&tampered)
-            .arg(&input)
-            .arg("-o")
-            .arg(d.join("y")),
+        &mut crypt("encrypt", &tampered, &input, &d.join("y")),
         "checksum",
     );
     fs::write(&tampered, &kbytes[..kbytes.len() / 2]).unwrap();
     assert_error(
-        pixveil()
-            .args(["encrypt", "--key"])
-            .arg(&tampered)
-            .arg(&input)
-            .arg("-o")
-            .arg(d.join("y")),
+        &mut crypt("encrypt", &tampered, &input, &d.join("y")),
         "truncated",
     );
     let mut newer = kbytes.clone();
     newer[4] = 2;
     fs::write(&tampered, &newer).unwrap();
     assert_error(
-        pixveil()
-            .args(["encrypt", "--key"])
-            .arg(&tampered)
-            .arg(&input)
-            .arg("-o")
-            .arg(d.join("y")),
+        &mut crypt("encrypt", &tampered, &input, &d.join("y")),
         "newer",
     );
     assert_error(
-        pixveil()
-            .args(["encrypt", "--key"])
-            .arg(&input)
-            .arg(&input)
-            .arg("-o")
-            .arg(d.join("y")),
+        &mut crypt("encrypt", &input, &input, &d.join("y")),
         "not a pixveil file",
     );
     assert!(!d.join("y").exists());
 
     // Unwritable output path.
     assert_error(
-        pixveil()
-            .args(["encrypt", "--key"])
-            .arg(&key)
-            .arg(&input)
-            .arg("-o")
-            .arg(d.join("no/such/dir/out")),
+        &mut crypt("encrypt", &key, &input, &d.join("no/such/dir/out")),
         "cannot write",
     );
     // Missing input.
     assert_error(
-        pixveil()
-            .args(["encrypt", "--key"])
-            .arg(&key)
-            .arg(d.join("missing"))
-            .arg("-o")
-            .arg(d.join("z")),
+        &mut crypt("encrypt", &key, &d.join("missing"), &d.join("z")),
         "missing",
     );
     // Refuses to overwrite a key without --force.
@@ -335,14 +260,7 @@ fn per_image_mode_needs_its_manifest() {
     write_idx(&input, 3, false);
     let key = keygen(d, "k", "logistic", "28x28x1", "per-image");
     let enc = d.join("enc-idx3-ubyte");
-    pixveil()
-        .args(["encrypt", "--key"])
-        .arg(&key)
-        .arg(&input)
-        .arg("-o")
-        .arg(&enc)
-        .assert()
-        .success();
+    crypt("encrypt", &key, &input, &enc).assert().success();
     let manifest = d.join("enc-idx3-ubyte.pxv");
     assert!(manifest.exists());
     // Same image twice under per-image keys: different ciphertexts.
@@ -350,25 +268,9 @@ fn per_image_mode_needs_its_manifest() {
     let last = m.len() - 40;
     m[last] ^= 0x80;
     fs::write(&manifest, &m).unwrap();
-    assert_error(
-        pixveil()
-            .args(["decrypt", "--key"])
-            .arg(&key)
-            .arg(&enc)
-            .arg("-o")
-            .arg(d.join("x")),
-        "checksum",
-    );
+    assert_error(&mut crypt("decrypt", &key, &enc, &d.join("x")), "checksum");
     fs::remove_file(&manifest).unwrap();
-    assert_error(
-        pixveil()
-            .args(["decrypt", "--key"])
-            .arg(&key)
-            .arg(&enc)
-            .arg("-o")
-            .arg(d.join("x")),
-        "missing",
-    );
+    assert_error(&mut crypt("decrypt", &key, &enc, &d.join("x")), "missing");
 }
 
 #[test]
@@ -395,15 +297,7 @@ fn passphrase_keys() {
     let input = d.join("in-idx3-ubyte");
     write_idx(&input, 2, false);
     let enc = d.join("enc");
-    assert_error(
-        pixveil()
-            .args(["encrypt", "--key"])
-            .arg(&key)
-            .arg(&input)
-            .arg("-o")
-            .arg(&enc),
-        "passphrase",
-    );
+    assert_error(&mut crypt("encrypt", &key, &input, &enc), "passphrase");
     let wrong = d.join("wrong");
     fs::write(&wrong, "Correct horse battery staple\n").unwrap();
     assert_error(
@@ -446,22 +340,8 @@ fn png_folder_round_trip() {
     let key = keygen(d, "k", "etc", "8x8x3", "per-image");
     let enc = d.join("enc");
     let dec = d.join("dec");
-    pixveil()
-        .args(["encrypt", "--key"])
-        .arg(&key)
-        .arg(&imgs)
-        .arg("-o")
-        .arg(&enc)
-        .assert()
-        .success();
-    pixveil()
-        .args(["decrypt", "--key"])
-        .arg(&key)
-        .arg(&enc)
-        .arg("-o")
-        .arg(&dec)
-        .assert()
-        .success();
+    crypt("encrypt", &key, &imgs, &enc).assert().success();
+    crypt("decrypt", &key, &enc, &dec).assert().success();
     for i in 0..3 {
         let a = image::open(imgs.join(format!("img{i}.png")))
             .unwrap()
@@ -717,23 +597,9 @@ fn decrypting_over_a_ciphertext_removes_its_stale_manifest() {
     let key = keygen(d, "k", "pe", "28x28x1", "fixed");
     let (a, b) = (d.join("a-idx3-ubyte"), d.join("b-idx3-ubyte"));
     for out in [&a, &b] {
-        pixveil()
-            .args(["encrypt", "--key"])
-            .arg(&key)
-            .arg(&input)
-            .arg("-o")
-            .arg(out)
-            .assert()
-            .success();
+        crypt("encrypt", &key, &input, out).assert().success();
     }
-    pixveil()
-        .args(["decrypt", "--key"])
-        .arg(&key)
-        .arg(&a)
-        .arg("-o")
-        .arg(&b)
-        .assert()
-        .success();
+    crypt("decrypt", &key, &a, &b).assert().success();
     assert_eq!(fs::read(&b).unwrap(), fs::read(&input).unwrap());
     assert!(
         !d.join("b-idx3-ubyte.pxv").exists(),
@@ -832,12 +698,7 @@ fn old_key_files_are_refused_until_rekeyed() {
     let input = d.join("in-idx3-ubyte");
     write_idx(&input, 2, false);
     assert_error(
-        pixveil()
-            .args(["encrypt", "--key"])
-            .arg(&old)
-            .arg(&input)
-            .arg("-o")
-            .arg(d.join("enc")),
+        &mut crypt("encrypt", &old, &input, &d.join("enc")),
         "pixveil rekey",
     );
     let new = d.join("new");
@@ -859,14 +720,7 @@ fn old_key_files_are_refused_until_rekeyed() {
         "nothing to re-key",
     );
     let enc = d.join("enc-idx3-ubyte");
-    pixveil()
-        .args(["encrypt", "--key"])
-        .arg(&new)
-        .arg(&input)
-        .arg("-o")
-        .arg(&enc)
-        .assert()
-        .success();
+    crypt("encrypt", &new, &input, &enc).assert().success();
     // The ciphertext is the one the old key made (derivation v1), computed independently.
     let bytes = fs::read(&key).unwrap();
     let secret =
