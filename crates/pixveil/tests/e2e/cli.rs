@@ -355,16 +355,10 @@ fn png_folder_round_trip() {
 
 #[test]
 fn bench_encrypt_json_contract() {
-    let out = pixveil()
-        .args(["bench", "encrypt", "--json", "--quick"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let rows: Vec<serde_json::Value> = serde_json::from_value(crate::common::json_of(
+        pixveil().args(["bench", "encrypt", "--json", "--quick"]),
+    ))
+    .unwrap();
     assert!(rows.len() >= 12);
     for r in rows {
         for k in [
@@ -435,16 +429,10 @@ fn demo_runs_on_the_builtin_sample() {
 
 #[test]
 fn bench_ckks_json_contract() {
-    let out = pixveil()
-        .args(["bench", "ckks", "--json", "--quick"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let rows: Vec<serde_json::Value> = serde_json::from_value(crate::common::json_of(
+        pixveil().args(["bench", "ckks", "--json", "--quick"]),
+    ))
+    .unwrap();
     for op in [
         "ntt",
         "encrypt",
