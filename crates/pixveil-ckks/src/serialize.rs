@@ -842,6 +842,45 @@ mod tests {
         .unwrap()
     }
 
+    /// One object of each kind over [`params`], drawn from a generator seeded with `seed`.
+    struct Objects {
+        p: Arc<Parameters>,
+        rng: ChaCha20Rng,
+        kg: KeyGenerator,
+        pk: PublicKey,
+        /// Rotations by 1 and -3, with conjugation.
+        gk: GaloisKeys,
+        /// (1, 2, 3) at level 1 and the default scale.
+        pt: Plaintext,
+        /// `pt` under `pk`.
+        ct: Ciphertext,
+    }
+
+    fn objects(seed: u8) -> Objects {
+        let p = params();
+        let mut rng = ChaCha20Rng::from_seed([seed; 32]);
+        let kg = KeyGenerator::new(&p, &mut rng).unwrap();
+        let pk = kg.public_key(&mut rng).unwrap();
+        let gk = kg.galois_keys(&[1, -3], true, &mut rng).unwrap();
+        let pt = Encoder::new(&p)
+            .unwrap()
+            .encode_real(&[1.0, 2.0, 3.0], 1, p.default_scale())
+            .unwrap();
+        let ct = Encryptor::with_public_key(&p, &pk)
+            .unwrap()
+            .encrypt(&pt, &mut rng)
+            .unwrap();
+        Objects {
+            p,
+            rng,
+            kg,
+            pk,
+            gk,
+            pt,
+            ct,
+        }
+    }
+
     /// Every strict prefix and every single-byte change must be rejected.
     fn assert_tamper_evident(bytes: &[u8], load: impl Fn(&[u8]) -> bool) {
         assert!(load(bytes));
@@ -861,21 +900,17 @@ mod tests {
 
     #[test]
     fn roundtrips_and_corruption() {
-        let p = params();
-        let mut rng = ChaCha20Rng::from_seed([3; 32]);
-        let kg = KeyGenerator::new(&p, &mut rng).unwrap();
-        let pk = kg.public_key(&mut rng).unwrap();
+        let Objects {
+            p,
+            mut rng,
+            kg,
+            pk,
+            gk,
+            pt,
+            ct: ct_pk,
+        } = objects(3);
         let rlk = kg.relin_key(&mut rng).unwrap();
-        let gk = kg.galois_keys(&[1, -3], true, &mut rng).unwrap();
-        let enc = Encoder::new(&p).unwrap();
-        let pt = enc
-            .encode_real(&[1.0, 2.0, 3.0], 1, p.default_scale())
-            .unwrap();
         let ct_sk = Encryptor::with_secret_key(&p, kg.secret_key())
-            .unwrap()
-            .encrypt(&pt, &mut rng)
-            .unwrap();
-        let ct_pk = Encryptor::with_public_key(&p, &pk)
             .unwrap()
             .encrypt(&pt, &mut rng)
             .unwrap();
@@ -976,17 +1011,15 @@ mod tests {
     fn parsers_survive_mutations_behind_a_valid_checksum() {
         use proptest::prelude::*;
         use proptest::test_runner::{Config, TestRunner};
-        let p = params();
-        let mut rng = ChaCha20Rng::from_seed([4; 32]);
-        let kg = KeyGenerator::new(&p, &mut rng).unwrap();
-        let pk = kg.public_key(&mut rng).unwrap();
-        let gk = kg.galois_keys(&[1], false, &mut rng).unwrap();
-        let enc = Encoder::new(&p).unwrap();
-        let pt = enc.encode_real(&[1.0], 1, p.default_scale()).unwrap();
-        let ct = Encryptor::with_public_key(&p, &pk)
-            .unwrap()
-            .encrypt(&pt, &mut rng)
-            .unwrap();
+        let Objects {
+            p,
+            kg,
+            pk,
+            gk,
+            pt,
+            ct,
+            ..
+        } = objects(4);
         let objects = [
             p.to_bytes(),
             kg.secret_key().to_bytes(),
@@ -1110,16 +1143,7 @@ mod tests {
 
     #[test]
     fn legacy_frames_load_with_the_same_checks() {
-        let p = params();
-        let mut rng = ChaCha20Rng::from_seed([5; 32]);
-        let kg = KeyGenerator::new(&p, &mut rng).unwrap();
-        let pk = kg.public_key(&mut rng).unwrap();
-        let enc = Encoder::new(&p).unwrap();
-        let pt = enc.encode_real(&[1.0], 1, p.default_scale()).unwrap();
-        let ct = Encryptor::with_public_key(&p, &pk)
-            .unwrap()
-            .encrypt(&pt, &mut rng)
-            .unwrap();
+        let Objects { p, kg, ct, .. } = objects(5);
         let old = to_legacy(&ct.to_bytes(), Kind::Ciphertext);
         assert_eq!(&old[..4], b"PXCK");
         assert_eq!(old.len() + FRAME_OVERHEAD - 64, ct.to_bytes().len());
