@@ -30,26 +30,30 @@ pub fn assert_error(cmd: &mut Command, needle: &str) {
         .stderr(predicate::str::starts_with("error: ").and(predicate::str::contains(needle)));
 }
 
+/// `pixveil train --dataset sample-mnist --model <arch> -o <out> <extra…>`: the command the
+/// training tests start from (finish it with `.arg(..)`, `.assert()`, `json_of` or `assert_error`).
+pub fn train_on_sample<I, S>(arch: &str, out: &Path, extra: I) -> Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut c = pixveil();
+    c.args(["train", "--dataset", "sample-mnist", "--model", arch, "-o"])
+        .arg(out)
+        .args(extra);
+    c
+}
+
 /// `train` of the TenSEAL CNN on the built-in MNIST sample, batch 16, `epochs` passes, with
 /// `extra` arguments, writing `model`; returns the JSON report.
 pub fn train_sample(model: &Path, epochs: &str, extra: &[&str]) -> Value {
     json_of(
-        pixveil()
-            .args([
-                "train",
-                "--dataset",
-                "sample-mnist",
-                "--model",
-                "tenseal-cnn",
-                "--batch-size",
-                "16",
-                "--epochs",
-                epochs,
-                "--json",
-                "-o",
-            ])
-            .arg(model)
-            .args(extra),
+        train_on_sample(
+            "tenseal-cnn",
+            model,
+            ["--batch-size", "16", "--epochs", epochs, "--json"],
+        )
+        .args(extra),
     )
 }
 

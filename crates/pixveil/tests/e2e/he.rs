@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use tempfile::TempDir;
 
-use crate::common::{assert_error, json_of, pixveil};
+use crate::common::{assert_error, json_of, pixveil, train_on_sample};
 
 fn he_eval(model: &Path, extra: &[&str]) -> Value {
     json_of(
@@ -112,24 +112,14 @@ fn he_eval_hybrid_needs_the_models_key() {
         .assert()
         .success();
     let model = dir.path().join("pe.safetensors");
-    pixveil()
-        .args([
-            "train",
-            "--dataset",
-            "sample-mnist",
-            "--model",
-            "tenseal-cnn",
-            "--epochs",
-            "20",
-            "--lr",
-            "0.01",
-            "--key",
-        ])
-        .arg(&key)
-        .arg("-o")
-        .arg(&model)
-        .assert()
-        .success();
+    train_on_sample(
+        "tenseal-cnn",
+        &model,
+        ["--epochs", "20", "--lr", "0.01", "--key"],
+    )
+    .arg(&key)
+    .assert()
+    .success();
     // Trained well enough that no two logits are within the 2^-10 the client rounds to
     // (a one-epoch model's near-uniform logits tie after rounding and flip the argmax).
     let mut args = vec!["--limit", "4", "--key"];
@@ -152,18 +142,7 @@ fn he_eval_refuses_bad_models() {
     let dir = TempDir::new().unwrap();
     // Not HE-friendly (ReLU, max-pool).
     let small = dir.path().join("small.safetensors");
-    pixveil()
-        .args([
-            "train",
-            "--dataset",
-            "sample-mnist",
-            "--model",
-            "small-cnn",
-            "--epochs",
-            "1",
-            "-o",
-        ])
-        .arg(&small)
+    train_on_sample("small-cnn", &small, ["--epochs", "1"])
         .assert()
         .success();
     assert_error(

@@ -11,7 +11,7 @@ use assert_cmd::Command;
 use predicates::prelude::*;
 use tempfile::TempDir;
 
-use crate::common::{json_of, pixveil, train_sample};
+use crate::common::{json_of, pixveil, train_on_sample, train_sample};
 
 fn keygen(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
     let key = dir.join(name);
@@ -372,16 +372,7 @@ fn predict_into_a_closed_pipe_ends_quietly() {
     let dir = TempDir::new().unwrap();
     let d = dir.path();
     let model = d.join("m.safetensors");
-    pixveil()
-        .args([
-            "train",
-            "--dataset",
-            "sample-mnist",
-            "--model",
-            "tenseal-cnn",
-        ])
-        .args(["--epochs", "1", "--limit", "8", "-o"])
-        .arg(&model)
+    train_on_sample("tenseal-cnn", &model, ["--epochs", "1", "--limit", "8"])
         .assert()
         .success();
     let pngs = sample_pngs(d, 4);

@@ -12,7 +12,7 @@ use pixveil_image::DatasetKind;
 use serde_json::Value;
 use tempfile::TempDir;
 
-use crate::common::{assert_error, json_of, pixveil};
+use crate::common::{assert_error, json_of, pixveil, train_on_sample};
 
 /// A running `pixveil serve`, killed on drop.
 struct Serve {
@@ -74,16 +74,7 @@ fn serve_and_client_match_predict_and_survive_a_restart() {
     let model = dir.path().join("tcnn.safetensors");
     // A trained model (84.6 % on the sample's test split): random weights give logits so
     // close to ties that rounding decides the class.
-    pixveil()
-        .args([
-            "train",
-            "--dataset",
-            "sample-mnist",
-            "--model",
-            "tenseal-cnn",
-        ])
-        .args(["--epochs", "40", "--lr", "0.01", "-o"])
-        .arg(&model)
+    train_on_sample("tenseal-cnn", &model, ["--epochs", "40", "--lr", "0.01"])
         .assert()
         .success();
     let mnist = sample_idx(dir.path(), DatasetKind::Mnist, 4);

@@ -8,7 +8,9 @@ use predicates::prelude::*;
 use serde_json::Value;
 use tempfile::TempDir;
 
-use crate::common::{assert_error, json_of, keygen, pixveil, train_sample as train};
+use crate::common::{
+    assert_error, json_of, keygen, pixveil, train_on_sample, train_sample as train,
+};
 
 /// The `__metadata__` of a safetensors file.
 fn safetensors_metadata(path: &Path) -> Value {
@@ -211,22 +213,12 @@ fn fixed_key_training_and_scheme_checks() {
         .success();
     // --scheme is checked against the key.
     assert_error(
-        pixveil()
-            .args([
-                "train",
-                "--dataset",
-                "sample-mnist",
-                "--model",
-                "tenseal-cnn",
-                "--epochs",
-                "1",
-                "--scheme",
-                "le",
-                "--key",
-            ])
-            .arg(&pe)
-            .arg("-o")
-            .arg(d.join("x.st")),
+        train_on_sample(
+            "tenseal-cnn",
+            &d.join("x.st"),
+            ["--epochs", "1", "--scheme", "le", "--key"],
+        )
+        .arg(&pe),
         "--scheme le",
     );
 
@@ -345,20 +337,7 @@ fn per_image_keys_and_passphrase_keys() {
     );
     assert_eq!(r["scheme"], "logistic:fixed");
     assert_error(
-        pixveil()
-            .args([
-                "train",
-                "--dataset",
-                "sample-mnist",
-                "--model",
-                "tenseal-cnn",
-                "--epochs",
-                "1",
-                "--key",
-            ])
-            .arg(&key)
-            .arg("-o")
-            .arg(d.join("x.st")),
+        train_on_sample("tenseal-cnn", &d.join("x.st"), ["--epochs", "1", "--key"]).arg(&key),
         "passphrase",
     );
 }
@@ -380,19 +359,11 @@ fn resume_continues_bit_exactly() {
     );
     assert_eq!(resumed["test_loss"], straight["test_loss"]);
     assert_error(
-        pixveil()
-            .args([
-                "train",
-                "--dataset",
-                "sample-mnist",
-                "--model",
-                "tenseal-cnn",
-                "--epochs",
-                "3",
-                "--resume",
-                "-o",
-            ])
-            .arg(dir.path().join("none.st")),
+        &mut train_on_sample(
+            "tenseal-cnn",
+            &dir.path().join("none.st"),
+            ["--epochs", "3", "--resume"],
+        ),
         "nothing to resume",
     );
 }
@@ -469,19 +440,10 @@ fn bad_inputs_fail_with_one_error_line() {
         "t10k-images-idx3-ubyte",
     );
     // Bad numbers.
-    let mut c = pixveil();
-    c.args([
-        "train",
-        "--dataset",
-        "sample-mnist",
-        "--model",
-        "tenseal-cnn",
+    assert_error(
+        &mut train_on_sample("tenseal-cnn", &out, ["--epochs", "0"]),
         "--epochs",
-        "0",
-        "-o",
-    ])
-    .arg(&out);
-    assert_error(&mut c, "--epochs");
+    );
     assert_error(
         &mut train_cmd(&[
             "--dataset",
