@@ -1,17 +1,21 @@
 #!/usr/bin/env python3
 """pixveil.Key.encrypt from Python against `pixveil bench encrypt` (the Rust engine on the same
-shapes, same run) and against NumPy doing the same kind of work.
+workload, same run) and against NumPy doing the same kind of work.
 
-Python rows: a (10 000, 32, 32, 3) uint8 array (30.72 MB), median of 5 timed runs after a
-warm-up, MB/s of image data; `pixveil bench encrypt` (same run, before) times 2 000 such images
-encrypted in place. Python's figures include what a Python user pays: argument checks, per-image
-nonces (drawn inside the timed region here; `bench encrypt` draws them before timing), and for
-`key.encrypt(x)` a fresh result array (allocation and its page faults); `key.encrypt(x, out=buf)`
-reuses one. One thread: this script
-re-runs itself with RAYON_NUM_THREADS=1. NumPy baselines (fixed keys, one thread, what a
-Python user would write without pixveil): `pe-np` = XOR with a per-value mask; `pe` = mask plus
-a per-pixel channel permutation (fancy indexing); `logistic` = XOR with a keystream permuted
-per image; `le`/`etc` = a gather through a precomputed index map.
+Workload: a (10 000, 32, 32, 3) uint8 array (30.72 MB) for Python and for Rust
+(`pixveil bench encrypt --images 10000`: the same 10 000 images encrypted in place). Three Python
+calls per scheme and key mode: `key.encrypt(x, out=x)` (in place: exactly the Rust benchmark's
+work, so the ratio is what the binding adds), `key.encrypt(x, out=buf)` (a second array the
+caller owns), and `key.encrypt(x)` (a fresh result array: allocation and its page faults, what
+the simplest call costs). Per-image nonces are drawn inside the timed region here (`bench
+encrypt` draws them before timing). Every figure is the median of 5 samples after a warm-up,
+each sample repeating the call until it lasts at least 20 ms (as `bench encrypt` does), in MB/s
+of image data. The Rust benchmark runs before and after the Python children; its rows are the
+mean of the two runs (both are printed in --json). One thread: this script re-runs itself with
+RAYON_NUM_THREADS=1. NumPy baselines (fixed keys, one thread, what a Python user would write
+without pixveil): `pe-np` = XOR with a per-value mask; `pe` = mask plus a per-pixel channel
+permutation (fancy indexing); `logistic` = XOR with a keystream permuted per image; `le`/`etc` =
+a gather through a precomputed index map.
 
 Usage: python scripts/python/bench_encrypt.py [--pixveil target/release/pixveil] [--json]
 """
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -35,30 +40,33 @@ N, SHAPE = 10000, (32, 32, 3)
 REPS = 5
 
 
-def median_mb_s(fn, nbytes):
+def median_mb_s(fn, nbytes, min_sample=0.02):
+    t = time.perf_counter()
     fn()
-    times = []
+    once = max(time.perf_counter() - t, 1e-9)
+    runs = max(1, math.ceil(min_sample / once))
+    rates = []
     for _ in range(REPS):
         t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return nbytes / statistics.median(times) / 1e6
+        for _ in range(runs):
+            fn()
+        rates.append(nbytes * runs / (time.perf_counter() - t) / 1e6)
+    return statistics.median(rates)
 
 
 def python_rows():
     x = np.random.default_rng(7).integers(0, 256, size=(N, *SHAPE), dtype=np.uint8)
-    out = np.empty_like(x)
-    # `bench encrypt`'s own workload: 2 000 images encrypted in place (cache-resident): what the
-    # binding itself adds.
-    small = x[:2000].copy()
-    rows, rows_out, rows_small = {}, {}, {}
+    buf = np.empty_like(x)
+    inplace = x.copy()
+    rows = {"new": {}, "out": {}, "inplace": {}}
     for scheme in pixveil.schemes():
         for mode in ("fixed", "per-image"):
             key = pixveil.Key.generate(scheme, SHAPE, mode=mode)
-            rows[f"{scheme}/{mode}"] = median_mb_s(lambda: key.encrypt(x), x.nbytes)
-            rows_out[f"{scheme}/{mode}"] = median_mb_s(lambda: key.encrypt(x, out=out), x.nbytes)
-            rows_small[f"{scheme}/{mode}"] = median_mb_s(lambda: key.encrypt(small, out=small), small.nbytes)
-    return rows, rows_out, rows_small
+            k = f"{scheme}/{mode}"
+            rows["inplace"][k] = median_mb_s(lambda: key.encrypt(inplace, out=inplace), x.nbytes)
+            rows["out"][k] = median_mb_s(lambda: key.encrypt(x, out=buf), x.nbytes)
+            rows["new"][k] = median_mb_s(lambda: key.encrypt(x), x.nbytes)
+    return rows
 
 
 def ray_rows():
@@ -128,8 +136,7 @@ def cpu():
 
 def main():
     if os.environ.get("_PIXVEIL_BENCH_CHILD"):
-        new, reused, small = python_rows()
-        out = {"python": new, "python_out": reused, "python_inplace_2000": small}
+        out = {"python": python_rows()}
         if os.environ.get("RAYON_NUM_THREADS") == "1":
             out["numpy"] = numpy_rows()
         else:
@@ -142,10 +149,12 @@ def main():
     a = ap.parse_args()
     model, simd = cpu()
     print(f"CPU: {model} ({os.cpu_count()} logical cores; {', '.join(simd) or 'no AVX2'})")
-    print(f"pixveil {pixveil.__version__} (Python {platform.python_version()}, NumPy {np.__version__}); "
-          "the perceptual ciphers are scalar Rust auto-vectorised at build time: no runtime kernel choice")
-    cli = subprocess.run([a.pixveil, "-q", "bench", "encrypt", "--json"], capture_output=True, text=True, check=True)
-    rust = {f"{r['scheme']}/{r['mode']}": r for r in json.loads(cli.stdout) if r["shape"] == "32x32x3"}
+    print(f"pixveil {pixveil.__version__} (Python {platform.python_version()}, NumPy {np.__version__})")
+
+    def rust():
+        cli = subprocess.run([a.pixveil, "-q", "bench", "encrypt", "--json", "--images", str(N)],
+                             capture_output=True, text=True, check=True)
+        return {f"{r['scheme']}/{r['mode']}": r for r in json.loads(cli.stdout) if r["shape"] == "32x32x3"}
 
     def child(threads):
         env = dict(os.environ, _PIXVEIL_BENCH_CHILD="1")
@@ -154,43 +163,40 @@ def main():
         r = subprocess.run([sys.executable, __file__], env=env, capture_output=True, text=True, check=True)
         return json.loads(r.stdout)
 
+    before = rust()
     one, all_ = child(1), child(None)
+    after = rust()
     rows = []
-    for k, r in rust.items():
-        rows.append({
-            "scheme": r["scheme"], "mode": r["mode"],
-            "rust_1t_mb_s": r["single_thread_mb_s"], "python_1t_mb_s": one["python"][k],
-            "ratio_1t": one["python"][k] / r["single_thread_mb_s"],
-            "python_inplace_2000_1t_mb_s": one["python_inplace_2000"][k],
-            "ratio_inplace_2000_1t": one["python_inplace_2000"][k] / r["single_thread_mb_s"],
-            "python_inplace_2000_all_mb_s": all_["python_inplace_2000"][k],
-            "ratio_inplace_2000_all": all_["python_inplace_2000"][k] / r["all_threads_mb_s"],
-            "python_out_1t_mb_s": one["python_out"][k],
-            "ratio_out_1t": one["python_out"][k] / r["single_thread_mb_s"],
-            "rust_all_mb_s": r["all_threads_mb_s"], "python_all_mb_s": all_["python"][k],
-            "ratio_all": all_["python"][k] / r["all_threads_mb_s"],
-            "python_out_all_mb_s": all_["python_out"][k],
-            "ratio_out_all": all_["python_out"][k] / r["all_threads_mb_s"],
-            "numpy_1t_mb_s": one["numpy"].get(k),
-            "python_vs_numpy_1t": one["python"][k] / one["numpy"][k] if k in one["numpy"] else None,
-        })
+    for k, r in before.items():
+        rust_1t = (r["single_thread_mb_s"] + after[k]["single_thread_mb_s"]) / 2
+        rust_all = (r["all_threads_mb_s"] + after[k]["all_threads_mb_s"]) / 2
+        row = {"scheme": r["scheme"], "mode": r["mode"], "images": N,
+               "rust_1t_mb_s": rust_1t, "rust_all_mb_s": rust_all,
+               "rust_1t_runs_mb_s": [r["single_thread_mb_s"], after[k]["single_thread_mb_s"]],
+               "rust_all_runs_mb_s": [r["all_threads_mb_s"], after[k]["all_threads_mb_s"]]}
+        for call in ("inplace", "out", "new"):
+            row[f"python_{call}_1t_mb_s"] = one["python"][call][k]
+            row[f"ratio_{call}_1t"] = one["python"][call][k] / rust_1t
+            row[f"python_{call}_all_mb_s"] = all_["python"][call][k]
+            row[f"ratio_{call}_all"] = all_["python"][call][k] / rust_all
+        row["numpy_1t_mb_s"] = one["numpy"].get(k)
+        row["python_vs_numpy_1t"] = one["python"]["new"][k] / one["numpy"][k] if k in one["numpy"] else None
+        rows.append(row)
     ray_ips = all_.get("ray")
     if a.json:
         print(json.dumps({"rows": rows, "ray_images_per_s": ray_ips}))
         return
-    print(f"{'scheme':9} {'mode':10} {'Rust 1t':>8} {'Py 1t':>7} {'ratio':>5} {'out= 1t':>7} {'ratio':>5} "
-          f"{'Rust all':>8} {'Py all':>7} {'ratio':>5} {'out= all':>8} {'ratio':>5} {'NumPy 1t':>8} {'Py/NumPy':>8} "
-          f"{'same-work 1t':>12} {'all':>5}")
+    print(f"{'scheme':9} {'mode':10} {'Rust 1t':>8} {'in place':>8} {'out=':>5} {'new':>5} "
+          f"{'Rust all':>8} {'in place':>8} {'out=':>5} {'new':>5} {'NumPy 1t':>8} {'new/NumPy':>9}")
     for r in rows:
-        np_s = f"{r['numpy_1t_mb_s']:8.0f} {r['python_vs_numpy_1t']:8.1f}" if r["numpy_1t_mb_s"] else f"{'-':>8} {'-':>8}"
-        print(f"{r['scheme']:9} {r['mode']:10} {r['rust_1t_mb_s']:8.0f} {r['python_1t_mb_s']:7.0f} {r['ratio_1t']:5.2f} "
-              f"{r['python_out_1t_mb_s']:7.0f} {r['ratio_out_1t']:5.2f} "
-              f"{r['rust_all_mb_s']:8.0f} {r['python_all_mb_s']:7.0f} {r['ratio_all']:5.2f} "
-              f"{r['python_out_all_mb_s']:8.0f} {r['ratio_out_all']:5.2f} {np_s} "
-              f"{r['ratio_inplace_2000_1t']:12.2f} {r['ratio_inplace_2000_all']:5.2f}")
-    print("MB/s of 32x32x3 image data; Rust: `pixveil bench encrypt` (2 000 images, in place); Python: "
-          "(10 000, 32, 32, 3), new array or out=; ratio = Python / Rust; NumPy: the same kind of work, 1 thread; "
-          "same-work: Python on bench's own workload (2 000 images, in place, out=x), ratio to Rust.")
+        np_s = f"{r['numpy_1t_mb_s']:8.0f} {r['python_vs_numpy_1t']:9.1f}" if r["numpy_1t_mb_s"] else f"{'-':>8} {'-':>9}"
+        print(f"{r['scheme']:9} {r['mode']:10} {r['rust_1t_mb_s']:8.0f} {r['ratio_inplace_1t']:8.2f} "
+              f"{r['ratio_out_1t']:5.2f} {r['ratio_new_1t']:5.2f} {r['rust_all_mb_s']:8.0f} "
+              f"{r['ratio_inplace_all']:8.2f} {r['ratio_out_all']:5.2f} {r['ratio_new_all']:5.2f} {np_s}")
+    print("Rust: `pixveil bench encrypt --images 10000` MB/s (10 000 images of 32x32x3 in place, mean of a run "
+          "before and after Python); Python columns: MB/s of key.encrypt on the same (10 000, 32, 32, 3) array "
+          "divided by Rust's: in place (out=x, the same work), out= another array, new = a fresh result array; "
+          "NumPy: the same kind of work, 1 thread.")
     if ray_ips:
         print("pixveil.ray.encrypt_dataset, pe fixed, 10 000 images in 20 blocks, local cluster: "
               + ", ".join(f"{w} worker(s) {v:.0f} images/s" for w, v in ray_ips.items()))

@@ -10,13 +10,15 @@
 //! * all threads: rayon's global pool;
 //! * `memcpy`: `copy_from_slice` of a buffer of the same size, in the same run.
 //!
-//! Each figure is the median over `repetitions` timed runs, after one untimed warm-up run.
-//! Throughput is in MB/s (10⁶ bytes per second) of image data. In per-image mode each image's
+//! Each figure is the median over `repetitions` timed samples, after one untimed warm-up run.
+//! A sample repeats the run until it has lasted at least `min_sample` (20 ms by default; the
+//! warm-up's duration sets the count), so sub-millisecond runs (a fast cipher over 6 MB) are not
+//! timed one by one at the timer's and the scheduler's resolution. Throughput is in MB/s (10⁶ bytes per second) of image data. In per-image mode each image's
 //! cipher is derived from its nonce inside the timed region (that is the cost of the mode); the
 //! nonces themselves are drawn before timing. `ratio_vs_memcpy = single_thread_mb_s / memcpy_mb_s`.
 //! Quick mode (for tests) uses 64 images and one repetition.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use pixveil_core::MasterSecret;
 use pixveil_image::{ImageBatch, Shape};
@@ -34,6 +36,9 @@ pub struct ThroughputOptions {
     /// Bytes of image data per batch (rounded down to whole images, at least one image).
     /// By default, this is 6 144 000 (2 000 images of 32×32×3).
     pub batch_bytes: usize,
+    /// Shortest timed sample: a run shorter than this is repeated within the sample. By
+    /// default, this is 20 ms (zero in quick mode).
+    pub min_sample: Duration,
 }
 
 impl Default for ThroughputOptions {
@@ -42,6 +47,7 @@ impl Default for ThroughputOptions {
             quick: false,
             repetitions: 5,
             batch_bytes: 6_144_000,
+            min_sample: Duration::from_millis(20),
         }
     }
 }
@@ -77,22 +83,36 @@ fn mb_s(bytes: usize, secs: f64) -> f64 {
     bytes as f64 / secs.max(1e-12) / 1e6
 }
 
-/// Median MB/s of `run` over `reps` timed runs after one warm-up.
-fn measure(bytes: usize, reps: usize, mut run: impl FnMut() -> Result<()>) -> Result<f64> {
+/// How [`measure`] times: `reps` samples, each of at least `min_sample`.
+#[derive(Clone, Copy, Debug)]
+struct Timing {
+    reps: usize,
+    min_sample: Duration,
+}
+
+/// Median MB/s of `run` (which processes `bytes`) over `timing.reps` samples after one timed
+/// warm-up; each sample runs `run` as often as the warm-up says fills `timing.min_sample`.
+fn measure(bytes: usize, timing: Timing, mut run: impl FnMut() -> Result<()>) -> Result<f64> {
+    let t = Instant::now();
     run()?;
-    let mut rates = Vec::with_capacity(reps);
-    for _ in 0..reps {
+    let once = t.elapsed().as_secs_f64().max(1e-9);
+    // At least one run per sample; a huge count only if a run took under a nanosecond.
+    let runs = ((timing.min_sample.as_secs_f64() / once).ceil() as usize).clamp(1, 1 << 20);
+    let mut rates = Vec::with_capacity(timing.reps);
+    for _ in 0..timing.reps {
         let t = Instant::now();
-        run()?;
-        rates.push(mb_s(bytes, t.elapsed().as_secs_f64()));
+        for _ in 0..runs {
+            run()?;
+        }
+        rates.push(mb_s(bytes * runs, t.elapsed().as_secs_f64()));
     }
     Ok(median(rates))
 }
 
-fn memcpy_rate(bytes: usize, reps: usize) -> Result<f64> {
+fn memcpy_rate(bytes: usize, timing: Timing) -> Result<f64> {
     let src = vec![0x5Au8; bytes];
     let mut dst = vec![0u8; bytes];
-    measure(bytes, reps, || {
+    measure(bytes, timing, || {
         dst.copy_from_slice(std::hint::black_box(&src));
         std::hint::black_box(&mut dst);
         Ok(())
@@ -104,10 +124,16 @@ fn memcpy_rate(bytes: usize, reps: usize) -> Result<f64> {
 /// # Errors
 /// [`Error::Bench`] if the one-thread pool cannot be built; cipher errors (none expected).
 pub fn encrypt_throughput(opts: &ThroughputOptions) -> Result<Vec<ThroughputRow>> {
-    let reps = if opts.quick {
-        1
+    let timing = if opts.quick {
+        Timing {
+            reps: 1,
+            min_sample: Duration::ZERO,
+        }
     } else {
-        opts.repetitions.max(1)
+        Timing {
+            reps: opts.repetitions.max(1),
+            min_sample: opts.min_sample,
+        }
     };
     let one = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
@@ -131,7 +157,7 @@ pub fn encrypt_throughput(opts: &ThroughputOptions) -> Result<Vec<ThroughputRow>
         };
         let bytes = n * shape.len();
         let mut batch: ImageBatch = synthetic_batch(shape, n, [7; 32]);
-        let memcpy = memcpy_rate(bytes, reps)?;
+        let memcpy = memcpy_rate(bytes, timing)?;
         let spec = SchemeSpec::from_name(name, None)?;
         for mode in [KeyMode::Fixed, KeyMode::PerImage] {
             let cipher = BatchCipher::new(spec.clone(), shape, mode, &secret)?;
@@ -141,11 +167,11 @@ pub fn encrypt_throughput(opts: &ThroughputOptions) -> Result<Vec<ThroughputRow>
             };
             let nonces = nonces.as_deref();
             let single = one.install(|| {
-                measure(bytes, reps, || {
+                measure(bytes, timing, || {
                     cipher.encrypt_batch(&mut batch, nonces, &|_| {})
                 })
             })?;
-            let all = measure(bytes, reps, || {
+            let all = measure(bytes, timing, || {
                 cipher.encrypt_batch(&mut batch, nonces, &|_| {})
             })?;
             rows.push(ThroughputRow {

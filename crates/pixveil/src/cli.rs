@@ -220,10 +220,12 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub batch_size: usize,
     /// `bench train`: images per timed pass for every model (default: each model's own,
-    /// a pass of a few seconds; fewer with --quick).
+    /// a pass of a few seconds; fewer with --quick). `bench encrypt`: images of 32x32x3 per
+    /// batch (default 2000, 6.144 MB; every row's batch holds as many bytes).
     #[arg(long, value_name = "N")]
     pub images: Option<usize>,
-    /// `bench train`: timed passes (the median is reported; default 3, 1 with --quick).
+    /// `bench train` and `bench encrypt`: timed passes or samples (the median is reported;
+    /// default 3 for train, 5 for encrypt, 1 with --quick).
     #[arg(long, value_name = "N")]
     pub reps: Option<usize>,
     /// `bench train`: the models to run, comma-separated (default: all of tenseal-cnn,

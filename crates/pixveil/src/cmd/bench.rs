@@ -10,9 +10,20 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     match a.what {
         BenchWhat::Train => bench_train(a)?,
         BenchWhat::Encrypt => {
+            if a.images == Some(0) || a.reps == Some(0) {
+                anyhow::bail!("--images and --reps must be at least 1");
+            }
+            let defaults = ThroughputOptions::default();
             let opts = ThroughputOptions {
                 quick: a.quick,
-                ..ThroughputOptions::default()
+                batch_bytes: match a.images {
+                    Some(n) => n
+                        .checked_mul(32 * 32 * 3)
+                        .ok_or_else(|| anyhow::anyhow!("--images {n} is too large"))?,
+                    None => defaults.batch_bytes,
+                },
+                repetitions: a.reps.unwrap_or(defaults.repetitions),
+                ..defaults
             };
             let rows = encrypt_throughput(&opts)?;
             if a.json {

@@ -373,6 +373,22 @@ fn bench_encrypt_json_contract() {
         }
         assert!(r["single_thread_mb_s"].as_f64().unwrap() > 0.0);
     }
+    // The batch size is the caller's (here 3 images of 32x32x3, 9 216 bytes per row).
+    let rows = crate::common::json_of(
+        pixveil().args(["bench", "encrypt", "--json", "--images", "3", "--reps", "1"]),
+    );
+    for r in rows.as_array().unwrap() {
+        let images = r["images"].as_u64().unwrap();
+        match r["shape"].as_str().unwrap() {
+            "32x32x3" => assert_eq!(images, 3, "{r}"),
+            "28x28x1" => assert_eq!(images, 9216 / 784, "{r}"),
+            other => panic!("unexpected shape {other}"),
+        }
+    }
+    crate::common::assert_error(
+        pixveil().args(["bench", "encrypt", "--images", "0"]),
+        "--images",
+    );
 }
 
 #[test]
