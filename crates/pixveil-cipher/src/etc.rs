@@ -40,9 +40,10 @@ use pixveil_image::Shape;
 
 use crate::{
     error::check_len,
+    kernels::{etc_blocks, BlockTables, EtcBlockKey, ROW_PAD},
     le::{block_layout, check_block},
     sample::{context, Sampler, TABLE1},
-    scratch::Gather,
+    scratch::{with_copy, Gather},
     Cipher, Result,
 };
 
@@ -71,11 +72,23 @@ pub struct EtcKey {
 /// EtC block scrambling for one shape and block size.
 ///
 /// Invariant: the per-block key and both gather tables are wiped when the cipher is dropped.
+/// `blocks`, present when a block's rows (`b·C` bytes) fit the row-gather kernel
+/// ([`etc_blocks`]: 8..=16 bytes), applies the same key block by block instead of through the
+/// gather tables.
 pub struct Etc {
     shape: Shape,
     key: EtcKey,
     enc: Gather,
     dec: Gather,
+    blocks: Option<Blocks>,
+}
+
+/// The block-kernel form of an [`Etc`] key: the (public) row-gather tables, the blocks' first
+/// bytes and the NP bits packed least significant first (key material, wiped on drop).
+struct Blocks {
+    tables: BlockTables,
+    bases: Vec<u32>,
+    np: Vec<u8>,
 }
 
 /// Source pixel `(r', c')` inside a `b×b` block for output pixel `(r, c)` under orientation `o`.
@@ -143,12 +156,42 @@ impl Etc {
         }
         let enc = Gather::new(src, mask);
         let dec = enc.inverse();
+        let blocks = BlockTables::new(b, c).map(|tables| {
+            let mut np = vec![0u8; n.div_ceil(8)];
+            for (i, &bit) in key.np.iter().enumerate() {
+                np[i / 8] |= u8::from(bit) << (i % 8);
+            }
+            Blocks { tables, bases, np }
+        });
         Ok(Self {
             shape,
             key,
             enc,
             dec,
+            blocks,
         })
+    }
+
+    /// Applies the key block by block with [`etc_blocks`] (`image` has the cipher's shape).
+    fn apply_blocks(&self, blocks: &Blocks, image: &mut [u8], encrypt: bool) {
+        let key = EtcBlockKey {
+            perm: &self.key.perm,
+            orient: &self.key.orient,
+            np: &blocks.np,
+            codes: &self.key.shuffle,
+        };
+        let stride = self.shape.width() * self.shape.channels();
+        with_copy(image, ROW_PAD, |src, out| {
+            etc_blocks(
+                &blocks.tables,
+                src,
+                out,
+                stride,
+                &blocks.bases,
+                &key,
+                encrypt,
+            );
+        });
     }
 
     /// The per-block key.
@@ -164,6 +207,9 @@ impl Drop for Etc {
         self.key.orient.zeroize();
         self.key.np.zeroize();
         self.key.shuffle.zeroize();
+        if let Some(b) = &mut self.blocks {
+            b.np.zeroize();
+        }
     }
 }
 
@@ -174,13 +220,19 @@ impl Cipher for Etc {
 
     fn encrypt(&self, image: &mut [u8]) -> Result<()> {
         check_len(self.shape, image)?;
-        self.enc.apply(image);
+        match &self.blocks {
+            Some(b) => self.apply_blocks(b, image, true),
+            None => self.enc.apply(image),
+        }
         Ok(())
     }
 
     fn decrypt(&self, image: &mut [u8]) -> Result<()> {
         check_len(self.shape, image)?;
-        self.dec.apply(image);
+        match &self.blocks {
+            Some(b) => self.apply_blocks(b, image, false),
+            None => self.dec.apply(image),
+        }
         Ok(())
     }
 }

@@ -41,6 +41,7 @@ use pixveil_image::Shape;
 
 use crate::{
     error::check_len,
+    kernels::{has_avx2, le_blocks, simd_rows, NibblePlan, ROW_PAD},
     sample::{context, invert, Sampler},
     scratch::with_copy,
     Cipher, Error, Result,
@@ -52,7 +53,7 @@ pub const LABEL_KEY: &str = "pixveil/v1/le/key";
 
 /// One output byte of a block, offsets relative to the block's first byte:
 /// `out[dst] = ((in[lo] >> lo_sh) & 15 | ((in[hi] >> hi_sh) & 15) << 4) ^ xor`.
-#[derive(Clone, Copy, zeroize::Zeroize)]
+#[derive(Clone, Copy, Default, zeroize::Zeroize)]
 pub(crate) struct Entry {
     dst: u32,
     lo: u32,
@@ -66,13 +67,23 @@ pub(crate) struct Entry {
 ///
 /// Invariants: `enc` and `dec` have `d = b·b·C` entries whose offsets lie inside one block
 /// (`< (b−1)·(W·C) + b·C`); `b` divides `H` and `W`. The key and both tables are wiped when the
-/// cipher is dropped.
+/// cipher is dropped. `simd`, present when the AVX2 nibble kernel runs (rows of `b·C` =
+/// 8..=16 bytes on an AVX2 CPU), holds the same two keys as [`NibblePlan`]s (wiped on drop)
+/// and the blocks' first bytes.
 pub struct Le {
     shape: Shape,
     block: usize,
     key: Zeroizing<Vec<u32>>,
     enc: Zeroizing<Vec<Entry>>,
     dec: Zeroizing<Vec<Entry>>,
+    simd: Option<Simd>,
+}
+
+/// The AVX2 form of an [`Le`] key: one [`NibblePlan`] per direction, and the block bases.
+struct Simd {
+    enc: NibblePlan,
+    dec: NibblePlan,
+    bases: Vec<u32>,
 }
 
 /// Checks that `block` is positive and divides the height and width of `shape`.
@@ -164,15 +175,25 @@ impl Le {
         let key = Sampler::new(secret, LABEL_KEY, &context(shape, &[block])).permutation(2 * d);
         let rev: Zeroizing<Vec<bool>> =
             Zeroizing::new(key.iter().map(|&k| k as usize > d).collect());
-        let within = block_offsets(shape, b);
+        let (within, bases) = block_layout(shape, b);
+        let inv = Zeroizing::new(invert(&key));
         let enc = table(&key, &rev, &within);
-        let dec = table(&Zeroizing::new(invert(&key)), &rev, &within);
+        let dec = table(&inv, &rev, &within);
+        let c = shape.channels();
+        let simd = (has_avx2() && simd_rows(b, c)).then(|| {
+            let mut plans = [NibblePlan::default(), NibblePlan::default()];
+            plans[0].build(b, b * c, &key, &rev);
+            plans[1].build(b, b * c, &inv, &rev);
+            let [enc, dec] = plans;
+            Simd { enc, dec, bases }
+        });
         Ok(Self {
             shape,
             block: b,
             key,
             enc,
             dec,
+            simd,
         })
     }
 
@@ -181,9 +202,18 @@ impl Le {
         &self.key
     }
 
-    fn apply(&self, image: &mut [u8], t: &[Entry]) -> Result<()> {
+    fn apply(&self, image: &mut [u8], encrypt: bool) -> Result<()> {
         check_len(self.shape, image)?;
-        apply_table(self.shape, self.block, image, t);
+        if let Some(simd) = &self.simd {
+            let plan = if encrypt { &simd.enc } else { &simd.dec };
+            let stride = self.shape.width() * self.shape.channels();
+            with_copy(image, ROW_PAD, |src, out| {
+                le_blocks(plan, src, out, stride, &simd.bases);
+            });
+        } else {
+            let t = if encrypt { &self.enc } else { &self.dec };
+            apply_table(self.shape, self.block, image, t);
+        }
         Ok(())
     }
 }
@@ -215,11 +245,11 @@ impl Cipher for Le {
     }
 
     fn encrypt(&self, image: &mut [u8]) -> Result<()> {
-        self.apply(image, &self.enc)
+        self.apply(image, true)
     }
 
     fn decrypt(&self, image: &mut [u8]) -> Result<()> {
-        self.apply(image, &self.dec)
+        self.apply(image, false)
     }
 }
 

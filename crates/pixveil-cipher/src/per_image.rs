@@ -36,8 +36,12 @@ use zeroize::Zeroize;
 use crate::{
     error::check_len,
     etc::orient_source,
+    kernels::{
+        self, etc_blocks, has_avx2, le_blocks, shuffle3, simd_rows, xor_bits, BlockTables,
+        EtcBlockKey, NibblePlan, ROW_PAD, SHUFFLE_DEC, SHUFFLE_ENC,
+    },
     le::{self, block_layout, check_block, Entry},
-    sample::{context, Sampler, TABLE1, TABLE1_INV},
+    sample::{context, Sampler, TABLE1},
     scratch::with_copy,
     Cipher, Nonce, Result, SchemeSpec,
 };
@@ -97,19 +101,29 @@ pub fn hchacha20(key: &[u8; 32], nonce: &[u8; 16]) -> [u8; 32] {
 enum Kind {
     /// `pe` / `pe-np`; `shuffle` only when the image has 3 channels.
     Pe { shuffle: bool },
-    /// `le` with block side `b`: `within` are a block's byte offsets (`d = b²·C` of them).
-    Le { b: usize, within: Vec<u32> },
+    /// `le` with block side `b`: `within` are a block's byte offsets (`d = b²·C` of them),
+    /// `bases` the blocks' first bytes (row-major); `rows` is `Some(b·C)` when the AVX2 nibble
+    /// kernel ([`kernels::le_blocks`]) runs (rows of 8..=16 bytes on an AVX2 CPU).
+    Le {
+        b: usize,
+        within: Vec<u32>,
+        bases: Vec<u32>,
+        rows: Option<usize>,
+    },
     /// `etc`: `bases` are the blocks' first bytes (row-major), `within[t]` the offset of pixel
     /// `t = r·b + c` of a block, `orient[o][t]` the offset of its source pixel under
-    /// orientation `o`.
+    /// orientation `o`; `tables` the row-gather tables of [`kernels::etc_blocks`] when a
+    /// block's rows fit them (8..=16 bytes).
     Etc {
         bases: Vec<u32>,
         within: Vec<u32>,
         orient: Box<[Vec<u32>; 8]>,
+        tables: Option<BlockTables>,
     },
 }
 
-/// The per-image key material of one image: reused buffers, wiped after every image.
+/// The per-image key material of one image: reused buffers (no allocation once they have
+/// grown), zeroed after every image.
 #[derive(Default)]
 struct KeyScratch {
     bits: Vec<u8>,
@@ -119,17 +133,19 @@ struct KeyScratch {
     table: Vec<Entry>,
     orient: Vec<u8>,
     codes: Vec<u8>,
+    plan: NibblePlan,
 }
 
 impl KeyScratch {
     fn wipe(&mut self) {
-        self.bits.zeroize();
-        self.perm.zeroize();
-        self.inv.zeroize();
-        self.rev.zeroize();
-        self.table.zeroize();
-        self.orient.zeroize();
-        self.codes.zeroize();
+        kernels::wipe(&mut self.bits);
+        kernels::wipe(&mut self.perm);
+        kernels::wipe(&mut self.inv);
+        kernels::wipe(&mut self.rev);
+        kernels::wipe(&mut self.table);
+        kernels::wipe(&mut self.orient);
+        kernels::wipe(&mut self.codes);
+        self.plan.wipe();
     }
 }
 
@@ -183,8 +199,19 @@ impl PerImageKeys {
             ),
             SchemeSpec::Le { block } => {
                 let b = check_block("le", shape, *block)?;
-                let within = le::block_offsets(shape, b);
-                (LABEL_LE, context(shape, &[*block]), Kind::Le { b, within })
+                let (within, bases) = block_layout(shape, b);
+                let c = shape.channels();
+                let rows = (has_avx2() && simd_rows(b, c)).then_some(b * c);
+                (
+                    LABEL_LE,
+                    context(shape, &[*block]),
+                    Kind::Le {
+                        b,
+                        within,
+                        bases,
+                        rows,
+                    },
+                )
             }
             SchemeSpec::Etc { block } => {
                 let b = check_block("etc", shape, *block)?;
@@ -207,6 +234,7 @@ impl PerImageKeys {
                         bases,
                         within,
                         orient,
+                        tables: BlockTables::new(b, c),
                     },
                 )
             }
@@ -233,7 +261,12 @@ impl PerImageKeys {
         let mut s = Sampler::from_seed(hchacha20(self.key.expose_bytes(), &nonce.0));
         with_keys(|k| match &self.kind {
             Kind::Pe { shuffle } => pe(&mut s, k, image, *shuffle, encrypt),
-            Kind::Le { b, within } => {
+            Kind::Le {
+                b,
+                within,
+                bases,
+                rows,
+            } => {
                 let d = within.len();
                 s.permutation_into(2 * d, &mut k.perm);
                 k.rev.clear();
@@ -249,19 +282,29 @@ impl PerImageKeys {
                     }
                     &k.inv
                 };
-                le::table_into(ord, &k.rev, within, &mut k.table);
-                le::apply_table(self.shape, *b, image, &k.table);
+                if let Some(rb) = rows {
+                    k.plan.build(*b, *rb, ord, &k.rev);
+                    let stride = self.shape.width() * self.shape.channels();
+                    with_copy(image, ROW_PAD, |src, out| {
+                        le_blocks(&k.plan, src, out, stride, bases);
+                    });
+                } else {
+                    le::table_into(ord, &k.rev, within, &mut k.table);
+                    le::apply_table(self.shape, *b, image, &k.table);
+                }
             }
             Kind::Etc {
                 bases,
                 within,
                 orient,
+                tables,
             } => etc(
                 &mut s,
                 k,
                 image,
                 (bases, within, &**orient),
-                self.shape.channels(),
+                tables.as_ref(),
+                self.shape,
                 encrypt,
             ),
         });
@@ -269,93 +312,26 @@ impl PerImageKeys {
     }
 }
 
-/// `0xFF` in byte `k` (little-endian) of the result where bit `k` of `b` is 1.
-#[inline(always)]
-fn spread8(b: u8) -> u64 {
-    let mut x = u64::from(b);
-    x = (x | x << 28) & 0x0000_000F_0000_000F;
-    x = (x | x << 14) & 0x0003_0003_0003_0003;
-    x = (x | x << 7) & 0x0101_0101_0101_0101;
-    x * 0xFF
-}
-
-/// `0xFF` in byte `k` of the result where bit `k` of `x` (`< 8`) is 1 (three bytes).
-#[inline(always)]
-fn spread3(x: u32) -> u32 {
-    ((x & 1) * 0xFF) | ((x & 2) * 0x7F80) | ((x & 4) * 0x3F_C000)
-}
-
-/// Byte shifts of Table 1 (`8·TABLE1[k][c]`) and of its inverse.
-const SHIFT_ENC: [[u32; 3]; 6] = shifts(&TABLE1);
-const SHIFT_DEC: [[u32; 3]; 6] = shifts(&TABLE1_INV);
-
-const fn shifts(t: &[[u8; 3]; 6]) -> [[u32; 3]; 6] {
-    let mut out = [[0u32; 3]; 6];
-    let mut k = 0;
-    while k < 6 {
-        let mut c = 0;
-        while c < 3 {
-            out[k][c] = 8 * t[k][c] as u32;
-            c += 1;
-        }
-        k += 1;
-    }
-    out
-}
-
-/// Output byte `c` of the pixel `v` (3 bytes, little-endian) takes its byte `sh[c] / 8`.
-#[inline(always)]
-fn permute3(v: u32, sh: &[u32; 3]) -> u32 {
-    ((v >> sh[0]) & 0xFF) | (((v >> sh[1]) & 0xFF) << 8) | (((v >> sh[2]) & 0xFF) << 16)
-}
-
-/// One pixel of `pe` with the shuffle: NP bits `np` (3 bits) and the next code of the stream.
-#[inline(always)]
-fn pe_pixel(s: &mut Sampler, px: &mut [u8], np: u32, encrypt: bool) {
-    let code = usize::from(s.below_small(6));
-    let m = spread3(np);
-    let v = u32::from(px[0]) | u32::from(px[1]) << 8 | u32::from(px[2]) << 16;
-    let out = if encrypt {
-        permute3(v ^ m, &SHIFT_ENC[code])
-    } else {
-        permute3(v, &SHIFT_DEC[code]) ^ m
-    };
-    px.copy_from_slice(&out.to_le_bytes()[..3]);
-}
-
-/// `pe` / `pe-np` under one image's stream (see the module docs for the draws).
+/// `pe` / `pe-np` under one image's stream (see the module docs for the draws): the NP bits
+/// as one XOR pass ([`xor_bits`]), then (3 channels) the colour codes as one shuffle pass
+/// ([`shuffle3`]); decryption undoes the shuffle first.
 fn pe(s: &mut Sampler, k: &mut KeyScratch, image: &mut [u8], shuffle: bool, encrypt: bool) {
-    let nb = image.len().div_ceil(8);
-    // One zero byte after the NP bits, so the bits of a pixel can be read as two bytes.
     k.bits.clear();
-    k.bits.resize(nb + 1, 0);
-    s.fill(&mut k.bits[..nb]);
-    let len = image.len();
+    k.bits.resize(image.len().div_ceil(8), 0);
+    s.fill(&mut k.bits);
     if !shuffle {
-        let mut words = image.chunks_exact_mut(8);
-        for (w, &b) in (&mut words).zip(&k.bits) {
-            let x = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
-            w.copy_from_slice(&(x ^ spread8(b)).to_le_bytes());
-        }
-        let last = k.bits[len / 8];
-        for (j, v) in words.into_remainder().iter_mut().enumerate() {
-            *v ^= 0u8.wrapping_sub((last >> j) & 1);
-        }
+        xor_bits(image, &k.bits);
         return;
     }
-    // 3 channels: eight pixels (24 bytes) hold the 24 NP bits of three stream bytes.
-    let mut groups = image.chunks_exact_mut(24);
-    for (g, b) in (&mut groups).zip(k.bits.chunks_exact(3)) {
-        let bits = u32::from(b[0]) | u32::from(b[1]) << 8 | u32::from(b[2]) << 16;
-        for (p, px) in g.chunks_exact_mut(3).enumerate() {
-            pe_pixel(s, px, (bits >> (3 * p)) & 7, encrypt);
-        }
-    }
-    let start = len / 24 * 24;
-    for (p, px) in groups.into_remainder().chunks_exact_mut(3).enumerate() {
-        let bit = start + 3 * p;
-        let pair = u32::from(k.bits[bit / 8]) | u32::from(k.bits[bit / 8 + 1]) << 8;
-        pe_pixel(s, px, (pair >> (bit % 8)) & 7, encrypt);
+    k.codes.clear();
+    k.codes.resize(image.len() / 3, 0);
+    s.below6_into(&mut k.codes);
+    if encrypt {
+        xor_bits(image, &k.bits);
+        shuffle3(image, &k.codes, &SHUFFLE_ENC);
+    } else {
+        shuffle3(image, &k.codes, &SHUFFLE_DEC);
+        xor_bits(image, &k.bits);
     }
 }
 
@@ -365,21 +341,42 @@ fn etc(
     k: &mut KeyScratch,
     image: &mut [u8],
     (bases, within, orient): (&[u32], &[u32], &[Vec<u32>; 8]),
-    c: usize,
+    tables: Option<&BlockTables>,
+    shape: Shape,
     encrypt: bool,
 ) {
     let n = bases.len();
+    let c = shape.channels();
     s.permutation_into(n, &mut k.perm);
+    // `below_small(8)` rejects nothing: it is the next byte mod 8.
     k.orient.clear();
-    k.orient.extend((0..n).map(|_| s.below_small(8)));
+    k.orient.resize(n, 0);
+    s.fill(&mut k.orient);
+    for o in &mut k.orient {
+        *o &= 7;
+    }
     k.bits.clear();
     k.bits.resize(n.div_ceil(8), 0);
     s.fill(&mut k.bits);
     k.codes.clear();
     if c == 3 {
-        k.codes.extend((0..n).map(|_| s.below_small(6)));
+        k.codes.resize(n, 0);
+        s.below6_into(&mut k.codes);
     }
     let k = &*k;
+    if let Some(t) = tables {
+        let key = EtcBlockKey {
+            perm: &k.perm,
+            orient: &k.orient,
+            np: &k.bits,
+            codes: &k.codes,
+        };
+        let stride = shape.width() * c;
+        with_copy(image, ROW_PAD, |src, out| {
+            etc_blocks(t, src, out, stride, bases, &key, encrypt);
+        });
+        return;
+    }
     with_copy(image, 0, |src, out| {
         // `perm` is a permutation of 0..n, orientations are < 8, codes < 6, and every offset
         // stays inside a block: no index below can be out of range.
@@ -462,23 +459,6 @@ mod tests {
             hex::encode(hchacha20(&key, &nonce)),
             "82413b4227b27bfed30e42508a877d73a0f9e4d58a74a853c12ec41326d3ecdc"
         );
-    }
-
-    #[test]
-    fn spreads_put_bit_k_in_byte_k() {
-        for b in 0..=255u8 {
-            let want = u64::from_le_bytes(std::array::from_fn(|k| 0u8.wrapping_sub((b >> k) & 1)));
-            assert_eq!(spread8(b), want, "{b:#x}");
-        }
-        for x in 0..8u32 {
-            let want = u32::from_le_bytes([
-                0u8.wrapping_sub((x & 1) as u8),
-                0u8.wrapping_sub((x >> 1 & 1) as u8),
-                0u8.wrapping_sub((x >> 2 & 1) as u8),
-                0,
-            ]);
-            assert_eq!(spread3(x), want, "{x}");
-        }
     }
 
     /// Each scheme's per-image cipher equals the fixed-key construction on the values the

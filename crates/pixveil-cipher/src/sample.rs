@@ -139,6 +139,39 @@ impl Sampler {
         }
     }
 
+    /// `out.len()` successive [`Sampler::below_small`]`(6)` draws into `out` (the same values
+    /// and stream position), branch-free: every byte is reduced by a table and kept unless it
+    /// is one of the rejected bytes `252..=255`.
+    pub(crate) fn below6_into(&mut self, out: &mut [u8]) {
+        /// `b mod 6` for every byte `b`.
+        const MOD6: [u8; 256] = {
+            let mut t = [0u8; 256];
+            let mut b = 0;
+            while b < 256 {
+                t[b] = (b % 6) as u8;
+                b += 1;
+            }
+            t
+        };
+        let n = out.len();
+        let mut j = 0;
+        while j < n {
+            if self.pos == BUF {
+                self.rng.fill_bytes(&mut self.buf);
+                self.pos = 0;
+            }
+            // Each byte gives at most one value, so `take` bytes never overshoot `n` values:
+            // the stream stops exactly after the byte of the last value, as with `below_small`.
+            let take = (BUF - self.pos).min(n - j);
+            for &b in &self.buf[self.pos..self.pos + take] {
+                // j < n here: at most `take` values are stored from `n - j ≥ take` free slots.
+                out[j] = MOD6[usize::from(b)];
+                j += usize::from(b < 252);
+            }
+            self.pos += take;
+        }
+    }
+
     /// A uniform value in `0..n` (`n ≥ 1`; `n = 0` is treated as 1).
     #[inline]
     pub(crate) fn below(&mut self, n: usize) -> usize {
@@ -298,6 +331,19 @@ mod tests {
             for _ in 0..50 {
                 assert!(s.below(n) < n);
             }
+        }
+    }
+
+    #[test]
+    fn below6_into_equals_below_small() {
+        for n in [0usize, 1, 5, 300, 1000, 2500] {
+            let mut a = sampler();
+            let mut b = sampler();
+            let mut got = vec![0u8; n];
+            a.below6_into(&mut got);
+            let want: Vec<u8> = (0..n).map(|_| b.below_small(6)).collect();
+            assert_eq!(got, want, "{n}");
+            assert_eq!(a.byte(), b.byte(), "same stream position after {n} draws");
         }
     }
 

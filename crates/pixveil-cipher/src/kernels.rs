@@ -1,0 +1,832 @@
+//! Byte kernels of the pixel and block schemes: an AVX2 path chosen at run time
+//! ([`has_avx2`], detected once by `std` and cached) and a portable path for each, with
+//! identical results (property-tested below).
+//!
+//! * [`xor_bits`]: XOR `0xFF` into every byte whose key bit is 1 (NP masks, `pe`, `pe-np`).
+//! * [`shuffle3`]: the per-pixel Table 1 colour shuffle of 3-channel pixels (`pe`), five
+//!   pixels per `pshufb`.
+//! * [`BlockTables`] / [`etc_blocks`]: EtC's block move (permutation, orientation, colour code,
+//!   NP) as `pshufb` row gathers, for blocks whose rows (`b·C` bytes) fit 8..=16 bytes.
+//! * [`NibblePlan`] / [`le_blocks`]: Tanaka's nibble scramble of one key as `pshufb` row
+//!   gathers over the blocks' nibbles (same row limits).
+//!
+//! `unsafe` is confined to this module: the `std::arch` intrinsics, called only from functions
+//! that checked AVX2 support, on loads and stores whose bounds are checked by slicing first.
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+use crate::sample::TABLE1;
+
+/// Whether the AVX2 kernels may run on this CPU (`std` detects the feature once and caches it).
+#[inline]
+pub(crate) fn has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Overwrites `buf` with zeros in a way the compiler keeps (the buffer is observed afterwards):
+/// the wipe of reused per-thread key scratch (a plain `memset`, not a byte-wise volatile loop).
+pub(crate) fn wipe<T: Copy + Default>(buf: &mut [T]) {
+    buf.fill(T::default());
+    std::hint::black_box(&*buf);
+}
+
+/// `0xFF` in byte `k` (little-endian) of the result where bit `k` of `b` is 1.
+#[inline(always)]
+pub(crate) fn spread8(b: u8) -> u64 {
+    let mut x = u64::from(b);
+    x = (x | x << 28) & 0x0000_000F_0000_000F;
+    x = (x | x << 14) & 0x0003_0003_0003_0003;
+    x = (x | x << 7) & 0x0101_0101_0101_0101;
+    x * 0xFF
+}
+
+// ---------------------------------------------------------------------------------------------
+// xor_bits
+
+/// XORs `0xFF` into byte `k` of `data` where key bit `k` is 1 (bit `k % 8`, least significant
+/// first, of `bits[k / 8]`).
+///
+/// # Panics
+/// If `bits` has fewer than `⌈data.len() / 8⌉` bytes.
+pub(crate) fn xor_bits(data: &mut [u8], bits: &[u8]) {
+    assert!(
+        bits.len() >= data.len().div_ceil(8),
+        "one key bit per data byte"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: AVX2 support was just checked; `bits` covers `data` (asserted above).
+        unsafe { xor_bits_avx2(data, bits) };
+        return;
+    }
+    xor_bits_portable(data, bits);
+}
+
+/// [`xor_bits`] without SIMD intrinsics (`bits` covers `data`).
+fn xor_bits_portable(data: &mut [u8], bits: &[u8]) {
+    let whole = data.len() / 8;
+    let mut words = data.chunks_exact_mut(8);
+    for (w, &b) in (&mut words).zip(bits) {
+        let x = u64::from_le_bytes(w.try_into().expect("chunks of 8 bytes")) ^ spread8(b);
+        w.copy_from_slice(&x.to_le_bytes());
+    }
+    let rest = words.into_remainder();
+    if !rest.is_empty() {
+        let last = bits[whole];
+        for (j, v) in rest.iter_mut().enumerate() {
+            *v ^= 0u8.wrapping_sub((last >> j) & 1);
+        }
+    }
+}
+
+/// [`xor_bits`] on 32 bytes (four key bytes) per step, the tail portably.
+///
+/// # Safety
+/// The CPU must support AVX2; `bits.len() ≥ ⌈data.len() / 8⌉`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn xor_bits_avx2(data: &mut [u8], bits: &[u8]) {
+    // Byte k of a step takes key byte k / 8 and tests bit k % 8 of it.
+    let spread = _mm256_setr_epi8(
+        0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3,
+        3, 3,
+    );
+    let sel = _mm256_set1_epi64x(0x8040_2010_0804_0201_u64 as i64);
+    let whole = data.len() / 32 * 32;
+    let mut chunks = data.chunks_exact_mut(32);
+    for (c, b) in (&mut chunks).zip(bits.chunks_exact(4)) {
+        let w = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        let v = _mm256_shuffle_epi8(_mm256_set1_epi32(w), spread);
+        let m = _mm256_cmpeq_epi8(_mm256_and_si256(v, sel), sel);
+        let p = c.as_mut_ptr().cast::<__m256i>();
+        // SAFETY: `c` is 32 bytes long (`chunks_exact_mut(32)`); unaligned load and store.
+        unsafe { _mm256_storeu_si256(p, _mm256_xor_si256(_mm256_loadu_si256(p), m)) };
+    }
+    xor_bits_portable(&mut data[whole..], &bits[whole / 8..]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// shuffle3
+
+/// `pshufb` controls of a Table-1-like channel table `t` (output channel `c` of a pixel with
+/// code `k` takes its input channel `t[k][c]`) for five pixels (15 bytes) at a time: the
+/// control of pixels 0–1 by their pair of codes, of pixels 2–3 likewise, of pixel 4 alone
+/// (whose control also keeps byte 15, the next group's first byte, in place).
+pub(crate) struct Shuffle3 {
+    table: [[u8; 3]; 6],
+    /// Bytes 0–5 of the control for codes `(k0, k1)` at index `6·k0 + k1`.
+    pair01: [u64; 36],
+    /// Bytes 6–11 of the control (values 6..12) for codes `(k2, k3)`.
+    pair23: [u64; 36],
+    /// Bytes 12–15 of the control (values 12..16) for code `k4`.
+    single4: [u64; 6],
+}
+
+impl Shuffle3 {
+    const fn new(table: &[[u8; 3]; 6]) -> Self {
+        let mut pair01 = [0u64; 36];
+        let mut pair23 = [0u64; 36];
+        let mut single4 = [0u64; 6];
+        let mut k0 = 0;
+        while k0 < 6 {
+            let mut k1 = 0;
+            while k1 < 6 {
+                let mut c = 0;
+                while c < 3 {
+                    let a = table[k0][c] as u64;
+                    let b = table[k1][c] as u64;
+                    pair01[6 * k0 + k1] |= a << (8 * c) | (3 + b) << (8 * (3 + c));
+                    pair23[6 * k0 + k1] |= (6 + a) << (8 * c) | (9 + b) << (8 * (3 + c));
+                    c += 1;
+                }
+                k1 += 1;
+            }
+            let mut c = 0;
+            while c < 3 {
+                single4[k0] |= (12 + table[k0][c] as u64) << (8 * c);
+                c += 1;
+            }
+            single4[k0] |= 15 << 24;
+            k0 += 1;
+        }
+        Self {
+            table: *table,
+            pair01,
+            pair23,
+            single4,
+        }
+    }
+}
+
+/// The controls of [`TABLE1`] (encryption).
+pub(crate) static SHUFFLE_ENC: Shuffle3 = Shuffle3::new(&TABLE1);
+/// The controls of [`crate::sample::TABLE1_INV`] (decryption).
+pub(crate) static SHUFFLE_DEC: Shuffle3 = Shuffle3::new(&crate::sample::TABLE1_INV);
+
+/// Shuffles the channels of every 3-byte pixel `i` of `data` by `sh`'s table row `codes[i]`.
+///
+/// Preconditions: every code is below 6 (a larger one panics or selects a wrong row).
+///
+/// # Panics
+/// If `data.len() != 3·codes.len()`.
+pub(crate) fn shuffle3(data: &mut [u8], codes: &[u8], sh: &Shuffle3) {
+    assert_eq!(data.len(), 3 * codes.len(), "one code per 3-byte pixel");
+    debug_assert!(codes.iter().all(|&k| k < 6), "codes are below 6");
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: AVX2 support was just checked; the lengths match (asserted above).
+        unsafe { shuffle3_avx2(data, codes, sh) };
+        return;
+    }
+    shuffle3_portable(data, codes, sh);
+}
+
+/// [`shuffle3`] one pixel at a time.
+fn shuffle3_portable(data: &mut [u8], codes: &[u8], sh: &Shuffle3) {
+    for (px, &k) in data.chunks_exact_mut(3).zip(codes) {
+        let row = sh.table[usize::from(k)];
+        let v = [px[0], px[1], px[2]];
+        for (o, &t) in px.iter_mut().zip(&row) {
+            *o = v[usize::from(t)];
+        }
+    }
+}
+
+/// [`shuffle3`], five pixels per 16-byte load and store (in place, left to right: byte 15 of
+/// a group is the next group's byte 0 and is stored back unchanged), the tail portably.
+///
+/// # Safety
+/// The CPU must support AVX2 (SSSE3 `pshufb` under VEX); `data.len() == 3·codes.len()`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn shuffle3_avx2(data: &mut [u8], codes: &[u8], sh: &Shuffle3) {
+    let mut g = 0;
+    while 3 * g + 16 <= data.len() {
+        let k = &codes[g..g + 5];
+        let (i01, i23) = (
+            6 * usize::from(k[0]) + usize::from(k[1]),
+            6 * usize::from(k[2]) + usize::from(k[3]),
+        );
+        let lo = sh.pair01[i01] | sh.pair23[i23] << 48;
+        let hi = sh.pair23[i23] >> 16 | sh.single4[usize::from(k[4])] << 32;
+        let ctrl = _mm_set_epi64x(hi as i64, lo as i64);
+        let d = &mut data[3 * g..3 * g + 16];
+        let p = d.as_mut_ptr().cast::<__m128i>();
+        // SAFETY: `d` is 16 bytes long (sliced above); unaligned load and store.
+        unsafe { _mm_storeu_si128(p, _mm_shuffle_epi8(_mm_loadu_si128(p), ctrl)) };
+        g += 5;
+    }
+    shuffle3_portable(&mut data[3 * g..], &codes[g..], sh);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Row gathers shared by the block kernels
+
+/// Whether a block of `b×b` pixels of `c` channels has rows (`b·c` bytes) the `pshufb` block
+/// kernels handle: 8 to 16 bytes (a row is one 16-byte load; a block has at most 16 rows).
+pub(crate) fn simd_rows(b: usize, c: usize) -> bool {
+    (8..=16).contains(&(b * c))
+}
+
+/// Zero bytes a source copy needs after the image for the block kernels' 16-byte row loads.
+pub(crate) const ROW_PAD: usize = 16;
+
+/// Stores bytes `0..rb` of `v` at `dst[..rb]` (`8 ≤ rb ≤ 16`) as two overlapping 8-byte
+/// stores; `tail` moves bytes `rb−8..rb` of a vector to its bytes `0..8`.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn store_row(dst: &mut [u8], v: __m128i, tail: __m128i) {
+    let rb = dst.len();
+    debug_assert!((8..=16).contains(&rb));
+    let p = dst.as_mut_ptr();
+    // SAFETY: `dst` has `rb ≥ 8` bytes, so bytes `0..8` and `rb−8..rb` are inside it.
+    unsafe {
+        _mm_storel_epi64(p.cast(), v);
+        _mm_storel_epi64(p.add(rb - 8).cast(), _mm_shuffle_epi8(v, tail));
+    }
+}
+
+/// The `pshufb` control that moves bytes `rb−8..rb` to bytes `0..8` (see [`store_row`]).
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn tail_ctrl(rb: usize) -> __m128i {
+    _mm_add_epi8(
+        _mm_setr_epi8(
+            0, 1, 2, 3, 4, 5, 6, 7, -128, -128, -128, -128, -128, -128, -128, -128,
+        ),
+        _mm_setr_epi8(
+            (rb - 8) as i8,
+            (rb - 8) as i8,
+            (rb - 8) as i8,
+            (rb - 8) as i8,
+            (rb - 8) as i8,
+            (rb - 8) as i8,
+            (rb - 8) as i8,
+            (rb - 8) as i8,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+        ),
+    )
+}
+
+/// Loads the 16 bytes at `src[at..at + 16]`.
+///
+/// # Safety
+/// The CPU must support AVX2.
+///
+/// # Panics
+/// If `src` is shorter than `at + 16`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn load16(src: &[u8], at: usize) -> __m128i {
+    let s = &src[at..at + 16];
+    // SAFETY: `s` is 16 bytes long (sliced above); unaligned load.
+    unsafe { _mm_loadu_si128(s.as_ptr().cast()) }
+}
+
+// ---------------------------------------------------------------------------------------------
+// EtC
+
+/// EtC's block moves as row gathers, for one block side `b` and channel count `c` with
+/// [`simd_rows`]`(b, c)`, plus the byte maps of the portable path.
+///
+/// A *variant* is a direction (encrypt, decrypt), an orientation `o ∈ 0..8` and a colour code
+/// `k` (`0..6` for 3 channels, `0` otherwise): index `(dir·8 + o)·codes + k`. Its byte map
+/// `map[t]` gives, for byte `t = r·rb + p` of the destination block (`rb = b·c` bytes a row),
+/// the source block's byte `map[t]` in the same coordinates; its control `ctrl[r][s]` holds,
+/// for destination row `r` and source row `s`, the bytes of `s` that row `r` takes (`0x80`
+/// elsewhere).
+///
+/// Invariant: `map` has `variants·b²·c` entries, each below `b²·c`; `ctrl` has
+/// `variants·b·b` controls whose non-`0x80` bytes are below `rb` (both public: no key).
+pub(crate) struct BlockTables {
+    b: usize,
+    c: usize,
+    codes: usize,
+    map: Vec<u16>,
+    ctrl: Vec<[u8; 16]>,
+}
+
+impl BlockTables {
+    /// The tables of `b×b` blocks of `c` channels, or `None` unless [`simd_rows`]`(b, c)`.
+    pub(crate) fn new(b: usize, c: usize) -> Option<Self> {
+        if !simd_rows(b, c) {
+            return None;
+        }
+        let rb = b * c;
+        let d = b * rb;
+        let codes = if c == 3 { 6 } else { 1 };
+        let variants = 2 * 8 * codes;
+        let mut map = vec![0u16; variants * d];
+        for o in 0..8u8 {
+            for (k, t1) in TABLE1.iter().enumerate().take(codes) {
+                let enc = usize::from(o) * codes + k;
+                let dec = (8 + usize::from(o)) * codes + k;
+                // Grey or other channel counts: channels stay in place.
+                let row = if c == 3 { *t1 } else { [0, 1, 2] };
+                for r in 0..b {
+                    for col in 0..b {
+                        let (r2, c2) = crate::etc::orient_source(o, b, r, col);
+                        for (ch, &sc) in row.iter().enumerate().take(c) {
+                            let src_ch = usize::from(sc);
+                            let t = r * rb + col * c + ch;
+                            let f = r2 * rb + c2 * c + src_ch;
+                            // t, f < b·rb ≤ 16·16: they fit u16.
+                            map[enc * d + t] = f as u16;
+                            map[dec * d + f] = t as u16;
+                        }
+                    }
+                }
+            }
+        }
+        let mut ctrl = vec![[0x80u8; 16]; variants * b * b];
+        for v in 0..variants {
+            for t in 0..d {
+                let f = usize::from(map[v * d + t]);
+                let (r, p) = (t / rb, t % rb);
+                let (s, q) = (f / rb, f % rb);
+                ctrl[(v * b + r) * b + s][p] = q as u8;
+            }
+        }
+        Some(Self {
+            b,
+            c,
+            codes,
+            map,
+            ctrl,
+        })
+    }
+
+    /// The variant of direction `encrypt`, orientation `o` (`< 8`) and colour code `k`.
+    #[inline]
+    fn variant(&self, encrypt: bool, o: u8, k: u8) -> usize {
+        let dir = usize::from(!encrypt);
+        (dir * 8 + usize::from(o)) * self.codes + usize::from(k)
+    }
+}
+
+/// One EtC image's key, indexed by output block position `i` (see [`crate::etc`]).
+pub(crate) struct EtcBlockKey<'a> {
+    /// Output block `i` takes input block `perm[i]` (a permutation of `0..n`).
+    pub perm: &'a [u32],
+    /// Orientations `< 8`.
+    pub orient: &'a [u8],
+    /// NP bits, least significant first (`⌈n/8⌉` bytes).
+    pub np: &'a [u8],
+    /// Colour codes `< 6` (3 channels) or empty.
+    pub codes: &'a [u8],
+}
+
+/// EtC's block move of one image with tables `t`: for every block `i` (top-left bytes `bases`,
+/// row-major), encryption writes output block `i` from input block `perm[i]`, decryption the
+/// reverse. `src` is a copy of the image with [`ROW_PAD`] zero bytes before and after it;
+/// `out` (the image) receives the result; `stride` is the image row (`W·C` bytes).
+///
+/// # Panics
+/// If the key does not fit the blocks (indexing), or `src` is not `out.len() + 2·ROW_PAD` bytes.
+pub(crate) fn etc_blocks(
+    t: &BlockTables,
+    src: &[u8],
+    out: &mut [u8],
+    stride: usize,
+    bases: &[u32],
+    key: &EtcBlockKey<'_>,
+    encrypt: bool,
+) {
+    assert_eq!(src.len(), out.len() + 2 * ROW_PAD, "padded source copy");
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: AVX2 support was just checked; `src` is padded (asserted above).
+        unsafe { etc_blocks_avx2(t, src, out, stride, bases, key, encrypt) };
+        return;
+    }
+    etc_blocks_portable(t, src, out, stride, bases, key, encrypt);
+}
+
+/// The (destination base, source base, variant, NP mask) of block `i`.
+#[inline(always)]
+fn etc_block(
+    t: &BlockTables,
+    bases: &[u32],
+    key: &EtcBlockKey<'_>,
+    i: usize,
+    encrypt: bool,
+) -> (usize, usize, usize, u8) {
+    let (ob, ib) = (bases[i] as usize, bases[key.perm[i] as usize] as usize);
+    let k = if t.c == 3 { key.codes[i] } else { 0 };
+    let v = t.variant(encrypt, key.orient[i], k);
+    let m = 0u8.wrapping_sub((key.np[i / 8] >> (i % 8)) & 1);
+    if encrypt {
+        (ob, ib, v, m)
+    } else {
+        (ib, ob, v, m)
+    }
+}
+
+/// [`etc_blocks`] through the byte maps.
+fn etc_blocks_portable(
+    t: &BlockTables,
+    src: &[u8],
+    out: &mut [u8],
+    stride: usize,
+    bases: &[u32],
+    key: &EtcBlockKey<'_>,
+    encrypt: bool,
+) {
+    let rb = t.b * t.c;
+    let d = t.b * rb;
+    let at = |base: usize, x: usize| base + (x / rb) * stride + x % rb;
+    for i in 0..bases.len() {
+        let (db, sb, v, m) = etc_block(t, bases, key, i, encrypt);
+        for (x, &f) in t.map[v * d..(v + 1) * d].iter().enumerate() {
+            out[at(db, x)] = src[ROW_PAD + at(sb, usize::from(f))] ^ m;
+        }
+    }
+}
+
+/// [`etc_blocks`]: per block, `b` row loads, `b²` `pshufb`, `b` row stores.
+///
+/// # Safety
+/// The CPU must support AVX2; `src.len() == out.len() + 2·ROW_PAD`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn etc_blocks_avx2(
+    t: &BlockTables,
+    src: &[u8],
+    out: &mut [u8],
+    stride: usize,
+    bases: &[u32],
+    key: &EtcBlockKey<'_>,
+    encrypt: bool,
+) {
+    let (b, rb) = (t.b, t.b * t.c);
+    let tail = tail_ctrl(rb);
+    let mut rows = [_mm_setzero_si128(); 16];
+    for i in 0..bases.len() {
+        let (db, sb, v, m) = etc_block(t, bases, key, i, encrypt);
+        let mask = _mm_set1_epi8(m as i8);
+        for (s, row) in rows[..b].iter_mut().enumerate() {
+            *row = load16(src, ROW_PAD + sb + s * stride);
+        }
+        let ctrl = &t.ctrl[v * b * b..(v + 1) * b * b];
+        for (r, cr) in ctrl.chunks_exact(b).enumerate() {
+            let mut acc = mask;
+            for (row, c) in rows[..b].iter().zip(cr) {
+                // SAFETY: `c` is a 16-byte array; unaligned load.
+                let c = unsafe { _mm_loadu_si128(c.as_ptr().cast()) };
+                acc = _mm_xor_si128(acc, _mm_shuffle_epi8(*row, c));
+            }
+            let o = db + r * stride;
+            store_row(&mut out[o..o + rb], acc, tail);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// LE
+
+/// One LE key (for one direction) as nibble row gathers over a block of `b` rows of
+/// `rb = b·C` bytes ([`simd_rows`]).
+///
+/// For source row `s` the kernel forms `X_s = [lo(s) | lo(s) << 4]` and
+/// `Y_s = [hi(s) | hi(s) & 0xF0]` (low 128-bit lane | high lane: the row's low and high
+/// nibbles, as values and shifted into the high nibble). `ctrl[(r·b + s)·2 + {0: X, 1: Y}]`
+/// (32 bytes) selects, in its low lane, the low output nibbles of destination row `r` that come
+/// from that register, in its high lane the high output nibbles; `xor[r]` holds the reversal
+/// constants (`0x0F`, `0xF0`) of row `r`.
+///
+/// Invariant: `ctrl` has `2·b²` controls, `xor` `b` rows (key material: [`NibblePlan::wipe`]).
+#[derive(Default)]
+pub(crate) struct NibblePlan {
+    b: usize,
+    rb: usize,
+    ctrl: Vec<[u8; 32]>,
+    xor: Vec<[u8; 16]>,
+}
+
+impl NibblePlan {
+    /// Rebuilds the plan for `b` rows of `rb` bytes from the LE permutation `ord` (`2d`
+    /// nibbles, `d = b·rb`: output nibble `j` takes input nibble `ord[j]`) and reversal mask
+    /// `rev` (`2d` entries): the data of [`crate::le::table_into`].
+    ///
+    /// # Panics
+    /// If `rb` is not 8..=16, or `ord` (not a permutation of `0..2d`) or `rev` do not fit.
+    pub(crate) fn build(&mut self, b: usize, rb: usize, ord: &[u32], rev: &[bool]) {
+        assert!((8..=16).contains(&rb), "rows of 8 to 16 bytes");
+        let d = b * rb;
+        assert!(ord.len() == 2 * d && rev.len() == 2 * d, "2d nibbles");
+        self.b = b;
+        self.rb = rb;
+        self.ctrl.clear();
+        self.ctrl.resize(2 * b * b, [0x80; 32]);
+        self.xor.clear();
+        self.xor.resize(b, [0; 16]);
+        for t in 0..d {
+            let (r, p) = (t / rb, t % rb);
+            for (half, j) in [(0, t), (1, d + t)] {
+                let q = ord[j] as usize;
+                let u = q % d;
+                let (s, pos) = (u / rb, u % rb);
+                let reg = usize::from(q >= d);
+                self.ctrl[(r * b + s) * 2 + reg][16 * half + p] = pos as u8;
+                if rev[q] != rev[j] {
+                    self.xor[r][p] |= 0x0F << (4 * half);
+                }
+            }
+        }
+    }
+
+    /// Zeroes the key-dependent tables (kept allocated for the next image).
+    pub(crate) fn wipe(&mut self) {
+        wipe(&mut self.ctrl);
+        wipe(&mut self.xor);
+    }
+}
+
+impl Drop for NibblePlan {
+    fn drop(&mut self) {
+        self.wipe();
+    }
+}
+
+/// Applies the LE key of `plan` to every block (top-left bytes `bases`) of `out`, reading a
+/// copy `src` of the image with [`ROW_PAD`] zero bytes before and after it; `stride` is the
+/// image row (`W·C` bytes).
+///
+/// # Panics
+/// If a block does not fit the image, or `src` is not `out.len() + 2·ROW_PAD` bytes.
+pub(crate) fn le_blocks(
+    plan: &NibblePlan,
+    src: &[u8],
+    out: &mut [u8],
+    stride: usize,
+    bases: &[u32],
+) {
+    assert_eq!(src.len(), out.len() + 2 * ROW_PAD, "padded source copy");
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: AVX2 support was just checked; `src` is padded (asserted above).
+        unsafe { le_blocks_avx2(plan, src, out, stride, bases) };
+        return;
+    }
+    le_blocks_portable(plan, src, out, stride, bases);
+}
+
+/// [`le_blocks`] one nibble at a time from the controls.
+fn le_blocks_portable(plan: &NibblePlan, src: &[u8], out: &mut [u8], stride: usize, bases: &[u32]) {
+    let (b, rb) = (plan.b, plan.rb);
+    for &base in bases {
+        let base = base as usize;
+        for r in 0..b {
+            for p in 0..rb {
+                let mut v = plan.xor[r][p];
+                for s in 0..b {
+                    let row = &src[ROW_PAD + base + s * stride..];
+                    let [x, y] = [plan.ctrl[(r * b + s) * 2], plan.ctrl[(r * b + s) * 2 + 1]];
+                    let pick = |c: u8| (c < 0x80).then(|| row[usize::from(c)]);
+                    v ^= pick(x[p]).map_or(0, |x| x & 0x0F);
+                    v ^= pick(y[p]).map_or(0, |y| y >> 4);
+                    v ^= pick(x[16 + p]).map_or(0, |x| x << 4);
+                    v ^= pick(y[16 + p]).map_or(0, |y| y & 0xF0);
+                }
+                out[base + r * stride + p] = v;
+            }
+        }
+    }
+}
+
+/// [`le_blocks`]: per block, `b` row loads, `2b²` 256-bit `pshufb`, `b` row stores.
+///
+/// # Safety
+/// The CPU must support AVX2; `src.len() == out.len() + 2·ROW_PAD`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn le_blocks_avx2(
+    plan: &NibblePlan,
+    src: &[u8],
+    out: &mut [u8],
+    stride: usize,
+    bases: &[u32],
+) {
+    let (b, rb) = (plan.b, plan.rb);
+    let tail = tail_ctrl(rb);
+    let low = _mm_set1_epi8(0x0F);
+    let mut regs = [_mm256_setzero_si256(); 32];
+    for &base in bases {
+        let base = base as usize;
+        for s in 0..b {
+            let v = load16(src, ROW_PAD + base + s * stride);
+            let lo = _mm_and_si128(v, low);
+            let hi = _mm_and_si128(_mm_srli_epi16(v, 4), low);
+            let lo4 = _mm_slli_epi16(lo, 4);
+            let hi4 = _mm_andnot_si128(low, v);
+            regs[2 * s] = _mm256_set_m128i(lo4, lo);
+            regs[2 * s + 1] = _mm256_set_m128i(hi4, hi);
+        }
+        for r in 0..b {
+            let ctrl = &plan.ctrl[r * b * 2..(r + 1) * b * 2];
+            let mut acc = _mm256_setzero_si256();
+            for (reg, c) in regs[..2 * b].iter().zip(ctrl) {
+                // SAFETY: `c` is a 32-byte array; unaligned load.
+                let c = unsafe { _mm256_loadu_si256(c.as_ptr().cast()) };
+                acc = _mm256_or_si256(acc, _mm256_shuffle_epi8(*reg, c));
+            }
+            // SAFETY: `plan.xor[r]` is a 16-byte array; unaligned load.
+            let x = unsafe { _mm_loadu_si128(plan.xor[r].as_ptr().cast()) };
+            let v = _mm_xor_si128(
+                _mm_or_si128(
+                    _mm256_castsi256_si128(acc),
+                    _mm256_extracti128_si256(acc, 1),
+                ),
+                x,
+            );
+            let o = base + r * stride;
+            store_row(&mut out[o..o + rb], v, tail);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn bytes(n: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect()
+    }
+
+    /// A permutation of `0..n` from `seed` (Fisher–Yates over a xorshift stream).
+    fn perm(n: usize, seed: u64) -> Vec<u32> {
+        let r = bytes(4 * n, seed);
+        let mut p: Vec<u32> = (0..n as u32).collect();
+        for i in (1..n).rev() {
+            let w = u32::from_le_bytes([r[4 * i], r[4 * i + 1], r[4 * i + 2], r[4 * i + 3]]);
+            p.swap(i, w as usize % (i + 1));
+        }
+        p
+    }
+
+    #[test]
+    fn spread8_puts_bit_k_in_byte_k() {
+        for b in 0..=255u8 {
+            let want = u64::from_le_bytes(std::array::from_fn(|k| 0u8.wrapping_sub((b >> k) & 1)));
+            assert_eq!(spread8(b), want, "{b:#x}");
+        }
+    }
+
+    #[test]
+    fn shuffle_controls_match_the_tables() {
+        let data: Vec<u8> = (0..48).collect();
+        for k in 0..6u8 {
+            let codes = [k; 16];
+            let mut a = data.clone();
+            shuffle3_portable(&mut a, &codes, &SHUFFLE_ENC);
+            for (px, orig) in a.chunks_exact(3).zip(data.chunks_exact(3)) {
+                for c in 0..3 {
+                    assert_eq!(px[c], orig[usize::from(TABLE1[usize::from(k)][c])]);
+                }
+            }
+            shuffle3_portable(&mut a, &codes, &SHUFFLE_DEC);
+            assert_eq!(a, data);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn xor_bits_paths_agree(len in 0usize..300, seed in any::<u64>()) {
+            let data = bytes(len, seed);
+            let bits = bytes(len.div_ceil(8), seed ^ 1);
+            let mut a = data.clone();
+            xor_bits_portable(&mut a, &bits);
+            for (k, (&x, &y)) in a.iter().zip(&data).enumerate() {
+                prop_assert_eq!(x, y ^ 0u8.wrapping_sub((bits[k / 8] >> (k % 8)) & 1));
+            }
+            let mut b = data.clone();
+            xor_bits(&mut b, &bits);
+            prop_assert_eq!(a, b);
+        }
+
+        #[test]
+        fn shuffle3_paths_agree(pixels in 0usize..120, seed in any::<u64>(), enc in any::<bool>()) {
+            let data = bytes(3 * pixels, seed);
+            let codes: Vec<u8> = bytes(pixels, seed ^ 2).iter().map(|b| b % 6).collect();
+            let sh = if enc { &SHUFFLE_ENC } else { &SHUFFLE_DEC };
+            let mut a = data.clone();
+            shuffle3_portable(&mut a, &codes, sh);
+            let mut b = data.clone();
+            shuffle3(&mut b, &codes, sh);
+            prop_assert_eq!(&a, &b);
+            let inv = if enc { &SHUFFLE_DEC } else { &SHUFFLE_ENC };
+            shuffle3(&mut b, &codes, inv);
+            prop_assert_eq!(b, data);
+        }
+
+        #[test]
+        fn etc_paths_agree(
+            (b, c) in prop_oneof![Just((4usize, 3usize)), Just((3, 3)), Just((5, 3)),
+                Just((8, 1)), Just((11, 1)), Just((16, 1))],
+            (bh, bw) in (1usize..4, 1usize..4),
+            seed in any::<u64>(),
+            encrypt in any::<bool>(),
+        ) {
+            let t = BlockTables::new(b, c).expect("rows fit");
+            let (h, w) = (bh * b, bw * b);
+            let stride = w * c;
+            let n = bh * bw;
+            let bases: Vec<u32> = (0..n)
+                .map(|i| ((i / bw * b * w + i % bw * b) * c) as u32)
+                .collect();
+            let perm = perm(n, seed);
+            let orient: Vec<u8> = bytes(n, seed ^ 3).iter().map(|b| b % 8).collect();
+            let np = bytes(n.div_ceil(8), seed ^ 4);
+            let codes: Vec<u8> = if c == 3 {
+                bytes(n, seed ^ 5).iter().map(|b| b % 6).collect()
+            } else {
+                Vec::new()
+            };
+            let key = EtcBlockKey { perm: &perm, orient: &orient, np: &np, codes: &codes };
+            let img = bytes(h * stride, seed ^ 6);
+            let mut src = vec![0u8; img.len() + 2 * ROW_PAD];
+            src[ROW_PAD..ROW_PAD + img.len()].copy_from_slice(&img);
+            let mut a = vec![0u8; img.len()];
+            etc_blocks_portable(&t, &src, &mut a, stride, &bases, &key, encrypt);
+            let mut b2 = vec![0u8; img.len()];
+            etc_blocks(&t, &src, &mut b2, stride, &bases, &key, encrypt);
+            prop_assert_eq!(&a, &b2);
+            // The other direction undoes it.
+            src[ROW_PAD..ROW_PAD + img.len()].copy_from_slice(&a);
+            etc_blocks(&t, &src, &mut b2, stride, &bases, &key, !encrypt);
+            prop_assert_eq!(b2, img);
+        }
+
+        #[test]
+        fn le_paths_agree(
+            (b, c) in prop_oneof![Just((4usize, 3usize)), Just((3, 3)), Just((5, 3)),
+                Just((8, 1)), Just((11, 1)), Just((16, 1))],
+            (bh, bw) in (1usize..4, 1usize..4),
+            seed in any::<u64>(),
+        ) {
+            let rb = b * c;
+            let d = b * rb;
+            let ord = perm(2 * d, seed);
+            let rev: Vec<bool> = ord.iter().map(|&q| q as usize > d).collect();
+            let mut plan = NibblePlan::default();
+            plan.build(b, rb, &ord, &rev);
+            let (h, w) = (bh * b, bw * b);
+            let stride = w * c;
+            let bases: Vec<u32> = (0..bh * bw)
+                .map(|i| ((i / bw * b * w + i % bw * b) * c) as u32)
+                .collect();
+            let img = bytes(h * stride, seed ^ 6);
+            let mut src = vec![0u8; img.len() + 2 * ROW_PAD];
+            src[ROW_PAD..ROW_PAD + img.len()].copy_from_slice(&img);
+            let mut a = vec![0u8; img.len()];
+            le_blocks_portable(&plan, &src, &mut a, stride, &bases);
+            let mut b2 = vec![0u8; img.len()];
+            le_blocks(&plan, &src, &mut b2, stride, &bases);
+            prop_assert_eq!(&a, &b2);
+            // The Entry tables of `le` agree.
+            let shape = pixveil_image::Shape::new(h as u32, w as u32, c as u32)
+                .expect("valid shape");
+            let within = crate::le::block_offsets(shape, b);
+            let mut table = Vec::new();
+            crate::le::table_into(&ord, &rev, &within, &mut table);
+            let mut e = img.clone();
+            crate::le::apply_table(shape, b, &mut e, &table);
+            prop_assert_eq!(a, e);
+        }
+    }
+}
