@@ -34,8 +34,11 @@ pub(crate) fn has_avx2() -> bool {
 /// Overwrites `buf` with zeros in a way the compiler keeps (the buffer is observed afterwards):
 /// the wipe of reused per-thread key scratch (a plain `memset`, not a byte-wise volatile loop).
 pub(crate) fn wipe<T: Copy + Default>(buf: &mut [T]) {
-    buf.fill(T::default());
-    std::hint::black_box(&*buf);
+    // Most scratch buffers are unused by a given scheme: skip the call for them.
+    if !buf.is_empty() {
+        buf.fill(T::default());
+        std::hint::black_box(&*buf);
+    }
 }
 
 /// `0xFF` in byte `k` (little-endian) of the result where bit `k` of `b` is 1.
@@ -201,28 +204,41 @@ fn shuffle3_portable(data: &mut [u8], codes: &[u8], sh: &Shuffle3) {
 }
 
 /// [`shuffle3`], five pixels per 16-byte load and store (in place, left to right: byte 15 of
-/// a group is the next group's byte 0 and is stored back unchanged), the tail portably.
+/// a group is the next group's byte 0 and is stored back unchanged), the tail portably. Each
+/// group is loaded before the previous group is stored, so no load waits on the overlapping
+/// store (a store-forwarding stall).
 ///
 /// # Safety
 /// The CPU must support AVX2 (SSSE3 `pshufb` under VEX); `data.len() == 3·codes.len()`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn shuffle3_avx2(data: &mut [u8], codes: &[u8], sh: &Shuffle3) {
+    let len = data.len();
     let mut g = 0;
-    while 3 * g + 16 <= data.len() {
-        let k = &codes[g..g + 5];
-        let (i01, i23) = (
-            6 * usize::from(k[0]) + usize::from(k[1]),
-            6 * usize::from(k[2]) + usize::from(k[3]),
-        );
-        let lo = sh.pair01[i01] | sh.pair23[i23] << 48;
-        let hi = sh.pair23[i23] >> 16 | sh.single4[usize::from(k[4])] << 32;
-        let ctrl = _mm_set_epi64x(hi as i64, lo as i64);
-        let d = &mut data[3 * g..3 * g + 16];
-        let p = d.as_mut_ptr().cast::<__m128i>();
-        // SAFETY: `d` is 16 bytes long (sliced above); unaligned load and store.
-        unsafe { _mm_storeu_si128(p, _mm_shuffle_epi8(_mm_loadu_si128(p), ctrl)) };
-        g += 5;
+    if len >= 16 {
+        let mut v = load16(data, 0);
+        loop {
+            let k = &codes[g..g + 5];
+            let (i01, i23) = (
+                6 * usize::from(k[0]) + usize::from(k[1]),
+                6 * usize::from(k[2]) + usize::from(k[3]),
+            );
+            let lo = sh.pair01[i01] | sh.pair23[i23] << 48;
+            let hi = sh.pair23[i23] >> 16 | sh.single4[usize::from(k[4])] << 32;
+            let out = _mm_shuffle_epi8(v, _mm_set_epi64x(hi as i64, lo as i64));
+            let next = 3 * (g + 5);
+            let more = next + 16 <= len;
+            if more {
+                v = load16(data, next);
+            }
+            let d = &mut data[3 * g..3 * g + 16];
+            // SAFETY: `d` is 16 bytes long (sliced above); unaligned store.
+            unsafe { _mm_storeu_si128(d.as_mut_ptr().cast(), out) };
+            g += 5;
+            if !more {
+                break;
+            }
+        }
     }
     shuffle3_portable(&mut data[3 * g..], &codes[g..], sh);
 }
@@ -544,17 +560,32 @@ impl NibblePlan {
         self.ctrl.resize(2 * b * b, [0x80; 32]);
         self.xor.clear();
         self.xor.resize(b, [0; 16]);
-        for t in 0..d {
-            let (r, p) = (t / rb, t % rb);
-            for (half, j) in [(0, t), (1, d + t)] {
-                let q = ord[j] as usize;
-                let u = q % d;
-                let (s, pos) = (u / rb, u % rb);
-                let reg = usize::from(q >= d);
-                self.ctrl[(r * b + s) * 2 + reg][16 * half + p] = pos as u8;
-                if rev[q] != rev[j] {
-                    self.xor[r][p] |= 0x0F << (4 * half);
+        // Nibble q (< 2d) lies in register 2·s + (q ≥ d) at byte `pos`, where byte q mod d of
+        // the block is (row s, position pos); `at[q]` = that register · 32 + pos, found without
+        // dividing (rows of rb bytes, then the high nibbles).
+        let mut at = [0u16; 2 * 256];
+        let at = &mut at[..2 * d];
+        let mut q = 0;
+        for hi in 0..2 {
+            for s in 0..b {
+                for pos in 0..rb {
+                    at[q] = (((2 * s + hi) * 32) + pos) as u16;
+                    q += 1;
                 }
+            }
+        }
+        let mut t = 0;
+        for r in 0..b {
+            for p in 0..rb {
+                for (half, j) in [(0, t), (1, d + t)] {
+                    let q = ord[j] as usize;
+                    let a = usize::from(at[q]);
+                    self.ctrl[r * b * 2 + a / 32][16 * half + p] = (a % 32) as u8;
+                    if rev[q] != rev[j] {
+                        self.xor[r][p] |= 0x0F << (4 * half);
+                    }
+                }
+                t += 1;
             }
         }
     }

@@ -149,6 +149,15 @@ impl KeyScratch {
     }
 }
 
+/// Makes `v` hold `n` elements. Scratch is zeroed after every image, so when the length is
+/// already `n` (the next image of a batch) nothing is written here.
+fn size_to<T: Copy + Default>(v: &mut Vec<T>, n: usize) {
+    if v.len() != n {
+        v.clear();
+        v.resize(n, T::default());
+    }
+}
+
 thread_local! {
     static KEYS: RefCell<KeyScratch> = RefCell::new(KeyScratch::default());
 }
@@ -316,15 +325,13 @@ impl PerImageKeys {
 /// as one XOR pass ([`xor_bits`]), then (3 channels) the colour codes as one shuffle pass
 /// ([`shuffle3`]); decryption undoes the shuffle first.
 fn pe(s: &mut Sampler, k: &mut KeyScratch, image: &mut [u8], shuffle: bool, encrypt: bool) {
-    k.bits.clear();
-    k.bits.resize(image.len().div_ceil(8), 0);
+    size_to(&mut k.bits, image.len().div_ceil(8));
     s.fill(&mut k.bits);
     if !shuffle {
         xor_bits(image, &k.bits);
         return;
     }
-    k.codes.clear();
-    k.codes.resize(image.len() / 3, 0);
+    size_to(&mut k.codes, image.len() / 3);
     s.below6_into(&mut k.codes);
     if encrypt {
         xor_bits(image, &k.bits);
@@ -349,20 +356,15 @@ fn etc(
     let c = shape.channels();
     s.permutation_into(n, &mut k.perm);
     // `below_small(8)` rejects nothing: it is the next byte mod 8.
-    k.orient.clear();
-    k.orient.resize(n, 0);
+    size_to(&mut k.orient, n);
     s.fill(&mut k.orient);
     for o in &mut k.orient {
         *o &= 7;
     }
-    k.bits.clear();
-    k.bits.resize(n.div_ceil(8), 0);
+    size_to(&mut k.bits, n.div_ceil(8));
     s.fill(&mut k.bits);
-    k.codes.clear();
-    if c == 3 {
-        k.codes.resize(n, 0);
-        s.below6_into(&mut k.codes);
-    }
+    size_to(&mut k.codes, if c == 3 { n } else { 0 });
+    s.below6_into(&mut k.codes);
     let k = &*k;
     if let Some(t) = tables {
         let key = EtcBlockKey {
