@@ -332,9 +332,9 @@ unsafe fn load16(src: &[u8], at: usize) -> __m128i {
 /// A *variant* is a direction (encrypt, decrypt), an orientation `o ∈ 0..8` and a colour code
 /// `k` (`0..6` for 3 channels, `0` otherwise): index `(dir·8 + o)·codes + k`. Its byte map
 /// `map[t]` gives, for byte `t = r·rb + p` of the destination block (`rb = b·c` bytes a row),
-/// the source block's byte `map[t]` in the same coordinates; its control `ctrl[r][s]` holds,
-/// for destination row `r` and source row `s`, the bytes of `s` that row `r` takes (`0x80`
-/// elsewhere).
+/// the source block's byte `map[t]` in the same coordinates; its control `ctrl[s][r]` holds,
+/// for source row `s` and destination row `r`, the bytes of `s` that row `r` takes (`0x80`
+/// elsewhere; rows `r`, `r + 1` of one source row are adjacent: one 32-byte control).
 ///
 /// Invariant: `map` has `variants·b²·c` entries, each below `b²·c`; `ctrl` has
 /// `variants·b·b` controls whose non-`0x80` bytes are below `rb` (both public: no key).
@@ -384,7 +384,7 @@ impl BlockTables {
                 let f = usize::from(map[v * d + t]);
                 let (r, p) = (t / rb, t % rb);
                 let (s, q) = (f / rb, f % rb);
-                ctrl[(v * b + r) * b + s][p] = q as u8;
+                ctrl[(v * b + s) * b + r][p] = q as u8;
             }
         }
         Some(Self {
@@ -435,8 +435,14 @@ pub(crate) fn etc_blocks(
     assert_eq!(src.len(), out.len() + 2 * ROW_PAD, "padded source copy");
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
-        // SAFETY: AVX2 support was just checked; `src` is padded (asserted above).
-        unsafe { etc_blocks_avx2(t, src, out, stride, bases, key, encrypt) };
+        if t.b == 4 {
+            // SAFETY: AVX2 support was just checked; `src` is padded (asserted above); `B`
+            // is the tables' block side.
+            unsafe { etc_blocks_avx2::<4>(t, src, out, stride, bases, key, encrypt) };
+        } else {
+            // SAFETY: as above, with the block side read from the tables (`B = 0`).
+            unsafe { etc_blocks_avx2::<0>(t, src, out, stride, bases, key, encrypt) };
+        }
         return;
     }
     etc_blocks_portable(t, src, out, stride, bases, key, encrypt);
@@ -483,13 +489,17 @@ fn etc_blocks_portable(
     }
 }
 
-/// [`etc_blocks`]: per block, `b` row loads, `b²` `pshufb`, `b` row stores.
+/// [`etc_blocks`]: per block, `b` row loads (each broadcast to both 128-bit lanes), `b²/2`
+/// 256-bit `pshufb` (two destination rows at a time), `b` row stores.
+///
+/// `B` is the block side known at compile time (so a 4×4 block's rows stay in registers), or
+/// `0` to read it from `t`.
 ///
 /// # Safety
-/// The CPU must support AVX2; `src.len() == out.len() + 2·ROW_PAD`.
+/// The CPU must support AVX2; `src.len() == out.len() + 2·ROW_PAD`; `B` is `0` or `t.b`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn etc_blocks_avx2(
+unsafe fn etc_blocks_avx2<const B: usize>(
     t: &BlockTables,
     src: &[u8],
     out: &mut [u8],
@@ -498,25 +508,41 @@ unsafe fn etc_blocks_avx2(
     key: &EtcBlockKey<'_>,
     encrypt: bool,
 ) {
-    let (b, rb) = (t.b, t.b * t.c);
+    let b = if B == 0 { t.b } else { B };
+    debug_assert_eq!(b, t.b);
+    let rb = b * t.c;
     let tail = tail_ctrl(rb);
-    let mut rows = [_mm_setzero_si128(); 16];
+    let mut rows = [_mm256_setzero_si256(); 16];
     for i in 0..bases.len() {
         let (db, sb, v, m) = etc_block(t, bases, key, i, encrypt);
-        let mask = _mm_set1_epi8(m as i8);
+        let mask = _mm256_set1_epi8(m as i8);
         for (s, row) in rows[..b].iter_mut().enumerate() {
-            *row = load16(src, ROW_PAD + sb + s * stride);
+            *row = _mm256_broadcastsi128_si256(load16(src, ROW_PAD + sb + s * stride));
         }
         let ctrl = &t.ctrl[v * b * b..(v + 1) * b * b];
-        for (r, cr) in ctrl.chunks_exact(b).enumerate() {
+        let mut r = 0;
+        while r < b {
             let mut acc = mask;
-            for (row, c) in rows[..b].iter().zip(cr) {
-                // SAFETY: `c` is a 16-byte array; unaligned load.
-                let c = unsafe { _mm_loadu_si128(c.as_ptr().cast()) };
-                acc = _mm_xor_si128(acc, _mm_shuffle_epi8(*row, c));
+            if r + 1 < b {
+                for (s, row) in rows[..b].iter().enumerate() {
+                    let c = &ctrl[s * b + r..s * b + r + 2];
+                    // SAFETY: `c` is two adjacent 16-byte arrays (32 bytes); unaligned load.
+                    let c = unsafe { _mm256_loadu_si256(c.as_ptr().cast()) };
+                    acc = _mm256_xor_si256(acc, _mm256_shuffle_epi8(*row, c));
+                }
+                let o = db + (r + 1) * stride;
+                store_row(&mut out[o..o + rb], _mm256_extracti128_si256(acc, 1), tail);
+            } else {
+                for (s, row) in rows[..b].iter().enumerate() {
+                    // SAFETY: the control is a 16-byte array; unaligned load.
+                    let c = unsafe { _mm_loadu_si128(ctrl[s * b + r].as_ptr().cast()) };
+                    let x = _mm_shuffle_epi8(_mm256_castsi256_si128(*row), c);
+                    acc = _mm256_xor_si256(acc, _mm256_castsi128_si256(x));
+                }
             }
             let o = db + r * stride;
-            store_row(&mut out[o..o + rb], acc, tail);
+            store_row(&mut out[o..o + rb], _mm256_castsi256_si128(acc), tail);
+            r += 2;
         }
     }
 }
@@ -524,21 +550,26 @@ unsafe fn etc_blocks_avx2(
 // ---------------------------------------------------------------------------------------------
 // LE
 
-/// One LE key (for one direction) as nibble row gathers over a block of `b` rows of
-/// `rb = b·C` bytes ([`simd_rows`]).
+/// One LE key (for one direction) as nibble gathers over a block of `b` rows of `rb = b·C`
+/// bytes ([`simd_rows`]), the block's `d = b·rb` bytes seen as `n` vectors of `w` bytes:
+/// its rows (`n = b`, `w = rb`), or, for 4×4 RGB blocks (`d = 48`), three packed 16-byte
+/// vectors (`n = 3`, `w = 16`; byte `t` of the block is byte `t mod 16` of vector `⌊t/16⌋`).
 ///
-/// For source row `s` the kernel forms `X_s = [lo(s) | lo(s) << 4]` and
-/// `Y_s = [hi(s) | hi(s) & 0xF0]` (low 128-bit lane | high lane: the row's low and high
-/// nibbles, as values and shifted into the high nibble). `ctrl[(r·b + s)·2 + {0: X, 1: Y}]`
-/// (32 bytes) selects, in its low lane, the low output nibbles of destination row `r` that come
-/// from that register, in its high lane the high output nibbles; `xor[r]` holds the reversal
-/// constants (`0x0F`, `0xF0`) of row `r`.
+/// For source vector `j` the kernel forms `X_j = [lo(j) | lo(j) << 4]` and
+/// `Y_j = [hi(j) | hi(j) & 0xF0]` (low 128-bit lane | high lane: the vector's low and high
+/// nibbles, as values and shifted into the high nibble). `ctrl[(i·n + j)·2 + {0: X, 1: Y}]`
+/// (32 bytes) selects, in its low lane, the low output nibbles of destination vector `i` that
+/// come from that register, in its high lane the high output nibbles; `xor[i]` holds the
+/// reversal constants (`0x0F`, `0xF0`) of vector `i`.
 ///
-/// Invariant: `ctrl` has `2·b²` controls, `xor` `b` rows (key material: [`NibblePlan::wipe`]).
+/// Invariant: `ctrl` has `2·n²` controls, `xor` `n` vectors (key material: wiped by
+/// [`NibblePlan::wipe`] and on drop).
 #[derive(Default)]
 pub(crate) struct NibblePlan {
     b: usize,
     rb: usize,
+    n: usize,
+    w: usize,
     ctrl: Vec<[u8; 32]>,
     xor: Vec<[u8; 16]>,
 }
@@ -554,35 +585,35 @@ impl NibblePlan {
         assert!((8..=16).contains(&rb), "rows of 8 to 16 bytes");
         let d = b * rb;
         assert!(ord.len() == 2 * d && rev.len() == 2 * d, "2d nibbles");
-        self.b = b;
-        self.rb = rb;
+        let (n, w) = if d == 48 && b == 4 { (3, 16) } else { (b, rb) };
+        (self.b, self.rb, self.n, self.w) = (b, rb, n, w);
         self.ctrl.clear();
-        self.ctrl.resize(2 * b * b, [0x80; 32]);
+        self.ctrl.resize(2 * n * n, [0x80; 32]);
         self.xor.clear();
-        self.xor.resize(b, [0; 16]);
-        // Nibble q (< 2d) lies in register 2·s + (q ≥ d) at byte `pos`, where byte q mod d of
-        // the block is (row s, position pos); `at[q]` = that register · 32 + pos, found without
-        // dividing (rows of rb bytes, then the high nibbles).
+        self.xor.resize(n, [0; 16]);
+        // Nibble q (< 2d) lies in register 2·j + (q ≥ d) at byte `pos`, where byte q mod d of
+        // the block is (vector j, position pos); `at[q]` = that register · 32 + pos, found
+        // without dividing (vectors of w bytes, then the high nibbles).
         let mut at = [0u16; 2 * 256];
         let at = &mut at[..2 * d];
         let mut q = 0;
         for hi in 0..2 {
-            for s in 0..b {
-                for pos in 0..rb {
-                    at[q] = (((2 * s + hi) * 32) + pos) as u16;
+            for j in 0..n {
+                for pos in 0..w {
+                    at[q] = (((2 * j + hi) * 32) + pos) as u16;
                     q += 1;
                 }
             }
         }
         let mut t = 0;
-        for r in 0..b {
-            for p in 0..rb {
+        for i in 0..n {
+            for p in 0..w {
                 for (half, j) in [(0, t), (1, d + t)] {
                     let q = ord[j] as usize;
                     let a = usize::from(at[q]);
-                    self.ctrl[r * b * 2 + a / 32][16 * half + p] = (a % 32) as u8;
+                    self.ctrl[i * n * 2 + a / 32][16 * half + p] = (a % 32) as u8;
                     if rev[q] != rev[j] {
-                        self.xor[r][p] |= 0x0F << (4 * half);
+                        self.xor[i][p] |= 0x0F << (4 * half);
                     }
                 }
                 t += 1;
@@ -619,8 +650,13 @@ pub(crate) fn le_blocks(
     assert_eq!(src.len(), out.len() + 2 * ROW_PAD, "padded source copy");
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
-        // SAFETY: AVX2 support was just checked; `src` is padded (asserted above).
-        unsafe { le_blocks_avx2(plan, src, out, stride, bases) };
+        if plan.n == plan.b {
+            // SAFETY: AVX2 support was just checked; `src` is padded (asserted above).
+            unsafe { le_blocks_avx2(plan, src, out, stride, bases) };
+        } else {
+            // SAFETY: as above; the plan is packed (`b = 4`, rows of 12 bytes).
+            unsafe { le_blocks_packed_avx2(plan, src, out, stride, bases) };
+        }
         return;
     }
     le_blocks_portable(plan, src, out, stride, bases);
@@ -628,31 +664,85 @@ pub(crate) fn le_blocks(
 
 /// [`le_blocks`] one nibble at a time from the controls.
 fn le_blocks_portable(plan: &NibblePlan, src: &[u8], out: &mut [u8], stride: usize, bases: &[u32]) {
-    let (b, rb) = (plan.b, plan.rb);
+    let (b, rb, n, w) = (plan.b, plan.rb, plan.n, plan.w);
+    let mut blk = [0u8; 256];
+    let mut res = [0u8; 256];
+    let d = b * rb;
     for &base in bases {
         let base = base as usize;
         for r in 0..b {
-            for p in 0..rb {
-                let mut v = plan.xor[r][p];
-                for s in 0..b {
-                    let row = &src[ROW_PAD + base + s * stride..];
-                    let [x, y] = [plan.ctrl[(r * b + s) * 2], plan.ctrl[(r * b + s) * 2 + 1]];
-                    let pick = |c: u8| (c < 0x80).then(|| row[usize::from(c)]);
-                    v ^= pick(x[p]).map_or(0, |x| x & 0x0F);
-                    v ^= pick(y[p]).map_or(0, |y| y >> 4);
-                    v ^= pick(x[16 + p]).map_or(0, |x| x << 4);
-                    v ^= pick(y[16 + p]).map_or(0, |y| y & 0xF0);
-                }
-                out[base + r * stride + p] = v;
+            let at = base + r * stride;
+            blk[r * rb..(r + 1) * rb].copy_from_slice(&src[ROW_PAD + at..ROW_PAD + at + rb]);
+        }
+        for (t, slot) in res[..d].iter_mut().enumerate() {
+            let (i, p) = (t / w, t % w);
+            let mut v = plan.xor[i][p];
+            for j in 0..n {
+                let [x, y] = [plan.ctrl[(i * n + j) * 2], plan.ctrl[(i * n + j) * 2 + 1]];
+                let pick = |c: u8| (c < 0x80).then(|| blk[j * w + usize::from(c)]);
+                v ^= pick(x[p]).map_or(0, |x| x & 0x0F);
+                v ^= pick(y[p]).map_or(0, |y| y >> 4);
+                v ^= pick(x[16 + p]).map_or(0, |x| x << 4);
+                v ^= pick(y[16 + p]).map_or(0, |y| y & 0xF0);
             }
+            *slot = v;
+        }
+        for r in 0..b {
+            let at = base + r * stride;
+            out[at..at + rb].copy_from_slice(&res[r * rb..(r + 1) * rb]);
         }
     }
 }
 
-/// [`le_blocks`]: per block, `b` row loads, `2b²` 256-bit `pshufb`, `b` row stores.
+/// The nibble registers `[lo | lo << 4]` and `[hi | hi & 0xF0]` of the 16 bytes `v`.
 ///
 /// # Safety
-/// The CPU must support AVX2; `src.len() == out.len() + 2·ROW_PAD`.
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn nibble_regs(v: __m128i) -> (__m256i, __m256i) {
+    let low = _mm_set1_epi8(0x0F);
+    let lo = _mm_and_si128(v, low);
+    let hi = _mm_and_si128(_mm_srli_epi16(v, 4), low);
+    let lo4 = _mm_slli_epi16(lo, 4);
+    let hi4 = _mm_andnot_si128(low, v);
+    (_mm256_set_m128i(lo4, lo), _mm256_set_m128i(hi4, hi))
+}
+
+/// Output vector `i` of a plan with `n` vectors from the nibble registers `regs` (`2n`); `N`
+/// is `n` known at compile time, or `0` to read it from the plan.
+///
+/// # Safety
+/// The CPU must support AVX2; `N` is `0` or `plan.n`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn nibble_out<const N: usize>(plan: &NibblePlan, regs: &[__m256i], i: usize) -> __m128i {
+    let n = if N == 0 { plan.n } else { N };
+    let ctrl = &plan.ctrl[i * n * 2..(i + 1) * n * 2];
+    let mut acc = _mm256_setzero_si256();
+    for (reg, c) in regs.iter().zip(ctrl) {
+        // SAFETY: `c` is a 32-byte array; unaligned load.
+        let c = unsafe { _mm256_loadu_si256(c.as_ptr().cast()) };
+        acc = _mm256_or_si256(acc, _mm256_shuffle_epi8(*reg, c));
+    }
+    // SAFETY: `plan.xor[i]` is a 16-byte array; unaligned load.
+    let x = unsafe { _mm_loadu_si128(plan.xor[i].as_ptr().cast()) };
+    _mm_xor_si128(
+        _mm_or_si128(
+            _mm256_castsi256_si128(acc),
+            _mm256_extracti128_si256(acc, 1),
+        ),
+        x,
+    )
+}
+
+/// [`le_blocks`] on a row plan: per block, `b` row loads, `2b²` 256-bit `pshufb`, `b` row
+/// stores.
+///
+/// # Safety
+/// The CPU must support AVX2; `src.len() == out.len() + 2·ROW_PAD`; `plan.n == plan.b`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn le_blocks_avx2(
@@ -664,38 +754,73 @@ unsafe fn le_blocks_avx2(
 ) {
     let (b, rb) = (plan.b, plan.rb);
     let tail = tail_ctrl(rb);
-    let low = _mm_set1_epi8(0x0F);
     let mut regs = [_mm256_setzero_si256(); 32];
     for &base in bases {
         let base = base as usize;
         for s in 0..b {
-            let v = load16(src, ROW_PAD + base + s * stride);
-            let lo = _mm_and_si128(v, low);
-            let hi = _mm_and_si128(_mm_srli_epi16(v, 4), low);
-            let lo4 = _mm_slli_epi16(lo, 4);
-            let hi4 = _mm_andnot_si128(low, v);
-            regs[2 * s] = _mm256_set_m128i(lo4, lo);
-            regs[2 * s + 1] = _mm256_set_m128i(hi4, hi);
+            (regs[2 * s], regs[2 * s + 1]) = nibble_regs(load16(src, ROW_PAD + base + s * stride));
         }
         for r in 0..b {
-            let ctrl = &plan.ctrl[r * b * 2..(r + 1) * b * 2];
-            let mut acc = _mm256_setzero_si256();
-            for (reg, c) in regs[..2 * b].iter().zip(ctrl) {
-                // SAFETY: `c` is a 32-byte array; unaligned load.
-                let c = unsafe { _mm256_loadu_si256(c.as_ptr().cast()) };
-                acc = _mm256_or_si256(acc, _mm256_shuffle_epi8(*reg, c));
-            }
-            // SAFETY: `plan.xor[r]` is a 16-byte array; unaligned load.
-            let x = unsafe { _mm_loadu_si128(plan.xor[r].as_ptr().cast()) };
-            let v = _mm_xor_si128(
-                _mm_or_si128(
-                    _mm256_castsi256_si128(acc),
-                    _mm256_extracti128_si256(acc, 1),
-                ),
-                x,
-            );
+            let v = nibble_out::<0>(plan, &regs[..2 * b], r);
             let o = base + r * stride;
             store_row(&mut out[o..o + rb], v, tail);
+        }
+    }
+}
+
+/// [`le_blocks`] on a packed plan (4×4 RGB blocks: four rows of 12 bytes as three 16-byte
+/// vectors): per block, 4 row loads, 18 256-bit `pshufb`, 4 row stores.
+///
+/// # Safety
+/// The CPU must support AVX2; `src.len() == out.len() + 2·ROW_PAD`; `plan.n == 3`,
+/// `plan.b == 4`, `plan.rb == 12`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn le_blocks_packed_avx2(
+    plan: &NibblePlan,
+    src: &[u8],
+    out: &mut [u8],
+    stride: usize,
+    bases: &[u32],
+) {
+    debug_assert!(plan.n == 3 && plan.b == 4 && plan.rb == 12);
+    let mut regs = [_mm256_setzero_si256(); 6];
+    for &base in bases {
+        let base = base as usize;
+        let at = ROW_PAD + base;
+        let a = load16(src, at);
+        let b = load16(src, at + stride);
+        let c = load16(src, at + 2 * stride);
+        let d = load16(src, at + 3 * stride);
+        // Block bytes 0..16, 16..32, 32..48 from rows of 12 (blends by 4-byte words).
+        let p = [
+            _mm_blend_epi32(a, _mm_slli_si128(b, 12), 0b1000),
+            _mm_blend_epi32(_mm_srli_si128(b, 4), _mm_slli_si128(c, 8), 0b1100),
+            _mm_blend_epi32(_mm_srli_si128(c, 8), _mm_slli_si128(d, 4), 0b1110),
+        ];
+        for (j, &v) in p.iter().enumerate() {
+            (regs[2 * j], regs[2 * j + 1]) = nibble_regs(v);
+        }
+        let o0 = nibble_out::<3>(plan, &regs, 0);
+        let o1 = nibble_out::<3>(plan, &regs, 1);
+        let o2 = nibble_out::<3>(plan, &regs, 2);
+        let rows = [
+            o0,
+            _mm_blend_epi32(_mm_srli_si128(o0, 12), _mm_slli_si128(o1, 4), 0b1110),
+            _mm_blend_epi32(_mm_srli_si128(o1, 8), _mm_slli_si128(o2, 8), 0b1100),
+            _mm_srli_si128(o2, 4),
+        ];
+        for (r, &v) in rows.iter().enumerate() {
+            let o = base + r * stride;
+            let dst = &mut out[o..o + 12];
+            let q = dst.as_mut_ptr();
+            // SAFETY: `dst` is 12 bytes long: bytes 0..8 and 8..12; unaligned stores.
+            unsafe {
+                _mm_storel_epi64(q.cast(), v);
+                q.add(8)
+                    .cast::<i32>()
+                    .write_unaligned(_mm_extract_epi32(v, 2));
+            }
         }
     }
 }

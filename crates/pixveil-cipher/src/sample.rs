@@ -109,6 +109,7 @@ impl Sampler {
         out
     }
 
+    #[inline]
     fn u32_le(&mut self) -> u32 {
         if let Some(w) = self.buf.get(self.pos..self.pos + 4) {
             let v = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
