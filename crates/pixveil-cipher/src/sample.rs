@@ -28,19 +28,37 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::RngCore;
 use zeroize::Zeroizing;
 
-/// Bytes fetched from the generator at a time (a multiple of ChaCha20's 4-byte word).
-const BUF: usize = 256;
+/// Bytes fetched from the generator at a time (eight ChaCha20 blocks: a multiple of its
+/// 4-byte word, so the byte stream is the keystream whatever the buffer size).
+const BUF: usize = crate::kernels::CHACHA_BYTES;
+
+/// Where a [`Sampler`]'s keystream comes from. (Unboxed although the variants differ in
+/// size: a sampler lives on the stack, and boxing would allocate once per image on CPUs
+/// without AVX2.)
+#[allow(clippy::large_enum_variant)]
+enum Source {
+    /// `rand_chacha`'s generator.
+    Rng(ChaCha20Rng),
+    /// The same ChaCha20 keystream from the AVX2 kernel ([`crate::kernels::chacha20_blocks`]):
+    /// the key words and the next block's counter.
+    Avx2 { key: [u32; 8], counter: u64 },
+}
 
 /// A byte-stream view of a derived ChaCha20 generator with unbiased bounded draws.
+///
+/// Invariant: the buffered keystream and the AVX2 source's key are wiped on drop.
 pub(crate) struct Sampler {
-    rng: ChaCha20Rng,
+    src: Source,
     buf: [u8; BUF],
     pos: usize,
 }
 
 impl Drop for Sampler {
     fn drop(&mut self) {
-        zeroize::Zeroize::zeroize(&mut self.buf);
+        crate::kernels::wipe(&mut self.buf);
+        if let Source::Avx2 { key, .. } = &mut self.src {
+            zeroize::Zeroize::zeroize(key);
+        }
     }
 }
 
@@ -48,7 +66,7 @@ impl Sampler {
     /// The sampler for `secret.derive_rng(label, context)`.
     pub(crate) fn new(secret: &MasterSecret, label: &str, context: &[u8]) -> Self {
         Self {
-            rng: secret.derive_rng(label, context),
+            src: Source::Rng(secret.derive_rng(label, context)),
             buf: [0; BUF],
             pos: BUF,
         }
@@ -58,11 +76,38 @@ impl Sampler {
     /// the per-image streams of derivation v3 ([`crate::per_image`]). The seed is wiped here.
     pub(crate) fn from_seed(seed: [u8; 32]) -> Self {
         let seed = Zeroizing::new(seed);
+        let src = if crate::kernels::has_avx2() {
+            let key = std::array::from_fn(|i| {
+                u32::from_le_bytes([
+                    seed[4 * i],
+                    seed[4 * i + 1],
+                    seed[4 * i + 2],
+                    seed[4 * i + 3],
+                ])
+            });
+            Source::Avx2 { key, counter: 0 }
+        } else {
+            Source::Rng(<ChaCha20Rng as rand_core::SeedableRng>::from_seed(*seed))
+        };
         Self {
-            rng: <ChaCha20Rng as rand_core::SeedableRng>::from_seed(*seed),
+            src,
             buf: [0; BUF],
             pos: BUF,
         }
+    }
+
+    /// Refills the buffer with the next `BUF` keystream bytes.
+    fn refill(&mut self) {
+        match &mut self.src {
+            Source::Rng(rng) => rng.fill_bytes(&mut self.buf),
+            Source::Avx2 { key, counter } => {
+                // `from_seed` chose this source only on an AVX2 CPU.
+                let done = crate::kernels::chacha20_blocks(key, *counter, &mut self.buf);
+                assert!(done, "the AVX2 source is chosen only on an AVX2 CPU");
+                *counter = counter.wrapping_add((BUF / 64) as u64);
+            }
+        }
+        self.pos = 0;
     }
 
     /// Fills `out` with the next `out.len()` stream bytes (what `out.len()` calls of
@@ -71,8 +116,7 @@ impl Sampler {
         let mut done = 0;
         while done < out.len() {
             if self.pos == BUF {
-                self.rng.fill_bytes(&mut self.buf);
-                self.pos = 0;
+                self.refill();
             }
             let n = (BUF - self.pos).min(out.len() - done);
             out[done..done + n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
@@ -85,8 +129,7 @@ impl Sampler {
     #[inline]
     pub(crate) fn byte(&mut self) -> u8 {
         if self.pos == BUF {
-            self.rng.fill_bytes(&mut self.buf);
-            self.pos = 0;
+            self.refill();
         }
         let b = self.buf[self.pos];
         self.pos += 1;
@@ -158,8 +201,7 @@ impl Sampler {
         let mut j = 0;
         while j < n {
             if self.pos == BUF {
-                self.rng.fill_bytes(&mut self.buf);
-                self.pos = 0;
+                self.refill();
             }
             // Each byte gives at most one value, so `take` bytes never overshoot `n` values:
             // the stream stops exactly after the byte of the last value, as with `below_small`.
@@ -305,6 +347,19 @@ mod tests {
         let mut s = sampler();
         let mut rng = MasterSecret::from_bytes([3; 32]).derive_rng("test", b"");
         assert_eq!(s.u32_le(), rng.next_u32());
+    }
+
+    #[test]
+    fn seeded_stream_is_the_keystream() {
+        let seed: [u8; 32] = std::array::from_fn(|i| (i * 13 + 1) as u8);
+        let mut s = Sampler::from_seed(seed);
+        let mut rng = <ChaCha20Rng as rand_core::SeedableRng>::from_seed(seed);
+        let mut expect = vec![0u8; 3000];
+        rng.fill_bytes(&mut expect);
+        let mut got = vec![0u8; 1000];
+        s.fill(&mut got);
+        got.extend((0..2000).map(|_| s.byte()));
+        assert_eq!(got, expect);
     }
 
     #[test]
