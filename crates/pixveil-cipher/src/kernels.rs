@@ -189,6 +189,78 @@ unsafe fn chacha20_blocks_avx2(key: &[u32; 8], counter: u64, out: &mut [u8; CHAC
 }
 
 // ---------------------------------------------------------------------------------------------
+// below6_run
+
+/// The fast path of the sampler's `below_small(6)` draws: for each whole 32-byte chunk of
+/// `src` in order, stops at the first chunk holding a rejected byte (`≥ 252`); until then
+/// writes `b mod 6` for every byte `b` to `out` (same index). Returns the bytes consumed (a
+/// multiple of 32: `src[..k]` gave the values `out[..k]`).
+///
+/// # Panics
+/// If `out` is shorter than `src`.
+pub(crate) fn below6_run(src: &[u8], out: &mut [u8]) -> usize {
+    assert!(out.len() >= src.len(), "room for every value");
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: AVX2 support was just checked; `out` is at least as long as `src`.
+        return unsafe { below6_run_avx2(src, out) };
+    }
+    below6_run_portable(src, out)
+}
+
+/// [`below6_run`] without SIMD intrinsics.
+fn below6_run_portable(src: &[u8], out: &mut [u8]) -> usize {
+    let mut done = 0;
+    for (c, o) in src.chunks_exact(32).zip(out.chunks_exact_mut(32)) {
+        if c.iter().any(|&b| b >= 252) {
+            break;
+        }
+        for (o, &b) in o.iter_mut().zip(c) {
+            *o = b % 6;
+        }
+        done += 32;
+    }
+    done
+}
+
+/// [`below6_run`]: the rejection test is one compare and `movemask` a chunk; `b mod 6` is
+/// computed on 16-bit lanes as `b − 6·⌊b·10923 / 2¹⁶⌋` (exact for `b < 2¹²`).
+///
+/// # Safety
+/// The CPU must support AVX2; `out.len() ≥ src.len()`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn below6_run_avx2(src: &[u8], out: &mut [u8]) -> usize {
+    // b ≥ 252 ⇔ (b ⊕ 0x80) > (251 ⊕ 0x80) as signed bytes.
+    let flip = _mm256_set1_epi8(-128);
+    let limit = _mm256_set1_epi8((251u8 ^ 0x80) as i8);
+    let low = _mm256_set1_epi16(0x00FF);
+    let magic = _mm256_set1_epi16(10923);
+    let six = _mm256_set1_epi16(6);
+    let mut done = 0;
+    for (c, o) in src.chunks_exact(32).zip(out.chunks_exact_mut(32)) {
+        // SAFETY: `c` is 32 bytes long (`chunks_exact`); unaligned load.
+        let v = unsafe { _mm256_loadu_si256(c.as_ptr().cast()) };
+        if _mm256_movemask_epi8(_mm256_cmpgt_epi8(_mm256_xor_si256(v, flip), limit)) != 0 {
+            break;
+        }
+        let even = _mm256_and_si256(v, low);
+        let odd = _mm256_srli_epi16::<8>(v);
+        let rem_even = _mm256_sub_epi16(
+            even,
+            _mm256_mullo_epi16(_mm256_mulhi_epu16(even, magic), six),
+        );
+        let rem_odd =
+            _mm256_sub_epi16(odd, _mm256_mullo_epi16(_mm256_mulhi_epu16(odd, magic), six));
+        let r = _mm256_or_si256(rem_even, _mm256_slli_epi16::<8>(rem_odd));
+        // SAFETY: `o` is 32 bytes long (`chunks_exact_mut`); unaligned store.
+        unsafe { _mm256_storeu_si256(o.as_mut_ptr().cast(), r) };
+        done += 32;
+    }
+    done
+}
+
+// ---------------------------------------------------------------------------------------------
 // xor_bits
 
 /// XORs `0xFF` into byte `k` of `data` where key bit `k` is 1 (bit `k % 8`, least significant
@@ -749,9 +821,9 @@ impl NibblePlan {
                     let q = ord[j] as usize;
                     let a = usize::from(at[q]);
                     self.ctrl[i * n * 2 + a / 32][16 * half + p] = (a % 32) as u8;
-                    if rev[q] != rev[j] {
-                        self.xor[i][p] |= 0x0F << (4 * half);
-                    }
+                    // Branch-free: the flips are random (a branch would mispredict half the
+                    // time).
+                    self.xor[i][p] |= (u8::from(rev[q] != rev[j]) * 0x0F) << (4 * half);
                 }
                 t += 1;
             }
@@ -1041,6 +1113,27 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn below6_run_paths_agree(len in 0usize..300, seed in any::<u64>(), rare in any::<bool>()) {
+            let mut src = bytes(len, seed);
+            if rare {
+                // Mostly accepted bytes, so long runs reach the vector path.
+                for b in &mut src {
+                    *b = b.wrapping_mul(251) % 252;
+                }
+                if len > 100 {
+                    src[len / 2] = 253;
+                }
+            }
+            let mut a = vec![0u8; len];
+            let mut b = vec![0u8; len];
+            let ka = below6_run_portable(&src, &mut a);
+            let kb = below6_run(&src, &mut b);
+            prop_assert_eq!(ka, kb);
+            prop_assert_eq!(&a[..ka], &b[..kb]);
+            prop_assert!(src[..ka].iter().zip(&a).all(|(&s, &o)| s < 252 && o == s % 6));
+        }
 
         #[test]
         fn xor_bits_paths_agree(len in 0usize..300, seed in any::<u64>()) {
