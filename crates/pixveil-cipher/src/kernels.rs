@@ -191,59 +191,59 @@ unsafe fn chacha20_blocks_avx2(key: &[u32; 8], counter: u64, out: &mut [u8; CHAC
 // ---------------------------------------------------------------------------------------------
 // below6_run
 
-/// The fast path of the sampler's `below_small(6)` draws: for each whole 32-byte chunk of
-/// `src` in order, stops at the first chunk holding a rejected byte (`≥ 252`); until then
-/// writes `b mod 6` for every byte `b` to `out` (same index). Returns the bytes consumed (a
-/// multiple of 32: `src[..k]` gave the values `out[..k]`).
-///
-/// # Panics
-/// If `out` is shorter than `src`.
-pub(crate) fn below6_run(src: &[u8], out: &mut [u8]) -> usize {
-    assert!(out.len() >= src.len(), "room for every value");
+/// The fast path of the sampler's `below_small(6)` draws over a window of 32 bytes: while at
+/// least 32 bytes of `src` and 32 slots of `out` remain, reads the next 32 bytes; the bytes
+/// before the first rejected one (`≥ 252`) give their values `b mod 6` in order, and the
+/// rejected byte is consumed too. Returns `(bytes consumed, values written)`: `src[..bytes]`
+/// gave exactly the values `out[..values]`, as successive `below_small(6)` draws would.
+/// (Slots of `out` after `values` may have been overwritten.)
+pub(crate) fn below6_run(src: &[u8], out: &mut [u8]) -> (usize, usize) {
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
-        // SAFETY: AVX2 support was just checked; `out` is at least as long as `src`.
+        // SAFETY: AVX2 support was just checked.
         return unsafe { below6_run_avx2(src, out) };
     }
     below6_run_portable(src, out)
 }
 
 /// [`below6_run`] without SIMD intrinsics.
-fn below6_run_portable(src: &[u8], out: &mut [u8]) -> usize {
-    let mut done = 0;
-    for (c, o) in src.chunks_exact(32).zip(out.chunks_exact_mut(32)) {
-        if c.iter().any(|&b| b >= 252) {
-            break;
-        }
-        for (o, &b) in o.iter_mut().zip(c) {
+fn below6_run_portable(src: &[u8], out: &mut [u8]) -> (usize, usize) {
+    let (mut i, mut j) = (0, 0);
+    while i + 32 <= src.len() && j + 32 <= out.len() {
+        let w = &src[i..i + 32];
+        let p = w.iter().position(|&b| b >= 252);
+        for (o, &b) in out[j..j + 32].iter_mut().zip(w) {
             *o = b % 6;
         }
-        done += 32;
+        match p {
+            None => (i, j) = (i + 32, j + 32),
+            Some(p) => (i, j) = (i + p + 1, j + p),
+        }
     }
-    done
+    (i, j)
 }
 
-/// [`below6_run`]: the rejection test is one compare and `movemask` a chunk; `b mod 6` is
+/// [`below6_run`]: the rejection test is one compare and `movemask` a window; `b mod 6` is
 /// computed on 16-bit lanes as `b − 6·⌊b·10923 / 2¹⁶⌋` (exact for `b < 2¹²`).
 ///
 /// # Safety
-/// The CPU must support AVX2; `out.len() ≥ src.len()`.
+/// The CPU must support AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn below6_run_avx2(src: &[u8], out: &mut [u8]) -> usize {
+unsafe fn below6_run_avx2(src: &[u8], out: &mut [u8]) -> (usize, usize) {
     // b ≥ 252 ⇔ (b ⊕ 0x80) > (251 ⊕ 0x80) as signed bytes.
     let flip = _mm256_set1_epi8(-128);
     let limit = _mm256_set1_epi8((251u8 ^ 0x80) as i8);
     let low = _mm256_set1_epi16(0x00FF);
     let magic = _mm256_set1_epi16(10923);
     let six = _mm256_set1_epi16(6);
-    let mut done = 0;
-    for (c, o) in src.chunks_exact(32).zip(out.chunks_exact_mut(32)) {
-        // SAFETY: `c` is 32 bytes long (`chunks_exact`); unaligned load.
-        let v = unsafe { _mm256_loadu_si256(c.as_ptr().cast()) };
-        if _mm256_movemask_epi8(_mm256_cmpgt_epi8(_mm256_xor_si256(v, flip), limit)) != 0 {
-            break;
-        }
+    let (mut i, mut j) = (0, 0);
+    while i + 32 <= src.len() && j + 32 <= out.len() {
+        let w = &src[i..i + 32];
+        // SAFETY: `w` is 32 bytes long (sliced above); unaligned load.
+        let v = unsafe { _mm256_loadu_si256(w.as_ptr().cast()) };
+        let rejected =
+            _mm256_movemask_epi8(_mm256_cmpgt_epi8(_mm256_xor_si256(v, flip), limit)) as u32;
         let even = _mm256_and_si256(v, low);
         let odd = _mm256_srli_epi16::<8>(v);
         let rem_even = _mm256_sub_epi16(
@@ -253,11 +253,17 @@ unsafe fn below6_run_avx2(src: &[u8], out: &mut [u8]) -> usize {
         let rem_odd =
             _mm256_sub_epi16(odd, _mm256_mullo_epi16(_mm256_mulhi_epu16(odd, magic), six));
         let r = _mm256_or_si256(rem_even, _mm256_slli_epi16::<8>(rem_odd));
-        // SAFETY: `o` is 32 bytes long (`chunks_exact_mut`); unaligned store.
+        let o = &mut out[j..j + 32];
+        // SAFETY: `o` is 32 bytes long (sliced above); unaligned store.
         unsafe { _mm256_storeu_si256(o.as_mut_ptr().cast(), r) };
-        done += 32;
+        if rejected == 0 {
+            (i, j) = (i + 32, j + 32);
+        } else {
+            let p = rejected.trailing_zeros() as usize;
+            (i, j) = (i + p + 1, j + p);
+        }
     }
-    done
+    (i, j)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1115,7 +1121,7 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(64))]
 
         #[test]
-        fn below6_run_paths_agree(len in 0usize..300, seed in any::<u64>(), rare in any::<bool>()) {
+        fn below6_run_paths_agree(len in 0usize..300, room in 0usize..300, seed in any::<u64>(), rare in any::<bool>()) {
             let mut src = bytes(len, seed);
             if rare {
                 // Mostly accepted bytes, so long runs reach the vector path.
@@ -1126,13 +1132,15 @@ mod tests {
                     src[len / 2] = 253;
                 }
             }
-            let mut a = vec![0u8; len];
-            let mut b = vec![0u8; len];
-            let ka = below6_run_portable(&src, &mut a);
-            let kb = below6_run(&src, &mut b);
-            prop_assert_eq!(ka, kb);
-            prop_assert_eq!(&a[..ka], &b[..kb]);
-            prop_assert!(src[..ka].iter().zip(&a).all(|(&s, &o)| s < 252 && o == s % 6));
+            let mut a = vec![0u8; room];
+            let mut b = vec![0u8; room];
+            let (ia, ja) = below6_run_portable(&src, &mut a);
+            let (ib, jb) = below6_run(&src, &mut b);
+            prop_assert_eq!((ia, ja), (ib, jb));
+            prop_assert_eq!(&a[..ja], &b[..jb]);
+            // The values are those of successive rejection draws over src[..ia].
+            let want: Vec<u8> = src[..ia].iter().filter(|&&s| s < 252).map(|s| s % 6).collect();
+            prop_assert_eq!(&a[..ja], &want[..]);
         }
 
         #[test]

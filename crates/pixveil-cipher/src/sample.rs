@@ -205,14 +205,10 @@ impl Sampler {
             }
             // Each byte gives at most one value, so `take` bytes never overshoot `n` values:
             // the stream stops exactly after the byte of the last value, as with `below_small`.
-            // First whole 32-byte chunks without a rejected byte (one value per byte)...
-            let take = (BUF - self.pos).min(n - j);
-            let run = crate::kernels::below6_run(
-                &self.buf[self.pos..self.pos + take],
-                &mut out[j..j + take],
-            );
-            self.pos += run;
-            j += run;
+            // First 32-byte windows (while 32 bytes and 32 values remain)...
+            let (used, got) = crate::kernels::below6_run(&self.buf[self.pos..], &mut out[j..]);
+            self.pos += used;
+            j += got;
             // ...then the next (at most) 32 bytes one at a time.
             let take = (BUF - self.pos).min(n - j).min(32);
             for &b in &self.buf[self.pos..self.pos + take] {
