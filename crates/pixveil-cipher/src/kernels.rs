@@ -346,6 +346,9 @@ pub(crate) struct Shuffle3 {
     pair23: [u64; 36],
     /// Bytes 12–15 of the control (values 12..16) for code `k4`.
     single4: [u64; 6],
+    /// `t[k][0]` at byte `k`, `t[k][1]` at byte `6 + k` (a `pshufb` table; `t[k][2]` is
+    /// `3 − t[k][0] − t[k][1]`, `t[k]` being a permutation of `0, 1, 2`).
+    t01: [u8; 16],
 }
 
 impl Shuffle3 {
@@ -375,11 +378,19 @@ impl Shuffle3 {
             single4[k0] |= 15 << 24;
             k0 += 1;
         }
+        let mut t01 = [0u8; 16];
+        let mut k = 0;
+        while k < 6 {
+            t01[k] = table[k][0];
+            t01[6 + k] = table[k][1];
+            k += 1;
+        }
         Self {
             table: *table,
             pair01,
             pair23,
             single4,
+            t01,
         }
     }
 }
@@ -418,6 +429,81 @@ fn shuffle3_portable(data: &mut [u8], codes: &[u8], sh: &Shuffle3) {
     }
 }
 
+/// The first part of [`shuffle3_avx2`]: two groups of five pixels (in the two 128-bit lanes)
+/// per step while 16 codes remain, the controls computed from the codes in registers (`t[k][0]`
+/// and `t[k][1]` by one `pshufb` of [`Shuffle3::t01`], `t[k][2] = 3 − t[k][0] − t[k][1]`).
+/// Returns the number of pixels done (a multiple of 10). As in [`shuffle3_avx2`], each pair of
+/// groups is loaded before the previous pair is stored.
+///
+/// # Safety
+/// The CPU must support AVX2; `data.len() == 3·codes.len()`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn shuffle3_pairs_avx2(data: &mut [u8], codes: &[u8], sh: &Shuffle3) -> usize {
+    let n = codes.len();
+    if n < 16 {
+        return 0;
+    }
+    const X: i8 = -128;
+    // Byte 3p + c of lane l takes code 5l + p (byte 15: none).
+    let expand = _mm256_setr_epi8(
+        0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, X, 5, 5, 5, 6, 6, 6, 7, 7, 7, 8, 8, 8, 9, 9,
+        9, X,
+    );
+    let off = _mm256_setr_epi8(
+        0, 6, 0, 0, 6, 0, 0, 6, 0, 0, 6, 0, 0, 6, 0, 0, 0, 6, 0, 0, 6, 0, 0, 6, 0, 0, 6, 0, 0, 6,
+        0, 0,
+    );
+    let c2 = _mm256_setr_epi8(
+        0, 0, X, 0, 0, X, 0, 0, X, 0, 0, X, 0, 0, X, 0, 0, 0, X, 0, 0, X, 0, 0, X, 0, 0, X, 0, 0,
+        X, 0,
+    );
+    let base = _mm256_setr_epi8(
+        0, 0, 0, 3, 3, 3, 6, 6, 6, 9, 9, 9, 12, 12, 12, 15, 0, 0, 0, 3, 3, 3, 6, 6, 6, 9, 9, 9, 12,
+        12, 12, 15,
+    );
+    let keep = _mm256_setr_epi8(
+        -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, -1, -1, -1, -1, -1, -1, -1,
+        -1, -1, -1, -1, -1, -1, -1, -1, 0,
+    );
+    let three = _mm256_set1_epi8(3);
+    // SAFETY: `sh.t01` is a 16-byte array; unaligned load.
+    let t01 = _mm256_broadcastsi128_si256(unsafe { _mm_loadu_si128(sh.t01.as_ptr().cast()) });
+    // The two groups from pixel g: bytes 3g..3g + 16 and 3g + 15..3g + 31 (in bounds while
+    // g + 16 ≤ n).
+    let mut g = 0;
+    let mut v = _mm256_set_m128i(load16(data, 15), load16(data, 0));
+    loop {
+        let k = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(load16(codes, g)), expand);
+        let a = _mm256_shuffle_epi8(t01, _mm256_add_epi8(k, off));
+        let t2 = _mm256_sub_epi8(
+            _mm256_sub_epi8(three, _mm256_slli_si256::<1>(a)),
+            _mm256_slli_si256::<2>(a),
+        );
+        let rel = _mm256_and_si256(_mm256_blendv_epi8(a, t2, c2), keep);
+        let out = _mm256_shuffle_epi8(v, _mm256_add_epi8(rel, base));
+        let next = g + 10;
+        let more = next + 16 <= n;
+        if more {
+            v = _mm256_set_m128i(load16(data, 3 * next + 15), load16(data, 3 * next));
+        }
+        let d = &mut data[3 * g..3 * g + 31];
+        // SAFETY: `d` is 31 bytes long (sliced above): bytes 0..16 and 15..31; unaligned
+        // stores, the second after the first (its byte 0 is the first's byte 15).
+        unsafe {
+            _mm_storeu_si128(d.as_mut_ptr().cast(), _mm256_castsi256_si128(out));
+            _mm_storeu_si128(
+                d.as_mut_ptr().add(15).cast(),
+                _mm256_extracti128_si256::<1>(out),
+            );
+        }
+        g = next;
+        if !more {
+            return g;
+        }
+    }
+}
+
 /// [`shuffle3`], five pixels per 16-byte load and store (in place, left to right: byte 15 of
 /// a group is the next group's byte 0 and is stored back unchanged), the tail portably. Each
 /// group is loaded before the previous group is stored, so no load waits on the overlapping
@@ -429,9 +515,9 @@ fn shuffle3_portable(data: &mut [u8], codes: &[u8], sh: &Shuffle3) {
 #[target_feature(enable = "avx2")]
 unsafe fn shuffle3_avx2(data: &mut [u8], codes: &[u8], sh: &Shuffle3) {
     let len = data.len();
-    let mut g = 0;
-    if len >= 16 {
-        let mut v = load16(data, 0);
+    let mut g = shuffle3_pairs_avx2(data, codes, sh);
+    if 3 * g + 16 <= len {
+        let mut v = load16(data, 3 * g);
         loop {
             let k = &codes[g..g + 5];
             let (i01, i23) = (
