@@ -35,7 +35,9 @@
 //! # Implementation
 //! Everything is precomputed at construction: NP-only is one XOR with a `H·W·C`-byte mask;
 //! NP + shuffle is a branch-free five-way byte stencil (each output byte takes a byte at most two
-//! positions away, inside its pixel) followed by an XOR with the shuffled mask.
+//! positions away, inside its pixel) followed by an XOR with the shuffled mask; on AVX2 CPUs it
+//! is instead the XOR with the mask, then the per-pixel shuffle of the codes with `pshufb`
+//! (ten pixels a step, the controls computed from the codes).
 
 use pixveil_core::MasterSecret;
 use pixveil_image::Shape;
@@ -43,6 +45,7 @@ use zeroize::Zeroizing;
 
 use crate::{
     error::check_len,
+    kernels::{has_avx2, shuffle3, SHUFFLE_DEC, SHUFFLE_ENC},
     sample::{context, xor_into, Sampler, TABLE1_INV},
     scratch::Stencil,
     spec::KdfVersion,
@@ -184,18 +187,27 @@ impl Cipher for Pe {
 
     fn encrypt(&self, image: &mut [u8]) -> Result<()> {
         check_len(self.shape, image)?;
-        match &self.kernels {
-            None => xor_into(image, &self.mask),
-            Some((enc, _)) => enc.apply(image),
+        match (&self.kernels, &self.codes) {
+            (None, _) => xor_into(image, &self.mask),
+            // On AVX2 the XOR pass and the `pshufb` shuffle beat the five-way stencil.
+            (Some(_), Some(codes)) if has_avx2() => {
+                xor_into(image, &self.mask);
+                shuffle3(image, codes, &SHUFFLE_ENC);
+            }
+            (Some((enc, _)), _) => enc.apply(image),
         }
         Ok(())
     }
 
     fn decrypt(&self, image: &mut [u8]) -> Result<()> {
         check_len(self.shape, image)?;
-        match &self.kernels {
-            None => xor_into(image, &self.mask),
-            Some((_, dec)) => dec.apply(image),
+        match (&self.kernels, &self.codes) {
+            (None, _) => xor_into(image, &self.mask),
+            (Some(_), Some(codes)) if has_avx2() => {
+                shuffle3(image, codes, &SHUFFLE_DEC);
+                xor_into(image, &self.mask);
+            }
+            (Some((_, dec)), _) => dec.apply(image),
         }
         Ok(())
     }
