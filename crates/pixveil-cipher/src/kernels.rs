@@ -86,13 +86,15 @@ unsafe fn rotl<const N: i32, const M: i32>(x: __m256i) -> __m256i {
     _mm256_or_si256(_mm256_slli_epi32::<N>(x), _mm256_srli_epi32::<M>(x))
 }
 
-/// [`chacha20_blocks`] on eight blocks in parallel.
+/// The twenty ChaCha rounds (ten double rounds) on eight states side by side: `x[i]` holds
+/// word `i` of every state.
 ///
 /// # Safety
 /// The CPU must support AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn chacha20_blocks_avx2(key: &[u32; 8], counter: u64, out: &mut [u8; CHACHA_BYTES]) {
+#[inline]
+unsafe fn chacha_rounds(x: &mut [__m256i; 16]) {
     let rot16 = _mm256_setr_epi8(
         2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9,
         14, 15, 12, 13,
@@ -101,6 +103,99 @@ unsafe fn chacha20_blocks_avx2(key: &[u32; 8], counter: u64, out: &mut [u8; CHAC
         3, 0, 1, 2, 7, 4, 5, 6, 11, 8, 9, 10, 15, 12, 13, 14, 3, 0, 1, 2, 7, 4, 5, 6, 11, 8, 9, 10,
         15, 12, 13, 14,
     );
+    macro_rules! qr {
+        ($a:expr, $b:expr, $c:expr, $d:expr) => {
+            x[$a] = _mm256_add_epi32(x[$a], x[$b]);
+            x[$d] = _mm256_shuffle_epi8(_mm256_xor_si256(x[$d], x[$a]), rot16);
+            x[$c] = _mm256_add_epi32(x[$c], x[$d]);
+            x[$b] = rotl::<12, 20>(_mm256_xor_si256(x[$b], x[$c]));
+            x[$a] = _mm256_add_epi32(x[$a], x[$b]);
+            x[$d] = _mm256_shuffle_epi8(_mm256_xor_si256(x[$d], x[$a]), rot8);
+            x[$c] = _mm256_add_epi32(x[$c], x[$d]);
+            x[$b] = rotl::<7, 25>(_mm256_xor_si256(x[$b], x[$c]));
+        };
+    }
+    for _ in 0..10 {
+        qr!(0, 4, 8, 12);
+        qr!(1, 5, 9, 13);
+        qr!(2, 6, 10, 14);
+        qr!(3, 7, 11, 15);
+        qr!(0, 5, 10, 15);
+        qr!(1, 6, 11, 12);
+        qr!(2, 7, 8, 13);
+        qr!(3, 4, 9, 14);
+    }
+}
+
+/// HChaCha20 (see [`crate::per_image::hchacha20`]) of `key` under eight nonces at once, with
+/// AVX2: `out[l]` is the subkey of `nonces[l]`.
+///
+/// Returns `false` and leaves `out` unchanged when the CPU lacks AVX2.
+pub(crate) fn hchacha20_x8(
+    key: &[u8; 32],
+    nonces: &[[u8; 16]; 8],
+    out: &mut [[u8; 32]; 8],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: AVX2 support was just checked.
+        unsafe { hchacha20_x8_avx2(key, nonces, out) };
+        return true;
+    }
+    let _ = (key, nonces, out);
+    false
+}
+
+/// [`hchacha20_x8`] with AVX2.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn hchacha20_x8_avx2(key: &[u8; 32], nonces: &[[u8; 16]; 8], out: &mut [[u8; 32]; 8]) {
+    let word = |b: &[u8], i: usize| {
+        i32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]])
+    };
+    let consts = [0x6170_7865u32, 0x3320_646e, 0x7962_2d32, 0x6b20_6574];
+    let mut x = [_mm256_setzero_si256(); 16];
+    for (v, &c) in x[..4].iter_mut().zip(&consts) {
+        *v = _mm256_set1_epi32(c as i32);
+    }
+    for (i, v) in x[4..12].iter_mut().enumerate() {
+        *v = _mm256_set1_epi32(word(key, i));
+    }
+    for (i, v) in x[12..].iter_mut().enumerate() {
+        let w: [i32; 8] = std::array::from_fn(|l| word(&nonces[l], i));
+        *v = _mm256_setr_epi32(w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]);
+    }
+    chacha_rounds(&mut x);
+    // Output words 0–3 and 12–15 of each lane (no final addition).
+    let mut words = [[0u32; 8]; 8];
+    for (slot, &v) in words.iter_mut().zip(x[..4].iter().chain(&x[12..])) {
+        // SAFETY: `slot` is 8 `u32`s (32 bytes); unaligned store.
+        unsafe { _mm256_storeu_si256(slot.as_mut_ptr().cast(), v) };
+    }
+    for (l, o) in out.iter_mut().enumerate() {
+        for (w, chunk) in words.iter().zip(o.chunks_exact_mut(4)) {
+            chunk.copy_from_slice(&w[l].to_le_bytes());
+        }
+    }
+    for w in &mut words {
+        wipe(w);
+    }
+    for v in &mut x {
+        *v = _mm256_setzero_si256();
+    }
+    std::hint::black_box(&x);
+}
+
+/// [`chacha20_blocks`] on eight blocks in parallel.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn chacha20_blocks_avx2(key: &[u32; 8], counter: u64, out: &mut [u8; CHACHA_BYTES]) {
     let ctr: [u64; 8] = std::array::from_fn(|k| counter.wrapping_add(k as u64));
     let lane = |f: &dyn Fn(u64) -> u32| {
         _mm256_setr_epi32(
@@ -125,28 +220,7 @@ unsafe fn chacha20_blocks_avx2(key: &[u32; 8], counter: u64, out: &mut [u8; CHAC
     init[12] = lane(&|c| c as u32);
     init[13] = lane(&|c| (c >> 32) as u32);
     let mut x = init;
-    macro_rules! qr {
-        ($a:expr, $b:expr, $c:expr, $d:expr) => {
-            x[$a] = _mm256_add_epi32(x[$a], x[$b]);
-            x[$d] = _mm256_shuffle_epi8(_mm256_xor_si256(x[$d], x[$a]), rot16);
-            x[$c] = _mm256_add_epi32(x[$c], x[$d]);
-            x[$b] = rotl::<12, 20>(_mm256_xor_si256(x[$b], x[$c]));
-            x[$a] = _mm256_add_epi32(x[$a], x[$b]);
-            x[$d] = _mm256_shuffle_epi8(_mm256_xor_si256(x[$d], x[$a]), rot8);
-            x[$c] = _mm256_add_epi32(x[$c], x[$d]);
-            x[$b] = rotl::<7, 25>(_mm256_xor_si256(x[$b], x[$c]));
-        };
-    }
-    for _ in 0..10 {
-        qr!(0, 4, 8, 12);
-        qr!(1, 5, 9, 13);
-        qr!(2, 6, 10, 14);
-        qr!(3, 7, 11, 15);
-        qr!(0, 5, 10, 15);
-        qr!(1, 6, 11, 12);
-        qr!(2, 7, 8, 13);
-        qr!(3, 4, 9, 14);
-    }
+    chacha_rounds(&mut x);
     for (v, i) in x.iter_mut().zip(&init) {
         *v = _mm256_add_epi32(*v, *i);
     }
@@ -1200,6 +1274,20 @@ mod tests {
                 return; // no AVX2: nothing to compare
             }
             assert_eq!(&got[..], w, "blocks {}..{}", 8 * k, 8 * k + 8);
+        }
+    }
+
+    #[test]
+    fn hchacha20_x8_matches_the_scalar_one() {
+        let key: [u8; 32] = std::array::from_fn(|i| (i * 5 + 9) as u8);
+        let nonces: [[u8; 16]; 8] =
+            std::array::from_fn(|l| std::array::from_fn(|i| (l * 31 + i * 3) as u8));
+        let mut out = [[0u8; 32]; 8];
+        if !hchacha20_x8(&key, &nonces, &mut out) {
+            return; // no AVX2: nothing to compare
+        }
+        for (n, o) in nonces.iter().zip(&out) {
+            assert_eq!(*o, crate::per_image::hchacha20(&key, n));
         }
     }
 

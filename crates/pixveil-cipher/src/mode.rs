@@ -264,6 +264,22 @@ impl BatchCipher {
         let len = self.shape.len();
         bytes.par_chunks_mut(len * CHUNK).enumerate().try_for_each(
             |(chunk_idx, chunk)| -> Result<()> {
+                // Per-image streams (v3): eight images at a time (their subkeys are computed
+                // together), each group copied just before it is transformed.
+                if let (Some(keys), Some(nonces)) = (&self.streams, nonces) {
+                    let first = chunk_idx * CHUNK;
+                    for (g, group) in chunk.chunks_mut(8 * len).enumerate() {
+                        let at = first + 8 * g;
+                        let images = group.len() / len;
+                        if let Some(src) = src {
+                            group.copy_from_slice(&src[at * len..(at + images) * len]);
+                        }
+                        // check() made the nonce count equal to the image count.
+                        keys.apply_batch(&nonces[at..at + images], group, encrypt)?;
+                    }
+                    progress(chunk.len() / len);
+                    return Ok(());
+                }
                 let mut done = 0;
                 for (j, img) in chunk.chunks_exact_mut(len).enumerate() {
                     let i = chunk_idx * CHUNK + j;

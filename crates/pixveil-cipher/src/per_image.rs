@@ -267,7 +267,55 @@ impl PerImageKeys {
     /// [`crate::Error::ShapeMismatch`] if `image` is not one image of the shape.
     pub fn apply(&self, nonce: &Nonce, image: &mut [u8], encrypt: bool) -> Result<()> {
         check_len(self.shape, image)?;
-        let mut s = Sampler::from_seed(hchacha20(self.key.expose_bytes(), &nonce.0));
+        self.apply_seeded(hchacha20(self.key.expose_bytes(), &nonce.0), image, encrypt);
+        Ok(())
+    }
+
+    /// Encrypts (`encrypt`) or decrypts the images of `images` (whole images of the shape,
+    /// concatenated) in place, image `i` under `nonces[i]`: what [`PerImageKeys::apply`] does
+    /// image by image, with the HChaCha20 subkeys of eight images computed at once on AVX2
+    /// CPUs.
+    ///
+    /// # Errors
+    /// [`crate::Error::ShapeMismatch`] if `images` is not `nonces.len()` images of the shape.
+    pub fn apply_batch(&self, nonces: &[Nonce], images: &mut [u8], encrypt: bool) -> Result<()> {
+        let len = self.shape.len();
+        if images.len() != nonces.len() * len {
+            return Err(crate::Error::ShapeMismatch {
+                expected: format!("{} images of {}", nonces.len(), self.shape),
+                found: format!("{} bytes", images.len()),
+            });
+        }
+        let key = self.key.expose_bytes();
+        let mut groups = images.chunks_exact_mut(8 * len).zip(nonces.chunks_exact(8));
+        let mut seeds = [[0u8; 32]; 8];
+        for (group, n) in &mut groups {
+            let n: [[u8; 16]; 8] = std::array::from_fn(|l| n[l].0);
+            if !kernels::hchacha20_x8(key, &n, &mut seeds) {
+                for (seed, nonce) in seeds.iter_mut().zip(&n) {
+                    *seed = hchacha20(key, nonce);
+                }
+            }
+            for (image, seed) in group.chunks_exact_mut(len).zip(&seeds) {
+                // `Sampler::from_seed` wipes its copy; `seeds` is wiped below.
+                self.apply_seeded(*seed, image, encrypt);
+            }
+        }
+        seeds.zeroize();
+        let done = nonces.len() / 8 * 8;
+        for (image, nonce) in images[done * len..]
+            .chunks_exact_mut(len)
+            .zip(&nonces[done..])
+        {
+            self.apply(nonce, image, encrypt)?;
+        }
+        Ok(())
+    }
+
+    /// [`PerImageKeys::apply`] on an image of the shape with its stream seed (the HChaCha20
+    /// subkey of its nonce).
+    fn apply_seeded(&self, seed: [u8; 32], image: &mut [u8], encrypt: bool) {
+        let mut s = Sampler::from_seed(seed);
         with_keys(|k| match &self.kind {
             Kind::Pe { shuffle } => pe(&mut s, k, image, *shuffle, encrypt),
             Kind::Le {
@@ -317,7 +365,6 @@ impl PerImageKeys {
                 encrypt,
             ),
         });
-        Ok(())
     }
 }
 
@@ -461,6 +508,38 @@ mod tests {
             hex::encode(hchacha20(&key, &nonce)),
             "82413b4227b27bfed30e42508a877d73a0f9e4d58a74a853c12ec41326d3ecdc"
         );
+    }
+
+    /// The batch path (eight subkeys at a time, then the rest one by one) equals `apply`.
+    #[test]
+    fn apply_batch_is_apply_image_by_image() {
+        let shape = Shape::new(8, 8, 3).expect("valid shape");
+        let secret = MasterSecret::from_bytes([4; 32]);
+        for spec in [
+            SchemeSpec::Pe { shuffle: true },
+            SchemeSpec::Pe { shuffle: false },
+            SchemeSpec::Le { block: 4 },
+            SchemeSpec::Etc { block: 4 },
+        ] {
+            let keys = PerImageKeys::new(&spec, shape, &secret)
+                .expect("scheme builds")
+                .expect("scheme has a stream");
+            let n = 19;
+            let nonces: Vec<Nonce> = (0..n).map(|i| Nonce([i as u8 * 7 + 1; 16])).collect();
+            let img: Vec<u8> = (0..n * shape.len()).map(|i| (i * 29 % 253) as u8).collect();
+            let mut want = img.clone();
+            for (im, nonce) in want.chunks_exact_mut(shape.len()).zip(&nonces) {
+                keys.apply(nonce, im, true).expect("one image");
+            }
+            let mut got = img.clone();
+            keys.apply_batch(&nonces, &mut got, true)
+                .expect("the batch");
+            assert_eq!(got, want, "{}", spec.name());
+            keys.apply_batch(&nonces, &mut got, false)
+                .expect("the batch");
+            assert_eq!(got, img, "{}", spec.name());
+            assert!(keys.apply_batch(&nonces[1..], &mut got, true).is_err());
+        }
     }
 
     /// Each scheme's per-image cipher equals the fixed-key construction on the values the
