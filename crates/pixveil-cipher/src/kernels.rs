@@ -642,6 +642,16 @@ unsafe fn store_row(dst: &mut [u8], v: __m128i, tail: __m128i) {
     let rb = dst.len();
     debug_assert!((8..=16).contains(&rb));
     let p = dst.as_mut_ptr();
+    if rb == 12 {
+        // SAFETY: `dst` has 12 bytes: bytes 0..8 and 8..12; unaligned stores.
+        unsafe {
+            _mm_storel_epi64(p.cast(), v);
+            p.add(8)
+                .cast::<i32>()
+                .write_unaligned(_mm_extract_epi32(v, 2));
+        }
+        return;
+    }
     // SAFETY: `dst` has `rb ≥ 8` bytes, so bytes `0..8` and `rb−8..rb` are inside it.
     unsafe {
         _mm_storel_epi64(p.cast(), v);
@@ -947,6 +957,10 @@ pub(crate) struct NibblePlan {
     w: usize,
     ctrl: Vec<[u8; 32]>,
     xor: Vec<[u8; 16]>,
+    /// Public layout of the current `(b, rb)`, kept between builds: nibble `q` (`< 2d`) lies in
+    /// register `2·j + (q ≥ d)` at byte `pos`, where byte `q mod d` of the block is (vector
+    /// `j`, position `pos`); `at[q]` = that register · 32 + `pos`.
+    at: Vec<u16>,
 }
 
 impl NibblePlan {
@@ -961,25 +975,23 @@ impl NibblePlan {
         let d = b * rb;
         assert!(ord.len() == 2 * d && rev.len() == 2 * d, "2d nibbles");
         let (n, w) = if d == 48 && b == 4 { (3, 16) } else { (b, rb) };
+        if (self.b, self.rb, self.at.len()) != (b, rb, 2 * d) {
+            // Vectors of w bytes, then the high nibbles: found without dividing.
+            self.at.clear();
+            for hi in 0..2 {
+                for j in 0..n {
+                    for pos in 0..w {
+                        self.at.push((((2 * j + hi) * 32) + pos) as u16);
+                    }
+                }
+            }
+        }
         (self.b, self.rb, self.n, self.w) = (b, rb, n, w);
         self.ctrl.clear();
         self.ctrl.resize(2 * n * n, [0x80; 32]);
         self.xor.clear();
         self.xor.resize(n, [0; 16]);
-        // Nibble q (< 2d) lies in register 2·j + (q ≥ d) at byte `pos`, where byte q mod d of
-        // the block is (vector j, position pos); `at[q]` = that register · 32 + pos, found
-        // without dividing (vectors of w bytes, then the high nibbles).
-        let mut at = [0u16; 2 * 256];
-        let at = &mut at[..2 * d];
-        let mut q = 0;
-        for hi in 0..2 {
-            for j in 0..n {
-                for pos in 0..w {
-                    at[q] = (((2 * j + hi) * 32) + pos) as u16;
-                    q += 1;
-                }
-            }
-        }
+        let at = &self.at;
         let mut t = 0;
         for i in 0..n {
             for p in 0..w {
