@@ -73,7 +73,7 @@ pub struct EtcKey {
 ///
 /// Invariant: the per-block key and both gather tables are wiped when the cipher is dropped.
 /// `blocks`, present when a block's rows (`b·C` bytes) fit the row-gather kernel
-/// ([`etc_blocks`]: 8..=16 bytes), applies the same key block by block instead of through the
+/// (the crate's `etc_blocks`: 8..=16 bytes), applies the same key block by block instead of through the
 /// gather tables.
 pub struct Etc {
     shape: Shape,

@@ -68,7 +68,7 @@ pub(crate) struct Entry {
 /// Invariants: `enc` and `dec` have `d = b·b·C` entries whose offsets lie inside one block
 /// (`< (b−1)·(W·C) + b·C`); `b` divides `H` and `W`. The key and both tables are wiped when the
 /// cipher is dropped. `simd`, present when the AVX2 nibble kernel runs (rows of `b·C` =
-/// 8..=16 bytes on an AVX2 CPU), holds the same two keys as [`NibblePlan`]s (wiped on drop)
+/// 8..=16 bytes on an AVX2 CPU), holds the same two keys as nibble plans (wiped on drop)
 /// and the blocks' first bytes.
 pub struct Le {
     shape: Shape,
