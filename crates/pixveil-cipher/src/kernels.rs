@@ -10,6 +10,9 @@
 //! * [`NibblePlan`] / [`le_blocks`]: Tanaka's nibble scramble of one key as `pshufb` row
 //!   gathers over the blocks' nibbles (same row limits).
 //!
+//! Setting `PIXVEIL_PORTABLE_KERNELS=1` selects the portable paths on any CPU (CI runs the
+//! known-answer tests both ways).
+//!
 //! `unsafe` is confined to this module: the `std::arch` intrinsics, called only from functions
 //! that checked AVX2 support, on loads and stores whose bounds are checked by slicing first.
 
@@ -18,17 +21,27 @@ use std::arch::x86_64::*;
 
 use crate::sample::TABLE1;
 
-/// Whether the AVX2 kernels may run on this CPU (`std` detects the feature once and caches it).
+/// Environment variable that, set to `1` when the process starts using a kernel, selects the
+/// portable paths even on an AVX2 CPU (to test them: the output is the same either way).
+pub const PORTABLE_ENV: &str = "PIXVEIL_PORTABLE_KERNELS";
+
+/// Whether the AVX2 kernels run: the CPU has AVX2 and [`PORTABLE_ENV`] is not `1` (both read
+/// once and cached).
 #[inline]
 pub(crate) fn has_avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx2")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    static AVX2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVX2.get_or_init(|| {
+        let portable = std::env::var(PORTABLE_ENV).is_ok_and(|v| v == "1");
+        #[cfg(target_arch = "x86_64")]
+        {
+            !portable && std::arch::is_x86_feature_detected!("avx2")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = portable;
+            false
+        }
+    })
 }
 
 /// Overwrites `buf` with zeros in a way the compiler keeps (the buffer is observed afterwards):
