@@ -278,12 +278,11 @@ unsafe fn chacha20_blocks_avx2(key: &[u32; 8], counter: u64, out: &mut [u8; CHAC
 // ---------------------------------------------------------------------------------------------
 // below6_run
 
-/// The fast path of the sampler's `below_small(6)` draws over a window of 32 bytes: while at
-/// least 32 bytes of `src` and 32 slots of `out` remain, reads the next 32 bytes; the bytes
-/// before the first rejected one (`≥ 252`) give their values `b mod 6` in order, and the
-/// rejected byte is consumed too. Returns `(bytes consumed, values written)`: `src[..bytes]`
-/// gave exactly the values `out[..values]`, as successive `below_small(6)` draws would.
-/// (Slots of `out` after `values` may have been overwritten.)
+/// The fast path of the sampler's `below_small(6)` draws, 32 bytes at a time: while at least
+/// 32 bytes of `src` and 32 slots of `out` remain, consumes the next 32 bytes and appends the
+/// values `b mod 6` of the accepted ones (`b < 252`) in order. Returns `(bytes consumed,
+/// values written)`: `src[..bytes]` gave exactly the values `out[..values]`, as successive
+/// `below_small(6)` draws would. (Slots of `out` after `values` may have been overwritten.)
 pub(crate) fn below6_run(src: &[u8], out: &mut [u8]) -> (usize, usize) {
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
@@ -293,25 +292,55 @@ pub(crate) fn below6_run(src: &[u8], out: &mut [u8]) -> (usize, usize) {
     below6_run_portable(src, out)
 }
 
+/// Appends the values of the accepted bytes of `w` to `out` from slot `j` (branch-free);
+/// returns the new `j`. `out` has at least `j + w.len()` slots.
+#[inline]
+fn below6_window(w: &[u8], out: &mut [u8], mut j: usize) -> usize {
+    for &b in w {
+        out[j] = b % 6;
+        j += usize::from(b < 252);
+    }
+    j
+}
+
 /// [`below6_run`] without SIMD intrinsics.
 fn below6_run_portable(src: &[u8], out: &mut [u8]) -> (usize, usize) {
     let (mut i, mut j) = (0, 0);
     while i + 32 <= src.len() && j + 32 <= out.len() {
-        let w = &src[i..i + 32];
-        let p = w.iter().position(|&b| b >= 252);
-        for (o, &b) in out[j..j + 32].iter_mut().zip(w) {
-            *o = b % 6;
-        }
-        match p {
-            None => (i, j) = (i + 32, j + 32),
-            Some(p) => (i, j) = (i + p + 1, j + p),
-        }
+        j = below6_window(&src[i..i + 32], out, j);
+        i += 32;
     }
     (i, j)
 }
 
-/// [`below6_run`]: the rejection test is one compare and `movemask` a window; `b mod 6` is
-/// computed on 16-bit lanes as `b − 6·⌊b·10923 / 2¹⁶⌋` (exact for `b < 2¹²`).
+/// `pshufb` controls that drop byte `p` of 16 (entry `p < 16`: bytes `0..p`, then `p+1..16`,
+/// then a zero) or keep all 16 (entry 16).
+const DROP1: [[u8; 16]; 17] = {
+    let mut t = [[0u8; 16]; 17];
+    let mut p = 0;
+    while p < 17 {
+        let mut k = 0;
+        while k < 16 {
+            // (Entry 16 has k < p everywhere: the identity.)
+            t[p][k] = if k < p {
+                k as u8
+            } else if k < 15 {
+                (k + 1) as u8
+            } else {
+                0x80
+            };
+            k += 1;
+        }
+        p += 1;
+    }
+    t
+};
+
+/// [`below6_run`]: per 32 bytes, one compare and `movemask` for the rejected bytes, `b mod 6`
+/// on 16-bit lanes as `b − 6·⌊b·10923 / 2¹⁶⌋` (exact for `b < 2¹²`), and each 16-byte half
+/// compacted by one `pshufb` ([`DROP1`]) when it holds at most one rejected byte (byte by
+/// byte otherwise, rare). The windows do not depend on the rejections, so successive windows
+/// overlap in the CPU.
 ///
 /// # Safety
 /// The CPU must support AVX2.
@@ -331,6 +360,13 @@ unsafe fn below6_run_avx2(src: &[u8], out: &mut [u8]) -> (usize, usize) {
         let v = unsafe { _mm256_loadu_si256(w.as_ptr().cast()) };
         let rejected =
             _mm256_movemask_epi8(_mm256_cmpgt_epi8(_mm256_xor_si256(v, flip), limit)) as u32;
+        let (r0, r1) = (rejected & 0xFFFF, rejected >> 16);
+        if r0 & r0.wrapping_sub(1) != 0 || r1 & r1.wrapping_sub(1) != 0 {
+            // Two rejected bytes in one half.
+            j = below6_window(w, out, j);
+            i += 32;
+            continue;
+        }
         let even = _mm256_and_si256(v, low);
         let odd = _mm256_srli_epi16::<8>(v);
         let rem_even = _mm256_sub_epi16(
@@ -340,15 +376,26 @@ unsafe fn below6_run_avx2(src: &[u8], out: &mut [u8]) -> (usize, usize) {
         let rem_odd =
             _mm256_sub_epi16(odd, _mm256_mullo_epi16(_mm256_mulhi_epu16(odd, magic), six));
         let r = _mm256_or_si256(rem_even, _mm256_slli_epi16::<8>(rem_odd));
+        // Position of each half's rejected byte, 16 if none.
+        let p0 = (r0 | 0x1_0000).trailing_zeros() as usize;
+        let p1 = (r1 | 0x1_0000).trailing_zeros() as usize;
+        // SAFETY: `DROP1[p]` (p ≤ 16) is a 16-byte array; unaligned loads.
+        let ctrl =
+            unsafe { _mm256_loadu2_m128i(DROP1[p1].as_ptr().cast(), DROP1[p0].as_ptr().cast()) };
+        let c = _mm256_shuffle_epi8(r, ctrl);
+        let j1 = j + 16 - r0.count_ones() as usize;
         let o = &mut out[j..j + 32];
-        // SAFETY: `o` is 32 bytes long (sliced above); unaligned store.
-        unsafe { _mm256_storeu_si256(o.as_mut_ptr().cast(), r) };
-        if rejected == 0 {
-            (i, j) = (i + 32, j + 32);
-        } else {
-            let p = rejected.trailing_zeros() as usize;
-            (i, j) = (i + p + 1, j + p);
+        // SAFETY: `o` is 32 bytes long (sliced above) and `j1 − j ≤ 16`: both 16-byte stores
+        // lie inside it; unaligned stores, the second after the first.
+        unsafe {
+            _mm_storeu_si128(o.as_mut_ptr().cast(), _mm256_castsi256_si128(c));
+            _mm_storeu_si128(
+                o.as_mut_ptr().add(j1 - j).cast(),
+                _mm256_extracti128_si256::<1>(c),
+            );
         }
+        j = j1 + 16 - r1.count_ones() as usize;
+        i += 32;
     }
     (i, j)
 }
@@ -1329,6 +1376,8 @@ mod tests {
                 }
                 if len > 100 {
                     src[len / 2] = 253;
+                    src[len / 2 + 3] = 255;
+                    src[len / 3] = 252;
                 }
             }
             let mut a = vec![0u8; room];
