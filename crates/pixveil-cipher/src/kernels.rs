@@ -1051,18 +1051,22 @@ impl NibblePlan {
         self.ctrl.resize(2 * n * n, [0x80; 32]);
         self.xor.clear();
         self.xor.resize(n, [0; 16]);
-        let at = &self.at;
+        // Local slices: the byte stores below cannot be taken to alias the plan's fields.
+        let (at, ctrl, xor) = (&self.at[..], &mut self.ctrl[..], &mut self.xor[..]);
+        let (lo, hi) = (&ord[..d], &ord[d..]);
+        let (rev_lo, rev_hi) = (&rev[..d], &rev[d..]);
         let mut t = 0;
         for i in 0..n {
+            let row = &mut ctrl[i * n * 2..(i + 1) * n * 2];
             for p in 0..w {
-                for (half, j) in [(0, t), (1, d + t)] {
-                    let q = ord[j] as usize;
-                    let a = usize::from(at[q]);
-                    self.ctrl[i * n * 2 + a / 32][16 * half + p] = (a % 32) as u8;
-                    // Branch-free: the flips are random (a branch would mispredict half the
-                    // time).
-                    self.xor[i][p] |= (u8::from(rev[q] != rev[j]) * 0x0F) << (4 * half);
-                }
+                // Low output nibble (j = t), then high (j = d + t); branch-free flips (they are
+                // random: a branch would mispredict half the time).
+                let (q0, q1) = (lo[t] as usize, hi[t] as usize);
+                let (a0, a1) = (usize::from(at[q0]), usize::from(at[q1]));
+                row[a0 / 32][p] = (a0 % 32) as u8;
+                row[a1 / 32][16 + p] = (a1 % 32) as u8;
+                xor[i][p] = (u8::from(rev[q0] != rev_lo[t]) * 0x0F)
+                    | (u8::from(rev[q1] != rev_hi[t]) * 0xF0);
                 t += 1;
             }
         }
