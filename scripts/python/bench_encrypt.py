@@ -7,8 +7,8 @@ Workload: a (10 000, 32, 32, 3) uint8 array (30.72 MB) for Python and for Rust
 calls per scheme and key mode: `key.encrypt(x, out=x)` (in place: exactly the Rust benchmark's
 work, so the ratio is what the binding adds), `key.encrypt(x, out=buf)` (a second array the
 caller owns), and `key.encrypt(x)` (a fresh result array: allocation and its page faults, what
-the simplest call costs). Per-image nonces are drawn inside the timed region here (`bench
-encrypt` draws them before timing). Every figure is the median of 5 samples after a warm-up,
+the simplest call costs). Per-image nonces are drawn inside the timed region on both sides
+(from the OS CSPRNG, as every encryption must). Every figure is the median of 5 samples after a warm-up,
 each sample repeating the call until it lasts at least 20 ms (as `bench encrypt` does), in MB/s
 of image data. The Rust benchmark runs before and after the Python children; its rows are the
 mean of the two runs (both are printed in --json). One thread: this script re-runs itself with
@@ -148,8 +148,9 @@ def main():
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     model, simd = cpu()
-    print(f"CPU: {model} ({os.cpu_count()} logical cores; {', '.join(simd) or 'no AVX2'})")
-    print(f"pixveil {pixveil.__version__} (Python {platform.python_version()}, NumPy {np.__version__})")
+    if not a.json:
+        print(f"CPU: {model} ({os.cpu_count()} logical cores; {', '.join(simd) or 'no AVX2'})")
+        print(f"pixveil {pixveil.__version__} (Python {platform.python_version()}, NumPy {np.__version__})")
 
     def rust():
         cli = subprocess.run([a.pixveil, "-q", "bench", "encrypt", "--json", "--images", str(N)],
@@ -184,7 +185,9 @@ def main():
         rows.append(row)
     ray_ips = all_.get("ray")
     if a.json:
-        print(json.dumps({"rows": rows, "ray_images_per_s": ray_ips}))
+        print(json.dumps({"cpu": model, "cores": os.cpu_count(), "simd": simd,
+                          "python": platform.python_version(), "numpy": np.__version__,
+                          "rows": rows, "ray_images_per_s": ray_ips}))
         return
     print(f"{'scheme':9} {'mode':10} {'Rust 1t':>8} {'in place':>8} {'out=':>5} {'new':>5} "
           f"{'Rust all':>8} {'in place':>8} {'out=':>5} {'new':>5} {'NumPy 1t':>8} {'new/NumPy':>9}")
