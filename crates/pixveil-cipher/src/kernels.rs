@@ -690,17 +690,22 @@ pub(crate) fn simd_rows(b: usize, c: usize) -> bool {
 /// Zero bytes a source copy needs after the image for the block kernels' 16-byte row loads.
 pub(crate) const ROW_PAD: usize = 16;
 
-/// Stores bytes `0..rb` of `v` at `dst[..rb]` (`8 ≤ rb ≤ 16`) as two overlapping 8-byte
-/// stores; `tail` moves bytes `rb−8..rb` of a vector to its bytes `0..8`.
+/// Stores bytes `0..rb` of `v` at `dst[..rb]` (`rb = dst.len()`, `8 ≤ rb ≤ 16`) as two
+/// overlapping 8-byte stores; `tail` moves bytes `rb−8..rb` of a vector to its bytes `0..8`.
 ///
 /// # Safety
-/// The CPU must support AVX2.
+/// The CPU must support AVX2. (`8 ≤ dst.len() ≤ 16`, which the stores rely on, is checked
+/// here.)
+///
+/// # Panics
+/// If `dst` is not 8 to 16 bytes long.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[inline]
 unsafe fn store_row(dst: &mut [u8], v: __m128i, tail: __m128i) {
     let rb = dst.len();
-    debug_assert!((8..=16).contains(&rb));
+    // Checked (not only in debug builds): the stores below rely on it.
+    assert!((8..=16).contains(&rb), "rows of 8 to 16 bytes");
     let p = dst.as_mut_ptr();
     if rb == 12 {
         // SAFETY: `dst` has 12 bytes: bytes 0..8 and 8..12; unaligned stores.
@@ -712,7 +717,8 @@ unsafe fn store_row(dst: &mut [u8], v: __m128i, tail: __m128i) {
         }
         return;
     }
-    // SAFETY: `dst` has `rb ≥ 8` bytes, so bytes `0..8` and `rb−8..rb` are inside it.
+    // SAFETY: `dst` has `rb` bytes with `8 ≤ rb ≤ 16` (asserted at the top), so bytes `0..8`
+    // and `rb−8..rb` are inside it; unaligned stores.
     unsafe {
         _mm_storel_epi64(p.cast(), v);
         _mm_storel_epi64(p.add(rb - 8).cast(), _mm_shuffle_epi8(v, tail));
@@ -727,6 +733,10 @@ unsafe fn store_row(dst: &mut [u8], v: __m128i, tail: __m128i) {
 #[target_feature(enable = "avx2")]
 #[inline]
 unsafe fn tail_ctrl(rb: usize) -> __m128i {
+    assert!(
+        (8..=16).contains(&rb),
+        "rows of 8 to 16 bytes (a built plan)"
+    );
     _mm_add_epi8(
         _mm_setr_epi8(
             0, 1, 2, 3, 4, 5, 6, 7, -128, -128, -128, -128, -128, -128, -128, -128,
@@ -1090,7 +1100,8 @@ impl Drop for NibblePlan {
 /// image row (`W·C` bytes).
 ///
 /// # Panics
-/// If a block does not fit the image, or `src` is not `out.len() + 2·ROW_PAD` bytes.
+/// If the plan was never built, a block does not fit the image, or `src` is not
+/// `out.len() + 2·ROW_PAD` bytes.
 pub(crate) fn le_blocks(
     plan: &NibblePlan,
     src: &[u8],
@@ -1099,6 +1110,7 @@ pub(crate) fn le_blocks(
     bases: &[u32],
 ) {
     assert_eq!(src.len(), out.len() + 2 * ROW_PAD, "padded source copy");
+    assert!(plan.rb >= 8, "plan built");
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         if plan.n == plan.b {
