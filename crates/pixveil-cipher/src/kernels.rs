@@ -44,13 +44,14 @@ pub(crate) fn has_avx2() -> bool {
     })
 }
 
-/// Overwrites `buf` with zeros in a way the compiler keeps (the buffer is observed afterwards):
-/// the wipe of reused per-thread key scratch (a plain `memset`, not a byte-wise volatile loop).
-pub(crate) fn wipe<T: Copy + Default>(buf: &mut [T]) {
+/// Zeroes `buf` with [`zeroize`] (the wipe of reused per-thread key scratch): on x86_64 and
+/// the other targets with an assembly optimization barrier a plain `memset` followed by
+/// `zeroize::optimization_barrier` (which the compiler cannot see through, so the stores are
+/// kept), elsewhere volatile writes.
+pub(crate) fn wipe<T: zeroize::DefaultIsZeroes>(buf: &mut [T]) {
     // Most scratch buffers are unused by a given scheme: skip the call for them.
     if !buf.is_empty() {
-        buf.fill(T::default());
-        std::hint::black_box(&*buf);
+        zeroize::Zeroize::zeroize(buf);
     }
 }
 
@@ -193,13 +194,11 @@ unsafe fn hchacha20_x8_avx2(key: &[u8; 32], nonces: &[[u8; 16]; 8], out: &mut [[
             chunk.copy_from_slice(&w[l].to_le_bytes());
         }
     }
-    for w in &mut words {
-        wipe(w);
-    }
-    for v in &mut x {
-        *v = _mm256_setzero_si256();
-    }
-    std::hint::black_box(&x);
+    // Best effort: the stack copies are zeroed (kept by the barrier); registers and spills the
+    // compiler made are not covered.
+    wipe(words.as_flattened_mut());
+    x = [_mm256_setzero_si256(); 16];
+    zeroize::optimization_barrier(&x);
 }
 
 /// [`chacha20_blocks`] on eight blocks in parallel.
@@ -273,6 +272,12 @@ unsafe fn chacha20_blocks_avx2(key: &[u32; 8], counter: u64, out: &mut [u8; CHAC
             }
         }
     }
+    // Best effort: the key-bearing state arrays on the stack are zeroed (kept by the
+    // barrier); registers and spills the compiler made are not covered.
+    init = [_mm256_setzero_si256(); 16];
+    x = [_mm256_setzero_si256(); 16];
+    zeroize::optimization_barrier(&init);
+    zeroize::optimization_barrier(&x);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1084,8 +1089,8 @@ impl NibblePlan {
 
     /// Zeroes the key-dependent tables (kept allocated for the next image).
     pub(crate) fn wipe(&mut self) {
-        wipe(&mut self.ctrl);
-        wipe(&mut self.xor);
+        wipe(self.ctrl.as_flattened_mut());
+        wipe(self.xor.as_flattened_mut());
     }
 }
 

@@ -295,7 +295,8 @@ impl PerImageKeys {
         }
         let key = self.key.expose_bytes();
         let mut groups = images.chunks_exact_mut(8 * len).zip(nonces.chunks_exact(8));
-        let mut seeds = [[0u8; 32]; 8];
+        // Wiped on drop, also when a panic unwinds through the loop.
+        let mut seeds = zeroize::Zeroizing::new([[0u8; 32]; 8]);
         for (group, n) in &mut groups {
             let n: [[u8; 16]; 8] = std::array::from_fn(|l| n[l].0);
             if !kernels::hchacha20_x8(key, &n, &mut seeds) {
@@ -303,12 +304,12 @@ impl PerImageKeys {
                     *seed = hchacha20(key, nonce);
                 }
             }
-            for (image, seed) in group.chunks_exact_mut(len).zip(&seeds) {
-                // `Sampler::from_seed` wipes its copy; `seeds` is wiped below.
+            for (image, seed) in group.chunks_exact_mut(len).zip(seeds.iter()) {
+                // `Sampler::from_seed` wipes its copy; `seeds` is wiped when dropped.
                 self.apply_seeded(*seed, image, encrypt);
             }
         }
-        seeds.zeroize();
+        drop(seeds);
         let done = nonces.len() / 8 * 8;
         for (image, nonce) in images[done * len..]
             .chunks_exact_mut(len)
