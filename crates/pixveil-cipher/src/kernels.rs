@@ -10,8 +10,8 @@
 //! * [`NibblePlan`] / [`le_blocks`]: Tanaka's nibble scramble of one key as `pshufb` row
 //!   gathers over the blocks' nibbles (same row limits).
 //!
-//! Setting `PIXVEIL_PORTABLE_KERNELS=1` selects the portable paths on any CPU (CI runs the
-//! known-answer tests both ways).
+//! Setting `PIXVEIL_PORTABLE_KERNELS` to any non-empty value other than `0` (e.g. `1`) selects
+//! the portable paths on any CPU (CI runs the known-answer tests both ways).
 //!
 //! `unsafe` is confined to this module: the `std::arch` intrinsics, called only from functions
 //! that checked AVX2 support, on loads and stores whose bounds are checked by slicing first.
@@ -21,17 +21,18 @@ use std::arch::x86_64::*;
 
 use crate::sample::TABLE1;
 
-/// Environment variable that, set to `1` when the process starts using a kernel, selects the
-/// portable paths even on an AVX2 CPU (to test them: the output is the same either way).
+/// Environment variable that, set to any non-empty value other than `0` (e.g. `1`) when the
+/// process starts using a kernel, selects the portable paths even on an AVX2 CPU (to test
+/// them: the output is the same either way). Unset, empty or `0`: AVX2 when the CPU has it.
 pub const PORTABLE_ENV: &str = "PIXVEIL_PORTABLE_KERNELS";
 
-/// Whether the AVX2 kernels run: the CPU has AVX2 and [`PORTABLE_ENV`] is not `1` (both read
-/// once and cached).
+/// Whether the AVX2 kernels run: the CPU has AVX2 and [`PORTABLE_ENV`]
+/// (`PIXVEIL_PORTABLE_KERNELS`) is unset, empty or `0` (both read once and cached).
 #[inline]
 pub(crate) fn has_avx2() -> bool {
     static AVX2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *AVX2.get_or_init(|| {
-        let portable = std::env::var(PORTABLE_ENV).is_ok_and(|v| v == "1");
+        let portable = std::env::var_os(PORTABLE_ENV).is_some_and(|v| !v.is_empty() && v != "0");
         #[cfg(target_arch = "x86_64")]
         {
             !portable && std::arch::is_x86_feature_detected!("avx2")
@@ -76,8 +77,9 @@ pub(crate) const CHACHA_BYTES: usize = 512;
 /// `ChaCha20Rng`), written in order to `out`, with AVX2 (eight blocks side by side, one
 /// state word per register).
 ///
-/// Returns `false` and leaves `out` unchanged when the CPU lacks AVX2 (the caller then uses
-/// `rand_chacha`).
+/// Returns `false` and leaves `out` unchanged when the AVX2 kernels are off ([`has_avx2`]:
+/// the CPU lacks AVX2, or [`PORTABLE_ENV`] selects the portable paths); the caller then uses
+/// `rand_chacha`.
 pub(crate) fn chacha20_blocks(key: &[u32; 8], counter: u64, out: &mut [u8; CHACHA_BYTES]) -> bool {
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
@@ -144,7 +146,8 @@ unsafe fn chacha_rounds(x: &mut [__m256i; 16]) {
 /// HChaCha20 (see [`crate::per_image::hchacha20`]) of `key` under eight nonces at once, with
 /// AVX2: `out[l]` is the subkey of `nonces[l]`.
 ///
-/// Returns `false` and leaves `out` unchanged when the CPU lacks AVX2.
+/// Returns `false` and leaves `out` unchanged when the AVX2 kernels are off ([`has_avx2`]:
+/// the CPU lacks AVX2, or [`PORTABLE_ENV`] selects the portable paths).
 pub(crate) fn hchacha20_x8(
     key: &[u8; 32],
     nonces: &[[u8; 16]; 8],
@@ -1346,8 +1349,38 @@ mod tests {
         }
     }
 
+    /// On x86_64, with [`PORTABLE_ENV`] unset and an AVX2 CPU, the AVX2 kernels must run: the
+    /// tests that have nothing to compare without them do not skip silently there.
+    fn assert_avx2_when_expected() {
+        #[cfg(target_arch = "x86_64")]
+        if std::env::var_os(PORTABLE_ENV).is_none() && std::arch::is_x86_feature_detected!("avx2") {
+            assert!(
+                has_avx2(),
+                "AVX2 CPU and {PORTABLE_ENV} unset: the AVX2 kernels run"
+            );
+        }
+    }
+
+    #[test]
+    fn portable_env_values() {
+        // Read once per process, so only its consistency with the environment is checked.
+        let v = std::env::var_os(PORTABLE_ENV);
+        if v.as_ref().is_some_and(|v| !v.is_empty() && v != "0") {
+            assert!(!has_avx2());
+        }
+        assert_avx2_when_expected();
+    }
+
+    #[test]
+    #[should_panic(expected = "plan built")]
+    fn le_blocks_rejects_an_unbuilt_plan() {
+        let plan = NibblePlan::default();
+        le_blocks(&plan, &[0; 2 * ROW_PAD], &mut [], 0, &[]);
+    }
+
     #[test]
     fn chacha20_blocks_match_rand_chacha() {
+        assert_avx2_when_expected();
         use rand_core::{RngCore, SeedableRng};
         let seed: [u8; 32] = std::array::from_fn(|i| (i * 7 + 3) as u8);
         let key: [u32; 8] = std::array::from_fn(|i| {
@@ -1368,6 +1401,16 @@ mod tests {
             }
             assert_eq!(&got[..], w, "blocks {}..{}", 8 * k, 8 * k + 8);
         }
+        // Counters 2^32 − 4 .. 2^32 + 4: the low word (12) wraps and carries into word 13.
+        let start = (1u64 << 32) - 4;
+        rng.set_word_pos(u128::from(start) * 16);
+        rng.fill_bytes(&mut want[..CHACHA_BYTES]);
+        assert!(chacha20_blocks(&key, start, &mut got), "AVX2 ran above");
+        assert_eq!(
+            &got[..],
+            &want[..CHACHA_BYTES],
+            "blocks 2^32 − 4 .. 2^32 + 4"
+        );
     }
 
     #[test]
@@ -1376,6 +1419,7 @@ mod tests {
         let nonces: [[u8; 16]; 8] =
             std::array::from_fn(|l| std::array::from_fn(|i| (l * 31 + i * 3) as u8));
         let mut out = [[0u8; 32]; 8];
+        assert_avx2_when_expected();
         if !hchacha20_x8(&key, &nonces, &mut out) {
             return; // no AVX2: nothing to compare
         }
@@ -1514,6 +1558,27 @@ mod tests {
             let mut e = img.clone();
             crate::le::apply_table(shape, b, &mut e, &table);
             prop_assert_eq!(a, e);
+            // The decrypt form: the inverse permutation with the forward one's `rev`.
+            let mut inv = vec![0u32; ord.len()];
+            for (j, &q) in ord.iter().enumerate() {
+                inv[q as usize] = j as u32;
+            }
+            plan.build(b, rb, &inv, &rev);
+            let mut a = vec![0u8; img.len()];
+            le_blocks_portable(&plan, &src, &mut a, stride, &bases);
+            le_blocks(&plan, &src, &mut b2, stride, &bases);
+            prop_assert_eq!(&a, &b2);
+            crate::le::table_into(&inv, &rev, &within, &mut table);
+            let mut e = img.clone();
+            crate::le::apply_table(shape, b, &mut e, &table);
+            prop_assert_eq!(&a, &e);
+            // It undoes the forward key.
+            let mut enc = img.clone();
+            crate::le::table_into(&ord, &rev, &within, &mut table);
+            crate::le::apply_table(shape, b, &mut enc, &table);
+            src[ROW_PAD..ROW_PAD + img.len()].copy_from_slice(&enc);
+            le_blocks(&plan, &src, &mut b2, stride, &bases);
+            prop_assert_eq!(b2, img);
         }
     }
 }
