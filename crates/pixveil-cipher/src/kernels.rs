@@ -323,6 +323,7 @@ fn below6_run_portable(src: &[u8], out: &mut [u8]) -> (usize, usize) {
 
 /// `pshufb` controls that drop byte `p` of 16 (entry `p < 16`: bytes `0..p`, then `p+1..16`,
 /// then a zero) or keep all 16 (entry 16).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const DROP1: [[u8; 16]; 17] = {
     let mut t = [[0u8; 16]; 17];
     let mut p = 0;
@@ -483,13 +484,17 @@ unsafe fn xor_bits_avx2(data: &mut [u8], bits: &[u8]) {
 pub(crate) struct Shuffle3 {
     table: [[u8; 3]; 6],
     /// Bytes 0–5 of the control for codes `(k0, k1)` at index `6·k0 + k1`.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pair01: [u64; 36],
     /// Bytes 6–11 of the control (values 6..12) for codes `(k2, k3)`.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     pair23: [u64; 36],
     /// Bytes 12–15 of the control (values 12..16) for code `k4`.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     single4: [u64; 6],
     /// `t[k][0]` at byte `k`, `t[k][1]` at byte `6 + k` (a `pshufb` table; `t[k][2]` is
     /// `3 − t[k][0] − t[k][1]`, `t[k]` being a permutation of `0, 1, 2`).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     t01: [u8; 16],
 }
 
@@ -544,7 +549,10 @@ pub(crate) static SHUFFLE_DEC: Shuffle3 = Shuffle3::new(&crate::sample::TABLE1_I
 
 /// Shuffles the channels of every 3-byte pixel `i` of `data` by `sh`'s table row `codes[i]`.
 ///
-/// Preconditions: every code is below 6 (a larger one panics or selects a wrong row).
+/// Preconditions: every code is below 6. A larger one (checked only in debug builds) gives
+/// unspecified output, not undefined behaviour: the portable path panics on the table index,
+/// the AVX2 path panics or selects a wrong row or zero bytes (`pshufb` controls stay in
+/// bounds: they only pick bytes of the loaded 16-byte group).
 ///
 /// # Panics
 /// If `data.len() != 3·codes.len()`.
@@ -859,9 +867,18 @@ impl BlockTables {
         })
     }
 
-    /// The variant of direction `encrypt`, orientation `o` (`< 8`) and colour code `k`.
+    /// The variant of direction `encrypt`, orientation `o` (`< 8`) and colour code `k`
+    /// (`< 6` for 3 channels, `0` otherwise).
+    ///
+    /// An out-of-range `o` or `k` (a broken key) gives unspecified output: another variant, or
+    /// a panic when the index passes the tables' end; never undefined behaviour (the kernels
+    /// slice the tables with bounds checks).
     #[inline]
     fn variant(&self, encrypt: bool, o: u8, k: u8) -> usize {
+        debug_assert!(
+            o < 8 && usize::from(k) < self.codes,
+            "orientation and code in range"
+        );
         let dir = usize::from(!encrypt);
         (dir * 8 + usize::from(o)) * self.codes + usize::from(k)
     }
