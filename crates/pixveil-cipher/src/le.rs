@@ -53,7 +53,10 @@ pub const LABEL_KEY: &str = "pixveil/v1/le/key";
 
 /// One output byte of a block, offsets relative to the block's first byte:
 /// `out[dst] = ((in[lo] >> lo_sh) & 15 | ((in[hi] >> hi_sh) & 15) << 4) ^ xor`.
-#[derive(Clone, Copy, Default, zeroize::Zeroize)]
+///
+/// All-zero by default: wiped as a [`zeroize::DefaultIsZeroes`] type (a fill, then an
+/// optimization barrier).
+#[derive(Clone, Copy, Default)]
 pub(crate) struct Entry {
     dst: u32,
     lo: u32,
@@ -62,6 +65,8 @@ pub(crate) struct Entry {
     hi_sh: u8,
     xor: u8,
 }
+
+impl zeroize::DefaultIsZeroes for Entry {}
 
 /// Tanaka's block-wise nibble scrambling for one shape and block size.
 ///

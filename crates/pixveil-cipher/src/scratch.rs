@@ -1,40 +1,33 @@
-//! Per-thread scratch buffers and the precomputed kernels shared by the schemes.
+//! Image copies from the engine's buffer pool and the precomputed kernels shared by the
+//! schemes.
+//!
+//! [`with_copy`] takes its buffer from [`pixveil_math::pool`] (the project's one buffer pool,
+//! per thread): the copy of the image it holds (a plaintext when encrypting) is given back as
+//! [`Held::Secret`](pool::Held::Secret), so the pool wipes it when the scope ends, also when
+//! `f` panics. A re-entrant call (a cipher run from inside another's kernel) takes a separate
+//! buffer.
 
-use std::cell::RefCell;
-
+use pixveil_math::pool;
 use zeroize::Zeroize;
 
-thread_local! {
-    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Runs `f` with a per-thread scratch buffer holding a copy of `image` at offset `pad`, with
-/// `pad` zero bytes before and after it (`2·pad + image.len()` bytes in all).
-/// `f` receives the copy and `image` itself (to overwrite).
+/// Runs `f` with a buffer from the pool holding a copy of `image` at offset `pad`, with `pad`
+/// zero bytes before and after it (`2·pad + image.len()` bytes in all). `f` receives the copy
+/// and `image` itself (to overwrite). The copy is wiped when given back (see the module docs).
 pub(crate) fn with_copy<R>(
     image: &mut [u8],
     pad: usize,
     f: impl FnOnce(&[u8], &mut [u8]) -> R,
 ) -> R {
-    SCRATCH.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buf) => {
-            fill(&mut buf, image, pad);
-            f(&buf, image)
-        }
-        // Re-entrant use (a cipher called from inside another's kernel): use a fresh buffer.
-        Err(_) => {
-            let mut buf = Vec::new();
-            fill(&mut buf, image, pad);
-            f(&buf, image)
-        }
-    })
-}
-
-fn fill(buf: &mut Vec<u8>, image: &[u8], pad: usize) {
-    buf.clear();
-    buf.resize(pad, 0);
-    buf.extend_from_slice(image);
-    buf.resize(image.len() + 2 * pad, 0);
+    let n = image.len();
+    // Every byte is written below: the pool's contents (zero or public) are not read.
+    let mut buf = pool::Scratch::<u8>::dirty(n + 2 * pad);
+    let (head, rest) = buf.split_at_mut(pad);
+    let (body, tail) = rest.split_at_mut(n);
+    head.fill(0);
+    body.copy_from_slice(image);
+    tail.fill(0);
+    // `buf` is given back as `Held::Secret` (wiped) when dropped, on unwinding too.
+    f(&buf, image)
 }
 
 /// A within-pixel byte shuffle followed by an XOR, as a branch-free stencil:
@@ -146,5 +139,46 @@ impl Gather {
                 *o = s[j as usize] ^ x;
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The copy is padded, a nested call gets its own buffer, and the buffer goes back to the
+    /// pool wiped, also when `f` panics.
+    #[test]
+    fn with_copy_pads_nests_and_wipes() {
+        let mut img: Vec<u8> = (1..=40).collect();
+        let orig = img.clone();
+        let at = with_copy(&mut img, 3, |s, image| {
+            assert_eq!(
+                (&s[..3], &s[3..43], &s[43..]),
+                (&[0; 3][..], &orig[..], &[0; 3][..])
+            );
+            let mut inner = vec![7u8; 5];
+            with_copy(&mut inner, 1, |t, _| {
+                assert_eq!(t, &[0, 7, 7, 7, 7, 7, 0]);
+                assert_ne!(t.as_ptr(), s.as_ptr());
+            });
+            image.fill(9);
+            s.as_ptr() as usize
+        });
+        assert_eq!(img, [9; 40]);
+        // The most recently returned buffer that fits is taken next: the outer copy.
+        let b = pool::Scratch::<u8>::dirty(46);
+        assert_eq!(b.as_ptr() as usize, at);
+        assert!(b.iter().all(|&x| x == 0), "the plaintext copy was wiped");
+        drop(b);
+        let mut img = orig.clone();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            with_copy(&mut img, 0, |s, _| -> () {
+                panic!("{}", s.as_ptr() as usize)
+            })
+        }));
+        assert!(r.is_err());
+        let b = pool::Scratch::<u8>::dirty(40);
+        assert!(b.iter().all(|&x| x == 0), "wiped on unwinding");
     }
 }
