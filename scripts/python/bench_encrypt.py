@@ -11,13 +11,15 @@ the simplest call costs). Per-image nonces are drawn inside the timed region on 
 (from the OS CSPRNG, as every encryption must). Every figure is the median of 5 samples after a warm-up,
 each sample repeating the call until it lasts at least 20 ms (as `bench encrypt` does), in MB/s
 of image data. The Rust benchmark runs before and after the Python children; its rows are the
-mean of the two runs (both are printed in --json). One thread: this script re-runs itself with
+mean of the two runs (both are printed in --json). The whole sequence runs --runs times (3 by
+default: a shared VM's neighbours move single runs by ±30 %) and every figure, ratios included, is
+the median over the runs. One thread: this script re-runs itself with
 RAYON_NUM_THREADS=1. NumPy baselines (fixed keys, one thread, what a Python user would write
 without pixveil): `pe-np` = XOR with a per-value mask; `pe` = mask plus a per-pixel channel
 permutation (fancy indexing); `logistic` = XOR with a keystream permuted per image; `le`/`etc` =
 a gather through a precomputed index map.
 
-Usage: python scripts/python/bench_encrypt.py [--pixveil target/release/pixveil] [--json]
+Usage: python scripts/python/bench_encrypt.py [--pixveil target/release/pixveil] [--runs 3] [--json]
 """
 
 from __future__ import annotations
@@ -146,6 +148,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--pixveil", default="target/release/pixveil")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--runs", type=int, default=3,
+                    help="whole runs (Rust, Python, Rust); every figure is the median over them")
     a = ap.parse_args()
     model, simd = cpu()
     if not a.json:
@@ -164,26 +168,41 @@ def main():
         r = subprocess.run([sys.executable, __file__], env=env, capture_output=True, text=True, check=True)
         return json.loads(r.stdout)
 
-    before = rust()
-    one, all_ = child(1), child(None)
-    after = rust()
+    def one_run():
+        before = rust()
+        one, all_ = child(1), child(None)
+        after = rust()
+        rows = []
+        for k, r in before.items():
+            rust_1t = (r["single_thread_mb_s"] + after[k]["single_thread_mb_s"]) / 2
+            rust_all = (r["all_threads_mb_s"] + after[k]["all_threads_mb_s"]) / 2
+            row = {"scheme": r["scheme"], "mode": r["mode"], "images": N,
+                   "rust_1t_mb_s": rust_1t, "rust_all_mb_s": rust_all,
+                   "rust_1t_runs_mb_s": [r["single_thread_mb_s"], after[k]["single_thread_mb_s"]],
+                   "rust_all_runs_mb_s": [r["all_threads_mb_s"], after[k]["all_threads_mb_s"]]}
+            for call in ("inplace", "out", "new"):
+                row[f"python_{call}_1t_mb_s"] = one["python"][call][k]
+                row[f"ratio_{call}_1t"] = one["python"][call][k] / rust_1t
+                row[f"python_{call}_all_mb_s"] = all_["python"][call][k]
+                row[f"ratio_{call}_all"] = all_["python"][call][k] / rust_all
+            row["numpy_1t_mb_s"] = one["numpy"].get(k)
+            row["python_vs_numpy_1t"] = one["python"]["new"][k] / one["numpy"][k] if k in one["numpy"] else None
+            rows.append(row)
+        return rows, all_.get("ray")
+
+    results = []
+    for i in range(a.runs):
+        if a.runs > 1:
+            print(f"run {i + 1} of {a.runs}", file=sys.stderr)
+        results.append(one_run())
+    # Each figure is the median over the runs (of the ratios themselves, not a ratio of medians).
     rows = []
-    for k, r in before.items():
-        rust_1t = (r["single_thread_mb_s"] + after[k]["single_thread_mb_s"]) / 2
-        rust_all = (r["all_threads_mb_s"] + after[k]["all_threads_mb_s"]) / 2
-        row = {"scheme": r["scheme"], "mode": r["mode"], "images": N,
-               "rust_1t_mb_s": rust_1t, "rust_all_mb_s": rust_all,
-               "rust_1t_runs_mb_s": [r["single_thread_mb_s"], after[k]["single_thread_mb_s"]],
-               "rust_all_runs_mb_s": [r["all_threads_mb_s"], after[k]["all_threads_mb_s"]]}
-        for call in ("inplace", "out", "new"):
-            row[f"python_{call}_1t_mb_s"] = one["python"][call][k]
-            row[f"ratio_{call}_1t"] = one["python"][call][k] / rust_1t
-            row[f"python_{call}_all_mb_s"] = all_["python"][call][k]
-            row[f"ratio_{call}_all"] = all_["python"][call][k] / rust_all
-        row["numpy_1t_mb_s"] = one["numpy"].get(k)
-        row["python_vs_numpy_1t"] = one["python"]["new"][k] / one["numpy"][k] if k in one["numpy"] else None
-        rows.append(row)
-    ray_ips = all_.get("ray")
+    for same in zip(*(r for r, _ in results)):
+        rows.append({f: statistics.median(x[f] for x in same) if isinstance(v, float)
+                     else [y for x in same for y in x[f]] if isinstance(v, list) else v
+                     for f, v in same[0].items()})
+    rays = [ray for _, ray in results if ray]
+    ray_ips = {w: statistics.median(r[w] for r in rays) for w in rays[0]} if rays else None
     if a.json:
         print(json.dumps({"cpu": model, "cores": os.cpu_count(), "simd": simd,
                           "python": platform.python_version(), "numpy": np.__version__,
