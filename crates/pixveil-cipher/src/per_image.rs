@@ -169,19 +169,27 @@ thread_local! {
     static KEYS: RefCell<KeyScratch> = RefCell::new(KeyScratch::default());
 }
 
-/// Runs `f` with this thread's key scratch (a fresh one if it is in use), then wipes it.
+/// Wipes the key scratch it borrows when dropped: after the image and on unwinding alike.
+struct WipeOnDrop<'a>(&'a mut KeyScratch);
+
+impl Drop for WipeOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.wipe();
+    }
+}
+
+/// Runs `f` with this thread's key scratch (a fresh one if it is in use), then wipes it —
+/// also when `f` panics.
 fn with_keys<R>(f: impl FnOnce(&mut KeyScratch) -> R) -> R {
     KEYS.with(|cell| match cell.try_borrow_mut() {
         Ok(mut k) => {
-            let r = f(&mut k);
-            k.wipe();
-            r
+            let guard = WipeOnDrop(&mut k);
+            f(&mut *guard.0)
         }
         Err(_) => {
             let mut k = KeyScratch::default();
-            let r = f(&mut k);
-            k.wipe();
-            r
+            let guard = WipeOnDrop(&mut k);
+            f(&mut *guard.0)
         }
     })
 }
@@ -503,6 +511,24 @@ impl Cipher for PerImageCipher<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A panic while an image's key is in the scratch still wipes it (the guard's drop).
+    #[test]
+    fn key_scratch_is_wiped_when_the_image_panics() {
+        let caught = std::panic::catch_unwind(|| {
+            with_keys(|k| {
+                k.bits.extend_from_slice(&[0xA5; 48]);
+                k.perm.extend_from_slice(&[7; 16]);
+                panic!("a kernel bug");
+            })
+        });
+        assert!(caught.is_err());
+        KEYS.with(|cell| {
+            let k = cell.borrow();
+            assert_eq!(k.bits, vec![0u8; 48], "key bits left behind");
+            assert_eq!(k.perm, vec![0u32; 16], "permutation left behind");
+        });
+    }
 
     /// draft-irtf-cfrg-xchacha-03 §2.2.1, the HChaCha20 test vector.
     #[test]
