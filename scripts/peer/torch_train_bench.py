@@ -1,22 +1,28 @@
 #!/usr/bin/env python3
-"""Times PyTorch (CPU) training and inference of the two models ``pixveil bench train`` measures,
-on the same MNIST images, and, given pixveil's JSON, prints a pixveil/PyTorch table.
+"""Times PyTorch (CPU) training and inference of the models ``pixveil bench train`` measures
+(tenseal-cnn and small-cnn on MNIST, ResNet-18 at widths 8 and 64 on CIFAR-10), on the same
+images, and, given pixveil's JSON, prints a pixveil/PyTorch table.
 
 Usage:
     torch_train_bench.py [--data-dir DIR] [--images N] [--threads T] [--passes P]
-                         [--models tenseal-cnn,small-cnn] [--json-out FILE]
+                         [--models tenseal-cnn,small-cnn,resnet18-w8,resnet18-w64]
+                         [--json-out FILE]
     torch_train_bench.py --compare PIXVEIL.json TORCH.json [--csv-out FILE]
 
-Benchmark (the default): the first N training images of MNIST (IDX .gz files in
-DIR/mnist, DIR = --data-dir, else $PIXVEIL_DATA_DIR, else ../shared/data beside the project), pixels / 255 as
-float32 NCHW [N, 1, 28, 28], ``torch.set_num_threads(T)`` (default: all cores).
+Benchmark (the default): the first N training images of MNIST (IDX .gz files in DIR/mnist) or
+CIFAR-10 (DIR/cifar10/data_batch_1.bin[.gz]), DIR = --data-dir, else $PIXVEIL_DATA_DIR, else
+../shared/data beside the project; pixels / 255 as float32 NCHW; ``torch.set_num_threads(T)``
+(default: all cores). N: --images, else each model's own as in ``pixveil bench train`` (10 000
+for the small models, 2 048 for resnet18-w8, 256 for resnet18-w64: passes of a few seconds).
 Per model, freshly initialised with seed 0:
-  train   batch 64, shuffled per pass, Adam lr 1e-3, cross-entropy, forward + backward + step;
+  train   batch 64, shuffled per pass, cross-entropy, forward + backward + step; Adam lr 1e-3
+          for the small models, SGD lr 0.01 momentum 0.9 weight decay 5e-4 for ResNet-18 (as
+          pixveil bench train);
   infer   batch 256, model.eval() under torch.no_grad(), forward only.
 One warm-up pass over the N images, then P timed passes (default 3); the median pass gives
 images/s. Prints one JSON object on stdout:
-  {"peer": "pytorch", "torch_version", "threads", "batch_size", "rows": [{"model", "dataset":
-   "mnist", "train_images_per_s", "infer_images_per_s"}, ...], ...}
+  {"peer": "pytorch", "torch_version", "threads", "batch_size", "rows": [{"model", "dataset",
+   "images", "train_images_per_s", "infer_images_per_s"}, ...], ...}
 
 Models (PyTorch module and parameter names = pixveil-nn's safetensors names):
   tenseal-cnn  conv1 Conv2d(1,4,7,stride 3) -> x^2 -> flatten(256) -> fc1 Linear(256,64) -> x^2
@@ -24,6 +30,9 @@ Models (PyTorch module and parameter names = pixveil-nn's safetensors names):
   small-cnn    conv1 Conv2d(1,32,3,pad 1) -> ReLU -> MaxPool2d(2) -> conv2 Conv2d(32,64,3,pad 1)
                -> ReLU -> MaxPool2d(2) -> flatten(3136) -> fc1 Linear(3136,128) -> ReLU
                -> fc2 Linear(128,10)
+  resnet18-w8/-w64  kuangliu's CIFAR ResNet-18 (BasicBlock, batch norm) at base width 8 / 64:
+               the module scripts/peer/torch_load_any.py builds (it loads pixveil's checkpoints
+               with strict=True, so the parameter counts and layouts are the same)
 
 Compare: reads pixveil's JSON (``pixveil bench train --json``: an object with "rows", or a bare
 array of rows; each row has "model" and "train_images_per_s" / "infer_images_per_s") and this
@@ -50,7 +59,10 @@ import time
 DEFAULT_DATA_DIR = str(Path(__file__).resolve().parents[2].parent / "shared" / "data")
 BATCH = 64
 INFER_BATCH = 256
-MODELS = ("tenseal-cnn", "small-cnn")
+MODELS = ("tenseal-cnn", "small-cnn", "resnet18-w8", "resnet18-w64")
+# Default images per timed pass, as pixveil-ml's BENCH_MODELS.
+MODEL_IMAGES = {"tenseal-cnn": 10000, "small-cnn": 10000, "resnet18-w8": 2048, "resnet18-w64": 256}
+RESNET_WIDTH = {"resnet18-w8": 8, "resnet18-w64": 64}
 
 
 def data_dir(arg=None):
@@ -100,9 +112,36 @@ def load_mnist(directory, split, limit=None):
     raise FileNotFoundError("MNIST %s files: none of these exists: %s" % (split, ", ".join(tried)))
 
 
+def load_cifar10(directory, limit=None):
+    """(images float32 [N,3,32,32] in [0,1], labels int64 [N]) from data_batch_1."""
+    import numpy as np
+    import torch
+
+    tried = []
+    for name in ("data_batch_1.bin.gz", "data_batch_1.bin"):
+        path = os.path.join(directory, "cifar10", name)
+        tried.append(path)
+        if os.path.exists(path):
+            opener = gzip.open if name.endswith(".gz") else open
+            with opener(path, "rb") as f:
+                raw = f.read()
+            if len(raw) % 3073:
+                raise ValueError(f"{path}: {len(raw)} bytes, not whole 3073-byte records")
+            rec = np.frombuffer(raw, np.uint8).reshape(-1, 3073)[:limit]
+            x = torch.from_numpy(rec[:, 1:].reshape(-1, 3, 32, 32).copy()).to(torch.float32)
+            return x.div_(255.0).contiguous(), torch.from_numpy(rec[:, 0].astype("int64"))
+    raise FileNotFoundError("CIFAR-10 batch: none of these exists: " + ", ".join(tried))
+
+
 def build_model(name):
     import torch
     from torch import nn
+
+    if name in RESNET_WIDTH:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from torch_load_any import Net
+
+        return Net("resnet18", 3, 32, 32, RESNET_WIDTH[name], False, 10)
 
     class Square(nn.Module):
         def forward(self, x):
@@ -138,7 +177,7 @@ def build_model(name):
 
     models = {"tenseal-cnn": TensealCnn, "small-cnn": SmallCnn}
     if name not in models:
-        raise ValueError(f"unknown model {name!r} (known: {', '.join(models)})")
+        raise ValueError(f"unknown model {name!r} (known: {', '.join(MODELS)})")
     return models[name]()
 
 
@@ -148,7 +187,10 @@ def bench_model(name, x, y, passes, seed=0):
 
     torch.manual_seed(seed)
     model = build_model(name)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    if name in RESNET_WIDTH:
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     n = x.shape[0]
     gen = torch.Generator().manual_seed(seed)
 
@@ -184,7 +226,8 @@ def bench_model(name, x, y, passes, seed=0):
     infer, infer_all = timed(infer_pass)
     return {
         "model": name,
-        "dataset": "mnist",
+        "dataset": "cifar10" if name in RESNET_WIDTH else "mnist",
+        "images": n,
         "train_images_per_s": round(train, 1),
         "infer_images_per_s": round(infer, 1),
         "train_images_per_s_passes": [round(r, 1) for r in train_all],
@@ -220,13 +263,19 @@ def run_bench(a):
     threads = a.threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
     load_before = load_average()
-    x, y = load_mnist(data_dir(a.data_dir), "train", a.images)
-    if x.shape[0] < a.images:
-        print(f"note: only {x.shape[0]} training images available", file=sys.stderr)
     rows = []
-    for name in a.models.split(","):
+    for name in (m.strip() for m in a.models.split(",")):
+        if name not in MODELS:
+            raise SystemExit(f"error: unknown model {name!r} (known: {', '.join(MODELS)})")
+        want = a.images or MODEL_IMAGES[name]
+        if name in RESNET_WIDTH:
+            x, y = load_cifar10(data_dir(a.data_dir), want)
+        else:
+            x, y = load_mnist(data_dir(a.data_dir), "train", want)
+        if x.shape[0] < want:
+            print(f"note: only {x.shape[0]} training images available", file=sys.stderr)
         print(f"timing {name} ({threads} threads, {x.shape[0]} images) ...", file=sys.stderr)
-        rows.append(bench_model(name.strip(), x, y, a.passes))
+        rows.append(bench_model(name, x, y, a.passes))
     load_after = load_average()
     warn_if_busy(load_before, load_after, threads)
     out = {
@@ -235,7 +284,6 @@ def run_bench(a):
         "threads": threads,
         "batch_size": BATCH,
         "infer_batch_size": INFER_BATCH,
-        "images": int(x.shape[0]),
         "passes": a.passes,
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cpus": os.cpu_count(),
@@ -282,7 +330,7 @@ def compare(pixveil_path, torch_path, csv_out):
             "dataset": t.get("dataset") or p.get("dataset") or "mnist",
             "threads": peer.get("threads"),
             "batch_size": peer.get("batch_size"),
-            "images": peer.get("images"),
+            "images": t.get("images") or p.get("images") or peer.get("images"),
             "pixveil_train_images_per_s": num(p.get("train_images_per_s")),
             "torch_train_images_per_s": num(t.get("train_images_per_s")),
             "train_ratio": ratio(p.get("train_images_per_s"), t.get("train_images_per_s")),
@@ -296,7 +344,7 @@ def compare(pixveil_path, torch_path, csv_out):
         return "-" if v is None else (f"{v:.0f}" if isinstance(v, float) and v >= 100 else str(v))
 
     print(f"PyTorch {peer.get('torch_version')} vs pixveil, {peer.get('threads')} threads, "
-          f"{peer.get('images')} MNIST images, batch {peer.get('batch_size')} "
+          f"batch {peer.get('batch_size')} "
           f"(inference batch {peer.get('infer_batch_size', INFER_BATCH)}); "
           "ratio = pixveil / PyTorch, > 1: pixveil faster")
     if not pix:
@@ -305,9 +353,9 @@ def compare(pixveil_path, torch_path, csv_out):
     if any(v is not None for v in loads):
         print(f"load average before / after the PyTorch run: {loads[0]} / {loads[1]} "
               f"on {peer.get('cpus')} cpus")
-    head = ("model", "pixveil train/s", "torch train/s", "train ratio",
+    head = ("model", "images", "pixveil train/s", "torch train/s", "train ratio",
             "pixveil infer/s", "torch infer/s", "infer ratio")
-    keys = ("model", "pixveil_train_images_per_s", "torch_train_images_per_s", "train_ratio",
+    keys = ("model", "images", "pixveil_train_images_per_s", "torch_train_images_per_s", "train_ratio",
             "pixveil_infer_images_per_s", "torch_infer_images_per_s", "infer_ratio")
     widths = [max(len(h), *(len(fmt(r[k])) for r in table)) for h, k in zip(head, keys)]
     print("  ".join(h.rjust(w) for h, w in zip(head, widths)))
@@ -326,7 +374,8 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir", help="folder holding mnist/ (default $PIXVEIL_DATA_DIR or "
                     f"{DEFAULT_DATA_DIR})")
-    ap.add_argument("--images", type=int, default=10000, help="training images (default 10000)")
+    ap.add_argument("--images", type=int, default=None,
+                    help="training images per pass for every model (default: each model's own)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
     ap.add_argument("--passes", type=int, default=3, help="timed passes after the warm-up")
     ap.add_argument("--models", default=",".join(MODELS))
@@ -337,7 +386,7 @@ def main():
     a = ap.parse_args()
     if a.compare:
         return compare(a.compare[0], a.compare[1], a.csv_out)
-    if a.images < 1 or a.passes < 1 or a.threads < 0:
+    if (a.images is not None and a.images < 1) or a.passes < 1 or a.threads < 0:
         ap.error("--images and --passes must be >= 1, --threads >= 0")
     return run_bench(a)
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Peer benchmark: pixveil training / inference throughput vs PyTorch (CPU), same run, same
-# machine, same MNIST images, same models (tenseal-cnn, small-cnn), batch 64, Adam 1e-3.
+# machine, same images, same models (tenseal-cnn and small-cnn on MNIST with Adam 1e-3,
+# resnet18-w8 and resnet18-w64 on CIFAR-10 with SGD 0.01 + momentum), batch 64.
 #
 #   scripts/peer/torch_train_bench.sh [--images N] [--threads T] [--passes P] [--no-build]
 #
@@ -13,7 +14,9 @@
 # 4. prints a table with pixveil / PyTorch ratios per model.
 # Outputs go to PEER_OUT (default target-peer/): train_pixveil.json, train_torch.json,
 # train_table.csv. Data: $PIXVEIL_DATA_DIR (default ../shared/data, relative to the project root) holding mnist/.
-# Defaults: N = 10000 training images, T = all cores, P = 3 timed passes after one warm-up.
+# Defaults: N = each model's own (10 000 for the small models, 2 048 for resnet18-w8, 256 for
+# resnet18-w64), T = all cores, P = 3 timed passes after one warm-up. MODELS (environment):
+# comma-separated subset, default all four.
 #
 # PyTorch install: the CPU-only wheels live on the PyTorch download server, which this project's
 # machines cannot reach; the PyPI Linux x86_64 wheel is a CUDA build whose libtorch_cpu.so
@@ -25,7 +28,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 VENV="${PEER_VENV:-.venv-peer}"
 OUT="${PEER_OUT:-target-peer}"
-IMAGES=10000
+IMAGES=
 THREADS="$(nproc 2>/dev/null || echo 1)"
 PASSES=3
 BUILD=1
@@ -40,6 +43,7 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 DATA_DIR="${PIXVEIL_DATA_DIR:-../shared/data}"
+MODELS="${MODELS:-tenseal-cnn,small-cnn,resnet18-w8,resnet18-w64}"
 mkdir -p "$OUT"
 
 # --- PyTorch venv
@@ -63,17 +67,15 @@ if [[ ! -x target/release/pixveil ]]; then
 elif ! target/release/pixveil bench train --help >/dev/null 2>&1; then
   echo "pixveil: this build has no 'pixveil bench train' yet; skipping pixveil's side (PyTorch only)" >&2
 else
-  echo "pixveil: bench train, $IMAGES images, $THREADS threads ..." >&2
-  EXTRA=()
+  echo "pixveil: bench train, ${IMAGES:-default} images, $THREADS threads ..." >&2
+  EXTRA=(--reps "$PASSES")
+  [[ -n "$IMAGES" ]] && EXTRA+=(--images "$IMAGES")
   if target/release/pixveil bench train --help 2>/dev/null | grep -q -- '--data-dir'; then
-    EXTRA=(--data-dir "$DATA_DIR")
+    EXTRA+=(--data-dir "$DATA_DIR")
   fi
-  # The PyTorch side times the two small models on MNIST (ResNet-18 rows: issue 14).
-  if target/release/pixveil bench train --help 2>/dev/null | grep -q -- '--models'; then
-    EXTRA+=(--models tenseal-cnn,small-cnn)
-  fi
+  EXTRA+=(--models "$MODELS")
   if PIXVEIL_DATA_DIR="$DATA_DIR" target/release/pixveil bench train --json --batch-size 64 \
-      --images "$IMAGES" --threads "$THREADS" "${EXTRA[@]}" > "$PIX_JSON.tmp"; then
+      --threads "$THREADS" "${EXTRA[@]}" > "$PIX_JSON.tmp"; then
     mv "$PIX_JSON.tmp" "$PIX_JSON"
   else
     echo "warning: pixveil bench train failed; going on with PyTorch only" >&2
@@ -82,7 +84,9 @@ else
 fi
 
 # --- PyTorch side, then the table
-"$VENV/bin/python" scripts/peer/torch_train_bench.py --data-dir "$DATA_DIR" --images "$IMAGES" \
+TORCH_ARGS=(--models "$MODELS")
+[[ -n "$IMAGES" ]] && TORCH_ARGS+=(--images "$IMAGES")
+"$VENV/bin/python" scripts/peer/torch_train_bench.py --data-dir "$DATA_DIR" "${TORCH_ARGS[@]}" \
   --threads "$THREADS" --passes "$PASSES" --json-out "$OUT/train_torch.json" > /dev/null
 "$VENV/bin/python" scripts/peer/torch_train_bench.py --compare "$PIX_JSON" "$OUT/train_torch.json" \
   --csv-out "$OUT/train_table.csv"
