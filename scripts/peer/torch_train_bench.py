@@ -19,8 +19,8 @@ Per model, freshly initialised with seed 0:
           for the small models, SGD lr 0.01 momentum 0.9 weight decay 5e-4 for ResNet-18 (as
           pixveil bench train);
   infer   batch 256, model.eval() under torch.no_grad(), forward only.
-One warm-up pass over the N images, then P timed passes (default 3); the median pass gives
-images/s. Prints one JSON object on stdout:
+One warm-up pass over the N images, then P timed samples (default 3), each repeating the pass
+until it lasts at least 2 s (as pixveil bench train does); the median sample gives images/s. Prints one JSON object on stdout:
   {"peer": "pytorch", "torch_version", "threads", "batch_size", "rows": [{"model", "dataset",
    "images", "train_images_per_s", "infer_images_per_s"}, ...], ...}
 
@@ -48,6 +48,7 @@ import argparse
 import csv
 import gzip
 import json
+import math
 import os
 from pathlib import Path
 import statistics
@@ -59,6 +60,7 @@ import time
 DEFAULT_DATA_DIR = str(Path(__file__).resolve().parents[2].parent / "shared" / "data")
 BATCH = 64
 INFER_BATCH = 256
+MIN_SAMPLE_SECONDS = 2.0
 MODELS = ("tenseal-cnn", "small-cnn", "resnet18-w8", "resnet18-w64")
 # Default images per timed pass, as pixveil-ml's BENCH_MODELS.
 MODEL_IMAGES = {"tenseal-cnn": 10000, "small-cnn": 10000, "resnet18-w8": 2048, "resnet18-w64": 256}
@@ -214,16 +216,21 @@ def bench_model(name, x, y, passes, seed=0):
         return correct / n
 
     def timed(fn):
-        fn()  # warm-up
+        # Warm-up, timed to size the samples: each repeats the pass until it lasts at least
+        # MIN_SAMPLE_SECONDS (as pixveil bench train does); rates are per pass.
+        t = time.perf_counter()
+        fn()
+        reps = max(1, min(10000, math.ceil(MIN_SAMPLE_SECONDS / max(time.perf_counter() - t, 1e-9))))
         rates = []
         for _ in range(max(passes, 1)):
             t = time.perf_counter()
-            fn()
-            rates.append(n / (time.perf_counter() - t))
-        return statistics.median(rates), rates
+            for _ in range(reps):
+                fn()
+            rates.append(n * reps / (time.perf_counter() - t))
+        return statistics.median(rates), rates, reps
 
-    train, train_all = timed(train_pass)
-    infer, infer_all = timed(infer_pass)
+    train, train_all, train_reps = timed(train_pass)
+    infer, infer_all, infer_reps = timed(infer_pass)
     return {
         "model": name,
         "dataset": "cifar10" if name in RESNET_WIDTH else "mnist",
@@ -232,6 +239,8 @@ def bench_model(name, x, y, passes, seed=0):
         "infer_images_per_s": round(infer, 1),
         "train_images_per_s_passes": [round(r, 1) for r in train_all],
         "infer_images_per_s_passes": [round(r, 1) for r in infer_all],
+        "train_passes_per_sample": train_reps,
+        "infer_passes_per_sample": infer_reps,
         "train_accuracy_after": round(infer_pass(), 4),
     }
 

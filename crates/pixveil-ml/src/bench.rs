@@ -1,13 +1,16 @@
 //! The training benchmark (`pixveil bench train`): training and inference throughput of the
 //! models pixveil ships, with the selected engine backend.
 //!
-//! Per model: one warm-up pass of each, then `reps` timed training passes (shuffled
+//! Per model: one warm-up pass of each, then `reps` timed samples of training passes (shuffled
 //! mini-batches; Adam 1e-3 for the small models, SGD 0.01 with momentum 0.9 and weight decay
 //! 5e-4 for ResNet-18 — paper A's optimizer, at a tenth of its rate: 0.1 gives a fresh
 //! width-64 model logits more than 100 apart in its first batches (the loss, once reported as
 //! infinite there, is finite since pixveil-nn computes it from the logits directly), and
-//! throughput does not depend on the rate) and `reps` timed inference passes over the same
-//! images; medians. The small models run on MNIST, ResNet-18 on CIFAR-10. With `profile`,
+//! throughput does not depend on the rate) and `reps` timed samples of inference passes over
+//! the same images; medians. A sample repeats the pass until it lasts at least
+//! [`MIN_SAMPLE_SECONDS`] (the count comes from the warm-up pass; one pass with `quick`), so
+//! a small model's 0.05 s pass is not timed alone at the scheduler's resolution; figures are
+//! per pass. The small models run on MNIST, ResNet-18 on CIFAR-10. With `profile`,
 //! the Rust engine's time per layer kind and pass ([`pixveil_nn::profile`]) over the timed
 //! passes is reported too.
 
@@ -20,6 +23,29 @@ use serde::Serialize;
 
 use crate::engine::{self, ModelSpec, OptimizerKind};
 use crate::error::{invalid, Result};
+
+/// The shortest timed sample, seconds: passes shorter than this are repeated within a sample.
+pub const MIN_SAMPLE_SECONDS: f64 = 2.0;
+
+/// Passes per timed sample for a pass that took `warm` seconds in the warm-up.
+fn passes_per_sample(warm: f64, quick: bool) -> usize {
+    if quick {
+        return 1;
+    }
+    // At most 10 000 passes: only a pass under 0.2 ms would reach it.
+    ((MIN_SAMPLE_SECONDS / warm.max(1e-9)).ceil() as usize).clamp(1, 10_000)
+}
+
+/// A sample of `passes` passes as the figures of one pass: its seconds and profile entries
+/// divided by `passes`.
+fn per_pass(sample: (f64, Vec<profile::Entry>), passes: usize) -> (f64, Vec<profile::Entry>) {
+    let (seconds, mut entries) = sample;
+    let n = passes as f64;
+    for e in &mut entries {
+        e.seconds /= n;
+    }
+    (seconds / n, entries)
+}
 
 /// A model of the benchmark.
 #[derive(Clone, Copy, Debug)]
@@ -138,6 +164,10 @@ pub struct TrainBenchRow {
     pub train_seconds: f64,
     /// Median seconds of one timed inference pass.
     pub infer_seconds: f64,
+    /// Training passes per timed sample (see [`MIN_SAMPLE_SECONDS`]).
+    pub train_passes_per_sample: usize,
+    /// Inference passes per timed sample.
+    pub infer_passes_per_sample: usize,
     /// Time per layer kind and pass (with `profile`, Rust engine).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<Vec<ProfileRow>>,
@@ -343,7 +373,8 @@ pub fn bench_train(req: &TrainBenchRequest) -> Result<TrainBenchReport> {
         };
         let mut opt = engine::optimizer(&model, kind, lr, momentum, decay)?;
         let mut ignore = |_| {};
-        // Warm-up: one pass of each.
+        // Warm-up: one pass of each, timed to size the samples.
+        let warm = Instant::now();
         engine::train_epoch(
             &mut model,
             opt.as_mut(),
@@ -354,26 +385,38 @@ pub fn bench_train(req: &TrainBenchRequest) -> Result<TrainBenchReport> {
             None,
             &mut ignore,
         )?;
+        let train_passes = passes_per_sample(warm.elapsed().as_secs_f64(), req.quick);
+        let warm = Instant::now();
         engine::evaluate(&model, &images, &labels)?;
+        let infer_passes = passes_per_sample(warm.elapsed().as_secs_f64(), req.quick);
         let mut train = Vec::new();
         let mut infer = Vec::new();
-        for r in 0..reps {
-            train.push(timed(profiling, || {
-                engine::train_epoch(
-                    &mut model,
-                    opt.as_mut(),
-                    &images,
-                    &labels,
-                    req.batch_size,
-                    r as u64 + 1,
-                    None,
-                    &mut ignore,
-                )
-                .map(drop)
-            })?);
-            infer.push(timed(profiling, || {
-                engine::evaluate(&model, &images, &labels).map(drop)
-            })?);
+        let mut epoch = 0u64;
+        for _ in 0..reps {
+            let sample = timed(profiling, || {
+                for _ in 0..train_passes {
+                    epoch += 1;
+                    engine::train_epoch(
+                        &mut model,
+                        opt.as_mut(),
+                        &images,
+                        &labels,
+                        req.batch_size,
+                        epoch,
+                        None,
+                        &mut ignore,
+                    )?;
+                }
+                Ok(())
+            })?;
+            train.push(per_pass(sample, train_passes));
+            let sample = timed(profiling, || {
+                for _ in 0..infer_passes {
+                    engine::evaluate(&model, &images, &labels)?;
+                }
+                Ok(())
+            })?;
+            infer.push(per_pass(sample, infer_passes));
         }
         let ts = median(train.iter().map(|p| p.0).collect());
         let is = median(infer.iter().map(|p| p.0).collect());
@@ -393,6 +436,8 @@ pub fn bench_train(req: &TrainBenchRequest) -> Result<TrainBenchReport> {
             infer_images_per_s: images.len() as f64 / is.max(1e-9),
             train_seconds: ts,
             infer_seconds: is,
+            train_passes_per_sample: train_passes,
+            infer_passes_per_sample: infer_passes,
             profile,
         });
     }
@@ -443,6 +488,27 @@ mod tests {
         .unwrap_err();
         assert!(e.to_string().contains("resnet18-w64"), "{e}");
         assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+    }
+
+    /// Short passes are repeated until a sample lasts MIN_SAMPLE_SECONDS; figures are per pass.
+    #[test]
+    fn samples_repeat_short_passes() {
+        assert_eq!(passes_per_sample(0.05, false), 40);
+        assert_eq!(passes_per_sample(0.7, false), 3);
+        assert_eq!(passes_per_sample(3.0, false), 1);
+        assert_eq!(passes_per_sample(0.0, false), 10_000);
+        assert_eq!(passes_per_sample(0.05, true), 1);
+        let entry = profile::Entry {
+            kind: "conv",
+            pass: profile::Pass::Forward,
+            seconds: 3.0,
+            calls: 12,
+        };
+        let (seconds, entries) = per_pass((4.0, vec![entry]), 4);
+        assert_eq!(
+            (seconds, entries[0].seconds, entries[0].calls),
+            (1.0, 0.75, 12)
+        );
     }
 
     /// A profiled quick run of ResNet-18 (width 8) on the CIFAR-10 sample: convolutions,
