@@ -237,6 +237,18 @@ impl Cipher for Etc {
     }
 }
 
+/// Test shapes `(H, W, C, b)` covering every block row length (`b·C` bytes, 8..=16) the
+/// row-gather kernel handles: the fixed and the per-image tests share them.
+#[cfg(test)]
+pub(crate) const KERNEL_SHAPES: [(u32, u32, u32, u32); 6] = [
+    (8, 12, 3, 4),
+    (9, 15, 3, 3),
+    (10, 20, 3, 5),
+    (16, 24, 1, 8),
+    (22, 33, 1, 11),
+    (32, 16, 1, 16),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,16 +274,6 @@ mod tests {
         assert_eq!(orient_source(1, 3, 0, 2), (0, 0));
         assert_eq!(orient_source(1, 3, 2, 2), (0, 2));
     }
-
-    /// Shapes whose block rows (`b·C` bytes) the row-gather kernel handles.
-    const KERNEL_SHAPES: [(u32, u32, u32, u32); 6] = [
-        (8, 12, 3, 4),
-        (9, 15, 3, 3),
-        (10, 20, 3, 5),
-        (16, 24, 1, 8),
-        (22, 33, 1, 11),
-        (32, 16, 1, 16),
-    ];
 
     /// The block path (`BlockTables` and `etc_blocks`, what `encrypt`/`decrypt` run for these
     /// shapes) equals the general gather tables (the construction of the module docs), both

@@ -581,14 +581,7 @@ mod tests {
     #[test]
     fn etc_block_path_matches_the_general_one() {
         let secret = MasterSecret::from_bytes([6; 32]);
-        for (h, w, c, b) in [
-            (8, 12, 3, 4),
-            (9, 15, 3, 3),
-            (10, 20, 3, 5),
-            (16, 24, 1, 8),
-            (22, 33, 1, 11),
-            (32, 16, 1, 16),
-        ] {
+        for (h, w, c, b) in crate::etc::KERNEL_SHAPES {
             let shape = Shape::new(h, w, c).expect("valid shape");
             let keys = PerImageKeys::new(&SchemeSpec::Etc { block: b }, shape, &secret)
                 .expect("etc builds")
