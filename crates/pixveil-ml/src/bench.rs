@@ -372,19 +372,23 @@ pub fn bench_train(req: &TrainBenchRequest) -> Result<TrainBenchReport> {
             (OptimizerKind::Adam, 1e-3, 0.9, 0.0)
         };
         let mut opt = engine::optimizer(&model, kind, lr, momentum, decay)?;
-        let mut ignore = |_| {};
+        // One training pass over the images, shuffled with `seed`.
+        let train_pass = |model: &mut engine::Model, opt: &mut dyn engine::Optimizer, seed| {
+            engine::train_epoch(
+                model,
+                opt,
+                &images,
+                &labels,
+                req.batch_size,
+                seed,
+                None,
+                &mut |_| {},
+            )
+            .map(drop)
+        };
         // Warm-up: one pass of each, timed to size the samples.
         let warm = Instant::now();
-        engine::train_epoch(
-            &mut model,
-            opt.as_mut(),
-            &images,
-            &labels,
-            req.batch_size,
-            0,
-            None,
-            &mut ignore,
-        )?;
+        train_pass(&mut model, opt.as_mut(), 0)?;
         let train_passes = passes_per_sample(warm.elapsed().as_secs_f64(), req.quick);
         let warm = Instant::now();
         engine::evaluate(&model, &images, &labels)?;
@@ -396,16 +400,7 @@ pub fn bench_train(req: &TrainBenchRequest) -> Result<TrainBenchReport> {
             let sample = timed(profiling, || {
                 for _ in 0..train_passes {
                     epoch += 1;
-                    engine::train_epoch(
-                        &mut model,
-                        opt.as_mut(),
-                        &images,
-                        &labels,
-                        req.batch_size,
-                        epoch,
-                        None,
-                        &mut ignore,
-                    )?;
+                    train_pass(&mut model, opt.as_mut(), epoch)?;
                 }
                 Ok(())
             })?;
