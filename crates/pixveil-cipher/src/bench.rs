@@ -33,9 +33,11 @@ use crate::{kat::synthetic_batch, BatchCipher, Error, KeyMode, Nonce, Result, Sc
 pub struct ThroughputOptions {
     /// Small batches (64 images) and one repetition: for tests. By default, this is `false`.
     pub quick: bool,
-    /// Timed repetitions per figure (the median is reported; at least 1). By default, this is 5.
+    /// Timed repetitions per figure (the median is reported; at least 1, else an error). By
+    /// default, this is 5.
     pub repetitions: usize,
-    /// Bytes of image data per batch (rounded down to whole images, at least one image).
+    /// Bytes of image data per batch (rounded down to whole images, at least one image;
+    /// zero is an error).
     /// By default, this is 6 144 000 (2 000 images of 32×32×3).
     pub batch_bytes: usize,
     /// Shortest timed sample: a run shorter than this is repeated within the sample. By
@@ -124,8 +126,14 @@ fn memcpy_rate(bytes: usize, timing: Timing) -> Result<f64> {
 /// Measures encryption throughput of every scheme and key mode (see the module docs).
 ///
 /// # Errors
-/// [`Error::Bench`] if the one-thread pool cannot be built; cipher errors (none expected).
+/// [`Error::Bench`] for zero repetitions or a zero batch size, or if the one-thread pool
+/// cannot be built; cipher errors (none expected).
 pub fn encrypt_throughput(opts: &ThroughputOptions) -> Result<Vec<ThroughputRow>> {
+    if opts.repetitions == 0 || opts.batch_bytes == 0 {
+        return Err(Error::Bench(
+            "--images and --reps (batch size and repetitions) must be at least 1".to_owned(),
+        ));
+    }
     let timing = if opts.quick {
         Timing {
             reps: 1,
@@ -133,7 +141,7 @@ pub fn encrypt_throughput(opts: &ThroughputOptions) -> Result<Vec<ThroughputRow>
         }
     } else {
         Timing {
-            reps: opts.repetitions.max(1),
+            reps: opts.repetitions,
             min_sample: opts.min_sample,
         }
     };
@@ -190,6 +198,23 @@ pub fn encrypt_throughput(opts: &ThroughputOptions) -> Result<Vec<ThroughputRow>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zero_repetitions_or_batch_are_refused() {
+        for opts in [
+            ThroughputOptions {
+                repetitions: 0,
+                ..ThroughputOptions::default()
+            },
+            ThroughputOptions {
+                batch_bytes: 0,
+                ..ThroughputOptions::default()
+            },
+        ] {
+            let e = encrypt_throughput(&opts).unwrap_err();
+            assert!(matches!(e, Error::Bench(_)), "{e}");
+        }
+    }
 
     #[test]
     fn quick_run_has_every_scheme_and_mode() {
