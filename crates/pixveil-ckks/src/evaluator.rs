@@ -385,7 +385,7 @@ impl Evaluator {
             });
         };
         let cols = inputs.len();
-        if weights.is_empty() || weights.len() % cols != 0 {
+        if weights.is_empty() || !weights.len().is_multiple_of(cols) {
             return Err(Error::InvalidParameter {
                 field: "weights",
                 reason: format!("{} weights for {cols} inputs", weights.len()),

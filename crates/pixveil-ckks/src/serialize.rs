@@ -699,7 +699,7 @@ impl GaloisKeys {
         let mut keys = BTreeMap::new();
         for _ in 0..count {
             let g = r.u32()? as usize;
-            if g % 2 == 0 || g >= 2 * params.degree() || g == 1 || keys.contains_key(&g) {
+            if g.is_multiple_of(2) || g >= 2 * params.degree() || g == 1 || keys.contains_key(&g) {
                 return Err(Error::Corrupt {
                     reason: "invalid or repeated Galois element",
                 });

@@ -20,7 +20,7 @@ impl ImageBatch {
     /// # Errors
     /// [`Error::InvalidShape`] if `data.len()` is not a multiple of `shape.len()`.
     pub fn new(shape: Shape, data: Vec<u8>) -> Result<Self> {
-        if data.len() % shape.len() != 0 {
+        if !data.len().is_multiple_of(shape.len()) {
             return Err(Error::InvalidShape(format!(
                 "buffer of {} bytes is not a whole number of {shape} images",
                 data.len()

@@ -113,7 +113,7 @@ pub(crate) fn parse_batch(bytes: &[u8], path: &Path) -> Result<(ImageBatch, Vec<
     if bytes.is_empty() {
         return Err(decoding("empty file".into()));
     }
-    if bytes.len() % RECORD_LEN != 0 {
+    if !bytes.len().is_multiple_of(RECORD_LEN) {
         return Err(decoding(format!(
             "{} bytes is not a whole number of {RECORD_LEN}-byte CIFAR-10 records \
              (truncated or trailing bytes)",
@@ -144,7 +144,7 @@ pub(crate) fn parse_batch(bytes: &[u8], path: &Path) -> Result<(ImageBatch, Vec<
 /// whose label bytes are all `0..=9`.
 pub(crate) fn looks_like_batch(bytes: &[u8]) -> bool {
     !bytes.is_empty()
-        && bytes.len() % RECORD_LEN == 0
+        && bytes.len().is_multiple_of(RECORD_LEN)
         && bytes
             .chunks_exact(RECORD_LEN)
             .all(|r| r.first().is_some_and(|l| *l < NUM_CLASSES))

@@ -31,7 +31,7 @@ pub fn is_prime(n: u64) -> bool {
         return false;
     }
     for p in BASES {
-        if n % p == 0 {
+        if n.is_multiple_of(p) {
             return n == p;
         }
     }
@@ -108,7 +108,7 @@ pub fn ntt_primes(bits: u32, count: usize, degree: usize, exclude: &[u64]) -> Re
 /// dividing `q - 1`), found deterministically (`x^((q-1)/order)` for the first `x = 2, 3, …`
 /// that works), or `None` if none exists.
 pub fn primitive_root(q: u64, order: u64) -> Option<u64> {
-    if q < 3 || !order.is_power_of_two() || order < 2 || (q - 1) % order != 0 {
+    if q < 3 || !order.is_power_of_two() || order < 2 || !(q - 1).is_multiple_of(order) {
         return None;
     }
     let cofactor = (q - 1) / order;

@@ -358,7 +358,7 @@ impl Poly<Coeff> {
     /// [`Error::InvalidGaloisElement`] if `g` is even.
     pub fn automorphism(&self, g: usize) -> Result<Self> {
         let n = self.ctx.degree();
-        if g % 2 == 0 {
+        if g.is_multiple_of(2) {
             return Err(Error::InvalidGaloisElement {
                 element: g,
                 degree: n,
@@ -473,7 +473,7 @@ impl Poly<Ntt> {
     /// [`Error::InvalidGaloisElement`] if `g` is even.
     pub fn automorphism(&self, g: usize) -> Result<Self> {
         let n = self.ctx.degree();
-        if g % 2 == 0 {
+        if g.is_multiple_of(2) {
             return Err(Error::InvalidGaloisElement {
                 element: g,
                 degree: n,

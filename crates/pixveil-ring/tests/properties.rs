@@ -215,7 +215,7 @@ fn ntt_every_prime_size() {
 /// identity; e.g. Abramowitz & Stegun 26.4.21). For k = 2 it is `e^{−x/2}`, so the critical value
 /// at p = 0.001 is `−2 ln 0.001 ≈ 13.82`; for k = 20 it is ≈ 45.31 (the tabulated χ²_{20, 0.999}).
 fn chi2_upper_tail_even(x: f64, k: usize) -> f64 {
-    assert!(k % 2 == 0 && k > 0);
+    assert!(k.is_multiple_of(2) && k > 0);
     let half = x / 2.0;
     let mut term = 1.0;
     let mut sum = 1.0;

@@ -357,7 +357,7 @@ pub fn jigsaw(cipher: &[u8], shape: Shape, b: usize) -> Vec<u8> {
         "cipher must be one image of shape"
     );
     assert!(
-        b > 0 && shape.height() % b == 0 && shape.width() % b == 0,
+        b > 0 && shape.height().is_multiple_of(b) && shape.width().is_multiple_of(b),
         "b must divide H and W"
     );
     let (gh, gw, c) = (shape.height() / b, shape.width() / b, shape.channels());
@@ -527,7 +527,7 @@ pub fn run(
     };
     let b = match (method, block) {
         (CoaMethod::Jigsaw, Some(b))
-            if b > 0 && shape.height() % b == 0 && shape.width() % b == 0 =>
+            if b > 0 && shape.height().is_multiple_of(b) && shape.width().is_multiple_of(b) =>
         {
             b
         }
