@@ -2,12 +2,14 @@
 //!
 //! Every layer maps an `NCHW` [`Tensor`] to another. Parameters live in the model's flat
 //! parameter list and are referred to by index; batch-norm running statistics live in
-//! its buffer list. Convolutions are `im2col` + GEMM per image, parallel over images
+//! its buffer list. Convolutions are direct 3×3 kernels at stride 1 with padding 1 on maps at
+//! least 8 wide ([`crate::direct`]) and `im2col` + GEMM otherwise, parallel over images
 //! (rayon); weight gradients are summed per fixed-size chunk of images and then in chunk
 //! order, so results do not depend on the number of threads.
 
 use rayon::prelude::*;
 
+use crate::direct::{self, Grid};
 use crate::gemm::{gemm, Mat};
 use crate::model::Param;
 use crate::profile::{self, Pass};
@@ -522,6 +524,12 @@ impl ConvGeom {
         (g, *weight, *bias)
     }
 
+    /// Whether the convolution runs on the direct 3×3 kernels ([`crate::direct`]): 3×3,
+    /// stride 1, padding 1, maps at least [`direct::MIN_SIDE`] wide.
+    fn direct(&self) -> bool {
+        self.k == 3 && self.s == 1 && self.p == 1 && self.w >= direct::MIN_SIDE
+    }
+
     /// Rows of the `im2col` matrix (`c·k·k`).
     fn krows(&self) -> usize {
         self.c * self.k * self.k
@@ -718,6 +726,10 @@ fn conv_forward(
     train: bool,
 ) -> (Tensor, Vec<Vec<f32>>) {
     let (g, wi, bi) = ConvGeom::new(layer, x);
+    if g.direct() {
+        let bias = bi.map(|b| params[b].value.as_slice());
+        return (direct_forward(&g, x, &params[wi].value, bias), Vec::new());
+    }
     let (kr, cols, o) = (g.krows(), g.cols(), g.o);
     let w = &params[wi].value;
     let mut y = Tensor::zeros(x.n, [o, g.oh, g.ow]);
@@ -780,6 +792,9 @@ fn conv_backward(
     need_dx: bool,
 ) -> Tensor {
     let (g, wi, bi) = ConvGeom::new(layer, x);
+    if g.direct() {
+        return direct_backward(&g, x, dy, params, grads, (wi, bi), need_dx);
+    }
     let (kr, cols, o) = (g.krows(), g.cols(), g.o);
     let w = &params[wi].value;
     let (in_len, out_len, group) = (x.sample_len(), o * cols, g.group());
@@ -860,6 +875,119 @@ fn conv_backward(
             .map(|((xs, dys), col)| work(xs, dys, None, col))
             .collect()
     };
+    for (dw, db) in partials {
+        add(&mut grads[wi], &dw);
+        if let Some(bi) = bi {
+            add(&mut grads[bi], &db);
+        }
+    }
+    dx
+}
+
+/// Images per weight-gradient partial sum of the direct kernels (fixed, so the sums do not
+/// depend on the thread count).
+const DIRECT_CHUNK: usize = 4;
+
+/// Forward of a [`ConvGeom::direct`] convolution, image by image in parallel.
+fn direct_forward(g: &ConvGeom, x: &Tensor, w: &[f32], bias: Option<&[f32]>) -> Tensor {
+    let grid = Grid::new(g.h, g.w);
+    let ot = g.o.next_multiple_of(direct::OB);
+    let wt = direct::tile_weights(w, g.o, g.c, false);
+    let bias = bias.map(|b| {
+        let mut v = b.to_vec();
+        v.resize(ot, 0.0);
+        v
+    });
+    let mut y = Tensor::zeros(x.n, [g.o, g.oh, g.ow]);
+    let (in_len, out_len) = (x.sample_len(), g.o * g.cols());
+    y.data
+        .par_chunks_mut(out_len)
+        .zip(x.data.par_chunks(in_len))
+        .for_each_init(
+            || (vec![0.0f32; g.c * grid.plane], vec![0.0f32; ot * grid.nq]),
+            |(xp, out), (yi, xi)| {
+                grid.pad(xi, xp);
+                direct::conv(&grid, xp, g.c, &wt, bias.as_deref(), out);
+                grid.unpad(out, yi);
+            },
+        );
+    y
+}
+
+/// Backward of a [`ConvGeom::direct`] convolution: weight (and bias) gradients summed per
+/// [`DIRECT_CHUNK`] images, then in chunk order; the input gradient image by image.
+fn direct_backward(
+    g: &ConvGeom,
+    x: &Tensor,
+    dy: &Tensor,
+    params: &[Param],
+    grads: &mut [Vec<f32>],
+    (wi, bi): (usize, Option<usize>),
+    need_dx: bool,
+) -> Tensor {
+    let grid = Grid::new(g.h, g.w);
+    let (c, o) = (g.c, g.o);
+    let (ot, ct) = (
+        o.next_multiple_of(direct::OB),
+        c.next_multiple_of(direct::OB),
+    );
+    let flipped = if need_dx {
+        direct::tile_weights(&params[wi].value, o, c, true)
+    } else {
+        Vec::new()
+    };
+    let (in_len, out_len, hw) = (x.sample_len(), o * g.cols(), g.cols());
+    let mut dx = if need_dx {
+        Tensor::zeros(x.n, x.sample_shape())
+    } else {
+        Tensor::default()
+    };
+    let chunks = x.n.div_ceil(DIRECT_CHUNK);
+    let dx_chunks: Vec<Option<&mut [f32]>> = if need_dx {
+        dx.data
+            .chunks_mut(DIRECT_CHUNK * in_len)
+            .map(Some)
+            .collect()
+    } else {
+        (0..chunks).map(|_| None).collect()
+    };
+    let partials: Vec<(Vec<f32>, Vec<f32>)> = x
+        .data
+        .par_chunks(DIRECT_CHUNK * in_len)
+        .zip(dy.data.par_chunks(DIRECT_CHUNK * out_len))
+        .zip(dx_chunks)
+        .map_init(
+            || {
+                let dxg = if need_dx { ct * grid.nq } else { 0 };
+                (
+                    vec![0.0f32; c * grid.plane],
+                    vec![0.0f32; ot * grid.plane],
+                    vec![0.0f32; dxg],
+                )
+            },
+            |(xp, dyp, dxg), ((xs, dys), mut dxs)| {
+                let mut dw = vec![0.0f32; o * c * 9];
+                let mut db = vec![0.0f32; if bi.is_some() { o } else { 0 }];
+                for (j, (xi, dyi)) in xs
+                    .chunks_exact(in_len)
+                    .zip(dys.chunks_exact(out_len))
+                    .enumerate()
+                {
+                    grid.pad(xi, xp);
+                    grid.pad(dyi, dyp);
+                    direct::weight_grad(&grid, dyp, xp, c, o, &mut dw);
+                    for (d, plane) in db.iter_mut().zip(dyi.chunks_exact(hw)) {
+                        *d += plane.iter().sum::<f32>();
+                    }
+                    if let Some(dxs) = dxs.as_deref_mut() {
+                        direct::conv(&grid, &dyp[..o * grid.plane], o, &flipped, None, dxg);
+                        grid.unpad(dxg, &mut dxs[j * in_len..(j + 1) * in_len]);
+                    }
+                }
+                (dw, db)
+            },
+        )
+        .collect();
     for (dw, db) in partials {
         add(&mut grads[wi], &dw);
         if let Some(bi) = bi {

@@ -26,6 +26,7 @@ pub mod backend;
 #[cfg(feature = "tch")]
 pub mod backend_tch;
 pub mod checkpoint;
+mod direct;
 pub mod error;
 mod gemm;
 pub mod layer;

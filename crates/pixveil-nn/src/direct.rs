@@ -1,0 +1,563 @@
+//! Direct 3×3 convolutions at stride 1 with padding 1 (ResNet's and the small CNN's), without
+//! `im2col`: forward, input gradient and weight gradient read a zero-padded copy of each
+//! image (1× its size, where `im2col` writes 9× and the GEMM packs it again).
+//!
+//! # The padded grid
+//! An `h × w` plane is laid out with row stride `wp = w + 2`, shifted by one row and one column:
+//! value `(y, x)` sits at `(y + 1)·wp + x + 1`, everything else is 0 ([`Grid::pad`]). An output
+//! computed at grid position `q = y·wp + x` (for every `q < nq`, `x` up to `wp − 1`) is then
+//! `Σ_t w[t] · src[q + off_t]` with `off_t = ky·wp + kx`: one contiguous load per tap for a run
+//! of positions. The two columns `x ∈ {w, w + 1}` of each row are computed and dropped
+//! ([`Grid::unpad`]); that waste is `2/w` (6 % at 32 columns, 25 % at 8), which is why only
+//! maps at least [`MIN_SIDE`] wide take this path.
+//!
+//! The same kernel ([`conv`]) serves the input gradient: `dX = conv(pad(dY), W')` with
+//! `W'[c][o][t] = W[o][c][8 − t]` (the kernel flipped, in and out channels swapped). The weight
+//! gradient ([`weight_grad`]) reads `pad(dY)` at offset `wp + 1`, where the padding puts zeros
+//! exactly at the dropped columns and past the last row, so they add nothing.
+//!
+//! # Kernels
+//! Register tiles of [`OB`] output channels × [`Q`] grid positions: AVX2 + FMA intrinsics when
+//! the CPU has both (detected at run time, [`fma_kernels`]), else portable Rust over fixed-size
+//! arrays with the same tiles and summation order (separate multiply and add). The two differ
+//! in rounding, like any two GEMM kernels, but each is deterministic: the order of every sum
+//! depends only on the shapes.
+
+/// Output channels per register tile (output channel counts are padded up to a multiple).
+pub(crate) const OB: usize = 4;
+/// Grid positions per register tile (two 8-lane vectors; `nq` is padded up to a multiple).
+pub(crate) const Q: usize = 16;
+/// Narrowest map that takes the direct path: on 4-wide maps half the grid would be dropped
+/// columns and `im2col` is cheap anyway.
+pub(crate) const MIN_SIDE: usize = 8;
+/// Lanes of one vector of the weight-gradient kernel.
+const L: usize = 8;
+
+/// Whether the AVX2 + FMA build of the kernels runs on this CPU (detected once by `std`).
+pub(crate) fn fma_kernels() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The padded-grid geometry of one `h × w` plane.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Grid {
+    h: usize,
+    w: usize,
+    /// Row stride (`w + 2`).
+    wp: usize,
+    /// Grid positions computed per plane: `h·wp` rounded up to a multiple of [`Q`].
+    pub(crate) nq: usize,
+    /// Floats per padded plane: every load of a tap at `q < nq` lies inside it.
+    pub(crate) plane: usize,
+}
+
+impl Grid {
+    pub(crate) fn new(h: usize, w: usize) -> Self {
+        let wp = w + 2;
+        let nq = (h * wp).next_multiple_of(Q);
+        // Loads reach q + 2·wp + 2 + (lanes − 1) < nq + 2·wp + 2; the weight gradient reads
+        // dY at q + wp + 1 < nq + wp + 1. Both stay below `plane`, which also holds the
+        // (h + 2)·wp padded rows.
+        let plane = nq + 2 * wp + 2;
+        Self {
+            h,
+            w,
+            wp,
+            nq,
+            plane,
+        }
+    }
+
+    /// Offsets of the nine taps, `ky·wp + kx` in `PyTorch` order `t = ky·3 + kx`.
+    fn offsets(&self) -> [usize; 9] {
+        std::array::from_fn(|t| (t / 3) * self.wp + t % 3)
+    }
+
+    /// Writes `c` planes of `h × w` (`src`, `c·h·w` floats) into `dst` (`c·plane` floats) on
+    /// the padded grid, zeros everywhere else; planes `c..` of `dst` (channel padding) are
+    /// zeroed.
+    pub(crate) fn pad(&self, src: &[f32], dst: &mut [f32]) {
+        let hw = self.h * self.w;
+        let planes = dst.chunks_exact_mut(self.plane);
+        let mut srcs = src.chunks_exact(hw);
+        for p in planes {
+            let Some(s) = srcs.next() else {
+                p.fill(0.0);
+                continue;
+            };
+            p[..self.wp + 1].fill(0.0);
+            for (y, row) in s.chunks_exact(self.w).enumerate() {
+                let at = (y + 1) * self.wp + 1;
+                p[at..at + self.w].copy_from_slice(row);
+                // Right padding of this row and left padding of the next.
+                p[at + self.w..at + self.w + 2].fill(0.0);
+            }
+            p[(self.h + 1) * self.wp + 1..].fill(0.0);
+        }
+    }
+
+    /// Copies the first `dst.len() / (h·w)` planes of grid output `grid` (`nq` floats per
+    /// plane) into `dst` as `h × w` planes, dropping the two extra columns of each row.
+    pub(crate) fn unpad(&self, grid: &[f32], dst: &mut [f32]) {
+        let hw = self.h * self.w;
+        for (d, g) in dst.chunks_exact_mut(hw).zip(grid.chunks_exact(self.nq)) {
+            for (y, row) in d.chunks_exact_mut(self.w).enumerate() {
+                row.copy_from_slice(&g[y * self.wp..y * self.wp + self.w]);
+            }
+        }
+    }
+}
+
+/// Weights `[o][c][3][3]` (`PyTorch` layout) rearranged into tiles: `[⌈o/OB⌉][c][9][OB]`,
+/// output channels past `o` zero. With `flip`, the input-gradient weights instead: in and
+/// out channels swapped and the kernel rotated by 180° (`W'[c][o][t] = W[o][c][8 − t]`).
+pub(crate) fn tile_weights(w: &[f32], o: usize, c: usize, flip: bool) -> Vec<f32> {
+    let (to, tc) = if flip { (c, o) } else { (o, c) };
+    let blocks = to.div_ceil(OB);
+    let mut t = vec![0.0f32; blocks * tc * 9 * OB];
+    for oo in 0..to {
+        for cc in 0..tc {
+            for tap in 0..9 {
+                let v = if flip {
+                    w[(cc * c + oo) * 9 + 8 - tap]
+                } else {
+                    w[(oo * c + cc) * 9 + tap]
+                };
+                t[(((oo / OB) * tc + cc) * 9 + tap) * OB + oo % OB] = v;
+            }
+        }
+    }
+    t
+}
+
+/// `dst[j][q] = bias[j] + Σ_c Σ_t w[j][c][t] · src[c][q + off_t]` for every tile of output
+/// channels `j < dst.len() / nq` (a multiple of [`OB`]) and grid position `q < nq`.
+///
+/// `src`: `cin` padded planes ([`Grid::pad`]); `wt`: weights from [`tile_weights`]; `bias`:
+/// one per channel of `dst` (0 for the padding channels past the layer's outputs).
+pub(crate) fn conv(
+    g: &Grid,
+    src: &[f32],
+    cin: usize,
+    wt: &[f32],
+    bias: Option<&[f32]>,
+    dst: &mut [f32],
+) {
+    assert_eq!(src.len(), cin * g.plane, "padded input size");
+    assert_eq!(
+        dst.len() % (OB * g.nq),
+        0,
+        "output holds whole channel tiles"
+    );
+    assert_eq!(wt.len(), dst.len() / g.nq * cin * 9, "tiled weights size");
+    assert!(
+        bias.is_none_or(|b| b.len() == dst.len() / g.nq),
+        "one bias per channel"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if fma_kernels() {
+        // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+        #[allow(unsafe_code)]
+        unsafe {
+            conv_fma(g, src, cin, wt, bias, dst)
+        };
+        return;
+    }
+    conv_tiles(g, src, cin, wt, bias, dst);
+}
+
+/// [`conv_tiles`] with AVX2 + FMA intrinsics: the 4 × 16 tile in eight `ymm` accumulators,
+/// per tap two unaligned loads, four broadcasts and eight fused multiply-adds (a 4 × 24 tile
+/// needs 16 registers with its operands, one more than AVX2 leaves, and ran 1.8× slower).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(unsafe_code)]
+fn conv_fma(g: &Grid, src: &[f32], cin: usize, wt: &[f32], bias: Option<&[f32]>, dst: &mut [f32]) {
+    use std::arch::x86_64::*;
+    const _: () = assert!(OB == 4 && Q == 16, "the kernel is written for 4 × 16 tiles");
+    let offs = g.offsets();
+    let (nq, plane) = (g.nq, g.plane);
+    // Each tap reads Q floats at q0 + off ≤ q0 + 2·wp + 2: the window below.
+    let span = offs[8] + Q;
+    for (ob, (out, wb)) in dst
+        .chunks_exact_mut(OB * nq)
+        .zip(wt.chunks_exact(cin * 9 * OB))
+        .enumerate()
+    {
+        let b0: [f32; OB] = bias.map_or([0.0; OB], |b| {
+            b[ob * OB..(ob + 1) * OB]
+                .try_into()
+                .expect("a slice of OB floats")
+        });
+        for q0 in (0..nq).step_by(Q) {
+            let mut acc: [__m256; 8] = std::array::from_fn(|i| _mm256_set1_ps(b0[i / 2]));
+            for (s, w9) in src.chunks_exact(plane).zip(wb.chunks_exact(9 * OB)) {
+                let win = &s[q0..q0 + span];
+                let w9: &[f32; 9 * OB] = w9.try_into().expect("a slice of 36 floats");
+                for (t, &off) in offs.iter().enumerate() {
+                    // SAFETY: off + Q ≤ span = win.len() (offsets grow with t), so the two
+                    // 8-float loads at off and off + 8 lie inside `win`.
+                    let (x0, x1) = unsafe {
+                        let p = win.as_ptr().add(off);
+                        (_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)))
+                    };
+                    for j in 0..OB {
+                        let wv = _mm256_set1_ps(w9[t * OB + j]);
+                        acc[2 * j] = _mm256_fmadd_ps(wv, x0, acc[2 * j]);
+                        acc[2 * j + 1] = _mm256_fmadd_ps(wv, x1, acc[2 * j + 1]);
+                    }
+                }
+            }
+            for (i, a) in acc.iter().enumerate() {
+                let at = (i / 2) * nq + q0 + (i % 2) * 8;
+                let o = &mut out[at..at + 8];
+                // SAFETY: `o` holds 8 floats.
+                unsafe { _mm256_storeu_ps(o.as_mut_ptr(), *a) };
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn conv_tiles(
+    g: &Grid,
+    src: &[f32],
+    cin: usize,
+    wt: &[f32],
+    bias: Option<&[f32]>,
+    dst: &mut [f32],
+) {
+    let offs = g.offsets();
+    let (nq, plane) = (g.nq, g.plane);
+    for (ob, (out, wb)) in dst
+        .chunks_exact_mut(OB * nq)
+        .zip(wt.chunks_exact(cin * 9 * OB))
+        .enumerate()
+    {
+        let b0: [f32; OB] = bias.map_or([0.0; OB], |b| {
+            b[ob * OB..(ob + 1) * OB]
+                .try_into()
+                .expect("a slice of OB floats")
+        });
+        for q0 in (0..nq).step_by(Q) {
+            let mut acc: [[f32; Q]; OB] = std::array::from_fn(|j| [b0[j]; Q]);
+            for (s, w9) in src.chunks_exact(plane).zip(wb.chunks_exact(9 * OB)) {
+                for (off, wj) in offs.iter().zip(w9.chunks_exact(OB)) {
+                    let x: &[f32; Q] = s[q0 + off..q0 + off + Q]
+                        .try_into()
+                        .expect("a slice of Q floats");
+                    for (a, &wv) in acc.iter_mut().zip(wj) {
+                        for (al, &xl) in a.iter_mut().zip(x) {
+                            *al += wv * xl;
+                        }
+                    }
+                }
+            }
+            for (j, a) in acc.iter().enumerate() {
+                out[j * nq + q0..j * nq + q0 + Q].copy_from_slice(a);
+            }
+        }
+    }
+}
+
+/// `dw[o][c][t] += Σ_q dy[o][wp + 1 + q] · x[c][q + off_t]` for `o < cout`, `c < cin`
+/// (`q < nq`): the weight gradient of one image, `dy` and `x` both padded ([`Grid::pad`];
+/// `dy` with its channels padded to a multiple of [`OB`]), `dw` in `PyTorch` layout
+/// `[cout][cin][3][3]`.
+pub(crate) fn weight_grad(
+    g: &Grid,
+    dy: &[f32],
+    x: &[f32],
+    cin: usize,
+    cout: usize,
+    dw: &mut [f32],
+) {
+    assert_eq!(x.len(), cin * g.plane, "padded input size");
+    assert_eq!(
+        dy.len(),
+        cout.next_multiple_of(OB) * g.plane,
+        "padded gradient size"
+    );
+    assert_eq!(dw.len(), cout * cin * 9, "weight gradient size");
+    #[cfg(target_arch = "x86_64")]
+    if fma_kernels() {
+        // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+        #[allow(unsafe_code)]
+        unsafe {
+            weight_grad_fma(g, dy, x, cin, cout, dw)
+        };
+        return;
+    }
+    weight_grad_tiles(g, dy, x, cin, cout, dw);
+}
+
+/// [`weight_grad_tiles`] with AVX2 + FMA intrinsics: per (channel tile, input channel, kernel
+/// row) twelve `ymm` accumulators, per 8 grid positions four loads of `dY`, three of `x` and
+/// twelve fused multiply-adds.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(unsafe_code)]
+fn weight_grad_fma(g: &Grid, dy: &[f32], x: &[f32], cin: usize, cout: usize, dw: &mut [f32]) {
+    use std::arch::x86_64::*;
+    const _: () = assert!(
+        OB == 4 && L == 8,
+        "the kernel is written for 4 channels × 8 lanes"
+    );
+    let (nq, plane, wp) = (g.nq, g.plane, g.wp);
+    for (ob, dyb) in dy.chunks_exact(OB * plane).enumerate() {
+        let dys: [&[f32]; OB] =
+            std::array::from_fn(|j| &dyb[j * plane + wp + 1..j * plane + wp + 1 + nq]);
+        for (ci, xs) in x.chunks_exact(plane).enumerate() {
+            for ky in 0..3 {
+                // Loads reach q0 + kx + 7 ≤ nq + 1.
+                let row = &xs[ky * wp..ky * wp + nq + 2];
+                let mut acc = [_mm256_setzero_ps(); 12];
+                for q0 in (0..nq).step_by(L) {
+                    // SAFETY: q0 + 8 ≤ nq = dys[j].len() and q0 + 2 + 8 ≤ nq + 2 = row.len()
+                    // (nq is a multiple of 8).
+                    unsafe {
+                        let xv = [
+                            _mm256_loadu_ps(row.as_ptr().add(q0)),
+                            _mm256_loadu_ps(row.as_ptr().add(q0 + 1)),
+                            _mm256_loadu_ps(row.as_ptr().add(q0 + 2)),
+                        ];
+                        for (j, d) in dys.iter().enumerate() {
+                            let dv = _mm256_loadu_ps(d.as_ptr().add(q0));
+                            for (kx, xk) in xv.iter().enumerate() {
+                                acc[3 * j + kx] = _mm256_fmadd_ps(dv, *xk, acc[3 * j + kx]);
+                            }
+                        }
+                    }
+                }
+                for (i, a) in acc.iter().enumerate() {
+                    let o = ob * OB + i / 3;
+                    if o >= cout {
+                        break;
+                    }
+                    let mut l = [0.0f32; L];
+                    // SAFETY: `l` holds 8 floats.
+                    unsafe { _mm256_storeu_ps(l.as_mut_ptr(), *a) };
+                    // Lanes summed pairwise in the portable kernel's order.
+                    let s = ((l[0] + l[4]) + (l[1] + l[5])) + ((l[2] + l[6]) + (l[3] + l[7]));
+                    dw[(o * cin + ci) * 9 + ky * 3 + i % 3] += s;
+                }
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn weight_grad_tiles(g: &Grid, dy: &[f32], x: &[f32], cin: usize, cout: usize, dw: &mut [f32]) {
+    let (nq, plane, wp) = (g.nq, g.plane, g.wp);
+    for (ob, dyb) in dy.chunks_exact(OB * plane).enumerate() {
+        let dys: [&[f32]; OB] =
+            std::array::from_fn(|j| &dyb[j * plane + wp + 1..j * plane + wp + 1 + nq]);
+        for (ci, xs) in x.chunks_exact(plane).enumerate() {
+            for ky in 0..3 {
+                // Loads reach q0 + kx + L − 1 ≤ nq + 1.
+                let row = &xs[ky * wp..ky * wp + nq + 2];
+                // acc[j][kx]: output channel ob·OB + j, tap (ky, kx), one lane per q mod L.
+                let mut acc = [[[0.0f32; L]; 3]; OB];
+                for q0 in (0..nq).step_by(L) {
+                    let xv: [&[f32; L]; 3] = std::array::from_fn(|kx| {
+                        row[q0 + kx..q0 + kx + L]
+                            .try_into()
+                            .expect("a slice of L floats")
+                    });
+                    for (aj, d) in acc.iter_mut().zip(&dys) {
+                        let d: &[f32; L] = d[q0..q0 + L].try_into().expect("a slice of L floats");
+                        for (a, xk) in aj.iter_mut().zip(&xv) {
+                            for ((al, &dl), &xl) in a.iter_mut().zip(d).zip(*xk) {
+                                *al += dl * xl;
+                            }
+                        }
+                    }
+                }
+                for (j, aj) in acc.iter().enumerate() {
+                    let o = ob * OB + j;
+                    if o >= cout {
+                        break;
+                    }
+                    for (kx, a) in aj.iter().enumerate() {
+                        // Lanes summed pairwise in a fixed order.
+                        let s = ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
+                        dw[(o * cin + ci) * 9 + ky * 3 + kx] += s;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The definition: `y[o][y][x] = b[o] + Σ w[o][c][ky][kx] · x[c][y + ky − 1][x + kx − 1]`.
+    fn naive(x: &[f32], w: &[f32], b: &[f32], c: usize, o: usize, h: usize, wd: usize) -> Vec<f32> {
+        let mut y = vec![0.0f32; o * h * wd];
+        for oo in 0..o {
+            for yy in 0..h {
+                for xx in 0..wd {
+                    let mut s = f64::from(b[oo]);
+                    for cc in 0..c {
+                        for ky in 0..3 {
+                            for kx in 0..3 {
+                                let (iy, ix) =
+                                    ((yy + ky).wrapping_sub(1), (xx + kx).wrapping_sub(1));
+                                if iy < h && ix < wd {
+                                    s += f64::from(w[((oo * c + cc) * 3 + ky) * 3 + kx])
+                                        * f64::from(x[(cc * h + iy) * wd + ix]);
+                                }
+                            }
+                        }
+                    }
+                    y[(oo * h + yy) * wd + xx] = s as f32;
+                }
+            }
+        }
+        y
+    }
+
+    fn data(n: usize, seed: f32) -> Vec<f32> {
+        (0..n).map(|i| ((i as f32 + seed) * 0.618).sin()).collect()
+    }
+
+    fn run_both(f: impl Fn(bool)) {
+        f(false);
+        if fma_kernels() {
+            f(true);
+        }
+    }
+
+    fn forward(
+        fused: bool,
+        g: &Grid,
+        xp: &[f32],
+        c: usize,
+        wt: &[f32],
+        b: Option<&[f32]>,
+        out: &mut [f32],
+    ) {
+        if fused {
+            conv(g, xp, c, wt, b, out);
+        } else {
+            conv_tiles(g, xp, c, wt, b, out);
+        }
+    }
+
+    #[test]
+    fn forward_input_and_weight_gradients_match_the_definition() {
+        // Odd channel counts (tile padding), narrow and wide, square and not.
+        for &(c, o, h, wd) in &[(3, 8, 8, 8), (5, 6, 9, 13), (8, 4, 16, 16), (2, 3, 12, 32)] {
+            let (x, w, b) = (data(c * h * wd, 1.0), data(o * c * 9, 2.0), data(o, 3.0));
+            let g = Grid::new(h, wd);
+            let want = naive(&x, &w, &b, c, o, h, wd);
+            run_both(|fused| {
+                let mut xp = vec![f32::NAN; c * g.plane];
+                g.pad(&x, &mut xp);
+                let ot = o.next_multiple_of(OB);
+                let mut out = vec![0.0; ot * g.nq];
+                let mut bt = b.clone();
+                bt.resize(ot, 0.0);
+                forward(
+                    fused,
+                    &g,
+                    &xp,
+                    c,
+                    &tile_weights(&w, o, c, false),
+                    Some(&bt),
+                    &mut out,
+                );
+                let mut y = vec![0.0; o * h * wd];
+                g.unpad(&out, &mut y);
+                for (a, e) in y.iter().zip(&want) {
+                    assert!(
+                        (a - e).abs() < 1e-4,
+                        "forward {a} vs {e} ({c},{o},{h},{wd})"
+                    );
+                }
+
+                // Gradients of L = Σ y ⊙ r: dY = r, dX and dW against the adjoint definitions.
+                let r = data(o * h * wd, 4.0);
+                let mut dyp = vec![f32::NAN; ot * g.plane];
+                g.pad(&r, &mut dyp);
+                let ct = c.next_multiple_of(OB);
+                let mut dxg = vec![0.0; ct * g.nq];
+                forward(
+                    fused,
+                    &g,
+                    &dyp[..o * g.plane],
+                    o,
+                    &tile_weights(&w, o, c, true),
+                    None,
+                    &mut dxg,
+                );
+                let mut dx = vec![0.0; c * h * wd];
+                g.unpad(&dxg, &mut dx);
+                let mut dw = vec![0.0; o * c * 9];
+                if fused {
+                    weight_grad(&g, &dyp, &xp, c, o, &mut dw);
+                } else {
+                    weight_grad_tiles(&g, &dyp, &xp, c, o, &mut dw);
+                }
+                // dX[i] = ∂L/∂x[i]: L is linear in x, so it is L(e_i) − L(0) by the definition.
+                let zero = vec![0.0; o];
+                for i in (0..c * h * wd).step_by(7) {
+                    let mut e = vec![0.0; c * h * wd];
+                    e[i] = 1.0;
+                    let li: f64 = naive(&e, &w, &zero, c, o, h, wd)
+                        .iter()
+                        .zip(&r)
+                        .map(|(a, b)| f64::from(a * b))
+                        .sum();
+                    assert!(
+                        (f64::from(dx[i]) - li).abs() < 1e-4,
+                        "dx[{i}] {} vs {li}",
+                        dx[i]
+                    );
+                }
+                for k in 0..o * c * 9 {
+                    let mut e = vec![0.0; o * c * 9];
+                    e[k] = 1.0;
+                    let lk: f64 = naive(&x, &e, &zero, c, o, h, wd)
+                        .iter()
+                        .zip(&r)
+                        .map(|(a, b)| f64::from(a * b))
+                        .sum();
+                    assert!(
+                        (f64::from(dw[k]) - lk).abs() < 1e-3,
+                        "dw[{k}] {} vs {lk}",
+                        dw[k]
+                    );
+                }
+            });
+        }
+    }
+
+    #[test]
+    fn padding_puts_zeros_everywhere_but_the_image() {
+        let g = Grid::new(3, 8);
+        let x = data(2 * 24, 0.5);
+        let mut p = vec![f32::NAN; 3 * g.plane];
+        g.pad(&x, &mut p);
+        let nonzero = p.iter().filter(|v| **v != 0.0).count();
+        assert_eq!(nonzero, x.iter().filter(|v| **v != 0.0).count());
+        assert_eq!(p[(1 + 1) * g.wp + 1 + 2], x[8 + 2]);
+        let mut back = vec![0.0; 2 * 24];
+        // unpad reads grid positions y·wp + x: the padded plane shifted by wp + 1.
+        let shifted: Vec<f32> = p
+            .chunks_exact(g.plane)
+            .flat_map(|pl| pl[g.wp + 1..g.wp + 1 + g.nq].to_vec())
+            .collect();
+        g.unpad(&shifted, &mut back);
+        assert_eq!(back, x);
+    }
+}
