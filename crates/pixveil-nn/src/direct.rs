@@ -45,6 +45,15 @@ pub(crate) fn fma_kernels() -> bool {
     }
 }
 
+/// The direct 3×3 convolution kernels this CPU runs (for benchmark reports).
+pub fn conv_kernel() -> &'static str {
+    if fma_kernels() {
+        "direct 3x3 conv (stride 1, maps >= 8 wide): AVX2+FMA kernels"
+    } else {
+        "direct 3x3 conv (stride 1, maps >= 8 wide): portable kernels"
+    }
+}
+
 /// The padded-grid geometry of one `h × w` plane.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Grid {
@@ -267,22 +276,22 @@ fn conv_tiles(
     }
 }
 
-/// `dw[o][c][t] += Σ_q dy[o][wp + 1 + q] · x[c][q + off_t]` for `o < cout`, `c < cin`
-/// (`q < nq`): the weight gradient of one image, `dy` and `x` both padded ([`Grid::pad`];
-/// `dy` with its channels padded to a multiple of [`OB`]), `dw` in `PyTorch` layout
-/// `[cout][cin][3][3]`.
+/// `dw[o][c][t] += Σ_m Σ_q dy_m[o][wp + 1 + q] · x_m[c][q + off_t]` for `o < cout`, `c < cin`
+/// (`q < nq`): the weight gradient of `imgs` images (their lanes summed before one horizontal
+/// sum per weight, which keeps small maps efficient), `dy` and `x` both padded ([`Grid::pad`];
+/// image after image, `dy` with its channels padded to a multiple of [`OB`]), `dw` in
+/// `PyTorch` layout `[cout][cin][3][3]`.
 pub(crate) fn weight_grad(
     g: &Grid,
     dy: &[f32],
     x: &[f32],
-    cin: usize,
-    cout: usize,
+    (imgs, cin, cout): (usize, usize, usize),
     dw: &mut [f32],
 ) {
-    assert_eq!(x.len(), cin * g.plane, "padded input size");
+    assert_eq!(x.len(), imgs * cin * g.plane, "padded input size");
     assert_eq!(
         dy.len(),
-        cout.next_multiple_of(OB) * g.plane,
+        imgs * cout.next_multiple_of(OB) * g.plane,
         "padded gradient size"
     );
     assert_eq!(dw.len(), cout * cin * 9, "weight gradient size");
@@ -291,11 +300,11 @@ pub(crate) fn weight_grad(
         // SAFETY: the CPU supports AVX2 and FMA (checked just above).
         #[allow(unsafe_code)]
         unsafe {
-            weight_grad_fma(g, dy, x, cin, cout, dw)
+            weight_grad_fma(g, dy, x, (imgs, cin, cout), dw)
         };
         return;
     }
-    weight_grad_tiles(g, dy, x, cin, cout, dw);
+    weight_grad_tiles(g, dy, x, (imgs, cin, cout), dw);
 }
 
 /// [`weight_grad_tiles`] with AVX2 + FMA intrinsics: per (channel tile, input channel, kernel
@@ -304,34 +313,44 @@ pub(crate) fn weight_grad(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[allow(unsafe_code)]
-fn weight_grad_fma(g: &Grid, dy: &[f32], x: &[f32], cin: usize, cout: usize, dw: &mut [f32]) {
+fn weight_grad_fma(
+    g: &Grid,
+    dy: &[f32],
+    x: &[f32],
+    (imgs, cin, cout): (usize, usize, usize),
+    dw: &mut [f32],
+) {
     use std::arch::x86_64::*;
     const _: () = assert!(
         OB == 4 && L == 8,
         "the kernel is written for 4 channels × 8 lanes"
     );
     let (nq, plane, wp) = (g.nq, g.plane, g.wp);
-    for (ob, dyb) in dy.chunks_exact(OB * plane).enumerate() {
-        let dys: [&[f32]; OB] =
-            std::array::from_fn(|j| &dyb[j * plane + wp + 1..j * plane + wp + 1 + nq]);
-        for (ci, xs) in x.chunks_exact(plane).enumerate() {
+    let (dy_len, x_len) = (dy.len() / imgs, x.len() / imgs);
+    for ob in 0..dy_len / (OB * plane) {
+        for ci in 0..cin {
             for ky in 0..3 {
-                // Loads reach q0 + kx + 7 ≤ nq + 1.
-                let row = &xs[ky * wp..ky * wp + nq + 2];
                 let mut acc = [_mm256_setzero_ps(); 12];
-                for q0 in (0..nq).step_by(L) {
-                    // SAFETY: q0 + 8 ≤ nq = dys[j].len() and q0 + 2 + 8 ≤ nq + 2 = row.len()
-                    // (nq is a multiple of 8).
-                    unsafe {
-                        let xv = [
-                            _mm256_loadu_ps(row.as_ptr().add(q0)),
-                            _mm256_loadu_ps(row.as_ptr().add(q0 + 1)),
-                            _mm256_loadu_ps(row.as_ptr().add(q0 + 2)),
-                        ];
-                        for (j, d) in dys.iter().enumerate() {
-                            let dv = _mm256_loadu_ps(d.as_ptr().add(q0));
-                            for (kx, xk) in xv.iter().enumerate() {
-                                acc[3 * j + kx] = _mm256_fmadd_ps(dv, *xk, acc[3 * j + kx]);
+                for (dym, xm) in dy.chunks_exact(dy_len).zip(x.chunks_exact(x_len)) {
+                    let dyb = &dym[ob * OB * plane..(ob + 1) * OB * plane];
+                    let dys: [&[f32]; OB] =
+                        std::array::from_fn(|j| &dyb[j * plane + wp + 1..j * plane + wp + 1 + nq]);
+                    // Loads reach q0 + kx + 7 ≤ nq + 1.
+                    let row = &xm[ci * plane + ky * wp..ci * plane + ky * wp + nq + 2];
+                    for q0 in (0..nq).step_by(L) {
+                        // SAFETY: q0 + 8 ≤ nq = dys[j].len() and q0 + 2 + 8 ≤ nq + 2 =
+                        // row.len() (nq is a multiple of 8).
+                        unsafe {
+                            let xv = [
+                                _mm256_loadu_ps(row.as_ptr().add(q0)),
+                                _mm256_loadu_ps(row.as_ptr().add(q0 + 1)),
+                                _mm256_loadu_ps(row.as_ptr().add(q0 + 2)),
+                            ];
+                            for (j, d) in dys.iter().enumerate() {
+                                let dv = _mm256_loadu_ps(d.as_ptr().add(q0));
+                                for (kx, xk) in xv.iter().enumerate() {
+                                    acc[3 * j + kx] = _mm256_fmadd_ps(dv, *xk, acc[3 * j + kx]);
+                                }
                             }
                         }
                     }
@@ -354,28 +373,39 @@ fn weight_grad_fma(g: &Grid, dy: &[f32], x: &[f32], cin: usize, cout: usize, dw:
 }
 
 #[inline(always)]
-fn weight_grad_tiles(g: &Grid, dy: &[f32], x: &[f32], cin: usize, cout: usize, dw: &mut [f32]) {
+fn weight_grad_tiles(
+    g: &Grid,
+    dy: &[f32],
+    x: &[f32],
+    (imgs, cin, cout): (usize, usize, usize),
+    dw: &mut [f32],
+) {
     let (nq, plane, wp) = (g.nq, g.plane, g.wp);
-    for (ob, dyb) in dy.chunks_exact(OB * plane).enumerate() {
-        let dys: [&[f32]; OB] =
-            std::array::from_fn(|j| &dyb[j * plane + wp + 1..j * plane + wp + 1 + nq]);
-        for (ci, xs) in x.chunks_exact(plane).enumerate() {
+    let (dy_len, x_len) = (dy.len() / imgs, x.len() / imgs);
+    for ob in 0..dy_len / (OB * plane) {
+        for ci in 0..cin {
             for ky in 0..3 {
-                // Loads reach q0 + kx + L − 1 ≤ nq + 1.
-                let row = &xs[ky * wp..ky * wp + nq + 2];
                 // acc[j][kx]: output channel ob·OB + j, tap (ky, kx), one lane per q mod L.
                 let mut acc = [[[0.0f32; L]; 3]; OB];
-                for q0 in (0..nq).step_by(L) {
-                    let xv: [&[f32; L]; 3] = std::array::from_fn(|kx| {
-                        row[q0 + kx..q0 + kx + L]
-                            .try_into()
-                            .expect("a slice of L floats")
-                    });
-                    for (aj, d) in acc.iter_mut().zip(&dys) {
-                        let d: &[f32; L] = d[q0..q0 + L].try_into().expect("a slice of L floats");
-                        for (a, xk) in aj.iter_mut().zip(&xv) {
-                            for ((al, &dl), &xl) in a.iter_mut().zip(d).zip(*xk) {
-                                *al += dl * xl;
+                for (dym, xm) in dy.chunks_exact(dy_len).zip(x.chunks_exact(x_len)) {
+                    let dyb = &dym[ob * OB * plane..(ob + 1) * OB * plane];
+                    let dys: [&[f32]; OB] =
+                        std::array::from_fn(|j| &dyb[j * plane + wp + 1..j * plane + wp + 1 + nq]);
+                    // Loads reach q0 + kx + L − 1 ≤ nq + 1.
+                    let row = &xm[ci * plane + ky * wp..ci * plane + ky * wp + nq + 2];
+                    for q0 in (0..nq).step_by(L) {
+                        let xv: [&[f32; L]; 3] = std::array::from_fn(|kx| {
+                            row[q0 + kx..q0 + kx + L]
+                                .try_into()
+                                .expect("a slice of L floats")
+                        });
+                        for (aj, d) in acc.iter_mut().zip(&dys) {
+                            let d: &[f32; L] =
+                                d[q0..q0 + L].try_into().expect("a slice of L floats");
+                            for (a, xk) in aj.iter_mut().zip(&xv) {
+                                for ((al, &dl), &xl) in a.iter_mut().zip(d).zip(*xk) {
+                                    *al += dl * xl;
+                                }
                             }
                         }
                     }
@@ -391,6 +421,102 @@ fn weight_grad_tiles(g: &Grid, dy: &[f32], x: &[f32], cin: usize, cout: usize, d
                         dw[(o * cin + ci) * 9 + ky * 3 + kx] += s;
                     }
                 }
+            }
+        }
+    }
+}
+
+/// `c = a · b` for a short `a` (`m × k`, row-major) and a wide, contiguous `b` (`k × n`,
+/// row-major), `c` row-major `m × n`, with no packing: tiles of [`OB`] rows × 16 columns
+/// read `b`'s rows in place (AVX2 + FMA when the CPU has them, else portable; rows past the
+/// last whole tile and columns past the last 16 in plain loops). For convolutions with few
+/// output channels, where a general GEMM spends as long packing `b` as multiplying.
+pub(crate) fn wide_gemm(a: &[f32], (m, k, n): (usize, usize, usize), b: &[f32], c: &mut [f32]) {
+    assert!(
+        a.len() >= m * k && b.len() >= k * n && c.len() >= m * n,
+        "wide GEMM sizes"
+    );
+    let (mt, nt) = (m / OB * OB, n / 16 * 16);
+    #[cfg(target_arch = "x86_64")]
+    if fma_kernels() {
+        // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+        #[allow(unsafe_code)]
+        unsafe {
+            wide_gemm_fma(a, (mt, k, n), b, c)
+        };
+    } else {
+        wide_gemm_tiles(a, (mt, k, n), b, c);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    wide_gemm_tiles(a, (mt, k, n), b, c);
+    // Remainder rows (all columns) and the remainder columns of the tiled rows.
+    for i in 0..m {
+        let from = if i < mt { nt } else { 0 };
+        for j in from..n {
+            let mut s = 0.0f32;
+            for kk in 0..k {
+                s += a[i * k + kk] * b[kk * n + j];
+            }
+            c[i * n + j] = s;
+        }
+    }
+}
+
+/// The tiled part of [`wide_gemm`] (rows `..mt`, columns `..n / 16 · 16`), portable.
+fn wide_gemm_tiles(a: &[f32], (mt, k, n): (usize, usize, usize), b: &[f32], c: &mut [f32]) {
+    for ib in (0..mt).step_by(OB) {
+        for q0 in (0..n / 16 * 16).step_by(16) {
+            let mut acc = [[0.0f32; 16]; OB];
+            for kk in 0..k {
+                let x: &[f32; 16] = b[kk * n + q0..kk * n + q0 + 16]
+                    .try_into()
+                    .expect("a slice of 16 floats");
+                for (j, aj) in acc.iter_mut().enumerate() {
+                    let w = a[(ib + j) * k + kk];
+                    for (al, &xl) in aj.iter_mut().zip(x) {
+                        *al += w * xl;
+                    }
+                }
+            }
+            for (j, aj) in acc.iter().enumerate() {
+                c[(ib + j) * n + q0..(ib + j) * n + q0 + 16].copy_from_slice(aj);
+            }
+        }
+    }
+}
+
+/// [`wide_gemm_tiles`] with AVX2 + FMA intrinsics: eight `ymm` accumulators, per row of `b` two
+/// loads, four broadcasts and eight fused multiply-adds.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(unsafe_code)]
+fn wide_gemm_fma(a: &[f32], (mt, k, n): (usize, usize, usize), b: &[f32], c: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let b = &b[..k * n];
+    for ib in (0..mt).step_by(OB) {
+        let rows: [&[f32]; OB] = std::array::from_fn(|j| &a[(ib + j) * k..(ib + j + 1) * k]);
+        for q0 in (0..n / 16 * 16).step_by(16) {
+            let mut acc = [_mm256_setzero_ps(); 8];
+            for kk in 0..k {
+                let x = &b[kk * n + q0..kk * n + q0 + 16];
+                // SAFETY: `x` holds 16 floats.
+                let (x0, x1) = unsafe {
+                    (
+                        _mm256_loadu_ps(x.as_ptr()),
+                        _mm256_loadu_ps(x.as_ptr().add(8)),
+                    )
+                };
+                for (j, r) in rows.iter().enumerate() {
+                    let w = _mm256_set1_ps(r[kk]);
+                    acc[2 * j] = _mm256_fmadd_ps(w, x0, acc[2 * j]);
+                    acc[2 * j + 1] = _mm256_fmadd_ps(w, x1, acc[2 * j + 1]);
+                }
+            }
+            for (i, v) in acc.iter().enumerate() {
+                let at = (ib + i / 2) * n + q0 + (i % 2) * 8;
+                let o = &mut c[at..at + 8];
+                // SAFETY: `o` holds 8 floats.
+                unsafe { _mm256_storeu_ps(o.as_mut_ptr(), *v) };
             }
         }
     }
@@ -504,9 +630,9 @@ mod tests {
                 g.unpad(&dxg, &mut dx);
                 let mut dw = vec![0.0; o * c * 9];
                 if fused {
-                    weight_grad(&g, &dyp, &xp, c, o, &mut dw);
+                    weight_grad(&g, &dyp, &xp, (1, c, o), &mut dw);
                 } else {
-                    weight_grad_tiles(&g, &dyp, &xp, c, o, &mut dw);
+                    weight_grad_tiles(&g, &dyp, &xp, (1, c, o), &mut dw);
                 }
                 // dX[i] = ∂L/∂x[i]: L is linear in x, so it is L(e_i) − L(0) by the definition.
                 let zero = vec![0.0; o];
@@ -539,6 +665,77 @@ mod tests {
                     );
                 }
             });
+        }
+    }
+
+    #[test]
+    fn weight_gradient_of_several_images_is_the_sum_of_theirs() {
+        let (c, o, h, wd) = (3usize, 5usize, 8, 10);
+        let g = Grid::new(h, wd);
+        let ot = o.next_multiple_of(OB);
+        let mut xp = vec![0.0; 3 * c * g.plane];
+        let mut dyp = vec![0.0; 3 * ot * g.plane];
+        for m in 0..3 {
+            let x = data(c * h * wd, m as f32 * 10.0);
+            let dy = data(o * h * wd, m as f32 * 10.0 + 5.0);
+            g.pad(&x, &mut xp[m * c * g.plane..(m + 1) * c * g.plane]);
+            g.pad(&dy, &mut dyp[m * ot * g.plane..(m + 1) * ot * g.plane]);
+        }
+        run_both(|fused| {
+            let wgrad = |imgs: usize, x: &[f32], dy: &[f32], dw: &mut [f32]| {
+                if fused {
+                    weight_grad(&g, dy, x, (imgs, c, o), dw);
+                } else {
+                    weight_grad_tiles(&g, dy, x, (imgs, c, o), dw);
+                }
+            };
+            let mut all = vec![0.0; o * c * 9];
+            wgrad(3, &xp, &dyp, &mut all);
+            let mut each = vec![0.0; o * c * 9];
+            for m in 0..3 {
+                let mut one = vec![0.0; o * c * 9];
+                wgrad(
+                    1,
+                    &xp[m * c * g.plane..(m + 1) * c * g.plane],
+                    &dyp[m * ot * g.plane..(m + 1) * ot * g.plane],
+                    &mut one,
+                );
+                each.iter_mut().zip(&one).for_each(|(e, v)| *e += v);
+            }
+            for (a, e) in all.iter().zip(&each) {
+                assert!((a - e).abs() < 1e-3 * (1.0 + e.abs()), "{a} vs {e}");
+            }
+        });
+    }
+
+    #[test]
+    fn wide_gemm_matches_the_product() {
+        for &(m, k, n) in &[
+            (4usize, 49usize, 512usize),
+            (6, 7, 37),
+            (3, 5, 16),
+            (8, 1, 9),
+        ] {
+            let (a, b) = (data(m * k, 1.5), data(k * n, 2.5));
+            let mut c = vec![f32::NAN; m * n];
+            wide_gemm(&a, (m, k, n), &b, &mut c);
+            let mut p = vec![f32::NAN; m * n];
+            // The portable tiles, then the same remainder loops.
+            wide_gemm_tiles(&a, (m / OB * OB, k, n), &b, &mut p);
+            for i in 0..m {
+                for j in 0..n {
+                    let e: f64 = (0..k)
+                        .map(|kk| f64::from(a[i * k + kk]) * f64::from(b[kk * n + j]))
+                        .sum();
+                    assert!(
+                        (f64::from(c[i * n + j]) - e).abs() < 1e-4,
+                        "({m},{k},{n}) [{i},{j}]"
+                    );
+                    if i < m / OB * OB && j < n / 16 * 16 {
+                        assert!((f64::from(p[i * n + j]) - e).abs() < 1e-4);
+                    }
+                }
+            }
         }
     }
 

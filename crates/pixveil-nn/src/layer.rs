@@ -717,6 +717,20 @@ const PAD: u32 = u32::MAX;
 /// matrices are rebuilt in backward (memory over time for wide layers).
 pub const COL_CACHE_FLOATS: usize = 1 << 23;
 
+/// Most output channels for which a convolution's forward GEMM runs on
+/// [`direct::wide_gemm`] (no packing) instead of the general GEMM.
+const WIDE_GEMM_ROWS: usize = 8;
+
+/// `out = w · col` (`o × kr` times `kr × ld`): [`direct::wide_gemm`] for at most
+/// [`WIDE_GEMM_ROWS`] output channels, the general GEMM otherwise.
+fn conv_gemm(w: &[f32], (o, kr, ld): (usize, usize, usize), col: &[f32], out: &mut [f32]) {
+    if o <= WIDE_GEMM_ROWS {
+        direct::wide_gemm(w, (o, kr, ld), col, out);
+    } else {
+        gemm(1.0, Mat::rows(w, o, kr), Mat::rows(col, kr, ld), 0.0, out);
+    }
+}
+
 /// Convolution forward; in training mode with small `im2col` matrices, also returns them
 /// (one per image group) for the backward pass.
 fn conv_forward(
@@ -745,7 +759,7 @@ fn conv_forward(
             let ld = g.group_cols(xs, &table, &mut col);
             if ld == cols {
                 // One image: its `O × P` output is the GEMM's, written in place.
-                gemm(1.0, Mat::rows(w, o, kr), Mat::rows(&col, kr, ld), 0.0, ys);
+                conv_gemm(w, (o, kr, ld), &col, ys);
                 if let Some(bi) = bi {
                     for (dst, &b) in ys.chunks_exact_mut(cols).zip(&params[bi].value) {
                         dst.iter_mut().for_each(|d| *d += b);
@@ -753,13 +767,7 @@ fn conv_forward(
                 }
             } else {
                 let mut out = vec![0.0f32; o * ld];
-                gemm(
-                    1.0,
-                    Mat::rows(w, o, kr),
-                    Mat::rows(&col, kr, ld),
-                    0.0,
-                    &mut out,
-                );
+                conv_gemm(w, (o, kr, ld), &col, &mut out);
                 // Scatter `O × (g·P)` into `g` images of `O × P`, adding the bias.
                 for (j, yi) in ys.chunks_exact_mut(out_len).enumerate() {
                     for (ch, dst) in yi.chunks_exact_mut(cols).enumerate() {
@@ -960,28 +968,44 @@ fn direct_backward(
             || {
                 let dxg = if need_dx { ct * grid.nq } else { 0 };
                 (
-                    vec![0.0f32; c * grid.plane],
-                    vec![0.0f32; ot * grid.plane],
+                    vec![0.0f32; DIRECT_CHUNK * c * grid.plane],
+                    vec![0.0f32; DIRECT_CHUNK * ot * grid.plane],
                     vec![0.0f32; dxg],
                 )
             },
             |(xp, dyp, dxg), ((xs, dys), mut dxs)| {
-                let mut dw = vec![0.0f32; o * c * 9];
-                let mut db = vec![0.0f32; if bi.is_some() { o } else { 0 }];
-                for (j, (xi, dyi)) in xs
+                let imgs = xs.len() / in_len;
+                let (xp, dyp) = (
+                    &mut xp[..imgs * c * grid.plane],
+                    &mut dyp[..imgs * ot * grid.plane],
+                );
+                for (xi, xpi) in xs
                     .chunks_exact(in_len)
-                    .zip(dys.chunks_exact(out_len))
-                    .enumerate()
+                    .zip(xp.chunks_exact_mut(c * grid.plane))
                 {
-                    grid.pad(xi, xp);
-                    grid.pad(dyi, dyp);
-                    direct::weight_grad(&grid, dyp, xp, c, o, &mut dw);
+                    grid.pad(xi, xpi);
+                }
+                for (dyi, dypi) in dys
+                    .chunks_exact(out_len)
+                    .zip(dyp.chunks_exact_mut(ot * grid.plane))
+                {
+                    grid.pad(dyi, dypi);
+                }
+                let mut dw = vec![0.0f32; o * c * 9];
+                direct::weight_grad(&grid, dyp, xp, (imgs, c, o), &mut dw);
+                let mut db = vec![0.0f32; if bi.is_some() { o } else { 0 }];
+                for dyi in dys.chunks_exact(out_len) {
                     for (d, plane) in db.iter_mut().zip(dyi.chunks_exact(hw)) {
                         *d += plane.iter().sum::<f32>();
                     }
-                    if let Some(dxs) = dxs.as_deref_mut() {
-                        direct::conv(&grid, &dyp[..o * grid.plane], o, &flipped, None, dxg);
-                        grid.unpad(dxg, &mut dxs[j * in_len..(j + 1) * in_len]);
+                }
+                if let Some(dxs) = dxs.as_deref_mut() {
+                    for (dypi, dxi) in dyp
+                        .chunks_exact(ot * grid.plane)
+                        .zip(dxs.chunks_exact_mut(in_len))
+                    {
+                        direct::conv(&grid, &dypi[..o * grid.plane], o, &flipped, None, dxg);
+                        grid.unpad(dxg, dxi);
                     }
                 }
                 (dw, db)

@@ -4,7 +4,8 @@
 //!
 //! The backend is hand-written pure-Rust CPU code, chosen for compile time on the 2-core
 //! CI machine (see the crate README for the measurement): batched `NCHW` tensors,
-//! convolution as `im2col` + SGEMM (`matrixmultiply`, runtime AVX2/FMA dispatch), batch
+//! convolution as direct 3×3 kernels ([`direct`], AVX2/FMA or portable, chosen at run time)
+//! or `im2col` + SGEMM (`matrixmultiply`, runtime AVX2/FMA dispatch), batch
 //! norm, ReLU, `x²`, max and global average pooling, residual blocks, softmax
 //! cross-entropy with hand-written backward passes (checked against finite differences),
 //! SGD with momentum and Adam, step / multi-step / cosine schedules. Work is split over
@@ -26,7 +27,7 @@ pub mod backend;
 #[cfg(feature = "tch")]
 pub mod backend_tch;
 pub mod checkpoint;
-mod direct;
+pub mod direct;
 pub mod error;
 mod gemm;
 pub mod layer;
@@ -39,6 +40,7 @@ pub mod train;
 pub use augment::{augment_batch, Augmentation};
 pub use backend::Backend;
 pub use checkpoint::{load, save, CheckpointMeta, FORMAT_VERSION};
+pub use direct::conv_kernel;
 pub use error::{Error, Result};
 pub use gemm::gemm_kernel;
 pub use layer::Layer;
