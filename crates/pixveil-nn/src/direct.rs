@@ -426,6 +426,108 @@ fn weight_grad_tiles(
     }
 }
 
+/// A strided convolution (`k × k`, stride `s ≥ 2`, padding `p`) as a 3×3 stride-1 one over
+/// `s²` phase planes per input channel ("space to depth"), when its kernel spans at most three
+/// phases (`k ≤ 3s`) and the zero taps this adds cost less than `im2col`'s gather would:
+/// `9s² ≤ 2k²` (TenSEAL's 7×7 / 3 and the HE CNN's 5×5 / 2 qualify; ResNet's 3×3 / 2 does
+/// not). Phase plane `(c, py, px)` holds the padded input at rows `a·s + py` and columns
+/// `b·s + px` at grid position `a·wp + b`, so tap `(ky, kx)` of the original kernel is tap
+/// `(ky / s, kx / s)` of phase `(ky mod s, kx mod s)`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Phases {
+    c: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    s: usize,
+    p: usize,
+    /// The output grid (`oh × ow`).
+    pub(crate) grid: Grid,
+}
+
+impl Phases {
+    /// The phase layout of a convolution, or `None` when it does not qualify (see above), or
+    /// its output is narrower than [`MIN_SIDE`] or does not fit the three-phase reach.
+    pub(crate) fn new(
+        [c, h, w]: [usize; 3],
+        (k, s, p): (usize, usize, usize),
+        [oh, ow]: [usize; 2],
+    ) -> Option<Self> {
+        if s < 2 || k > 3 * s || 9 * s * s > 2 * k * k || ow < MIN_SIDE {
+            return None;
+        }
+        Some(Self {
+            c,
+            h,
+            w,
+            k,
+            s,
+            p,
+            grid: Grid::new(oh, ow),
+        })
+    }
+
+    /// Phase planes of the input (`c·s²` planes).
+    pub(crate) fn channels(&self) -> usize {
+        self.c * self.s * self.s
+    }
+
+    /// Writes the phase planes of one image (`x`: `c·h·w` floats) into `dst`
+    /// (`channels()·plane` floats), zeros outside the padded input.
+    pub(crate) fn fill(&self, x: &[f32], dst: &mut [f32]) {
+        let (g, s, p) = (self.grid, self.s, self.p);
+        dst.fill(0.0);
+        // Grid columns b whose input column b·s + px − p lies inside the image: lo..hi.
+        let cols = |px: usize| {
+            let lo = p.saturating_sub(px).div_ceil(s);
+            let hi = (self.w + p).saturating_sub(px).div_ceil(s).min(g.wp);
+            (lo, hi.max(lo))
+        };
+        for (ci, plane) in x.chunks_exact(self.h * self.w).enumerate() {
+            for py in 0..s {
+                for px in 0..s {
+                    let d = &mut dst[((ci * s + py) * s + px) * g.plane..][..g.plane];
+                    let (lo, hi) = cols(px);
+                    if lo == hi {
+                        continue;
+                    }
+                    // Rows a with a·s + py − p inside the image.
+                    for a in 0..g.plane / g.wp {
+                        let Some(iy) = (a * s + py).checked_sub(p).filter(|&iy| iy < self.h) else {
+                            continue;
+                        };
+                        let row = &plane[iy * self.w..(iy + 1) * self.w];
+                        let src = row[lo * s + px - p..].iter().step_by(s);
+                        for (v, &x) in d[a * g.wp + lo..a * g.wp + hi].iter_mut().zip(src) {
+                            *v = x;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Weights `[o][c][k][k]` as [`tile_weights`] of the 3×3 phase convolution
+    /// (`[o][c·s²][3][3]`, zero where no original tap lands).
+    pub(crate) fn weights(&self, w: &[f32], o: usize) -> Vec<f32> {
+        let (c, k, s) = (self.c, self.k, self.s);
+        let cp = self.channels();
+        let mut w3 = vec![0.0f32; o * cp * 9];
+        for oo in 0..o {
+            for ci in 0..c {
+                for ky in 0..k {
+                    for kx in 0..k {
+                        let phase = (ci * s + ky % s) * s + kx % s;
+                        let tap = (ky / s) * 3 + kx / s;
+                        w3[(oo * cp + phase) * 9 + tap] = w[((oo * c + ci) * k + ky) * k + kx];
+                    }
+                }
+            }
+        }
+        tile_weights(&w3, o, cp, false)
+    }
+}
+
 /// `c = a · b` for a short `a` (`m × k`, row-major) and a wide, contiguous `b` (`k × n`,
 /// row-major), `c` row-major `m × n`, with no packing: tiles of [`OB`] rows × 16 columns
 /// read `b`'s rows in place (AVX2 + FMA when the CPU has them, else portable; rows past the
@@ -737,6 +839,70 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The definition at any stride and padding.
+    fn naive_strided(
+        x: &[f32],
+        w: &[f32],
+        [c, h, wd]: [usize; 3],
+        (o, k, s, p): (usize, usize, usize, usize),
+    ) -> (Vec<f32>, [usize; 2]) {
+        let (oh, ow) = ((h + 2 * p - k) / s + 1, (wd + 2 * p - k) / s + 1);
+        let mut y = vec![0.0f32; o * oh * ow];
+        for oo in 0..o {
+            for yy in 0..oh {
+                for xx in 0..ow {
+                    let mut acc = 0.0f64;
+                    for cc in 0..c {
+                        for ky in 0..k {
+                            for kx in 0..k {
+                                let (iy, ix) =
+                                    ((yy * s + ky).wrapping_sub(p), (xx * s + kx).wrapping_sub(p));
+                                if iy < h && ix < wd {
+                                    acc += f64::from(w[((oo * c + cc) * k + ky) * k + kx])
+                                        * f64::from(x[(cc * h + iy) * wd + ix]);
+                                }
+                            }
+                        }
+                    }
+                    y[(oo * oh + yy) * ow + xx] = acc as f32;
+                }
+            }
+        }
+        (y, [oh, ow])
+    }
+
+    #[test]
+    fn strided_convolutions_through_phase_planes_match_the_definition() {
+        // TenSEAL's 7×7 / 3, the HE CNN's 5×5 / 2, padded and multi-channel variants.
+        for &(c, h, wd, o, k, s, p) in &[
+            (1usize, 28usize, 28usize, 4usize, 7usize, 3usize, 0usize),
+            (1, 28, 28, 8, 5, 2, 0),
+            (2, 20, 23, 3, 5, 2, 2),
+            (3, 30, 30, 5, 9, 3, 1),
+        ] {
+            let (x, w) = (data(c * h * wd, 0.3), data(o * c * k * k, 0.7));
+            let (want, [oh, ow]) = naive_strided(&x, &w, [c, h, wd], (o, k, s, p));
+            let ph = Phases::new([c, h, wd], (k, s, p), [oh, ow]).expect("qualifies");
+            let mut planes = vec![f32::NAN; ph.channels() * ph.grid.plane];
+            ph.fill(&x, &mut planes);
+            let wt = ph.weights(&w, o);
+            run_both(|fused| {
+                let mut out = vec![0.0; o.next_multiple_of(OB) * ph.grid.nq];
+                forward(fused, &ph.grid, &planes, ph.channels(), &wt, None, &mut out);
+                let mut y = vec![0.0; o * oh * ow];
+                ph.grid.unpad(&out, &mut y);
+                for (a, e) in y.iter().zip(&want) {
+                    assert!(
+                        (a - e).abs() < 1e-4,
+                        "{a} vs {e} ({c},{h},{wd},{o},{k},{s},{p})"
+                    );
+                }
+            });
+        }
+        // ResNet's 3×3 / 2 would waste 4× the work on zero taps: not taken.
+        assert!(Phases::new([8, 32, 32], (3, 2, 1), [16, 16]).is_none());
     }
 
     #[test]

@@ -9,7 +9,7 @@
 
 use rayon::prelude::*;
 
-use crate::direct::{self, Grid};
+use crate::direct::{self, Grid, Phases};
 use crate::gemm::{gemm, Mat};
 use crate::model::Param;
 use crate::profile::{self, Pass};
@@ -740,9 +740,15 @@ fn conv_forward(
     train: bool,
 ) -> (Tensor, Vec<Vec<f32>>) {
     let (g, wi, bi) = ConvGeom::new(layer, x);
+    let bias = bi.map(|b| params[b].value.as_slice());
     if g.direct() {
-        let bias = bi.map(|b| params[b].value.as_slice());
         return (direct_forward(&g, x, &params[wi].value, bias), Vec::new());
+    }
+    if let Some(ph) = Phases::new([g.c, g.h, g.w], (g.k, g.s, g.p), [g.oh, g.ow]) {
+        return (
+            phases_forward(&g, &ph, x, &params[wi].value, bias),
+            Vec::new(),
+        );
     }
     let (kr, cols, o) = (g.krows(), g.cols(), g.o);
     let w = &params[wi].value;
@@ -916,6 +922,44 @@ fn direct_forward(g: &ConvGeom, x: &Tensor, w: &[f32], bias: Option<&[f32]>) -> 
             |(xp, out), (yi, xi)| {
                 grid.pad(xi, xp);
                 direct::conv(&grid, xp, g.c, &wt, bias.as_deref(), out);
+                grid.unpad(out, yi);
+            },
+        );
+    y
+}
+
+/// Forward of a strided convolution through phase planes ([`Phases`]), image by image in
+/// parallel (its backward pass stays `im2col` + GEMM).
+fn phases_forward(
+    g: &ConvGeom,
+    ph: &Phases,
+    x: &Tensor,
+    w: &[f32],
+    bias: Option<&[f32]>,
+) -> Tensor {
+    let grid = ph.grid;
+    let ot = g.o.next_multiple_of(direct::OB);
+    let wt = ph.weights(w, g.o);
+    let bias = bias.map(|b| {
+        let mut v = b.to_vec();
+        v.resize(ot, 0.0);
+        v
+    });
+    let mut y = Tensor::zeros(x.n, [g.o, g.oh, g.ow]);
+    let (in_len, out_len) = (x.sample_len(), g.o * g.cols());
+    y.data
+        .par_chunks_mut(out_len)
+        .zip(x.data.par_chunks(in_len))
+        .for_each_init(
+            || {
+                (
+                    vec![0.0f32; ph.channels() * grid.plane],
+                    vec![0.0f32; ot * grid.nq],
+                )
+            },
+            |(planes, out), (yi, xi)| {
+                ph.fill(xi, planes);
+                direct::conv(&grid, planes, ph.channels(), &wt, bias.as_deref(), out);
                 grid.unpad(out, yi);
             },
         );
