@@ -207,10 +207,12 @@ pub fn train_epoch_scheduled(
         let y: Vec<u8> = batch.iter().map(|&i| labels[i]).collect();
         grads.iter_mut().for_each(|g| g.fill(0.0));
         let mut per = Vec::new();
-        model.forward_backward(x, &mut grads, &mut |logits| {
-            let (p, g) = profile::time(Kind::Loss, Pass::Backward, || softmax_ce(logits, &y));
-            per = p;
-            g
+        profile::on_pool(|| {
+            model.forward_backward(x, &mut grads, &mut |logits| {
+                let (p, g) = profile::time(Kind::Loss, Pass::Backward, || softmax_ce(logits, &y));
+                per = p;
+                g
+            })
         })?;
         let batch_loss: f64 = per.iter().map(|p| p.0).sum();
         if !batch_loss.is_finite() {
@@ -250,9 +252,11 @@ pub(crate) const EVAL_BATCH: usize = 256;
 /// Logits of every image, in evaluation mode, batch by batch.
 fn logits(model: &Model, images: &ImageBatch) -> Result<Vec<Tensor>> {
     let idx: Vec<usize> = (0..images.len()).collect();
-    idx.chunks(EVAL_BATCH)
-        .map(|b| model.forward_batch(Tensor::from_images(images, b)))
-        .collect()
+    profile::on_pool(|| {
+        idx.chunks(EVAL_BATCH)
+            .map(|b| model.forward_batch(Tensor::from_images(images, b)))
+            .collect()
+    })
 }
 
 /// Mean loss and accuracy of `model` on `images` / `labels` (evaluation mode).
