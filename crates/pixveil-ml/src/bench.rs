@@ -186,6 +186,8 @@ pub struct TrainBenchReport {
     pub cpu_features: Vec<&'static str>,
     /// The GEMM kernel the Rust engine runs on this CPU.
     pub gemm: &'static str,
+    /// The direct-convolution kernels the Rust engine runs on this CPU.
+    pub conv: &'static str,
     /// Worker threads.
     pub threads: usize,
     /// Mini-batch size.
@@ -443,6 +445,7 @@ pub fn bench_train(req: &TrainBenchRequest) -> Result<TrainBenchReport> {
         cpu: pixveil_core::machine::cpu_model(),
         cpu_features: pixveil_core::machine::cpu_features(),
         gemm: pixveil_nn::gemm_kernel(),
+        conv: pixveil_nn::conv_kernel(),
         threads: rayon::current_num_threads(),
         batch_size: req.batch_size,
         images: first.images,

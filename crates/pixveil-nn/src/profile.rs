@@ -238,7 +238,7 @@ mod tests {
         // Profile on, called from a thread outside any pool: `f` runs on the global pool and
         // its times are added here; the worker keeps its own (off) profile.
         enable(true);
-        let idx = on_pool(|| time(Kind::Conv, Pass::Backward, || rayon::current_thread_index()));
+        let idx = on_pool(|| time(Kind::Conv, Pass::Backward, rayon::current_thread_index));
         enable(false);
         assert!(idx.is_some(), "ran on a pool thread");
         let snap = snapshot();

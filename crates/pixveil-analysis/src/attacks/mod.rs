@@ -179,7 +179,10 @@ impl Model {
 
     fn check_blocks(&self, shape: Shape) -> Result<()> {
         if let Unit::Nibble { block } = self.unit {
-            if block == 0 || !shape.height().is_multiple_of(block) || !shape.width().is_multiple_of(block) {
+            if block == 0
+                || !shape.height().is_multiple_of(block)
+                || !shape.width().is_multiple_of(block)
+            {
                 return Err(Error::InvalidParameter(format!(
                     "block {block} does not divide the {shape} image"
                 )));

@@ -94,9 +94,10 @@ fn bench_train(a: &BenchArgs) -> Result<()> {
         return Ok(());
     }
     println!(
-        "{} ({}); {}",
+        "{} ({}); {}; {}",
         report.cpu,
         report.cpu_features.join(", "),
+        report.conv,
         report.gemm
     );
     println!(

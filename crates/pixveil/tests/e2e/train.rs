@@ -610,6 +610,7 @@ fn bench_train_json_contract() {
     assert!(r["threads"].as_u64().unwrap() >= 1);
     assert!(!r["cpu"].as_str().unwrap().is_empty());
     assert!(r["gemm"].as_str().unwrap().starts_with("matrixmultiply"));
+    assert!(r["conv"].as_str().unwrap().starts_with("direct 3x3 conv"));
     let rows = r["rows"].as_array().unwrap();
     let models: Vec<&str> = rows.iter().map(|x| x["model"].as_str().unwrap()).collect();
     assert_eq!(models, ["tenseal-cnn", "small-cnn"]);
