@@ -17,8 +17,10 @@
 //! exactly at the dropped columns and past the last row, so they add nothing.
 //!
 //! # Kernels
-//! Register tiles of [`OB`] output channels × [`Q`] grid positions: AVX2 + FMA intrinsics when
-//! the CPU has both (detected at run time, [`fma_kernels`]), else portable Rust over fixed-size
+//! Register tiles of [`OB`] output channels × [`Q`] grid positions: AVX-512F intrinsics for
+//! the convolution when the CPU has them (twice the positions per tile, the same bits as AVX2),
+//! AVX2 + FMA intrinsics when the CPU has both (detected at run time, [`fma_kernels`]), else
+//! portable Rust over fixed-size
 //! arrays with the same tiles and summation order (separate multiply and add). The two differ
 //! in rounding, like any two GEMM kernels, but each is deterministic: the order of every sum
 //! depends only on the shapes.
@@ -45,9 +47,24 @@ pub(crate) fn fma_kernels() -> bool {
     }
 }
 
+/// Whether the AVX-512 build of the convolution kernel runs on this CPU (`avx512f`, detected
+/// once by `std`).
+pub(crate) fn avx512_kernels() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// The direct 3×3 convolution kernels this CPU runs (for benchmark reports).
 pub fn conv_kernel() -> &'static str {
-    if fma_kernels() {
+    if avx512_kernels() {
+        "direct 3x3 conv (stride 1, maps >= 8 wide): AVX-512F conv, AVX2+FMA weight gradient"
+    } else if fma_kernels() {
         "direct 3x3 conv (stride 1, maps >= 8 wide): AVX2+FMA kernels"
     } else {
         "direct 3x3 conv (stride 1, maps >= 8 wide): portable kernels"
@@ -171,6 +188,15 @@ pub(crate) fn conv(
         "one bias per channel"
     );
     #[cfg(target_arch = "x86_64")]
+    if avx512_kernels() {
+        // SAFETY: the CPU supports AVX-512F (checked just above).
+        #[allow(unsafe_code)]
+        unsafe {
+            conv_avx512(g, src, cin, wt, bias, dst)
+        };
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
     if fma_kernels() {
         // SAFETY: the CPU supports AVX2 and FMA (checked just above).
         #[allow(unsafe_code)]
@@ -229,6 +255,90 @@ fn conv_fma(g: &Grid, src: &[f32], cin: usize, wt: &[f32], bias: Option<&[f32]>,
                 let o = &mut out[at..at + 8];
                 // SAFETY: `o` holds 8 floats.
                 unsafe { _mm256_storeu_ps(o.as_mut_ptr(), *a) };
+            }
+        }
+    }
+}
+
+/// [`conv_fma`] with AVX-512: 4 channels × 32 positions in eight `zmm` accumulators (per tap
+/// two loads, four broadcasts, eight 16-lane fused multiply-adds: half the loads per
+/// multiply-add of the AVX2 tile), and a 4 × 16 tile for an odd last 16 positions. Every output
+/// is the same chain of fused multiply-adds in the same order as in [`conv_fma`], so the two
+/// give identical bits.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(unsafe_code)]
+fn conv_avx512(
+    g: &Grid,
+    src: &[f32],
+    cin: usize,
+    wt: &[f32],
+    bias: Option<&[f32]>,
+    dst: &mut [f32],
+) {
+    use std::arch::x86_64::*;
+    const _: () = assert!(OB == 4 && Q == 16, "the kernel is written for 4 × 16 tiles");
+    let offs = g.offsets();
+    let (nq, plane) = (g.nq, g.plane);
+    for (ob, (out, wb)) in dst
+        .chunks_exact_mut(OB * nq)
+        .zip(wt.chunks_exact(cin * 9 * OB))
+        .enumerate()
+    {
+        let b0: [f32; OB] = bias.map_or([0.0; OB], |b| {
+            b[ob * OB..(ob + 1) * OB]
+                .try_into()
+                .expect("a slice of OB floats")
+        });
+        let mut q0 = 0;
+        while q0 + 2 * Q <= nq {
+            let span = offs[8] + 2 * Q;
+            let mut acc: [__m512; 8] = std::array::from_fn(|i| _mm512_set1_ps(b0[i / 2]));
+            for (s, w9) in src.chunks_exact(plane).zip(wb.chunks_exact(9 * OB)) {
+                // Each tap reads 32 floats at q0 + off ≤ q0 + 2·wp + 2: inside this window
+                // (q0 + 32 ≤ nq and plane = nq + 2·wp + 2).
+                let win = &s[q0..q0 + span];
+                let w9: &[f32; 9 * OB] = w9.try_into().expect("a slice of 36 floats");
+                for (t, &off) in offs.iter().enumerate() {
+                    // SAFETY: off + 32 ≤ span = win.len().
+                    let (x0, x1) = unsafe {
+                        let p = win.as_ptr().add(off);
+                        (_mm512_loadu_ps(p), _mm512_loadu_ps(p.add(16)))
+                    };
+                    for j in 0..OB {
+                        let wv = _mm512_set1_ps(w9[t * OB + j]);
+                        acc[2 * j] = _mm512_fmadd_ps(wv, x0, acc[2 * j]);
+                        acc[2 * j + 1] = _mm512_fmadd_ps(wv, x1, acc[2 * j + 1]);
+                    }
+                }
+            }
+            for (i, a) in acc.iter().enumerate() {
+                let at = (i / 2) * nq + q0 + (i % 2) * 16;
+                let o = &mut out[at..at + 16];
+                // SAFETY: `o` holds 16 floats.
+                unsafe { _mm512_storeu_ps(o.as_mut_ptr(), *a) };
+            }
+            q0 += 2 * Q;
+        }
+        if q0 < nq {
+            // The last 16 positions (nq is a multiple of 16).
+            let span = offs[8] + Q;
+            let mut acc: [__m512; 4] = std::array::from_fn(|i| _mm512_set1_ps(b0[i]));
+            for (s, w9) in src.chunks_exact(plane).zip(wb.chunks_exact(9 * OB)) {
+                let win = &s[q0..q0 + span];
+                let w9: &[f32; 9 * OB] = w9.try_into().expect("a slice of 36 floats");
+                for (t, &off) in offs.iter().enumerate() {
+                    // SAFETY: off + 16 ≤ span = win.len().
+                    let x0 = unsafe { _mm512_loadu_ps(win.as_ptr().add(off)) };
+                    for (j, a) in acc.iter_mut().enumerate() {
+                        *a = _mm512_fmadd_ps(_mm512_set1_ps(w9[t * OB + j]), x0, *a);
+                    }
+                }
+            }
+            for (j, a) in acc.iter().enumerate() {
+                let o = &mut out[j * nq + q0..j * nq + q0 + 16];
+                // SAFETY: `o` holds 16 floats.
+                unsafe { _mm512_storeu_ps(o.as_mut_ptr(), *a) };
             }
         }
     }
@@ -903,6 +1013,45 @@ mod tests {
         }
         // ResNet's 3×3 / 2 would waste 4× the work on zero taps: not taken.
         assert!(Phases::new([8, 32, 32], (3, 2, 1), [16, 16]).is_none());
+    }
+
+    /// The AVX-512 and AVX2 convolution kernels run the same fused multiply-add chains: equal
+    /// bits (fails, rather than skips, on a CPU with AVX-512F).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx512_and_avx2_convolutions_give_the_same_bits() {
+        if !avx512_kernels() {
+            eprintln!("skipped: this CPU has no AVX-512F");
+            return;
+        }
+        assert!(fma_kernels(), "every AVX-512F CPU has AVX2 and FMA");
+        // Grids whose nq is an odd and an even number of 16-position tiles.
+        for &(c, o, h, wd) in &[
+            (3usize, 8usize, 8usize, 8usize),
+            (5, 4, 9, 13),
+            (16, 12, 16, 16),
+            (4, 4, 32, 32),
+        ] {
+            let g = Grid::new(h, wd);
+            let (x, w, b) = (data(c * h * wd, 1.0), data(o * c * 9, 2.0), data(o, 3.0));
+            let mut xp = vec![0.0; c * g.plane];
+            g.pad(&x, &mut xp);
+            let wt = tile_weights(&w, o, c, false);
+            let mut bt = b.clone();
+            bt.resize(o.next_multiple_of(OB), 0.0);
+            let mut a = vec![0.0; o.next_multiple_of(OB) * g.nq];
+            let mut f = a.clone();
+            #[allow(unsafe_code)]
+            // SAFETY: both feature sets were detected above.
+            unsafe {
+                conv_avx512(&g, &xp, c, &wt, Some(&bt), &mut a);
+                conv_fma(&g, &xp, c, &wt, Some(&bt), &mut f);
+            }
+            assert!(
+                a.iter().zip(&f).all(|(x, y)| x.to_bits() == y.to_bits()),
+                "({c},{o},{h},{wd})"
+            );
+        }
     }
 
     #[test]
