@@ -35,11 +35,26 @@ pub(crate) const MIN_SIDE: usize = 8;
 /// Lanes of one vector of the weight-gradient kernel.
 const L: usize = 8;
 
-/// Whether the AVX2 + FMA build of the kernels runs on this CPU (detected once by `std`).
+/// Environment variable that, set to any non-empty value other than `0` when the process first
+/// runs a kernel, selects the portable kernels on any CPU (to test them; the cipher's kernels
+/// read the same variable).
+pub const PORTABLE_ENV: &str = "PIXVEIL_PORTABLE_KERNELS";
+
+/// Whether [`PORTABLE_ENV`] asks for the portable kernels (read once).
+fn portable() -> bool {
+    static PORTABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *PORTABLE
+        .get_or_init(|| std::env::var_os(PORTABLE_ENV).is_some_and(|v| !v.is_empty() && v != "0"))
+}
+
+/// Whether the AVX2 + FMA build of the kernels runs: the CPU has both (detected once by
+/// `std`) and [`PORTABLE_ENV`] is unset, empty or `0`.
 pub(crate) fn fma_kernels() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        !portable()
+            && std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -47,12 +62,12 @@ pub(crate) fn fma_kernels() -> bool {
     }
 }
 
-/// Whether the AVX-512 build of the convolution kernel runs on this CPU (`avx512f`, detected
-/// once by `std`).
+/// Whether the AVX-512 build of the convolution kernel runs: the CPU has `avx512f` (detected
+/// once by `std`) and [`PORTABLE_ENV`] is unset, empty or `0`.
 pub(crate) fn avx512_kernels() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        std::arch::is_x86_feature_detected!("avx512f")
+        !portable() && std::arch::is_x86_feature_detected!("avx512f")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -1020,11 +1035,10 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn avx512_and_avx2_convolutions_give_the_same_bits() {
-        if !avx512_kernels() {
+        if !std::arch::is_x86_feature_detected!("avx512f") {
             eprintln!("skipped: this CPU has no AVX-512F");
             return;
         }
-        assert!(fma_kernels(), "every AVX-512F CPU has AVX2 and FMA");
         // Grids whose nq is an odd and an even number of 16-position tiles.
         for &(c, o, h, wd) in &[
             (3usize, 8usize, 8usize, 8usize),

@@ -40,7 +40,7 @@ pub mod train;
 pub use augment::{augment_batch, Augmentation};
 pub use backend::Backend;
 pub use checkpoint::{load, save, CheckpointMeta, FORMAT_VERSION};
-pub use direct::conv_kernel;
+pub use direct::{conv_kernel, PORTABLE_ENV};
 pub use error::{Error, Result};
 pub use gemm::gemm_kernel;
 pub use layer::Layer;
