@@ -141,7 +141,7 @@ pub fn standard_specs(shape: Shape) -> Result<Vec<SchemeSpec>> {
         .collect::<Result<Vec<_>>>()?;
     specs.push(SchemeSpec::Le { block: 2 });
     specs.push(SchemeSpec::Etc { block: 2 });
-    if shape.height() % 8 == 0 && shape.width() % 8 == 0 {
+    if shape.height().is_multiple_of(8) && shape.width().is_multiple_of(8) {
         specs.push(SchemeSpec::Le { block: 8 });
         specs.push(SchemeSpec::Etc { block: 8 });
     }

@@ -94,7 +94,7 @@ struct Simd {
 /// Checks that `block` is positive and divides the height and width of `shape`.
 pub(crate) fn check_block(scheme: &'static str, shape: Shape, block: u32) -> Result<usize> {
     let b = block as usize;
-    if b == 0 || shape.height() % b != 0 || shape.width() % b != 0 {
+    if b == 0 || !shape.height().is_multiple_of(b) || !shape.width().is_multiple_of(b) {
         return Err(Error::InvalidParameter {
             scheme,
             reason: format!(

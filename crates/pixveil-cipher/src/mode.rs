@@ -215,7 +215,7 @@ impl BatchCipher {
     /// Checks a buffer of `images` images of this shape and the nonces against the key.
     fn check(&self, bytes: &[u8], nonces: Option<&[Nonce]>) -> Result<()> {
         let len = self.shape.len();
-        if bytes.len() % len != 0 {
+        if !bytes.len().is_multiple_of(len) {
             return Err(Error::ShapeMismatch {
                 expected: format!("a multiple of {} bytes ({} images)", len, self.shape),
                 found: format!("{} bytes", bytes.len()),
