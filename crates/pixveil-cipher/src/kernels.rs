@@ -45,6 +45,47 @@ pub(crate) fn has_avx2() -> bool {
     })
 }
 
+/// Environment variable that, set to any non-empty value other than `0`, turns the AVX-512
+/// kernels off (the AVX2 ones still run on an AVX2 CPU): to test and measure the AVX2 paths on
+/// an AVX-512 CPU. The output is the same either way.
+pub const NO_AVX512_ENV: &str = "PIXVEIL_NO_AVX512";
+
+/// Whether the AVX-512 kernels run: [`has_avx2`], the CPU has AVX-512 F, BW, VL and VBMI
+/// (Ice Lake, Zen 4 and later), and [`NO_AVX512_ENV`] (`PIXVEIL_NO_AVX512`) is unset, empty or
+/// `0` (read once and cached).
+#[inline]
+pub(crate) fn has_avx512() -> bool {
+    static AVX512: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVX512.get_or_init(|| {
+        let off = std::env::var_os(NO_AVX512_ENV).is_some_and(|v| !v.is_empty() && v != "0");
+        #[cfg(target_arch = "x86_64")]
+        {
+            !off && has_avx2()
+                && std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512bw")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+                && std::arch::is_x86_feature_detected!("avx512vbmi")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = off;
+            false
+        }
+    })
+}
+
+/// The cipher kernels chosen at run time on this machine: `"AVX-512"` ([`has_avx512`]),
+/// `"AVX2"` ([`has_avx2`]) or `"portable"`.
+pub(crate) fn level() -> &'static str {
+    if has_avx512() {
+        "AVX-512"
+    } else if has_avx2() {
+        "AVX2"
+    } else {
+        "portable"
+    }
+}
+
 /// Zeroes `buf` with [`zeroize`] (the wipe of reused per-thread key scratch): on x86_64 and
 /// the other targets with an assembly optimization barrier a plain `memset` followed by
 /// `zeroize::optimization_barrier` (which the compiler cannot see through, so the stores are
@@ -72,6 +113,29 @@ pub(crate) fn spread8(b: u8) -> u64 {
 /// Keystream bytes produced by one [`chacha20_blocks`] call: eight 64-byte blocks.
 pub(crate) const CHACHA_BYTES: usize = 512;
 
+/// Keystream bytes produced by one [`chacha20_blocks16`] call: sixteen 64-byte blocks.
+pub(crate) const CHACHA_BYTES16: usize = 1024;
+
+/// [`chacha20_blocks`] on sixteen blocks `counter..counter + 16` with AVX-512 (one state word
+/// per 512-bit register, rotations by `vprold`).
+///
+/// Returns `false` and leaves `out` unchanged when the AVX-512 kernels are off
+/// ([`has_avx512`]); the caller then takes two [`chacha20_blocks`] calls or `rand_chacha`.
+pub(crate) fn chacha20_blocks16(
+    key: &[u32; 8],
+    counter: u64,
+    out: &mut [u8; CHACHA_BYTES16],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: AVX-512 F, BW, VL and VBMI support was just checked.
+        unsafe { chacha20_blocks16_avx512(key, counter, out) };
+        return true;
+    }
+    let _ = (key, counter, out);
+    false
+}
+
 /// The ChaCha20 keystream of `key` (eight little-endian words), nonce 0, blocks
 /// `counter..counter + 8` (64-bit block counter in words 12–13, as `rand_chacha`'s
 /// `ChaCha20Rng`), written in order to `out`, with AVX2 (eight blocks side by side, one
@@ -81,6 +145,12 @@ pub(crate) const CHACHA_BYTES: usize = 512;
 /// the CPU lacks AVX2, or [`PORTABLE_ENV`] selects the portable paths); the caller then uses
 /// `rand_chacha`.
 pub(crate) fn chacha20_blocks(key: &[u32; 8], counter: u64, out: &mut [u8; CHACHA_BYTES]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: AVX-512 F, BW, VL and VBMI support was just checked.
+        unsafe { chacha20_blocks_avx512vl(key, counter, out) };
+        return true;
+    }
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: AVX2 support was just checked.
@@ -214,6 +284,61 @@ unsafe fn hchacha20_x8_avx2(key: &[u8; 32], nonces: &[[u8; 16]; 8], out: &mut [[
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn chacha20_blocks_avx2(key: &[u32; 8], counter: u64, out: &mut [u8; CHACHA_BYTES]) {
+    let init = chacha8_init(key, counter);
+    let mut x = init;
+    chacha_rounds(&mut x);
+    chacha8_store(x, &init, out);
+    // Not wiped (best effort, as `rand_chacha`'s own block function): the key words stay in
+    // `init`, `x` and the compiler's register spills on the stack until overwritten. Zeroing
+    // `init` and `x` behind `zeroize::optimization_barrier` cost ≈ 8 % of per-image `pe`
+    // (2.72 vs 2.96 GB/s, one thread) and would still miss registers and spills.
+}
+
+/// [`chacha20_blocks`] on eight blocks in parallel with AVX-512 VL: [`chacha20_blocks_avx2`]
+/// with `vprold` rotations (one instruction where AVX2 takes two shifts and an OR).
+///
+/// # Safety
+/// The CPU must support AVX-512 F and VL.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl")]
+unsafe fn chacha20_blocks_avx512vl(key: &[u32; 8], counter: u64, out: &mut [u8; CHACHA_BYTES]) {
+    let init = chacha8_init(key, counter);
+    let mut x = init;
+    macro_rules! qr {
+        ($a:expr, $b:expr, $c:expr, $d:expr) => {
+            x[$a] = _mm256_add_epi32(x[$a], x[$b]);
+            x[$d] = _mm256_rol_epi32::<16>(_mm256_xor_si256(x[$d], x[$a]));
+            x[$c] = _mm256_add_epi32(x[$c], x[$d]);
+            x[$b] = _mm256_rol_epi32::<12>(_mm256_xor_si256(x[$b], x[$c]));
+            x[$a] = _mm256_add_epi32(x[$a], x[$b]);
+            x[$d] = _mm256_rol_epi32::<8>(_mm256_xor_si256(x[$d], x[$a]));
+            x[$c] = _mm256_add_epi32(x[$c], x[$d]);
+            x[$b] = _mm256_rol_epi32::<7>(_mm256_xor_si256(x[$b], x[$c]));
+        };
+    }
+    for _ in 0..10 {
+        qr!(0, 4, 8, 12);
+        qr!(1, 5, 9, 13);
+        qr!(2, 6, 10, 14);
+        qr!(3, 7, 11, 15);
+        qr!(0, 5, 10, 15);
+        qr!(1, 6, 11, 12);
+        qr!(2, 7, 8, 13);
+        qr!(3, 4, 9, 14);
+    }
+    chacha8_store(x, &init, out);
+    // Not wiped: as [`chacha20_blocks_avx2`].
+}
+
+/// The eight initial ChaCha20 states of [`chacha20_blocks`], word-major (`x[i]` holds word `i`
+/// of blocks `counter..counter + 8`).
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn chacha8_init(key: &[u32; 8], counter: u64) -> [__m256i; 16] {
     let ctr: [u64; 8] = std::array::from_fn(|k| counter.wrapping_add(k as u64));
     let lane = |f: &dyn Fn(u64) -> u32| {
         _mm256_setr_epi32(
@@ -237,9 +362,19 @@ unsafe fn chacha20_blocks_avx2(key: &[u32; 8], counter: u64, out: &mut [u8; CHAC
     }
     init[12] = lane(&|c| c as u32);
     init[13] = lane(&|c| (c >> 32) as u32);
-    let mut x = init;
-    chacha_rounds(&mut x);
-    for (v, i) in x.iter_mut().zip(&init) {
+    init
+}
+
+/// Adds the initial states `init` to the rounds' output `x` and stores the eight blocks in
+/// order to `out` (transposed from word-major to block-major).
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn chacha8_store(mut x: [__m256i; 16], init: &[__m256i; 16], out: &mut [u8; CHACHA_BYTES]) {
+    for (v, i) in x.iter_mut().zip(init) {
         *v = _mm256_add_epi32(*v, *i);
     }
     // Transpose each half (words 0–7, 8–15) from word-major to block-major.
@@ -278,10 +413,100 @@ unsafe fn chacha20_blocks_avx2(key: &[u32; 8], counter: u64, out: &mut [u8; CHAC
             }
         }
     }
-    // Not wiped (best effort, as `rand_chacha`'s own block function): the key words stay in
-    // `init`, `x` and the compiler's register spills on the stack until overwritten. Zeroing
-    // `init` and `x` behind `zeroize::optimization_barrier` cost ≈ 8 % of per-image `pe`
-    // (2.72 vs 2.96 GB/s, one thread) and would still miss registers and spills.
+}
+
+/// [`chacha20_blocks16`]: sixteen blocks side by side, one state word per 512-bit register
+/// (`x[i]` holds word `i` of blocks `counter..counter + 16`), `vprold` rotations, then a
+/// 16×16 transpose of 32-bit words (two unpack levels within 128-bit lanes, two 128-bit lane
+/// shuffles) to store the blocks in order.
+///
+/// Wiping is best effort, as [`chacha20_blocks_avx2`].
+///
+/// # Safety
+/// The CPU must support AVX-512 F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn chacha20_blocks16_avx512(key: &[u32; 8], counter: u64, out: &mut [u8; CHACHA_BYTES16]) {
+    let lo: [u32; 16] = std::array::from_fn(|k| counter.wrapping_add(k as u64) as u32);
+    let hi: [u32; 16] = std::array::from_fn(|k| (counter.wrapping_add(k as u64) >> 32) as u32);
+    let consts = [0x6170_7865u32, 0x3320_646e, 0x7962_2d32, 0x6b20_6574];
+    let mut init = [_mm512_setzero_si512(); 16];
+    for (v, &c) in init[..4].iter_mut().zip(&consts) {
+        *v = _mm512_set1_epi32(c as i32);
+    }
+    for (v, &k) in init[4..12].iter_mut().zip(key) {
+        *v = _mm512_set1_epi32(k as i32);
+    }
+    // SAFETY: `lo` and `hi` are 16 `u32`s (64 bytes); unaligned loads.
+    unsafe {
+        init[12] = _mm512_loadu_si512(lo.as_ptr().cast());
+        init[13] = _mm512_loadu_si512(hi.as_ptr().cast());
+    }
+    let mut x = init;
+    macro_rules! qr {
+        ($a:expr, $b:expr, $c:expr, $d:expr) => {
+            x[$a] = _mm512_add_epi32(x[$a], x[$b]);
+            x[$d] = _mm512_rol_epi32::<16>(_mm512_xor_si512(x[$d], x[$a]));
+            x[$c] = _mm512_add_epi32(x[$c], x[$d]);
+            x[$b] = _mm512_rol_epi32::<12>(_mm512_xor_si512(x[$b], x[$c]));
+            x[$a] = _mm512_add_epi32(x[$a], x[$b]);
+            x[$d] = _mm512_rol_epi32::<8>(_mm512_xor_si512(x[$d], x[$a]));
+            x[$c] = _mm512_add_epi32(x[$c], x[$d]);
+            x[$b] = _mm512_rol_epi32::<7>(_mm512_xor_si512(x[$b], x[$c]));
+        };
+    }
+    for _ in 0..10 {
+        qr!(0, 4, 8, 12);
+        qr!(1, 5, 9, 13);
+        qr!(2, 6, 10, 14);
+        qr!(3, 7, 11, 15);
+        qr!(0, 5, 10, 15);
+        qr!(1, 6, 11, 12);
+        qr!(2, 7, 8, 13);
+        qr!(3, 4, 9, 14);
+    }
+    for (v, i) in x.iter_mut().zip(&init) {
+        *v = _mm512_add_epi32(*v, *i);
+    }
+    // t[2k], t[2k + 1]: words 2k, 2k + 1 interleaved, within each 128-bit lane L (blocks
+    // 4L..4L + 4): t[2k] for blocks 4L, 4L + 1, t[2k + 1] for blocks 4L + 2, 4L + 3.
+    let t: [__m512i; 16] = std::array::from_fn(|i| {
+        let (a, b) = (x[i & !1], x[i | 1]);
+        if i % 2 == 0 {
+            _mm512_unpacklo_epi32(a, b)
+        } else {
+            _mm512_unpackhi_epi32(a, b)
+        }
+    });
+    // u[4m + r], lane L: words 4m..4m + 4 of block 4L + r.
+    let u: [__m512i; 16] = std::array::from_fn(|i| {
+        let (m, r) = (i / 4, i % 4);
+        let (a, b) = (t[4 * m + r / 2], t[4 * m + 2 + r / 2]);
+        if r % 2 == 0 {
+            _mm512_unpacklo_epi64(a, b)
+        } else {
+            _mm512_unpackhi_epi64(a, b)
+        }
+    });
+    for r in 0..4 {
+        let (a, b, c, d) = (u[r], u[4 + r], u[8 + r], u[12 + r]);
+        let v0 = _mm512_shuffle_i32x4::<0x44>(a, b); // a0 a1 b0 b1
+        let v1 = _mm512_shuffle_i32x4::<0xEE>(a, b); // a2 a3 b2 b3
+        let v2 = _mm512_shuffle_i32x4::<0x44>(c, d); // c0 c1 d0 d1
+        let v3 = _mm512_shuffle_i32x4::<0xEE>(c, d); // c2 c3 d2 d3
+        let blocks = [
+            _mm512_shuffle_i32x4::<0x88>(v0, v2), // lane 0 of a, b, c, d: block r
+            _mm512_shuffle_i32x4::<0xDD>(v0, v2), // lane 1: block 4 + r
+            _mm512_shuffle_i32x4::<0x88>(v1, v3), // lane 2: block 8 + r
+            _mm512_shuffle_i32x4::<0xDD>(v1, v3), // lane 3: block 12 + r
+        ];
+        for (l, v) in blocks.into_iter().enumerate() {
+            let at = 64 * (4 * l + r);
+            let d = &mut out[at..at + 64];
+            // SAFETY: `d` is 64 bytes long (sliced above); unaligned store.
+            unsafe { _mm512_storeu_si512(d.as_mut_ptr().cast(), v) };
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1379,12 +1604,111 @@ mod tests {
         }
     }
 
+    /// As [`assert_avx2_when_expected`] for the AVX-512 kernels (with [`NO_AVX512_ENV`] unset
+    /// too).
+    fn assert_avx512_when_expected() {
+        #[cfg(target_arch = "x86_64")]
+        if std::env::var_os(PORTABLE_ENV).is_none()
+            && std::env::var_os(NO_AVX512_ENV).is_none()
+            && std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+            && std::arch::is_x86_feature_detected!("avx512vbmi")
+        {
+            assert!(
+                has_avx512(),
+                "AVX-512 CPU, {PORTABLE_ENV} and {NO_AVX512_ENV} unset: the AVX-512 kernels run"
+            );
+        }
+    }
+
+    #[test]
+    fn kernel_level_matches_the_detection() {
+        assert_avx512_when_expected();
+        let want = if has_avx512() {
+            assert!(has_avx2(), "AVX-512 implies the AVX2 kernels");
+            "AVX-512"
+        } else if has_avx2() {
+            "AVX2"
+        } else {
+            "portable"
+        };
+        assert_eq!(level(), want);
+    }
+
+    /// The key words of `seed` and `rand_chacha`'s keystream of it from block `start`
+    /// (`blocks` blocks).
+    fn reference_stream(seed: &[u8; 32], start: u64, blocks: usize) -> ([u32; 8], Vec<u8>) {
+        use rand_core::{RngCore, SeedableRng};
+        let key: [u32; 8] = std::array::from_fn(|i| {
+            u32::from_le_bytes([
+                seed[4 * i],
+                seed[4 * i + 1],
+                seed[4 * i + 2],
+                seed[4 * i + 3],
+            ])
+        });
+        let mut rng = rand_chacha::ChaCha20Rng::from_seed(*seed);
+        rng.set_word_pos(u128::from(start) * 16);
+        let mut want = vec![0u8; 64 * blocks];
+        rng.fill_bytes(&mut want);
+        (key, want)
+    }
+
+    /// Block counters the keystream tests start at: aligned and not, and around the carry of
+    /// the low counter word (2^32) into the high one.
+    const STARTS: [u64; 7] = [0, 8, 16, 5, (1 << 32) - 4, (1 << 32) - 9, (1 << 32) - 16];
+
+    #[test]
+    fn chacha20_blocks16_match_rand_chacha() {
+        assert_avx512_when_expected();
+        let seed: [u8; 32] = std::array::from_fn(|i| (i * 11 + 5) as u8);
+        let mut got = [0u8; CHACHA_BYTES16];
+        for start in STARTS {
+            let (key, want) = reference_stream(&seed, start, 16);
+            if !chacha20_blocks16(&key, start, &mut got) {
+                assert!(!has_avx512(), "the AVX-512 kernel runs when chosen");
+                return; // no AVX-512: nothing to compare
+            }
+            assert_eq!(&got[..], &want[..], "blocks {start}..{}", start + 16);
+        }
+    }
+
+    /// Each 8-block implementation this CPU has (AVX2, AVX-512 VL), called directly (the
+    /// dispatcher picks only one), against `rand_chacha`.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn chacha20_blocks_every_path_matches_rand_chacha() {
+        let seed: [u8; 32] = std::array::from_fn(|i| (i * 3 + 17) as u8);
+        let mut got = [0u8; CHACHA_BYTES];
+        for start in STARTS {
+            let (key, want) = reference_stream(&seed, start, 8);
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: AVX2 support was just checked.
+                unsafe { chacha20_blocks_avx2(&key, start, &mut got) };
+                assert_eq!(&got[..], &want[..], "AVX2, blocks from {start}");
+            }
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+            {
+                // SAFETY: AVX-512 F and VL support was just checked.
+                unsafe { chacha20_blocks_avx512vl(&key, start, &mut got) };
+                assert_eq!(&got[..], &want[..], "AVX-512 VL, blocks from {start}");
+            }
+        }
+    }
+
     #[test]
     fn portable_env_values() {
         // Read once per process, so only its consistency with the environment is checked.
         let v = std::env::var_os(PORTABLE_ENV);
         if v.as_ref().is_some_and(|v| !v.is_empty() && v != "0") {
             assert!(!has_avx2());
+            assert!(!has_avx512());
+        }
+        let v = std::env::var_os(NO_AVX512_ENV);
+        if v.as_ref().is_some_and(|v| !v.is_empty() && v != "0") {
+            assert!(!has_avx512());
         }
         assert_avx2_when_expected();
     }

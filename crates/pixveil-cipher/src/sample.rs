@@ -32,6 +32,13 @@ use zeroize::Zeroizing;
 /// 4-byte word, so the byte stream is the keystream whatever the buffer size).
 const BUF: usize = crate::kernels::CHACHA_BYTES;
 
+/// The buffer: room for the sixteen blocks of the AVX-512 kernel
+/// ([`crate::kernels::chacha20_blocks16`]), which refills with them when more than [`BUF`]
+/// bytes are still wanted (with eight blocks otherwise, so short streams compute no unread
+/// blocks). Every refill is whole blocks, in stream order: the byte stream does not depend on
+/// the refill sizes.
+const BUF_MAX: usize = crate::kernels::CHACHA_BYTES16;
+
 /// Where a [`Sampler`]'s keystream comes from. (Unboxed although the variants differ in
 /// size: a sampler lives on the stack, and boxing would allocate once per image on CPUs
 /// without AVX2.)
@@ -39,24 +46,29 @@ const BUF: usize = crate::kernels::CHACHA_BYTES;
 enum Source {
     /// `rand_chacha`'s generator.
     Rng(ChaCha20Rng),
-    /// The same ChaCha20 keystream from the AVX2 kernel ([`crate::kernels::chacha20_blocks`]):
-    /// the key words and the next block's counter.
-    Avx2 { key: [u32; 8], counter: u64 },
+    /// The same ChaCha20 keystream from the SIMD kernels ([`crate::kernels::chacha20_blocks`],
+    /// [`crate::kernels::chacha20_blocks16`]): the key words and the next block's counter.
+    Simd { key: [u32; 8], counter: u64 },
 }
 
 /// A byte-stream view of a derived ChaCha20 generator with unbiased bounded draws.
 ///
-/// Invariant: the buffered keystream and the AVX2 source's key are wiped on drop.
+/// Invariant: `buf[pos..len]` are the next stream bytes (`pos ≤ len ≤ BUF_MAX`, `len` a
+/// multiple of 64); the buffered keystream and the SIMD source's key are wiped on drop.
 pub(crate) struct Sampler {
     src: Source,
-    buf: [u8; BUF],
+    buf: [u8; BUF_MAX],
     pos: usize,
+    len: usize,
+    /// Stream bytes the current bulk draw still expects to read (a refill hint: 0 unless
+    /// [`Sampler::permutation_into`] is running).
+    want: usize,
 }
 
 impl Drop for Sampler {
     fn drop(&mut self) {
         crate::kernels::wipe(&mut self.buf);
-        if let Source::Avx2 { key, .. } = &mut self.src {
+        if let Source::Simd { key, .. } = &mut self.src {
             zeroize::Zeroize::zeroize(key);
         }
     }
@@ -67,8 +79,10 @@ impl Sampler {
     pub(crate) fn new(secret: &MasterSecret, label: &str, context: &[u8]) -> Self {
         Self {
             src: Source::Rng(secret.derive_rng(label, context)),
-            buf: [0; BUF],
-            pos: BUF,
+            buf: [0; BUF_MAX],
+            pos: 0,
+            len: 0,
+            want: 0,
         }
     }
 
@@ -85,28 +99,43 @@ impl Sampler {
                     seed[4 * i + 3],
                 ])
             });
-            Source::Avx2 { key, counter: 0 }
+            Source::Simd { key, counter: 0 }
         } else {
             Source::Rng(<ChaCha20Rng as rand_core::SeedableRng>::from_seed(*seed))
         };
         Self {
             src,
-            buf: [0; BUF],
-            pos: BUF,
+            buf: [0; BUF_MAX],
+            pos: 0,
+            len: 0,
+            want: 0,
         }
     }
 
-    /// Refills the buffer with the next `BUF` keystream bytes.
-    fn refill(&mut self) {
-        match &mut self.src {
-            Source::Rng(rng) => rng.fill_bytes(&mut self.buf),
-            Source::Avx2 { key, counter } => {
-                // `from_seed` chose this source only on an AVX2 CPU.
-                let done = crate::kernels::chacha20_blocks(key, *counter, &mut self.buf);
-                assert!(done, "the AVX2 source is chosen only on an AVX2 CPU");
-                *counter = counter.wrapping_add((BUF / 64) as u64);
+    /// Refills the (used up) buffer with the next keystream bytes: sixteen blocks from the
+    /// AVX-512 kernel when more than [`BUF`] bytes are wanted (`need`), else [`BUF`] bytes.
+    fn refill(&mut self, need: usize) {
+        debug_assert_eq!(self.pos, self.len, "refill of a used-up buffer");
+        self.len = match &mut self.src {
+            Source::Rng(rng) => {
+                rng.fill_bytes(&mut self.buf[..BUF]);
+                BUF
             }
-        }
+            Source::Simd { key, counter } => {
+                if need > BUF && crate::kernels::chacha20_blocks16(key, *counter, &mut self.buf) {
+                    *counter = counter.wrapping_add((BUF_MAX / 64) as u64);
+                    BUF_MAX
+                } else {
+                    let head: &mut [u8; BUF] =
+                        (&mut self.buf[..BUF]).try_into().expect("BUF bytes");
+                    // `from_seed` chose this source only on an AVX2 CPU.
+                    let done = crate::kernels::chacha20_blocks(key, *counter, head);
+                    assert!(done, "the SIMD source is chosen only on an AVX2 CPU");
+                    *counter = counter.wrapping_add((BUF / 64) as u64);
+                    BUF
+                }
+            }
+        };
         self.pos = 0;
     }
 
@@ -115,10 +144,10 @@ impl Sampler {
     pub(crate) fn fill(&mut self, out: &mut [u8]) {
         let mut done = 0;
         while done < out.len() {
-            if self.pos == BUF {
-                self.refill();
+            if self.pos == self.len {
+                self.refill(out.len() - done);
             }
-            let n = (BUF - self.pos).min(out.len() - done);
+            let n = (self.len - self.pos).min(out.len() - done);
             out[done..done + n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
             self.pos += n;
             done += n;
@@ -128,8 +157,8 @@ impl Sampler {
     /// The next keystream byte.
     #[inline]
     pub(crate) fn byte(&mut self) -> u8 {
-        if self.pos == BUF {
-            self.refill();
+        if self.pos == self.len {
+            self.refill(self.want);
         }
         let b = self.buf[self.pos];
         self.pos += 1;
@@ -154,7 +183,7 @@ impl Sampler {
 
     #[inline]
     fn u32_le(&mut self) -> u32 {
-        if let Some(w) = self.buf.get(self.pos..self.pos + 4) {
+        if let Some(w) = self.buf[..self.len].get(self.pos..self.pos + 4) {
             let v = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
             self.pos += 4;
             return v;
@@ -200,17 +229,19 @@ impl Sampler {
         let n = out.len();
         let mut j = 0;
         while j < n {
-            if self.pos == BUF {
-                self.refill();
+            if self.pos == self.len {
+                // About 256/252 bytes a value, plus a margin.
+                self.refill(n - j + (n - j) / 32 + 16);
             }
             // Each byte gives at most one value, so `take` bytes never overshoot `n` values:
             // the stream stops exactly after the byte of the last value, as with `below_small`.
             // First 32-byte windows (while 32 bytes and 32 values remain)...
-            let (used, got) = crate::kernels::below6_run(&self.buf[self.pos..], &mut out[j..]);
+            let (used, got) =
+                crate::kernels::below6_run(&self.buf[self.pos..self.len], &mut out[j..]);
             self.pos += used;
             j += got;
             // ...then the next (at most) 32 bytes one at a time.
-            let take = (BUF - self.pos).min(n - j).min(32);
+            let take = (self.len - self.pos).min(n - j).min(32);
             for &b in &self.buf[self.pos..self.pos + take] {
                 // j < n here: at most `take` values are stored from `n - j ≥ take` free slots.
                 out[j] = MOD6[usize::from(b)];
@@ -258,9 +289,12 @@ impl Sampler {
         p.clear();
         p.extend(0..n as u32);
         for i in (1..n).rev() {
+            // About four stream bytes a draw: the refill hint.
+            self.want = 4 * i;
             let j = self.below(i + 1);
             p.swap(i, j);
         }
+        self.want = 0;
     }
 }
 
@@ -365,6 +399,41 @@ mod tests {
         s.fill(&mut got);
         got.extend((0..2000).map(|_| s.byte()));
         assert_eq!(got, expect);
+    }
+
+    /// The sampler of `seed` on `rand_chacha` (the source `from_seed` takes without AVX2).
+    fn rng_sampler(seed: [u8; 32]) -> Sampler {
+        Sampler {
+            src: Source::Rng(<ChaCha20Rng as rand_core::SeedableRng>::from_seed(seed)),
+            buf: [0; BUF_MAX],
+            pos: 0,
+            len: 0,
+            want: 0,
+        }
+    }
+
+    /// Every draw, whatever the refill sizes of the SIMD source (eight or sixteen blocks),
+    /// reads the same stream as on `rand_chacha`.
+    #[test]
+    fn seeded_draws_match_the_rng_source() {
+        let seed: [u8; 32] = std::array::from_fn(|i| (i * 29 + 7) as u8);
+        let mut a = Sampler::from_seed(seed);
+        let mut b = rng_sampler(seed);
+        for round in 0..3 {
+            for n in [1usize, 96, 700, 3000] {
+                assert_eq!(a.permutation(n), b.permutation(n), "round {round}, {n}");
+                let mut x = vec![0u8; 3 * n];
+                let mut y = vec![0u8; 3 * n];
+                a.below6_into(&mut x);
+                b.below6_into(&mut y);
+                assert_eq!(x, y, "round {round}, {n}");
+                a.fill(&mut x[..n]);
+                b.fill(&mut y[..n]);
+                assert_eq!(x, y, "round {round}, {n}");
+                assert_eq!(a.below(1000), b.below(1000));
+                assert_eq!(a.byte(), b.byte());
+            }
+        }
     }
 
     #[test]
