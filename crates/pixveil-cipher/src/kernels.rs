@@ -1315,37 +1315,43 @@ unsafe fn load_block(src: &[u8], at: usize, stride: usize, b: usize) -> __m512i 
     _mm512_inserti32x4::<3>(v, row(3))
 }
 
-/// Stores bytes `0..rb` of the 128-bit lanes `r < b` of `v` at `out[at + r·stride..]`
-/// ([`store_row`]: two 8-byte stores a row, which Zen 4 runs faster than one masked store);
-/// `tail` is [`tail_ctrl`]`(rb)`.
-///
-/// # Safety
-/// The CPU must support AVX-512 F (and AVX2).
-///
-/// # Panics
-/// If a row's `rb` bytes are not inside `out`, `rb` is not 8..=16 or `b > 4`.
+/// Stores bytes `0..rb` of the 128-bit lanes `r < b` (`b ≤ 4`) of the register `v` at
+/// `out[at + r·stride..]` ([`store_row`]: two 8-byte stores a row, which Zen 4 runs faster
+/// than one masked store); `tail` is [`tail_ctrl`]`(rb)`. A macro, so that it is always
+/// inlined into the AVX-512 kernels (as a function it was not, and passed `v` through the
+/// stack); used only inside functions with AVX-512 F enabled. Panics (slicing, `store_row`)
+/// if a row does not fit `out` or `rb` is not 8..=16.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-#[inline]
-unsafe fn store_block(
-    out: &mut [u8],
-    at: usize,
-    stride: usize,
-    (b, rb): (usize, usize),
-    v: __m512i,
-    tail: __m128i,
-) {
-    assert!(b <= 4, "at most four rows");
-    let lanes = [
-        _mm512_castsi512_si128(v),
-        _mm512_extracti32x4_epi32::<1>(v),
-        _mm512_extracti32x4_epi32::<2>(v),
-        _mm512_extracti32x4_epi32::<3>(v),
-    ];
-    for (r, &lane) in lanes[..b].iter().enumerate() {
-        let o = at + r * stride;
-        store_row(&mut out[o..o + rb], lane, tail);
-    }
+macro_rules! store_block {
+    ($out:expr, $at:expr, $stride:expr, $b:expr, $rb:expr, $v:expr, $tail:expr) => {{
+        let (at, stride, b, rb, v, tail) = ($at, $stride, $b, $rb, $v, $tail);
+        // Each lane is extracted where it is stored (an array of lanes went through the stack).
+        store_row(&mut $out[at..at + rb], _mm512_castsi512_si128(v), tail);
+        if b > 1 {
+            let o = at + stride;
+            store_row(
+                &mut $out[o..o + rb],
+                _mm512_extracti32x4_epi32::<1>(v),
+                tail,
+            );
+        }
+        if b > 2 {
+            let o = at + 2 * stride;
+            store_row(
+                &mut $out[o..o + rb],
+                _mm512_extracti32x4_epi32::<2>(v),
+                tail,
+            );
+        }
+        if b > 3 {
+            let o = at + 3 * stride;
+            store_row(
+                &mut $out[o..o + rb],
+                _mm512_extracti32x4_epi32::<3>(v),
+                tail,
+            );
+        }
+    }};
 }
 
 /// [`etc_blocks`] with AVX-512 VBMI on blocks of at most four rows ([`wide_rows`]): per block,
@@ -1386,7 +1392,7 @@ unsafe fn etc_blocks_avx512<const B: usize>(
             _mm512_permutexvar_epi8(ctrl, blk),
             _mm512_set1_epi8(m as i8),
         );
-        store_block(out, db, stride, (b, rb), res, tail);
+        store_block!(out, db, stride, b, rb, res, tail);
     }
 }
 
@@ -1419,6 +1425,19 @@ pub(crate) struct NibblePlan {
     /// register `2·j + (q ≥ d)` at byte `pos`, where byte `q mod d` of the block is (vector
     /// `j`, position `pos`); `at[q]` = that register · 32 + `pos`.
     at: Vec<u16>,
+    /// The wide form (AVX-512 VBMI, blocks of [`wide_rows`]), used instead of `ctrl` and `xor`
+    /// when set: the block's rows in the 128-bit lanes of one register (byte `t = r·rb + p` at
+    /// `16·r + p`), its low nibbles as table bytes `0..64` and its high nibbles as `64..128`.
+    /// `wide[0]` (`wide[1]`) gives, at byte `16·r + p`, the table byte of the low (high)
+    /// nibble of output byte `t`; `wide[2]` its reversal constants (`0x0F`, `0xF0`). Bytes
+    /// `p ≥ rb` are 0. Key material: wiped with the rest.
+    wide: Vec<[u8; 64]>,
+    /// Public layout of the wide form, kept between builds: `at_wide[q]` is the table byte of
+    /// nibble `q` (`< 2d`).
+    at_wide: Vec<u8>,
+    /// The `(b, rb)` that `at` and `at_wide` were built for.
+    at_for: (usize, usize),
+    at_wide_for: (usize, usize),
 }
 
 impl NibblePlan {
@@ -1429,11 +1448,58 @@ impl NibblePlan {
     /// # Panics
     /// If `rb` is not 8..=16, or `ord` (not a permutation of `0..2d`) or `rev` do not fit.
     pub(crate) fn build(&mut self, b: usize, rb: usize, ord: &[u32], rev: &[bool]) {
+        self.build_as(has_avx512() && wide_rows(b, rb), b, rb, ord, rev);
+    }
+
+    /// [`NibblePlan::build`] in the wide form (`wide`, for blocks of [`wide_rows`]) or the
+    /// `pshufb` one.
+    ///
+    /// # Panics
+    /// As [`NibblePlan::build`]; also if `wide` but not [`wide_rows`]`(b, rb)`.
+    fn build_as(&mut self, wide: bool, b: usize, rb: usize, ord: &[u32], rev: &[bool]) {
         assert!((8..=16).contains(&rb), "rows of 8 to 16 bytes");
         let d = b * rb;
         assert!(ord.len() == 2 * d && rev.len() == 2 * d, "2d nibbles");
+        self.wide.clear();
+        if wide {
+            assert!(wide_rows(b, rb), "a block of at most four rows");
+            if self.at_wide_for != (b, rb) {
+                self.at_wide_for = (b, rb);
+                self.at_wide.clear();
+                for hi in 0..2 {
+                    for r in 0..b {
+                        for p in 0..rb {
+                            // Below 128: r < 4, p < 16.
+                            self.at_wide.push((64 * hi + 16 * r + p) as u8);
+                        }
+                    }
+                }
+            }
+            (self.b, self.rb, self.n, self.w) = (b, rb, b, rb);
+            self.ctrl.clear();
+            self.xor.clear();
+            self.wide.resize(3, [0; 64]);
+            let (at, [lo_t, hi_t, x_t]) = (&self.at_wide[..], &mut self.wide[..]) else {
+                unreachable!("three tables")
+            };
+            let (lo, hi) = (&ord[..d], &ord[d..]);
+            let (rev_lo, rev_hi) = (&rev[..d], &rev[d..]);
+            let mut t = 0;
+            for r in 0..b {
+                for p in 16 * r..16 * r + rb {
+                    let (q0, q1) = (lo[t] as usize, hi[t] as usize);
+                    lo_t[p] = at[q0];
+                    hi_t[p] = at[q1];
+                    x_t[p] = (u8::from(rev[q0] != rev_lo[t]) * 0x0F)
+                        | (u8::from(rev[q1] != rev_hi[t]) * 0xF0);
+                    t += 1;
+                }
+            }
+            return;
+        }
         let (n, w) = if d == 48 && b == 4 { (3, 16) } else { (b, rb) };
-        if (self.b, self.rb, self.at.len()) != (b, rb, 2 * d) {
+        if self.at_for != (b, rb) {
+            self.at_for = (b, rb);
             // Vectors of w bytes, then the high nibbles: found without dividing.
             self.at.clear();
             for hi in 0..2 {
@@ -1474,6 +1540,7 @@ impl NibblePlan {
     pub(crate) fn wipe(&mut self) {
         wipe(self.ctrl.as_flattened_mut());
         wipe(self.xor.as_flattened_mut());
+        wipe(self.wide.as_flattened_mut());
     }
 }
 
@@ -1500,7 +1567,20 @@ pub(crate) fn le_blocks(
     assert_eq!(src.len(), out.len() + 2 * ROW_PAD, "padded source copy");
     assert!(plan.rb >= 8, "plan built");
     #[cfg(target_arch = "x86_64")]
-    if has_avx2() {
+    if !plan.wide.is_empty() && has_avx512() {
+        // SAFETY: AVX-512 F, BW, VL and VBMI support was just checked; `src` is padded
+        // (asserted above); the plan is wide.
+        unsafe {
+            if plan.b == 4 {
+                le_blocks_avx512::<4>(plan, src, out, stride, bases);
+            } else {
+                le_blocks_avx512::<0>(plan, src, out, stride, bases);
+            }
+        }
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() && plan.wide.is_empty() {
         if plan.n == plan.b {
             // SAFETY: AVX2 support was just checked; `src` is padded (asserted above).
             unsafe { le_blocks_avx2(plan, src, out, stride, bases) };
@@ -1513,8 +1593,35 @@ pub(crate) fn le_blocks(
     le_blocks_portable(plan, src, out, stride, bases);
 }
 
-/// [`le_blocks`] one nibble at a time from the controls.
+/// [`le_blocks`] one nibble at a time from the controls (of either form).
 fn le_blocks_portable(plan: &NibblePlan, src: &[u8], out: &mut [u8], stride: usize, bases: &[u32]) {
+    if let [lo_t, hi_t, x_t] = &plan.wide[..] {
+        let (b, rb) = (plan.b, plan.rb);
+        let mut blk = [0u8; 64];
+        for &base in bases {
+            let base = base as usize;
+            for r in 0..b {
+                let at = ROW_PAD + base + r * stride;
+                blk[16 * r..16 * r + rb].copy_from_slice(&src[at..at + rb]);
+            }
+            let nib = |i: u8| {
+                let i = usize::from(i);
+                if i < 64 {
+                    blk[i] & 0x0F
+                } else {
+                    blk[i - 64] >> 4
+                }
+            };
+            for r in 0..b {
+                let at = base + r * stride;
+                for (p, o) in out[at..at + rb].iter_mut().enumerate() {
+                    let q = 16 * r + p;
+                    *o = (nib(lo_t[q]) | nib(hi_t[q]) << 4) ^ x_t[q];
+                }
+            }
+        }
+        return;
+    }
     let (b, rb, n, w) = (plan.b, plan.rb, plan.n, plan.w);
     let mut blk = [0u8; 256];
     let mut res = [0u8; 256];
@@ -1542,6 +1649,57 @@ fn le_blocks_portable(plan: &NibblePlan, src: &[u8], out: &mut [u8], stride: usi
             let at = base + r * stride;
             out[at..at + rb].copy_from_slice(&res[r * rb..(r + 1) * rb]);
         }
+    }
+}
+
+/// [`le_blocks`] on a wide plan with AVX-512 VBMI: per block, its rows in the lanes of one
+/// register, its low and high nibbles as two registers (one 128-byte table), two `vpermi2b`
+/// (the output's low and high nibbles), a shift and one ternary-logic OR-XOR, 8-byte row
+/// stores.
+///
+/// `B` is the block side known at compile time, or `0` to read it from the plan.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW, VL and VBMI; `src.len() == out.len() + 2·ROW_PAD`.
+///
+/// # Panics
+/// If `B` is neither `0` nor the plan's side, the plan is not wide, or a block does not fit the image.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi")]
+unsafe fn le_blocks_avx512<const B: usize>(
+    plan: &NibblePlan,
+    src: &[u8],
+    out: &mut [u8],
+    stride: usize,
+    bases: &[u32],
+) {
+    let [lo_t, hi_t, x_t] = &plan.wide[..] else {
+        panic!("a wide plan")
+    };
+    let b = if B == 0 { plan.b } else { B };
+    let rb = plan.rb;
+    assert!(b == plan.b && wide_rows(b, rb), "a wide plan");
+    // SAFETY: the tables are 64-byte arrays; unaligned loads.
+    let (ilo, ihi, x) = unsafe {
+        (
+            _mm512_loadu_si512(lo_t.as_ptr().cast()),
+            _mm512_loadu_si512(hi_t.as_ptr().cast()),
+            _mm512_loadu_si512(x_t.as_ptr().cast()),
+        )
+    };
+    let low = _mm512_set1_epi8(0x0F);
+    let tail = tail_ctrl(rb);
+    for &base in bases {
+        let base = base as usize;
+        let v = load_block(src, ROW_PAD + base, stride, b);
+        let lo = _mm512_and_si512(v, low);
+        let hi = _mm512_and_si512(_mm512_srli_epi16::<4>(v), low);
+        let out_lo = _mm512_permutex2var_epi8(lo, ilo, hi);
+        // Nibble values < 16: the 16-bit shift moves each into its own byte's high half.
+        let out_hi = _mm512_slli_epi16::<4>(_mm512_permutex2var_epi8(lo, ihi, hi));
+        // (out_lo | out_hi) ^ x.
+        let res = _mm512_ternarylogic_epi32::<0x56>(out_lo, out_hi, x);
+        store_block!(out, base, stride, b, rb, res, tail);
     }
 }
 
@@ -2026,6 +2184,29 @@ mod tests {
             let rev: Vec<bool> = ord.iter().map(|&q| q as usize > d).collect();
             let mut plan = NibblePlan::default();
             plan.build(b, rb, &ord, &rev);
+            // The other form agrees with the chosen one.
+            if wide_rows(b, rb) {
+                let mut other = NibblePlan::default();
+                other.build_as(plan.wide.is_empty(), b, rb, &ord, &rev);
+                let (h, w) = (2 * b, 3 * b);
+                let stride = w * c;
+                let bases: Vec<u32> = (0..6)
+                    .map(|i| ((i / 3 * b * w + i % 3 * b) * c) as u32)
+                    .collect();
+                let img = bytes(h * stride, seed ^ 7);
+                let mut src = vec![0u8; img.len() + 2 * ROW_PAD];
+                src[ROW_PAD..ROW_PAD + img.len()].copy_from_slice(&img);
+                let mut x = vec![0u8; img.len()];
+                let mut y = vec![0u8; img.len()];
+                le_blocks_portable(&plan, &src, &mut x, stride, &bases);
+                le_blocks_portable(&other, &src, &mut y, stride, &bases);
+                prop_assert_eq!(&x, &y);
+                le_blocks(&other, &src, &mut y, stride, &bases);
+                prop_assert_eq!(&x, &y);
+                if has_avx512() {
+                    prop_assert!(!plan.wide.is_empty(), "the wide form where AVX-512 runs");
+                }
+            }
             let (h, w) = (bh * b, bw * b);
             let stride = w * c;
             let bases: Vec<u32> = (0..bh * bw)
