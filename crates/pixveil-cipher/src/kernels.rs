@@ -50,8 +50,8 @@ pub(crate) fn has_avx2() -> bool {
 /// an AVX-512 CPU. The output is the same either way.
 pub const NO_AVX512_ENV: &str = "PIXVEIL_NO_AVX512";
 
-/// Whether the AVX-512 kernels run: [`has_avx2`], the CPU has AVX-512 F, BW, VL and VBMI
-/// (Ice Lake, Zen 4 and later), and [`NO_AVX512_ENV`] (`PIXVEIL_NO_AVX512`) is unset, empty or
+/// Whether the AVX-512 kernels run: [`has_avx2`], the CPU has AVX-512 F, BW, VL, VBMI and
+/// VBMI2 (Ice Lake, Zen 4 and later), and [`NO_AVX512_ENV`] (`PIXVEIL_NO_AVX512`) is unset, empty or
 /// `0` (read once and cached).
 #[inline]
 pub(crate) fn has_avx512() -> bool {
@@ -65,6 +65,7 @@ pub(crate) fn has_avx512() -> bool {
                 && std::arch::is_x86_feature_detected!("avx512bw")
                 && std::arch::is_x86_feature_detected!("avx512vl")
                 && std::arch::is_x86_feature_detected!("avx512vbmi")
+                && std::arch::is_x86_feature_detected!("avx512vbmi2")
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
@@ -128,7 +129,7 @@ pub(crate) fn chacha20_blocks16(
 ) -> bool {
     #[cfg(target_arch = "x86_64")]
     if has_avx512() {
-        // SAFETY: AVX-512 F, BW, VL and VBMI support was just checked.
+        // SAFETY: AVX-512 F, BW, VL, VBMI and VBMI2 support was just checked.
         unsafe { chacha20_blocks16_avx512(key, counter, out) };
         return true;
     }
@@ -147,7 +148,7 @@ pub(crate) fn chacha20_blocks16(
 pub(crate) fn chacha20_blocks(key: &[u32; 8], counter: u64, out: &mut [u8; CHACHA_BYTES]) -> bool {
     #[cfg(target_arch = "x86_64")]
     if has_avx512() {
-        // SAFETY: AVX-512 F, BW, VL and VBMI support was just checked.
+        // SAFETY: AVX-512 F, BW, VL, VBMI and VBMI2 support was just checked.
         unsafe { chacha20_blocks_avx512vl(key, counter, out) };
         return true;
     }
@@ -519,6 +520,11 @@ unsafe fn chacha20_blocks16_avx512(key: &[u32; 8], counter: u64, out: &mut [u8; 
 /// `below_small(6)` draws would. (Slots of `out` after `values` may have been overwritten.)
 pub(crate) fn below6_run(src: &[u8], out: &mut [u8]) -> (usize, usize) {
     #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: AVX-512 F, BW, VL, VBMI and VBMI2 support was just checked.
+        return unsafe { below6_run_avx512(src, out) };
+    }
+    #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: AVX2 support was just checked.
         return unsafe { below6_run_avx2(src, out) };
@@ -545,6 +551,56 @@ fn below6_run_portable(src: &[u8], out: &mut [u8]) -> (usize, usize) {
         i += 32;
     }
     (i, j)
+}
+
+/// `b mod 6` for every byte `b` (the four 64-byte tables of [`below6_run_avx512`]).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+static MOD6: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = (b % 6) as u8;
+        b += 1;
+    }
+    t
+};
+
+/// [`below6_run`] with AVX-512: 64-byte windows while 64 bytes of `src` and 64 slots of `out`
+/// remain (each exactly two of the 32-byte windows, which would run too: the first writes at
+/// most 32 values), then the AVX2 32-byte windows. Per window: one compare into a mask of the
+/// accepted bytes, `b mod 6` by two `vpermi2b` over a 256-byte table and a blend on the top
+/// bit, one `vpcompressb` of the accepted values and one 64-byte store.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW, VL, VBMI and VBMI2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,avx512vbmi2")]
+unsafe fn below6_run_avx512(src: &[u8], out: &mut [u8]) -> (usize, usize) {
+    let t: [__m512i; 4] = std::array::from_fn(|k| {
+        let s = &MOD6[64 * k..64 * k + 64];
+        // SAFETY: `s` is 64 bytes long (sliced above); unaligned load.
+        unsafe { _mm512_loadu_si512(s.as_ptr().cast()) }
+    });
+    let limit = _mm512_set1_epi8(252u8 as i8);
+    let (mut i, mut j) = (0, 0);
+    while i + 64 <= src.len() && j + 64 <= out.len() {
+        let w = &src[i..i + 64];
+        // SAFETY: `w` is 64 bytes long (sliced above); unaligned load.
+        let v = unsafe { _mm512_loadu_si512(w.as_ptr().cast()) };
+        let keep = _mm512_cmplt_epu8_mask(v, limit);
+        // Table bytes 0..128 by the low 7 bits, 128..256 where the top bit is set.
+        let lo = _mm512_permutex2var_epi8(t[0], v, t[1]);
+        let hi = _mm512_permutex2var_epi8(t[2], v, t[3]);
+        let r = _mm512_mask_blend_epi8(_mm512_movepi8_mask(v), lo, hi);
+        let c = _mm512_maskz_compress_epi8(keep, r);
+        let o = &mut out[j..j + 64];
+        // SAFETY: `o` is 64 bytes long (sliced above); unaligned store.
+        unsafe { _mm512_storeu_si512(o.as_mut_ptr().cast(), c) };
+        j += keep.count_ones() as usize;
+        i += 64;
+    }
+    let (di, dj) = below6_run_avx2(&src[i..], &mut out[j..]);
+    (i + di, j + dj)
 }
 
 /// `pshufb` controls that drop byte `p` of 16 (entry `p < 16`: bytes `0..p`, then `p+1..16`,
@@ -649,6 +705,12 @@ pub(crate) fn xor_bits(data: &mut [u8], bits: &[u8]) {
         "one key bit per data byte"
     );
     #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: AVX-512 support was just checked; `bits` covers `data` (asserted above).
+        unsafe { xor_bits_avx512(data, bits) };
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: AVX2 support was just checked; `bits` covers `data` (asserted above).
         unsafe { xor_bits_avx2(data, bits) };
@@ -698,6 +760,30 @@ unsafe fn xor_bits_avx2(data: &mut [u8], bits: &[u8]) {
         unsafe { _mm256_storeu_si256(p, _mm256_xor_si256(_mm256_loadu_si256(p), m)) };
     }
     xor_bits_portable(&mut data[whole..], &bits[whole / 8..]);
+}
+
+/// [`xor_bits`] on 64 bytes (eight key bytes, one 64-bit mask) per step with AVX-512 BW
+/// (`vpmovm2b` turns the mask into the bytes to XOR), the rest with AVX2.
+///
+/// # Safety
+/// The CPU must support AVX-512 F and BW (and AVX2); `bits.len() ≥ ⌈data.len() / 8⌉`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn xor_bits_avx512(data: &mut [u8], bits: &[u8]) {
+    let whole = data.len() / 64 * 64;
+    let mut chunks = data.chunks_exact_mut(64);
+    for (c, b) in (&mut chunks).zip(bits.chunks_exact(8)) {
+        let m = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+        let p = c.as_mut_ptr().cast::<__m512i>();
+        // SAFETY: `c` is 64 bytes long (`chunks_exact_mut(64)`); unaligned load and store.
+        unsafe {
+            _mm512_storeu_si512(
+                p,
+                _mm512_xor_si512(_mm512_loadu_si512(p), _mm512_movm_epi8(m)),
+            );
+        }
+    }
+    xor_bits_avx2(&mut data[whole..], &bits[whole / 8..]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -785,6 +871,13 @@ pub(crate) static SHUFFLE_DEC: Shuffle3 = Shuffle3::new(&crate::sample::TABLE1_I
 pub(crate) fn shuffle3(data: &mut [u8], codes: &[u8], sh: &Shuffle3) {
     assert_eq!(data.len(), 3 * codes.len(), "one code per 3-byte pixel");
     debug_assert!(codes.iter().all(|&k| k < 6), "codes are below 6");
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: AVX-512 F, BW, VL, VBMI and VBMI2 support was just checked; the lengths
+        // match (asserted above).
+        unsafe { shuffle3_avx512(data, codes, sh) };
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: AVX2 support was just checked; the lengths match (asserted above).
@@ -878,6 +971,84 @@ unsafe fn shuffle3_pairs_avx2(data: &mut [u8], codes: &[u8], sh: &Shuffle3) -> u
             return g;
         }
     }
+}
+
+/// [`shuffle3`] with AVX-512 VBMI: 21 pixels (63 bytes) per 64-byte load, `vpermb` and store
+/// (in place, left to right: byte 63 is the next group's byte 0 and is stored back unchanged;
+/// each group is loaded before the previous one is stored), the control computed from the 21
+/// codes in registers (`vpermb` spreads each code to its three bytes, a second one looks up
+/// `t[k][c]`); the rest by [`shuffle3_avx2`]. Codes of 6 or more select zero bytes or wrong
+/// rows (as in [`shuffle3`]'s preconditions), never bytes outside the group.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW, VL and VBMI (and AVX2); `data.len() == 3·codes.len()`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi")]
+unsafe fn shuffle3_avx512(data: &mut [u8], codes: &[u8], sh: &Shuffle3) {
+    /// Byte `q < 63` of a group: pixel `q / 3`, channel `q % 3`; byte 63 keeps its place.
+    /// `[EXPAND, CHAN, BASE]`: the pixel of byte `q` (its code's index), the table offset
+    /// `6·c` of its channel (byte 63: 32, an entry that is 0), its pixel's first byte.
+    const GROUP: [[u8; 64]; 3] = {
+        let mut g = [[0u8; 64]; 3];
+        let mut q = 0;
+        while q < 63 {
+            g[0][q] = (q / 3) as u8;
+            g[1][q] = (6 * (q % 3)) as u8;
+            g[2][q] = (3 * (q / 3)) as u8;
+            q += 1;
+        }
+        g[1][63] = 32;
+        g[2][63] = 63;
+        g
+    };
+    let [expand, chan, base] = &GROUP;
+    let len = data.len();
+    // Table index of t[k][c]: 6·c + k (entries 18.. are 0).
+    let mut table = [0u8; 64];
+    for (k, row) in sh.table.iter().enumerate() {
+        for (c, &t) in row.iter().enumerate() {
+            table[6 * c + k] = t;
+        }
+    }
+    // SAFETY: the four arrays are 64 bytes long; unaligned loads.
+    let (expand, chan, base, table) = unsafe {
+        (
+            _mm512_loadu_si512(expand.as_ptr().cast()),
+            _mm512_loadu_si512(chan.as_ptr().cast()),
+            _mm512_loadu_si512(base.as_ptr().cast()),
+            _mm512_loadu_si512(table.as_ptr().cast()),
+        )
+    };
+    let load64 = |data: &[u8], at: usize| {
+        let s = &data[at..at + 64];
+        // SAFETY: `s` is 64 bytes long (sliced above); unaligned load.
+        unsafe { _mm512_loadu_si512(s.as_ptr().cast()) }
+    };
+    let mut g = 0;
+    if 64 <= len {
+        let mut v = load64(data, 0);
+        loop {
+            let k = &codes[g..g + 21];
+            // SAFETY: `k` is 21 bytes long (sliced above) and the mask loads bytes 0..21 only.
+            let k = unsafe { _mm512_maskz_loadu_epi8(0x1F_FFFF, k.as_ptr().cast()) };
+            let k3 = _mm512_permutexvar_epi8(expand, k);
+            let sel = _mm512_permutexvar_epi8(_mm512_add_epi8(k3, chan), table);
+            let out = _mm512_permutexvar_epi8(_mm512_add_epi8(sel, base), v);
+            let next = g + 21;
+            let more = 3 * next + 64 <= len;
+            if more {
+                v = load64(data, 3 * next);
+            }
+            let d = &mut data[3 * g..3 * g + 64];
+            // SAFETY: `d` is 64 bytes long (sliced above); unaligned store.
+            unsafe { _mm512_storeu_si512(d.as_mut_ptr().cast(), out) };
+            g = next;
+            if !more {
+                break;
+            }
+        }
+    }
+    shuffle3_avx2(&mut data[3 * g..], &codes[g..], sh);
 }
 
 /// [`shuffle3`], five pixels per 16-byte load and store (in place, left to right: byte 15 of
@@ -1164,7 +1335,7 @@ pub(crate) fn etc_blocks(
     assert_eq!(src.len(), out.len() + 2 * ROW_PAD, "padded source copy");
     #[cfg(target_arch = "x86_64")]
     if has_avx512() && !t.ctrl64.is_empty() {
-        // SAFETY: AVX-512 F, BW, VL and VBMI support was just checked; `src` is padded
+        // SAFETY: AVX-512 F, BW, VL, VBMI and VBMI2 support was just checked; `src` is padded
         // (asserted above); the tables have the wide controls.
         unsafe {
             if t.b == 4 {
@@ -1568,7 +1739,7 @@ pub(crate) fn le_blocks(
     assert!(plan.rb >= 8, "plan built");
     #[cfg(target_arch = "x86_64")]
     if !plan.wide.is_empty() && has_avx512() {
-        // SAFETY: AVX-512 F, BW, VL and VBMI support was just checked; `src` is padded
+        // SAFETY: AVX-512 F, BW, VL, VBMI and VBMI2 support was just checked; `src` is padded
         // (asserted above); the plan is wide.
         unsafe {
             if plan.b == 4 {
@@ -2088,6 +2259,13 @@ mod tests {
             let (ib, jb) = below6_run(&src, &mut b);
             prop_assert_eq!((ia, ja), (ib, jb));
             prop_assert_eq!(&a[..ja], &b[..jb]);
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: AVX2 support was just checked.
+                let (ic, jc) = unsafe { below6_run_avx2(&src, &mut b) };
+                prop_assert_eq!((ia, ja), (ic, jc));
+                prop_assert_eq!(&a[..ja], &b[..jc]);
+            }
             // The values are those of successive rejection draws over src[..ia].
             let want: Vec<u8> = src[..ia].iter().filter(|&&s| s < 252).map(|s| s % 6).collect();
             prop_assert_eq!(&a[..ja], &want[..]);
@@ -2104,11 +2282,18 @@ mod tests {
             }
             let mut b = data.clone();
             xor_bits(&mut b, &bits);
-            prop_assert_eq!(a, b);
+            prop_assert_eq!(&a, &b);
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                let mut c = data.clone();
+                // SAFETY: AVX2 support was just checked; `bits` covers `c`.
+                unsafe { xor_bits_avx2(&mut c, &bits) };
+                prop_assert_eq!(&a, &c);
+            }
         }
 
         #[test]
-        fn shuffle3_paths_agree(pixels in 0usize..120, seed in any::<u64>(), enc in any::<bool>()) {
+        fn shuffle3_paths_agree(pixels in 0usize..200, seed in any::<u64>(), enc in any::<bool>()) {
             let data = bytes(3 * pixels, seed);
             let codes: Vec<u8> = bytes(pixels, seed ^ 2).iter().map(|b| b % 6).collect();
             let sh = if enc { &SHUFFLE_ENC } else { &SHUFFLE_DEC };
@@ -2117,6 +2302,13 @@ mod tests {
             let mut b = data.clone();
             shuffle3(&mut b, &codes, sh);
             prop_assert_eq!(&a, &b);
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                let mut c = data.clone();
+                // SAFETY: AVX2 support was just checked; one code per pixel.
+                unsafe { shuffle3_avx2(&mut c, &codes, sh) };
+                prop_assert_eq!(&a, &c);
+            }
             let inv = if enc { &SHUFFLE_DEC } else { &SHUFFLE_ENC };
             shuffle3(&mut b, &codes, inv);
             prop_assert_eq!(b, data);
