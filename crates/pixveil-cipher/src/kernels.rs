@@ -443,7 +443,93 @@ unsafe fn chacha20_blocks16_avx512(key: &[u32; 8], counter: u64, out: &mut [u8; 
         init[12] = _mm512_loadu_si512(lo.as_ptr().cast());
         init[13] = _mm512_loadu_si512(hi.as_ptr().cast());
     }
-    let mut x = init;
+    chacha16_finish(&init, out);
+}
+
+/// Keys of the images of one [`chacha20_multi16`] call.
+pub(crate) const MULTI_KEYS: usize = 8;
+
+/// Sixteen ChaCha20 blocks (nonce 0) under up to [`MULTI_KEYS`] keys with AVX-512: block `l`
+/// (written to `out[64·l..64·l + 64]`) is block `ctr[l]` of the keystream of
+/// `keys[img[l]]`. Lanes whose `img[l]` is not below [`MULTI_KEYS`] compute some block of
+/// `keys[img[l] mod 8]` (to be ignored).
+///
+/// Returns `false` and leaves `out` unchanged when the AVX-512 kernels are off
+/// ([`has_avx512`]).
+pub(crate) fn chacha20_multi16(
+    keys: &[[u32; 8]; MULTI_KEYS],
+    img: &[u32; 16],
+    ctr: &[u32; 16],
+    out: &mut [u8; CHACHA_BYTES16],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: AVX-512 F, BW, VL, VBMI and VBMI2 support was just checked.
+        unsafe { chacha20_multi16_avx512(keys, img, ctr, out) };
+        return true;
+    }
+    let _ = (keys, img, ctr, out);
+    false
+}
+
+/// [`chacha20_multi16`]: the key words of each lane picked from the eight keys (four
+/// registers) by two `vpermi2d` and a blend, then [`chacha16_finish`].
+///
+/// # Safety
+/// The CPU must support AVX-512 F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn chacha20_multi16_avx512(
+    keys: &[[u32; 8]; MULTI_KEYS],
+    img: &[u32; 16],
+    ctr: &[u32; 16],
+    out: &mut [u8; CHACHA_BYTES16],
+) {
+    let flat = keys.as_flattened();
+    let kw: [__m512i; 4] = std::array::from_fn(|i| {
+        let k = &flat[16 * i..16 * i + 16];
+        // SAFETY: `k` is 16 `u32`s (64 bytes, sliced above); unaligned load.
+        unsafe { _mm512_loadu_si512(k.as_ptr().cast()) }
+    });
+    // SAFETY: `img` and `ctr` are 16 `u32`s (64 bytes); unaligned loads.
+    let (img, ctr) = unsafe {
+        (
+            _mm512_loadu_si512(img.as_ptr().cast()),
+            _mm512_loadu_si512(ctr.as_ptr().cast()),
+        )
+    };
+    // Word w of key m is entry 8·m + w of the 64 key words: the low five bits index the
+    // registers' pair (keys 0–3 or 4–7), bit 5 chooses the pair.
+    let base = _mm512_slli_epi32::<3>(img);
+    let upper = _mm512_test_epi32_mask(base, _mm512_set1_epi32(32));
+    let consts = [0x6170_7865u32, 0x3320_646e, 0x7962_2d32, 0x6b20_6574];
+    let mut init = [_mm512_setzero_si512(); 16];
+    for (v, &c) in init[..4].iter_mut().zip(&consts) {
+        *v = _mm512_set1_epi32(c as i32);
+    }
+    for (w, v) in init[4..12].iter_mut().enumerate() {
+        let idx = _mm512_add_epi32(base, _mm512_set1_epi32(w as i32));
+        let lo = _mm512_permutex2var_epi32(kw[0], idx, kw[1]);
+        let hi = _mm512_permutex2var_epi32(kw[2], idx, kw[3]);
+        *v = _mm512_mask_blend_epi32(upper, lo, hi);
+    }
+    init[12] = ctr;
+    chacha16_finish(&init, out);
+}
+
+/// The twenty rounds on sixteen states side by side (`init[i]` holds word `i` of each), the
+/// final addition, and the blocks stored in lane order to `out` (a 16×16 transpose of 32-bit
+/// words: two unpack levels within 128-bit lanes, two 128-bit lane shuffles).
+///
+/// Wiping is best effort, as [`chacha20_blocks_avx2`].
+///
+/// # Safety
+/// The CPU must support AVX-512 F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn chacha16_finish(init: &[__m512i; 16], out: &mut [u8; CHACHA_BYTES16]) {
+    let mut x = *init;
     macro_rules! qr {
         ($a:expr, $b:expr, $c:expr, $d:expr) => {
             x[$a] = _mm512_add_epi32(x[$a], x[$b]);
@@ -466,7 +552,7 @@ unsafe fn chacha20_blocks16_avx512(key: &[u32; 8], counter: u64, out: &mut [u8; 
         qr!(2, 7, 8, 13);
         qr!(3, 4, 9, 14);
     }
-    for (v, i) in x.iter_mut().zip(&init) {
+    for (v, i) in x.iter_mut().zip(init) {
         *v = _mm512_add_epi32(*v, *i);
     }
     // t[2k], t[2k + 1]: words 2k, 2k + 1 interleaved, within each 128-bit lane L (blocks
@@ -2137,6 +2223,36 @@ mod tests {
                 return; // no AVX-512: nothing to compare
             }
             assert_eq!(&got[..], &want[..], "blocks {start}..{}", start + 16);
+        }
+    }
+
+    #[test]
+    fn chacha20_multi16_matches_rand_chacha() {
+        assert_avx512_when_expected();
+        let seeds: [[u8; 32]; MULTI_KEYS] =
+            std::array::from_fn(|m| std::array::from_fn(|i| (i * 7 + m * 13 + 1) as u8));
+        let streams: Vec<([u32; 8], Vec<u8>)> =
+            seeds.iter().map(|s| reference_stream(s, 0, 40)).collect();
+        let keys: [[u32; 8]; MULTI_KEYS] = std::array::from_fn(|m| streams[m].0);
+        let mut out = [0u8; CHACHA_BYTES16];
+        for round in 0..6u32 {
+            let img: [u32; 16] = std::array::from_fn(|l| (l as u32 * 5 + round) % 9);
+            let ctr: [u32; 16] = std::array::from_fn(|l| (l as u32 * 3 + 7 * round) % 40);
+            if !chacha20_multi16(&keys, &img, &ctr, &mut out) {
+                assert!(!has_avx512(), "the AVX-512 kernel runs when chosen");
+                return;
+            }
+            for l in 0..16 {
+                let (m, c) = (img[l] as usize, ctr[l] as usize);
+                if m < MULTI_KEYS {
+                    let want = &streams[m].1[64 * c..64 * c + 64];
+                    assert_eq!(
+                        &out[64 * l..64 * l + 64],
+                        want,
+                        "lane {l}: key {m}, block {c}"
+                    );
+                }
+            }
         }
     }
 

@@ -39,6 +39,19 @@ const BUF: usize = crate::kernels::CHACHA_BYTES;
 /// the refill sizes.
 const BUF_MAX: usize = crate::kernels::CHACHA_BYTES16;
 
+/// Room in the buffer for a prefilled start of the stream ([`Sampler::from_seed_prefilled`]):
+/// up to eight blocks, the size of the refills it replaces. (Prefilling 23 blocks of `pe`'s
+/// 32×32×3 stream for eight images at once was slower than the sixteen-block refills: the
+/// eight streams and images no longer fit the L1 cache together.)
+pub(crate) const PREFILL_MAX: usize = 512;
+
+/// The buffer's size.
+const BUF_CAP: usize = if PREFILL_MAX > BUF_MAX {
+    PREFILL_MAX
+} else {
+    BUF_MAX
+};
+
 /// Where a [`Sampler`]'s keystream comes from. (Unboxed although the variants differ in
 /// size: a sampler lives on the stack, and boxing would allocate once per image on CPUs
 /// without AVX2.)
@@ -53,13 +66,15 @@ enum Source {
 
 /// A byte-stream view of a derived ChaCha20 generator with unbiased bounded draws.
 ///
-/// Invariant: `buf[pos..len]` are the next stream bytes (`pos ≤ len ≤ BUF_MAX`, `len` a
-/// multiple of 64); the buffered keystream and the SIMD source's key are wiped on drop.
+/// Invariant: `buf[pos..len]` are the next stream bytes (`pos ≤ len ≤ BUF_CAP`, `len` a
+/// multiple of 64); `buf[hi..]` was never written (`len ≤ hi`); the buffered keystream
+/// (`buf[..hi]`) and the SIMD source's key are wiped on drop.
 pub(crate) struct Sampler {
     src: Source,
-    buf: [u8; BUF_MAX],
+    buf: [u8; BUF_CAP],
     pos: usize,
     len: usize,
+    hi: usize,
     /// Stream bytes the current bulk draw still expects to read (a refill hint: 0 unless
     /// [`Sampler::permutation_into`] is running).
     want: usize,
@@ -67,7 +82,7 @@ pub(crate) struct Sampler {
 
 impl Drop for Sampler {
     fn drop(&mut self) {
-        crate::kernels::wipe(&mut self.buf);
+        crate::kernels::wipe(&mut self.buf[..self.hi]);
         if let Source::Simd { key, .. } = &mut self.src {
             zeroize::Zeroize::zeroize(key);
         }
@@ -79,9 +94,10 @@ impl Sampler {
     pub(crate) fn new(secret: &MasterSecret, label: &str, context: &[u8]) -> Self {
         Self {
             src: Source::Rng(secret.derive_rng(label, context)),
-            buf: [0; BUF_MAX],
+            buf: [0; BUF_CAP],
             pos: 0,
             len: 0,
+            hi: 0,
             want: 0,
         }
     }
@@ -105,11 +121,34 @@ impl Sampler {
         };
         Self {
             src,
-            buf: [0; BUF_MAX],
+            buf: [0; BUF_CAP],
             pos: 0,
             len: 0,
+            hi: 0,
             want: 0,
         }
+    }
+
+    /// [`Sampler::from_seed`] whose stream starts with `pre` (whole blocks, at most
+    /// [`PREFILL_MAX`] bytes): the first `pre.len() / 64` blocks of the keystream of `seed`,
+    /// computed by the caller ([`crate::kernels::chacha20_multi16`]). On a CPU without AVX2
+    /// (where `from_seed` takes `rand_chacha`) `pre` is ignored: the stream is the same.
+    ///
+    /// # Panics
+    /// If `pre` is not whole blocks or longer than [`PREFILL_MAX`].
+    pub(crate) fn from_seed_prefilled(seed: [u8; 32], pre: &[u8]) -> Self {
+        assert!(
+            pre.len().is_multiple_of(64) && pre.len() <= PREFILL_MAX,
+            "whole blocks that fit"
+        );
+        let mut s = Self::from_seed(seed);
+        if let Source::Simd { counter, .. } = &mut s.src {
+            s.buf[..pre.len()].copy_from_slice(pre);
+            *counter = (pre.len() / 64) as u64;
+            s.len = pre.len();
+            s.hi = pre.len();
+        }
+        s
     }
 
     /// Refills the (used up) buffer with the next keystream bytes: sixteen blocks from the
@@ -122,7 +161,10 @@ impl Sampler {
                 BUF
             }
             Source::Simd { key, counter } => {
-                if need > BUF && crate::kernels::chacha20_blocks16(key, *counter, &mut self.buf) {
+                let whole: &mut [u8; BUF_MAX] = (&mut self.buf[..BUF_MAX])
+                    .try_into()
+                    .expect("BUF_MAX bytes");
+                if need > BUF && crate::kernels::chacha20_blocks16(key, *counter, whole) {
                     *counter = counter.wrapping_add((BUF_MAX / 64) as u64);
                     BUF_MAX
                 } else {
@@ -137,6 +179,7 @@ impl Sampler {
             }
         };
         self.pos = 0;
+        self.hi = self.hi.max(self.len);
     }
 
     /// Fills `out` with the next `out.len()` stream bytes (what `out.len()` calls of
@@ -439,9 +482,10 @@ mod tests {
     fn rng_sampler(seed: [u8; 32]) -> Sampler {
         Sampler {
             src: Source::Rng(<ChaCha20Rng as rand_core::SeedableRng>::from_seed(seed)),
-            buf: [0; BUF_MAX],
+            buf: [0; BUF_CAP],
             pos: 0,
             len: 0,
+            hi: 0,
             want: 0,
         }
     }
