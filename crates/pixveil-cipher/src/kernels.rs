@@ -1850,6 +1850,36 @@ pub(crate) fn le_blocks(
     le_blocks_portable(plan, src, out, stride, bases);
 }
 
+/// [`le_blocks`] in place on `image` (no padded copy: each block is read whole before it is
+/// written, and blocks do not overlap), when the plan is wide and the AVX-512 kernels run;
+/// returns `false` (and leaves `image` unchanged) otherwise, for the caller to take
+/// [`le_blocks`].
+///
+/// # Panics
+/// If a block does not fit the image.
+pub(crate) fn le_blocks_in_place(
+    plan: &NibblePlan,
+    image: &mut [u8],
+    stride: usize,
+    bases: &[u32],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if !plan.wide.is_empty() && has_avx512() {
+        // SAFETY: AVX-512 F, BW, VL, VBMI and VBMI2 support was just checked; the plan is
+        // wide.
+        unsafe {
+            if plan.b == 4 {
+                le_blocks_in_place_avx512::<4>(plan, image, stride, bases);
+            } else {
+                le_blocks_in_place_avx512::<0>(plan, image, stride, bases);
+            }
+        }
+        return true;
+    }
+    let _ = (plan, image, stride, bases);
+    false
+}
+
 /// [`le_blocks`] one nibble at a time from the controls (of either form).
 fn le_blocks_portable(plan: &NibblePlan, src: &[u8], out: &mut [u8], stride: usize, bases: &[u32]) {
     if let [lo_t, hi_t, x_t] = &plan.wide[..] {
@@ -1957,6 +1987,68 @@ unsafe fn le_blocks_avx512<const B: usize>(
         // (out_lo | out_hi) ^ x.
         let res = _mm512_ternarylogic_epi32::<0x56>(out_lo, out_hi, x);
         store_block!(out, base, stride, b, rb, res, tail);
+    }
+}
+
+/// [`le_blocks_in_place`]: [`le_blocks_avx512`] reading each block from `image` itself by
+/// masked row loads (`rb` bytes a row: nothing past the image is read).
+///
+/// `B` is the block side known at compile time, or `0` to read it from the plan.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW, VL, VBMI and VBMI2.
+///
+/// # Panics
+/// If `B` is neither `0` nor the plan's side, the plan is not wide, or a block does not fit
+/// the image.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi")]
+unsafe fn le_blocks_in_place_avx512<const B: usize>(
+    plan: &NibblePlan,
+    image: &mut [u8],
+    stride: usize,
+    bases: &[u32],
+) {
+    let [lo_t, hi_t, x_t] = &plan.wide[..] else {
+        panic!("a wide plan")
+    };
+    let b = if B == 0 { plan.b } else { B };
+    let rb = plan.rb;
+    assert!(b == plan.b && wide_rows(b, rb), "a wide plan");
+    // SAFETY: the tables are 64-byte arrays; unaligned loads.
+    let (ilo, ihi, x) = unsafe {
+        (
+            _mm512_loadu_si512(lo_t.as_ptr().cast()),
+            _mm512_loadu_si512(hi_t.as_ptr().cast()),
+            _mm512_loadu_si512(x_t.as_ptr().cast()),
+        )
+    };
+    let low = _mm512_set1_epi8(0x0F);
+    let tail = tail_ctrl(rb);
+    let keep = ((1u32 << rb) - 1) as __mmask16;
+    for &base in bases {
+        let base = base as usize;
+        let row = |image: &[u8], r: usize| {
+            if r < b {
+                let at = base + r * stride;
+                let s = &image[at..at + rb];
+                // SAFETY: `s` is `rb` bytes long (sliced above) and the mask loads bytes
+                // `0..rb` only.
+                unsafe { _mm_maskz_loadu_epi8(keep, s.as_ptr().cast()) }
+            } else {
+                _mm_setzero_si128()
+            }
+        };
+        let v = _mm512_castsi128_si512(row(image, 0));
+        let v = _mm512_inserti32x4::<1>(v, row(image, 1));
+        let v = _mm512_inserti32x4::<2>(v, row(image, 2));
+        let v = _mm512_inserti32x4::<3>(v, row(image, 3));
+        let lo = _mm512_and_si512(v, low);
+        let hi = _mm512_and_si512(_mm512_srli_epi16::<4>(v), low);
+        let out_lo = _mm512_permutex2var_epi8(lo, ilo, hi);
+        let out_hi = _mm512_slli_epi16::<4>(_mm512_permutex2var_epi8(lo, ihi, hi));
+        let res = _mm512_ternarylogic_epi32::<0x56>(out_lo, out_hi, x);
+        store_block!(image, base, stride, b, rb, res, tail);
     }
 }
 
@@ -2528,6 +2620,13 @@ mod tests {
             let mut b2 = vec![0u8; img.len()];
             le_blocks(&plan, &src, &mut b2, stride, &bases);
             prop_assert_eq!(&a, &b2);
+            let mut c2 = img.clone();
+            if le_blocks_in_place(&plan, &mut c2, stride, &bases) {
+                prop_assert_eq!(&a, &c2);
+            } else {
+                prop_assert!(plan.wide.is_empty() || !has_avx512());
+                prop_assert_eq!(&c2, &img);
+            }
             // The Entry tables of `le` agree.
             let shape = pixveil_image::Shape::new(h as u32, w as u32, c as u32)
                 .expect("valid shape");

@@ -419,9 +419,11 @@ impl PerImageKeys {
                 if let Some(rb) = rows {
                     k.plan.build(*b, *rb, ord, &k.rev);
                     let stride = self.shape.width() * self.shape.channels();
-                    with_copy(image, ROW_PAD, |src, out| {
-                        le_blocks(&k.plan, src, out, stride, bases);
-                    });
+                    if !kernels::le_blocks_in_place(&k.plan, image, stride, bases) {
+                        with_copy(image, ROW_PAD, |src, out| {
+                            le_blocks(&k.plan, src, out, stride, bases);
+                        });
+                    }
                 } else {
                     le::table_into(ord, &k.rev, within, &mut k.table);
                     le::apply_table(self.shape, *b, image, &k.table);
