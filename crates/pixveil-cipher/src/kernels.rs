@@ -961,7 +961,7 @@ pub(crate) fn shuffle3(data: &mut [u8], codes: &[u8], sh: &Shuffle3) {
     if has_avx512() {
         // SAFETY: AVX-512 F, BW, VL, VBMI and VBMI2 support was just checked; the lengths
         // match (asserted above).
-        unsafe { shuffle3_avx512(data, codes, sh) };
+        unsafe { shuffle3_avx512(data, codes, sh, None) };
         return;
     }
     #[cfg(target_arch = "x86_64")]
@@ -971,6 +971,37 @@ pub(crate) fn shuffle3(data: &mut [u8], codes: &[u8], sh: &Shuffle3) {
         return;
     }
     shuffle3_portable(data, codes, sh);
+}
+
+/// `pe`'s two passes in one when the AVX-512 kernels run: [`xor_bits`]`(data, bits)` then
+/// [`shuffle3`]`(data, codes, sh)` (`xor_first`, encryption), or the shuffle then the XOR
+/// (decryption). Returns `false` (and leaves `data` unchanged) otherwise, for the caller to
+/// make the two calls. Preconditions on the codes as [`shuffle3`].
+///
+/// # Panics
+/// If `data.len() != 3·codes.len()` or `bits` has fewer than `⌈data.len() / 8⌉` bytes.
+pub(crate) fn xor_shuffle3(
+    data: &mut [u8],
+    bits: &[u8],
+    codes: &[u8],
+    sh: &Shuffle3,
+    xor_first: bool,
+) -> bool {
+    assert_eq!(data.len(), 3 * codes.len(), "one code per 3-byte pixel");
+    assert!(
+        bits.len() >= data.len().div_ceil(8),
+        "one key bit per data byte"
+    );
+    debug_assert!(codes.iter().all(|&k| k < 6), "codes are below 6");
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: AVX-512 F, BW, VL, VBMI and VBMI2 support was just checked; the lengths
+        // match (asserted above).
+        unsafe { shuffle3_avx512(data, codes, sh, Some((bits, xor_first))) };
+        return true;
+    }
+    let _ = (data, bits, codes, sh, xor_first);
+    false
 }
 
 /// [`shuffle3`] one pixel at a time.
@@ -1063,14 +1094,17 @@ unsafe fn shuffle3_pairs_avx2(data: &mut [u8], codes: &[u8], sh: &Shuffle3) -> u
 /// (in place, left to right: byte 63 is the next group's byte 0 and is stored back unchanged;
 /// each group is loaded before the previous one is stored), the control computed from the 21
 /// codes in registers (`vpermb` spreads each code to its three bytes, a second one looks up
-/// `t[k][c]`); the rest by [`shuffle3_avx2`]. Codes of 6 or more select zero bytes or wrong
+/// `t[k][c]`); the last pixels by one masked load and store. With `np = Some((bits,
+/// xor_first))` also [`xor_bits`] by `bits` in the same pass: before the shuffle
+/// (`xor_first`, encryption) or after it (decryption), as [`xor_shuffle3`]. Codes of 6 or more select zero bytes or wrong
 /// rows (as in [`shuffle3`]'s preconditions), never bytes outside the group.
 ///
 /// # Safety
-/// The CPU must support AVX-512 F, BW, VL and VBMI (and AVX2); `data.len() == 3·codes.len()`.
+/// The CPU must support AVX-512 F, BW, VL and VBMI; `data.len() == 3·codes.len()`; with
+/// `np`, `bits` covers `data`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi")]
-unsafe fn shuffle3_avx512(data: &mut [u8], codes: &[u8], sh: &Shuffle3) {
+unsafe fn shuffle3_avx512(data: &mut [u8], codes: &[u8], sh: &Shuffle3, np: Option<(&[u8], bool)>) {
     /// Byte `q < 63` of a group: pixel `q / 3`, channel `q % 3`; byte 63 keeps its place.
     /// `[EXPAND, CHAN, BASE]`: the pixel of byte `q` (its code's index), the table offset
     /// `6·c` of its channel (byte 63: 32, an entry that is 0), its pixel's first byte.
@@ -1110,16 +1144,37 @@ unsafe fn shuffle3_avx512(data: &mut [u8], codes: &[u8], sh: &Shuffle3) {
         // SAFETY: `s` is 64 bytes long (sliced above); unaligned load.
         unsafe { _mm512_loadu_si512(s.as_ptr().cast()) }
     };
+    // The group's pixel codes (`r ≤ 21` of them from pixel `g`) → its `vpermb` control.
+    let control = |g: usize, r: usize| {
+        let k = &codes[g..g + r];
+        // SAFETY: `k` is `r ≤ 21` bytes long (sliced above) and the mask loads bytes 0..r
+        // only.
+        let k = unsafe { _mm512_maskz_loadu_epi8((1u64 << r) - 1, k.as_ptr().cast()) };
+        let k3 = _mm512_permutexvar_epi8(expand, k);
+        let sel = _mm512_permutexvar_epi8(_mm512_add_epi8(k3, chan), table);
+        _mm512_add_epi8(sel, base)
+    };
+    // The group's NP bytes (`0xFF` where the key bit of the byte is 1; `n ≤ 63` bytes from
+    // byte `at`), and whether they are XORed before the shuffle (encryption) or after it.
+    let (bits, xor_first) = np.unwrap_or((&[], false));
+    let np_mask = |at: usize, n: usize| {
+        if np.is_none() {
+            return _mm512_setzero_si512();
+        }
+        _mm512_movm_epi8(bits_at(bits, at) & ((1u64 << n) - 1))
+    };
+    let apply = |v: __m512i, ctrl: __m512i, m: __m512i| {
+        if xor_first {
+            _mm512_permutexvar_epi8(ctrl, _mm512_xor_si512(v, m))
+        } else {
+            _mm512_xor_si512(_mm512_permutexvar_epi8(ctrl, v), m)
+        }
+    };
     let mut g = 0;
     if 64 <= len {
         let mut v = load64(data, 0);
         loop {
-            let k = &codes[g..g + 21];
-            // SAFETY: `k` is 21 bytes long (sliced above) and the mask loads bytes 0..21 only.
-            let k = unsafe { _mm512_maskz_loadu_epi8(0x1F_FFFF, k.as_ptr().cast()) };
-            let k3 = _mm512_permutexvar_epi8(expand, k);
-            let sel = _mm512_permutexvar_epi8(_mm512_add_epi8(k3, chan), table);
-            let out = _mm512_permutexvar_epi8(_mm512_add_epi8(sel, base), v);
+            let out = apply(v, control(g, 21), np_mask(3 * g, 63));
             let next = g + 21;
             let more = 3 * next + 64 <= len;
             if more {
@@ -1134,7 +1189,37 @@ unsafe fn shuffle3_avx512(data: &mut [u8], codes: &[u8], sh: &Shuffle3) {
             }
         }
     }
-    shuffle3_avx2(&mut data[3 * g..], &codes[g..], sh);
+    // The last (at most 21) pixels: masked load and store of their bytes.
+    let r = codes.len() - g;
+    if r > 0 {
+        debug_assert!(r <= 21, "fewer than 64 bytes left");
+        let keep = (1u64 << (3 * r)) - 1;
+        let d = &mut data[3 * g..3 * (g + r)];
+        // SAFETY: `d` is `3r ≤ 63` bytes long (sliced above) and the mask loads bytes
+        // `0..3r` only.
+        let v = unsafe { _mm512_maskz_loadu_epi8(keep, d.as_ptr().cast()) };
+        let out = apply(v, control(g, r), np_mask(3 * g, 3 * r));
+        // SAFETY: as the load: the mask stores bytes `0..3r` of `d` only.
+        unsafe { _mm512_mask_storeu_epi8(d.as_mut_ptr().cast(), keep, out) };
+    }
+}
+
+/// Key bits `at..at + 64` of `bits` (bit `k` is bit `k mod 8` of byte `⌊k/8⌋`, least
+/// significant first) as one word, bit `at` first; bits past the end of `bits` are 0.
+#[inline]
+fn bits_at(bits: &[u8], at: usize) -> u64 {
+    let (byte, shift) = (at / 8, at % 8);
+    let mut w = [0u8; 9];
+    match bits.get(byte..byte + 9) {
+        Some(b) => w.copy_from_slice(b),
+        None => {
+            let rest = bits.get(byte..).unwrap_or(&[]);
+            w[..rest.len()].copy_from_slice(rest);
+        }
+    }
+    let lo = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+    // `shift < 8`: the ninth byte supplies the top `shift` bits.
+    (lo >> shift) | (u64::from(w[8]) << 1 << (63 - shift))
 }
 
 /// [`shuffle3`], five pixels per 16-byte load and store (in place, left to right: byte 15 of
@@ -2212,6 +2297,16 @@ mod tests {
     }
 
     #[test]
+    fn bits_at_reads_any_bit_offset() {
+        let bits = bytes(20, 5);
+        let bit = |k: usize| bits.get(k / 8).map_or(0, |b| u64::from((b >> (k % 8)) & 1));
+        for at in 0..170 {
+            let want = (0..64).fold(0u64, |w, i| w | bit(at + i) << i);
+            assert_eq!(bits_at(&bits, at), want, "at {at}");
+        }
+    }
+
+    #[test]
     fn spread8_puts_bit_k_in_byte_k() {
         for b in 0..=255u8 {
             let want = u64::from_le_bytes(std::array::from_fn(|k| 0u8.wrapping_sub((b >> k) & 1)));
@@ -2516,6 +2611,23 @@ mod tests {
                 // SAFETY: AVX2 support was just checked; one code per pixel.
                 unsafe { shuffle3_avx2(&mut c, &codes, sh) };
                 prop_assert_eq!(&a, &c);
+            }
+            // The fused XOR and shuffle.
+            let bits = bytes(data.len().div_ceil(8), seed ^ 9);
+            let mut x = data.clone();
+            if enc {
+                xor_bits_portable(&mut x, &bits);
+                shuffle3_portable(&mut x, &codes, sh);
+            } else {
+                shuffle3_portable(&mut x, &codes, sh);
+                xor_bits_portable(&mut x, &bits);
+            }
+            let mut y = data.clone();
+            if xor_shuffle3(&mut y, &bits, &codes, sh, enc) {
+                prop_assert_eq!(&x, &y);
+            } else {
+                prop_assert!(!has_avx512());
+                prop_assert_eq!(&y, &data);
             }
             let inv = if enc { &SHUFFLE_DEC } else { &SHUFFLE_ENC };
             shuffle3(&mut b, &codes, inv);

@@ -459,6 +459,10 @@ fn pe(s: &mut Sampler, k: &mut KeyScratch, image: &mut [u8], shuffle: bool, encr
     }
     size_to(&mut k.codes, image.len() / 3);
     s.below6_into(&mut k.codes);
+    let sh = if encrypt { &SHUFFLE_ENC } else { &SHUFFLE_DEC };
+    if kernels::xor_shuffle3(image, &k.bits, &k.codes, sh, encrypt) {
+        return;
+    }
     if encrypt {
         xor_bits(image, &k.bits);
         shuffle3(image, &k.codes, &SHUFFLE_ENC);
