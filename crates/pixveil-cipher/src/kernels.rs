@@ -1777,9 +1777,14 @@ pub(crate) struct NibblePlan {
     /// Public layout of the wide form, kept between builds: `at_wide[q]` is the table byte of
     /// nibble `q` (`< 2d`).
     at_wide: Vec<u8>,
-    /// The `(b, rb)` that `at` and `at_wide` were built for.
+    /// Public layout of the wide form, kept between builds: at byte `16·r + p` of
+    /// `pos_wide[0]` (`[1]`) the index `t = r·rb + p` (`d + t`) of the low (high) nibble of
+    /// output byte `t`; 0 at bytes `p ≥ rb`.
+    pos_wide: Vec<[u8; 64]>,
+    /// The `(b, rb)` that `at`, `at_wide` and `pos_wide` were built for.
     at_for: (usize, usize),
     at_wide_for: (usize, usize),
+    pos_wide_for: (usize, usize),
 }
 
 impl NibblePlan {
@@ -1817,6 +1822,19 @@ impl NibblePlan {
                     }
                 }
             }
+            if self.pos_wide_for != (b, rb) {
+                self.pos_wide_for = (b, rb);
+                self.pos_wide = vec![[0; 64]; 2];
+                let mut t = 0;
+                for r in 0..b {
+                    for p in 16 * r..16 * r + rb {
+                        // Below 128: t < d ≤ 64.
+                        self.pos_wide[0][p] = t as u8;
+                        self.pos_wide[1][p] = (d + t) as u8;
+                        t += 1;
+                    }
+                }
+            }
             (self.b, self.rb, self.n, self.w) = (b, rb, b, rb);
             self.ctrl.clear();
             self.xor.clear();
@@ -1824,19 +1842,14 @@ impl NibblePlan {
             let (at, [lo_t, hi_t, x_t]) = (&self.at_wide[..], &mut self.wide[..]) else {
                 unreachable!("three tables")
             };
-            let (lo, hi) = (&ord[..d], &ord[d..]);
-            let (rev_lo, rev_hi) = (&rev[..d], &rev[d..]);
-            let mut t = 0;
-            for r in 0..b {
-                for p in 16 * r..16 * r + rb {
-                    let (q0, q1) = (lo[t] as usize, hi[t] as usize);
-                    lo_t[p] = at[q0];
-                    hi_t[p] = at[q1];
-                    x_t[p] = (u8::from(rev[q0] != rev_lo[t]) * 0x0F)
-                        | (u8::from(rev[q1] != rev_hi[t]) * 0xF0);
-                    t += 1;
-                }
+            #[cfg(target_arch = "x86_64")]
+            if has_avx512() {
+                // SAFETY: AVX-512 F, BW, VL, VBMI and VBMI2 support was just checked; `ord`,
+                // `rev` and `at` have 2d ≤ 128 entries (asserted above, `wide_rows`).
+                unsafe { wide_tables_avx512(ord, rev, at, &self.pos_wide, [lo_t, hi_t, x_t]) };
+                return;
             }
+            wide_tables_portable((b, rb), ord, rev, at, [lo_t, hi_t, x_t]);
             return;
         }
         let (n, w) = if d == 48 && b == 4 { (3, 16) } else { (b, rb) };
@@ -1889,6 +1902,126 @@ impl NibblePlan {
 impl Drop for NibblePlan {
     fn drop(&mut self) {
         self.wipe();
+    }
+}
+
+/// The wide tables of [`NibblePlan::build`] (into zeroed arrays) for blocks of `b` rows of
+/// `rb` bytes, one byte at a time.
+fn wide_tables_portable(
+    (b, rb): (usize, usize),
+    ord: &[u32],
+    rev: &[bool],
+    at: &[u8],
+    [lo_t, hi_t, x_t]: [&mut [u8; 64]; 3],
+) {
+    let d = b * rb;
+    let (lo, hi) = (&ord[..d], &ord[d..]);
+    let (rev_lo, rev_hi) = (&rev[..d], &rev[d..]);
+    let mut t = 0;
+    for r in 0..b {
+        for p in 16 * r..16 * r + rb {
+            let (q0, q1) = (lo[t] as usize, hi[t] as usize);
+            lo_t[p] = at[q0];
+            hi_t[p] = at[q1];
+            x_t[p] =
+                (u8::from(rev[q0] != rev_lo[t]) * 0x0F) | (u8::from(rev[q1] != rev_hi[t]) * 0xF0);
+            t += 1;
+        }
+    }
+}
+
+/// The wide tables of [`NibblePlan::build`] with AVX-512 VBMI: `ord`, `rev` (as bytes, then
+/// `0x00`/`0xFF`) and `at` as 128-byte tables in register pairs, looked up by `vpermi2b`: the
+/// source nibbles `q0 = ord[t]`, `q1 = ord[d + t]` at `pos` (the output positions), then
+/// `at[q]` (the tables) and `rev[q] ≠ rev[t]` (the reversal constants). Bytes outside the
+/// block's rows are 0.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW, VL and VBMI.
+///
+/// # Panics
+/// If `ord`, `rev` and `at` do not have the same length of at most 128 entries, or `pos` is
+/// not two tables.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi")]
+unsafe fn wide_tables_avx512(
+    ord: &[u32],
+    rev: &[bool],
+    at: &[u8],
+    pos: &[[u8; 64]],
+    [lo_t, hi_t, x_t]: [&mut [u8; 64]; 3],
+) {
+    let n = ord.len();
+    let [p0, p1] = pos else {
+        panic!("two position tables")
+    };
+    assert!(
+        n <= 128 && rev.len() == n && at.len() == n,
+        "2d ≤ 128 nibbles"
+    );
+    // Bytes `0..n` of `ptr` (`n ≤ 128`) as a pair of registers, zero after them.
+    let pair = |ptr: *const u8| {
+        let a = n.min(64);
+        let m = |k: usize| if k >= 64 { u64::MAX } else { (1u64 << k) - 1 };
+        // SAFETY: the masks load bytes `0..n` of `ptr` only, which the callers give as
+        // slices of `n` bytes.
+        unsafe {
+            (
+                _mm512_maskz_loadu_epi8(m(a), ptr.cast()),
+                _mm512_maskz_loadu_epi8(m(n - a), ptr.add(a).cast()),
+            )
+        }
+    };
+    // `ord` narrowed to bytes (entries below 2d ≤ 128 for a permutation).
+    let mut ob = [0u8; 128];
+    for (c, o) in ord.chunks(16).zip(ob.chunks_exact_mut(16)) {
+        let m = ((1u32 << c.len()) - 1) as __mmask16;
+        // SAFETY: the mask loads the `c.len() ≤ 16` words of `c` only; `o` is 16 bytes long;
+        // unaligned store.
+        unsafe {
+            let v = _mm512_maskz_loadu_epi32(m, c.as_ptr().cast());
+            _mm_storeu_si128(o.as_mut_ptr().cast(), _mm512_cvtepi32_epi8(v));
+        }
+    }
+    let (o_a, o_b) = pair(ob.as_ptr());
+    let (at_a, at_b) = pair(at.as_ptr());
+    // `bool` is one byte, 0 or 1: read as `u8`.
+    let (rv_a, rv_b) = pair(rev.as_ptr().cast());
+    let (rv_a, rv_b) = (
+        _mm512_movm_epi8(_mm512_test_epi8_mask(rv_a, rv_a)),
+        _mm512_movm_epi8(_mm512_test_epi8_mask(rv_b, rv_b)),
+    );
+    // SAFETY: `p0` and `p1` are 64-byte arrays; unaligned loads.
+    let (p0, p1) = unsafe {
+        (
+            _mm512_loadu_si512(p0.as_ptr().cast()),
+            _mm512_loadu_si512(p1.as_ptr().cast()),
+        )
+    };
+    // The block's bytes: where `pos[1]` (d + t ≥ d > 0) is non-zero.
+    let valid = _mm512_test_epi8_mask(p1, p1);
+    let q0 = _mm512_permutex2var_epi8(o_a, p0, o_b);
+    let q1 = _mm512_permutex2var_epi8(o_a, p1, o_b);
+    let lo = _mm512_maskz_permutex2var_epi8(valid, at_a, q0, at_b);
+    let hi = _mm512_maskz_permutex2var_epi8(valid, at_a, q1, at_b);
+    let f0 = _mm512_xor_si512(
+        _mm512_permutex2var_epi8(rv_a, q0, rv_b),
+        _mm512_permutex2var_epi8(rv_a, p0, rv_b),
+    );
+    let f1 = _mm512_xor_si512(
+        _mm512_permutex2var_epi8(rv_a, q1, rv_b),
+        _mm512_permutex2var_epi8(rv_a, p1, rv_b),
+    );
+    // (f0 & 0x0F) | (f1 & 0xF0): a bitwise select by the constant (a ? c : b).
+    let x = _mm512_maskz_mov_epi8(
+        valid,
+        _mm512_ternarylogic_epi32::<0xAC>(_mm512_set1_epi8(0x0F), f1, f0),
+    );
+    // SAFETY: the three tables are 64-byte arrays; unaligned stores.
+    unsafe {
+        _mm512_storeu_si512(lo_t.as_mut_ptr().cast(), lo);
+        _mm512_storeu_si512(hi_t.as_mut_ptr().cast(), hi);
+        _mm512_storeu_si512(x_t.as_mut_ptr().cast(), x);
     }
 }
 
@@ -2700,6 +2833,12 @@ mod tests {
             if wide_rows(b, rb) {
                 let mut other = NibblePlan::default();
                 other.build_as(plan.wide.is_empty(), b, rb, &ord, &rev);
+                // The wide tables, however built, are those of the byte-by-byte builder.
+                let wide = if plan.wide.is_empty() { &other } else { &plan };
+                let mut want = [[0u8; 64]; 3];
+                let [x0, x1, x2] = &mut want;
+                wide_tables_portable((b, rb), &ord, &rev, &wide.at_wide, [x0, x1, x2]);
+                prop_assert_eq!(&wide.wide[..], &want[..]);
                 let (h, w) = (2 * b, 3 * b);
                 let stride = w * c;
                 let bases: Vec<u32> = (0..6)
