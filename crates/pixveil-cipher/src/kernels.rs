@@ -225,6 +225,12 @@ pub(crate) fn hchacha20_x8(
     out: &mut [[u8; 32]; 8],
 ) -> bool {
     #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: AVX-512 F, BW, VL, VBMI and VBMI2 support was just checked.
+        unsafe { hchacha20_x8_avx512vl(key, nonces, out) };
+        return true;
+    }
+    #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: AVX2 support was just checked.
         unsafe { hchacha20_x8_avx2(key, nonces, out) };
@@ -241,6 +247,32 @@ pub(crate) fn hchacha20_x8(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn hchacha20_x8_avx2(key: &[u8; 32], nonces: &[[u8; 16]; 8], out: &mut [[u8; 32]; 8]) {
+    hchacha20_x8_with(key, nonces, out, |x| chacha_rounds(x));
+}
+
+/// [`hchacha20_x8`] with AVX-512 VL (`vprold` rotations).
+///
+/// # Safety
+/// The CPU must support AVX-512 F and VL.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl")]
+unsafe fn hchacha20_x8_avx512vl(key: &[u8; 32], nonces: &[[u8; 16]; 8], out: &mut [[u8; 32]; 8]) {
+    hchacha20_x8_with(key, nonces, out, |x| chacha_rounds_vl(x));
+}
+
+/// [`hchacha20_x8`] with the rounds `rounds`.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn hchacha20_x8_with(
+    key: &[u8; 32],
+    nonces: &[[u8; 16]; 8],
+    out: &mut [[u8; 32]; 8],
+    rounds: impl FnOnce(&mut [__m256i; 16]),
+) {
     let word = |b: &[u8], i: usize| {
         i32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]])
     };
@@ -256,7 +288,7 @@ unsafe fn hchacha20_x8_avx2(key: &[u8; 32], nonces: &[[u8; 16]; 8], out: &mut [[
         let w: [i32; 8] = std::array::from_fn(|l| word(&nonces[l], i));
         *v = _mm256_setr_epi32(w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]);
     }
-    chacha_rounds(&mut x);
+    rounds(&mut x);
     // Output words 0–3 and 12–15 of each lane (no final addition).
     let mut words = [[0u32; 8]; 8];
     for (slot, &v) in words.iter_mut().zip(x[..4].iter().chain(&x[12..])) {
@@ -305,6 +337,19 @@ unsafe fn chacha20_blocks_avx2(key: &[u32; 8], counter: u64, out: &mut [u8; CHAC
 unsafe fn chacha20_blocks_avx512vl(key: &[u32; 8], counter: u64, out: &mut [u8; CHACHA_BYTES]) {
     let init = chacha8_init(key, counter);
     let mut x = init;
+    chacha_rounds_vl(&mut x);
+    chacha8_store(x, &init, out);
+    // Not wiped: as [`chacha20_blocks_avx2`].
+}
+
+/// [`chacha_rounds`] with AVX-512 VL `vprold` rotations.
+///
+/// # Safety
+/// The CPU must support AVX-512 F and VL.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl")]
+#[inline]
+unsafe fn chacha_rounds_vl(x: &mut [__m256i; 16]) {
     macro_rules! qr {
         ($a:expr, $b:expr, $c:expr, $d:expr) => {
             x[$a] = _mm256_add_epi32(x[$a], x[$b]);
@@ -327,8 +372,6 @@ unsafe fn chacha20_blocks_avx512vl(key: &[u32; 8], counter: u64, out: &mut [u8; 
         qr!(2, 7, 8, 13);
         qr!(3, 4, 9, 14);
     }
-    chacha8_store(x, &init, out);
-    // Not wiped: as [`chacha20_blocks_avx2`].
 }
 
 /// The eight initial ChaCha20 states of [`chacha20_blocks`], word-major (`x[i]` holds word `i`
@@ -2669,6 +2712,23 @@ mod tests {
         }
         for (n, o) in nonces.iter().zip(&out) {
             assert_eq!(*o, crate::per_image::hchacha20(&key, n));
+        }
+        // Both implementations where the CPU has them (the dispatcher picks one).
+        #[cfg(target_arch = "x86_64")]
+        {
+            let mut a = [[0u8; 32]; 8];
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: AVX2 support was just checked.
+                unsafe { hchacha20_x8_avx2(&key, &nonces, &mut a) };
+                assert_eq!(a, out, "AVX2");
+            }
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+            {
+                // SAFETY: AVX-512 F and VL support was just checked.
+                unsafe { hchacha20_x8_avx512vl(&key, &nonces, &mut a) };
+                assert_eq!(a, out, "AVX-512 VL");
+            }
         }
     }
 

@@ -104,6 +104,7 @@ impl Sampler {
 
     /// The sampler of the ChaCha20 stream keyed by `seed` directly (block counter 0, stream 0):
     /// the per-image streams of derivation v3 ([`crate::per_image`]). The seed is wiped here.
+    #[inline]
     pub(crate) fn from_seed(seed: [u8; 32]) -> Self {
         let seed = Zeroizing::new(seed);
         let src = if crate::kernels::has_avx2() {
@@ -136,6 +137,7 @@ impl Sampler {
     ///
     /// # Panics
     /// If `pre` is not whole blocks or longer than [`PREFILL_MAX`].
+    #[inline]
     pub(crate) fn from_seed_prefilled(seed: [u8; 32], pre: &[u8]) -> Self {
         assert!(
             pre.len().is_multiple_of(64) && pre.len() <= PREFILL_MAX,
