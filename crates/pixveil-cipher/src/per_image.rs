@@ -313,10 +313,15 @@ impl PerImageKeys {
         } else {
             0
         };
-        let mut words = zeroize::Zeroizing::new([[0u32; 8]; kernels::MULTI_KEYS]);
-        // Every byte is written by the calls before it is read; given back to the pool as a
-        // secret (wiped), also on unwinding.
-        let mut streams = pool::Scratch::<u8>::dirty(1024 * (8 * pre).div_ceil(16));
+        // The key words of the eight seeds, and the streams' first blocks: every byte is
+        // written by the calls before it is read; given back to the pool as a secret (wiped),
+        // also on unwinding. Only where they are used.
+        let mut multi = (pre > 0 && nonces.len() >= 8).then(|| {
+            (
+                zeroize::Zeroizing::new([[0u32; 8]; kernels::MULTI_KEYS]),
+                pool::Scratch::<u8>::dirty(1024 * (8 * pre).div_ceil(16)),
+            )
+        });
         for (group, n) in &mut groups {
             let n: [[u8; 16]; 8] = std::array::from_fn(|l| n[l].0);
             if !kernels::hchacha20_x8(key, &n, &mut seeds) {
@@ -324,7 +329,7 @@ impl PerImageKeys {
                     *seed = hchacha20(key, nonce);
                 }
             }
-            if pre > 0 {
+            if let Some((words, streams)) = &mut multi {
                 for (w, seed) in words.iter_mut().zip(seeds.iter()) {
                     for (v, b) in w.iter_mut().zip(seed.chunks_exact(4)) {
                         *v = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
@@ -344,18 +349,20 @@ impl PerImageKeys {
                         }
                     }
                     let out: &mut [u8; 1024] = chunk.try_into().expect("1024 bytes");
-                    let done = kernels::chacha20_multi16(&words, &img, &ctr, out);
+                    let done = kernels::chacha20_multi16(words, &img, &ctr, out);
                     assert!(done, "the AVX-512 kernel runs when chosen");
                 }
             }
             for (m, (image, seed)) in group.chunks_exact_mut(len).zip(seeds.iter()).enumerate() {
-                // The sampler wipes its copies; `seeds` and `streams` are wiped when dropped.
-                let mut s =
-                    Sampler::from_seed_prefilled(*seed, &streams[64 * pre * m..][..64 * pre]);
+                // The sampler wipes its copies; `seeds` and `multi` are wiped when dropped.
+                let mut s = Sampler::from_seed(*seed);
+                if let Some((_, streams)) = &multi {
+                    s.prefill(&streams[64 * pre * m..][..64 * pre]);
+                }
                 self.apply_with(&mut s, image, encrypt);
             }
         }
-        drop((seeds, words, streams));
+        drop((seeds, multi));
         let done = nonces.len() / 8 * 8;
         for (image, nonce) in images[done * len..]
             .chunks_exact_mut(len)

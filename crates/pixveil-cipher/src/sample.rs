@@ -39,7 +39,7 @@ const BUF: usize = crate::kernels::CHACHA_BYTES;
 /// the refill sizes.
 const BUF_MAX: usize = crate::kernels::CHACHA_BYTES16;
 
-/// Room in the buffer for a prefilled start of the stream ([`Sampler::from_seed_prefilled`]):
+/// Room in the buffer for a prefilled start of the stream ([`Sampler::prefill`]):
 /// up to eight blocks, the size of the refills it replaces. (Prefilling 23 blocks of `pe`'s
 /// 32×32×3 stream for eight images at once was slower than the sixteen-block refills: the
 /// eight streams and images no longer fit the L1 cache together.)
@@ -130,27 +130,27 @@ impl Sampler {
         }
     }
 
-    /// [`Sampler::from_seed`] whose stream starts with `pre` (whole blocks, at most
-    /// [`PREFILL_MAX`] bytes): the first `pre.len() / 64` blocks of the keystream of `seed`,
-    /// computed by the caller ([`crate::kernels::chacha20_multi16`]). On a CPU without AVX2
-    /// (where `from_seed` takes `rand_chacha`) `pre` is ignored: the stream is the same.
+    /// Makes the stream of a fresh [`Sampler::from_seed`] sampler start with `pre` (whole
+    /// blocks, at most [`PREFILL_MAX`] bytes): the first `pre.len() / 64` blocks of its
+    /// keystream, computed by the caller ([`crate::kernels::chacha20_multi16`]). On a CPU
+    /// without AVX2 (where `from_seed` takes `rand_chacha`) `pre` is ignored: the stream is
+    /// the same. (A method on the sampler in place: returning a new one moved its buffer.)
     ///
     /// # Panics
-    /// If `pre` is not whole blocks or longer than [`PREFILL_MAX`].
+    /// If `pre` is not whole blocks or longer than [`PREFILL_MAX`], or the sampler was read.
     #[inline]
-    pub(crate) fn from_seed_prefilled(seed: [u8; 32], pre: &[u8]) -> Self {
+    pub(crate) fn prefill(&mut self, pre: &[u8]) {
         assert!(
             pre.len().is_multiple_of(64) && pre.len() <= PREFILL_MAX,
             "whole blocks that fit"
         );
-        let mut s = Self::from_seed(seed);
-        if let Source::Simd { counter, .. } = &mut s.src {
-            s.buf[..pre.len()].copy_from_slice(pre);
+        if let Source::Simd { counter, .. } = &mut self.src {
+            assert!(*counter == 0 && self.len == 0, "a fresh sampler");
+            self.buf[..pre.len()].copy_from_slice(pre);
             *counter = (pre.len() / 64) as u64;
-            s.len = pre.len();
-            s.hi = pre.len();
+            self.len = pre.len();
+            self.hi = pre.len();
         }
-        s
     }
 
     /// Refills the (used up) buffer with the next keystream bytes: sixteen blocks from the
