@@ -1,20 +1,33 @@
-//! Byte kernels of the pixel and block schemes: an AVX2 path chosen at run time
-//! ([`has_avx2`], detected once by `std` and cached) and a portable path for each, with
-//! identical results (property-tested below).
+//! Byte kernels of the pixel and block schemes: AVX-512 and AVX2 paths chosen at run time
+//! ([`has_avx512`], [`has_avx2`], detected once by `std` and cached) and a portable path for
+//! each, with identical results (property-tested below, each SIMD path against the portable
+//! one, the AVX2 paths also where the AVX-512 ones are chosen).
 //!
-//! * [`xor_bits`]: XOR `0xFF` into every byte whose key bit is 1 (NP masks, `pe`, `pe-np`).
+//! * [`chacha20_blocks`] / [`chacha20_blocks16`] / [`chacha20_multi16`]: the ChaCha20
+//!   keystream, eight blocks side by side (AVX2; `vprold` rotations with AVX-512 VL), sixteen
+//!   (AVX-512, one state word per 512-bit register), or sixteen blocks of up to eight keys
+//!   (per-image batches); [`hchacha20_x8`]: HChaCha20 of eight nonces.
+//! * [`xor_bits`]: XOR `0xFF` into every byte whose key bit is 1 (NP masks, `pe`, `pe-np`);
+//!   64 bytes per `vpmovm2b` with AVX-512.
 //! * [`shuffle3`]: the per-pixel Table 1 colour shuffle of 3-channel pixels (`pe`), five
-//!   pixels per `pshufb`.
+//!   pixels per `pshufb` (AVX2) or 21 per `vpermb` (AVX-512, where [`xor_shuffle3`] also
+//!   applies the NP bits in the same pass).
+//! * [`below6_run`]: the sampler's `below_small(6)` draws, 32 bytes at a time (AVX2) or 64
+//!   (AVX-512: a `vpermi2b` mod-6 table and `vpcompressb`).
 //! * [`BlockTables`] / [`etc_blocks`]: EtC's block move (permutation, orientation, colour code,
-//!   NP) as `pshufb` row gathers, for blocks whose rows (`b·C` bytes) fit 8..=16 bytes.
+//!   NP) as `pshufb` row gathers, for blocks whose rows (`b·C` bytes) fit 8..=16 bytes; with
+//!   AVX-512 VBMI one `vpermb` per block of at most four rows ([`wide_rows`]).
 //! * [`NibblePlan`] / [`le_blocks`]: Tanaka's nibble scramble of one key as `pshufb` row
-//!   gathers over the blocks' nibbles (same row limits).
+//!   gathers over the blocks' nibbles (same row limits); with AVX-512 VBMI two `vpermi2b` per
+//!   block of at most four rows, in place ([`le_blocks_in_place`]).
 //!
 //! Setting `PIXVEIL_PORTABLE_KERNELS` to any non-empty value other than `0` (e.g. `1`) selects
-//! the portable paths on any CPU (CI runs the known-answer tests both ways).
+//! the portable paths on any CPU (CI runs the known-answer tests both ways);
+//! `PIXVEIL_NO_AVX512` likewise turns only the AVX-512 paths off ([`NO_AVX512_ENV`]).
 //!
 //! `unsafe` is confined to this module: the `std::arch` intrinsics, called only from functions
-//! that checked AVX2 support, on loads and stores whose bounds are checked by slicing first.
+//! that checked the CPU's support, on loads and stores whose bounds are checked by slicing
+//! first (masked loads and stores: by slicing the bytes their mask keeps).
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;

@@ -32,7 +32,12 @@
 //! stream comes from an eight-block AVX2 ChaCha20, and the draws are applied by AVX2 kernels:
 //! an XOR pass of the NP bits and a `pshufb` colour shuffle (`pe`), `pshufb` nibble gathers of
 //! a per-image plan (`le`), `pshufb` block-row gathers from precomputed per-orientation and
-//! per-code controls (`etc`).
+//! per-code controls (`etc`). With AVX-512 (F, BW, VL, VBMI, VBMI2) the first (up to eight)
+//! blocks of the eight images' streams come from sixteen-lane calls that mix the keys, longer
+//! streams continue sixteen blocks at a time, `pe` XORs and shuffles in one `vpermb` pass,
+//! `le` scrambles each block in place with two `vpermi2b` (its plan also built by `vpermi2b`),
+//! `etc` moves each block with one `vpermb`, and Fisher–Yates takes its draws straight from
+//! the buffered keystream.
 
 use std::cell::RefCell;
 

@@ -2,8 +2,9 @@
 //!
 //! Every scheme draws its key material through a [`Sampler`]: a [`ChaCha20Rng`] obtained from
 //! [`MasterSecret::derive_rng`](pixveil_core::MasterSecret::derive_rng), read as **one byte
-//! stream** — the ChaCha20 keystream bytes in order (the generator is always asked for 256-byte
-//! blocks, a multiple of its 4-byte word, so no keystream byte is ever skipped). The draws are:
+//! stream** — the ChaCha20 keystream bytes in order (the generator is always asked for whole
+//! 64-byte blocks — 512 bytes, or 1 024 from the AVX-512 kernel —, a multiple of its 4-byte
+//! word, so no keystream byte is ever skipped). The draws are:
 //!
 //! * [`Sampler::byte`]: the next stream byte.
 //! * [`Sampler::bits`]`(n)`: `⌈n/8⌉` bytes; bit `k` is bit `k mod 8` (least significant first)
