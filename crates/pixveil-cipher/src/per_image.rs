@@ -378,9 +378,9 @@ impl PerImageKeys {
         Ok(())
     }
 
-    /// Keystream blocks an image's draws read on average, with a margin (for `pe` the
-    /// rejected bytes of the colour codes), at most [`PREFILL_MAX`] bytes: what
-    /// [`PerImageKeys::apply_batch`] computes ahead for eight images at once.
+    /// Keystream blocks of an image's stream that [`PerImageKeys::apply_batch`] computes ahead
+    /// for eight images at once (at most [`PREFILL_MAX`] bytes), from the bytes its draws read
+    /// on average with a margin (for `pe` the rejected bytes of the colour codes).
     fn prefill_blocks(&self) -> usize {
         let len = self.shape.len();
         // About 256/252 bytes a code (`below_small(6)`), plus a margin.
@@ -394,7 +394,14 @@ impl PerImageKeys {
                 4 * n.saturating_sub(1) + n + n.div_ceil(8) + if c == 3 { codes(n) } else { 0 }
             }
         };
-        bytes.div_ceil(64).min(PREFILL_MAX / 64)
+        // Streams longer than the prefill continue sixteen blocks at a time: prefill the
+        // remainder (e.g. `pe` on 32×32×3: 7 + 16 blocks, not 8 + 16).
+        let (t, max) = (bytes.div_ceil(64), PREFILL_MAX / 64);
+        match t % 16 {
+            _ if t <= max => t,
+            r if r != 0 && r <= max => r,
+            _ => max,
+        }
     }
 
     /// [`PerImageKeys::apply`] on an image of the shape with its stream seed (the HChaCha20
