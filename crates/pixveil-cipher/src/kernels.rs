@@ -1565,10 +1565,10 @@ pub(crate) fn etc_blocks(
         // SAFETY: AVX-512 F, BW, VL, VBMI and VBMI2 support was just checked; `src` is padded
         // (asserted above); the tables have the wide controls.
         unsafe {
-            if t.b == 4 {
-                etc_blocks_avx512::<4>(t, src, out, stride, bases, key, encrypt);
-            } else {
-                etc_blocks_avx512::<0>(t, src, out, stride, bases, key, encrypt);
+            match (t.b, t.b * t.c) {
+                (4, 12) => etc_blocks_avx512::<4, 12>(t, src, out, stride, bases, key, encrypt),
+                (4, _) => etc_blocks_avx512::<4, 0>(t, src, out, stride, bases, key, encrypt),
+                _ => etc_blocks_avx512::<0, 0>(t, src, out, stride, bases, key, encrypt),
             }
         }
         return;
@@ -1756,16 +1756,17 @@ macro_rules! store_block {
 /// its rows in the lanes of one register, one `vpermb` by the variant's wide control, one XOR
 /// of the NP mask, masked row stores.
 ///
-/// `B` is the block side known at compile time, or `0` to read it from `t`.
+/// `B` and `R` are the block side and row length known at compile time, or `0` to read them
+/// from `t`.
 ///
 /// # Safety
 /// The CPU must support AVX-512 F, BW, VL and VBMI; `src.len() == out.len() + 2·ROW_PAD`.
 ///
 /// # Panics
-/// If `B` is neither `0` nor `t.b`, the tables have no wide controls, or the key does not fit the blocks (indexing).
+/// If `B` or `R` differ from `t`'s (and are not `0`), the tables have no wide controls, or the key does not fit the blocks (indexing).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi")]
-unsafe fn etc_blocks_avx512<const B: usize>(
+unsafe fn etc_blocks_avx512<const B: usize, const R: usize>(
     t: &BlockTables,
     src: &[u8],
     out: &mut [u8],
@@ -1775,22 +1776,27 @@ unsafe fn etc_blocks_avx512<const B: usize>(
     encrypt: bool,
 ) {
     let b = if B == 0 { t.b } else { B };
-    let rb = t.b * t.c;
+    let rb = if R == 0 { t.b * t.c } else { R };
     assert!(
-        b == t.b && wide_rows(b, rb) && !t.ctrl64.is_empty(),
+        b == t.b && rb == t.b * t.c && wide_rows(b, rb) && !t.ctrl64.is_empty(),
         "tables with wide controls"
     );
     let tail = tail_ctrl(rb);
+    // A block's source rows (16-byte loads) and destination rows span these many bytes.
+    let (src_span, dst_span) = ((b - 1) * stride + 16, (b - 1) * stride + rb);
     for i in 0..bases.len() {
         let (db, sb, v, m) = etc_block(t, bases, key, i, encrypt);
-        let blk = load_block(src, ROW_PAD + sb, stride, b);
+        // One slice each way per block: the row offsets inside are then known to fit.
+        let s = &src[ROW_PAD + sb..ROW_PAD + sb + src_span];
+        let blk = load_block(s, 0, stride, b);
         // SAFETY: `t.ctrl64[v]` is a 64-byte array; unaligned load.
         let ctrl = unsafe { _mm512_loadu_si512(t.ctrl64[v].as_ptr().cast()) };
         let res = _mm512_xor_si512(
             _mm512_permutexvar_epi8(ctrl, blk),
             _mm512_set1_epi8(m as i8),
         );
-        store_block!(out, db, stride, b, rb, res, tail);
+        let d = &mut out[db..db + dst_span];
+        store_block!(d, 0, stride, b, rb, res, tail);
     }
 }
 
