@@ -111,6 +111,47 @@ pub(crate) fn wipe<T: zeroize::DefaultIsZeroes>(buf: &mut [T]) {
     }
 }
 
+/// `out[k] = src[k] > bound` for every `k` (LE's reversal flags from its permutation), 16 at a
+/// time with AVX-512.
+///
+/// # Panics
+/// If `out` and `src` differ in length.
+pub(crate) fn above(src: &[u32], bound: u32, out: &mut [bool]) {
+    assert_eq!(src.len(), out.len(), "one flag per value");
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: AVX-512 F, BW, VL, VBMI and VBMI2 support was just checked; the lengths
+        // match (asserted above).
+        unsafe { above_avx512(src, bound, out) };
+        return;
+    }
+    for (o, &v) in out.iter_mut().zip(src) {
+        *o = v > bound;
+    }
+}
+
+/// [`above`] with AVX-512: one unsigned compare into a mask and one masked byte move per 16
+/// values.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW and VL; `src.len() == out.len()`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn above_avx512(src: &[u32], bound: u32, out: &mut [bool]) {
+    let b = _mm512_set1_epi32(bound as i32);
+    let one = _mm_set1_epi8(1);
+    for (s, o) in src.chunks(16).zip(out.chunks_mut(16)) {
+        let m = ((1u32 << s.len()) - 1) as __mmask16;
+        // SAFETY: the mask loads the `s.len() ≤ 16` words of `s` and stores `o.len() =
+        // s.len()` bytes of `o` only; each stored byte is 0 or 1, a valid `bool`.
+        unsafe {
+            let v = _mm512_maskz_loadu_epi32(m, s.as_ptr().cast());
+            let gt = _mm512_cmpgt_epu32_mask(v, b);
+            _mm_mask_storeu_epi8(o.as_mut_ptr().cast(), m, _mm_maskz_mov_epi8(gt, one));
+        }
+    }
+}
+
 /// `0xFF` in byte `k` (little-endian) of the result where bit `k` of `b` is 1.
 #[inline(always)]
 pub(crate) fn spread8(b: u8) -> u64 {
@@ -2489,6 +2530,17 @@ mod tests {
             p.swap(i, w as usize % (i + 1));
         }
         p
+    }
+
+    proptest! {
+        #[test]
+        fn above_is_the_comparison(len in 0usize..100, bound in 0u32..300, seed in any::<u64>()) {
+            let src: Vec<u32> = perm(len.max(1), seed).into_iter().map(|v| v * 3).take(len).collect();
+            let mut out = vec![true; len];
+            above(&src, bound, &mut out);
+            let want: Vec<bool> = src.iter().map(|&v| v > bound).collect();
+            prop_assert_eq!(out, want);
+        }
     }
 
     #[test]

@@ -422,8 +422,8 @@ impl PerImageKeys {
             } => {
                 let d = within.len();
                 s.permutation_into(2 * d, &mut k.perm);
-                k.rev.clear();
-                k.rev.extend(k.perm.iter().map(|&q| q as usize > d));
+                size_to(&mut k.rev, k.perm.len());
+                kernels::above(&k.perm, d as u32, &mut k.rev);
                 let ord = if encrypt {
                     &k.perm
                 } else {
