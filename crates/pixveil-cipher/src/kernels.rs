@@ -1825,8 +1825,19 @@ unsafe fn etc_blocks_avx512<const B: usize, const R: usize>(
     let tail = tail_ctrl(rb);
     // A block's source rows (16-byte loads) and destination rows span these many bytes.
     let (src_span, dst_span) = ((b - 1) * stride + 16, (b - 1) * stride + rb);
-    for i in 0..bases.len() {
-        let (db, sb, v, m) = etc_block(t, bases, key, i, encrypt);
+    let n = bases.len();
+    // The key's arrays cut to the blocks (so the loop indexes them without checks) and the
+    // variant of orientation `o`, code `k`: `first + o·codes + k` (as `BlockTables::variant`).
+    let (perm, orient) = (&key.perm[..n], &key.orient[..n]);
+    let codes = if t.c == 3 { &key.codes[..n] } else { &[][..] };
+    let first = usize::from(!encrypt) * 8 * t.codes;
+    for (i, ((&base, &p), &o)) in bases.iter().zip(perm).zip(orient).enumerate() {
+        debug_assert!(o < 8, "orientation in range");
+        let k = codes.get(i).copied().unwrap_or(0);
+        let v = first + usize::from(o) * t.codes + usize::from(k);
+        let m = 0u8.wrapping_sub((key.np[i / 8] >> (i % 8)) & 1);
+        let (ob, ib) = (base as usize, bases[p as usize] as usize);
+        let (db, sb) = if encrypt { (ob, ib) } else { (ib, ob) };
         // One slice each way per block: the row offsets inside are then known to fit.
         let s = &src[ROW_PAD + sb..ROW_PAD + sb + src_span];
         let blk = load_block(s, 0, stride, b);
