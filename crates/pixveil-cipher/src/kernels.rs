@@ -1306,17 +1306,20 @@ unsafe fn shuffle3_avx512(data: &mut [u8], codes: &[u8], sh: &Shuffle3, np: Opti
 #[inline]
 fn bits_at(bits: &[u8], at: usize) -> u64 {
     let (byte, shift) = (at / 8, at % 8);
-    let mut w = [0u8; 9];
-    match bits.get(byte..byte + 9) {
-        Some(b) => w.copy_from_slice(b),
-        None => {
-            let rest = bits.get(byte..).unwrap_or(&[]);
-            w[..rest.len()].copy_from_slice(rest);
-        }
-    }
-    let lo = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
     // `shift < 8`: the ninth byte supplies the top `shift` bits.
-    (lo >> shift) | (u64::from(w[8]) << 1 << (63 - shift))
+    let join = |lo: u64, ninth: u8| (lo >> shift) | (u64::from(ninth) << 1 << (63 - shift));
+    if let Some(w) = bits.get(byte..byte + 9) {
+        // One 8-byte load and one byte (the common case, away from the end).
+        let lo = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        return join(lo, w[8]);
+    }
+    let mut w = [0u8; 9];
+    let rest = bits.get(byte..).unwrap_or(&[]);
+    w[..rest.len()].copy_from_slice(rest);
+    join(
+        u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]),
+        w[8],
+    )
 }
 
 /// [`shuffle3`], five pixels per 16-byte load and store (in place, left to right: byte 15 of
