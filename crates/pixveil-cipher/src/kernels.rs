@@ -1303,6 +1303,7 @@ unsafe fn shuffle3_avx512(data: &mut [u8], codes: &[u8], sh: &Shuffle3, np: Opti
 
 /// Key bits `at..at + 64` of `bits` (bit `k` is bit `k mod 8` of byte `⌊k/8⌋`, least
 /// significant first) as one word, bit `at` first; bits past the end of `bits` are 0.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 #[inline]
 fn bits_at(bits: &[u8], at: usize) -> u64 {
     let (byte, shift) = (at / 8, at % 8);
