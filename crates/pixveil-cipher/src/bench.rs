@@ -75,6 +75,15 @@ pub struct ThroughputRow {
     pub memcpy_mb_s: f64,
     /// `single_thread_mb_s / memcpy_mb_s`.
     pub ratio_vs_memcpy: f64,
+    /// The cipher kernels that ran ([`kernels`]).
+    pub kernels: &'static str,
+}
+
+/// The byte kernels of the ciphers chosen at run time on this machine (detected once):
+/// `"AVX-512"` (AVX-512 F, BW, VL and VBMI; off when `PIXVEIL_NO_AVX512` is set), `"AVX2"`, or
+/// `"portable"` (no AVX2, or `PIXVEIL_PORTABLE_KERNELS` set).
+pub fn kernels() -> &'static str {
+    crate::kernels::level()
 }
 
 /// Median of `v`, which is non-empty (`measure` runs at least one repetition).
@@ -189,6 +198,7 @@ pub fn encrypt_throughput(opts: &ThroughputOptions) -> Result<Vec<ThroughputRow>
                 all_threads_mb_s: all,
                 memcpy_mb_s: memcpy,
                 ratio_vs_memcpy: single / memcpy.max(1e-12),
+                kernels: kernels(),
             });
         }
     }
@@ -226,6 +236,10 @@ mod tests {
         assert_eq!(rows.len(), 2 * (SchemeSpec::NAMES.len() + 1));
         for r in &rows {
             assert!(r.single_thread_mb_s > 0.0 && r.memcpy_mb_s > 0.0, "{r:?}");
+            assert!(
+                ["AVX-512", "AVX2", "portable"].contains(&r.kernels),
+                "{r:?}"
+            );
         }
         assert!(serde_json::to_string(&rows)
             .unwrap()

@@ -1,20 +1,33 @@
-//! Byte kernels of the pixel and block schemes: an AVX2 path chosen at run time
-//! ([`has_avx2`], detected once by `std` and cached) and a portable path for each, with
-//! identical results (property-tested below).
+//! Byte kernels of the pixel and block schemes: AVX-512 and AVX2 paths chosen at run time
+//! ([`has_avx512`], [`has_avx2`], detected once by `std` and cached) and a portable path for
+//! each, with identical results (property-tested below, each SIMD path against the portable
+//! one, the AVX2 paths also where the AVX-512 ones are chosen).
 //!
-//! * [`xor_bits`]: XOR `0xFF` into every byte whose key bit is 1 (NP masks, `pe`, `pe-np`).
+//! * [`chacha20_blocks`] / [`chacha20_blocks16`] / [`chacha20_multi16`]: the ChaCha20
+//!   keystream, eight blocks side by side (AVX2; `vprold` rotations with AVX-512 VL), sixteen
+//!   (AVX-512, one state word per 512-bit register), or sixteen blocks of up to eight keys
+//!   (per-image batches); [`hchacha20_x8`]: HChaCha20 of eight nonces.
+//! * [`xor_bits`]: XOR `0xFF` into every byte whose key bit is 1 (NP masks, `pe`, `pe-np`);
+//!   64 bytes per `vpmovm2b` with AVX-512.
 //! * [`shuffle3`]: the per-pixel Table 1 colour shuffle of 3-channel pixels (`pe`), five
-//!   pixels per `pshufb`.
+//!   pixels per `pshufb` (AVX2) or 21 per `vpermb` (AVX-512, where [`xor_shuffle3`] also
+//!   applies the NP bits in the same pass).
+//! * [`below6_run`]: the sampler's `below_small(6)` draws, 32 bytes at a time (AVX2) or 64
+//!   (AVX-512: a `vpermi2b` mod-6 table and `vpcompressb`).
 //! * [`BlockTables`] / [`etc_blocks`]: EtC's block move (permutation, orientation, colour code,
-//!   NP) as `pshufb` row gathers, for blocks whose rows (`b·C` bytes) fit 8..=16 bytes.
+//!   NP) as `pshufb` row gathers, for blocks whose rows (`b·C` bytes) fit 8..=16 bytes; with
+//!   AVX-512 VBMI one `vpermb` per block of at most four rows ([`wide_rows`]).
 //! * [`NibblePlan`] / [`le_blocks`]: Tanaka's nibble scramble of one key as `pshufb` row
-//!   gathers over the blocks' nibbles (same row limits).
+//!   gathers over the blocks' nibbles (same row limits); with AVX-512 VBMI two `vpermi2b` per
+//!   block of at most four rows, in place ([`le_blocks_in_place`]).
 //!
 //! Setting `PIXVEIL_PORTABLE_KERNELS` to any non-empty value other than `0` (e.g. `1`) selects
-//! the portable paths on any CPU (CI runs the known-answer tests both ways).
+//! the portable paths on any CPU (CI runs the known-answer tests both ways);
+//! `PIXVEIL_NO_AVX512` likewise turns only the AVX-512 paths off ([`NO_AVX512_ENV`]).
 //!
 //! `unsafe` is confined to this module: the `std::arch` intrinsics, called only from functions
-//! that checked AVX2 support, on loads and stores whose bounds are checked by slicing first.
+//! that checked the CPU's support, on loads and stores whose bounds are checked by slicing
+//! first (masked loads and stores: by slicing the bytes their mask keeps).
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
@@ -45,6 +58,48 @@ pub(crate) fn has_avx2() -> bool {
     })
 }
 
+/// Environment variable that, set to any non-empty value other than `0`, turns the AVX-512
+/// kernels off (the AVX2 ones still run on an AVX2 CPU): to test and measure the AVX2 paths on
+/// an AVX-512 CPU. The output is the same either way.
+pub const NO_AVX512_ENV: &str = "PIXVEIL_NO_AVX512";
+
+/// Whether the AVX-512 kernels run: [`has_avx2`], the CPU has AVX-512 F, BW, VL, VBMI and
+/// VBMI2 (Ice Lake, Zen 4 and later), and [`NO_AVX512_ENV`] (`PIXVEIL_NO_AVX512`) is unset, empty or
+/// `0` (read once and cached).
+#[inline]
+pub(crate) fn has_avx512() -> bool {
+    static AVX512: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVX512.get_or_init(|| {
+        let off = std::env::var_os(NO_AVX512_ENV).is_some_and(|v| !v.is_empty() && v != "0");
+        #[cfg(target_arch = "x86_64")]
+        {
+            !off && has_avx2()
+                && std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512bw")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+                && std::arch::is_x86_feature_detected!("avx512vbmi")
+                && std::arch::is_x86_feature_detected!("avx512vbmi2")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = off;
+            false
+        }
+    })
+}
+
+/// The cipher kernels chosen at run time on this machine: `"AVX-512"` ([`has_avx512`]),
+/// `"AVX2"` ([`has_avx2`]) or `"portable"`.
+pub(crate) fn level() -> &'static str {
+    if has_avx512() {
+        "AVX-512"
+    } else if has_avx2() {
+        "AVX2"
+    } else {
+        "portable"
+    }
+}
+
 /// Zeroes `buf` with [`zeroize`] (the wipe of reused per-thread key scratch): on x86_64 and
 /// the other targets with an assembly optimization barrier a plain `memset` followed by
 /// `zeroize::optimization_barrier` (which the compiler cannot see through, so the stores are
@@ -53,6 +108,47 @@ pub(crate) fn wipe<T: zeroize::DefaultIsZeroes>(buf: &mut [T]) {
     // Most scratch buffers are unused by a given scheme: skip the call for them.
     if !buf.is_empty() {
         zeroize::Zeroize::zeroize(buf);
+    }
+}
+
+/// `out[k] = src[k] > bound` for every `k` (LE's reversal flags from its permutation), 16 at a
+/// time with AVX-512.
+///
+/// # Panics
+/// If `out` and `src` differ in length.
+pub(crate) fn above(src: &[u32], bound: u32, out: &mut [bool]) {
+    assert_eq!(src.len(), out.len(), "one flag per value");
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: AVX-512 F, BW, VL, VBMI and VBMI2 support was just checked; the lengths
+        // match (asserted above).
+        unsafe { above_avx512(src, bound, out) };
+        return;
+    }
+    for (o, &v) in out.iter_mut().zip(src) {
+        *o = v > bound;
+    }
+}
+
+/// [`above`] with AVX-512: one unsigned compare into a mask and one masked byte move per 16
+/// values.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW and VL; `src.len() == out.len()`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn above_avx512(src: &[u32], bound: u32, out: &mut [bool]) {
+    let b = _mm512_set1_epi32(bound as i32);
+    let one = _mm_set1_epi8(1);
+    for (s, o) in src.chunks(16).zip(out.chunks_mut(16)) {
+        let m = ((1u32 << s.len()) - 1) as __mmask16;
+        // SAFETY: the mask loads the `s.len() ≤ 16` words of `s` and stores `o.len() =
+        // s.len()` bytes of `o` only; each stored byte is 0 or 1, a valid `bool`.
+        unsafe {
+            let v = _mm512_maskz_loadu_epi32(m, s.as_ptr().cast());
+            let gt = _mm512_cmpgt_epu32_mask(v, b);
+            _mm_mask_storeu_epi8(o.as_mut_ptr().cast(), m, _mm_maskz_mov_epi8(gt, one));
+        }
     }
 }
 
@@ -72,6 +168,29 @@ pub(crate) fn spread8(b: u8) -> u64 {
 /// Keystream bytes produced by one [`chacha20_blocks`] call: eight 64-byte blocks.
 pub(crate) const CHACHA_BYTES: usize = 512;
 
+/// Keystream bytes produced by one [`chacha20_blocks16`] call: sixteen 64-byte blocks.
+pub(crate) const CHACHA_BYTES16: usize = 1024;
+
+/// [`chacha20_blocks`] on sixteen blocks `counter..counter + 16` with AVX-512 (one state word
+/// per 512-bit register, rotations by `vprold`).
+///
+/// Returns `false` and leaves `out` unchanged when the AVX-512 kernels are off
+/// ([`has_avx512`]); the caller then takes two [`chacha20_blocks`] calls or `rand_chacha`.
+pub(crate) fn chacha20_blocks16(
+    key: &[u32; 8],
+    counter: u64,
+    out: &mut [u8; CHACHA_BYTES16],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: AVX-512 F, BW, VL, VBMI and VBMI2 support was just checked.
+        unsafe { chacha20_blocks16_avx512(key, counter, out) };
+        return true;
+    }
+    let _ = (key, counter, out);
+    false
+}
+
 /// The ChaCha20 keystream of `key` (eight little-endian words), nonce 0, blocks
 /// `counter..counter + 8` (64-bit block counter in words 12–13, as `rand_chacha`'s
 /// `ChaCha20Rng`), written in order to `out`, with AVX2 (eight blocks side by side, one
@@ -81,6 +200,12 @@ pub(crate) const CHACHA_BYTES: usize = 512;
 /// the CPU lacks AVX2, or [`PORTABLE_ENV`] selects the portable paths); the caller then uses
 /// `rand_chacha`.
 pub(crate) fn chacha20_blocks(key: &[u32; 8], counter: u64, out: &mut [u8; CHACHA_BYTES]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: AVX-512 F, BW, VL, VBMI and VBMI2 support was just checked.
+        unsafe { chacha20_blocks_avx512vl(key, counter, out) };
+        return true;
+    }
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: AVX2 support was just checked.
@@ -154,6 +279,12 @@ pub(crate) fn hchacha20_x8(
     out: &mut [[u8; 32]; 8],
 ) -> bool {
     #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: AVX-512 F, BW, VL, VBMI and VBMI2 support was just checked.
+        unsafe { hchacha20_x8_avx512vl(key, nonces, out) };
+        return true;
+    }
+    #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: AVX2 support was just checked.
         unsafe { hchacha20_x8_avx2(key, nonces, out) };
@@ -170,6 +301,32 @@ pub(crate) fn hchacha20_x8(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn hchacha20_x8_avx2(key: &[u8; 32], nonces: &[[u8; 16]; 8], out: &mut [[u8; 32]; 8]) {
+    hchacha20_x8_with(key, nonces, out, |x| chacha_rounds(x));
+}
+
+/// [`hchacha20_x8`] with AVX-512 VL (`vprold` rotations).
+///
+/// # Safety
+/// The CPU must support AVX-512 F and VL.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl")]
+unsafe fn hchacha20_x8_avx512vl(key: &[u8; 32], nonces: &[[u8; 16]; 8], out: &mut [[u8; 32]; 8]) {
+    hchacha20_x8_with(key, nonces, out, |x| chacha_rounds_vl(x));
+}
+
+/// [`hchacha20_x8`] with the rounds `rounds`.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn hchacha20_x8_with(
+    key: &[u8; 32],
+    nonces: &[[u8; 16]; 8],
+    out: &mut [[u8; 32]; 8],
+    rounds: impl FnOnce(&mut [__m256i; 16]),
+) {
     let word = |b: &[u8], i: usize| {
         i32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]])
     };
@@ -185,7 +342,7 @@ unsafe fn hchacha20_x8_avx2(key: &[u8; 32], nonces: &[[u8; 16]; 8], out: &mut [[
         let w: [i32; 8] = std::array::from_fn(|l| word(&nonces[l], i));
         *v = _mm256_setr_epi32(w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]);
     }
-    chacha_rounds(&mut x);
+    rounds(&mut x);
     // Output words 0–3 and 12–15 of each lane (no final addition).
     let mut words = [[0u32; 8]; 8];
     for (slot, &v) in words.iter_mut().zip(x[..4].iter().chain(&x[12..])) {
@@ -214,6 +371,72 @@ unsafe fn hchacha20_x8_avx2(key: &[u8; 32], nonces: &[[u8; 16]; 8], out: &mut [[
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn chacha20_blocks_avx2(key: &[u32; 8], counter: u64, out: &mut [u8; CHACHA_BYTES]) {
+    let init = chacha8_init(key, counter);
+    let mut x = init;
+    chacha_rounds(&mut x);
+    chacha8_store(x, &init, out);
+    // Not wiped (best effort, as `rand_chacha`'s own block function): the key words stay in
+    // `init`, `x` and the compiler's register spills on the stack until overwritten. Zeroing
+    // `init` and `x` behind `zeroize::optimization_barrier` cost ≈ 8 % of per-image `pe`
+    // (2.72 vs 2.96 GB/s, one thread) and would still miss registers and spills.
+}
+
+/// [`chacha20_blocks`] on eight blocks in parallel with AVX-512 VL: [`chacha20_blocks_avx2`]
+/// with `vprold` rotations (one instruction where AVX2 takes two shifts and an OR).
+///
+/// # Safety
+/// The CPU must support AVX-512 F and VL.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl")]
+unsafe fn chacha20_blocks_avx512vl(key: &[u32; 8], counter: u64, out: &mut [u8; CHACHA_BYTES]) {
+    let init = chacha8_init(key, counter);
+    let mut x = init;
+    chacha_rounds_vl(&mut x);
+    chacha8_store(x, &init, out);
+    // Not wiped: as [`chacha20_blocks_avx2`].
+}
+
+/// [`chacha_rounds`] with AVX-512 VL `vprold` rotations.
+///
+/// # Safety
+/// The CPU must support AVX-512 F and VL.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl")]
+#[inline]
+unsafe fn chacha_rounds_vl(x: &mut [__m256i; 16]) {
+    macro_rules! qr {
+        ($a:expr, $b:expr, $c:expr, $d:expr) => {
+            x[$a] = _mm256_add_epi32(x[$a], x[$b]);
+            x[$d] = _mm256_rol_epi32::<16>(_mm256_xor_si256(x[$d], x[$a]));
+            x[$c] = _mm256_add_epi32(x[$c], x[$d]);
+            x[$b] = _mm256_rol_epi32::<12>(_mm256_xor_si256(x[$b], x[$c]));
+            x[$a] = _mm256_add_epi32(x[$a], x[$b]);
+            x[$d] = _mm256_rol_epi32::<8>(_mm256_xor_si256(x[$d], x[$a]));
+            x[$c] = _mm256_add_epi32(x[$c], x[$d]);
+            x[$b] = _mm256_rol_epi32::<7>(_mm256_xor_si256(x[$b], x[$c]));
+        };
+    }
+    for _ in 0..10 {
+        qr!(0, 4, 8, 12);
+        qr!(1, 5, 9, 13);
+        qr!(2, 6, 10, 14);
+        qr!(3, 7, 11, 15);
+        qr!(0, 5, 10, 15);
+        qr!(1, 6, 11, 12);
+        qr!(2, 7, 8, 13);
+        qr!(3, 4, 9, 14);
+    }
+}
+
+/// The eight initial ChaCha20 states of [`chacha20_blocks`], word-major (`x[i]` holds word `i`
+/// of blocks `counter..counter + 8`).
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn chacha8_init(key: &[u32; 8], counter: u64) -> [__m256i; 16] {
     let ctr: [u64; 8] = std::array::from_fn(|k| counter.wrapping_add(k as u64));
     let lane = |f: &dyn Fn(u64) -> u32| {
         _mm256_setr_epi32(
@@ -237,9 +460,19 @@ unsafe fn chacha20_blocks_avx2(key: &[u32; 8], counter: u64, out: &mut [u8; CHAC
     }
     init[12] = lane(&|c| c as u32);
     init[13] = lane(&|c| (c >> 32) as u32);
-    let mut x = init;
-    chacha_rounds(&mut x);
-    for (v, i) in x.iter_mut().zip(&init) {
+    init
+}
+
+/// Adds the initial states `init` to the rounds' output `x` and stores the eight blocks in
+/// order to `out` (transposed from word-major to block-major).
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn chacha8_store(mut x: [__m256i; 16], init: &[__m256i; 16], out: &mut [u8; CHACHA_BYTES]) {
+    for (v, i) in x.iter_mut().zip(init) {
         *v = _mm256_add_epi32(*v, *i);
     }
     // Transpose each half (words 0–7, 8–15) from word-major to block-major.
@@ -278,10 +511,186 @@ unsafe fn chacha20_blocks_avx2(key: &[u32; 8], counter: u64, out: &mut [u8; CHAC
             }
         }
     }
-    // Not wiped (best effort, as `rand_chacha`'s own block function): the key words stay in
-    // `init`, `x` and the compiler's register spills on the stack until overwritten. Zeroing
-    // `init` and `x` behind `zeroize::optimization_barrier` cost ≈ 8 % of per-image `pe`
-    // (2.72 vs 2.96 GB/s, one thread) and would still miss registers and spills.
+}
+
+/// [`chacha20_blocks16`]: sixteen blocks side by side, one state word per 512-bit register
+/// (`x[i]` holds word `i` of blocks `counter..counter + 16`), `vprold` rotations, then a
+/// 16×16 transpose of 32-bit words (two unpack levels within 128-bit lanes, two 128-bit lane
+/// shuffles) to store the blocks in order.
+///
+/// Wiping is best effort, as [`chacha20_blocks_avx2`].
+///
+/// # Safety
+/// The CPU must support AVX-512 F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn chacha20_blocks16_avx512(key: &[u32; 8], counter: u64, out: &mut [u8; CHACHA_BYTES16]) {
+    let lo: [u32; 16] = std::array::from_fn(|k| counter.wrapping_add(k as u64) as u32);
+    let hi: [u32; 16] = std::array::from_fn(|k| (counter.wrapping_add(k as u64) >> 32) as u32);
+    let consts = [0x6170_7865u32, 0x3320_646e, 0x7962_2d32, 0x6b20_6574];
+    let mut init = [_mm512_setzero_si512(); 16];
+    for (v, &c) in init[..4].iter_mut().zip(&consts) {
+        *v = _mm512_set1_epi32(c as i32);
+    }
+    for (v, &k) in init[4..12].iter_mut().zip(key) {
+        *v = _mm512_set1_epi32(k as i32);
+    }
+    // SAFETY: `lo` and `hi` are 16 `u32`s (64 bytes); unaligned loads.
+    unsafe {
+        init[12] = _mm512_loadu_si512(lo.as_ptr().cast());
+        init[13] = _mm512_loadu_si512(hi.as_ptr().cast());
+    }
+    chacha16_finish(&init, out);
+}
+
+/// Keys of the images of one [`chacha20_multi16`] call.
+pub(crate) const MULTI_KEYS: usize = 8;
+
+/// Sixteen ChaCha20 blocks (nonce 0) under up to [`MULTI_KEYS`] keys with AVX-512: block `l`
+/// (written to `out[64·l..64·l + 64]`) is block `ctr[l]` of the keystream of
+/// `keys[img[l]]`. Lanes whose `img[l]` is not below [`MULTI_KEYS`] compute some block of
+/// `keys[img[l] mod 8]` (to be ignored).
+///
+/// Returns `false` and leaves `out` unchanged when the AVX-512 kernels are off
+/// ([`has_avx512`]).
+pub(crate) fn chacha20_multi16(
+    keys: &[[u32; 8]; MULTI_KEYS],
+    img: &[u32; 16],
+    ctr: &[u32; 16],
+    out: &mut [u8; CHACHA_BYTES16],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: AVX-512 F, BW, VL, VBMI and VBMI2 support was just checked.
+        unsafe { chacha20_multi16_avx512(keys, img, ctr, out) };
+        return true;
+    }
+    let _ = (keys, img, ctr, out);
+    false
+}
+
+/// [`chacha20_multi16`]: the key words of each lane picked from the eight keys (four
+/// registers) by two `vpermi2d` and a blend, then [`chacha16_finish`].
+///
+/// # Safety
+/// The CPU must support AVX-512 F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn chacha20_multi16_avx512(
+    keys: &[[u32; 8]; MULTI_KEYS],
+    img: &[u32; 16],
+    ctr: &[u32; 16],
+    out: &mut [u8; CHACHA_BYTES16],
+) {
+    let flat = keys.as_flattened();
+    let kw: [__m512i; 4] = std::array::from_fn(|i| {
+        let k = &flat[16 * i..16 * i + 16];
+        // SAFETY: `k` is 16 `u32`s (64 bytes, sliced above); unaligned load.
+        unsafe { _mm512_loadu_si512(k.as_ptr().cast()) }
+    });
+    // SAFETY: `img` and `ctr` are 16 `u32`s (64 bytes); unaligned loads.
+    let (img, ctr) = unsafe {
+        (
+            _mm512_loadu_si512(img.as_ptr().cast()),
+            _mm512_loadu_si512(ctr.as_ptr().cast()),
+        )
+    };
+    // Word w of key m is entry 8·m + w of the 64 key words: the low five bits index the
+    // registers' pair (keys 0–3 or 4–7), bit 5 chooses the pair.
+    let base = _mm512_slli_epi32::<3>(img);
+    let upper = _mm512_test_epi32_mask(base, _mm512_set1_epi32(32));
+    let consts = [0x6170_7865u32, 0x3320_646e, 0x7962_2d32, 0x6b20_6574];
+    let mut init = [_mm512_setzero_si512(); 16];
+    for (v, &c) in init[..4].iter_mut().zip(&consts) {
+        *v = _mm512_set1_epi32(c as i32);
+    }
+    for (w, v) in init[4..12].iter_mut().enumerate() {
+        let idx = _mm512_add_epi32(base, _mm512_set1_epi32(w as i32));
+        let lo = _mm512_permutex2var_epi32(kw[0], idx, kw[1]);
+        let hi = _mm512_permutex2var_epi32(kw[2], idx, kw[3]);
+        *v = _mm512_mask_blend_epi32(upper, lo, hi);
+    }
+    init[12] = ctr;
+    chacha16_finish(&init, out);
+}
+
+/// The twenty rounds on sixteen states side by side (`init[i]` holds word `i` of each), the
+/// final addition, and the blocks stored in lane order to `out` (a 16×16 transpose of 32-bit
+/// words: two unpack levels within 128-bit lanes, two 128-bit lane shuffles).
+///
+/// Wiping is best effort, as [`chacha20_blocks_avx2`].
+///
+/// # Safety
+/// The CPU must support AVX-512 F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn chacha16_finish(init: &[__m512i; 16], out: &mut [u8; CHACHA_BYTES16]) {
+    let mut x = *init;
+    macro_rules! qr {
+        ($a:expr, $b:expr, $c:expr, $d:expr) => {
+            x[$a] = _mm512_add_epi32(x[$a], x[$b]);
+            x[$d] = _mm512_rol_epi32::<16>(_mm512_xor_si512(x[$d], x[$a]));
+            x[$c] = _mm512_add_epi32(x[$c], x[$d]);
+            x[$b] = _mm512_rol_epi32::<12>(_mm512_xor_si512(x[$b], x[$c]));
+            x[$a] = _mm512_add_epi32(x[$a], x[$b]);
+            x[$d] = _mm512_rol_epi32::<8>(_mm512_xor_si512(x[$d], x[$a]));
+            x[$c] = _mm512_add_epi32(x[$c], x[$d]);
+            x[$b] = _mm512_rol_epi32::<7>(_mm512_xor_si512(x[$b], x[$c]));
+        };
+    }
+    for _ in 0..10 {
+        qr!(0, 4, 8, 12);
+        qr!(1, 5, 9, 13);
+        qr!(2, 6, 10, 14);
+        qr!(3, 7, 11, 15);
+        qr!(0, 5, 10, 15);
+        qr!(1, 6, 11, 12);
+        qr!(2, 7, 8, 13);
+        qr!(3, 4, 9, 14);
+    }
+    for (v, i) in x.iter_mut().zip(init) {
+        *v = _mm512_add_epi32(*v, *i);
+    }
+    // t[2k], t[2k + 1]: words 2k, 2k + 1 interleaved, within each 128-bit lane L (blocks
+    // 4L..4L + 4): t[2k] for blocks 4L, 4L + 1, t[2k + 1] for blocks 4L + 2, 4L + 3.
+    let t: [__m512i; 16] = std::array::from_fn(|i| {
+        let (a, b) = (x[i & !1], x[i | 1]);
+        if i % 2 == 0 {
+            _mm512_unpacklo_epi32(a, b)
+        } else {
+            _mm512_unpackhi_epi32(a, b)
+        }
+    });
+    // u[4m + r], lane L: words 4m..4m + 4 of block 4L + r.
+    let u: [__m512i; 16] = std::array::from_fn(|i| {
+        let (m, r) = (i / 4, i % 4);
+        let (a, b) = (t[4 * m + r / 2], t[4 * m + 2 + r / 2]);
+        if r % 2 == 0 {
+            _mm512_unpacklo_epi64(a, b)
+        } else {
+            _mm512_unpackhi_epi64(a, b)
+        }
+    });
+    for r in 0..4 {
+        let (a, b, c, d) = (u[r], u[4 + r], u[8 + r], u[12 + r]);
+        let v0 = _mm512_shuffle_i32x4::<0x44>(a, b); // a0 a1 b0 b1
+        let v1 = _mm512_shuffle_i32x4::<0xEE>(a, b); // a2 a3 b2 b3
+        let v2 = _mm512_shuffle_i32x4::<0x44>(c, d); // c0 c1 d0 d1
+        let v3 = _mm512_shuffle_i32x4::<0xEE>(c, d); // c2 c3 d2 d3
+        let blocks = [
+            _mm512_shuffle_i32x4::<0x88>(v0, v2), // lane 0 of a, b, c, d: block r
+            _mm512_shuffle_i32x4::<0xDD>(v0, v2), // lane 1: block 4 + r
+            _mm512_shuffle_i32x4::<0x88>(v1, v3), // lane 2: block 8 + r
+            _mm512_shuffle_i32x4::<0xDD>(v1, v3), // lane 3: block 12 + r
+        ];
+        for (l, v) in blocks.into_iter().enumerate() {
+            let at = 64 * (4 * l + r);
+            let d = &mut out[at..at + 64];
+            // SAFETY: `d` is 64 bytes long (sliced above); unaligned store.
+            unsafe { _mm512_storeu_si512(d.as_mut_ptr().cast(), v) };
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -293,6 +702,11 @@ unsafe fn chacha20_blocks_avx2(key: &[u32; 8], counter: u64, out: &mut [u8; CHAC
 /// values written)`: `src[..bytes]` gave exactly the values `out[..values]`, as successive
 /// `below_small(6)` draws would. (Slots of `out` after `values` may have been overwritten.)
 pub(crate) fn below6_run(src: &[u8], out: &mut [u8]) -> (usize, usize) {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: AVX-512 F, BW, VL, VBMI and VBMI2 support was just checked.
+        return unsafe { below6_run_avx512(src, out) };
+    }
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: AVX2 support was just checked.
@@ -320,6 +734,56 @@ fn below6_run_portable(src: &[u8], out: &mut [u8]) -> (usize, usize) {
         i += 32;
     }
     (i, j)
+}
+
+/// `b mod 6` for every byte `b` (the four 64-byte tables of [`below6_run_avx512`]).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+static MOD6: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = (b % 6) as u8;
+        b += 1;
+    }
+    t
+};
+
+/// [`below6_run`] with AVX-512: 64-byte windows while 64 bytes of `src` and 64 slots of `out`
+/// remain (each exactly two of the 32-byte windows, which would run too: the first writes at
+/// most 32 values), then the AVX2 32-byte windows. Per window: one compare into a mask of the
+/// accepted bytes, `b mod 6` by two `vpermi2b` over a 256-byte table and a blend on the top
+/// bit, one `vpcompressb` of the accepted values and one 64-byte store.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW, VL, VBMI and VBMI2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,avx512vbmi2")]
+unsafe fn below6_run_avx512(src: &[u8], out: &mut [u8]) -> (usize, usize) {
+    let t: [__m512i; 4] = std::array::from_fn(|k| {
+        let s = &MOD6[64 * k..64 * k + 64];
+        // SAFETY: `s` is 64 bytes long (sliced above); unaligned load.
+        unsafe { _mm512_loadu_si512(s.as_ptr().cast()) }
+    });
+    let limit = _mm512_set1_epi8(252u8 as i8);
+    let (mut i, mut j) = (0, 0);
+    while i + 64 <= src.len() && j + 64 <= out.len() {
+        let w = &src[i..i + 64];
+        // SAFETY: `w` is 64 bytes long (sliced above); unaligned load.
+        let v = unsafe { _mm512_loadu_si512(w.as_ptr().cast()) };
+        let keep = _mm512_cmplt_epu8_mask(v, limit);
+        // Table bytes 0..128 by the low 7 bits, 128..256 where the top bit is set.
+        let lo = _mm512_permutex2var_epi8(t[0], v, t[1]);
+        let hi = _mm512_permutex2var_epi8(t[2], v, t[3]);
+        let r = _mm512_mask_blend_epi8(_mm512_movepi8_mask(v), lo, hi);
+        let c = _mm512_maskz_compress_epi8(keep, r);
+        let o = &mut out[j..j + 64];
+        // SAFETY: `o` is 64 bytes long (sliced above); unaligned store.
+        unsafe { _mm512_storeu_si512(o.as_mut_ptr().cast(), c) };
+        j += keep.count_ones() as usize;
+        i += 64;
+    }
+    let (di, dj) = below6_run_avx2(&src[i..], &mut out[j..]);
+    (i + di, j + dj)
 }
 
 /// `pshufb` controls that drop byte `p` of 16 (entry `p < 16`: bytes `0..p`, then `p+1..16`,
@@ -424,6 +888,12 @@ pub(crate) fn xor_bits(data: &mut [u8], bits: &[u8]) {
         "one key bit per data byte"
     );
     #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: AVX-512 support was just checked; `bits` covers `data` (asserted above).
+        unsafe { xor_bits_avx512(data, bits) };
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: AVX2 support was just checked; `bits` covers `data` (asserted above).
         unsafe { xor_bits_avx2(data, bits) };
@@ -473,6 +943,30 @@ unsafe fn xor_bits_avx2(data: &mut [u8], bits: &[u8]) {
         unsafe { _mm256_storeu_si256(p, _mm256_xor_si256(_mm256_loadu_si256(p), m)) };
     }
     xor_bits_portable(&mut data[whole..], &bits[whole / 8..]);
+}
+
+/// [`xor_bits`] on 64 bytes (eight key bytes, one 64-bit mask) per step with AVX-512 BW
+/// (`vpmovm2b` turns the mask into the bytes to XOR), the rest with AVX2.
+///
+/// # Safety
+/// The CPU must support AVX-512 F and BW (and AVX2); `bits.len() ≥ ⌈data.len() / 8⌉`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn xor_bits_avx512(data: &mut [u8], bits: &[u8]) {
+    let whole = data.len() / 64 * 64;
+    let mut chunks = data.chunks_exact_mut(64);
+    for (c, b) in (&mut chunks).zip(bits.chunks_exact(8)) {
+        let m = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+        let p = c.as_mut_ptr().cast::<__m512i>();
+        // SAFETY: `c` is 64 bytes long (`chunks_exact_mut(64)`); unaligned load and store.
+        unsafe {
+            _mm512_storeu_si512(
+                p,
+                _mm512_xor_si512(_mm512_loadu_si512(p), _mm512_movm_epi8(m)),
+            );
+        }
+    }
+    xor_bits_avx2(&mut data[whole..], &bits[whole / 8..]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -561,12 +1055,50 @@ pub(crate) fn shuffle3(data: &mut [u8], codes: &[u8], sh: &Shuffle3) {
     assert_eq!(data.len(), 3 * codes.len(), "one code per 3-byte pixel");
     debug_assert!(codes.iter().all(|&k| k < 6), "codes are below 6");
     #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: AVX-512 F, BW, VL, VBMI and VBMI2 support was just checked; the lengths
+        // match (asserted above).
+        unsafe { shuffle3_avx512(data, codes, sh, None) };
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: AVX2 support was just checked; the lengths match (asserted above).
         unsafe { shuffle3_avx2(data, codes, sh) };
         return;
     }
     shuffle3_portable(data, codes, sh);
+}
+
+/// `pe`'s two passes in one when the AVX-512 kernels run: [`xor_bits`]`(data, bits)` then
+/// [`shuffle3`]`(data, codes, sh)` (`xor_first`, encryption), or the shuffle then the XOR
+/// (decryption). Returns `false` (and leaves `data` unchanged) otherwise, for the caller to
+/// make the two calls. Preconditions on the codes as [`shuffle3`].
+///
+/// # Panics
+/// If `data.len() != 3·codes.len()` or `bits` has fewer than `⌈data.len() / 8⌉` bytes.
+pub(crate) fn xor_shuffle3(
+    data: &mut [u8],
+    bits: &[u8],
+    codes: &[u8],
+    sh: &Shuffle3,
+    xor_first: bool,
+) -> bool {
+    assert_eq!(data.len(), 3 * codes.len(), "one code per 3-byte pixel");
+    assert!(
+        bits.len() >= data.len().div_ceil(8),
+        "one key bit per data byte"
+    );
+    debug_assert!(codes.iter().all(|&k| k < 6), "codes are below 6");
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() {
+        // SAFETY: AVX-512 F, BW, VL, VBMI and VBMI2 support was just checked; the lengths
+        // match (asserted above).
+        unsafe { shuffle3_avx512(data, codes, sh, Some((bits, xor_first))) };
+        return true;
+    }
+    let _ = (data, bits, codes, sh, xor_first);
+    false
 }
 
 /// [`shuffle3`] one pixel at a time.
@@ -653,6 +1185,142 @@ unsafe fn shuffle3_pairs_avx2(data: &mut [u8], codes: &[u8], sh: &Shuffle3) -> u
             return g;
         }
     }
+}
+
+/// [`shuffle3`] with AVX-512 VBMI: 21 pixels (63 bytes) per 64-byte load, `vpermb` and store
+/// (in place, left to right: byte 63 is the next group's byte 0 and is stored back unchanged;
+/// each group is loaded before the previous one is stored), the control computed from the 21
+/// codes in registers (`vpermb` spreads each code to its three bytes, a second one looks up
+/// `t[k][c]`); the last pixels by one masked load and store. With `np = Some((bits,
+/// xor_first))` also [`xor_bits`] by `bits` in the same pass: before the shuffle
+/// (`xor_first`, encryption) or after it (decryption), as [`xor_shuffle3`]. Codes of 6 or more select zero bytes or wrong
+/// rows (as in [`shuffle3`]'s preconditions), never bytes outside the group.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW, VL and VBMI; `data.len() == 3·codes.len()`; with
+/// `np`, `bits` covers `data`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi")]
+unsafe fn shuffle3_avx512(data: &mut [u8], codes: &[u8], sh: &Shuffle3, np: Option<(&[u8], bool)>) {
+    /// Byte `q < 63` of a group: pixel `q / 3`, channel `q % 3`; byte 63 keeps its place.
+    /// `[EXPAND, CHAN, BASE]`: the pixel of byte `q` (its code's index), the table offset
+    /// `6·c` of its channel (byte 63: 32, an entry that is 0), its pixel's first byte.
+    const GROUP: [[u8; 64]; 3] = {
+        let mut g = [[0u8; 64]; 3];
+        let mut q = 0;
+        while q < 63 {
+            g[0][q] = (q / 3) as u8;
+            g[1][q] = (6 * (q % 3)) as u8;
+            g[2][q] = (3 * (q / 3)) as u8;
+            q += 1;
+        }
+        g[1][63] = 32;
+        g[2][63] = 63;
+        g
+    };
+    let [expand, chan, base] = &GROUP;
+    let len = data.len();
+    // Table index of t[k][c]: 6·c + k (entries 18.. are 0).
+    let mut table = [0u8; 64];
+    for (k, row) in sh.table.iter().enumerate() {
+        for (c, &t) in row.iter().enumerate() {
+            table[6 * c + k] = t;
+        }
+    }
+    // SAFETY: the four arrays are 64 bytes long; unaligned loads.
+    let (expand, chan, base, table) = unsafe {
+        (
+            _mm512_loadu_si512(expand.as_ptr().cast()),
+            _mm512_loadu_si512(chan.as_ptr().cast()),
+            _mm512_loadu_si512(base.as_ptr().cast()),
+            _mm512_loadu_si512(table.as_ptr().cast()),
+        )
+    };
+    let load64 = |data: &[u8], at: usize| {
+        let s = &data[at..at + 64];
+        // SAFETY: `s` is 64 bytes long (sliced above); unaligned load.
+        unsafe { _mm512_loadu_si512(s.as_ptr().cast()) }
+    };
+    // The group's pixel codes (`r ≤ 21` of them from pixel `g`) → its `vpermb` control.
+    let control = |g: usize, r: usize| {
+        let k = &codes[g..g + r];
+        // SAFETY: `k` is `r ≤ 21` bytes long (sliced above) and the mask loads bytes 0..r
+        // only.
+        let k = unsafe { _mm512_maskz_loadu_epi8((1u64 << r) - 1, k.as_ptr().cast()) };
+        let k3 = _mm512_permutexvar_epi8(expand, k);
+        let sel = _mm512_permutexvar_epi8(_mm512_add_epi8(k3, chan), table);
+        _mm512_add_epi8(sel, base)
+    };
+    // The group's NP bytes (`0xFF` where the key bit of the byte is 1; `n ≤ 63` bytes from
+    // byte `at`), and whether they are XORed before the shuffle (encryption) or after it.
+    let (bits, xor_first) = np.unwrap_or((&[], false));
+    let np_mask = |at: usize, n: usize| {
+        if np.is_none() {
+            return _mm512_setzero_si512();
+        }
+        _mm512_movm_epi8(bits_at(bits, at) & ((1u64 << n) - 1))
+    };
+    let apply = |v: __m512i, ctrl: __m512i, m: __m512i| {
+        if xor_first {
+            _mm512_permutexvar_epi8(ctrl, _mm512_xor_si512(v, m))
+        } else {
+            _mm512_xor_si512(_mm512_permutexvar_epi8(ctrl, v), m)
+        }
+    };
+    let mut g = 0;
+    if 64 <= len {
+        let mut v = load64(data, 0);
+        loop {
+            let out = apply(v, control(g, 21), np_mask(3 * g, 63));
+            let next = g + 21;
+            let more = 3 * next + 64 <= len;
+            if more {
+                v = load64(data, 3 * next);
+            }
+            let d = &mut data[3 * g..3 * g + 64];
+            // SAFETY: `d` is 64 bytes long (sliced above); unaligned store.
+            unsafe { _mm512_storeu_si512(d.as_mut_ptr().cast(), out) };
+            g = next;
+            if !more {
+                break;
+            }
+        }
+    }
+    // The last (at most 21) pixels: masked load and store of their bytes.
+    let r = codes.len() - g;
+    if r > 0 {
+        debug_assert!(r <= 21, "fewer than 64 bytes left");
+        let keep = (1u64 << (3 * r)) - 1;
+        let d = &mut data[3 * g..3 * (g + r)];
+        // SAFETY: `d` is `3r ≤ 63` bytes long (sliced above) and the mask loads bytes
+        // `0..3r` only.
+        let v = unsafe { _mm512_maskz_loadu_epi8(keep, d.as_ptr().cast()) };
+        let out = apply(v, control(g, r), np_mask(3 * g, 3 * r));
+        // SAFETY: as the load: the mask stores bytes `0..3r` of `d` only.
+        unsafe { _mm512_mask_storeu_epi8(d.as_mut_ptr().cast(), keep, out) };
+    }
+}
+
+/// Key bits `at..at + 64` of `bits` (bit `k` is bit `k mod 8` of byte `⌊k/8⌋`, least
+/// significant first) as one word, bit `at` first; bits past the end of `bits` are 0.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+#[inline]
+fn bits_at(bits: &[u8], at: usize) -> u64 {
+    let (byte, shift) = (at / 8, at % 8);
+    // `shift < 8`: the ninth byte supplies the top `shift` bits.
+    let join = |lo: u64, ninth: u8| (lo >> shift) | (u64::from(ninth) << 1 << (63 - shift));
+    if let Some(w) = bits.get(byte..byte + 9) {
+        // One 8-byte load and one byte (the common case, away from the end).
+        let lo = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        return join(lo, w[8]);
+    }
+    let mut w = [0u8; 9];
+    let rest = bits.get(byte..).unwrap_or(&[]);
+    w[..rest.len()].copy_from_slice(rest);
+    join(
+        u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]),
+        w[8],
+    )
 }
 
 /// [`shuffle3`], five pixels per 16-byte load and store (in place, left to right: byte 15 of
@@ -816,6 +1484,17 @@ pub(crate) struct BlockTables {
     codes: usize,
     map: Vec<u16>,
     ctrl: Vec<[u8; 16]>,
+    /// For blocks of at most four rows ([`wide_rows`]): per variant, the `vpermb` control of
+    /// the whole block held in one 512-bit register, row `r` in its 128-bit lane `r` (byte
+    /// `16·r + p` is byte `p` of row `r`): destination byte `16·r + p` takes source byte
+    /// `16·s + q` (`map`'s `r·rb + p ← s·rb + q`); bytes `p ≥ rb` are 0. Empty otherwise.
+    ctrl64: Vec<[u8; 64]>,
+}
+
+/// Whether blocks of `b` rows of `rb` bytes fit the AVX-512 block kernels: one 128-bit lane a
+/// row (`8 ≤ rb ≤ 16`, as [`simd_rows`]), at most four rows (one 512-bit register).
+pub(crate) fn wide_rows(b: usize, rb: usize) -> bool {
+    (2..=4).contains(&b) && (8..=16).contains(&rb)
 }
 
 impl BlockTables {
@@ -859,12 +1538,24 @@ impl BlockTables {
                 ctrl[(v * b + s) * b + r][p] = q as u8;
             }
         }
+        let mut ctrl64 = Vec::new();
+        if wide_rows(b, rb) {
+            ctrl64 = vec![[0u8; 64]; variants];
+            for (v, c64) in ctrl64.iter_mut().enumerate() {
+                for t in 0..d {
+                    let f = usize::from(map[v * d + t]);
+                    // r, s < 4 and p, q < 16: below 64.
+                    c64[16 * (t / rb) + t % rb] = (16 * (f / rb) + f % rb) as u8;
+                }
+            }
+        }
         Some(Self {
             b,
             c,
             codes,
             map,
             ctrl,
+            ctrl64,
         })
     }
 
@@ -914,6 +1605,19 @@ pub(crate) fn etc_blocks(
     encrypt: bool,
 ) {
     assert_eq!(src.len(), out.len() + 2 * ROW_PAD, "padded source copy");
+    #[cfg(target_arch = "x86_64")]
+    if has_avx512() && !t.ctrl64.is_empty() {
+        // SAFETY: AVX-512 F, BW, VL, VBMI and VBMI2 support was just checked; `src` is padded
+        // (asserted above); the tables have the wide controls.
+        unsafe {
+            match (t.b, t.b * t.c) {
+                (4, 12) => etc_blocks_avx512::<4, 12>(t, src, out, stride, bases, key, encrypt),
+                (4, _) => etc_blocks_avx512::<4, 0>(t, src, out, stride, bases, key, encrypt),
+                _ => etc_blocks_avx512::<0, 0>(t, src, out, stride, bases, key, encrypt),
+            }
+        }
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         if t.b == 4 {
@@ -1028,6 +1732,130 @@ unsafe fn etc_blocks_avx2<const B: usize>(
     }
 }
 
+/// The 16-byte rows `0..b` (`b ≤ 4`) at `src[at + r·stride..]` in the 128-bit lanes `r` of one
+/// register (lanes `b..4` zero).
+///
+/// # Safety
+/// The CPU must support AVX-512 F (and AVX2).
+///
+/// # Panics
+/// If a row's 16 bytes are not inside `src`, or `b > 4`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn load_block(src: &[u8], at: usize, stride: usize, b: usize) -> __m512i {
+    assert!(b <= 4, "at most four rows");
+    let row = |r: usize| {
+        if r < b {
+            load16(src, at + r * stride)
+        } else {
+            _mm_setzero_si128()
+        }
+    };
+    let v = _mm512_castsi128_si512(row(0));
+    let v = _mm512_inserti32x4::<1>(v, row(1));
+    let v = _mm512_inserti32x4::<2>(v, row(2));
+    _mm512_inserti32x4::<3>(v, row(3))
+}
+
+/// Stores bytes `0..rb` of the 128-bit lanes `r < b` (`b ≤ 4`) of the register `v` at
+/// `out[at + r·stride..]` ([`store_row`]: two 8-byte stores a row, which Zen 4 runs faster
+/// than one masked store); `tail` is [`tail_ctrl`]`(rb)`. A macro, so that it is always
+/// inlined into the AVX-512 kernels (as a function it was not, and passed `v` through the
+/// stack); used only inside functions with AVX-512 F enabled. Panics (slicing, `store_row`)
+/// if a row does not fit `out` or `rb` is not 8..=16.
+#[cfg(target_arch = "x86_64")]
+macro_rules! store_block {
+    ($out:expr, $at:expr, $stride:expr, $b:expr, $rb:expr, $v:expr, $tail:expr) => {{
+        let (at, stride, b, rb, v, tail) = ($at, $stride, $b, $rb, $v, $tail);
+        // Each lane is extracted where it is stored (an array of lanes went through the stack).
+        store_row(&mut $out[at..at + rb], _mm512_castsi512_si128(v), tail);
+        if b > 1 {
+            let o = at + stride;
+            store_row(
+                &mut $out[o..o + rb],
+                _mm512_extracti32x4_epi32::<1>(v),
+                tail,
+            );
+        }
+        if b > 2 {
+            let o = at + 2 * stride;
+            store_row(
+                &mut $out[o..o + rb],
+                _mm512_extracti32x4_epi32::<2>(v),
+                tail,
+            );
+        }
+        if b > 3 {
+            let o = at + 3 * stride;
+            store_row(
+                &mut $out[o..o + rb],
+                _mm512_extracti32x4_epi32::<3>(v),
+                tail,
+            );
+        }
+    }};
+}
+
+/// [`etc_blocks`] with AVX-512 VBMI on blocks of at most four rows ([`wide_rows`]): per block,
+/// its rows in the lanes of one register, one `vpermb` by the variant's wide control, one XOR
+/// of the NP mask, masked row stores.
+///
+/// `B` and `R` are the block side and row length known at compile time, or `0` to read them
+/// from `t`.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW, VL and VBMI; `src.len() == out.len() + 2·ROW_PAD`.
+///
+/// # Panics
+/// If `B` or `R` differ from `t`'s (and are not `0`), the tables have no wide controls, or the key does not fit the blocks (indexing).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi")]
+unsafe fn etc_blocks_avx512<const B: usize, const R: usize>(
+    t: &BlockTables,
+    src: &[u8],
+    out: &mut [u8],
+    stride: usize,
+    bases: &[u32],
+    key: &EtcBlockKey<'_>,
+    encrypt: bool,
+) {
+    let b = if B == 0 { t.b } else { B };
+    let rb = if R == 0 { t.b * t.c } else { R };
+    assert!(
+        b == t.b && rb == t.b * t.c && wide_rows(b, rb) && !t.ctrl64.is_empty(),
+        "tables with wide controls"
+    );
+    let tail = tail_ctrl(rb);
+    // A block's source rows (16-byte loads) and destination rows span these many bytes.
+    let (src_span, dst_span) = ((b - 1) * stride + 16, (b - 1) * stride + rb);
+    let n = bases.len();
+    // The key's arrays cut to the blocks (so the loop indexes them without checks) and the
+    // variant of orientation `o`, code `k`: `first + o·codes + k` (as `BlockTables::variant`).
+    let (perm, orient) = (&key.perm[..n], &key.orient[..n]);
+    let codes = if t.c == 3 { &key.codes[..n] } else { &[][..] };
+    let first = usize::from(!encrypt) * 8 * t.codes;
+    for (i, ((&base, &p), &o)) in bases.iter().zip(perm).zip(orient).enumerate() {
+        debug_assert!(o < 8, "orientation in range");
+        let k = codes.get(i).copied().unwrap_or(0);
+        let v = first + usize::from(o) * t.codes + usize::from(k);
+        let m = 0u8.wrapping_sub((key.np[i / 8] >> (i % 8)) & 1);
+        let (ob, ib) = (base as usize, bases[p as usize] as usize);
+        let (db, sb) = if encrypt { (ob, ib) } else { (ib, ob) };
+        // One slice each way per block: the row offsets inside are then known to fit.
+        let s = &src[ROW_PAD + sb..ROW_PAD + sb + src_span];
+        let blk = load_block(s, 0, stride, b);
+        // SAFETY: `t.ctrl64[v]` is a 64-byte array; unaligned load.
+        let ctrl = unsafe { _mm512_loadu_si512(t.ctrl64[v].as_ptr().cast()) };
+        let res = _mm512_xor_si512(
+            _mm512_permutexvar_epi8(ctrl, blk),
+            _mm512_set1_epi8(m as i8),
+        );
+        let d = &mut out[db..db + dst_span];
+        store_block!(d, 0, stride, b, rb, res, tail);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // LE
 
@@ -1057,6 +1885,24 @@ pub(crate) struct NibblePlan {
     /// register `2·j + (q ≥ d)` at byte `pos`, where byte `q mod d` of the block is (vector
     /// `j`, position `pos`); `at[q]` = that register · 32 + `pos`.
     at: Vec<u16>,
+    /// The wide form (AVX-512 VBMI, blocks of [`wide_rows`]), used instead of `ctrl` and `xor`
+    /// when set: the block's rows in the 128-bit lanes of one register (byte `t = r·rb + p` at
+    /// `16·r + p`), its low nibbles as table bytes `0..64` and its high nibbles as `64..128`.
+    /// `wide[0]` (`wide[1]`) gives, at byte `16·r + p`, the table byte of the low (high)
+    /// nibble of output byte `t`; `wide[2]` its reversal constants (`0x0F`, `0xF0`). Bytes
+    /// `p ≥ rb` are 0. Key material: wiped with the rest.
+    wide: Vec<[u8; 64]>,
+    /// Public layout of the wide form, kept between builds: `at_wide[q]` is the table byte of
+    /// nibble `q` (`< 2d`).
+    at_wide: Vec<u8>,
+    /// Public layout of the wide form, kept between builds: at byte `16·r + p` of
+    /// `pos_wide[0]` (`[1]`) the index `t = r·rb + p` (`d + t`) of the low (high) nibble of
+    /// output byte `t`; 0 at bytes `p ≥ rb`.
+    pos_wide: Vec<[u8; 64]>,
+    /// The `(b, rb)` that `at`, `at_wide` and `pos_wide` were built for.
+    at_for: (usize, usize),
+    at_wide_for: (usize, usize),
+    pos_wide_for: (usize, usize),
 }
 
 impl NibblePlan {
@@ -1067,11 +1913,66 @@ impl NibblePlan {
     /// # Panics
     /// If `rb` is not 8..=16, or `ord` (not a permutation of `0..2d`) or `rev` do not fit.
     pub(crate) fn build(&mut self, b: usize, rb: usize, ord: &[u32], rev: &[bool]) {
+        self.build_as(has_avx512() && wide_rows(b, rb), b, rb, ord, rev);
+    }
+
+    /// [`NibblePlan::build`] in the wide form (`wide`, for blocks of [`wide_rows`]) or the
+    /// `pshufb` one.
+    ///
+    /// # Panics
+    /// As [`NibblePlan::build`]; also if `wide` but not [`wide_rows`]`(b, rb)`.
+    fn build_as(&mut self, wide: bool, b: usize, rb: usize, ord: &[u32], rev: &[bool]) {
         assert!((8..=16).contains(&rb), "rows of 8 to 16 bytes");
         let d = b * rb;
         assert!(ord.len() == 2 * d && rev.len() == 2 * d, "2d nibbles");
+        self.wide.clear();
+        if wide {
+            assert!(wide_rows(b, rb), "a block of at most four rows");
+            if self.at_wide_for != (b, rb) {
+                self.at_wide_for = (b, rb);
+                self.at_wide.clear();
+                for hi in 0..2 {
+                    for r in 0..b {
+                        for p in 0..rb {
+                            // Below 128: r < 4, p < 16.
+                            self.at_wide.push((64 * hi + 16 * r + p) as u8);
+                        }
+                    }
+                }
+            }
+            if self.pos_wide_for != (b, rb) {
+                self.pos_wide_for = (b, rb);
+                self.pos_wide = vec![[0; 64]; 2];
+                let mut t = 0;
+                for r in 0..b {
+                    for p in 16 * r..16 * r + rb {
+                        // Below 128: t < d ≤ 64.
+                        self.pos_wide[0][p] = t as u8;
+                        self.pos_wide[1][p] = (d + t) as u8;
+                        t += 1;
+                    }
+                }
+            }
+            (self.b, self.rb, self.n, self.w) = (b, rb, b, rb);
+            self.ctrl.clear();
+            self.xor.clear();
+            self.wide.resize(3, [0; 64]);
+            let (at, [lo_t, hi_t, x_t]) = (&self.at_wide[..], &mut self.wide[..]) else {
+                unreachable!("three tables")
+            };
+            #[cfg(target_arch = "x86_64")]
+            if has_avx512() {
+                // SAFETY: AVX-512 F, BW, VL, VBMI and VBMI2 support was just checked; `ord`,
+                // `rev` and `at` have 2d ≤ 128 entries (asserted above, `wide_rows`).
+                unsafe { wide_tables_avx512(ord, rev, at, &self.pos_wide, [lo_t, hi_t, x_t]) };
+                return;
+            }
+            wide_tables_portable((b, rb), ord, rev, at, [lo_t, hi_t, x_t]);
+            return;
+        }
         let (n, w) = if d == 48 && b == 4 { (3, 16) } else { (b, rb) };
-        if (self.b, self.rb, self.at.len()) != (b, rb, 2 * d) {
+        if self.at_for != (b, rb) {
+            self.at_for = (b, rb);
             // Vectors of w bytes, then the high nibbles: found without dividing.
             self.at.clear();
             for hi in 0..2 {
@@ -1112,12 +2013,133 @@ impl NibblePlan {
     pub(crate) fn wipe(&mut self) {
         wipe(self.ctrl.as_flattened_mut());
         wipe(self.xor.as_flattened_mut());
+        wipe(self.wide.as_flattened_mut());
     }
 }
 
 impl Drop for NibblePlan {
     fn drop(&mut self) {
         self.wipe();
+    }
+}
+
+/// The wide tables of [`NibblePlan::build`] (into zeroed arrays) for blocks of `b` rows of
+/// `rb` bytes, one byte at a time.
+fn wide_tables_portable(
+    (b, rb): (usize, usize),
+    ord: &[u32],
+    rev: &[bool],
+    at: &[u8],
+    [lo_t, hi_t, x_t]: [&mut [u8; 64]; 3],
+) {
+    let d = b * rb;
+    let (lo, hi) = (&ord[..d], &ord[d..]);
+    let (rev_lo, rev_hi) = (&rev[..d], &rev[d..]);
+    let mut t = 0;
+    for r in 0..b {
+        for p in 16 * r..16 * r + rb {
+            let (q0, q1) = (lo[t] as usize, hi[t] as usize);
+            lo_t[p] = at[q0];
+            hi_t[p] = at[q1];
+            x_t[p] =
+                (u8::from(rev[q0] != rev_lo[t]) * 0x0F) | (u8::from(rev[q1] != rev_hi[t]) * 0xF0);
+            t += 1;
+        }
+    }
+}
+
+/// The wide tables of [`NibblePlan::build`] with AVX-512 VBMI: `ord`, `rev` (as bytes, then
+/// `0x00`/`0xFF`) and `at` as 128-byte tables in register pairs, looked up by `vpermi2b`: the
+/// source nibbles `q0 = ord[t]`, `q1 = ord[d + t]` at `pos` (the output positions), then
+/// `at[q]` (the tables) and `rev[q] ≠ rev[t]` (the reversal constants). Bytes outside the
+/// block's rows are 0.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW, VL and VBMI.
+///
+/// # Panics
+/// If `ord`, `rev` and `at` do not have the same length of at most 128 entries, or `pos` is
+/// not two tables.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi")]
+unsafe fn wide_tables_avx512(
+    ord: &[u32],
+    rev: &[bool],
+    at: &[u8],
+    pos: &[[u8; 64]],
+    [lo_t, hi_t, x_t]: [&mut [u8; 64]; 3],
+) {
+    let n = ord.len();
+    let [p0, p1] = pos else {
+        panic!("two position tables")
+    };
+    assert!(
+        n <= 128 && rev.len() == n && at.len() == n,
+        "2d ≤ 128 nibbles"
+    );
+    // Bytes `0..n` of `ptr` (`n ≤ 128`) as a pair of registers, zero after them.
+    let pair = |ptr: *const u8| {
+        let a = n.min(64);
+        let m = |k: usize| if k >= 64 { u64::MAX } else { (1u64 << k) - 1 };
+        // SAFETY: the masks load bytes `0..n` of `ptr` only, which the callers give as
+        // slices of `n` bytes.
+        unsafe {
+            (
+                _mm512_maskz_loadu_epi8(m(a), ptr.cast()),
+                _mm512_maskz_loadu_epi8(m(n - a), ptr.add(a).cast()),
+            )
+        }
+    };
+    // `ord` narrowed to bytes (entries below 2d ≤ 128 for a permutation).
+    let mut ob = [0u8; 128];
+    for (c, o) in ord.chunks(16).zip(ob.chunks_exact_mut(16)) {
+        let m = ((1u32 << c.len()) - 1) as __mmask16;
+        // SAFETY: the mask loads the `c.len() ≤ 16` words of `c` only; `o` is 16 bytes long;
+        // unaligned store.
+        unsafe {
+            let v = _mm512_maskz_loadu_epi32(m, c.as_ptr().cast());
+            _mm_storeu_si128(o.as_mut_ptr().cast(), _mm512_cvtepi32_epi8(v));
+        }
+    }
+    let (o_a, o_b) = pair(ob.as_ptr());
+    let (at_a, at_b) = pair(at.as_ptr());
+    // `bool` is one byte, 0 or 1: read as `u8`.
+    let (rv_a, rv_b) = pair(rev.as_ptr().cast());
+    let (rv_a, rv_b) = (
+        _mm512_movm_epi8(_mm512_test_epi8_mask(rv_a, rv_a)),
+        _mm512_movm_epi8(_mm512_test_epi8_mask(rv_b, rv_b)),
+    );
+    // SAFETY: `p0` and `p1` are 64-byte arrays; unaligned loads.
+    let (p0, p1) = unsafe {
+        (
+            _mm512_loadu_si512(p0.as_ptr().cast()),
+            _mm512_loadu_si512(p1.as_ptr().cast()),
+        )
+    };
+    // The block's bytes: where `pos[1]` (d + t ≥ d > 0) is non-zero.
+    let valid = _mm512_test_epi8_mask(p1, p1);
+    let q0 = _mm512_permutex2var_epi8(o_a, p0, o_b);
+    let q1 = _mm512_permutex2var_epi8(o_a, p1, o_b);
+    let lo = _mm512_maskz_permutex2var_epi8(valid, at_a, q0, at_b);
+    let hi = _mm512_maskz_permutex2var_epi8(valid, at_a, q1, at_b);
+    let f0 = _mm512_xor_si512(
+        _mm512_permutex2var_epi8(rv_a, q0, rv_b),
+        _mm512_permutex2var_epi8(rv_a, p0, rv_b),
+    );
+    let f1 = _mm512_xor_si512(
+        _mm512_permutex2var_epi8(rv_a, q1, rv_b),
+        _mm512_permutex2var_epi8(rv_a, p1, rv_b),
+    );
+    // (f0 & 0x0F) | (f1 & 0xF0): a bitwise select by the constant (a ? c : b).
+    let x = _mm512_maskz_mov_epi8(
+        valid,
+        _mm512_ternarylogic_epi32::<0xAC>(_mm512_set1_epi8(0x0F), f1, f0),
+    );
+    // SAFETY: the three tables are 64-byte arrays; unaligned stores.
+    unsafe {
+        _mm512_storeu_si512(lo_t.as_mut_ptr().cast(), lo);
+        _mm512_storeu_si512(hi_t.as_mut_ptr().cast(), hi);
+        _mm512_storeu_si512(x_t.as_mut_ptr().cast(), x);
     }
 }
 
@@ -1138,7 +2160,20 @@ pub(crate) fn le_blocks(
     assert_eq!(src.len(), out.len() + 2 * ROW_PAD, "padded source copy");
     assert!(plan.rb >= 8, "plan built");
     #[cfg(target_arch = "x86_64")]
-    if has_avx2() {
+    if !plan.wide.is_empty() && has_avx512() {
+        // SAFETY: AVX-512 F, BW, VL, VBMI and VBMI2 support was just checked; `src` is padded
+        // (asserted above); the plan is wide.
+        unsafe {
+            if plan.b == 4 {
+                le_blocks_avx512::<4>(plan, src, out, stride, bases);
+            } else {
+                le_blocks_avx512::<0>(plan, src, out, stride, bases);
+            }
+        }
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() && plan.wide.is_empty() {
         if plan.n == plan.b {
             // SAFETY: AVX2 support was just checked; `src` is padded (asserted above).
             unsafe { le_blocks_avx2(plan, src, out, stride, bases) };
@@ -1151,8 +2186,65 @@ pub(crate) fn le_blocks(
     le_blocks_portable(plan, src, out, stride, bases);
 }
 
-/// [`le_blocks`] one nibble at a time from the controls.
+/// [`le_blocks`] in place on `image` (no padded copy: each block is read whole before it is
+/// written, and blocks do not overlap), when the plan is wide and the AVX-512 kernels run;
+/// returns `false` (and leaves `image` unchanged) otherwise, for the caller to take
+/// [`le_blocks`].
+///
+/// # Panics
+/// If a block does not fit the image.
+pub(crate) fn le_blocks_in_place(
+    plan: &NibblePlan,
+    image: &mut [u8],
+    stride: usize,
+    bases: &[u32],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if !plan.wide.is_empty() && has_avx512() {
+        // SAFETY: AVX-512 F, BW, VL, VBMI and VBMI2 support was just checked; the plan is
+        // wide.
+        unsafe {
+            if plan.b == 4 {
+                le_blocks_in_place_avx512::<4>(plan, image, stride, bases);
+            } else {
+                le_blocks_in_place_avx512::<0>(plan, image, stride, bases);
+            }
+        }
+        return true;
+    }
+    let _ = (plan, image, stride, bases);
+    false
+}
+
+/// [`le_blocks`] one nibble at a time from the controls (of either form).
 fn le_blocks_portable(plan: &NibblePlan, src: &[u8], out: &mut [u8], stride: usize, bases: &[u32]) {
+    if let [lo_t, hi_t, x_t] = &plan.wide[..] {
+        let (b, rb) = (plan.b, plan.rb);
+        let mut blk = [0u8; 64];
+        for &base in bases {
+            let base = base as usize;
+            for r in 0..b {
+                let at = ROW_PAD + base + r * stride;
+                blk[16 * r..16 * r + rb].copy_from_slice(&src[at..at + rb]);
+            }
+            let nib = |i: u8| {
+                let i = usize::from(i);
+                if i < 64 {
+                    blk[i] & 0x0F
+                } else {
+                    blk[i - 64] >> 4
+                }
+            };
+            for r in 0..b {
+                let at = base + r * stride;
+                for (p, o) in out[at..at + rb].iter_mut().enumerate() {
+                    let q = 16 * r + p;
+                    *o = (nib(lo_t[q]) | nib(hi_t[q]) << 4) ^ x_t[q];
+                }
+            }
+        }
+        return;
+    }
     let (b, rb, n, w) = (plan.b, plan.rb, plan.n, plan.w);
     let mut blk = [0u8; 256];
     let mut res = [0u8; 256];
@@ -1180,6 +2272,119 @@ fn le_blocks_portable(plan: &NibblePlan, src: &[u8], out: &mut [u8], stride: usi
             let at = base + r * stride;
             out[at..at + rb].copy_from_slice(&res[r * rb..(r + 1) * rb]);
         }
+    }
+}
+
+/// [`le_blocks`] on a wide plan with AVX-512 VBMI: per block, its rows in the lanes of one
+/// register, its low and high nibbles as two registers (one 128-byte table), two `vpermi2b`
+/// (the output's low and high nibbles), a shift and one ternary-logic OR-XOR, 8-byte row
+/// stores.
+///
+/// `B` is the block side known at compile time, or `0` to read it from the plan.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW, VL and VBMI; `src.len() == out.len() + 2·ROW_PAD`.
+///
+/// # Panics
+/// If `B` is neither `0` nor the plan's side, the plan is not wide, or a block does not fit the image.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi")]
+unsafe fn le_blocks_avx512<const B: usize>(
+    plan: &NibblePlan,
+    src: &[u8],
+    out: &mut [u8],
+    stride: usize,
+    bases: &[u32],
+) {
+    let [lo_t, hi_t, x_t] = &plan.wide[..] else {
+        panic!("a wide plan")
+    };
+    let b = if B == 0 { plan.b } else { B };
+    let rb = plan.rb;
+    assert!(b == plan.b && wide_rows(b, rb), "a wide plan");
+    // SAFETY: the tables are 64-byte arrays; unaligned loads.
+    let (ilo, ihi, x) = unsafe {
+        (
+            _mm512_loadu_si512(lo_t.as_ptr().cast()),
+            _mm512_loadu_si512(hi_t.as_ptr().cast()),
+            _mm512_loadu_si512(x_t.as_ptr().cast()),
+        )
+    };
+    let low = _mm512_set1_epi8(0x0F);
+    let tail = tail_ctrl(rb);
+    for &base in bases {
+        let base = base as usize;
+        let v = load_block(src, ROW_PAD + base, stride, b);
+        let lo = _mm512_and_si512(v, low);
+        let hi = _mm512_and_si512(_mm512_srli_epi16::<4>(v), low);
+        let out_lo = _mm512_permutex2var_epi8(lo, ilo, hi);
+        // Nibble values < 16: the 16-bit shift moves each into its own byte's high half.
+        let out_hi = _mm512_slli_epi16::<4>(_mm512_permutex2var_epi8(lo, ihi, hi));
+        // (out_lo | out_hi) ^ x.
+        let res = _mm512_ternarylogic_epi32::<0x56>(out_lo, out_hi, x);
+        store_block!(out, base, stride, b, rb, res, tail);
+    }
+}
+
+/// [`le_blocks_in_place`]: [`le_blocks_avx512`] reading each block from `image` itself by
+/// masked row loads (`rb` bytes a row: nothing past the image is read).
+///
+/// `B` is the block side known at compile time, or `0` to read it from the plan.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW, VL, VBMI and VBMI2.
+///
+/// # Panics
+/// If `B` is neither `0` nor the plan's side, the plan is not wide, or a block does not fit
+/// the image.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi")]
+unsafe fn le_blocks_in_place_avx512<const B: usize>(
+    plan: &NibblePlan,
+    image: &mut [u8],
+    stride: usize,
+    bases: &[u32],
+) {
+    let [lo_t, hi_t, x_t] = &plan.wide[..] else {
+        panic!("a wide plan")
+    };
+    let b = if B == 0 { plan.b } else { B };
+    let rb = plan.rb;
+    assert!(b == plan.b && wide_rows(b, rb), "a wide plan");
+    // SAFETY: the tables are 64-byte arrays; unaligned loads.
+    let (ilo, ihi, x) = unsafe {
+        (
+            _mm512_loadu_si512(lo_t.as_ptr().cast()),
+            _mm512_loadu_si512(hi_t.as_ptr().cast()),
+            _mm512_loadu_si512(x_t.as_ptr().cast()),
+        )
+    };
+    let low = _mm512_set1_epi8(0x0F);
+    let tail = tail_ctrl(rb);
+    let keep = ((1u32 << rb) - 1) as __mmask16;
+    for &base in bases {
+        let base = base as usize;
+        let row = |image: &[u8], r: usize| {
+            if r < b {
+                let at = base + r * stride;
+                let s = &image[at..at + rb];
+                // SAFETY: `s` is `rb` bytes long (sliced above) and the mask loads bytes
+                // `0..rb` only.
+                unsafe { _mm_maskz_loadu_epi8(keep, s.as_ptr().cast()) }
+            } else {
+                _mm_setzero_si128()
+            }
+        };
+        let v = _mm512_castsi128_si512(row(image, 0));
+        let v = _mm512_inserti32x4::<1>(v, row(image, 1));
+        let v = _mm512_inserti32x4::<2>(v, row(image, 2));
+        let v = _mm512_inserti32x4::<3>(v, row(image, 3));
+        let lo = _mm512_and_si512(v, low);
+        let hi = _mm512_and_si512(_mm512_srli_epi16::<4>(v), low);
+        let out_lo = _mm512_permutex2var_epi8(lo, ilo, hi);
+        let out_hi = _mm512_slli_epi16::<4>(_mm512_permutex2var_epi8(lo, ihi, hi));
+        let res = _mm512_ternarylogic_epi32::<0x56>(out_lo, out_hi, x);
+        store_block!(image, base, stride, b, rb, res, tail);
     }
 }
 
@@ -1342,6 +2547,27 @@ mod tests {
         p
     }
 
+    proptest! {
+        #[test]
+        fn above_is_the_comparison(len in 0usize..100, bound in 0u32..300, seed in any::<u64>()) {
+            let src: Vec<u32> = perm(len.max(1), seed).into_iter().map(|v| v * 3).take(len).collect();
+            let mut out = vec![true; len];
+            above(&src, bound, &mut out);
+            let want: Vec<bool> = src.iter().map(|&v| v > bound).collect();
+            prop_assert_eq!(out, want);
+        }
+    }
+
+    #[test]
+    fn bits_at_reads_any_bit_offset() {
+        let bits = bytes(20, 5);
+        let bit = |k: usize| bits.get(k / 8).map_or(0, |b| u64::from((b >> (k % 8)) & 1));
+        for at in 0..170 {
+            let want = (0..64).fold(0u64, |w, i| w | bit(at + i) << i);
+            assert_eq!(bits_at(&bits, at), want, "at {at}");
+        }
+    }
+
     #[test]
     fn spread8_puts_bit_k_in_byte_k() {
         for b in 0..=255u8 {
@@ -1379,12 +2605,141 @@ mod tests {
         }
     }
 
+    /// As [`assert_avx2_when_expected`] for the AVX-512 kernels (with [`NO_AVX512_ENV`] unset
+    /// too).
+    fn assert_avx512_when_expected() {
+        #[cfg(target_arch = "x86_64")]
+        if std::env::var_os(PORTABLE_ENV).is_none()
+            && std::env::var_os(NO_AVX512_ENV).is_none()
+            && std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+            && std::arch::is_x86_feature_detected!("avx512vbmi")
+        {
+            assert!(
+                has_avx512(),
+                "AVX-512 CPU, {PORTABLE_ENV} and {NO_AVX512_ENV} unset: the AVX-512 kernels run"
+            );
+        }
+    }
+
+    #[test]
+    fn kernel_level_matches_the_detection() {
+        assert_avx512_when_expected();
+        let want = if has_avx512() {
+            assert!(has_avx2(), "AVX-512 implies the AVX2 kernels");
+            "AVX-512"
+        } else if has_avx2() {
+            "AVX2"
+        } else {
+            "portable"
+        };
+        assert_eq!(level(), want);
+    }
+
+    /// The key words of `seed` and `rand_chacha`'s keystream of it from block `start`
+    /// (`blocks` blocks).
+    fn reference_stream(seed: &[u8; 32], start: u64, blocks: usize) -> ([u32; 8], Vec<u8>) {
+        use rand_core::{RngCore, SeedableRng};
+        let key: [u32; 8] = std::array::from_fn(|i| {
+            u32::from_le_bytes([
+                seed[4 * i],
+                seed[4 * i + 1],
+                seed[4 * i + 2],
+                seed[4 * i + 3],
+            ])
+        });
+        let mut rng = rand_chacha::ChaCha20Rng::from_seed(*seed);
+        rng.set_word_pos(u128::from(start) * 16);
+        let mut want = vec![0u8; 64 * blocks];
+        rng.fill_bytes(&mut want);
+        (key, want)
+    }
+
+    /// Block counters the keystream tests start at: aligned and not, and around the carry of
+    /// the low counter word (2^32) into the high one.
+    const STARTS: [u64; 7] = [0, 8, 16, 5, (1 << 32) - 4, (1 << 32) - 9, (1 << 32) - 16];
+
+    #[test]
+    fn chacha20_blocks16_match_rand_chacha() {
+        assert_avx512_when_expected();
+        let seed: [u8; 32] = std::array::from_fn(|i| (i * 11 + 5) as u8);
+        let mut got = [0u8; CHACHA_BYTES16];
+        for start in STARTS {
+            let (key, want) = reference_stream(&seed, start, 16);
+            if !chacha20_blocks16(&key, start, &mut got) {
+                assert!(!has_avx512(), "the AVX-512 kernel runs when chosen");
+                return; // no AVX-512: nothing to compare
+            }
+            assert_eq!(&got[..], &want[..], "blocks {start}..{}", start + 16);
+        }
+    }
+
+    #[test]
+    fn chacha20_multi16_matches_rand_chacha() {
+        assert_avx512_when_expected();
+        let seeds: [[u8; 32]; MULTI_KEYS] =
+            std::array::from_fn(|m| std::array::from_fn(|i| (i * 7 + m * 13 + 1) as u8));
+        let streams: Vec<([u32; 8], Vec<u8>)> =
+            seeds.iter().map(|s| reference_stream(s, 0, 40)).collect();
+        let keys: [[u32; 8]; MULTI_KEYS] = std::array::from_fn(|m| streams[m].0);
+        let mut out = [0u8; CHACHA_BYTES16];
+        for round in 0..6u32 {
+            let img: [u32; 16] = std::array::from_fn(|l| (l as u32 * 5 + round) % 9);
+            let ctr: [u32; 16] = std::array::from_fn(|l| (l as u32 * 3 + 7 * round) % 40);
+            if !chacha20_multi16(&keys, &img, &ctr, &mut out) {
+                assert!(!has_avx512(), "the AVX-512 kernel runs when chosen");
+                return;
+            }
+            for l in 0..16 {
+                let (m, c) = (img[l] as usize, ctr[l] as usize);
+                if m < MULTI_KEYS {
+                    let want = &streams[m].1[64 * c..64 * c + 64];
+                    assert_eq!(
+                        &out[64 * l..64 * l + 64],
+                        want,
+                        "lane {l}: key {m}, block {c}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Each 8-block implementation this CPU has (AVX2, AVX-512 VL), called directly (the
+    /// dispatcher picks only one), against `rand_chacha`.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn chacha20_blocks_every_path_matches_rand_chacha() {
+        let seed: [u8; 32] = std::array::from_fn(|i| (i * 3 + 17) as u8);
+        let mut got = [0u8; CHACHA_BYTES];
+        for start in STARTS {
+            let (key, want) = reference_stream(&seed, start, 8);
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: AVX2 support was just checked.
+                unsafe { chacha20_blocks_avx2(&key, start, &mut got) };
+                assert_eq!(&got[..], &want[..], "AVX2, blocks from {start}");
+            }
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+            {
+                // SAFETY: AVX-512 F and VL support was just checked.
+                unsafe { chacha20_blocks_avx512vl(&key, start, &mut got) };
+                assert_eq!(&got[..], &want[..], "AVX-512 VL, blocks from {start}");
+            }
+        }
+    }
+
     #[test]
     fn portable_env_values() {
         // Read once per process, so only its consistency with the environment is checked.
         let v = std::env::var_os(PORTABLE_ENV);
         if v.as_ref().is_some_and(|v| !v.is_empty() && v != "0") {
             assert!(!has_avx2());
+            assert!(!has_avx512());
+        }
+        let v = std::env::var_os(NO_AVX512_ENV);
+        if v.as_ref().is_some_and(|v| !v.is_empty() && v != "0") {
+            assert!(!has_avx512());
         }
         assert_avx2_when_expected();
     }
@@ -1444,6 +2799,23 @@ mod tests {
         for (n, o) in nonces.iter().zip(&out) {
             assert_eq!(*o, crate::per_image::hchacha20(&key, n));
         }
+        // Both implementations where the CPU has them (the dispatcher picks one).
+        #[cfg(target_arch = "x86_64")]
+        {
+            let mut a = [[0u8; 32]; 8];
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: AVX2 support was just checked.
+                unsafe { hchacha20_x8_avx2(&key, &nonces, &mut a) };
+                assert_eq!(a, out, "AVX2");
+            }
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+            {
+                // SAFETY: AVX-512 F and VL support was just checked.
+                unsafe { hchacha20_x8_avx512vl(&key, &nonces, &mut a) };
+                assert_eq!(a, out, "AVX-512 VL");
+            }
+        }
     }
 
     proptest! {
@@ -1469,6 +2841,13 @@ mod tests {
             let (ib, jb) = below6_run(&src, &mut b);
             prop_assert_eq!((ia, ja), (ib, jb));
             prop_assert_eq!(&a[..ja], &b[..jb]);
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: AVX2 support was just checked.
+                let (ic, jc) = unsafe { below6_run_avx2(&src, &mut b) };
+                prop_assert_eq!((ia, ja), (ic, jc));
+                prop_assert_eq!(&a[..ja], &b[..jc]);
+            }
             // The values are those of successive rejection draws over src[..ia].
             let want: Vec<u8> = src[..ia].iter().filter(|&&s| s < 252).map(|s| s % 6).collect();
             prop_assert_eq!(&a[..ja], &want[..]);
@@ -1485,11 +2864,18 @@ mod tests {
             }
             let mut b = data.clone();
             xor_bits(&mut b, &bits);
-            prop_assert_eq!(a, b);
+            prop_assert_eq!(&a, &b);
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                let mut c = data.clone();
+                // SAFETY: AVX2 support was just checked; `bits` covers `c`.
+                unsafe { xor_bits_avx2(&mut c, &bits) };
+                prop_assert_eq!(&a, &c);
+            }
         }
 
         #[test]
-        fn shuffle3_paths_agree(pixels in 0usize..120, seed in any::<u64>(), enc in any::<bool>()) {
+        fn shuffle3_paths_agree(pixels in 0usize..200, seed in any::<u64>(), enc in any::<bool>()) {
             let data = bytes(3 * pixels, seed);
             let codes: Vec<u8> = bytes(pixels, seed ^ 2).iter().map(|b| b % 6).collect();
             let sh = if enc { &SHUFFLE_ENC } else { &SHUFFLE_DEC };
@@ -1498,6 +2884,30 @@ mod tests {
             let mut b = data.clone();
             shuffle3(&mut b, &codes, sh);
             prop_assert_eq!(&a, &b);
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                let mut c = data.clone();
+                // SAFETY: AVX2 support was just checked; one code per pixel.
+                unsafe { shuffle3_avx2(&mut c, &codes, sh) };
+                prop_assert_eq!(&a, &c);
+            }
+            // The fused XOR and shuffle.
+            let bits = bytes(data.len().div_ceil(8), seed ^ 9);
+            let mut x = data.clone();
+            if enc {
+                xor_bits_portable(&mut x, &bits);
+                shuffle3_portable(&mut x, &codes, sh);
+            } else {
+                shuffle3_portable(&mut x, &codes, sh);
+                xor_bits_portable(&mut x, &bits);
+            }
+            let mut y = data.clone();
+            if xor_shuffle3(&mut y, &bits, &codes, sh, enc) {
+                prop_assert_eq!(&x, &y);
+            } else {
+                prop_assert!(!has_avx512());
+                prop_assert_eq!(&y, &data);
+            }
             let inv = if enc { &SHUFFLE_DEC } else { &SHUFFLE_ENC };
             shuffle3(&mut b, &codes, inv);
             prop_assert_eq!(b, data);
@@ -1535,6 +2945,17 @@ mod tests {
             let mut b2 = vec![0u8; img.len()];
             etc_blocks(&t, &src, &mut b2, stride, &bases, &key, encrypt);
             prop_assert_eq!(&a, &b2);
+            // The AVX2 kernel too where the dispatcher took the AVX-512 one.
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                let mut b3 = vec![0u8; img.len()];
+                // SAFETY: AVX2 support was just checked; `src` is padded; `B = 0`.
+                unsafe { etc_blocks_avx2::<0>(&t, &src, &mut b3, stride, &bases, &key, encrypt) };
+                prop_assert_eq!(&a, &b3);
+            }
+            if has_avx512() {
+                prop_assert_eq!(wide_rows(b, b * c), !t.ctrl64.is_empty());
+            }
             // The other direction undoes it.
             src[ROW_PAD..ROW_PAD + img.len()].copy_from_slice(&a);
             etc_blocks(&t, &src, &mut b2, stride, &bases, &key, !encrypt);
@@ -1554,6 +2975,35 @@ mod tests {
             let rev: Vec<bool> = ord.iter().map(|&q| q as usize > d).collect();
             let mut plan = NibblePlan::default();
             plan.build(b, rb, &ord, &rev);
+            // The other form agrees with the chosen one.
+            if wide_rows(b, rb) {
+                let mut other = NibblePlan::default();
+                other.build_as(plan.wide.is_empty(), b, rb, &ord, &rev);
+                // The wide tables, however built, are those of the byte-by-byte builder.
+                let wide = if plan.wide.is_empty() { &other } else { &plan };
+                let mut want = [[0u8; 64]; 3];
+                let [x0, x1, x2] = &mut want;
+                wide_tables_portable((b, rb), &ord, &rev, &wide.at_wide, [x0, x1, x2]);
+                prop_assert_eq!(&wide.wide[..], &want[..]);
+                let (h, w) = (2 * b, 3 * b);
+                let stride = w * c;
+                let bases: Vec<u32> = (0..6)
+                    .map(|i| ((i / 3 * b * w + i % 3 * b) * c) as u32)
+                    .collect();
+                let img = bytes(h * stride, seed ^ 7);
+                let mut src = vec![0u8; img.len() + 2 * ROW_PAD];
+                src[ROW_PAD..ROW_PAD + img.len()].copy_from_slice(&img);
+                let mut x = vec![0u8; img.len()];
+                let mut y = vec![0u8; img.len()];
+                le_blocks_portable(&plan, &src, &mut x, stride, &bases);
+                le_blocks_portable(&other, &src, &mut y, stride, &bases);
+                prop_assert_eq!(&x, &y);
+                le_blocks(&other, &src, &mut y, stride, &bases);
+                prop_assert_eq!(&x, &y);
+                if has_avx512() {
+                    prop_assert!(!plan.wide.is_empty(), "the wide form where AVX-512 runs");
+                }
+            }
             let (h, w) = (bh * b, bw * b);
             let stride = w * c;
             let bases: Vec<u32> = (0..bh * bw)
@@ -1567,6 +3017,13 @@ mod tests {
             let mut b2 = vec![0u8; img.len()];
             le_blocks(&plan, &src, &mut b2, stride, &bases);
             prop_assert_eq!(&a, &b2);
+            let mut c2 = img.clone();
+            if le_blocks_in_place(&plan, &mut c2, stride, &bases) {
+                prop_assert_eq!(&a, &c2);
+            } else {
+                prop_assert!(plan.wide.is_empty() || !has_avx512());
+                prop_assert_eq!(&c2, &img);
+            }
             // The Entry tables of `le` agree.
             let shape = pixveil_image::Shape::new(h as u32, w as u32, c as u32)
                 .expect("valid shape");

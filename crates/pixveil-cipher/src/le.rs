@@ -41,7 +41,7 @@ use pixveil_image::Shape;
 
 use crate::{
     error::check_len,
-    kernels::{has_avx2, le_blocks, simd_rows, NibblePlan, ROW_PAD},
+    kernels::{self, has_avx2, le_blocks, simd_rows, NibblePlan, ROW_PAD},
     sample::{context, invert, Sampler},
     scratch::with_copy,
     Cipher, Error, Result,
@@ -212,9 +212,11 @@ impl Le {
         if let Some(simd) = &self.simd {
             let plan = if encrypt { &simd.enc } else { &simd.dec };
             let stride = self.shape.width() * self.shape.channels();
-            with_copy(image, ROW_PAD, |src, out| {
-                le_blocks(plan, src, out, stride, &simd.bases);
-            });
+            if !kernels::le_blocks_in_place(plan, image, stride, &simd.bases) {
+                with_copy(image, ROW_PAD, |src, out| {
+                    le_blocks(plan, src, out, stride, &simd.bases);
+                });
+            }
         } else {
             let t = if encrypt { &self.enc } else { &self.dec };
             apply_table(self.shape, self.block, image, t);

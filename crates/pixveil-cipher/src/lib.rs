@@ -11,8 +11,9 @@
 //! key derived from the master secret and a stored 128-bit nonce; under derivation v3 `pe`,
 //! `pe-np`, `le` and `etc` read it from one ChaCha20 stream per image, see [`per_image`]).
 //!
-//! `unsafe` code is confined to the module `kernels` (AVX2 byte kernels chosen at run time,
-//! each with a portable path); every `unsafe` block there states why it holds.
+//! `unsafe` code is confined to the module `kernels` (AVX-512 and AVX2 byte kernels chosen at
+//! run time, each with a portable path; [`bench::kernels`] names the ones chosen); every
+//! `unsafe` block there states why it holds.
 #![deny(unsafe_code)]
 
 pub mod error;

@@ -32,12 +32,18 @@
 //! stream comes from an eight-block AVX2 ChaCha20, and the draws are applied by AVX2 kernels:
 //! an XOR pass of the NP bits and a `pshufb` colour shuffle (`pe`), `pshufb` nibble gathers of
 //! a per-image plan (`le`), `pshufb` block-row gathers from precomputed per-orientation and
-//! per-code controls (`etc`).
+//! per-code controls (`etc`). With AVX-512 (F, BW, VL, VBMI, VBMI2) the first (up to eight)
+//! blocks of the eight images' streams come from sixteen-lane calls that mix the keys, longer
+//! streams continue sixteen blocks at a time, `pe` XORs and shuffles in one `vpermb` pass,
+//! `le` scrambles each block in place with two `vpermi2b` (its plan also built by `vpermi2b`),
+//! `etc` moves each block with one `vpermb`, and Fisher–Yates takes its draws straight from
+//! the buffered keystream.
 
 use std::cell::RefCell;
 
 use pixveil_core::MasterSecret;
 use pixveil_image::Shape;
+use pixveil_math::pool;
 use zeroize::Zeroize;
 
 use crate::{
@@ -48,7 +54,7 @@ use crate::{
         EtcBlockKey, NibblePlan, ROW_PAD, SHUFFLE_DEC, SHUFFLE_ENC,
     },
     le::{self, block_layout, check_block, Entry},
-    sample::{context, Sampler, TABLE1},
+    sample::{context, Sampler, PREFILL_MAX, TABLE1},
     scratch::with_copy,
     Cipher, Nonce, Result, SchemeSpec,
 };
@@ -305,6 +311,22 @@ impl PerImageKeys {
         let mut groups = images.chunks_exact_mut(8 * len).zip(nonces.chunks_exact(8));
         // Wiped on drop, also when a panic unwinds through the loop.
         let mut seeds = zeroize::Zeroizing::new([[0u8; 32]; 8]);
+        // The first `pre` blocks of the eight streams, from sixteen-lane AVX-512 calls (none
+        // without AVX-512: each sampler computes its stream).
+        let pre = if kernels::has_avx512() {
+            self.prefill_blocks()
+        } else {
+            0
+        };
+        // The key words of the eight seeds, and the streams' first blocks: every byte is
+        // written by the calls before it is read; given back to the pool as a secret (wiped),
+        // also on unwinding. Only where they are used.
+        let mut multi = (pre > 0 && nonces.len() >= 8).then(|| {
+            (
+                zeroize::Zeroizing::new([[0u32; 8]; kernels::MULTI_KEYS]),
+                pool::Scratch::<u8>::dirty(1024 * (8 * pre).div_ceil(16)),
+            )
+        });
         for (group, n) in &mut groups {
             let n: [[u8; 16]; 8] = std::array::from_fn(|l| n[l].0);
             if !kernels::hchacha20_x8(key, &n, &mut seeds) {
@@ -312,12 +334,40 @@ impl PerImageKeys {
                     *seed = hchacha20(key, nonce);
                 }
             }
-            for (image, seed) in group.chunks_exact_mut(len).zip(seeds.iter()) {
-                // `Sampler::from_seed` wipes its copy; `seeds` is wiped when dropped.
-                self.apply_seeded(*seed, image, encrypt);
+            if let Some((words, streams)) = &mut multi {
+                for (w, seed) in words.iter_mut().zip(seeds.iter()) {
+                    for (v, b) in w.iter_mut().zip(seed.chunks_exact(4)) {
+                        *v = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                    }
+                }
+                // Lane u of the calls: block u mod pre of image ⌊u / pre⌋, so each image's
+                // blocks are consecutive in `streams` (lanes past the eighth image: ignored).
+                let (mut m, mut c) = (0u32, 0u32);
+                for chunk in streams.chunks_exact_mut(1024) {
+                    let mut img = [0u32; 16];
+                    let mut ctr = [0u32; 16];
+                    for (i, k) in img.iter_mut().zip(&mut ctr) {
+                        (*i, *k) = (m, c);
+                        c += 1;
+                        if c as usize == pre {
+                            (m, c) = (m + 1, 0);
+                        }
+                    }
+                    let out: &mut [u8; 1024] = chunk.try_into().expect("1024 bytes");
+                    let done = kernels::chacha20_multi16(words, &img, &ctr, out);
+                    assert!(done, "the AVX-512 kernel runs when chosen");
+                }
+            }
+            for (m, (image, seed)) in group.chunks_exact_mut(len).zip(seeds.iter()).enumerate() {
+                // The sampler wipes its copies; `seeds` and `multi` are wiped when dropped.
+                let mut s = Sampler::from_seed(*seed);
+                if let Some((_, streams)) = &multi {
+                    s.prefill(&streams[64 * pre * m..][..64 * pre]);
+                }
+                self.apply_with(&mut s, image, encrypt);
             }
         }
-        drop(seeds);
+        drop((seeds, multi));
         let done = nonces.len() / 8 * 8;
         for (image, nonce) in images[done * len..]
             .chunks_exact_mut(len)
@@ -328,12 +378,42 @@ impl PerImageKeys {
         Ok(())
     }
 
+    /// Keystream blocks of an image's stream that [`PerImageKeys::apply_batch`] computes ahead
+    /// for eight images at once (at most [`PREFILL_MAX`] bytes), from the bytes its draws read
+    /// on average with a margin (for `pe` the rejected bytes of the colour codes).
+    fn prefill_blocks(&self) -> usize {
+        let len = self.shape.len();
+        // About 256/252 bytes a code (`below_small(6)`), plus a margin.
+        let codes = |n: usize| n + n / 63 + 16;
+        let bytes = match &self.kind {
+            Kind::Pe { shuffle } => len.div_ceil(8) + if *shuffle { codes(len / 3) } else { 0 },
+            Kind::Le { within, .. } => 4 * (2 * within.len()).saturating_sub(1),
+            Kind::Etc { bases, .. } => {
+                let n = bases.len();
+                let c = self.shape.channels();
+                4 * n.saturating_sub(1) + n + n.div_ceil(8) + if c == 3 { codes(n) } else { 0 }
+            }
+        };
+        // Streams longer than the prefill continue sixteen blocks at a time: prefill the
+        // remainder (e.g. `pe` on 32×32×3: 7 + 16 blocks, not 8 + 16).
+        let (t, max) = (bytes.div_ceil(64), PREFILL_MAX / 64);
+        match t % 16 {
+            _ if t <= max => t,
+            r if r != 0 && r <= max => r,
+            _ => max,
+        }
+    }
+
     /// [`PerImageKeys::apply`] on an image of the shape with its stream seed (the HChaCha20
     /// subkey of its nonce).
     fn apply_seeded(&self, seed: [u8; 32], image: &mut [u8], encrypt: bool) {
-        let mut s = Sampler::from_seed(seed);
+        self.apply_with(&mut Sampler::from_seed(seed), image, encrypt);
+    }
+
+    /// [`PerImageKeys::apply`] on an image of the shape reading the stream of `s`.
+    fn apply_with(&self, s: &mut Sampler, image: &mut [u8], encrypt: bool) {
         with_keys(|k| match &self.kind {
-            Kind::Pe { shuffle } => pe(&mut s, k, image, *shuffle, encrypt),
+            Kind::Pe { shuffle } => pe(s, k, image, *shuffle, encrypt),
             Kind::Le {
                 b,
                 within,
@@ -342,8 +422,8 @@ impl PerImageKeys {
             } => {
                 let d = within.len();
                 s.permutation_into(2 * d, &mut k.perm);
-                k.rev.clear();
-                k.rev.extend(k.perm.iter().map(|&q| q as usize > d));
+                size_to(&mut k.rev, k.perm.len());
+                kernels::above(&k.perm, d as u32, &mut k.rev);
                 let ord = if encrypt {
                     &k.perm
                 } else {
@@ -358,9 +438,11 @@ impl PerImageKeys {
                 if let Some(rb) = rows {
                     k.plan.build(*b, *rb, ord, &k.rev);
                     let stride = self.shape.width() * self.shape.channels();
-                    with_copy(image, ROW_PAD, |src, out| {
-                        le_blocks(&k.plan, src, out, stride, bases);
-                    });
+                    if !kernels::le_blocks_in_place(&k.plan, image, stride, bases) {
+                        with_copy(image, ROW_PAD, |src, out| {
+                            le_blocks(&k.plan, src, out, stride, bases);
+                        });
+                    }
                 } else {
                     le::table_into(ord, &k.rev, within, &mut k.table);
                     le::apply_table(self.shape, *b, image, &k.table);
@@ -372,7 +454,7 @@ impl PerImageKeys {
                 orient,
                 tables,
             } => etc(
-                &mut s,
+                s,
                 k,
                 image,
                 (bases, within, &**orient),
@@ -396,6 +478,10 @@ fn pe(s: &mut Sampler, k: &mut KeyScratch, image: &mut [u8], shuffle: bool, encr
     }
     size_to(&mut k.codes, image.len() / 3);
     s.below6_into(&mut k.codes);
+    let sh = if encrypt { &SHUFFLE_ENC } else { &SHUFFLE_DEC };
+    if kernels::xor_shuffle3(image, &k.bits, &k.codes, sh, encrypt) {
+        return;
+    }
     if encrypt {
         xor_bits(image, &k.bits);
         shuffle3(image, &k.codes, &SHUFFLE_ENC);
@@ -544,17 +630,25 @@ mod tests {
         );
     }
 
-    /// The batch path (eight subkeys at a time, then the rest one by one) equals `apply`.
+    /// The batch path (eight subkeys at a time and, with AVX-512, the streams' first blocks
+    /// for eight images at once; then the rest one by one) equals `apply`, for streams shorter
+    /// and longer than the prefilled part.
     #[test]
     fn apply_batch_is_apply_image_by_image() {
-        let shape = Shape::new(8, 8, 3).expect("valid shape");
         let secret = MasterSecret::from_bytes([4; 32]);
-        for spec in [
-            SchemeSpec::Pe { shuffle: true },
-            SchemeSpec::Pe { shuffle: false },
-            SchemeSpec::Le { block: 4 },
-            SchemeSpec::Etc { block: 4 },
-        ] {
+        for (shape, spec) in [(8, 8, 3), (32, 32, 3), (64, 48, 3), (28, 28, 1)]
+            .into_iter()
+            .flat_map(|(h, w, c)| {
+                let shape = Shape::new(h, w, c).expect("valid shape");
+                [
+                    SchemeSpec::Pe { shuffle: true },
+                    SchemeSpec::Pe { shuffle: false },
+                    SchemeSpec::Le { block: 4 },
+                    SchemeSpec::Etc { block: 4 },
+                ]
+                .map(|spec| (shape, spec))
+            })
+        {
             let keys = PerImageKeys::new(&spec, shape, &secret)
                 .expect("scheme builds")
                 .expect("scheme has a stream");
@@ -568,10 +662,10 @@ mod tests {
             let mut got = img.clone();
             keys.apply_batch(&nonces, &mut got, true)
                 .expect("the batch");
-            assert_eq!(got, want, "{}", spec.name());
+            assert_eq!(got, want, "{} {shape}", spec.name());
             keys.apply_batch(&nonces, &mut got, false)
                 .expect("the batch");
-            assert_eq!(got, img, "{}", spec.name());
+            assert_eq!(got, img, "{} {shape}", spec.name());
             assert!(keys.apply_batch(&nonces[1..], &mut got, true).is_err());
         }
     }

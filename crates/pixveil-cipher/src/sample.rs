@@ -2,8 +2,9 @@
 //!
 //! Every scheme draws its key material through a [`Sampler`]: a [`ChaCha20Rng`] obtained from
 //! [`MasterSecret::derive_rng`](pixveil_core::MasterSecret::derive_rng), read as **one byte
-//! stream** — the ChaCha20 keystream bytes in order (the generator is always asked for 256-byte
-//! blocks, a multiple of its 4-byte word, so no keystream byte is ever skipped). The draws are:
+//! stream** — the ChaCha20 keystream bytes in order (the generator is always asked for whole
+//! 64-byte blocks — 512 bytes, or 1 024 from the AVX-512 kernel —, a multiple of its 4-byte
+//! word, so no keystream byte is ever skipped). The draws are:
 //!
 //! * [`Sampler::byte`]: the next stream byte.
 //! * [`Sampler::bits`]`(n)`: `⌈n/8⌉` bytes; bit `k` is bit `k mod 8` (least significant first)
@@ -32,6 +33,26 @@ use zeroize::Zeroizing;
 /// 4-byte word, so the byte stream is the keystream whatever the buffer size).
 const BUF: usize = crate::kernels::CHACHA_BYTES;
 
+/// The buffer: room for the sixteen blocks of the AVX-512 kernel
+/// ([`crate::kernels::chacha20_blocks16`]), which refills with them when more than [`BUF`]
+/// bytes are still wanted (with eight blocks otherwise, so short streams compute no unread
+/// blocks). Every refill is whole blocks, in stream order: the byte stream does not depend on
+/// the refill sizes.
+const BUF_MAX: usize = crate::kernels::CHACHA_BYTES16;
+
+/// Room in the buffer for a prefilled start of the stream ([`Sampler::prefill`]):
+/// up to eight blocks, the size of the refills it replaces. (Prefilling 23 blocks of `pe`'s
+/// 32×32×3 stream for eight images at once was slower than the sixteen-block refills: the
+/// eight streams and images no longer fit the L1 cache together.)
+pub(crate) const PREFILL_MAX: usize = 512;
+
+/// The buffer's size.
+const BUF_CAP: usize = if PREFILL_MAX > BUF_MAX {
+    PREFILL_MAX
+} else {
+    BUF_MAX
+};
+
 /// Where a [`Sampler`]'s keystream comes from. (Unboxed although the variants differ in
 /// size: a sampler lives on the stack, and boxing would allocate once per image on CPUs
 /// without AVX2.)
@@ -39,24 +60,31 @@ const BUF: usize = crate::kernels::CHACHA_BYTES;
 enum Source {
     /// `rand_chacha`'s generator.
     Rng(ChaCha20Rng),
-    /// The same ChaCha20 keystream from the AVX2 kernel ([`crate::kernels::chacha20_blocks`]):
-    /// the key words and the next block's counter.
-    Avx2 { key: [u32; 8], counter: u64 },
+    /// The same ChaCha20 keystream from the SIMD kernels ([`crate::kernels::chacha20_blocks`],
+    /// [`crate::kernels::chacha20_blocks16`]): the key words and the next block's counter.
+    Simd { key: [u32; 8], counter: u64 },
 }
 
 /// A byte-stream view of a derived ChaCha20 generator with unbiased bounded draws.
 ///
-/// Invariant: the buffered keystream and the AVX2 source's key are wiped on drop.
+/// Invariant: `buf[pos..len]` are the next stream bytes (`pos ≤ len ≤ BUF_CAP`, `len` a
+/// multiple of 64); `buf[hi..]` was never written (`len ≤ hi`); the buffered keystream
+/// (`buf[..hi]`) and the SIMD source's key are wiped on drop.
 pub(crate) struct Sampler {
     src: Source,
-    buf: [u8; BUF],
+    buf: [u8; BUF_CAP],
     pos: usize,
+    len: usize,
+    hi: usize,
+    /// Stream bytes the current bulk draw still expects to read (a refill hint: 0 unless
+    /// [`Sampler::permutation_into`] is running).
+    want: usize,
 }
 
 impl Drop for Sampler {
     fn drop(&mut self) {
-        crate::kernels::wipe(&mut self.buf);
-        if let Source::Avx2 { key, .. } = &mut self.src {
+        crate::kernels::wipe(&mut self.buf[..self.hi]);
+        if let Source::Simd { key, .. } = &mut self.src {
             zeroize::Zeroize::zeroize(key);
         }
     }
@@ -67,13 +95,17 @@ impl Sampler {
     pub(crate) fn new(secret: &MasterSecret, label: &str, context: &[u8]) -> Self {
         Self {
             src: Source::Rng(secret.derive_rng(label, context)),
-            buf: [0; BUF],
-            pos: BUF,
+            buf: [0; BUF_CAP],
+            pos: 0,
+            len: 0,
+            hi: 0,
+            want: 0,
         }
     }
 
     /// The sampler of the ChaCha20 stream keyed by `seed` directly (block counter 0, stream 0):
     /// the per-image streams of derivation v3 ([`crate::per_image`]). The seed is wiped here.
+    #[inline]
     pub(crate) fn from_seed(seed: [u8; 32]) -> Self {
         let seed = Zeroizing::new(seed);
         let src = if crate::kernels::has_avx2() {
@@ -85,29 +117,72 @@ impl Sampler {
                     seed[4 * i + 3],
                 ])
             });
-            Source::Avx2 { key, counter: 0 }
+            Source::Simd { key, counter: 0 }
         } else {
             Source::Rng(<ChaCha20Rng as rand_core::SeedableRng>::from_seed(*seed))
         };
         Self {
             src,
-            buf: [0; BUF],
-            pos: BUF,
+            buf: [0; BUF_CAP],
+            pos: 0,
+            len: 0,
+            hi: 0,
+            want: 0,
         }
     }
 
-    /// Refills the buffer with the next `BUF` keystream bytes.
-    fn refill(&mut self) {
-        match &mut self.src {
-            Source::Rng(rng) => rng.fill_bytes(&mut self.buf),
-            Source::Avx2 { key, counter } => {
-                // `from_seed` chose this source only on an AVX2 CPU.
-                let done = crate::kernels::chacha20_blocks(key, *counter, &mut self.buf);
-                assert!(done, "the AVX2 source is chosen only on an AVX2 CPU");
-                *counter = counter.wrapping_add((BUF / 64) as u64);
-            }
+    /// Makes the stream of a fresh [`Sampler::from_seed`] sampler start with `pre` (whole
+    /// blocks, at most [`PREFILL_MAX`] bytes): the first `pre.len() / 64` blocks of its
+    /// keystream, computed by the caller ([`crate::kernels::chacha20_multi16`]). On a CPU
+    /// without AVX2 (where `from_seed` takes `rand_chacha`) `pre` is ignored: the stream is
+    /// the same. (A method on the sampler in place: returning a new one moved its buffer.)
+    ///
+    /// # Panics
+    /// If `pre` is not whole blocks or longer than [`PREFILL_MAX`], or the sampler was read.
+    #[inline]
+    pub(crate) fn prefill(&mut self, pre: &[u8]) {
+        assert!(
+            pre.len().is_multiple_of(64) && pre.len() <= PREFILL_MAX,
+            "whole blocks that fit"
+        );
+        if let Source::Simd { counter, .. } = &mut self.src {
+            assert!(*counter == 0 && self.len == 0, "a fresh sampler");
+            self.buf[..pre.len()].copy_from_slice(pre);
+            *counter = (pre.len() / 64) as u64;
+            self.len = pre.len();
+            self.hi = pre.len();
         }
+    }
+
+    /// Refills the (used up) buffer with the next keystream bytes: sixteen blocks from the
+    /// AVX-512 kernel when more than [`BUF`] bytes are wanted (`need`), else [`BUF`] bytes.
+    fn refill(&mut self, need: usize) {
+        debug_assert_eq!(self.pos, self.len, "refill of a used-up buffer");
+        self.len = match &mut self.src {
+            Source::Rng(rng) => {
+                rng.fill_bytes(&mut self.buf[..BUF]);
+                BUF
+            }
+            Source::Simd { key, counter } => {
+                let whole: &mut [u8; BUF_MAX] = (&mut self.buf[..BUF_MAX])
+                    .try_into()
+                    .expect("BUF_MAX bytes");
+                if need > BUF && crate::kernels::chacha20_blocks16(key, *counter, whole) {
+                    *counter = counter.wrapping_add((BUF_MAX / 64) as u64);
+                    BUF_MAX
+                } else {
+                    let head: &mut [u8; BUF] =
+                        (&mut self.buf[..BUF]).try_into().expect("BUF bytes");
+                    // `from_seed` chose this source only on an AVX2 CPU.
+                    let done = crate::kernels::chacha20_blocks(key, *counter, head);
+                    assert!(done, "the SIMD source is chosen only on an AVX2 CPU");
+                    *counter = counter.wrapping_add((BUF / 64) as u64);
+                    BUF
+                }
+            }
+        };
         self.pos = 0;
+        self.hi = self.hi.max(self.len);
     }
 
     /// Fills `out` with the next `out.len()` stream bytes (what `out.len()` calls of
@@ -115,10 +190,10 @@ impl Sampler {
     pub(crate) fn fill(&mut self, out: &mut [u8]) {
         let mut done = 0;
         while done < out.len() {
-            if self.pos == BUF {
-                self.refill();
+            if self.pos == self.len {
+                self.refill(out.len() - done);
             }
-            let n = (BUF - self.pos).min(out.len() - done);
+            let n = (self.len - self.pos).min(out.len() - done);
             out[done..done + n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
             self.pos += n;
             done += n;
@@ -128,8 +203,8 @@ impl Sampler {
     /// The next keystream byte.
     #[inline]
     pub(crate) fn byte(&mut self) -> u8 {
-        if self.pos == BUF {
-            self.refill();
+        if self.pos == self.len {
+            self.refill(self.want);
         }
         let b = self.buf[self.pos];
         self.pos += 1;
@@ -154,7 +229,7 @@ impl Sampler {
 
     #[inline]
     fn u32_le(&mut self) -> u32 {
-        if let Some(w) = self.buf.get(self.pos..self.pos + 4) {
+        if let Some(w) = self.buf[..self.len].get(self.pos..self.pos + 4) {
             let v = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
             self.pos += 4;
             return v;
@@ -200,17 +275,19 @@ impl Sampler {
         let n = out.len();
         let mut j = 0;
         while j < n {
-            if self.pos == BUF {
-                self.refill();
+            if self.pos == self.len {
+                // About 256/252 bytes a value, plus a margin.
+                self.refill(n - j + (n - j) / 32 + 16);
             }
             // Each byte gives at most one value, so `take` bytes never overshoot `n` values:
             // the stream stops exactly after the byte of the last value, as with `below_small`.
             // First 32-byte windows (while 32 bytes and 32 values remain)...
-            let (used, got) = crate::kernels::below6_run(&self.buf[self.pos..], &mut out[j..]);
+            let (used, got) =
+                crate::kernels::below6_run(&self.buf[self.pos..self.len], &mut out[j..]);
             self.pos += used;
             j += got;
             // ...then the next (at most) 32 bytes one at a time.
-            let take = (BUF - self.pos).min(n - j).min(32);
+            let take = (self.len - self.pos).min(n - j).min(32);
             for &b in &self.buf[self.pos..self.pos + take] {
                 // j < n here: at most `take` values are stored from `n - j ≥ take` free slots.
                 out[j] = MOD6[usize::from(b)];
@@ -257,10 +334,47 @@ impl Sampler {
     pub(crate) fn permutation_into(&mut self, n: usize, p: &mut Vec<u32>) {
         p.clear();
         p.extend(0..n as u32);
-        for i in (1..n).rev() {
-            let j = self.below(i + 1);
-            p.swap(i, j);
+        if n > 1 << 32 {
+            // (Not reached: `p` holds `u32` indices.)
+            for i in (1..n).rev() {
+                let j = self.below(i + 1);
+                p.swap(i, j);
+            }
+            return;
         }
+        let mut i = n.saturating_sub(1);
+        while i >= 1 {
+            // The draws `below(i + 1)`, `below(i)`, … straight from the buffered words while
+            // none may be rejected (`m mod 2^32 ≥ i + 1`, so `m mod 2^32 ≥ (2^32 − (i+1))
+            // mod (i+1)` too): what `below` returns for them, without its per-draw checks.
+            let words = (self.len - self.pos) / 4;
+            let take = words.min(i);
+            let mut used = 0;
+            for w in self.buf[self.pos..self.pos + 4 * take].chunks_exact(4) {
+                let bound = i as u64 + 1;
+                let m = u64::from(u32::from_le_bytes([w[0], w[1], w[2], w[3]])) * bound;
+                if m & 0xFFFF_FFFF < bound {
+                    break;
+                }
+                p.swap(i, (m >> 32) as usize);
+                used += 1;
+                i -= 1;
+            }
+            self.pos += 4 * used;
+            if used == take && take > 0 {
+                // The buffer's whole words are used up (or the draws done): go on.
+                continue;
+            }
+            if i >= 1 {
+                // A possible rejection, or fewer than four buffered bytes: one draw through
+                // `below` (which refills; about four stream bytes a draw still to come).
+                self.want = 4 * i;
+                let j = self.below(i + 1);
+                p.swap(i, j);
+                i -= 1;
+            }
+        }
+        self.want = 0;
     }
 }
 
@@ -365,6 +479,72 @@ mod tests {
         s.fill(&mut got);
         got.extend((0..2000).map(|_| s.byte()));
         assert_eq!(got, expect);
+    }
+
+    /// The sampler of `seed` on `rand_chacha` (the source `from_seed` takes without AVX2).
+    fn rng_sampler(seed: [u8; 32]) -> Sampler {
+        Sampler {
+            src: Source::Rng(<ChaCha20Rng as rand_core::SeedableRng>::from_seed(seed)),
+            buf: [0; BUF_CAP],
+            pos: 0,
+            len: 0,
+            hi: 0,
+            want: 0,
+        }
+    }
+
+    /// Every draw, whatever the refill sizes of the SIMD source (eight or sixteen blocks),
+    /// reads the same stream as on `rand_chacha`.
+    #[test]
+    fn seeded_draws_match_the_rng_source() {
+        let seed: [u8; 32] = std::array::from_fn(|i| (i * 29 + 7) as u8);
+        let mut a = Sampler::from_seed(seed);
+        let mut b = rng_sampler(seed);
+        for round in 0..3 {
+            for n in [1usize, 96, 700, 3000] {
+                assert_eq!(a.permutation(n), b.permutation(n), "round {round}, {n}");
+                let mut x = vec![0u8; 3 * n];
+                let mut y = vec![0u8; 3 * n];
+                a.below6_into(&mut x);
+                b.below6_into(&mut y);
+                assert_eq!(x, y, "round {round}, {n}");
+                a.fill(&mut x[..n]);
+                b.fill(&mut y[..n]);
+                assert_eq!(x, y, "round {round}, {n}");
+                assert_eq!(a.below(1000), b.below(1000));
+                assert_eq!(a.byte(), b.byte());
+            }
+        }
+    }
+
+    /// `permutation_into`'s batched draws equal the definition (`below(i + 1)` one at a time),
+    /// also from a stream position that is not a multiple of four and for a size whose draws
+    /// often meet the rejection test (`m mod 2^32 < i + 1`, about once in 2^12 draws here).
+    #[test]
+    fn permutation_is_the_fisher_yates_definition() {
+        let seed: [u8; 32] = std::array::from_fn(|i| (i * 5 + 1) as u8);
+        for (skip, n) in [
+            (0usize, 0usize),
+            (0, 1),
+            (0, 2),
+            (1, 96),
+            (3, 700),
+            (2, 1 << 20),
+        ] {
+            let mut a = Sampler::from_seed(seed);
+            let mut b = rng_sampler(seed);
+            for _ in 0..skip {
+                assert_eq!(a.byte(), b.byte());
+            }
+            let got = a.permutation(n);
+            let mut want: Vec<u32> = (0..n as u32).collect();
+            for i in (1..n).rev() {
+                let j = b.below(i + 1);
+                want.swap(i, j);
+            }
+            assert!(*got == want, "n = {n}, skip = {skip}");
+            assert_eq!(a.byte(), b.byte(), "same stream position after n = {n}");
+        }
     }
 
     #[test]
