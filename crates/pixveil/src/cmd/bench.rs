@@ -27,6 +27,11 @@ pub fn run(a: &BenchArgs) -> Result<()> {
                 println!("{}", serde_json::to_string(&rows)?);
             } else {
                 println!(
+                    "{}; cipher kernels: {}",
+                    pixveil_core::machine::cpu_model(),
+                    pixveil_cipher::bench::kernels()
+                );
+                println!(
                     "{:<10} {:<10} {:<9} {:>7} {:>14} {:>14} {:>12} {:>10}",
                     "scheme",
                     "mode",

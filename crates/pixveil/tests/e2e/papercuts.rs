@@ -279,6 +279,8 @@ fn bench_encrypt_names_the_image_shape() {
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     let mut lines = text.lines();
+    // The CPU and the cipher kernels chosen, then the table.
+    assert!(lines.next().unwrap().contains("cipher kernels: "), "{text}");
     assert!(lines.next().unwrap().contains("shape"), "{text}");
     assert!(
         lines.all(|l| l.contains("32x32x3") || l.contains("28x28x1")),
