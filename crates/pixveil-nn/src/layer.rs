@@ -906,27 +906,8 @@ const DIRECT_CHUNK: usize = 4;
 /// Forward of a [`ConvGeom::direct`] convolution, image by image in parallel.
 fn direct_forward(g: &ConvGeom, x: &Tensor, w: &[f32], bias: Option<&[f32]>) -> Tensor {
     let grid = Grid::new(g.h, g.w);
-    let ot = g.o.next_multiple_of(direct::OB);
     let wt = direct::tile_weights(w, g.o, g.c, false);
-    let bias = bias.map(|b| {
-        let mut v = b.to_vec();
-        v.resize(ot, 0.0);
-        v
-    });
-    let mut y = Tensor::zeros(x.n, [g.o, g.oh, g.ow]);
-    let (in_len, out_len) = (x.sample_len(), g.o * g.cols());
-    y.data
-        .par_chunks_mut(out_len)
-        .zip(x.data.par_chunks(in_len))
-        .for_each_init(
-            || (vec![0.0f32; g.c * grid.plane], vec![0.0f32; ot * grid.nq]),
-            |(xp, out), (yi, xi)| {
-                grid.pad(xi, xp);
-                direct::conv(&grid, xp, g.c, &wt, bias.as_deref(), out);
-                grid.unpad(out, yi);
-            },
-        );
-    y
+    grid_forward(g, x, (&grid, g.c), &wt, bias, |xi, xp| grid.pad(xi, xp))
 }
 
 /// Forward of a strided convolution through phase planes ([`Phases`]), image by image in
@@ -938,9 +919,24 @@ fn phases_forward(
     w: &[f32],
     bias: Option<&[f32]>,
 ) -> Tensor {
-    let grid = ph.grid;
-    let ot = g.o.next_multiple_of(direct::OB);
     let wt = ph.weights(w, g.o);
+    grid_forward(g, x, (&ph.grid, ph.channels()), &wt, bias, |xi, planes| {
+        ph.fill(xi, planes);
+    })
+}
+
+/// The shared part of [`direct_forward`] and [`phases_forward`]: per image, `fill` writes the
+/// `cin` input planes of `grid`, [`direct::conv`] computes the output grid with the tiled
+/// weights `wt`, and [`Grid::unpad`] keeps the `oh × ow` outputs.
+fn grid_forward(
+    g: &ConvGeom,
+    x: &Tensor,
+    (grid, cin): (&Grid, usize),
+    wt: &[f32],
+    bias: Option<&[f32]>,
+    fill: impl Fn(&[f32], &mut [f32]) + Sync,
+) -> Tensor {
+    let ot = g.o.next_multiple_of(direct::OB);
     let bias = bias.map(|b| {
         let mut v = b.to_vec();
         v.resize(ot, 0.0);
@@ -952,15 +948,10 @@ fn phases_forward(
         .par_chunks_mut(out_len)
         .zip(x.data.par_chunks(in_len))
         .for_each_init(
-            || {
-                (
-                    vec![0.0f32; ph.channels() * grid.plane],
-                    vec![0.0f32; ot * grid.nq],
-                )
-            },
+            || (vec![0.0f32; cin * grid.plane], vec![0.0f32; ot * grid.nq]),
             |(planes, out), (yi, xi)| {
-                ph.fill(xi, planes);
-                direct::conv(&grid, planes, ph.channels(), &wt, bias.as_deref(), out);
+                fill(xi, planes);
+                direct::conv(grid, planes, cin, wt, bias.as_deref(), out);
                 grid.unpad(out, yi);
             },
         );
