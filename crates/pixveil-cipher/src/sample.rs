@@ -93,8 +93,14 @@ impl Drop for Sampler {
 impl Sampler {
     /// The sampler for `secret.derive_rng(label, context)`.
     pub(crate) fn new(secret: &MasterSecret, label: &str, context: &[u8]) -> Self {
+        Self::over(Source::Rng(secret.derive_rng(label, context)))
+    }
+
+    /// An empty sampler reading `src`.
+    #[inline]
+    fn over(src: Source) -> Self {
         Self {
-            src: Source::Rng(secret.derive_rng(label, context)),
+            src,
             buf: [0; BUF_CAP],
             pos: 0,
             len: 0,
@@ -121,14 +127,7 @@ impl Sampler {
         } else {
             Source::Rng(<ChaCha20Rng as rand_core::SeedableRng>::from_seed(*seed))
         };
-        Self {
-            src,
-            buf: [0; BUF_CAP],
-            pos: 0,
-            len: 0,
-            hi: 0,
-            want: 0,
-        }
+        Self::over(src)
     }
 
     /// Makes the stream of a fresh [`Sampler::from_seed`] sampler start with `pre` (whole
