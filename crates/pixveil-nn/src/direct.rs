@@ -16,14 +16,17 @@
 //! gradient ([`weight_grad`]) reads `pad(dY)` at offset `wp + 1`, where the padding puts zeros
 //! exactly at the dropped columns and past the last row, so they add nothing.
 //!
+//! Two more forwards share the kernel: strided convolutions through phase planes
+//! ([`Phases`]) and, for few output channels, [`wide_gemm`] (a GEMM without packing).
+//!
 //! # Kernels
-//! Register tiles of [`OB`] output channels × [`Q`] grid positions: AVX-512F intrinsics for
-//! the convolution when the CPU has them (twice the positions per tile, the same bits as AVX2),
-//! AVX2 + FMA intrinsics when the CPU has both (detected at run time, [`fma_kernels`]), else
-//! portable Rust over fixed-size
-//! arrays with the same tiles and summation order (separate multiply and add). The two differ
-//! in rounding, like any two GEMM kernels, but each is deterministic: the order of every sum
-//! depends only on the shapes.
+//! Register tiles of [`OB`] output channels × [`Q`] grid positions, chosen at run time
+//! ([`PORTABLE_ENV`] forces the portable ones): AVX-512F intrinsics for the convolution when
+//! the CPU has them (twice the positions per tile, the same bits as AVX2), AVX2 + FMA
+//! intrinsics when it has both, else portable Rust over fixed-size arrays with the same tiles
+//! and summation order (separate multiply and add). Portable and fused kernels differ in
+//! rounding, like any two GEMM kernels, but each is deterministic: the order of every sum
+//! depends only on the shapes, never on the thread count.
 
 /// Output channels per register tile (output channel counts are padded up to a multiple).
 pub(crate) const OB: usize = 4;
