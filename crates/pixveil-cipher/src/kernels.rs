@@ -2275,6 +2275,49 @@ fn le_blocks_portable(plan: &NibblePlan, src: &[u8], out: &mut [u8], stride: usi
     }
 }
 
+/// A wide plan's block side (`B`, or the plan's when `B` is 0), row bytes and its three
+/// 64-byte tables in registers (output low-nibble sources, high-nibble sources, XOR mask).
+///
+/// # Panics
+/// If `B` is neither `0` nor the plan's side, or the plan is not wide.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi")]
+#[inline]
+fn le_wide_regs<const B: usize>(plan: &NibblePlan) -> (usize, usize, [__m512i; 3]) {
+    let [lo_t, hi_t, x_t] = &plan.wide[..] else {
+        panic!("a wide plan")
+    };
+    let b = if B == 0 { plan.b } else { B };
+    let rb = plan.rb;
+    assert!(b == plan.b && wide_rows(b, rb), "a wide plan");
+    // SAFETY: the tables are 64-byte arrays; unaligned loads.
+    let regs = unsafe {
+        [
+            _mm512_loadu_si512(lo_t.as_ptr().cast()),
+            _mm512_loadu_si512(hi_t.as_ptr().cast()),
+            _mm512_loadu_si512(x_t.as_ptr().cast()),
+        ]
+    };
+    (b, rb, regs)
+}
+
+/// LE's nibble scramble of one block `v` (its rows in the register's lanes) with a wide
+/// plan's registers ([`le_wide_regs`]): low and high nibbles as two registers, two
+/// `vpermi2b` (the output's low and high nibbles), a shift and one ternary-logic OR-XOR.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi")]
+#[inline]
+fn le_block_wide(v: __m512i, [ilo, ihi, x]: &[__m512i; 3]) -> __m512i {
+    let low = _mm512_set1_epi8(0x0F);
+    let lo = _mm512_and_si512(v, low);
+    let hi = _mm512_and_si512(_mm512_srli_epi16::<4>(v), low);
+    let out_lo = _mm512_permutex2var_epi8(lo, *ilo, hi);
+    // Nibble values < 16: the 16-bit shift moves each into its own byte's high half.
+    let out_hi = _mm512_slli_epi16::<4>(_mm512_permutex2var_epi8(lo, *ihi, hi));
+    // (out_lo | out_hi) ^ x.
+    _mm512_ternarylogic_epi32::<0x56>(out_lo, out_hi, *x)
+}
+
 /// [`le_blocks`] on a wide plan with AVX-512 VBMI: per block, its rows in the lanes of one
 /// register, its low and high nibbles as two registers (one 128-byte table), two `vpermi2b`
 /// (the output's low and high nibbles), a shift and one ternary-logic OR-XOR, 8-byte row
@@ -2296,32 +2339,11 @@ unsafe fn le_blocks_avx512<const B: usize>(
     stride: usize,
     bases: &[u32],
 ) {
-    let [lo_t, hi_t, x_t] = &plan.wide[..] else {
-        panic!("a wide plan")
-    };
-    let b = if B == 0 { plan.b } else { B };
-    let rb = plan.rb;
-    assert!(b == plan.b && wide_rows(b, rb), "a wide plan");
-    // SAFETY: the tables are 64-byte arrays; unaligned loads.
-    let (ilo, ihi, x) = unsafe {
-        (
-            _mm512_loadu_si512(lo_t.as_ptr().cast()),
-            _mm512_loadu_si512(hi_t.as_ptr().cast()),
-            _mm512_loadu_si512(x_t.as_ptr().cast()),
-        )
-    };
-    let low = _mm512_set1_epi8(0x0F);
+    let (b, rb, regs) = le_wide_regs::<B>(plan);
     let tail = tail_ctrl(rb);
     for &base in bases {
         let base = base as usize;
-        let v = load_block(src, ROW_PAD + base, stride, b);
-        let lo = _mm512_and_si512(v, low);
-        let hi = _mm512_and_si512(_mm512_srli_epi16::<4>(v), low);
-        let out_lo = _mm512_permutex2var_epi8(lo, ilo, hi);
-        // Nibble values < 16: the 16-bit shift moves each into its own byte's high half.
-        let out_hi = _mm512_slli_epi16::<4>(_mm512_permutex2var_epi8(lo, ihi, hi));
-        // (out_lo | out_hi) ^ x.
-        let res = _mm512_ternarylogic_epi32::<0x56>(out_lo, out_hi, x);
+        let res = le_block_wide(load_block(src, ROW_PAD + base, stride, b), &regs);
         store_block!(out, base, stride, b, rb, res, tail);
     }
 }
@@ -2345,21 +2367,7 @@ unsafe fn le_blocks_in_place_avx512<const B: usize>(
     stride: usize,
     bases: &[u32],
 ) {
-    let [lo_t, hi_t, x_t] = &plan.wide[..] else {
-        panic!("a wide plan")
-    };
-    let b = if B == 0 { plan.b } else { B };
-    let rb = plan.rb;
-    assert!(b == plan.b && wide_rows(b, rb), "a wide plan");
-    // SAFETY: the tables are 64-byte arrays; unaligned loads.
-    let (ilo, ihi, x) = unsafe {
-        (
-            _mm512_loadu_si512(lo_t.as_ptr().cast()),
-            _mm512_loadu_si512(hi_t.as_ptr().cast()),
-            _mm512_loadu_si512(x_t.as_ptr().cast()),
-        )
-    };
-    let low = _mm512_set1_epi8(0x0F);
+    let (b, rb, regs) = le_wide_regs::<B>(plan);
     let tail = tail_ctrl(rb);
     let keep = ((1u32 << rb) - 1) as __mmask16;
     for &base in bases {
@@ -2379,11 +2387,7 @@ unsafe fn le_blocks_in_place_avx512<const B: usize>(
         let v = _mm512_inserti32x4::<1>(v, row(image, 1));
         let v = _mm512_inserti32x4::<2>(v, row(image, 2));
         let v = _mm512_inserti32x4::<3>(v, row(image, 3));
-        let lo = _mm512_and_si512(v, low);
-        let hi = _mm512_and_si512(_mm512_srli_epi16::<4>(v), low);
-        let out_lo = _mm512_permutex2var_epi8(lo, ilo, hi);
-        let out_hi = _mm512_slli_epi16::<4>(_mm512_permutex2var_epi8(lo, ihi, hi));
-        let res = _mm512_ternarylogic_epi32::<0x56>(out_lo, out_hi, x);
+        let res = le_block_wide(v, &regs);
         store_block!(image, base, stride, b, rb, res, tail);
     }
 }
