@@ -181,6 +181,16 @@ pub(crate) fn tile_weights(w: &[f32], o: usize, c: usize, flip: bool) -> Vec<f32
     t
 }
 
+/// The biases of output-channel tile `ob` (zeros without a bias).
+#[inline(always)]
+fn tile_bias(bias: Option<&[f32]>, ob: usize) -> [f32; OB] {
+    bias.map_or([0.0; OB], |b| {
+        b[ob * OB..(ob + 1) * OB]
+            .try_into()
+            .expect("a slice of OB floats")
+    })
+}
+
 /// `dst[j][q] = bias[j] + Σ_c Σ_t w[j][c][t] · src[c][q + off_t]` for every tile of output
 /// channels `j < dst.len() / nq` (a multiple of [`OB`]) and grid position `q < nq`.
 ///
@@ -244,11 +254,7 @@ fn conv_fma(g: &Grid, src: &[f32], cin: usize, wt: &[f32], bias: Option<&[f32]>,
         .zip(wt.chunks_exact(cin * 9 * OB))
         .enumerate()
     {
-        let b0: [f32; OB] = bias.map_or([0.0; OB], |b| {
-            b[ob * OB..(ob + 1) * OB]
-                .try_into()
-                .expect("a slice of OB floats")
-        });
+        let b0 = tile_bias(bias, ob);
         for q0 in (0..nq).step_by(Q) {
             let mut acc: [__m256; 8] = std::array::from_fn(|i| _mm256_set1_ps(b0[i / 2]));
             for (s, w9) in src.chunks_exact(plane).zip(wb.chunks_exact(9 * OB)) {
@@ -303,11 +309,7 @@ fn conv_avx512(
         .zip(wt.chunks_exact(cin * 9 * OB))
         .enumerate()
     {
-        let b0: [f32; OB] = bias.map_or([0.0; OB], |b| {
-            b[ob * OB..(ob + 1) * OB]
-                .try_into()
-                .expect("a slice of OB floats")
-        });
+        let b0 = tile_bias(bias, ob);
         let mut q0 = 0;
         while q0 + 2 * Q <= nq {
             let span = offs[8] + 2 * Q;
@@ -378,11 +380,7 @@ fn conv_tiles(
         .zip(wt.chunks_exact(cin * 9 * OB))
         .enumerate()
     {
-        let b0: [f32; OB] = bias.map_or([0.0; OB], |b| {
-            b[ob * OB..(ob + 1) * OB]
-                .try_into()
-                .expect("a slice of OB floats")
-        });
+        let b0 = tile_bias(bias, ob);
         for q0 in (0..nq).step_by(Q) {
             let mut acc: [[f32; Q]; OB] = std::array::from_fn(|j| [b0[j]; Q]);
             for (s, w9) in src.chunks_exact(plane).zip(wb.chunks_exact(9 * OB)) {

@@ -829,16 +829,11 @@ fn conv_backward(
         if col.is_empty() {
             g.group_cols(xs, &table, &mut col);
         }
-        // Bias gradient: per channel, image by image, each plane summed in order.
-        let mut db = Vec::new();
-        if bi.is_some() {
-            db = vec![0.0f32; o];
-            for dyi in dys.chunks_exact(out_len) {
-                for (d, src) in db.iter_mut().zip(dyi.chunks_exact(cols)) {
-                    *d += src.iter().sum::<f32>();
-                }
-            }
-        }
+        let db = if bi.is_some() {
+            bias_grad(dys, o, cols)
+        } else {
+            Vec::new()
+        };
         // dY of the group as `O × (g·P)`: the images' own layout when the group is one image.
         let regrouped;
         let dyg: &[f32] = if ld == cols {
@@ -1031,12 +1026,11 @@ fn direct_backward(
                 }
                 let mut dw = vec![0.0f32; o * c * 9];
                 direct::weight_grad(&grid, dyp, xp, (imgs, c, o), &mut dw);
-                let mut db = vec![0.0f32; if bi.is_some() { o } else { 0 }];
-                for dyi in dys.chunks_exact(out_len) {
-                    for (d, plane) in db.iter_mut().zip(dyi.chunks_exact(hw)) {
-                        *d += plane.iter().sum::<f32>();
-                    }
-                }
+                let db = if bi.is_some() {
+                    bias_grad(dys, o, hw)
+                } else {
+                    Vec::new()
+                };
                 if let Some(dxs) = dxs.as_deref_mut() {
                     for (dypi, dxi) in dyp
                         .chunks_exact(ot * grid.plane)
@@ -1057,6 +1051,18 @@ fn direct_backward(
         }
     }
     dx
+}
+
+/// Bias gradient of a group of images' `dY` (`o` planes of `cols` values each): per
+/// channel, image by image, each plane summed in order.
+fn bias_grad(dys: &[f32], o: usize, cols: usize) -> Vec<f32> {
+    let mut db = vec![0.0f32; o];
+    for dyi in dys.chunks_exact(o * cols) {
+        for (d, plane) in db.iter_mut().zip(dyi.chunks_exact(cols)) {
+            *d += plane.iter().sum::<f32>();
+        }
+    }
+    db
 }
 
 fn add(acc: &mut [f32], v: &[f32]) {
