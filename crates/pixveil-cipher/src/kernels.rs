@@ -1253,12 +1253,11 @@ unsafe fn shuffle3_avx512(data: &mut [u8], codes: &[u8], sh: &Shuffle3, np: Opti
     };
     // The group's NP bytes (`0xFF` where the key bit of the byte is 1; `n ≤ 63` bytes from
     // byte `at`), and whether they are XORed before the shuffle (encryption) or after it.
-    let (bits, xor_first) = np.unwrap_or((&[], false));
-    let np_mask = |at: usize, n: usize| {
-        if np.is_none() {
-            return _mm512_setzero_si512();
-        }
-        _mm512_movm_epi8(bits_at(bits, at) & ((1u64 << n) - 1))
+    // (Without NP bits the mask is zero and the XOR's side does not matter.)
+    let xor_first = np.is_some_and(|(_, first)| first);
+    let np_mask = |at: usize, n: usize| match np {
+        Some((bits, _)) => _mm512_movm_epi8(bits_at(bits, at) & ((1u64 << n) - 1)),
+        None => _mm512_setzero_si512(),
     };
     let apply = |v: __m512i, ctrl: __m512i, m: __m512i| {
         if xor_first {
@@ -1837,7 +1836,8 @@ unsafe fn etc_blocks_avx512<const B: usize, const R: usize>(
     let first = usize::from(!encrypt) * 8 * t.codes;
     for (i, ((&base, &p), &o)) in bases.iter().zip(perm).zip(orient).enumerate() {
         debug_assert!(o < 8, "orientation in range");
-        let k = codes.get(i).copied().unwrap_or(0);
+        // Grey blocks have no colour code (their key carries none).
+        let k = if t.c == 3 { codes[i] } else { 0 };
         let v = first + usize::from(o) * t.codes + usize::from(k);
         let m = 0u8.wrapping_sub((key.np[i / 8] >> (i % 8)) & 1);
         let (ob, ib) = (base as usize, bases[p as usize] as usize);
