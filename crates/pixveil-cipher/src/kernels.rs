@@ -165,6 +165,36 @@ pub(crate) fn spread8(b: u8) -> u64 {
 // ---------------------------------------------------------------------------------------------
 // ChaCha20 keystream
 
+/// ChaCha20's twenty rounds (ten column + diagonal double rounds, RFC 8439 §2.3) over sixteen
+/// state vectors `$x` (one state word per vector, one block per lane), with the vector width's
+/// 32-bit `$add` and `$xor` and its rotate-left macro `$rot!(v, n)` (n = 16, 12, 8, 7): one
+/// schedule for the AVX2, AVX-512VL and AVX-512 keystreams.
+#[cfg(target_arch = "x86_64")]
+macro_rules! chacha20_rounds {
+    ($x:ident, $add:path, $xor:path, $rot:ident) => {
+        for _ in 0..10 {
+            chacha20_rounds!(@qr $x, $add, $xor, $rot, 0, 4, 8, 12);
+            chacha20_rounds!(@qr $x, $add, $xor, $rot, 1, 5, 9, 13);
+            chacha20_rounds!(@qr $x, $add, $xor, $rot, 2, 6, 10, 14);
+            chacha20_rounds!(@qr $x, $add, $xor, $rot, 3, 7, 11, 15);
+            chacha20_rounds!(@qr $x, $add, $xor, $rot, 0, 5, 10, 15);
+            chacha20_rounds!(@qr $x, $add, $xor, $rot, 1, 6, 11, 12);
+            chacha20_rounds!(@qr $x, $add, $xor, $rot, 2, 7, 8, 13);
+            chacha20_rounds!(@qr $x, $add, $xor, $rot, 3, 4, 9, 14);
+        }
+    };
+    (@qr $x:ident, $add:path, $xor:path, $rot:ident, $a:literal, $b:literal, $c:literal, $d:literal) => {
+        $x[$a] = $add($x[$a], $x[$b]);
+        $x[$d] = $rot!($xor($x[$d], $x[$a]), 16);
+        $x[$c] = $add($x[$c], $x[$d]);
+        $x[$b] = $rot!($xor($x[$b], $x[$c]), 12);
+        $x[$a] = $add($x[$a], $x[$b]);
+        $x[$d] = $rot!($xor($x[$d], $x[$a]), 8);
+        $x[$c] = $add($x[$c], $x[$d]);
+        $x[$b] = $rot!($xor($x[$b], $x[$c]), 7);
+    };
+}
+
 /// Keystream bytes produced by one [`chacha20_blocks`] call: eight 64-byte blocks.
 pub(crate) const CHACHA_BYTES: usize = 512;
 
@@ -244,28 +274,22 @@ unsafe fn chacha_rounds(x: &mut [__m256i; 16]) {
         3, 0, 1, 2, 7, 4, 5, 6, 11, 8, 9, 10, 15, 12, 13, 14, 3, 0, 1, 2, 7, 4, 5, 6, 11, 8, 9, 10,
         15, 12, 13, 14,
     );
-    macro_rules! qr {
-        ($a:expr, $b:expr, $c:expr, $d:expr) => {
-            x[$a] = _mm256_add_epi32(x[$a], x[$b]);
-            x[$d] = _mm256_shuffle_epi8(_mm256_xor_si256(x[$d], x[$a]), rot16);
-            x[$c] = _mm256_add_epi32(x[$c], x[$d]);
-            x[$b] = rotl::<12, 20>(_mm256_xor_si256(x[$b], x[$c]));
-            x[$a] = _mm256_add_epi32(x[$a], x[$b]);
-            x[$d] = _mm256_shuffle_epi8(_mm256_xor_si256(x[$d], x[$a]), rot8);
-            x[$c] = _mm256_add_epi32(x[$c], x[$d]);
-            x[$b] = rotl::<7, 25>(_mm256_xor_si256(x[$b], x[$c]));
+    // Rotations by whole bytes are byte shuffles; the others two shifts and an OR.
+    macro_rules! rot {
+        ($v:expr, 16) => {
+            _mm256_shuffle_epi8($v, rot16)
+        };
+        ($v:expr, 12) => {
+            rotl::<12, 20>($v)
+        };
+        ($v:expr, 8) => {
+            _mm256_shuffle_epi8($v, rot8)
+        };
+        ($v:expr, 7) => {
+            rotl::<7, 25>($v)
         };
     }
-    for _ in 0..10 {
-        qr!(0, 4, 8, 12);
-        qr!(1, 5, 9, 13);
-        qr!(2, 6, 10, 14);
-        qr!(3, 7, 11, 15);
-        qr!(0, 5, 10, 15);
-        qr!(1, 6, 11, 12);
-        qr!(2, 7, 8, 13);
-        qr!(3, 4, 9, 14);
-    }
+    chacha20_rounds!(x, _mm256_add_epi32, _mm256_xor_si256, rot);
 }
 
 /// HChaCha20 (see [`crate::per_image::hchacha20`]) of `key` under eight nonces at once, with
@@ -404,28 +428,12 @@ unsafe fn chacha20_blocks_avx512vl(key: &[u32; 8], counter: u64, out: &mut [u8; 
 #[target_feature(enable = "avx512f,avx512vl")]
 #[inline]
 unsafe fn chacha_rounds_vl(x: &mut [__m256i; 16]) {
-    macro_rules! qr {
-        ($a:expr, $b:expr, $c:expr, $d:expr) => {
-            x[$a] = _mm256_add_epi32(x[$a], x[$b]);
-            x[$d] = _mm256_rol_epi32::<16>(_mm256_xor_si256(x[$d], x[$a]));
-            x[$c] = _mm256_add_epi32(x[$c], x[$d]);
-            x[$b] = _mm256_rol_epi32::<12>(_mm256_xor_si256(x[$b], x[$c]));
-            x[$a] = _mm256_add_epi32(x[$a], x[$b]);
-            x[$d] = _mm256_rol_epi32::<8>(_mm256_xor_si256(x[$d], x[$a]));
-            x[$c] = _mm256_add_epi32(x[$c], x[$d]);
-            x[$b] = _mm256_rol_epi32::<7>(_mm256_xor_si256(x[$b], x[$c]));
+    macro_rules! rot {
+        ($v:expr, $n:literal) => {
+            _mm256_rol_epi32::<$n>($v)
         };
     }
-    for _ in 0..10 {
-        qr!(0, 4, 8, 12);
-        qr!(1, 5, 9, 13);
-        qr!(2, 6, 10, 14);
-        qr!(3, 7, 11, 15);
-        qr!(0, 5, 10, 15);
-        qr!(1, 6, 11, 12);
-        qr!(2, 7, 8, 13);
-        qr!(3, 4, 9, 14);
-    }
+    chacha20_rounds!(x, _mm256_add_epi32, _mm256_xor_si256, rot);
 }
 
 /// The eight initial ChaCha20 states of [`chacha20_blocks`], word-major (`x[i]` holds word `i`
@@ -627,28 +635,12 @@ unsafe fn chacha20_multi16_avx512(
 #[inline]
 unsafe fn chacha16_finish(init: &[__m512i; 16], out: &mut [u8; CHACHA_BYTES16]) {
     let mut x = *init;
-    macro_rules! qr {
-        ($a:expr, $b:expr, $c:expr, $d:expr) => {
-            x[$a] = _mm512_add_epi32(x[$a], x[$b]);
-            x[$d] = _mm512_rol_epi32::<16>(_mm512_xor_si512(x[$d], x[$a]));
-            x[$c] = _mm512_add_epi32(x[$c], x[$d]);
-            x[$b] = _mm512_rol_epi32::<12>(_mm512_xor_si512(x[$b], x[$c]));
-            x[$a] = _mm512_add_epi32(x[$a], x[$b]);
-            x[$d] = _mm512_rol_epi32::<8>(_mm512_xor_si512(x[$d], x[$a]));
-            x[$c] = _mm512_add_epi32(x[$c], x[$d]);
-            x[$b] = _mm512_rol_epi32::<7>(_mm512_xor_si512(x[$b], x[$c]));
+    macro_rules! rot {
+        ($v:expr, $n:literal) => {
+            _mm512_rol_epi32::<$n>($v)
         };
     }
-    for _ in 0..10 {
-        qr!(0, 4, 8, 12);
-        qr!(1, 5, 9, 13);
-        qr!(2, 6, 10, 14);
-        qr!(3, 7, 11, 15);
-        qr!(0, 5, 10, 15);
-        qr!(1, 6, 11, 12);
-        qr!(2, 7, 8, 13);
-        qr!(3, 4, 9, 14);
-    }
+    chacha20_rounds!(x, _mm512_add_epi32, _mm512_xor_si512, rot);
     for (v, i) in x.iter_mut().zip(init) {
         *v = _mm512_add_epi32(*v, *i);
     }
