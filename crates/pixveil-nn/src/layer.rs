@@ -257,33 +257,7 @@ fn forward(layer: &Layer, x: Tensor, store: &mut Store<'_>) -> (Tensor, Cache) {
             (y, if train { Cache::Input(x) } else { Cache::None })
         }
         Layer::MaxPool2d { kernel, stride } => {
-            let [c, oh, ow] = layer.output_shape(x.sample_shape());
-            let (h, w, k, s) = (x.h, x.w, *kernel, *stride);
-            let mut y = Tensor::zeros(x.n, [c, oh, ow]);
-            let mut index = vec![0u32; y.data.len()];
-            y.data
-                .par_chunks_mut(oh * ow)
-                .zip(index.par_chunks_mut(oh * ow))
-                .enumerate()
-                .for_each(|(plane, (yp, ip))| {
-                    let base = plane * h * w;
-                    for oy in 0..oh {
-                        for ox in 0..ow {
-                            let (mut best, mut at) = (f32::NEG_INFINITY, base);
-                            for ky in 0..k {
-                                for kx in 0..k {
-                                    let j = base + (oy * s + ky) * w + ox * s + kx;
-                                    if x.data[j] > best {
-                                        (best, at) = (x.data[j], j);
-                                    }
-                                }
-                            }
-                            yp[oy * ow + ox] = best;
-                            ip[oy * ow + ox] = u32::try_from(at)
-                                .expect("inputs are capped far below 2^32 values (model.rs)");
-                        }
-                    }
-                });
+            let (y, index) = maxpool_forward(&x, *kernel, *stride);
             let cache = if train {
                 Cache::Argmax {
                     shape: [x.n, x.c, x.h, x.w],
@@ -394,17 +368,18 @@ fn backward(
                 index,
             },
         ) => {
+            // Image by image: each index points into its own image's planes.
             let mut dx = Tensor::zeros(n, [c, h, w]);
-            let plane_out = dy.h * dy.w;
+            let out_len = c * dy.h * dy.w;
             dx.data
-                .par_chunks_mut(h * w)
-                .zip(dy.data.par_chunks(plane_out))
-                .zip(index.par_chunks(plane_out))
+                .par_chunks_mut(c * h * w)
+                .zip(dy.data.par_chunks(out_len))
+                .zip(index.par_chunks(out_len))
                 .enumerate()
-                .for_each(|(plane, ((dxp, dyp), ip))| {
-                    let base = plane * h * w;
-                    for (g, &j) in dyp.iter().zip(ip) {
-                        dxp[j as usize - base] += g;
+                .for_each(|(i, ((dxi, dyi), ii))| {
+                    let base = i * c * h * w;
+                    for (g, &j) in dyi.iter().zip(ii) {
+                        dxi[j as usize - base] += g;
                     }
                 });
             dx
@@ -437,6 +412,110 @@ fn backward(
         // A cache that does not belong to its layer is a bug in forward; there is no
         // gradient to pass on.
         (_, _) => unreachable!("layer and cache out of step"),
+    }
+}
+
+/// Max pooling (`k × k` windows at stride `s`, no padding) of `x`, image by image in
+/// parallel: the output and, per output, the flat index into `x.data` of the value it took
+/// (the first largest in window order, row by row; a window of NaNs only takes its first
+/// value). 2×2 windows at stride 2 (every pooling layer pixveil builds) take a branch-free
+/// loop over row pairs; other windows the general one. Both give the same values and indices.
+fn maxpool_forward(x: &Tensor, k: usize, s: usize) -> (Tensor, Vec<u32>) {
+    let [c, oh, ow] = Layer::MaxPool2d {
+        kernel: k,
+        stride: s,
+    }
+    .output_shape(x.sample_shape());
+    let (h, w) = (x.h, x.w);
+    assert!(
+        x.data.len() <= u32::MAX as usize,
+        "inputs are capped far below 2^32 values (model.rs)"
+    );
+    let mut y = Tensor::zeros(x.n, [c, oh, ow]);
+    let mut index = vec![0u32; y.data.len()];
+    let (in_len, out_len) = (c * h * w, c * oh * ow);
+    y.data
+        .par_chunks_mut(out_len)
+        .zip(index.par_chunks_mut(out_len))
+        .zip(x.data.par_chunks(in_len))
+        .enumerate()
+        .for_each(|(i, ((yi, ii), xi))| {
+            for (p, ((yp, ip), xp)) in yi
+                .chunks_exact_mut(oh * ow)
+                .zip(ii.chunks_exact_mut(oh * ow))
+                .zip(xi.chunks_exact(h * w))
+                .enumerate()
+            {
+                // Fits: below x.data.len() (asserted above).
+                let base = ((i * c + p) * h * w) as u32;
+                if k == 2 && s == 2 {
+                    maxpool_plane_2x2(xp, w, base, yp, ip, ow);
+                } else {
+                    maxpool_plane(xp, (w, k, s), base, yp, ip, ow);
+                }
+            }
+        });
+    (y, index)
+}
+
+/// One plane of [`maxpool_forward`], any window: `xp` is the `h × w` input plane whose
+/// first value has flat index `base`, `yp`/`ip` the `oh × ow` outputs and indices.
+fn maxpool_plane(
+    xp: &[f32],
+    (w, k, s): (usize, usize, usize),
+    base: u32,
+    yp: &mut [f32],
+    ip: &mut [u32],
+    ow: usize,
+) {
+    for (oy, (yr, ir)) in yp
+        .chunks_exact_mut(ow)
+        .zip(ip.chunks_exact_mut(ow))
+        .enumerate()
+    {
+        for (ox, (yv, iv)) in yr.iter_mut().zip(ir.iter_mut()).enumerate() {
+            let first = oy * s * w + ox * s;
+            let (mut best, mut at) = (xp[first], first);
+            for ky in 0..k {
+                for kx in 0..k {
+                    let j = first + ky * w + kx;
+                    if xp[j] > best {
+                        (best, at) = (xp[j], j);
+                    }
+                }
+            }
+            *yv = best;
+            *iv = base + at as u32;
+        }
+    }
+}
+
+/// [`maxpool_plane`] for 2×2 windows at stride 2: each output row from one pair of input
+/// rows, the window's four values compared in the same order without branches.
+fn maxpool_plane_2x2(xp: &[f32], w: usize, base: u32, yp: &mut [f32], ip: &mut [u32], ow: usize) {
+    for (oy, (yr, ir)) in yp
+        .chunks_exact_mut(ow)
+        .zip(ip.chunks_exact_mut(ow))
+        .enumerate()
+    {
+        let top = 2 * oy * w;
+        let (r0, r1) = (&xp[top..top + 2 * ow], &xp[top + w..top + w + 2 * ow]);
+        let row_base = base + top as u32;
+        for (ox, (yv, iv)) in yr.iter_mut().zip(ir.iter_mut()).enumerate() {
+            let c0 = 2 * ox as u32;
+            let (mut best, mut at) = (r0[2 * ox], c0);
+            for (v, j) in [
+                (r0[2 * ox + 1], c0 + 1),
+                (r1[2 * ox], c0 + w as u32),
+                (r1[2 * ox + 1], c0 + w as u32 + 1),
+            ] {
+                let take = v > best;
+                best = if take { v } else { best };
+                at = if take { j } else { at };
+            }
+            *yv = best;
+            *iv = row_base + at;
+        }
     }
 }
 
@@ -1271,6 +1350,61 @@ mod tests {
             }
         }
         y
+    }
+
+    #[test]
+    fn maxpool_paths_match_the_definition() {
+        // Values from a few levels, so windows hold ties (the first in window order wins),
+        // plus windows of -inf; odd sides drop their last row / column.
+        for (n, c, h, w, k, s) in [
+            (3, 2, 8, 8, 2, 2),
+            (2, 3, 7, 9, 2, 2),
+            (2, 2, 9, 7, 3, 2),
+            (1, 2, 6, 6, 3, 3),
+        ] {
+            let data: Vec<f32> = (0..n * c * h * w)
+                .map(|i| match i * 7919 % 13 {
+                    0 => f32::NEG_INFINITY,
+                    v => (v % 4) as f32,
+                })
+                .collect();
+            let x = Tensor::from_vec(n, [c, h, w], data);
+            let (y, index) = maxpool_forward(&x, k, s);
+            let (oh, ow) = (out_side(h, k, s, 0), out_side(w, k, s, 0));
+            assert_eq!(y.sample_shape(), [c, oh, ow]);
+            let mut general = (vec![0.0f32; y.data.len()], vec![0u32; y.data.len()]);
+            for p in 0..n * c {
+                let (o, hw) = (oh * ow, h * w);
+                maxpool_plane(
+                    &x.data[p * hw..(p + 1) * hw],
+                    (w, k, s),
+                    (p * hw) as u32,
+                    &mut general.0[p * o..(p + 1) * o],
+                    &mut general.1[p * o..(p + 1) * o],
+                    ow,
+                );
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let at = p * o + oy * ow + ox;
+                        let window: Vec<usize> = (0..k * k)
+                            .map(|t| p * hw + (oy * s + t / k) * w + ox * s + t % k)
+                            .collect();
+                        let best = window
+                            .iter()
+                            .map(|&j| x.data[j])
+                            .fold(f32::NEG_INFINITY, f32::max);
+                        let first = *window
+                            .iter()
+                            .find(|&&j| x.data[j] == best)
+                            .expect("the maximum is in the window");
+                        assert_eq!(y.data[at], best, "value at {at} ({k}x{k}/{s})");
+                        assert_eq!(index[at] as usize, first, "index at {at} ({k}x{k}/{s})");
+                    }
+                }
+            }
+            assert_eq!(general.0, y.data);
+            assert_eq!(general.1, index);
+        }
     }
 
     #[test]
