@@ -150,7 +150,7 @@ pub fn peak_rss_bytes() -> Option<u64> {
 /// If `i` is out of range (callers pass indices below `len()`).
 pub fn image_values(batch: &ImageBatch, i: usize) -> Vec<f64> {
     pixveil_nn::Tensor::from_images(batch, &[i])
-        .data
+        .into_data()
         .into_iter()
         .map(f64::from)
         .collect()

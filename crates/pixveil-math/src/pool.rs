@@ -97,20 +97,30 @@ word!(
 word!(u128, 4, "Double-word accumulators of inner products.");
 word!(u32, 4, "The 32-bit AVX2 NTT's staging buffer.");
 word!(u8, 8, "Byte buffers (pixel and keystream scratch).");
-word!(f32, 8, "Single-precision scratch (image pipelines).");
+word!(
+    f32,
+    128,
+    "Activations and gradients of the CNN engine (`pixveil-nn`'s tensors): a training step of \
+     ResNet-18 frees and takes about a hundred large ones."
+);
 word!(f64, 8, "Double-precision scratch.");
 
-/// Removes the most recent pooled buffer with capacity for `len` words.
+/// Removes the smallest pooled buffer with capacity for `len` words (the most recent of
+/// equal ones): a small request does not take a large buffer that a later large one needs.
 fn pop_fitting<T: Word>(len: usize) -> Option<Pooled<T>> {
     T::shelf().with(|s| {
-        // Not re-entrant: nothing below calls back into the pool while it is borrowed.
         let mut s = s.borrow_mut();
-        let pos = s.0.iter().rposition(|v| v.buf.capacity() >= len)?;
+        let pos =
+            s.0.iter()
+                .enumerate()
+                .rev()
+                .filter(|(_, v)| v.buf.capacity() >= len)
+                .min_by_key(|(_, v)| v.buf.capacity())
+                .map(|(i, _)| i)?;
         Some(s.0.swap_remove(pos))
     })
 }
 
-/// `len` words from `v`: zero-filled if `zeroed` is asked for, initialized either way.
 fn shape<T: Word>(v: Option<Pooled<T>>, len: usize, zeroed: bool) -> Vec<T> {
     match v {
         Some(Pooled {
@@ -290,6 +300,24 @@ mod tests {
         give(w, Held::Secret);
         let (len, zero, all_zero) = pooled_with(ptr);
         assert!(len >= 100 && zero && all_zero);
+    }
+
+    #[test]
+    fn a_request_takes_the_smallest_buffer_that_fits() {
+        std::thread::spawn(|| {
+            let (big, small) = (take_dirty::<f64>(4096), take_dirty::<f64>(64));
+            let (pb, ps) = (big.as_ptr(), small.as_ptr());
+            give(small, Held::Public);
+            give(big, Held::Public);
+            // The most recent buffer is the large one; a small request still takes the small.
+            let s = take::<f64>(10);
+            assert_eq!(s.as_ptr(), ps);
+            let b = take::<f64>(100);
+            assert_eq!(b.as_ptr(), pb, "the large buffer was left for a large request");
+            assert!(s.iter().chain(&b).all(|&x| x == 0.0));
+        })
+        .join()
+        .expect("the test thread");
     }
 
     #[test]

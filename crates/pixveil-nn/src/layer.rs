@@ -7,6 +7,7 @@
 //! (rayon); weight gradients are summed per fixed-size chunk of images and then in chunk
 //! order, so results do not depend on the number of threads.
 
+use pixveil_math::pool::{self, Held};
 use rayon::prelude::*;
 
 use crate::direct::{self, Grid, Phases};
@@ -843,7 +844,8 @@ fn conv_forward(
         .par_chunks_mut(group * out_len)
         .zip(x.data.par_chunks(group * in_len))
         .map(|(ys, xs)| {
-            let mut col = Vec::new();
+            // im2col matrices and GEMM outputs come from (and go back to) the thread's pool.
+            let mut col = pool::take_dirty(kr * group * cols);
             let ld = g.group_cols(xs, &table, &mut col);
             if ld == cols {
                 // One image: its `O × P` output is the GEMM's, written in place.
@@ -854,7 +856,7 @@ fn conv_forward(
                     }
                 }
             } else {
-                let mut out = vec![0.0f32; o * ld];
+                let mut out = pool::Scratch::<f32>::dirty(o * ld);
                 conv_gemm(w, (o, kr, ld), &col, &mut out);
                 // Scatter `O × (g·P)` into `g` images of `O × P`, adding the bias.
                 for (j, yi) in ys.chunks_exact_mut(out_len).enumerate() {
@@ -871,6 +873,7 @@ fn conv_forward(
             if keep {
                 col
             } else {
+                pool::give(col, Held::Secret);
                 Vec::new()
             }
         })
@@ -906,6 +909,7 @@ fn conv_backward(
     let work = |xs: &[f32], dys: &[f32], dxs: Option<&mut [f32]>, mut col: Vec<f32>| {
         let ld = dys.len() / out_len * cols;
         if col.is_empty() {
+            col = pool::take_dirty(kr * ld);
             g.group_cols(xs, &table, &mut col);
         }
         let db = if bi.is_some() {
@@ -918,7 +922,8 @@ fn conv_backward(
         let dyg: &[f32] = if ld == cols {
             dys
         } else {
-            let mut v = vec![0.0f32; o * ld];
+            // Every value is written below.
+            let mut v = pool::Scratch::<f32>::dirty(o * ld);
             for (j, dyi) in dys.chunks_exact(out_len).enumerate() {
                 for (ch, src) in dyi.chunks_exact(cols).enumerate() {
                     v[ch * ld + j * cols..ch * ld + (j + 1) * cols].copy_from_slice(src);
@@ -927,7 +932,7 @@ fn conv_backward(
             regrouped = v;
             &regrouped
         };
-        let mut dw = vec![0.0f32; o * kr];
+        let mut dw = pool::take(o * kr);
         gemm(
             1.0,
             Mat::rows(dyg, o, ld),
@@ -948,6 +953,7 @@ fn conv_backward(
                 g.group_col2im(&col, ld, j, &table, dxi);
             }
         }
+        pool::give(col, Held::Secret);
         (dw, db)
     };
     let partials: Vec<(Vec<f32>, Vec<f32>)> = if need_dx {
@@ -968,6 +974,7 @@ fn conv_backward(
     };
     for (dw, db) in partials {
         add(&mut grads[wi], &dw);
+        pool::give(dw, Held::Secret);
         if let Some(bi) = bi {
             add(&mut grads[bi], &db);
         }
@@ -1024,7 +1031,12 @@ fn grid_forward(
         .par_chunks_mut(out_len)
         .zip(x.data.par_chunks(in_len))
         .for_each_init(
-            || (vec![0.0f32; cin * grid.plane], vec![0.0f32; ot * grid.nq]),
+            || {
+                (
+                    pool::Scratch::<f32>::zeroed(cin * grid.plane),
+                    pool::Scratch::<f32>::zeroed(ot * grid.nq),
+                )
+            },
             |(planes, out), (yi, xi)| {
                 fill(xi, planes);
                 direct::conv(grid, planes, cin, wt, bias.as_deref(), out);
@@ -1080,9 +1092,9 @@ fn direct_backward(
             || {
                 let dxg = if need_dx { ct * grid.nq } else { 0 };
                 (
-                    vec![0.0f32; DIRECT_CHUNK * c * grid.plane],
-                    vec![0.0f32; DIRECT_CHUNK * ot * grid.plane],
-                    vec![0.0f32; dxg],
+                    pool::Scratch::<f32>::zeroed(DIRECT_CHUNK * c * grid.plane),
+                    pool::Scratch::<f32>::zeroed(DIRECT_CHUNK * ot * grid.plane),
+                    pool::Scratch::<f32>::zeroed(dxg),
                 )
             },
             |(xp, dyp, dxg), ((xs, dys), mut dxs)| {
@@ -1103,7 +1115,7 @@ fn direct_backward(
                 {
                     grid.pad(dyi, dypi);
                 }
-                let mut dw = vec![0.0f32; o * c * 9];
+                let mut dw = pool::take(o * c * 9);
                 direct::weight_grad(&grid, dyp, xp, (imgs, c, o), &mut dw);
                 let db = if bi.is_some() {
                     bias_grad(dys, o, hw)
@@ -1125,6 +1137,7 @@ fn direct_backward(
         .collect();
     for (dw, db) in partials {
         add(&mut grads[wi], &dw);
+        pool::give(dw, Held::Secret);
         if let Some(bi) = bi {
             add(&mut grads[bi], &db);
         }

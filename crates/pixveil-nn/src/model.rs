@@ -541,7 +541,7 @@ impl Model {
         }
         Ok(self
             .forward_batch(Tensor::from_vec(1, self.input_shape(), x.to_vec()))?
-            .data)
+            .into_data())
     }
 
     /// Training-mode forward and backward of one batch: returns the logits and
