@@ -37,7 +37,9 @@ pub enum Held {
     /// Secret or secret-derived words (keys, errors, encryption randomness, anything
     /// transformed from them): wiped over the whole capacity.
     Secret,
-    /// Words any holder of the ciphertexts and evaluation keys can compute: kept as they are.
+    /// Words any holder of the ciphertexts and evaluation keys can compute, or data that is no
+    /// key material and would stay in freed memory anyway (the CNN engine's activations and
+    /// gradients): kept as they are.
     Public,
 }
 
@@ -313,7 +315,11 @@ mod tests {
             let s = take::<f64>(10);
             assert_eq!(s.as_ptr(), ps);
             let b = take::<f64>(100);
-            assert_eq!(b.as_ptr(), pb, "the large buffer was left for a large request");
+            assert_eq!(
+                b.as_ptr(),
+                pb,
+                "the large buffer was left for a large request"
+            );
             assert!(s.iter().chain(&b).all(|&x| x == 0.0));
         })
         .join()

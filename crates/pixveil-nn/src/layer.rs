@@ -856,7 +856,7 @@ fn conv_forward(
                     }
                 }
             } else {
-                let mut out = pool::Scratch::<f32>::dirty(o * ld);
+                let mut out = pool::Scratch::<f32>::dirty(o * ld).public();
                 conv_gemm(w, (o, kr, ld), &col, &mut out);
                 // Scatter `O × (g·P)` into `g` images of `O × P`, adding the bias.
                 for (j, yi) in ys.chunks_exact_mut(out_len).enumerate() {
@@ -873,7 +873,7 @@ fn conv_forward(
             if keep {
                 col
             } else {
-                pool::give(col, Held::Secret);
+                pool::give(col, Held::Public);
                 Vec::new()
             }
         })
@@ -923,7 +923,7 @@ fn conv_backward(
             dys
         } else {
             // Every value is written below.
-            let mut v = pool::Scratch::<f32>::dirty(o * ld);
+            let mut v = pool::Scratch::<f32>::dirty(o * ld).public();
             for (j, dyi) in dys.chunks_exact(out_len).enumerate() {
                 for (ch, src) in dyi.chunks_exact(cols).enumerate() {
                     v[ch * ld + j * cols..ch * ld + (j + 1) * cols].copy_from_slice(src);
@@ -953,7 +953,7 @@ fn conv_backward(
                 g.group_col2im(&col, ld, j, &table, dxi);
             }
         }
-        pool::give(col, Held::Secret);
+        pool::give(col, Held::Public);
         (dw, db)
     };
     let partials: Vec<(Vec<f32>, Vec<f32>)> = if need_dx {
@@ -974,7 +974,7 @@ fn conv_backward(
     };
     for (dw, db) in partials {
         add(&mut grads[wi], &dw);
-        pool::give(dw, Held::Secret);
+        pool::give(dw, Held::Public);
         if let Some(bi) = bi {
             add(&mut grads[bi], &db);
         }
@@ -1033,8 +1033,8 @@ fn grid_forward(
         .for_each_init(
             || {
                 (
-                    pool::Scratch::<f32>::zeroed(cin * grid.plane),
-                    pool::Scratch::<f32>::zeroed(ot * grid.nq),
+                    pool::Scratch::<f32>::zeroed(cin * grid.plane).public(),
+                    pool::Scratch::<f32>::zeroed(ot * grid.nq).public(),
                 )
             },
             |(planes, out), (yi, xi)| {
@@ -1092,9 +1092,9 @@ fn direct_backward(
             || {
                 let dxg = if need_dx { ct * grid.nq } else { 0 };
                 (
-                    pool::Scratch::<f32>::zeroed(DIRECT_CHUNK * c * grid.plane),
-                    pool::Scratch::<f32>::zeroed(DIRECT_CHUNK * ot * grid.plane),
-                    pool::Scratch::<f32>::zeroed(dxg),
+                    pool::Scratch::<f32>::zeroed(DIRECT_CHUNK * c * grid.plane).public(),
+                    pool::Scratch::<f32>::zeroed(DIRECT_CHUNK * ot * grid.plane).public(),
+                    pool::Scratch::<f32>::zeroed(dxg).public(),
                 )
             },
             |(xp, dyp, dxg), ((xs, dys), mut dxs)| {
@@ -1137,7 +1137,7 @@ fn direct_backward(
         .collect();
     for (dw, db) in partials {
         add(&mut grads[wi], &dw);
-        pool::give(dw, Held::Secret);
+        pool::give(dw, Held::Public);
         if let Some(bi) = bi {
             add(&mut grads[bi], &db);
         }

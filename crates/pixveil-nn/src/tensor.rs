@@ -14,8 +14,9 @@ pub const POOL_MIN: usize = 1 << 14;
 /// (sample-major, then channel, row, column). Dense-layer outputs are `[n, features, 1, 1]`.
 ///
 /// Storage of at least [`POOL_MIN`] values is taken from and given back to the calling
-/// thread's buffer pool (as [`Held::Secret`]: wiped when returned — activations may be
-/// derived from private images).
+/// thread's buffer pool as [`Held::Public`]: not wiped, as memory freed to the allocator is
+/// not. Activations are images and what a model computes from them, never key material;
+/// wiping each returned buffer over its whole capacity made training slower.
 #[derive(Debug, Default, PartialEq)]
 pub struct Tensor {
     /// Samples.
@@ -122,7 +123,7 @@ impl Clone for Tensor {
 impl Drop for Tensor {
     fn drop(&mut self) {
         if self.data.capacity() >= POOL_MIN {
-            pool::give(std::mem::take(&mut self.data), Held::Secret);
+            pool::give(std::mem::take(&mut self.data), Held::Public);
         }
     }
 }
