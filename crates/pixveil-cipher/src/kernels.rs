@@ -17,9 +17,9 @@
 //! * [`BlockTables`] / [`etc_blocks`]: EtC's block move (permutation, orientation, colour code,
 //!   NP) as `pshufb` row gathers, for blocks whose rows (`b·C` bytes) fit 8..=16 bytes; with
 //!   AVX-512 VBMI one `vpermb` per block of at most four rows ([`wide_rows`]).
-//! * [`NibblePlan`] / [`le_blocks`]: Tanaka's nibble scramble of one key as `pshufb` row
-//!   gathers over the blocks' nibbles (same row limits); with AVX-512 VBMI two `vpermi2b` per
-//!   block of at most four rows, in place ([`le_blocks_in_place`]).
+//! * [`NibblePlan`] / [`le_blocks_in_place`]: Tanaka's nibble scramble of one key as `pshufb`
+//!   row gathers over the blocks' nibbles (same row limits), in place; with AVX-512 VBMI two
+//!   `vpermi2b` per block of at most four rows.
 //!
 //! Setting `PIXVEIL_PORTABLE_KERNELS` to any non-empty value other than `0` (e.g. `1`) selects
 //! the portable paths on any CPU (CI runs the known-answer tests both ways);
@@ -1454,6 +1454,66 @@ unsafe fn load16(src: &[u8], at: usize) -> __m128i {
     unsafe { _mm_loadu_si128(s.as_ptr().cast()) }
 }
 
+/// The row of `rb` bytes at `src[at..at + rb]` (`8 ≤ rb ≤ 16`) in bytes `0..rb` of a vector,
+/// for the in-place block kernels: exactly the row's bytes are read (8-byte loads at `0` and
+/// `rb − 8` put together by `head` = [`head_ctrl`]`(rb)`; 8 + 4 bytes for rows of 12), so a
+/// load never reaches a neighbouring block that was just written (a 16-byte load overlapping
+/// a recent row store cannot take its data from the store buffer and waits for it) nor past
+/// the image. Bytes `rb..16` are unspecified (the kernels ignore them).
+///
+/// # Safety
+/// The CPU must support AVX2.
+///
+/// # Panics
+/// If `src` is shorter than `at + rb`, or `rb` is not 8..=16.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn load_row(src: &[u8], at: usize, rb: usize, head: __m128i) -> __m128i {
+    // Checked (not only in debug builds): the loads below rely on it.
+    assert!((8..=16).contains(&rb), "rows of 8 to 16 bytes");
+    let p = src[at..at + rb].as_ptr();
+    if rb == 12 {
+        // SAFETY: the row has 12 bytes (sliced above): bytes 0..8 and 8..12; unaligned loads.
+        return unsafe {
+            _mm_insert_epi32::<2>(
+                _mm_loadl_epi64(p.cast()),
+                p.add(8).cast::<i32>().read_unaligned(),
+            )
+        };
+    }
+    // SAFETY: the row has `rb` bytes with `8 ≤ rb ≤ 16` (sliced and asserted above): bytes
+    // `0..8` and `rb−8..rb`; unaligned loads.
+    let (lo, hi) = unsafe {
+        (
+            _mm_loadl_epi64(p.cast()),
+            _mm_loadl_epi64(p.add(rb - 8).cast()),
+        )
+    };
+    _mm_shuffle_epi8(_mm_unpacklo_epi64(lo, hi), head)
+}
+
+/// The `pshufb` control of [`load_row`] for rows of `rb` bytes: byte `p < 8` from byte `p`,
+/// byte `8 ≤ p < rb` from byte `p + 16 − rb` (the second load's), zero after the row.
+///
+/// # Safety
+/// The CPU must support AVX2.
+///
+/// # Panics
+/// If `rb` is not 8..=16.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn head_ctrl(rb: usize) -> __m128i {
+    assert!((8..=16).contains(&rb), "rows of 8 to 16 bytes");
+    let c: [u8; 16] = std::array::from_fn(|p| match p {
+        0..8 => p as u8,
+        _ if p < rb => (p + 16 - rb) as u8,
+        _ => 0x80,
+    });
+    load16(&c, 0)
+}
+
 // ---------------------------------------------------------------------------------------------
 // EtC
 
@@ -2135,62 +2195,21 @@ unsafe fn wide_tables_avx512(
     }
 }
 
-/// Applies the LE key of `plan` to every block (top-left bytes `bases`) of `out`, reading a
-/// copy `src` of the image with [`ROW_PAD`] zero bytes before and after it; `stride` is the
-/// image row (`W·C` bytes).
+/// Applies the LE key of `plan` to every block (top-left bytes `bases`, row-major) of `image`
+/// in place (no copy: each block is read whole before it is written, and blocks do not
+/// overlap); `stride` is the image row (`W·C` bytes). Runs when the plan is wide and the
+/// AVX-512 kernels run, or the plan is not wide and the AVX2 kernels run (the callers build
+/// plans only on AVX2 CPUs); returns `false` (and leaves `image` unchanged) otherwise.
 ///
 /// # Panics
-/// If the plan was never built, a block does not fit the image, or `src` is not
-/// `out.len() + 2·ROW_PAD` bytes.
-pub(crate) fn le_blocks(
-    plan: &NibblePlan,
-    src: &[u8],
-    out: &mut [u8],
-    stride: usize,
-    bases: &[u32],
-) {
-    assert_eq!(src.len(), out.len() + 2 * ROW_PAD, "padded source copy");
-    assert!(plan.rb >= 8, "plan built");
-    #[cfg(target_arch = "x86_64")]
-    if !plan.wide.is_empty() && has_avx512() {
-        // SAFETY: AVX-512 F, BW, VL, VBMI and VBMI2 support was just checked; `src` is padded
-        // (asserted above); the plan is wide.
-        unsafe {
-            if plan.b == 4 {
-                le_blocks_avx512::<4>(plan, src, out, stride, bases);
-            } else {
-                le_blocks_avx512::<0>(plan, src, out, stride, bases);
-            }
-        }
-        return;
-    }
-    #[cfg(target_arch = "x86_64")]
-    if has_avx2() && plan.wide.is_empty() {
-        if plan.n == plan.b {
-            // SAFETY: AVX2 support was just checked; `src` is padded (asserted above).
-            unsafe { le_blocks_avx2(plan, src, out, stride, bases) };
-        } else {
-            // SAFETY: as above; the plan is packed (`b = 4`, rows of 12 bytes).
-            unsafe { le_blocks_packed_avx2(plan, src, out, stride, bases) };
-        }
-        return;
-    }
-    le_blocks_portable(plan, src, out, stride, bases);
-}
-
-/// [`le_blocks`] in place on `image` (no padded copy: each block is read whole before it is
-/// written, and blocks do not overlap), when the plan is wide and the AVX-512 kernels run;
-/// returns `false` (and leaves `image` unchanged) otherwise, for the caller to take
-/// [`le_blocks`].
-///
-/// # Panics
-/// If a block does not fit the image.
+/// If the plan was never built or a block does not fit the image.
 pub(crate) fn le_blocks_in_place(
     plan: &NibblePlan,
     image: &mut [u8],
     stride: usize,
     bases: &[u32],
 ) -> bool {
+    assert!(plan.rb >= 8, "plan built");
     #[cfg(target_arch = "x86_64")]
     if !plan.wide.is_empty() && has_avx512() {
         // SAFETY: AVX-512 F, BW, VL, VBMI and VBMI2 support was just checked; the plan is
@@ -2204,11 +2223,25 @@ pub(crate) fn le_blocks_in_place(
         }
         return true;
     }
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() && plan.wide.is_empty() {
+        if plan.n == plan.b {
+            // SAFETY: AVX2 support was just checked; a row plan (`n = b`).
+            unsafe { le_blocks_avx2(plan, image, stride, bases) };
+        } else {
+            // SAFETY: as above; the plan is packed (`b = 4`, rows of 12 bytes).
+            unsafe { le_blocks_packed_avx2(plan, image, stride, bases) };
+        }
+        return true;
+    }
     let _ = (plan, image, stride, bases);
     false
 }
 
-/// [`le_blocks`] one nibble at a time from the controls (of either form).
+/// [`le_blocks_in_place`] one nibble at a time from the controls (of either form), reading a
+/// copy `src` of the image with [`ROW_PAD`] zero bytes before and after it into `out` (the
+/// reference the kernels are tested against).
+#[cfg(test)]
 fn le_blocks_portable(plan: &NibblePlan, src: &[u8], out: &mut [u8], stride: usize, bases: &[u32]) {
     if let [lo_t, hi_t, x_t] = &plan.wide[..] {
         let (b, rb) = (plan.b, plan.rb);
@@ -2310,38 +2343,10 @@ fn le_block_wide(v: __m512i, [ilo, ihi, x]: &[__m512i; 3]) -> __m512i {
     _mm512_ternarylogic_epi32::<0x56>(out_lo, out_hi, *x)
 }
 
-/// [`le_blocks`] on a wide plan with AVX-512 VBMI: per block, its rows in the lanes of one
-/// register, its low and high nibbles as two registers (one 128-byte table), two `vpermi2b`
-/// (the output's low and high nibbles), a shift and one ternary-logic OR-XOR, 8-byte row
-/// stores.
-///
-/// `B` is the block side known at compile time, or `0` to read it from the plan.
-///
-/// # Safety
-/// The CPU must support AVX-512 F, BW, VL and VBMI; `src.len() == out.len() + 2·ROW_PAD`.
-///
-/// # Panics
-/// If `B` is neither `0` nor the plan's side, the plan is not wide, or a block does not fit the image.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi")]
-unsafe fn le_blocks_avx512<const B: usize>(
-    plan: &NibblePlan,
-    src: &[u8],
-    out: &mut [u8],
-    stride: usize,
-    bases: &[u32],
-) {
-    let (b, rb, regs) = le_wide_regs::<B>(plan);
-    let tail = tail_ctrl(rb);
-    for &base in bases {
-        let base = base as usize;
-        let res = le_block_wide(load_block(src, ROW_PAD + base, stride, b), &regs);
-        store_block!(out, base, stride, b, rb, res, tail);
-    }
-}
-
-/// [`le_blocks_in_place`]: [`le_blocks_avx512`] reading each block from `image` itself by
-/// masked row loads (`rb` bytes a row: nothing past the image is read).
+/// [`le_blocks_in_place`] on a wide plan with AVX-512 VBMI: per block, its rows in the lanes
+/// of one register (masked row loads of `rb` bytes: nothing past the image is read), its low
+/// and high nibbles as two registers (one 128-byte table), two `vpermi2b` (the output's low
+/// and high nibbles), a shift and one ternary-logic OR-XOR, 8-byte row stores.
 ///
 /// `B` is the block side known at compile time, or `0` to read it from the plan.
 ///
@@ -2428,60 +2433,55 @@ unsafe fn nibble_out<const N: usize>(plan: &NibblePlan, regs: &[__m256i], i: usi
     )
 }
 
-/// [`le_blocks`] on a row plan: per block, `b` row loads, `2b²` 256-bit `pshufb`, `b` row
-/// stores.
+/// [`le_blocks_in_place`] on a row plan: per block, `b` row loads ([`load_row`]), `2b²`
+/// 256-bit `pshufb`, `b` row stores (all loads of a block before its stores).
 ///
 /// # Safety
-/// The CPU must support AVX2; `src.len() == out.len() + 2·ROW_PAD`; `plan.n == plan.b`.
+/// The CPU must support AVX2; `plan.n == plan.b`.
+///
+/// # Panics
+/// If a block does not fit the image.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn le_blocks_avx2(
-    plan: &NibblePlan,
-    src: &[u8],
-    out: &mut [u8],
-    stride: usize,
-    bases: &[u32],
-) {
+unsafe fn le_blocks_avx2(plan: &NibblePlan, image: &mut [u8], stride: usize, bases: &[u32]) {
     let (b, rb) = (plan.b, plan.rb);
-    let tail = tail_ctrl(rb);
+    let (head, tail) = (head_ctrl(rb), tail_ctrl(rb));
     let mut regs = [_mm256_setzero_si256(); 32];
     for &base in bases {
         let base = base as usize;
         for s in 0..b {
-            (regs[2 * s], regs[2 * s + 1]) = nibble_regs(load16(src, ROW_PAD + base + s * stride));
+            (regs[2 * s], regs[2 * s + 1]) =
+                nibble_regs(load_row(image, base + s * stride, rb, head));
         }
         for r in 0..b {
             let v = nibble_out::<0>(plan, &regs[..2 * b], r);
             let o = base + r * stride;
-            store_row(&mut out[o..o + rb], v, tail);
+            store_row(&mut image[o..o + rb], v, tail);
         }
     }
 }
 
-/// [`le_blocks`] on a packed plan (4×4 RGB blocks: four rows of 12 bytes as three 16-byte
-/// vectors): per block, 4 row loads, 18 256-bit `pshufb`, 4 row stores.
+/// [`le_blocks_in_place`] on a packed plan (4×4 RGB blocks: four rows of 12 bytes as three
+/// 16-byte vectors): per block, 4 row loads ([`load_row`]), 18 256-bit `pshufb`, 4 row
+/// stores (all loads of a block before its stores).
 ///
 /// # Safety
-/// The CPU must support AVX2; `src.len() == out.len() + 2·ROW_PAD`; `plan.n == 3`,
-/// `plan.b == 4`, `plan.rb == 12`.
+/// The CPU must support AVX2; `plan.n == 3`, `plan.b == 4`, `plan.rb == 12`.
+///
+/// # Panics
+/// If a block does not fit the image.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn le_blocks_packed_avx2(
-    plan: &NibblePlan,
-    src: &[u8],
-    out: &mut [u8],
-    stride: usize,
-    bases: &[u32],
-) {
+unsafe fn le_blocks_packed_avx2(plan: &NibblePlan, image: &mut [u8], stride: usize, bases: &[u32]) {
     debug_assert!(plan.n == 3 && plan.b == 4 && plan.rb == 12);
     let mut regs = [_mm256_setzero_si256(); 6];
+    let head = head_ctrl(12);
     for &base in bases {
         let base = base as usize;
-        let at = ROW_PAD + base;
-        let a = load16(src, at);
-        let b = load16(src, at + stride);
-        let c = load16(src, at + 2 * stride);
-        let d = load16(src, at + 3 * stride);
+        let a = load_row(image, base, 12, head);
+        let b = load_row(image, base + stride, 12, head);
+        let c = load_row(image, base + 2 * stride, 12, head);
+        let d = load_row(image, base + 3 * stride, 12, head);
         // Block bytes 0..16, 16..32, 32..48 from rows of 12 (blends by 4-byte words).
         let p = [
             _mm_blend_epi32(a, _mm_slli_si128(b, 12), 0b1000),
@@ -2502,7 +2502,7 @@ unsafe fn le_blocks_packed_avx2(
         ];
         for (r, &v) in rows.iter().enumerate() {
             let o = base + r * stride;
-            let dst = &mut out[o..o + 12];
+            let dst = &mut image[o..o + 12];
             let q = dst.as_mut_ptr();
             // SAFETY: `dst` is 12 bytes long: bytes 0..8 and 8..12; unaligned stores.
             unsafe {
@@ -2541,6 +2541,22 @@ mod tests {
             p.swap(i, w as usize % (i + 1));
         }
         p
+    }
+
+    /// The AVX2 in-place LE kernel of a `pshufb` plan (row or packed), called directly.
+    ///
+    /// # Panics
+    /// If the CPU lacks AVX2 or the plan is wide.
+    #[cfg(target_arch = "x86_64")]
+    fn le_in_place_avx2(plan: &NibblePlan, image: &mut [u8], stride: usize, bases: &[u32]) {
+        assert!(std::arch::is_x86_feature_detected!("avx2") && plan.wide.is_empty());
+        if plan.n == plan.b {
+            // SAFETY: AVX2 support was just checked; a row plan.
+            unsafe { le_blocks_avx2(plan, image, stride, bases) };
+        } else {
+            // SAFETY: AVX2 support was just checked; a packed plan (the only other form).
+            unsafe { le_blocks_packed_avx2(plan, image, stride, bases) };
+        }
     }
 
     proptest! {
@@ -2744,7 +2760,7 @@ mod tests {
     #[should_panic(expected = "plan built")]
     fn le_blocks_rejects_an_unbuilt_plan() {
         let plan = NibblePlan::default();
-        le_blocks(&plan, &[0; 2 * ROW_PAD], &mut [], 0, &[]);
+        le_blocks_in_place(&plan, &mut [], 0, &[]);
     }
 
     #[test]
@@ -2994,7 +3010,7 @@ mod tests {
                 le_blocks_portable(&plan, &src, &mut x, stride, &bases);
                 le_blocks_portable(&other, &src, &mut y, stride, &bases);
                 prop_assert_eq!(&x, &y);
-                le_blocks(&other, &src, &mut y, stride, &bases);
+                le_blocks_portable(&other, &src, &mut y, stride, &bases);
                 prop_assert_eq!(&x, &y);
                 if has_avx512() {
                     prop_assert!(!plan.wide.is_empty(), "the wide form where AVX-512 runs");
@@ -3011,14 +3027,24 @@ mod tests {
             let mut a = vec![0u8; img.len()];
             le_blocks_portable(&plan, &src, &mut a, stride, &bases);
             let mut b2 = vec![0u8; img.len()];
-            le_blocks(&plan, &src, &mut b2, stride, &bases);
+            le_blocks_portable(&plan, &src, &mut b2, stride, &bases);
             prop_assert_eq!(&a, &b2);
             let mut c2 = img.clone();
             if le_blocks_in_place(&plan, &mut c2, stride, &bases) {
                 prop_assert_eq!(&a, &c2);
             } else {
-                prop_assert!(plan.wide.is_empty() || !has_avx512());
+                prop_assert!(!has_avx2());
                 prop_assert_eq!(&c2, &img);
+            }
+            // The AVX2 in-place kernels (on a `pshufb` plan) too where the dispatcher took the
+            // AVX-512 one.
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                let mut rows = NibblePlan::default();
+                rows.build_as(false, b, rb, &ord, &rev);
+                let mut c3 = img.clone();
+                le_in_place_avx2(&rows, &mut c3, stride, &bases);
+                prop_assert_eq!(&a, &c3);
             }
             // The Entry tables of `le` agree.
             let shape = pixveil_image::Shape::new(h as u32, w as u32, c as u32)
@@ -3037,8 +3063,20 @@ mod tests {
             plan.build(b, rb, &inv, &rev);
             let mut a = vec![0u8; img.len()];
             le_blocks_portable(&plan, &src, &mut a, stride, &bases);
-            le_blocks(&plan, &src, &mut b2, stride, &bases);
+            le_blocks_portable(&plan, &src, &mut b2, stride, &bases);
             prop_assert_eq!(&a, &b2);
+            let mut c2 = img.clone();
+            if le_blocks_in_place(&plan, &mut c2, stride, &bases) {
+                prop_assert_eq!(&a, &c2);
+            }
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                let mut rows = NibblePlan::default();
+                rows.build_as(false, b, rb, &inv, &rev);
+                let mut c3 = img.clone();
+                le_in_place_avx2(&rows, &mut c3, stride, &bases);
+                prop_assert_eq!(&a, &c3);
+            }
             crate::le::table_into(&inv, &rev, &within, &mut table);
             let mut e = img.clone();
             crate::le::apply_table(shape, b, &mut e, &table);
@@ -3048,7 +3086,7 @@ mod tests {
             crate::le::table_into(&ord, &rev, &within, &mut table);
             crate::le::apply_table(shape, b, &mut enc, &table);
             src[ROW_PAD..ROW_PAD + img.len()].copy_from_slice(&enc);
-            le_blocks(&plan, &src, &mut b2, stride, &bases);
+            le_blocks_portable(&plan, &src, &mut b2, stride, &bases);
             prop_assert_eq!(b2, img);
         }
     }
