@@ -1933,6 +1933,9 @@ pub(crate) struct NibblePlan {
     w: usize,
     ctrl: Vec<[u8; 32]>,
     xor: Vec<[u8; 16]>,
+    /// Scratch of the AVX2 builder ([`nibble_tables_avx2`]): the source register and position
+    /// of every output nibble (key material: wiped with the rest).
+    src: Vec<u8>,
     /// Public layout of the current `(b, rb)`, kept between builds: nibble `q` (`< 2d`) lies in
     /// register `2·j + (q ≥ d)` at byte `pos`, where byte `q mod d` of the block is (vector
     /// `j`, position `pos`); `at[q]` = that register · 32 + `pos`.
@@ -2036,29 +2039,36 @@ impl NibblePlan {
             }
         }
         (self.b, self.rb, self.n, self.w) = (b, rb, n, w);
-        self.ctrl.clear();
-        self.ctrl.resize(2 * n * n, [0x80; 32]);
         self.xor.clear();
         self.xor.resize(n, [0; 16]);
-        // Local slices: the byte stores below cannot be taken to alias the plan's fields.
-        let (at, ctrl, xor) = (&self.at[..], &mut self.ctrl[..], &mut self.xor[..]);
-        let (lo, hi) = (&ord[..d], &ord[d..]);
-        let (rev_lo, rev_hi) = (&rev[..d], &rev[d..]);
-        let mut t = 0;
-        for i in 0..n {
-            let row = &mut ctrl[i * n * 2..(i + 1) * n * 2];
-            for p in 0..w {
-                // Low output nibble (j = t), then high (j = d + t); branch-free flips (they are
-                // random: a branch would mispredict half the time).
-                let (q0, q1) = (lo[t] as usize, hi[t] as usize);
-                let (a0, a1) = (usize::from(at[q0]), usize::from(at[q1]));
-                row[a0 / 32][p] = (a0 % 32) as u8;
-                row[a1 / 32][16 + p] = (a1 % 32) as u8;
-                xor[i][p] = (u8::from(rev[q0] != rev_lo[t]) * 0x0F)
-                    | (u8::from(rev[q1] != rev_hi[t]) * 0xF0);
-                t += 1;
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2() {
+            // Every byte of every control is written by the builder: no fill when the size
+            // is already right (the next image of a batch).
+            if self.ctrl.len() != 2 * n * n {
+                self.ctrl.clear();
+                self.ctrl.resize(2 * n * n, [0x80; 32]);
             }
+            // SAFETY: AVX2 support was just checked.
+            unsafe {
+                nibble_tables_avx2(
+                    (n, w),
+                    (ord, rev),
+                    &self.at,
+                    &mut self.src,
+                    (&mut self.ctrl, &mut self.xor),
+                );
+            }
+            return;
         }
+        self.ctrl.clear();
+        self.ctrl.resize(2 * n * n, [0x80; 32]);
+        nibble_tables_portable(
+            (n, w),
+            (ord, rev),
+            &self.at,
+            (&mut self.ctrl, &mut self.xor),
+        );
     }
 
     /// Zeroes the key-dependent tables (kept allocated for the next image).
@@ -2066,6 +2076,193 @@ impl NibblePlan {
         wipe(self.ctrl.as_flattened_mut());
         wipe(self.xor.as_flattened_mut());
         wipe(self.wide.as_flattened_mut());
+        wipe(&mut self.src);
+    }
+}
+
+/// The `pshufb` controls and reversal constants of [`NibblePlan::build`] for `n` vectors of
+/// `w` bytes (`d = n·w`) into `ctrl` (`2n²` controls, filled with `0x80`) and `xor` (`n`
+/// zeroed vectors), one output byte at a time: `at` is the plan's layout (nibble `q` in
+/// register `at[q] / 32` at byte `at[q] mod 32`), `ord`/`rev` the key (`2d` entries each).
+///
+/// # Panics
+/// If the key or the layout do not fit (indexing).
+fn nibble_tables_portable(
+    (n, w): (usize, usize),
+    (ord, rev): (&[u32], &[bool]),
+    at: &[u16],
+    (ctrl, xor): (&mut [[u8; 32]], &mut [[u8; 16]]),
+) {
+    let d = n * w;
+    let (lo, hi) = (&ord[..d], &ord[d..]);
+    let (rev_lo, rev_hi) = (&rev[..d], &rev[d..]);
+    let mut t = 0;
+    for i in 0..n {
+        let row = &mut ctrl[i * n * 2..(i + 1) * n * 2];
+        for p in 0..w {
+            // Low output nibble (j = t), then high (j = d + t); branch-free flips (they are
+            // random: a branch would mispredict half the time).
+            let (q0, q1) = (lo[t] as usize, hi[t] as usize);
+            let (a0, a1) = (usize::from(at[q0]), usize::from(at[q1]));
+            row[a0 / 32][p] = (a0 % 32) as u8;
+            row[a1 / 32][16 + p] = (a1 % 32) as u8;
+            xor[i][p] =
+                (u8::from(rev[q0] != rev_lo[t]) * 0x0F) | (u8::from(rev[q1] != rev_hi[t]) * 0xF0);
+            t += 1;
+        }
+    }
+}
+
+/// [`nibble_tables_portable`] with AVX2, into `ctrl` (`2n²` controls, any contents: every
+/// byte is written) and `xor` (`n` zeroed vectors). First, in output order (no scattered
+/// stores), eight output bytes `t` at a time: the source nibbles `q = ord[t]`, `ord[d + t]`
+/// (checked below `2d`), their register `2·⌊t'/w⌋ + (q ≥ d)` and position `t' mod w`
+/// (`t' = q mod d`: the layout `at`, computed; `⌊t'/w⌋` by a multiply-high, exact for
+/// `t' < 256`), their reversal flags `rev[q]` (a gather from a copy of `rev`) and the
+/// reversal constants, into `src` (scratch, resized here); the last `d mod 8` bytes through
+/// `at`. Then each control as one compare of the register numbers and one blend of the
+/// positions (`0x80` elsewhere), per output vector and source register.
+///
+/// # Safety
+/// The CPU must support AVX2.
+///
+/// # Panics
+/// If the key or the layout do not fit (indexing), an entry of `ord` is not below `2d`, or
+/// `w` is not 8..=16.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn nibble_tables_avx2(
+    (n, w): (usize, usize),
+    (ord, rev): (&[u32], &[bool]),
+    at: &[u16],
+    src: &mut Vec<u8>,
+    (ctrl, xor): (&mut [[u8; 32]], &mut [[u8; 16]]),
+) {
+    assert!((8..=16).contains(&w), "vectors of 8 to 16 bytes");
+    let d = n * w;
+    assert!(
+        d <= 256 && ord.len() == 2 * d && rev.len() == 2 * d,
+        "2d ≤ 512 nibbles"
+    );
+    // Five parts padded by 16 bytes (the 16-byte loads below stay inside them), then `rev`
+    // as bytes padded by 4 (the 4-byte gathers stay inside it).
+    let part = d + 16;
+    src.clear();
+    src.resize(5 * part + 2 * d + 4, 0);
+    let (reg0, rest) = src.split_at_mut(part);
+    let (pos0, rest) = rest.split_at_mut(part);
+    let (reg1, rest) = rest.split_at_mut(part);
+    let (pos1, rest) = rest.split_at_mut(part);
+    let (xf, revb) = rest.split_at_mut(part);
+    // SAFETY: `bool` is one byte, 0 or 1: `rev` read as its `2d` bytes.
+    let rev8 = unsafe { std::slice::from_raw_parts(rev.as_ptr().cast::<u8>(), rev.len()) };
+    revb[..2 * d].copy_from_slice(rev8);
+    let (lo, hi) = (&ord[..d], &ord[d..]);
+    let lim = _mm256_set1_epi32((2 * d - 1) as i32);
+    let dd = _mm256_set1_epi32(d as i32);
+    let below = _mm256_set1_epi32(d as i32 - 1);
+    let magic = _mm256_set1_epi32(65536_usize.div_ceil(w) as i32);
+    let wv = _mm256_set1_epi32(w as i32);
+    let byte = _mm256_set1_epi32(0xFF);
+    let (f_lo, f_hi) = (_mm256_set1_epi32(0x0F), _mm256_set1_epi32(0xF0));
+    const X: i8 = -128;
+    // Byte 0 of each 32-bit lane to bytes 0..4 of its 128-bit half.
+    let pick = _mm256_setr_epi8(
+        0, 4, 8, 12, X, X, X, X, X, X, X, X, X, X, X, X, 0, 4, 8, 12, X, X, X, X, X, X, X, X, X, X,
+        X, X,
+    );
+    let narrow = |v: __m256i| {
+        let b = _mm256_shuffle_epi8(v, pick);
+        _mm_unpacklo_epi32(_mm256_castsi256_si128(b), _mm256_extracti128_si256::<1>(b))
+    };
+    let store8 = |dst: &mut [u8], t: usize, v: __m256i| {
+        let d8 = &mut dst[t..t + 8];
+        // SAFETY: `d8` is 8 bytes long (sliced above); unaligned store.
+        unsafe { _mm_storel_epi64(d8.as_mut_ptr().cast(), narrow(v)) };
+    };
+    // Register and position of source nibble q (< 2d).
+    let split = |q: __m256i| {
+        let h = _mm256_cmpgt_epi32(q, below);
+        let tt = _mm256_sub_epi32(q, _mm256_and_si256(h, dd));
+        let j = _mm256_srli_epi32::<16>(_mm256_mullo_epi32(tt, magic));
+        let pos = _mm256_sub_epi32(tt, _mm256_mullo_epi32(j, wv));
+        (_mm256_sub_epi32(_mm256_add_epi32(j, j), h), pos)
+    };
+    let mut t = 0;
+    while t + 8 <= d {
+        let (l8, h8) = (&lo[t..t + 8], &hi[t..t + 8]);
+        // SAFETY: `l8` and `h8` are 8 words long (sliced above); unaligned loads.
+        let (q0, q1) = unsafe {
+            (
+                _mm256_loadu_si256(l8.as_ptr().cast()),
+                _mm256_loadu_si256(h8.as_ptr().cast()),
+            )
+        };
+        // Checked (not only in debug builds): the gathers below rely on it.
+        let ok = _mm256_and_si256(
+            _mm256_cmpeq_epi32(_mm256_max_epu32(q0, lim), lim),
+            _mm256_cmpeq_epi32(_mm256_max_epu32(q1, lim), lim),
+        );
+        assert!(
+            _mm256_movemask_epi8(ok) == -1,
+            "the LE key is a permutation of 0..2d"
+        );
+        // SAFETY: every q < 2d (asserted above): the 4 bytes at `revb[q..]` lie inside `revb`
+        // (2d + 4 bytes).
+        let (g0, g1) = unsafe {
+            (
+                _mm256_i32gather_epi32::<1>(revb.as_ptr().cast(), q0),
+                _mm256_i32gather_epi32::<1>(revb.as_ptr().cast(), q1),
+            )
+        };
+        let (r8, s8) = (&rev8[t..t + 8], &rev8[d + t..d + t + 8]);
+        // SAFETY: `r8` and `s8` are 8 bytes long (sliced above); unaligned loads.
+        let (rt0, rt1) = unsafe {
+            (
+                _mm256_cvtepu8_epi32(_mm_loadl_epi64(r8.as_ptr().cast())),
+                _mm256_cvtepu8_epi32(_mm_loadl_epi64(s8.as_ptr().cast())),
+            )
+        };
+        let x = _mm256_or_si256(
+            _mm256_andnot_si256(_mm256_cmpeq_epi32(_mm256_and_si256(g0, byte), rt0), f_lo),
+            _mm256_andnot_si256(_mm256_cmpeq_epi32(_mm256_and_si256(g1, byte), rt1), f_hi),
+        );
+        let ((r0, p0), (r1, p1)) = (split(q0), split(q1));
+        store8(reg0, t, r0);
+        store8(pos0, t, p0);
+        store8(reg1, t, r1);
+        store8(pos1, t, p1);
+        store8(xf, t, x);
+        t += 8;
+    }
+    for t in t..d {
+        let (q0, q1) = (lo[t] as usize, hi[t] as usize);
+        let (a0, a1) = (at[q0], at[q1]);
+        // Registers below 2n ≤ 32, positions below 32.
+        (reg0[t], pos0[t]) = ((a0 / 32) as u8, (a0 % 32) as u8);
+        (reg1[t], pos1[t]) = ((a1 / 32) as u8, (a1 % 32) as u8);
+        xf[t] = (u8::from(rev[q0] != rev[t]) * 0x0F) | (u8::from(rev[q1] != rev[d + t]) * 0xF0);
+    }
+    for (x, f) in xor[..n].iter_mut().zip(xf.chunks_exact(w)) {
+        x[..w].copy_from_slice(f);
+    }
+    // Bytes p < w of each lane.
+    let lanes: [u8; 32] = std::array::from_fn(|k| if k % 16 < w { 0xFF } else { 0 });
+    // SAFETY: `lanes` is a 32-byte array; unaligned load.
+    let valid = unsafe { _mm256_loadu_si256(lanes.as_ptr().cast()) };
+    let none = _mm256_set1_epi8(0x80u8 as i8);
+    for (i, row) in ctrl[..2 * n * n].chunks_exact_mut(2 * n).enumerate() {
+        let at = i * w;
+        // Low lane: the output's low nibbles; high lane: its high nibbles.
+        let regs = _mm256_set_m128i(load16(reg1, at), load16(reg0, at));
+        let poss = _mm256_set_m128i(load16(pos1, at), load16(pos0, at));
+        for (r, c) in row.iter_mut().enumerate() {
+            let eq = _mm256_and_si256(_mm256_cmpeq_epi8(regs, _mm256_set1_epi8(r as i8)), valid);
+            // SAFETY: `c` is a 32-byte array; unaligned store.
+            unsafe {
+                _mm256_storeu_si256(c.as_mut_ptr().cast(), _mm256_blendv_epi8(none, poss, eq))
+            };
+        }
     }
 }
 
@@ -2560,6 +2757,40 @@ mod tests {
     }
 
     proptest! {
+        /// The AVX2 builder of the `pshufb` plans gives the portable builder's tables, for row
+        /// plans of every row length and the packed plan.
+        #[test]
+        fn nibble_tables_paths_agree(
+            (b, c) in prop_oneof![Just((4usize, 3usize)), Just((3, 3)), Just((5, 3)),
+                Just((8, 1)), Just((11, 1)), Just((16, 1)), Just((4, 2))],
+            seed in any::<u64>(),
+        ) {
+            let rb = b * c;
+            let d = b * rb;
+            let ord = perm(2 * d, seed);
+            let rev: Vec<bool> = bytes(2 * d, seed ^ 8).iter().map(|&x| x & 1 == 1).collect();
+            let mut plan = NibblePlan::default();
+            plan.build_as(false, b, rb, &ord, &rev);
+            let (n, w) = (plan.n, plan.w);
+            let mut ctrl = vec![[0x80u8; 32]; 2 * n * n];
+            let mut xor = vec![[0u8; 16]; n];
+            nibble_tables_portable((n, w), (&ord, &rev), &plan.at, (&mut ctrl, &mut xor));
+            prop_assert_eq!(&plan.ctrl, &ctrl);
+            prop_assert_eq!(&plan.xor, &xor);
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // Called directly (the builder above may have taken the portable path), twice
+                // over the same scratch and stale controls.
+                let (mut src, mut c2, mut x2) = (Vec::new(), vec![[0x55u8; 32]; 2 * n * n], vec![[0u8; 16]; n]);
+                for _ in 0..2 {
+                    // SAFETY: AVX2 support was just checked.
+                    unsafe { nibble_tables_avx2((n, w), (&ord, &rev), &plan.at, &mut src, (&mut c2, &mut x2)) };
+                    prop_assert_eq!(&c2, &ctrl);
+                    prop_assert_eq!(&x2, &xor);
+                }
+            }
+        }
+
         #[test]
         fn above_is_the_comparison(len in 0usize..100, bound in 0u32..300, seed in any::<u64>()) {
             let src: Vec<u32> = perm(len.max(1), seed).into_iter().map(|v| v * 3).take(len).collect();
