@@ -17,9 +17,9 @@
 //! * [`BlockTables`] / [`etc_blocks`]: EtC's block move (permutation, orientation, colour code,
 //!   NP) as `pshufb` row gathers, for blocks whose rows (`b·C` bytes) fit 8..=16 bytes; with
 //!   AVX-512 VBMI one `vpermb` per block of at most four rows ([`wide_rows`]).
-//! * [`NibblePlan`] / [`le_blocks`]: Tanaka's nibble scramble of one key as `pshufb` row
-//!   gathers over the blocks' nibbles (same row limits); with AVX-512 VBMI two `vpermi2b` per
-//!   block of at most four rows, in place ([`le_blocks_in_place`]).
+//! * [`NibblePlan`] / [`le_blocks_in_place`]: Tanaka's nibble scramble of one key as `pshufb`
+//!   row gathers over the blocks' nibbles (same row limits), in place; with AVX-512 VBMI two
+//!   `vpermi2b` per block of at most four rows.
 //!
 //! Setting `PIXVEIL_PORTABLE_KERNELS` to any non-empty value other than `0` (e.g. `1`) selects
 //! the portable paths on any CPU (CI runs the known-answer tests both ways);
@@ -1454,6 +1454,66 @@ unsafe fn load16(src: &[u8], at: usize) -> __m128i {
     unsafe { _mm_loadu_si128(s.as_ptr().cast()) }
 }
 
+/// The row of `rb` bytes at `src[at..at + rb]` (`8 ≤ rb ≤ 16`) in bytes `0..rb` of a vector,
+/// for the in-place block kernels: exactly the row's bytes are read (8-byte loads at `0` and
+/// `rb − 8` put together by `head` = [`head_ctrl`]`(rb)`; 8 + 4 bytes for rows of 12), so a
+/// load never reaches a neighbouring block that was just written (a 16-byte load overlapping
+/// a recent row store cannot take its data from the store buffer and waits for it) nor past
+/// the image. Bytes `rb..16` are unspecified (the kernels ignore them).
+///
+/// # Safety
+/// The CPU must support AVX2.
+///
+/// # Panics
+/// If `src` is shorter than `at + rb`, or `rb` is not 8..=16.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn load_row(src: &[u8], at: usize, rb: usize, head: __m128i) -> __m128i {
+    // Checked (not only in debug builds): the loads below rely on it.
+    assert!((8..=16).contains(&rb), "rows of 8 to 16 bytes");
+    let p = src[at..at + rb].as_ptr();
+    if rb == 12 {
+        // SAFETY: the row has 12 bytes (sliced above): bytes 0..8 and 8..12; unaligned loads.
+        return unsafe {
+            _mm_insert_epi32::<2>(
+                _mm_loadl_epi64(p.cast()),
+                p.add(8).cast::<i32>().read_unaligned(),
+            )
+        };
+    }
+    // SAFETY: the row has `rb` bytes with `8 ≤ rb ≤ 16` (sliced and asserted above): bytes
+    // `0..8` and `rb−8..rb`; unaligned loads.
+    let (lo, hi) = unsafe {
+        (
+            _mm_loadl_epi64(p.cast()),
+            _mm_loadl_epi64(p.add(rb - 8).cast()),
+        )
+    };
+    _mm_shuffle_epi8(_mm_unpacklo_epi64(lo, hi), head)
+}
+
+/// The `pshufb` control of [`load_row`] for rows of `rb` bytes: byte `p < 8` from byte `p`,
+/// byte `8 ≤ p < rb` from byte `p + 16 − rb` (the second load's), zero after the row.
+///
+/// # Safety
+/// The CPU must support AVX2.
+///
+/// # Panics
+/// If `rb` is not 8..=16.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn head_ctrl(rb: usize) -> __m128i {
+    assert!((8..=16).contains(&rb), "rows of 8 to 16 bytes");
+    let c: [u8; 16] = std::array::from_fn(|p| match p {
+        0..8 => p as u8,
+        _ if p < rb => (p + 16 - rb) as u8,
+        _ => 0x80,
+    });
+    load16(&c, 0)
+}
+
 // ---------------------------------------------------------------------------------------------
 // EtC
 
@@ -1873,6 +1933,9 @@ pub(crate) struct NibblePlan {
     w: usize,
     ctrl: Vec<[u8; 32]>,
     xor: Vec<[u8; 16]>,
+    /// Scratch of the AVX2 builder ([`nibble_tables_avx2`]): the source register and position
+    /// of every output nibble (key material: wiped with the rest).
+    src: Vec<u8>,
     /// Public layout of the current `(b, rb)`, kept between builds: nibble `q` (`< 2d`) lies in
     /// register `2·j + (q ≥ d)` at byte `pos`, where byte `q mod d` of the block is (vector
     /// `j`, position `pos`); `at[q]` = that register · 32 + `pos`.
@@ -1976,29 +2039,36 @@ impl NibblePlan {
             }
         }
         (self.b, self.rb, self.n, self.w) = (b, rb, n, w);
-        self.ctrl.clear();
-        self.ctrl.resize(2 * n * n, [0x80; 32]);
         self.xor.clear();
         self.xor.resize(n, [0; 16]);
-        // Local slices: the byte stores below cannot be taken to alias the plan's fields.
-        let (at, ctrl, xor) = (&self.at[..], &mut self.ctrl[..], &mut self.xor[..]);
-        let (lo, hi) = (&ord[..d], &ord[d..]);
-        let (rev_lo, rev_hi) = (&rev[..d], &rev[d..]);
-        let mut t = 0;
-        for i in 0..n {
-            let row = &mut ctrl[i * n * 2..(i + 1) * n * 2];
-            for p in 0..w {
-                // Low output nibble (j = t), then high (j = d + t); branch-free flips (they are
-                // random: a branch would mispredict half the time).
-                let (q0, q1) = (lo[t] as usize, hi[t] as usize);
-                let (a0, a1) = (usize::from(at[q0]), usize::from(at[q1]));
-                row[a0 / 32][p] = (a0 % 32) as u8;
-                row[a1 / 32][16 + p] = (a1 % 32) as u8;
-                xor[i][p] = (u8::from(rev[q0] != rev_lo[t]) * 0x0F)
-                    | (u8::from(rev[q1] != rev_hi[t]) * 0xF0);
-                t += 1;
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2() {
+            // Every byte of every control is written by the builder: no fill when the size
+            // is already right (the next image of a batch).
+            if self.ctrl.len() != 2 * n * n {
+                self.ctrl.clear();
+                self.ctrl.resize(2 * n * n, [0x80; 32]);
             }
+            // SAFETY: AVX2 support was just checked.
+            unsafe {
+                nibble_tables_avx2(
+                    (n, w),
+                    (ord, rev),
+                    &self.at,
+                    &mut self.src,
+                    (&mut self.ctrl, &mut self.xor),
+                );
+            }
+            return;
         }
+        self.ctrl.clear();
+        self.ctrl.resize(2 * n * n, [0x80; 32]);
+        nibble_tables_portable(
+            (n, w),
+            (ord, rev),
+            &self.at,
+            (&mut self.ctrl, &mut self.xor),
+        );
     }
 
     /// Zeroes the key-dependent tables (kept allocated for the next image).
@@ -2006,6 +2076,193 @@ impl NibblePlan {
         wipe(self.ctrl.as_flattened_mut());
         wipe(self.xor.as_flattened_mut());
         wipe(self.wide.as_flattened_mut());
+        wipe(&mut self.src);
+    }
+}
+
+/// The `pshufb` controls and reversal constants of [`NibblePlan::build`] for `n` vectors of
+/// `w` bytes (`d = n·w`) into `ctrl` (`2n²` controls, filled with `0x80`) and `xor` (`n`
+/// zeroed vectors), one output byte at a time: `at` is the plan's layout (nibble `q` in
+/// register `at[q] / 32` at byte `at[q] mod 32`), `ord`/`rev` the key (`2d` entries each).
+///
+/// # Panics
+/// If the key or the layout do not fit (indexing).
+fn nibble_tables_portable(
+    (n, w): (usize, usize),
+    (ord, rev): (&[u32], &[bool]),
+    at: &[u16],
+    (ctrl, xor): (&mut [[u8; 32]], &mut [[u8; 16]]),
+) {
+    let d = n * w;
+    let (lo, hi) = (&ord[..d], &ord[d..]);
+    let (rev_lo, rev_hi) = (&rev[..d], &rev[d..]);
+    let mut t = 0;
+    for i in 0..n {
+        let row = &mut ctrl[i * n * 2..(i + 1) * n * 2];
+        for p in 0..w {
+            // Low output nibble (j = t), then high (j = d + t); branch-free flips (they are
+            // random: a branch would mispredict half the time).
+            let (q0, q1) = (lo[t] as usize, hi[t] as usize);
+            let (a0, a1) = (usize::from(at[q0]), usize::from(at[q1]));
+            row[a0 / 32][p] = (a0 % 32) as u8;
+            row[a1 / 32][16 + p] = (a1 % 32) as u8;
+            xor[i][p] =
+                (u8::from(rev[q0] != rev_lo[t]) * 0x0F) | (u8::from(rev[q1] != rev_hi[t]) * 0xF0);
+            t += 1;
+        }
+    }
+}
+
+/// [`nibble_tables_portable`] with AVX2, into `ctrl` (`2n²` controls, any contents: every
+/// byte is written) and `xor` (`n` zeroed vectors). First, in output order (no scattered
+/// stores), eight output bytes `t` at a time: the source nibbles `q = ord[t]`, `ord[d + t]`
+/// (checked below `2d`), their register `2·⌊t'/w⌋ + (q ≥ d)` and position `t' mod w`
+/// (`t' = q mod d`: the layout `at`, computed; `⌊t'/w⌋` by a multiply-high, exact for
+/// `t' < 256`), their reversal flags `rev[q]` (a gather from a copy of `rev`) and the
+/// reversal constants, into `src` (scratch, resized here); the last `d mod 8` bytes through
+/// `at`. Then each control as one compare of the register numbers and one blend of the
+/// positions (`0x80` elsewhere), per output vector and source register.
+///
+/// # Safety
+/// The CPU must support AVX2.
+///
+/// # Panics
+/// If the key or the layout do not fit (indexing), an entry of `ord` is not below `2d`, or
+/// `w` is not 8..=16.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn nibble_tables_avx2(
+    (n, w): (usize, usize),
+    (ord, rev): (&[u32], &[bool]),
+    at: &[u16],
+    src: &mut Vec<u8>,
+    (ctrl, xor): (&mut [[u8; 32]], &mut [[u8; 16]]),
+) {
+    assert!((8..=16).contains(&w), "vectors of 8 to 16 bytes");
+    let d = n * w;
+    assert!(
+        d <= 256 && ord.len() == 2 * d && rev.len() == 2 * d,
+        "2d ≤ 512 nibbles"
+    );
+    // Five parts padded by 16 bytes (the 16-byte loads below stay inside them), then `rev`
+    // as bytes padded by 4 (the 4-byte gathers stay inside it).
+    let part = d + 16;
+    src.clear();
+    src.resize(5 * part + 2 * d + 4, 0);
+    let (reg0, rest) = src.split_at_mut(part);
+    let (pos0, rest) = rest.split_at_mut(part);
+    let (reg1, rest) = rest.split_at_mut(part);
+    let (pos1, rest) = rest.split_at_mut(part);
+    let (xf, revb) = rest.split_at_mut(part);
+    // SAFETY: `bool` is one byte, 0 or 1: `rev` read as its `2d` bytes.
+    let rev8 = unsafe { std::slice::from_raw_parts(rev.as_ptr().cast::<u8>(), rev.len()) };
+    revb[..2 * d].copy_from_slice(rev8);
+    let (lo, hi) = (&ord[..d], &ord[d..]);
+    let lim = _mm256_set1_epi32((2 * d - 1) as i32);
+    let dd = _mm256_set1_epi32(d as i32);
+    let below = _mm256_set1_epi32(d as i32 - 1);
+    let magic = _mm256_set1_epi32(65536_usize.div_ceil(w) as i32);
+    let wv = _mm256_set1_epi32(w as i32);
+    let byte = _mm256_set1_epi32(0xFF);
+    let (f_lo, f_hi) = (_mm256_set1_epi32(0x0F), _mm256_set1_epi32(0xF0));
+    const X: i8 = -128;
+    // Byte 0 of each 32-bit lane to bytes 0..4 of its 128-bit half.
+    let pick = _mm256_setr_epi8(
+        0, 4, 8, 12, X, X, X, X, X, X, X, X, X, X, X, X, 0, 4, 8, 12, X, X, X, X, X, X, X, X, X, X,
+        X, X,
+    );
+    let narrow = |v: __m256i| {
+        let b = _mm256_shuffle_epi8(v, pick);
+        _mm_unpacklo_epi32(_mm256_castsi256_si128(b), _mm256_extracti128_si256::<1>(b))
+    };
+    let store8 = |dst: &mut [u8], t: usize, v: __m256i| {
+        let d8 = &mut dst[t..t + 8];
+        // SAFETY: `d8` is 8 bytes long (sliced above); unaligned store.
+        unsafe { _mm_storel_epi64(d8.as_mut_ptr().cast(), narrow(v)) };
+    };
+    // Register and position of source nibble q (< 2d).
+    let split = |q: __m256i| {
+        let h = _mm256_cmpgt_epi32(q, below);
+        let tt = _mm256_sub_epi32(q, _mm256_and_si256(h, dd));
+        let j = _mm256_srli_epi32::<16>(_mm256_mullo_epi32(tt, magic));
+        let pos = _mm256_sub_epi32(tt, _mm256_mullo_epi32(j, wv));
+        (_mm256_sub_epi32(_mm256_add_epi32(j, j), h), pos)
+    };
+    let mut t = 0;
+    while t + 8 <= d {
+        let (l8, h8) = (&lo[t..t + 8], &hi[t..t + 8]);
+        // SAFETY: `l8` and `h8` are 8 words long (sliced above); unaligned loads.
+        let (q0, q1) = unsafe {
+            (
+                _mm256_loadu_si256(l8.as_ptr().cast()),
+                _mm256_loadu_si256(h8.as_ptr().cast()),
+            )
+        };
+        // Checked (not only in debug builds): the gathers below rely on it.
+        let ok = _mm256_and_si256(
+            _mm256_cmpeq_epi32(_mm256_max_epu32(q0, lim), lim),
+            _mm256_cmpeq_epi32(_mm256_max_epu32(q1, lim), lim),
+        );
+        assert!(
+            _mm256_movemask_epi8(ok) == -1,
+            "the LE key is a permutation of 0..2d"
+        );
+        // SAFETY: every q < 2d (asserted above): the 4 bytes at `revb[q..]` lie inside `revb`
+        // (2d + 4 bytes).
+        let (g0, g1) = unsafe {
+            (
+                _mm256_i32gather_epi32::<1>(revb.as_ptr().cast(), q0),
+                _mm256_i32gather_epi32::<1>(revb.as_ptr().cast(), q1),
+            )
+        };
+        let (r8, s8) = (&rev8[t..t + 8], &rev8[d + t..d + t + 8]);
+        // SAFETY: `r8` and `s8` are 8 bytes long (sliced above); unaligned loads.
+        let (rt0, rt1) = unsafe {
+            (
+                _mm256_cvtepu8_epi32(_mm_loadl_epi64(r8.as_ptr().cast())),
+                _mm256_cvtepu8_epi32(_mm_loadl_epi64(s8.as_ptr().cast())),
+            )
+        };
+        let x = _mm256_or_si256(
+            _mm256_andnot_si256(_mm256_cmpeq_epi32(_mm256_and_si256(g0, byte), rt0), f_lo),
+            _mm256_andnot_si256(_mm256_cmpeq_epi32(_mm256_and_si256(g1, byte), rt1), f_hi),
+        );
+        let ((r0, p0), (r1, p1)) = (split(q0), split(q1));
+        store8(reg0, t, r0);
+        store8(pos0, t, p0);
+        store8(reg1, t, r1);
+        store8(pos1, t, p1);
+        store8(xf, t, x);
+        t += 8;
+    }
+    for t in t..d {
+        let (q0, q1) = (lo[t] as usize, hi[t] as usize);
+        let (a0, a1) = (at[q0], at[q1]);
+        // Registers below 2n ≤ 32, positions below 32.
+        (reg0[t], pos0[t]) = ((a0 / 32) as u8, (a0 % 32) as u8);
+        (reg1[t], pos1[t]) = ((a1 / 32) as u8, (a1 % 32) as u8);
+        xf[t] = (u8::from(rev[q0] != rev[t]) * 0x0F) | (u8::from(rev[q1] != rev[d + t]) * 0xF0);
+    }
+    for (x, f) in xor[..n].iter_mut().zip(xf.chunks_exact(w)) {
+        x[..w].copy_from_slice(f);
+    }
+    // Bytes p < w of each lane.
+    let lanes: [u8; 32] = std::array::from_fn(|k| if k % 16 < w { 0xFF } else { 0 });
+    // SAFETY: `lanes` is a 32-byte array; unaligned load.
+    let valid = unsafe { _mm256_loadu_si256(lanes.as_ptr().cast()) };
+    let none = _mm256_set1_epi8(0x80u8 as i8);
+    for (i, row) in ctrl[..2 * n * n].chunks_exact_mut(2 * n).enumerate() {
+        let at = i * w;
+        // Low lane: the output's low nibbles; high lane: its high nibbles.
+        let regs = _mm256_set_m128i(load16(reg1, at), load16(reg0, at));
+        let poss = _mm256_set_m128i(load16(pos1, at), load16(pos0, at));
+        for (r, c) in row.iter_mut().enumerate() {
+            let eq = _mm256_and_si256(_mm256_cmpeq_epi8(regs, _mm256_set1_epi8(r as i8)), valid);
+            // SAFETY: `c` is a 32-byte array; unaligned store.
+            unsafe {
+                _mm256_storeu_si256(c.as_mut_ptr().cast(), _mm256_blendv_epi8(none, poss, eq))
+            };
+        }
     }
 }
 
@@ -2135,62 +2392,21 @@ unsafe fn wide_tables_avx512(
     }
 }
 
-/// Applies the LE key of `plan` to every block (top-left bytes `bases`) of `out`, reading a
-/// copy `src` of the image with [`ROW_PAD`] zero bytes before and after it; `stride` is the
-/// image row (`W·C` bytes).
+/// Applies the LE key of `plan` to every block (top-left bytes `bases`, row-major) of `image`
+/// in place (no copy: each block is read whole before it is written, and blocks do not
+/// overlap); `stride` is the image row (`W·C` bytes). Runs when the plan is wide and the
+/// AVX-512 kernels run, or the plan is not wide and the AVX2 kernels run (the callers build
+/// plans only on AVX2 CPUs); returns `false` (and leaves `image` unchanged) otherwise.
 ///
 /// # Panics
-/// If the plan was never built, a block does not fit the image, or `src` is not
-/// `out.len() + 2·ROW_PAD` bytes.
-pub(crate) fn le_blocks(
-    plan: &NibblePlan,
-    src: &[u8],
-    out: &mut [u8],
-    stride: usize,
-    bases: &[u32],
-) {
-    assert_eq!(src.len(), out.len() + 2 * ROW_PAD, "padded source copy");
-    assert!(plan.rb >= 8, "plan built");
-    #[cfg(target_arch = "x86_64")]
-    if !plan.wide.is_empty() && has_avx512() {
-        // SAFETY: AVX-512 F, BW, VL, VBMI and VBMI2 support was just checked; `src` is padded
-        // (asserted above); the plan is wide.
-        unsafe {
-            if plan.b == 4 {
-                le_blocks_avx512::<4>(plan, src, out, stride, bases);
-            } else {
-                le_blocks_avx512::<0>(plan, src, out, stride, bases);
-            }
-        }
-        return;
-    }
-    #[cfg(target_arch = "x86_64")]
-    if has_avx2() && plan.wide.is_empty() {
-        if plan.n == plan.b {
-            // SAFETY: AVX2 support was just checked; `src` is padded (asserted above).
-            unsafe { le_blocks_avx2(plan, src, out, stride, bases) };
-        } else {
-            // SAFETY: as above; the plan is packed (`b = 4`, rows of 12 bytes).
-            unsafe { le_blocks_packed_avx2(plan, src, out, stride, bases) };
-        }
-        return;
-    }
-    le_blocks_portable(plan, src, out, stride, bases);
-}
-
-/// [`le_blocks`] in place on `image` (no padded copy: each block is read whole before it is
-/// written, and blocks do not overlap), when the plan is wide and the AVX-512 kernels run;
-/// returns `false` (and leaves `image` unchanged) otherwise, for the caller to take
-/// [`le_blocks`].
-///
-/// # Panics
-/// If a block does not fit the image.
+/// If the plan was never built or a block does not fit the image.
 pub(crate) fn le_blocks_in_place(
     plan: &NibblePlan,
     image: &mut [u8],
     stride: usize,
     bases: &[u32],
 ) -> bool {
+    assert!(plan.rb >= 8, "plan built");
     #[cfg(target_arch = "x86_64")]
     if !plan.wide.is_empty() && has_avx512() {
         // SAFETY: AVX-512 F, BW, VL, VBMI and VBMI2 support was just checked; the plan is
@@ -2204,11 +2420,25 @@ pub(crate) fn le_blocks_in_place(
         }
         return true;
     }
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() && plan.wide.is_empty() {
+        if plan.n == plan.b {
+            // SAFETY: AVX2 support was just checked; a row plan (`n = b`).
+            unsafe { le_blocks_avx2(plan, image, stride, bases) };
+        } else {
+            // SAFETY: as above; the plan is packed (`b = 4`, rows of 12 bytes).
+            unsafe { le_blocks_packed_avx2(plan, image, stride, bases) };
+        }
+        return true;
+    }
     let _ = (plan, image, stride, bases);
     false
 }
 
-/// [`le_blocks`] one nibble at a time from the controls (of either form).
+/// [`le_blocks_in_place`] one nibble at a time from the controls (of either form), reading a
+/// copy `src` of the image with [`ROW_PAD`] zero bytes before and after it into `out` (the
+/// reference the kernels are tested against).
+#[cfg(test)]
 fn le_blocks_portable(plan: &NibblePlan, src: &[u8], out: &mut [u8], stride: usize, bases: &[u32]) {
     if let [lo_t, hi_t, x_t] = &plan.wide[..] {
         let (b, rb) = (plan.b, plan.rb);
@@ -2310,38 +2540,10 @@ fn le_block_wide(v: __m512i, [ilo, ihi, x]: &[__m512i; 3]) -> __m512i {
     _mm512_ternarylogic_epi32::<0x56>(out_lo, out_hi, *x)
 }
 
-/// [`le_blocks`] on a wide plan with AVX-512 VBMI: per block, its rows in the lanes of one
-/// register, its low and high nibbles as two registers (one 128-byte table), two `vpermi2b`
-/// (the output's low and high nibbles), a shift and one ternary-logic OR-XOR, 8-byte row
-/// stores.
-///
-/// `B` is the block side known at compile time, or `0` to read it from the plan.
-///
-/// # Safety
-/// The CPU must support AVX-512 F, BW, VL and VBMI; `src.len() == out.len() + 2·ROW_PAD`.
-///
-/// # Panics
-/// If `B` is neither `0` nor the plan's side, the plan is not wide, or a block does not fit the image.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi")]
-unsafe fn le_blocks_avx512<const B: usize>(
-    plan: &NibblePlan,
-    src: &[u8],
-    out: &mut [u8],
-    stride: usize,
-    bases: &[u32],
-) {
-    let (b, rb, regs) = le_wide_regs::<B>(plan);
-    let tail = tail_ctrl(rb);
-    for &base in bases {
-        let base = base as usize;
-        let res = le_block_wide(load_block(src, ROW_PAD + base, stride, b), &regs);
-        store_block!(out, base, stride, b, rb, res, tail);
-    }
-}
-
-/// [`le_blocks_in_place`]: [`le_blocks_avx512`] reading each block from `image` itself by
-/// masked row loads (`rb` bytes a row: nothing past the image is read).
+/// [`le_blocks_in_place`] on a wide plan with AVX-512 VBMI: per block, its rows in the lanes
+/// of one register (masked row loads of `rb` bytes: nothing past the image is read), its low
+/// and high nibbles as two registers (one 128-byte table), two `vpermi2b` (the output's low
+/// and high nibbles), a shift and one ternary-logic OR-XOR, 8-byte row stores.
 ///
 /// `B` is the block side known at compile time, or `0` to read it from the plan.
 ///
@@ -2428,60 +2630,55 @@ unsafe fn nibble_out<const N: usize>(plan: &NibblePlan, regs: &[__m256i], i: usi
     )
 }
 
-/// [`le_blocks`] on a row plan: per block, `b` row loads, `2b²` 256-bit `pshufb`, `b` row
-/// stores.
+/// [`le_blocks_in_place`] on a row plan: per block, `b` row loads ([`load_row`]), `2b²`
+/// 256-bit `pshufb`, `b` row stores (all loads of a block before its stores).
 ///
 /// # Safety
-/// The CPU must support AVX2; `src.len() == out.len() + 2·ROW_PAD`; `plan.n == plan.b`.
+/// The CPU must support AVX2; `plan.n == plan.b`.
+///
+/// # Panics
+/// If a block does not fit the image.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn le_blocks_avx2(
-    plan: &NibblePlan,
-    src: &[u8],
-    out: &mut [u8],
-    stride: usize,
-    bases: &[u32],
-) {
+unsafe fn le_blocks_avx2(plan: &NibblePlan, image: &mut [u8], stride: usize, bases: &[u32]) {
     let (b, rb) = (plan.b, plan.rb);
-    let tail = tail_ctrl(rb);
+    let (head, tail) = (head_ctrl(rb), tail_ctrl(rb));
     let mut regs = [_mm256_setzero_si256(); 32];
     for &base in bases {
         let base = base as usize;
         for s in 0..b {
-            (regs[2 * s], regs[2 * s + 1]) = nibble_regs(load16(src, ROW_PAD + base + s * stride));
+            (regs[2 * s], regs[2 * s + 1]) =
+                nibble_regs(load_row(image, base + s * stride, rb, head));
         }
         for r in 0..b {
             let v = nibble_out::<0>(plan, &regs[..2 * b], r);
             let o = base + r * stride;
-            store_row(&mut out[o..o + rb], v, tail);
+            store_row(&mut image[o..o + rb], v, tail);
         }
     }
 }
 
-/// [`le_blocks`] on a packed plan (4×4 RGB blocks: four rows of 12 bytes as three 16-byte
-/// vectors): per block, 4 row loads, 18 256-bit `pshufb`, 4 row stores.
+/// [`le_blocks_in_place`] on a packed plan (4×4 RGB blocks: four rows of 12 bytes as three
+/// 16-byte vectors): per block, 4 row loads ([`load_row`]), 18 256-bit `pshufb`, 4 row
+/// stores (all loads of a block before its stores).
 ///
 /// # Safety
-/// The CPU must support AVX2; `src.len() == out.len() + 2·ROW_PAD`; `plan.n == 3`,
-/// `plan.b == 4`, `plan.rb == 12`.
+/// The CPU must support AVX2; `plan.n == 3`, `plan.b == 4`, `plan.rb == 12`.
+///
+/// # Panics
+/// If a block does not fit the image.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn le_blocks_packed_avx2(
-    plan: &NibblePlan,
-    src: &[u8],
-    out: &mut [u8],
-    stride: usize,
-    bases: &[u32],
-) {
+unsafe fn le_blocks_packed_avx2(plan: &NibblePlan, image: &mut [u8], stride: usize, bases: &[u32]) {
     debug_assert!(plan.n == 3 && plan.b == 4 && plan.rb == 12);
     let mut regs = [_mm256_setzero_si256(); 6];
+    let head = head_ctrl(12);
     for &base in bases {
         let base = base as usize;
-        let at = ROW_PAD + base;
-        let a = load16(src, at);
-        let b = load16(src, at + stride);
-        let c = load16(src, at + 2 * stride);
-        let d = load16(src, at + 3 * stride);
+        let a = load_row(image, base, 12, head);
+        let b = load_row(image, base + stride, 12, head);
+        let c = load_row(image, base + 2 * stride, 12, head);
+        let d = load_row(image, base + 3 * stride, 12, head);
         // Block bytes 0..16, 16..32, 32..48 from rows of 12 (blends by 4-byte words).
         let p = [
             _mm_blend_epi32(a, _mm_slli_si128(b, 12), 0b1000),
@@ -2502,7 +2699,7 @@ unsafe fn le_blocks_packed_avx2(
         ];
         for (r, &v) in rows.iter().enumerate() {
             let o = base + r * stride;
-            let dst = &mut out[o..o + 12];
+            let dst = &mut image[o..o + 12];
             let q = dst.as_mut_ptr();
             // SAFETY: `dst` is 12 bytes long: bytes 0..8 and 8..12; unaligned stores.
             unsafe {
@@ -2543,7 +2740,57 @@ mod tests {
         p
     }
 
+    /// The AVX2 in-place LE kernel of a `pshufb` plan (row or packed), called directly.
+    ///
+    /// # Panics
+    /// If the CPU lacks AVX2 or the plan is wide.
+    #[cfg(target_arch = "x86_64")]
+    fn le_in_place_avx2(plan: &NibblePlan, image: &mut [u8], stride: usize, bases: &[u32]) {
+        assert!(std::arch::is_x86_feature_detected!("avx2") && plan.wide.is_empty());
+        if plan.n == plan.b {
+            // SAFETY: AVX2 support was just checked; a row plan.
+            unsafe { le_blocks_avx2(plan, image, stride, bases) };
+        } else {
+            // SAFETY: AVX2 support was just checked; a packed plan (the only other form).
+            unsafe { le_blocks_packed_avx2(plan, image, stride, bases) };
+        }
+    }
+
     proptest! {
+        /// The AVX2 builder of the `pshufb` plans gives the portable builder's tables, for row
+        /// plans of every row length and the packed plan.
+        #[test]
+        fn nibble_tables_paths_agree(
+            (b, c) in prop_oneof![Just((4usize, 3usize)), Just((3, 3)), Just((5, 3)),
+                Just((8, 1)), Just((11, 1)), Just((16, 1)), Just((4, 2))],
+            seed in any::<u64>(),
+        ) {
+            let rb = b * c;
+            let d = b * rb;
+            let ord = perm(2 * d, seed);
+            let rev: Vec<bool> = bytes(2 * d, seed ^ 8).iter().map(|&x| x & 1 == 1).collect();
+            let mut plan = NibblePlan::default();
+            plan.build_as(false, b, rb, &ord, &rev);
+            let (n, w) = (plan.n, plan.w);
+            let mut ctrl = vec![[0x80u8; 32]; 2 * n * n];
+            let mut xor = vec![[0u8; 16]; n];
+            nibble_tables_portable((n, w), (&ord, &rev), &plan.at, (&mut ctrl, &mut xor));
+            prop_assert_eq!(&plan.ctrl, &ctrl);
+            prop_assert_eq!(&plan.xor, &xor);
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // Called directly (the builder above may have taken the portable path), twice
+                // over the same scratch and stale controls.
+                let (mut src, mut c2, mut x2) = (Vec::new(), vec![[0x55u8; 32]; 2 * n * n], vec![[0u8; 16]; n]);
+                for _ in 0..2 {
+                    // SAFETY: AVX2 support was just checked.
+                    unsafe { nibble_tables_avx2((n, w), (&ord, &rev), &plan.at, &mut src, (&mut c2, &mut x2)) };
+                    prop_assert_eq!(&c2, &ctrl);
+                    prop_assert_eq!(&x2, &xor);
+                }
+            }
+        }
+
         #[test]
         fn above_is_the_comparison(len in 0usize..100, bound in 0u32..300, seed in any::<u64>()) {
             let src: Vec<u32> = perm(len.max(1), seed).into_iter().map(|v| v * 3).take(len).collect();
@@ -2744,7 +2991,7 @@ mod tests {
     #[should_panic(expected = "plan built")]
     fn le_blocks_rejects_an_unbuilt_plan() {
         let plan = NibblePlan::default();
-        le_blocks(&plan, &[0; 2 * ROW_PAD], &mut [], 0, &[]);
+        le_blocks_in_place(&plan, &mut [], 0, &[]);
     }
 
     #[test]
@@ -2994,7 +3241,7 @@ mod tests {
                 le_blocks_portable(&plan, &src, &mut x, stride, &bases);
                 le_blocks_portable(&other, &src, &mut y, stride, &bases);
                 prop_assert_eq!(&x, &y);
-                le_blocks(&other, &src, &mut y, stride, &bases);
+                le_blocks_portable(&other, &src, &mut y, stride, &bases);
                 prop_assert_eq!(&x, &y);
                 if has_avx512() {
                     prop_assert!(!plan.wide.is_empty(), "the wide form where AVX-512 runs");
@@ -3011,14 +3258,24 @@ mod tests {
             let mut a = vec![0u8; img.len()];
             le_blocks_portable(&plan, &src, &mut a, stride, &bases);
             let mut b2 = vec![0u8; img.len()];
-            le_blocks(&plan, &src, &mut b2, stride, &bases);
+            le_blocks_portable(&plan, &src, &mut b2, stride, &bases);
             prop_assert_eq!(&a, &b2);
             let mut c2 = img.clone();
             if le_blocks_in_place(&plan, &mut c2, stride, &bases) {
                 prop_assert_eq!(&a, &c2);
             } else {
-                prop_assert!(plan.wide.is_empty() || !has_avx512());
+                prop_assert!(!has_avx2());
                 prop_assert_eq!(&c2, &img);
+            }
+            // The AVX2 in-place kernels (on a `pshufb` plan) too where the dispatcher took the
+            // AVX-512 one.
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                let mut rows = NibblePlan::default();
+                rows.build_as(false, b, rb, &ord, &rev);
+                let mut c3 = img.clone();
+                le_in_place_avx2(&rows, &mut c3, stride, &bases);
+                prop_assert_eq!(&a, &c3);
             }
             // The Entry tables of `le` agree.
             let shape = pixveil_image::Shape::new(h as u32, w as u32, c as u32)
@@ -3037,8 +3294,20 @@ mod tests {
             plan.build(b, rb, &inv, &rev);
             let mut a = vec![0u8; img.len()];
             le_blocks_portable(&plan, &src, &mut a, stride, &bases);
-            le_blocks(&plan, &src, &mut b2, stride, &bases);
+            le_blocks_portable(&plan, &src, &mut b2, stride, &bases);
             prop_assert_eq!(&a, &b2);
+            let mut c2 = img.clone();
+            if le_blocks_in_place(&plan, &mut c2, stride, &bases) {
+                prop_assert_eq!(&a, &c2);
+            }
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                let mut rows = NibblePlan::default();
+                rows.build_as(false, b, rb, &inv, &rev);
+                let mut c3 = img.clone();
+                le_in_place_avx2(&rows, &mut c3, stride, &bases);
+                prop_assert_eq!(&a, &c3);
+            }
             crate::le::table_into(&inv, &rev, &within, &mut table);
             let mut e = img.clone();
             crate::le::apply_table(shape, b, &mut e, &table);
@@ -3048,7 +3317,7 @@ mod tests {
             crate::le::table_into(&ord, &rev, &within, &mut table);
             crate::le::apply_table(shape, b, &mut enc, &table);
             src[ROW_PAD..ROW_PAD + img.len()].copy_from_slice(&enc);
-            le_blocks(&plan, &src, &mut b2, stride, &bases);
+            le_blocks_portable(&plan, &src, &mut b2, stride, &bases);
             prop_assert_eq!(b2, img);
         }
     }

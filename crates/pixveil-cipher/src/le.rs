@@ -41,7 +41,7 @@ use pixveil_image::Shape;
 
 use crate::{
     error::check_len,
-    kernels::{self, has_avx2, le_blocks, simd_rows, NibblePlan, ROW_PAD},
+    kernels::{self, has_avx2, simd_rows, NibblePlan},
     sample::{context, invert, Sampler},
     scratch::with_copy,
     Cipher, Error, Result,
@@ -212,11 +212,8 @@ impl Le {
         if let Some(simd) = &self.simd {
             let plan = if encrypt { &simd.enc } else { &simd.dec };
             let stride = self.shape.width() * self.shape.channels();
-            if !kernels::le_blocks_in_place(plan, image, stride, &simd.bases) {
-                with_copy(image, ROW_PAD, |src, out| {
-                    le_blocks(plan, src, out, stride, &simd.bases);
-                });
-            }
+            let done = kernels::le_blocks_in_place(plan, image, stride, &simd.bases);
+            assert!(done, "the plans are built only where the AVX2 kernels run");
         } else {
             let t = if encrypt { &self.enc } else { &self.dec };
             apply_table(self.shape, self.block, image, t);

@@ -31,7 +31,7 @@
 //! [`PerImageKeys::apply_batch`] computes the HChaCha20 subkeys of eight images at once, the
 //! stream comes from an eight-block AVX2 ChaCha20, and the draws are applied by AVX2 kernels:
 //! an XOR pass of the NP bits and a `pshufb` colour shuffle (`pe`), `pshufb` nibble gathers of
-//! a per-image plan (`le`), `pshufb` block-row gathers from precomputed per-orientation and
+//! a per-image plan, block by block in place (`le`), `pshufb` block-row gathers from precomputed per-orientation and
 //! per-code controls (`etc`). With AVX-512 (F, BW, VL, VBMI, VBMI2) the first (up to eight)
 //! blocks of the eight images' streams come from sixteen-lane calls that mix the keys, longer
 //! streams continue sixteen blocks at a time, `pe` XORs and shuffles in one `vpermb` pass,
@@ -50,8 +50,8 @@ use crate::{
     error::check_len,
     etc::orient_source,
     kernels::{
-        self, etc_blocks, has_avx2, le_blocks, shuffle3, simd_rows, xor_bits, BlockTables,
-        EtcBlockKey, NibblePlan, ROW_PAD, SHUFFLE_DEC, SHUFFLE_ENC,
+        self, etc_blocks, has_avx2, shuffle3, simd_rows, xor_bits, BlockTables, EtcBlockKey,
+        NibblePlan, ROW_PAD, SHUFFLE_DEC, SHUFFLE_ENC,
     },
     le::{self, block_layout, check_block, Entry},
     sample::{context, Sampler, PREFILL_MAX, TABLE1},
@@ -116,7 +116,7 @@ enum Kind {
     Pe { shuffle: bool },
     /// `le` with block side `b`: `within` are a block's byte offsets (`d = b²·C` of them),
     /// `bases` the blocks' first bytes (row-major); `rows` is `Some(b·C)` when the AVX2 nibble
-    /// kernel ([`kernels::le_blocks`]) runs (rows of 8..=16 bytes on an AVX2 CPU).
+    /// kernel ([`kernels::le_blocks_in_place`]) runs (rows of 8..=16 bytes on an AVX2 CPU).
     Le {
         b: usize,
         within: Vec<u32>,
@@ -438,11 +438,8 @@ impl PerImageKeys {
                 if let Some(rb) = rows {
                     k.plan.build(*b, *rb, ord, &k.rev);
                     let stride = self.shape.width() * self.shape.channels();
-                    if !kernels::le_blocks_in_place(&k.plan, image, stride, bases) {
-                        with_copy(image, ROW_PAD, |src, out| {
-                            le_blocks(&k.plan, src, out, stride, bases);
-                        });
-                    }
+                    let done = kernels::le_blocks_in_place(&k.plan, image, stride, bases);
+                    assert!(done, "`rows` is set only where the AVX2 kernels run");
                 } else {
                     le::table_into(ord, &k.rev, within, &mut k.table);
                     le::apply_table(self.shape, *b, image, &k.table);
