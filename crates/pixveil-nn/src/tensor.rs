@@ -2,6 +2,7 @@
 
 use pixveil_image::ImageBatch;
 use pixveil_math::pool::{self, Held};
+use rayon::prelude::*;
 
 /// Values from which a tensor's storage comes from and goes back to the thread's buffer pool
 /// ([`pixveil_math::pool`]) instead of the allocator: 64 KiB. A training step frees and
@@ -74,7 +75,7 @@ impl Tensor {
     }
 
     /// Model input from `u8` `HWC` images: `CHW` values `pixel / 255` in `[0, 1]` for the
-    /// images at `indices` of `batch`, in that order.
+    /// images at `indices` of `batch`, in that order, converted in parallel.
     ///
     /// # Panics
     /// If an index is out of range (callers pass validated indices).
@@ -82,23 +83,28 @@ impl Tensor {
         let s = batch.shape();
         let (c, h, w) = (s.channels(), s.height(), s.width());
         let hw = h * w;
-        let mut data = vec![0.0f32; indices.len() * c * hw];
-        for (dst, &i) in data.chunks_exact_mut(c * hw).zip(indices) {
-            let Some(image) = batch.image(i) else {
-                panic!("image index {i} out of range");
-            };
-            if c == 1 {
-                for (d, &p) in dst.iter_mut().zip(image) {
-                    *d = f32::from(p) / 255.0;
+        let mut data = take(indices.len() * c * hw);
+        // Image by image in parallel (a plain conversion: the same values on any thread
+        // count); a few images per task, as one small image is little work.
+        data.par_chunks_mut(c * hw)
+            .zip(indices.par_iter())
+            .with_min_len(16)
+            .for_each(|(dst, &i)| {
+                let Some(image) = batch.image(i) else {
+                    panic!("image index {i} out of range");
+                };
+                if c == 1 {
+                    for (d, &p) in dst.iter_mut().zip(image) {
+                        *d = f32::from(p) / 255.0;
+                    }
+                    return;
                 }
-                continue;
-            }
-            for (p, px) in image.chunks_exact(c).enumerate() {
-                for (ch, &v) in px.iter().enumerate() {
-                    dst[ch * hw + p] = f32::from(v) / 255.0;
+                for (p, px) in image.chunks_exact(c).enumerate() {
+                    for (ch, &v) in px.iter().enumerate() {
+                        dst[ch * hw + p] = f32::from(v) / 255.0;
+                    }
                 }
-            }
-        }
+            });
         Self::from_vec(indices.len(), [c, h, w], data)
     }
 }
