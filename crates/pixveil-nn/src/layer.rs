@@ -253,9 +253,15 @@ fn forward(layer: &Layer, x: Tensor, store: &mut Store<'_>) -> (Tensor, Cache) {
             (y, cache)
         }
         Layer::Square => {
-            let mut y = x.clone();
+            // Backward needs the input: a copy only when training.
+            let cache = if train {
+                Cache::Input(x.clone())
+            } else {
+                Cache::None
+            };
+            let mut y = x;
             map_inplace(&mut y.data, |v| v * v);
-            (y, if train { Cache::Input(x) } else { Cache::None })
+            (y, cache)
         }
         Layer::MaxPool2d { kernel, stride } => {
             let (y, index) = maxpool_forward(&x, *kernel, *stride);
