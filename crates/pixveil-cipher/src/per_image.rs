@@ -31,8 +31,8 @@
 //! [`PerImageKeys::apply_batch`] computes the HChaCha20 subkeys of eight images at once, the
 //! stream comes from an eight-block AVX2 ChaCha20, and the draws are applied by AVX2 kernels:
 //! an XOR pass of the NP bits and a `pshufb` colour shuffle (`pe`), `pshufb` nibble gathers of
-//! a per-image plan, block by block in place (`le`), `pshufb` block-row gathers from precomputed per-orientation and
-//! per-code controls (`etc`). With AVX-512 (F, BW, VL, VBMI, VBMI2) the first (up to eight)
+//! a per-image plan, block by block in place (`le`), `pshufb` block-row gathers from
+//! precomputed per-orientation and per-code controls (`etc`). With AVX-512 (F, BW, VL, VBMI, VBMI2) the first (up to eight)
 //! blocks of the eight images' streams come from sixteen-lane calls that mix the keys, longer
 //! streams continue sixteen blocks at a time, `pe` XORs and shuffles in one `vpermb` pass,
 //! `le` scrambles each block in place with two `vpermi2b` (its plan also built by `vpermi2b`),

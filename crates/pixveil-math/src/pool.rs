@@ -111,6 +111,7 @@ word!(f64, 8, "Double-precision scratch.");
 /// equal ones): a small request does not take a large buffer that a later large one needs.
 fn pop_fitting<T: Word>(len: usize) -> Option<Pooled<T>> {
     T::shelf().with(|s| {
+        // Not re-entrant: nothing below calls back into the pool while it is borrowed.
         let mut s = s.borrow_mut();
         let pos =
             s.0.iter()
@@ -123,6 +124,7 @@ fn pop_fitting<T: Word>(len: usize) -> Option<Pooled<T>> {
     })
 }
 
+/// `len` words from `v`: zero-filled if `zeroed` is asked for, initialized either way.
 fn shape<T: Word>(v: Option<Pooled<T>>, len: usize, zeroed: bool) -> Vec<T> {
     match v {
         Some(Pooled {

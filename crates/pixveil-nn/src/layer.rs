@@ -428,12 +428,8 @@ fn backward(
 /// value). 2×2 windows at stride 2 (every pooling layer pixveil builds) take a branch-free
 /// loop over row pairs; other windows the general one. Both give the same values and indices.
 fn maxpool_forward(x: &Tensor, k: usize, s: usize) -> (Tensor, Vec<u32>) {
-    let [c, oh, ow] = Layer::MaxPool2d {
-        kernel: k,
-        stride: s,
-    }
-    .output_shape(x.sample_shape());
-    let (h, w) = (x.h, x.w);
+    let (c, h, w) = (x.c, x.h, x.w);
+    let (oh, ow) = (out_side(h, k, s, 0), out_side(w, k, s, 0));
     assert!(
         x.data.len() <= u32::MAX as usize,
         "inputs are capped far below 2^32 values (model.rs)"
@@ -978,13 +974,7 @@ fn conv_backward(
             .map(|((xs, dys), col)| work(xs, dys, None, col))
             .collect()
     };
-    for (dw, db) in partials {
-        add(&mut grads[wi], &dw);
-        pool::give(dw, Held::Public);
-        if let Some(bi) = bi {
-            add(&mut grads[bi], &db);
-        }
-    }
+    add_partials(grads, partials, (wi, bi));
     dx
 }
 
@@ -1141,6 +1131,18 @@ fn direct_backward(
             },
         )
         .collect();
+    add_partials(grads, partials, (wi, bi));
+    dx
+}
+
+/// Adds the per-group (or per-chunk) weight and bias gradients of a convolution's backward
+/// pass to `grads` in group order (a fixed order: results do not depend on the thread
+/// count), giving the weight-gradient buffers back to the pool.
+fn add_partials(
+    grads: &mut [Vec<f32>],
+    partials: Vec<(Vec<f32>, Vec<f32>)>,
+    (wi, bi): (usize, Option<usize>),
+) {
     for (dw, db) in partials {
         add(&mut grads[wi], &dw);
         pool::give(dw, Held::Public);
@@ -1148,7 +1150,6 @@ fn direct_backward(
             add(&mut grads[bi], &db);
         }
     }
-    dx
 }
 
 /// Bias gradient of a group of images' `dY` (`o` planes of `cols` values each): per
