@@ -246,30 +246,83 @@ pub(crate) fn stats(loss: f64, correct: usize, images: usize) -> EpochStats {
     }
 }
 
-/// Evaluation batch size (memory bound, not a hyper-parameter).
+/// Images in flight during evaluation, across all threads (memory bound, not a
+/// hyper-parameter): each of `t` threads evaluates batches of `EVAL_BATCH / t` images (at
+/// least [`EVAL_MIN_BATCH`]).
 pub(crate) const EVAL_BATCH: usize = 256;
+/// Smallest evaluation batch of one thread.
+const EVAL_MIN_BATCH: usize = 32;
 
-/// Logits of every image, in evaluation mode, batch by batch.
-fn logits(model: &Model, images: &ImageBatch) -> Result<Vec<Tensor>> {
-    let idx: Vec<usize> = (0..images.len()).collect();
+/// `f(first, logits)` for every evaluation batch of `images` (`first`: the index of the
+/// batch's first image; `logits`: `[n, classes, 1, 1]` in evaluation mode), in image order.
+///
+/// Batches run side by side, one whole forward pass per thread: a model's pass makes one
+/// parallel call per layer, and on small models those calls cost more than they share
+/// (the TenSEAL CNN's inference did not scale past one thread). Each of `t` tasks takes
+/// every `t`-th batch, so at most `t` batches are in flight. A forward pass computes every
+/// image on its own (no layer mixes images in evaluation mode, and no kernel's summation
+/// order depends on the batch), so the results do not depend on the batching or the thread
+/// count. With the profile on (`bench train --profile`), batches run one after another on
+/// the calling thread, whose profile counts only the passes it runs itself.
+fn eval_batches<T: Send>(
+    model: &Model,
+    images: &ImageBatch,
+    f: impl Fn(usize, Tensor) -> T + Sync,
+) -> Result<Vec<T>> {
     profile::on_pool(|| {
-        idx.chunks(EVAL_BATCH)
-            .map(|b| model.forward_batch(Tensor::from_images(images, b)))
+        let threads = if profile::enabled() {
+            1
+        } else {
+            rayon::current_num_threads()
+        };
+        let per = (EVAL_BATCH / threads).max(EVAL_MIN_BATCH);
+        let idx: Vec<usize> = (0..images.len()).collect();
+        let batches: Vec<&[usize]> = idx.chunks(per).collect();
+        let tasks = threads.min(batches.len()).max(1);
+        let run = |b: &[usize]| -> Result<T> {
+            let logits = model.forward_batch(Tensor::from_images(images, b))?;
+            Ok(f(b[0], logits))
+        };
+        if tasks == 1 {
+            return batches.into_iter().map(run).collect();
+        }
+        let mut per_task: Vec<std::vec::IntoIter<Result<T>>> = (0..tasks)
+            .into_par_iter()
+            .map(|t| {
+                batches[t..]
+                    .iter()
+                    .step_by(tasks)
+                    .map(|b| run(b))
+                    .collect::<Vec<_>>()
+                    .into_iter()
+            })
+            .collect();
+        // Batch i came from task i mod tasks, as its (i / tasks)-th result.
+        (0..batches.len())
+            .map(|i| {
+                per_task[i % tasks]
+                    .next()
+                    .expect("task i mod tasks ran batch i")
+            })
             .collect()
     })
 }
 
 /// Mean loss and accuracy of `model` on `images` / `labels` (evaluation mode).
 ///
+/// The loss is summed image by image in image order, so it does not depend on the batching.
+///
 /// # Errors
 /// As [`train_epoch`].
 pub fn evaluate(model: &Model, images: &ImageBatch, labels: &[u8]) -> Result<EpochStats> {
     check_data(model, images, labels)?;
+    let per = eval_batches(model, images, |first, out| {
+        softmax_ce(&out, &labels[first..first + out.n]).0
+    })?;
     let (mut loss, mut correct) = (0.0, 0);
-    for (out, y) in logits(model, images)?.iter().zip(labels.chunks(EVAL_BATCH)) {
-        let (per, _) = softmax_ce(out, y);
-        loss += per.iter().map(|p| p.0).sum::<f64>();
-        correct += per.iter().filter(|p| p.1).count();
+    for (l, c) in per.into_iter().flatten() {
+        loss += l;
+        correct += usize::from(c);
     }
     Ok(stats(loss, correct, labels.len()))
 }
@@ -281,16 +334,18 @@ pub fn evaluate(model: &Model, images: &ImageBatch, labels: &[u8]) -> Result<Epo
 /// [`Error::Shape`] if the images do not fit the model.
 pub fn predict(model: &Model, images: &ImageBatch) -> Result<Vec<Vec<f32>>> {
     check_images(model, images)?;
-    let mut out = Vec::with_capacity(images.len());
-    for t in logits(model, images)? {
-        out.par_extend(t.data.par_chunks(t.c).map(|row| {
-            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let e: Vec<f32> = row.iter().map(|v| (v - max).exp()).collect();
-            let s: f32 = e.iter().sum();
-            e.into_iter().map(|v| v / s).collect::<Vec<f32>>()
-        }));
-    }
-    Ok(out)
+    let per = eval_batches(model, images, |_, t| {
+        t.data
+            .chunks(t.c)
+            .map(|row| {
+                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let e: Vec<f32> = row.iter().map(|v| (v - max).exp()).collect();
+                let s: f32 = e.iter().sum();
+                e.into_iter().map(|v| v / s).collect::<Vec<f32>>()
+            })
+            .collect::<Vec<_>>()
+    })?;
+    Ok(per.into_iter().flatten().collect())
 }
 
 #[cfg(test)]

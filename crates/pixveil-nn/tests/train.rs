@@ -193,3 +193,69 @@ fn training_is_bit_identical_across_thread_counts() {
         }
     }
 }
+
+/// Evaluation runs batches side by side, one per thread, and sizes them by the thread count:
+/// the documented invariant is that no image's logits depend on which images share its batch.
+/// `predict` and `evaluate` on 1, 2, 3 and 8 threads (batches of 256, 128, 85 and 32 images,
+/// a last one partial) must give the same bits, and the same as each image predicted alone.
+/// ResNet-18 covers every convolution geometry, from 32×32 maps to the 4×4 ones whose
+/// `im2col` groups span up to 32 images.
+#[test]
+fn evaluation_does_not_depend_on_batching_or_thread_count() {
+    let ds = sample::load(DatasetKind::Cifar10).unwrap();
+    let len = ds.images.shape().len();
+    // 300 images: the 256 of the sample, then its first 44 again.
+    let n = 300;
+    let bytes = ds.images.as_bytes();
+    let k = ds.labels.len();
+    let images = ImageBatch::new(
+        ds.images.shape(),
+        (0..n)
+            .flat_map(|i| &bytes[(i % k) * len..(i % k + 1) * len])
+            .copied()
+            .collect(),
+    )
+    .unwrap();
+    let labels: Vec<u8> = (0..n).map(|i| ds.labels[i % k]).collect();
+    let labels = &labels[..];
+    let mut resnet = ModelConfig::new(Architecture::Resnet18, [3, 32, 32]);
+    resnet.width = 2;
+    for config in [
+        resnet,
+        ModelConfig::new(Architecture::SmallCnn, [3, 32, 32]),
+    ] {
+        let m = Model::new(&config, 5).unwrap();
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                (
+                    predict(&m, &images).unwrap(),
+                    evaluate(&m, &images, labels).unwrap(),
+                )
+            })
+        };
+        let one = run(1);
+        for threads in [2, 3, 8] {
+            assert!(
+                run(threads) == one,
+                "{:?} on {threads} threads",
+                config.architecture
+            );
+        }
+        for i in [0, 1, 127, 255, 299] {
+            let alone = ImageBatch::new(
+                images.shape(),
+                images.as_bytes()[i * len..(i + 1) * len].to_vec(),
+            )
+            .unwrap();
+            assert!(
+                predict(&m, &alone).unwrap()[0] == one.0[i],
+                "{:?}: image {i} alone",
+                config.architecture
+            );
+        }
+    }
+}
