@@ -841,13 +841,30 @@ fn conv_forward(
     let (in_len, out_len, group) = (x.sample_len(), o * cols, g.group());
     let keep = train && kr * cols * x.n <= COL_CACHE_FLOATS;
     let table = if g.runs() { Vec::new() } else { g.table() };
-    let kept: Vec<Vec<f32>> = y
-        .data
+    // Kept matrices come from this thread's pool and go back to it in backward (see
+    // `conv_backward`): a buffer taken on one worker and given back on another would leave
+    // one pool empty (fresh, page-faulting memory every step) and the other overflowing.
+    let mut kept: Vec<Vec<f32>> = (0..x.n.div_ceil(group))
+        .map(|_| {
+            if keep {
+                pool::take_dirty(kr * group * cols)
+            } else {
+                Vec::new()
+            }
+        })
+        .collect();
+    y.data
         .par_chunks_mut(group * out_len)
         .zip(x.data.par_chunks(group * in_len))
-        .map(|(ys, xs)| {
-            // im2col matrices and GEMM outputs come from (and go back to) the thread's pool.
-            let mut col = pool::take_dirty(kr * group * cols);
+        .zip(kept.par_iter_mut())
+        .for_each(|((ys, xs), slot)| {
+            // Other im2col matrices and GEMM outputs come from (and go back to) the worker's
+            // pool.
+            let mut col = if keep {
+                std::mem::take(slot)
+            } else {
+                pool::take_dirty(kr * group * cols)
+            };
             let ld = g.group_cols(xs, &table, &mut col);
             if ld == cols {
                 // One image: its `O × P` output is the GEMM's, written in place.
@@ -873,13 +890,14 @@ fn conv_forward(
                 }
             }
             if keep {
-                col
+                *slot = col;
             } else {
                 pool::give(col, Held::Public);
-                Vec::new()
             }
-        })
-        .collect();
+        });
+    if !keep {
+        kept.clear();
+    }
     (y, kept)
 }
 
@@ -907,74 +925,89 @@ fn conv_backward(
     let groups = x.n.div_ceil(group);
     let table = if g.runs() { Vec::new() } else { g.table() };
     cached.resize(groups, Vec::new());
-    // One group: dW = dY·colᵀ, db = Σ dY, dX = col2im(Wᵀ·dY).
-    let work = |xs: &[f32], dys: &[f32], dxs: Option<&mut [f32]>, mut col: Vec<f32>| {
-        let ld = dys.len() / out_len * cols;
-        if col.is_empty() {
-            col = pool::take_dirty(kr * ld);
-            g.group_cols(xs, &table, &mut col);
-        }
-        let db = if bi.is_some() {
-            bias_grad(dys, o, cols)
-        } else {
-            Vec::new()
-        };
-        // dY of the group as `O × (g·P)`: the images' own layout when the group is one image.
-        let regrouped;
-        let dyg: &[f32] = if ld == cols {
-            dys
-        } else {
-            // Every value is written below.
-            let mut v = pool::Scratch::<f32>::dirty(o * ld).public();
-            for (j, dyi) in dys.chunks_exact(out_len).enumerate() {
-                for (ch, src) in dyi.chunks_exact(cols).enumerate() {
-                    v[ch * ld + j * cols..ch * ld + (j + 1) * cols].copy_from_slice(src);
+    // Buffers that outlive the parallel loop (the weight-gradient partials, the matrices kept
+    // by forward) are taken from and given back to this thread's pool; per-group scratch
+    // stays on its worker.
+    let mut dws: Vec<Vec<f32>> = (0..groups).map(|_| pool::take_dirty(o * kr)).collect();
+    // One group: dW = dY·colᵀ, db = Σ dY, dX = col2im(Wᵀ·dY). Returns db.
+    let work =
+        |xs: &[f32], dys: &[f32], dxs: Option<&mut [f32]>, kept: &mut Vec<f32>, dw: &mut [f32]| {
+            let ld = dys.len() / out_len * cols;
+            let own = kept.is_empty();
+            let mut col = if own {
+                let mut col = pool::take_dirty(kr * ld);
+                g.group_cols(xs, &table, &mut col);
+                col
+            } else {
+                std::mem::take(kept)
+            };
+            let db = if bi.is_some() {
+                bias_grad(dys, o, cols)
+            } else {
+                Vec::new()
+            };
+            // dY of the group as `O × (g·P)`: the images' own layout when the group is one image.
+            let regrouped;
+            let dyg: &[f32] = if ld == cols {
+                dys
+            } else {
+                // Every value is written below.
+                let mut v = pool::Scratch::<f32>::dirty(o * ld).public();
+                for (j, dyi) in dys.chunks_exact(out_len).enumerate() {
+                    for (ch, src) in dyi.chunks_exact(cols).enumerate() {
+                        v[ch * ld + j * cols..ch * ld + (j + 1) * cols].copy_from_slice(src);
+                    }
                 }
-            }
-            regrouped = v;
-            &regrouped
-        };
-        let mut dw = pool::take(o * kr);
-        gemm(
-            1.0,
-            Mat::rows(dyg, o, ld),
-            Mat::rows(&col, kr, ld).t(),
-            0.0,
-            &mut dw,
-        );
-        if let Some(dxs) = dxs {
-            // Reuse `col` as dcol.
+                regrouped = v;
+                &regrouped
+            };
             gemm(
                 1.0,
-                Mat::rows(w, o, kr).t(),
                 Mat::rows(dyg, o, ld),
+                Mat::rows(&col, kr, ld).t(),
                 0.0,
-                &mut col,
+                dw,
             );
-            for (j, dxi) in dxs.chunks_exact_mut(in_len).enumerate() {
-                g.group_col2im(&col, ld, j, &table, dxi);
+            if let Some(dxs) = dxs {
+                // Reuse `col` as dcol.
+                gemm(
+                    1.0,
+                    Mat::rows(w, o, kr).t(),
+                    Mat::rows(dyg, o, ld),
+                    0.0,
+                    &mut col,
+                );
+                for (j, dxi) in dxs.chunks_exact_mut(in_len).enumerate() {
+                    g.group_col2im(&col, ld, j, &table, dxi);
+                }
             }
-        }
-        pool::give(col, Held::Public);
-        (dw, db)
-    };
-    let partials: Vec<(Vec<f32>, Vec<f32>)> = if need_dx {
+            if own {
+                pool::give(col, Held::Public);
+            } else {
+                *kept = col;
+            }
+            db
+        };
+    let dbs: Vec<Vec<f32>> = if need_dx {
         x.data
             .par_chunks(group * in_len)
             .zip(dy.data.par_chunks(group * out_len))
             .zip(dx.data.par_chunks_mut(group * in_len))
-            .zip(cached)
-            .map(|(((xs, dys), dxs), col)| work(xs, dys, Some(dxs), col))
+            .zip(cached.par_iter_mut().zip(dws.par_iter_mut()))
+            .map(|(((xs, dys), dxs), (col, dw))| work(xs, dys, Some(dxs), col, dw))
             .collect()
     } else {
         x.data
             .par_chunks(group * in_len)
             .zip(dy.data.par_chunks(group * out_len))
-            .zip(cached)
-            .map(|((xs, dys), col)| work(xs, dys, None, col))
+            .zip(cached.par_iter_mut().zip(dws.par_iter_mut()))
+            .map(|((xs, dys), (col, dw))| work(xs, dys, None, col, dw))
             .collect()
     };
-    add_partials(grads, partials, (wi, bi));
+    for col in cached {
+        pool::give(col, Held::Public);
+    }
+    add_partials(grads, dws.into_iter().zip(dbs).collect(), (wi, bi));
     dx
 }
 
@@ -1079,11 +1112,14 @@ fn direct_backward(
     } else {
         (0..chunks).map(|_| None).collect()
     };
-    let partials: Vec<(Vec<f32>, Vec<f32>)> = x
+    // The partials are taken from (and given back to) this thread's pool, as in
+    // `conv_backward`.
+    let mut dws: Vec<Vec<f32>> = (0..chunks).map(|_| pool::take(o * c * 9)).collect();
+    let dbs: Vec<Vec<f32>> = x
         .data
         .par_chunks(DIRECT_CHUNK * in_len)
         .zip(dy.data.par_chunks(DIRECT_CHUNK * out_len))
-        .zip(dx_chunks)
+        .zip(dx_chunks.into_par_iter().zip(dws.par_iter_mut()))
         .map_init(
             || {
                 let dxg = if need_dx { ct * grid.nq } else { 0 };
@@ -1093,7 +1129,7 @@ fn direct_backward(
                     pool::Scratch::<f32>::zeroed(dxg).public(),
                 )
             },
-            |(xp, dyp, dxg), ((xs, dys), mut dxs)| {
+            |(xp, dyp, dxg), ((xs, dys), (mut dxs, dw))| {
                 let imgs = xs.len() / in_len;
                 let (xp, dyp) = (
                     &mut xp[..imgs * c * grid.plane],
@@ -1111,8 +1147,7 @@ fn direct_backward(
                 {
                     grid.pad(dyi, dypi);
                 }
-                let mut dw = pool::take(o * c * 9);
-                direct::weight_grad(&grid, dyp, xp, (imgs, c, o), &mut dw);
+                direct::weight_grad(&grid, dyp, xp, (imgs, c, o), dw);
                 let db = if bi.is_some() {
                     bias_grad(dys, o, hw)
                 } else {
@@ -1127,11 +1162,11 @@ fn direct_backward(
                         grid.unpad(dxg, dxi);
                     }
                 }
-                (dw, db)
+                db
             },
         )
         .collect();
-    add_partials(grads, partials, (wi, bi));
+    add_partials(grads, dws.into_iter().zip(dbs).collect(), (wi, bi));
     dx
 }
 
