@@ -203,16 +203,22 @@ pub fn train_epoch_scheduled(
         if let Some(s) = schedule {
             opt.set_lr(s.lr(done, labels.len()));
         }
-        let x = Tensor::from_images(images, batch);
         let y: Vec<u8> = batch.iter().map(|&i| labels[i]).collect();
         grads.iter_mut().for_each(|g| g.fill(0.0));
         let mut per = Vec::new();
+        // The batch's tensors are made and dropped on the one worker that runs the step:
+        // made here and dropped there (or the reverse), pooled buffers would pile up in
+        // one thread's pool while another's ran dry.
         profile::on_pool(|| {
-            model.forward_backward(x, &mut grads, &mut |logits| {
-                let (p, g) = profile::time(Kind::Loss, Pass::Backward, || softmax_ce(logits, &y));
-                per = p;
-                g
-            })
+            let x = Tensor::from_images(images, batch);
+            model
+                .forward_backward(x, &mut grads, &mut |logits| {
+                    let (p, g) =
+                        profile::time(Kind::Loss, Pass::Backward, || softmax_ce(logits, &y));
+                    per = p;
+                    g
+                })
+                .map(drop)
         })?;
         let batch_loss: f64 = per.iter().map(|p| p.0).sum();
         if !batch_loss.is_finite() {
