@@ -434,7 +434,8 @@ fn maxpool_forward(x: &Tensor, k: usize, s: usize) -> (Tensor, Vec<u32>) {
         x.data.len() <= u32::MAX as usize,
         "inputs are capped far below 2^32 values (model.rs)"
     );
-    let mut y = Tensor::zeros(x.n, [c, oh, ow]);
+    // Every output is written below.
+    let mut y = Tensor::for_overwrite(x.n, [c, oh, ow]);
     let mut index = vec![0u32; y.data.len()];
     let (in_len, out_len) = (c * h * w, c * oh * ow);
     y.data
@@ -837,9 +838,10 @@ fn conv_forward(
     }
     let (kr, cols, o) = (g.krows(), g.cols(), g.o);
     let w = &params[wi].value;
-    let mut y = Tensor::zeros(x.n, [o, g.oh, g.ow]);
     let (in_len, out_len, group) = (x.sample_len(), o * cols, g.group());
     let keep = train && kr * cols * x.n <= COL_CACHE_FLOATS;
+    // Every output is written below (by the GEMM, or by the scatter of its output).
+    let mut y = Tensor::for_overwrite(x.n, [o, g.oh, g.ow]);
     let table = if g.runs() { Vec::new() } else { g.table() };
     // Kept matrices come from this thread's pool and go back to it in backward (see
     // `conv_backward`): a buffer taken on one worker and given back on another would leave
@@ -1054,7 +1056,8 @@ fn grid_forward(
         v.resize(ot, 0.0);
         v
     });
-    let mut y = Tensor::zeros(x.n, [g.o, g.oh, g.ow]);
+    // Every output is written by `unpad`.
+    let mut y = Tensor::for_overwrite(x.n, [g.o, g.oh, g.ow]);
     let (in_len, out_len) = (x.sample_len(), g.o * g.cols());
     y.data
         .par_chunks_mut(out_len)
@@ -1309,7 +1312,8 @@ fn batchnorm_forward(
             });
         return (xhat, Cache::None);
     }
-    let mut y = Tensor::zeros(n, xhat.sample_shape());
+    // Every output is written below.
+    let mut y = Tensor::for_overwrite(n, xhat.sample_shape());
     xhat.data
         .par_chunks_mut(hw)
         .zip(y.data.par_chunks_mut(hw))

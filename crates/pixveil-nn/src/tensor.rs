@@ -44,6 +44,24 @@ impl Tensor {
         }
     }
 
+    /// A tensor for an output the caller writes in full before reading it: its values are
+    /// stale activations from the pool (never uninitialized memory) until then, which saves
+    /// the zero fill of [`Tensor::zeros`].
+    pub(crate) fn for_overwrite(n: usize, [c, h, w]: [usize; 3]) -> Self {
+        let len = n * c * h * w;
+        Self {
+            n,
+            c,
+            h,
+            w,
+            data: if len >= POOL_MIN {
+                pool::take_dirty(len)
+            } else {
+                vec![0.0; len]
+            },
+        }
+    }
+
     /// Wraps `data` (must hold `n · c · h · w` values).
     ///
     /// # Panics
@@ -120,9 +138,9 @@ fn take(len: usize) -> Vec<f32> {
 
 impl Clone for Tensor {
     fn clone(&self) -> Self {
-        let mut data = take(self.data.len());
-        data.copy_from_slice(&self.data);
-        Self { data, ..*self }
+        let mut t = Self::for_overwrite(self.n, [self.c, self.h, self.w]);
+        t.data.copy_from_slice(&self.data);
+        t
     }
 }
 
