@@ -151,6 +151,25 @@ fn learns_the_cifar_sample(config: ModelConfig) {
         .all(|p| (p.iter().sum::<f32>() - 1.0).abs() < 1e-4));
 }
 
+/// `f` on a fresh rayon pool of `threads` threads.
+fn on_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(f)
+}
+
+/// ResNet-18 at width 2 (every convolution geometry, cheaply) and the small CNN, on CIFAR-10.
+fn resnet_and_small_cnn() -> [ModelConfig; 2] {
+    let mut resnet = ModelConfig::new(Architecture::Resnet18, [3, 32, 32]);
+    resnet.width = 2;
+    [
+        resnet,
+        ModelConfig::new(Architecture::SmallCnn, [3, 32, 32]),
+    ]
+}
+
 /// The documented invariant: a training run is bit-identical for a seed whatever the thread
 /// count. ResNet-18 (every convolution geometry: 3×3 stride 1 and 2, 1×1 shortcuts, maps from
 /// 32×32 down to 4×4, so image groups of 1 to 32) and the small CNN (biases, pooling), with a
@@ -163,18 +182,9 @@ fn training_is_bit_identical_across_thread_counts() {
     let images =
         ImageBatch::new(ds.images.shape(), ds.images.as_bytes()[..n * len].to_vec()).unwrap();
     let labels = &ds.labels[..n];
-    let mut resnet = ModelConfig::new(Architecture::Resnet18, [3, 32, 32]);
-    resnet.width = 2;
-    for config in [
-        resnet,
-        ModelConfig::new(Architecture::SmallCnn, [3, 32, 32]),
-    ] {
+    for config in resnet_and_small_cnn() {
         let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
+            on_threads(threads, || {
                 let mut m = Model::new(&config, 9).unwrap();
                 let mut opt = Sgd::new(&m, 0.05, 0.9, 5e-4);
                 let s = train_epoch(&mut m, &mut opt, &images, labels, 37, 1, &mut |_| {}).unwrap();
@@ -218,19 +228,10 @@ fn evaluation_does_not_depend_on_batching_or_thread_count() {
     .unwrap();
     let labels: Vec<u8> = (0..n).map(|i| ds.labels[i % k]).collect();
     let labels = &labels[..];
-    let mut resnet = ModelConfig::new(Architecture::Resnet18, [3, 32, 32]);
-    resnet.width = 2;
-    for config in [
-        resnet,
-        ModelConfig::new(Architecture::SmallCnn, [3, 32, 32]),
-    ] {
+    for config in resnet_and_small_cnn() {
         let m = Model::new(&config, 5).unwrap();
         let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
+            on_threads(threads, || {
                 (
                     predict(&m, &images).unwrap(),
                     evaluate(&m, &images, labels).unwrap(),
