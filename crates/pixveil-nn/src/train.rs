@@ -252,9 +252,9 @@ pub(crate) fn stats(loss: f64, correct: usize, images: usize) -> EpochStats {
     }
 }
 
-/// Images in flight during evaluation, across all threads (memory bound, not a
-/// hyper-parameter): each of `t` threads evaluates batches of `EVAL_BATCH / t` images (at
-/// least [`EVAL_MIN_BATCH`]).
+/// Images in flight during evaluation, across all threads, up to 8 threads (memory bound,
+/// not a hyper-parameter): each of `t` threads evaluates batches of `EVAL_BATCH / t` images
+/// (at least [`EVAL_MIN_BATCH`], so `32·t` images above 8 threads).
 pub(crate) const EVAL_BATCH: usize = 256;
 /// Smallest evaluation batch of one thread.
 const EVAL_MIN_BATCH: usize = 32;
