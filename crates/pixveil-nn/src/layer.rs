@@ -897,9 +897,6 @@ fn conv_forward(
                 pool::give(col, Held::Public);
             }
         });
-    if !keep {
-        kept.clear();
-    }
     (y, kept)
 }
 
@@ -1009,7 +1006,7 @@ fn conv_backward(
     for col in cached {
         pool::give(col, Held::Public);
     }
-    add_partials(grads, dws.into_iter().zip(dbs).collect(), (wi, bi));
+    add_partials(grads, dws.into_iter().zip(dbs), (wi, bi));
     dx
 }
 
@@ -1169,7 +1166,7 @@ fn direct_backward(
             },
         )
         .collect();
-    add_partials(grads, dws.into_iter().zip(dbs).collect(), (wi, bi));
+    add_partials(grads, dws.into_iter().zip(dbs), (wi, bi));
     dx
 }
 
@@ -1178,7 +1175,7 @@ fn direct_backward(
 /// count), giving the weight-gradient buffers back to the pool.
 fn add_partials(
     grads: &mut [Vec<f32>],
-    partials: Vec<(Vec<f32>, Vec<f32>)>,
+    partials: impl IntoIterator<Item = (Vec<f32>, Vec<f32>)>,
     (wi, bi): (usize, Option<usize>),
 ) {
     for (dw, db) in partials {

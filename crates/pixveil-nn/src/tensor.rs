@@ -40,7 +40,7 @@ impl Tensor {
             c,
             h,
             w,
-            data: take(n * c * h * w),
+            data: take(n * c * h * w, true),
         }
     }
 
@@ -48,17 +48,12 @@ impl Tensor {
     /// stale activations from the pool (never uninitialized memory) until then, which saves
     /// the zero fill of [`Tensor::zeros`].
     pub(crate) fn for_overwrite(n: usize, [c, h, w]: [usize; 3]) -> Self {
-        let len = n * c * h * w;
         Self {
             n,
             c,
             h,
             w,
-            data: if len >= POOL_MIN {
-                pool::take_dirty(len)
-            } else {
-                vec![0.0; len]
-            },
+            data: take(n * c * h * w, false),
         }
     }
 
@@ -101,7 +96,7 @@ impl Tensor {
         let s = batch.shape();
         let (c, h, w) = (s.channels(), s.height(), s.width());
         let hw = h * w;
-        let mut data = take(indices.len() * c * hw);
+        let mut data = take(indices.len() * c * hw, true);
         // Image by image in parallel (a plain conversion: the same values on any thread
         // count); a few images per task, as one small image is little work.
         data.par_chunks_mut(c * hw)
@@ -127,12 +122,13 @@ impl Tensor {
     }
 }
 
-/// `len` zeros: from the thread's pool when at least [`POOL_MIN`] long.
-fn take(len: usize) -> Vec<f32> {
-    if len >= POOL_MIN {
-        pool::take(len)
-    } else {
-        vec![0.0; len]
+/// Storage of `len` values: from the thread's pool when at least [`POOL_MIN`] long, zeros if
+/// `zeroed`, else zeros or stale pooled values (for storage the caller overwrites in full).
+fn take(len: usize, zeroed: bool) -> Vec<f32> {
+    match (len >= POOL_MIN, zeroed) {
+        (true, true) => pool::take(len),
+        (true, false) => pool::take_dirty(len),
+        (false, _) => vec![0.0; len],
     }
 }
 
