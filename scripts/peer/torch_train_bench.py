@@ -5,7 +5,8 @@ images, and, given pixveil's JSON, prints a pixveil/PyTorch table.
 
 Usage:
     torch_train_bench.py [--data-dir DIR] [--images N] [--threads T] [--passes P]
-                         [--models tenseal-cnn,small-cnn,resnet18-w8,resnet18-w64]
+                         [--models tenseal-cnn,small-cnn,resnet18-w8,resnet18-w64,
+                                   resnet18-w8-adapt]
                          [--json-out FILE]
     torch_train_bench.py --compare PIXVEIL.json TORCH.json [--csv-out FILE]
 
@@ -13,7 +14,8 @@ Benchmark (the default): the first N training images of MNIST (IDX .gz files in 
 CIFAR-10 (DIR/cifar10/data_batch_1.bin[.gz]), DIR = --data-dir, else $PIXVEIL_DATA_DIR, else
 ../shared/data beside the project; pixels / 255 as float32 NCHW; ``torch.set_num_threads(T)``
 (default: all cores). N: --images, else each model's own as in ``pixveil bench train`` (10 000
-for the small models, 2 048 for resnet18-w8, 256 for resnet18-w64: passes of a few seconds).
+for the small models, 2 048 for resnet18-w8 and resnet18-w8-adapt, 256 for resnet18-w64:
+passes of a few seconds).
 Per model, freshly initialised with seed 0:
   train   batch 64, shuffled per pass, cross-entropy, forward + backward + step; Adam lr 1e-3
           for the small models, SGD lr 0.01 momentum 0.9 weight decay 5e-4 for ResNet-18 (as
@@ -33,6 +35,8 @@ Models (PyTorch module and parameter names = pixveil-nn's safetensors names):
   resnet18-w8/-w64  kuangliu's CIFAR ResNet-18 (BasicBlock, batch norm) at base width 8 / 64:
                the module scripts/peer/torch_load_any.py builds (it loads pixveil's checkpoints
                with strict=True, so the parameter counts and layouts are the same)
+  resnet18-w8-adapt  resnet18-w8 behind paper A's adaptation network (two 1x1 convolutions
+               3->8->32, each followed by batch norm and ReLU): paper A's model
 
 Compare: reads pixveil's JSON (``pixveil bench train --json``: an object with "rows", or a bare
 array of rows; each row has "model" and "train_images_per_s" / "infer_images_per_s") and this
@@ -61,10 +65,12 @@ DEFAULT_DATA_DIR = str(Path(__file__).resolve().parents[2].parent / "shared" / "
 BATCH = 64
 INFER_BATCH = 256
 MIN_SAMPLE_SECONDS = 2.0
-MODELS = ("tenseal-cnn", "small-cnn", "resnet18-w8", "resnet18-w64")
+MODELS = ("tenseal-cnn", "small-cnn", "resnet18-w8", "resnet18-w64", "resnet18-w8-adapt")
 # Default images per timed pass, as pixveil-ml's BENCH_MODELS.
-MODEL_IMAGES = {"tenseal-cnn": 10000, "small-cnn": 10000, "resnet18-w8": 2048, "resnet18-w64": 256}
-RESNET_WIDTH = {"resnet18-w8": 8, "resnet18-w64": 64}
+MODEL_IMAGES = {"tenseal-cnn": 10000, "small-cnn": 10000, "resnet18-w8": 2048, "resnet18-w64": 256,
+                "resnet18-w8-adapt": 2048}
+# ResNet-18 models: (base width, paper A's adaptation network in front).
+RESNET = {"resnet18-w8": (8, False), "resnet18-w64": (64, False), "resnet18-w8-adapt": (8, True)}
 
 
 def data_dir(arg=None):
@@ -139,11 +145,12 @@ def build_model(name):
     import torch
     from torch import nn
 
-    if name in RESNET_WIDTH:
+    if name in RESNET:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from torch_load_any import Net
 
-        return Net("resnet18", 3, 32, 32, RESNET_WIDTH[name], False, 10)
+        width, adaptation = RESNET[name]
+        return Net("resnet18", 3, 32, 32, width, adaptation, 10)
 
     class Square(nn.Module):
         def forward(self, x):
@@ -189,7 +196,7 @@ def bench_model(name, x, y, passes, seed=0):
 
     torch.manual_seed(seed)
     model = build_model(name)
-    if name in RESNET_WIDTH:
+    if name in RESNET:
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     else:
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -233,7 +240,7 @@ def bench_model(name, x, y, passes, seed=0):
     infer, infer_all, infer_reps = timed(infer_pass)
     return {
         "model": name,
-        "dataset": "cifar10" if name in RESNET_WIDTH else "mnist",
+        "dataset": "cifar10" if name in RESNET else "mnist",
         "images": n,
         "train_images_per_s": round(train, 1),
         "infer_images_per_s": round(infer, 1),
@@ -277,7 +284,7 @@ def run_bench(a):
         if name not in MODELS:
             raise SystemExit(f"error: unknown model {name!r} (known: {', '.join(MODELS)})")
         want = a.images or MODEL_IMAGES[name]
-        if name in RESNET_WIDTH:
+        if name in RESNET:
             x, y = load_cifar10(data_dir(a.data_dir), want)
         else:
             x, y = load_mnist(data_dir(a.data_dir), "train", want)

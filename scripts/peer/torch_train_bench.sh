@@ -14,9 +14,10 @@
 # 4. prints a table with pixveil / PyTorch ratios per model.
 # Outputs go to PEER_OUT (default target-peer/): train_pixveil.json, train_torch.json,
 # train_table.csv. Data: $PIXVEIL_DATA_DIR (default ../shared/data, relative to the project root) holding mnist/.
-# Defaults: N = each model's own (10 000 for the small models, 2 048 for resnet18-w8, 256 for
-# resnet18-w64), T = all cores, P = 3 timed passes after one warm-up. MODELS (environment):
-# comma-separated subset, default all four.
+# Defaults: N = each model's own (10 000 for the small models, 2 048 for resnet18-w8 and
+# resnet18-w8-adapt, 256 for resnet18-w64), T = all cores, P = 3 timed passes after one warm-up.
+# MODELS (environment): comma-separated subset, default all five (resnet18-w8-adapt: paper A's
+# model, resnet18-w8 behind the adaptation network).
 #
 # PyTorch install: the CPU-only wheels live on the PyTorch download server, which this project's
 # machines cannot reach; the PyPI Linux x86_64 wheel is a CUDA build whose libtorch_cpu.so
@@ -43,7 +44,7 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 DATA_DIR="${PIXVEIL_DATA_DIR:-../shared/data}"
-MODELS="${MODELS:-tenseal-cnn,small-cnn,resnet18-w8,resnet18-w64}"
+MODELS="${MODELS:-tenseal-cnn,small-cnn,resnet18-w8,resnet18-w64,resnet18-w8-adapt}"
 mkdir -p "$OUT"
 
 # --- PyTorch venv

@@ -56,6 +56,8 @@ pub struct BenchModel {
     pub architecture: &'static str,
     /// Base width (ResNet-18; ignored by the others).
     pub width: usize,
+    /// Paper A's adaptation network in front (see `ModelConfig::adaptation`).
+    pub adaptation: bool,
     /// Dataset of its images.
     pub dataset: DatasetKind,
     /// Images per timed pass by default: enough for a pass of a few seconds on 2 cores.
@@ -65,11 +67,12 @@ pub struct BenchModel {
 }
 
 /// Models of the benchmark, in report order.
-pub const BENCH_MODELS: [BenchModel; 4] = [
+pub const BENCH_MODELS: [BenchModel; 5] = [
     BenchModel {
         name: "tenseal-cnn",
         architecture: "tenseal-cnn",
         width: 64,
+        adaptation: false,
         dataset: DatasetKind::Mnist,
         images: 10_000,
         quick_images: 512,
@@ -78,6 +81,7 @@ pub const BENCH_MODELS: [BenchModel; 4] = [
         name: "small-cnn",
         architecture: "small-cnn",
         width: 64,
+        adaptation: false,
         dataset: DatasetKind::Mnist,
         images: 10_000,
         quick_images: 512,
@@ -86,6 +90,7 @@ pub const BENCH_MODELS: [BenchModel; 4] = [
         name: "resnet18-w8",
         architecture: "resnet18",
         width: 8,
+        adaptation: false,
         dataset: DatasetKind::Cifar10,
         images: 2_048,
         quick_images: 64,
@@ -94,9 +99,19 @@ pub const BENCH_MODELS: [BenchModel; 4] = [
         name: "resnet18-w64",
         architecture: "resnet18",
         width: 64,
+        adaptation: false,
         dataset: DatasetKind::Cifar10,
         images: 256,
         quick_images: 16,
+    },
+    BenchModel {
+        name: "resnet18-w8-adapt",
+        architecture: "resnet18",
+        width: 8,
+        adaptation: true,
+        dataset: DatasetKind::Cifar10,
+        images: 2_048,
+        quick_images: 64,
     },
 ];
 
@@ -366,7 +381,7 @@ pub fn bench_train(req: &TrainBenchRequest) -> Result<TrainBenchReport> {
         let (images, labels, src) = bench_images(bm.dataset, req.data_dir, n)?;
         source = src;
         let shape = images.shape();
-        let spec = ModelSpec::new(bm.architecture, shape, false, bm.width);
+        let spec = ModelSpec::new(bm.architecture, shape, bm.adaptation, bm.width);
         let mut model = engine::build_model(&spec, 0)?;
         let (kind, lr, momentum, decay) = if bm.architecture == "resnet18" {
             (OptimizerKind::Sgd, 0.01, 0.9, 5e-4)

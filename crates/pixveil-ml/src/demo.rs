@@ -116,6 +116,7 @@ impl SchemeDemo {
             seed: SEED,
             output: output.as_deref(),
             resume: false,
+            test_every_epoch: true,
         };
         Ok((train::run_job(&job, observer)?, output))
     }

@@ -122,6 +122,9 @@ pub struct ExperimentsRequest {
     pub seed: u64,
     /// Also keep each run's model as `OUT/models/<run id>.safetensors`.
     pub save_models: bool,
+    /// Evaluate the test set after every epoch of a run (its learning curve, in the
+    /// progress log and a kept model's metrics) instead of only after the last epoch.
+    pub test_every_epoch: bool,
     /// Output folder (created if missing).
     pub out: PathBuf,
 }
@@ -670,6 +673,7 @@ impl Runner<'_> {
             seed: req.seed,
             output: output.as_deref(),
             resume: false,
+            test_every_epoch: req.test_every_epoch,
         };
         Ok(Outcome::Done(Box::new(train::run_job(&job, observer)?)))
     }
@@ -970,6 +974,7 @@ mod tests {
             width: None,
             seed: 1,
             save_models: false,
+            test_every_epoch: false,
             out: out.clone(),
         };
         let err = |req: &ExperimentsRequest| run(req, &mut ()).unwrap_err().to_string();

@@ -229,7 +229,8 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N")]
     pub reps: Option<usize>,
     /// `bench train`: the models to run, comma-separated (default: all of tenseal-cnn,
-    /// small-cnn, resnet18-w8, resnet18-w64).
+    /// small-cnn, resnet18-w8, resnet18-w64, resnet18-w8-adapt — paper A's model, ResNet-18
+    /// width 8 behind the adaptation network).
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     pub models: Option<Vec<String>>,
     /// `bench train`: also print where the time goes, per layer kind and pass (Rust engine).

@@ -87,14 +87,16 @@ impl pixveil_ml::train::TrainObserver for TrainProgress {
 
     fn epoch_finished(&mut self, r: &pixveil_ml::train::EpochRecord, total: usize) {
         if self.log_epochs {
+            let test = r
+                .test_accuracy
+                .map_or_else(|| "  -    ".to_owned(), |a| format!("{:6.2}%", 100.0 * a));
             eprintln!(
-                "epoch {:>3}/{}  lr {:.2e}  loss {:.4}  train {:6.2}%  test {:6.2}%  {:.1} s",
+                "epoch {:>3}/{}  lr {:.2e}  loss {:.4}  train {:6.2}%  test {test}  {:.1} s",
                 r.epoch,
                 total,
                 r.lr,
                 r.train_loss,
                 100.0 * r.train_accuracy,
-                100.0 * r.test_accuracy,
                 r.seconds
             );
         }

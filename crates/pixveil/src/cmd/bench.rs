@@ -110,12 +110,12 @@ fn bench_train(a: &BenchArgs) -> Result<()> {
         report.source, report.batch_size, report.threads, report.backend, report.reps
     );
     println!(
-        "{:<13} {:<8} {:>7} {:>10} {:>16} {:>16}",
+        "{:<17} {:<8} {:>7} {:>10} {:>16} {:>16}",
         "model", "shape", "images", "params", "train images/s", "infer images/s"
     );
     for r in &report.rows {
         println!(
-            "{:<13} {:<8} {:>7} {:>10} {:>16.1} {:>16.1}",
+            "{:<17} {:<8} {:>7} {:>10} {:>16.1} {:>16.1}",
             r.model, r.shape, r.images, r.params, r.train_images_per_s, r.infer_images_per_s
         );
     }

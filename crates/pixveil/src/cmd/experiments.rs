@@ -89,6 +89,10 @@ pub struct ExperimentsArgs {
     /// Also keep each run's model in OUT/models/.
     #[arg(long)]
     pub save_models: bool,
+    /// Evaluate the test set after every epoch (a learning curve in the log and in kept
+    /// models' metrics), not only after the last one; costs about a quarter of an epoch each.
+    #[arg(long)]
+    pub test_every_epoch: bool,
     /// Output folder.
     #[arg(long, default_value = "pixveil-experiments", value_name = "DIR")]
     pub out: PathBuf,
@@ -123,6 +127,7 @@ impl ExperimentsArgs {
             width: self.width,
             seed: self.seed,
             save_models: self.save_models,
+            test_every_epoch: self.test_every_epoch,
             out: self.out.clone(),
         }
     }

@@ -635,7 +635,7 @@ fn bench_train_json_contract() {
             "--batch-size",
             "8",
         ])
-        .args(["--models", "resnet18-w8", "--profile"])
+        .args(["--models", "resnet18-w8,resnet18-w8-adapt", "--profile"])
         .output()
         .unwrap();
     assert!(
@@ -644,7 +644,15 @@ fn bench_train_json_contract() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("resnet18-w8   32x32x3"), "{text}");
+    for model in ["resnet18-w8", "resnet18-w8-adapt"] {
+        assert!(
+            text.lines().any(|l| {
+                let mut fields = l.split_whitespace();
+                fields.next() == Some(model) && fields.next() == Some("32x32x3")
+            }),
+            "no row for {model}: {text}"
+        );
+    }
     assert!(text.contains("conv") && text.contains("backward"), "{text}");
     assert_error(
         pixveil().args(["bench", "train", "--quick", "--models", "resnet50"]),
