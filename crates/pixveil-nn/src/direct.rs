@@ -78,6 +78,45 @@ pub(crate) fn avx512_kernels() -> bool {
     }
 }
 
+/// Evaluates an expression compiled for AVX2 + FMA when [`fma_kernels`] allows, else as
+/// built (the portable baseline, SSE2 on x86-64). For loops that the compiler vectorises by
+/// itself: batch norm's passes, ReLU, residual sums. The operations and their order stay the
+/// same (Rust never fuses a multiply and an add by itself, and the compiler does not reorder
+/// floating-point sums), so the results are the same bits with twice the lanes.
+///
+/// A macro, not a function taking a closure: the expression is compiled twice, once in an
+/// `#[inline(always)]` closure inside [`wide_avx2`] (where the features apply) and once in
+/// place. A plain closure was not always inlined, and then ran as SSE2. Helpers the
+/// expression calls need `#[inline(always)]` too.
+macro_rules! wide {
+    ($body:expr) => {{
+        #[cfg(target_arch = "x86_64")]
+        let r = if $crate::direct::fma_kernels() {
+            // SAFETY: `fma_kernels` checked that the CPU has AVX2 and FMA.
+            #[allow(unsafe_code)]
+            unsafe {
+                $crate::direct::wide_avx2(
+                    #[inline(always)]
+                    || $body,
+                )
+            }
+        } else {
+            $body
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let r = $body;
+        r
+    }};
+}
+pub(crate) use wide;
+
+/// [`wide!`]'s AVX2 + FMA build of its expression (safe to call where the CPU has both).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+pub(crate) fn wide_avx2<R>(f: impl FnOnce() -> R) -> R {
+    f()
+}
+
 /// The direct 3×3 convolution kernels this CPU runs (for benchmark reports).
 pub fn conv_kernel() -> &'static str {
     if avx512_kernels() {

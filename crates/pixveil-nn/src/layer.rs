@@ -10,7 +10,7 @@
 use pixveil_math::pool::{self, Held};
 use rayon::prelude::*;
 
-use crate::direct::{self, Grid, Phases};
+use crate::direct::{self, wide, Grid, Phases};
 use crate::gemm::{gemm, Mat};
 use crate::model::Param;
 use crate::profile::{self, Pass};
@@ -132,8 +132,16 @@ pub(crate) enum Cache {
     /// A convolution's input and its `im2col` matrices, one per image group (empty when
     /// too large to keep, see [`COL_CACHE_FLOATS`]; backward then rebuilds them).
     Conv { input: Tensor, cols: Vec<Vec<f32>> },
-    /// Batch norm: normalised input and `1/σ` per channel.
-    Norm { xhat: Tensor, inv_std: Vec<f32> },
+    /// Batch norm: normalised input and `1/σ` per channel; `relu`: the ReLU after it ran
+    /// in the same pass (its mask, `γ·x̂ + β > 0`, is recomputed from `xhat` in backward).
+    Norm {
+        xhat: Tensor,
+        inv_std: Vec<f32>,
+        relu: bool,
+    },
+    /// A ReLU that the batch norm before it applied (see [`forward_seq`]); backward
+    /// passes the gradient through and the batch norm masks it.
+    FusedRelu,
     /// Max pool: input shape and the flat input index of every output's maximum.
     Argmax { shape: [usize; 4], index: Vec<u32> },
     /// Global average pool: input shape.
@@ -161,16 +169,38 @@ pub(crate) struct Store<'a> {
 
 /// Runs `layers` on `x`. In training mode (`store.buffers` is `Some`) batch norm uses
 /// batch statistics and updates the running ones, and caches are kept for backward.
+///
+/// A batch norm followed by a ReLU runs as one layer: the ReLU is applied as the batch
+/// norm writes its output (one pass over the tensor instead of three, and no copy of the
+/// output kept for the ReLU's backward). The results are bit-identical to running them one
+/// after the other; the profile counts the pair as batch norm. One cache per layer is
+/// still returned (the ReLU's is [`Cache::FusedRelu`]).
 pub(crate) fn forward_seq(
     layers: &[Layer],
     mut x: Tensor,
     store: &mut Store<'_>,
 ) -> (Tensor, Vec<Cache>) {
     let mut caches = Vec::with_capacity(layers.len());
-    for layer in layers {
-        let (y, cache) = profile::time_layer(layer, Pass::Forward, || forward(layer, x, store));
+    let mut i = 0;
+    while let Some(layer) = layers.get(i) {
+        let relu_next = matches!(layer, Layer::BatchNorm2d { .. })
+            && matches!(layers.get(i + 1), Some(Layer::Relu));
+        let (y, cache) = profile::time_layer(layer, Pass::Forward, || match layer {
+            Layer::BatchNorm2d {
+                weight,
+                bias,
+                running,
+                channels,
+            } => batchnorm_forward(x, store, *weight, *bias, *running, *channels, relu_next),
+            _ => forward(layer, x, store),
+        });
         caches.push(cache);
+        if relu_next {
+            caches.push(Cache::FusedRelu);
+            i += 1;
+        }
         x = y;
+        i += 1;
     }
     (x, caches)
 }
@@ -241,7 +271,7 @@ fn forward(layer: &Layer, x: Tensor, store: &mut Store<'_>) -> (Tensor, Cache) {
             bias,
             running,
             channels,
-        } => batchnorm_forward(x, store, *weight, *bias, *running, *channels),
+        } => batchnorm_forward(x, store, *weight, *bias, *running, *channels, false),
         Layer::Relu => {
             let mut y = x;
             map_inplace(&mut y.data, |v| v.max(0.0));
@@ -354,10 +384,16 @@ fn backward(
                 channels,
                 ..
             },
-            Cache::Norm { xhat, inv_std },
+            Cache::Norm {
+                xhat,
+                inv_std,
+                relu,
+            },
         ) => batchnorm_backward(
-            &xhat, &inv_std, dy, params, grads, *weight, *bias, *channels,
+            &xhat, &inv_std, relu, dy, params, grads, *weight, *bias, *channels,
         ),
+        // The batch norm before it masks the gradient.
+        (Layer::Relu, Cache::FusedRelu) => dy,
         (Layer::Relu, Cache::Input(y)) => {
             let mut dx = dy;
             zip_inplace(&mut dx.data, &y.data, |d, y| if y > 0.0 { d } else { 0.0 });
@@ -530,9 +566,11 @@ const ELEMS: usize = 1 << 14;
 /// `a[i] ← f(a[i])`, in parallel blocks with plain (vectorisable) inner loops.
 fn map_inplace(a: &mut [f32], f: impl Fn(f32) -> f32 + Sync) {
     a.par_chunks_mut(ELEMS).for_each(|c| {
-        for v in c {
-            *v = f(*v);
-        }
+        wide!({
+            for v in c {
+                *v = f(*v);
+            }
+        })
     });
 }
 
@@ -541,9 +579,11 @@ fn zip_inplace(a: &mut [f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) {
     a.par_chunks_mut(ELEMS)
         .zip(b.par_chunks(ELEMS))
         .for_each(|(ca, cb)| {
-            for (x, y) in ca.iter_mut().zip(cb) {
-                *x = f(*x, *y);
-            }
+            wide!({
+                for (x, y) in ca.iter_mut().zip(cb) {
+                    *x = f(*x, *y);
+                }
+            })
         });
 }
 
@@ -1205,6 +1245,13 @@ fn add(acc: &mut [f32], v: &[f32]) {
     }
 }
 
+/// ReLU's backward for one value: `d` where `y > 0`, else `+0.0` (also for a NaN `y`),
+/// written as a bit mask (branch-free, so loops over it vectorise).
+#[inline(always)]
+fn relu_mask(d: f32, y: f32) -> f32 {
+    f32::from_bits(d.to_bits() & u32::from(y > 0.0).wrapping_neg())
+}
+
 /// Per-channel `(Σ a, Σ a·b)` over an `NCHW` tensor pair (`b = a` when `None`), in `f64`,
 /// channel by channel; within a channel, image by image, each plane by [`plane_sums`]. The
 /// order depends only on the shape, not on the thread count.
@@ -1216,7 +1263,7 @@ fn channel_sums(a: &[f32], b: Option<&[f32]>, n: usize, c: usize, hw: usize) -> 
             let (mut s1, mut s2) = (0.0f64, 0.0f64);
             for i in 0..n {
                 let r = (i * c + ch) * hw..(i * c + ch + 1) * hw;
-                let (p1, p2) = plane_sums(&a[r.clone()], &b[r]);
+                let (p1, p2) = wide!(plane_sums(&a[r.clone()], &b[r]));
                 s1 += p1;
                 s2 += p2;
             }
@@ -1227,6 +1274,7 @@ fn channel_sums(a: &[f32], b: Option<&[f32]>, n: usize, c: usize, hw: usize) -> 
 
 /// `(Σ a, Σ a·b)` of one plane in `f64`: [`LANES`] interleaved partial sums (element `i`
 /// into lane `i mod LANES`, so the loop vectorises), then the lanes and the tail in order.
+#[inline(always)]
 fn plane_sums(a: &[f32], b: &[f32]) -> (f64, f64) {
     let (mut s1, mut s2) = ([0.0f64; LANES], [0.0f64; LANES]);
     let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
@@ -1253,6 +1301,7 @@ fn plane_sums(a: &[f32], b: &[f32]) -> (f64, f64) {
 /// Partial sums per plane in [`plane_sums`] (two AVX2 registers of `f64`).
 const LANES: usize = 8;
 
+/// Batch norm of `x` (`NCHW`, `c` channels), followed by `max(·, 0)` when `relu`.
 fn batchnorm_forward(
     x: Tensor,
     store: &mut Store<'_>,
@@ -1260,6 +1309,7 @@ fn batchnorm_forward(
     bias: usize,
     running: usize,
     c: usize,
+    relu: bool,
 ) -> (Tensor, Cache) {
     let (n, hw) = (x.n, x.h * x.w);
     let gamma = &store.params[weight].value;
@@ -1294,7 +1344,9 @@ fn batchnorm_forward(
             (b[running].value.clone(), inv)
         }
     };
-    // One pass: x̂ = (x − μ)/σ in place (kept for backward in training) and y = γ·x̂ + β.
+    // One pass: x̂ = (x − μ)/σ in place (kept for backward in training) and y = γ·x̂ + β,
+    // or max(γ·x̂ + β, 0): the very expressions of the separate layers, so the results
+    // are the same bits.
     let mut xhat = x;
     if !training(store) {
         xhat.data
@@ -1303,9 +1355,17 @@ fn batchnorm_forward(
             .for_each(|(plane, p)| {
                 let ch = plane % c;
                 let (mu, is, g, b) = (mean[ch], inv_std[ch], gamma[ch], beta[ch]);
-                for v in p {
-                    *v = (*v - mu) * is * g + b;
-                }
+                wide!({
+                    if relu {
+                        for v in p {
+                            *v = ((*v - mu) * is * g + b).max(0.0);
+                        }
+                    } else {
+                        for v in p {
+                            *v = (*v - mu) * is * g + b;
+                        }
+                    }
+                })
             });
         return (xhat, Cache::None);
     }
@@ -1318,19 +1378,39 @@ fn batchnorm_forward(
         .for_each(|(plane, (p, q))| {
             let ch = plane % c;
             let (mu, is, g, b) = (mean[ch], inv_std[ch], gamma[ch], beta[ch]);
-            for (v, out) in p.iter_mut().zip(q) {
-                let xh = (*v - mu) * is;
-                *v = xh;
-                *out = xh * g + b;
-            }
+            wide!({
+                if relu {
+                    for (v, out) in p.iter_mut().zip(q) {
+                        let xh = (*v - mu) * is;
+                        *v = xh;
+                        *out = (xh * g + b).max(0.0);
+                    }
+                } else {
+                    for (v, out) in p.iter_mut().zip(q) {
+                        let xh = (*v - mu) * is;
+                        *v = xh;
+                        *out = xh * g + b;
+                    }
+                }
+            })
         });
-    (y, Cache::Norm { xhat, inv_std })
+    (
+        y,
+        Cache::Norm {
+            xhat,
+            inv_std,
+            relu,
+        },
+    )
 }
 
+/// Backward of batch norm, or of batch norm followed by ReLU when `relu` (`dy` is then the
+/// ReLU's output gradient, masked here by `γ·x̂ + β > 0`, the ReLU's own test `y > 0`).
 #[allow(clippy::too_many_arguments)]
 fn batchnorm_backward(
     xhat: &Tensor,
     inv_std: &[f32],
+    relu: bool,
     mut dy: Tensor,
     params: &[Param],
     grads: &mut [Vec<f32>],
@@ -1340,9 +1420,24 @@ fn batchnorm_backward(
 ) -> Tensor {
     let (n, hw) = (dy.n, dy.h * dy.w);
     let m = (n * hw) as f32;
+    let gamma = &params[weight].value;
+    if relu {
+        // The ReLU's backward, its mask recomputed from x̂ (one pass, as the ReLU's own;
+        // masking inside the sums below vectorised worse and cost more than it saved).
+        let beta = &params[bias].value;
+        dy.data
+            .par_chunks_mut(hw)
+            .zip(xhat.data.par_chunks(hw))
+            .enumerate()
+            .for_each(|(plane, (d, xh))| {
+                let (g, b) = (gamma[plane % c], beta[plane % c]);
+                wide!(for (dv, &xv) in d.iter_mut().zip(xh) {
+                    *dv = relu_mask(*dv, xv * g + b);
+                })
+            });
+    }
     // Σ dy and Σ dy·x̂ per channel give dβ and dγ.
     let sums = channel_sums(&dy.data, Some(&xhat.data), n, c, hw);
-    let gamma = &params[weight].value;
     for (ch, (s1, s2)) in sums.iter().enumerate() {
         grads[bias][ch] += *s1 as f32;
         grads[weight][ch] += *s2 as f32;
@@ -1357,9 +1452,9 @@ fn batchnorm_backward(
             let (s1, s2) = sums[ch];
             let (mdy, mdyx) = (s1 as f32 / m, s2 as f32 / m);
             let scale = gamma[ch] * inv_std[ch];
-            for (dv, xv) in d.iter_mut().zip(xh) {
+            wide!(for (dv, xv) in d.iter_mut().zip(xh) {
                 *dv = scale * (*dv - mdy - xv * mdyx);
-            }
+            })
         });
     dy
 }
@@ -1461,6 +1556,98 @@ mod tests {
             assert_eq!(general.0, y.data);
             assert_eq!(general.1, index);
         }
+    }
+
+    /// Batch norm + ReLU as [`forward_seq`] fuses them, against the two layers run one at a
+    /// time (each through its own `forward_seq`, which cannot fuse): the same bits forward
+    /// (training and evaluation), backward (input gradient, γ and β gradients) and in the
+    /// running statistics. Values straddle 0 after normalisation; some sit on the ReLU's
+    /// edge (γ·x̂ + β = 0 exactly).
+    #[test]
+    fn fused_batchnorm_relu_is_bit_identical_to_the_two_layers() {
+        let (n, c, h, w) = (3, 4, 5, 7);
+        let mut data: Vec<f32> = (0..n * c * h * w)
+            .map(|i| ((i * 53 % 97) as f32 - 48.0) / 17.0)
+            .collect();
+        // Channel 3 holds -1, 0, 1 equally often: mean exactly 0, so x̂ = 0 where x = 0.
+        for (j, v) in data
+            .chunks_exact_mut(h * w)
+            .skip(3)
+            .step_by(c)
+            .flatten()
+            .enumerate()
+        {
+            *v = (j % 3) as f32 - 1.0;
+        }
+        let x = Tensor::from_vec(n, [c, h, w], data);
+        let dy: Vec<f32> = (0..n * c * h * w)
+            .map(|i| ((i * 29 % 61) as f32 - 30.0) / 7.0)
+            .collect();
+        let param = |name: &str, value: Vec<f32>| Param {
+            name: name.into(),
+            shape: vec![value.len()],
+            value,
+        };
+        let params = vec![
+            param("bn.weight", vec![1.5, -0.5, 0.0, 2.0]),
+            // On the ReLU's edge (γ·x̂ + β = 0 exactly): every output of channel 2 (γ = β =
+            // 0) and channel 3's zeros (β = 0, x̂ = 0).
+            param("bn.bias", vec![0.25, 0.1, 0.0, 0.0]),
+        ];
+        let fresh_buffers = || {
+            vec![
+                param("bn.running_mean", vec![0.1; c]),
+                param("bn.running_var", vec![0.9; c]),
+                param("bn.num_batches_tracked", vec![0.0]),
+            ]
+        };
+        let bn = Layer::BatchNorm2d {
+            weight: 0,
+            bias: 1,
+            running: 0,
+            channels: c,
+        };
+        // Returns (output, input gradient, parameter gradients, running buffers, eval output).
+        let run = |layers: &[&[Layer]]| {
+            let mut buffers = fresh_buffers();
+            let mut y = x.clone();
+            let mut caches = Vec::new();
+            for part in layers {
+                let mut store = Store {
+                    params: &params,
+                    buffers: Buffers::Train(&mut buffers),
+                };
+                let (out, cache) = forward_seq(part, y, &mut store);
+                caches.push(cache);
+                y = out;
+            }
+            let mut grads = vec![vec![0.0f32; c]; 2];
+            let mut d = Tensor::from_vec(n, [c, h, w], dy.clone());
+            for (part, cache) in layers.iter().zip(caches).rev() {
+                d = backward_seq(part, cache, d, &params, &mut grads, true);
+            }
+            let mut e = x.clone();
+            for part in layers {
+                let mut store = Store {
+                    params: &params,
+                    buffers: Buffers::Eval(&buffers),
+                };
+                e = forward_seq(part, e, &mut store).0;
+            }
+            let running: Vec<Vec<f32>> = buffers.into_iter().map(|b| b.value).collect();
+            let take = |t: &mut Tensor| std::mem::take(&mut t.data);
+            (take(&mut y), take(&mut d), grads, running, take(&mut e))
+        };
+        let pair = [bn.clone(), Layer::Relu];
+        let fused = run(&[&pair]);
+        let apart = run(&[&pair[..1], &pair[1..]]);
+        assert!(fused.0.contains(&0.0) && fused.0.iter().any(|&v| v > 0.0));
+        assert!(fused.1.iter().any(|&v| v != 0.0));
+        assert_eq!(fused.0, apart.0, "training output");
+        assert_eq!(fused.1, apart.1, "input gradient");
+        assert_eq!(fused.2, apart.2, "γ and β gradients");
+        assert_eq!(fused.3, apart.3, "running statistics");
+        assert_eq!(fused.4, apart.4, "evaluation output");
     }
 
     #[test]
