@@ -1650,6 +1650,57 @@ mod tests {
         assert_eq!(fused.4, apart.4, "evaluation output");
     }
 
+    /// The AVX2 build of `wide!`'s loops gives the bits of the baseline build: batch norm's
+    /// sums (odd lengths, so the tails run too) and its element-wise passes (fails, rather than
+    /// skips, on a CPU with AVX2 and FMA).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn wide_loops_give_the_same_bits_on_avx2() {
+        if !(std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma"))
+        {
+            eprintln!("skipped: this CPU has no AVX2 + FMA");
+            return;
+        }
+        let data = |n: usize, seed: f32| -> Vec<f32> {
+            (0..n)
+                .map(|i| ((i as f32 + seed) * 0.618).sin() * 3.0)
+                .collect()
+        };
+        // Inlined into both callers, so one copy is compiled with AVX2 + FMA.
+        #[inline(always)]
+        fn passes(a: &[f32], b: &[f32]) -> ((f64, f64), Vec<f32>, Vec<f32>) {
+            let sums = plane_sums(a, b);
+            let (mu, is, g, bb) = (0.1f32, 1.7f32, -0.8f32, 0.3f32);
+            let normalised: Vec<f32> = a
+                .iter()
+                .map(|&v| (((v - mu) * is) * g + bb).max(0.0))
+                .collect();
+            let masked: Vec<f32> = a
+                .iter()
+                .zip(b)
+                .map(|(&d, &x)| 0.9 * (relu_mask(d, x * g + bb) - 0.2 - x * 0.05))
+                .collect();
+            (sums, normalised, masked)
+        }
+        for n in [1, 7, 8, 1023, 1024, 4099] {
+            let (a, b) = (data(n, 1.0), data(n, 2.0));
+            // SAFETY: the CPU has AVX2 and FMA (checked above).
+            #[allow(unsafe_code)]
+            let wide = unsafe {
+                direct::wide_avx2(
+                    #[inline(always)]
+                    || passes(&a, &b),
+                )
+            };
+            let plain = passes(&a, &b);
+            assert_eq!(wide.0 .0.to_bits(), plain.0 .0.to_bits(), "Σa, n = {n}");
+            assert_eq!(wide.0 .1.to_bits(), plain.0 .1.to_bits(), "Σab, n = {n}");
+            assert_eq!(wide.1, plain.1, "normalised, n = {n}");
+            assert_eq!(wide.2, plain.2, "masked, n = {n}");
+        }
+    }
+
     #[test]
     fn convolution_matches_the_definition() {
         // Several geometries, and batch sizes that split into partial groups.
