@@ -591,6 +591,52 @@ fn experiments_grid_on_the_sample() {
     assert_eq!(csv.lines().count(), 13);
 }
 
+/// `experiments` evaluates the test set after a run's last epoch only, unless asked for
+/// every epoch: the kept models' metrics show which epochs were evaluated, and the row's
+/// accuracy is the last epoch's either way.
+#[test]
+fn experiments_evaluate_every_epoch_only_when_asked() {
+    let dir = TempDir::new().unwrap();
+    let history = |every: bool| {
+        let out = dir.path().join(if every { "every" } else { "last" });
+        let mut cmd = pixveil();
+        cmd.args([
+            "experiments",
+            "--datasets",
+            "sample-mnist",
+            "--schemes",
+            "none",
+            "--epochs",
+            "2",
+            "--save-models",
+            "--json",
+            "--out",
+        ])
+        .arg(&out);
+        if every {
+            cmd.arg("--test-every-epoch");
+        }
+        let r = json_of(&mut cmd);
+        let metrics: Vec<_> = fs::read_dir(out.join("models"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().ends_with(".metrics.json"))
+            .collect();
+        assert_eq!(metrics.len(), 1, "{metrics:?}");
+        let m: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&metrics[0]).unwrap()).unwrap();
+        let h = m["history"].as_array().unwrap().clone();
+        assert_eq!(h.len(), 2);
+        assert_eq!(r["rows"][0]["test_accuracy"], h[1]["test_accuracy"]);
+        h
+    };
+    let last = history(false);
+    assert!(last[0]["test_accuracy"].is_null() && last[0]["test_loss"].is_null());
+    assert!(last[1]["test_accuracy"].is_f64() && last[1]["test_loss"].is_f64());
+    let every = history(true);
+    assert!(every[0]["test_accuracy"].is_f64() && every[1]["test_accuracy"].is_f64());
+}
+
 #[test]
 fn bench_train_json_contract() {
     let r = json_of(pixveil().args([
