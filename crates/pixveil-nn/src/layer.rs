@@ -655,6 +655,13 @@ impl ConvGeom {
         self.k == 3 && self.s == 1 && self.p == 1 && self.w >= direct::MIN_SIDE
     }
 
+    /// Whether one image's `im2col` matrix is the image itself (`C × H·W`): a 1×1
+    /// convolution at stride 1 without padding (paper A's adaptation network). Its groups of
+    /// one image skip `im2col` and `col2im`.
+    fn pointwise(&self) -> bool {
+        self.k == 1 && self.s == 1 && self.p == 0
+    }
+
     /// Rows of the `im2col` matrix (`c·k·k`).
     fn krows(&self) -> usize {
         self.c * self.k * self.k
@@ -879,7 +886,9 @@ fn conv_forward(
     let (kr, cols, o) = (g.krows(), g.cols(), g.o);
     let w = &params[wi].value;
     let (in_len, out_len, group) = (x.sample_len(), o * cols, g.group());
-    let keep = train && kr * cols * x.n <= COL_CACHE_FLOATS;
+    // A pointwise convolution's backward reads its input instead (one image per group).
+    let bare = g.pointwise() && group == 1;
+    let keep = train && !bare && kr * cols * x.n <= COL_CACHE_FLOATS;
     // Every output is written below (by the GEMM, or by the scatter of its output).
     let mut y = Tensor::for_overwrite(x.n, [o, g.oh, g.ow]);
     let table = if g.runs() { Vec::new() } else { g.table() };
@@ -904,13 +913,20 @@ fn conv_forward(
             // pool.
             let mut col = if keep {
                 std::mem::take(slot)
+            } else if bare {
+                Vec::new()
             } else {
                 pool::take_dirty(kr * group * cols)
             };
-            let ld = g.group_cols(xs, &table, &mut col);
+            let ld = if bare {
+                cols
+            } else {
+                g.group_cols(xs, &table, &mut col)
+            };
+            let col_of: &[f32] = if bare { xs } else { &col };
             if ld == cols {
                 // One image: its `O × P` output is the GEMM's, written in place.
-                conv_gemm(w, (o, kr, ld), &col, ys);
+                conv_gemm(w, (o, kr, ld), col_of, ys);
                 if let Some(bi) = bi {
                     for (dst, &b) in ys.chunks_exact_mut(cols).zip(&params[bi].value) {
                         dst.iter_mut().for_each(|d| *d += b);
@@ -918,7 +934,7 @@ fn conv_forward(
                 }
             } else {
                 let mut out = pool::Scratch::<f32>::dirty(o * ld).public();
-                conv_gemm(w, (o, kr, ld), &col, &mut out);
+                conv_gemm(w, (o, kr, ld), col_of, &mut out);
                 // Scatter `O × (g·P)` into `g` images of `O × P`, adding the bias.
                 for (j, yi) in ys.chunks_exact_mut(out_len).enumerate() {
                     for (ch, dst) in yi.chunks_exact_mut(cols).enumerate() {
@@ -933,7 +949,7 @@ fn conv_forward(
             }
             if keep {
                 *slot = col;
-            } else {
+            } else if !bare {
                 pool::give(col, Held::Public);
             }
         });
@@ -972,8 +988,13 @@ fn conv_backward(
     let work =
         |xs: &[f32], dys: &[f32], dxs: Option<&mut [f32]>, kept: &mut Vec<f32>, dw: &mut [f32]| {
             let ld = dys.len() / out_len * cols;
+            // One image of a pointwise convolution: its input is its im2col matrix, and
+            // dX = Wᵀ·dY is written in place (col2im would copy it).
+            let bare = g.pointwise() && ld == cols;
             let own = kept.is_empty();
-            let mut col = if own {
+            let mut col = if bare {
+                Vec::new()
+            } else if own {
                 let mut col = pool::take_dirty(kr * ld);
                 g.group_cols(xs, &table, &mut col);
                 col
@@ -1003,24 +1024,38 @@ fn conv_backward(
             gemm(
                 1.0,
                 Mat::rows(dyg, o, ld),
-                Mat::rows(&col, kr, ld).t(),
+                Mat::rows(if bare { xs } else { &col }, kr, ld).t(),
                 0.0,
                 dw,
             );
-            if let Some(dxs) = dxs {
-                // Reuse `col` as dcol.
-                gemm(
-                    1.0,
-                    Mat::rows(w, o, kr).t(),
-                    Mat::rows(dyg, o, ld),
-                    0.0,
-                    &mut col,
-                );
-                for (j, dxi) in dxs.chunks_exact_mut(in_len).enumerate() {
-                    g.group_col2im(&col, ld, j, &table, dxi);
+            match dxs {
+                Some(dxs) if bare => {
+                    gemm(
+                        1.0,
+                        Mat::rows(w, o, kr).t(),
+                        Mat::rows(dyg, o, ld),
+                        0.0,
+                        dxs,
+                    );
                 }
+                Some(dxs) => {
+                    // Reuse `col` as dcol.
+                    gemm(
+                        1.0,
+                        Mat::rows(w, o, kr).t(),
+                        Mat::rows(dyg, o, ld),
+                        0.0,
+                        &mut col,
+                    );
+                    for (j, dxi) in dxs.chunks_exact_mut(in_len).enumerate() {
+                        g.group_col2im(&col, ld, j, &table, dxi);
+                    }
+                }
+                None => {}
             }
-            if own {
+            if bare {
+                // Nothing was taken.
+            } else if own {
                 pool::give(col, Held::Public);
             } else {
                 *kept = col;
@@ -1698,6 +1733,89 @@ mod tests {
             assert_eq!(wide.0 .1.to_bits(), plain.0 .1.to_bits(), "Σab, n = {n}");
             assert_eq!(wide.1, plain.1, "normalised, n = {n}");
             assert_eq!(wide.2, plain.2, "masked, n = {n}");
+        }
+    }
+
+    /// A pointwise convolution (1×1, stride 1, no padding) on maps large enough that each
+    /// image is its own group, which skips `im2col` and `col2im`: forward, dW, db and dX
+    /// against the definition, in training mode (nothing kept) and evaluation mode.
+    #[test]
+    fn pointwise_convolution_matches_the_definition() {
+        let (n, c, h, w, o) = (3, 3, 24, 24, 5);
+        let hw = h * w;
+        let x = Tensor::from_vec(
+            n,
+            [c, h, w],
+            (0..n * c * hw)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
+                .collect(),
+        );
+        let wv: Vec<f32> = (0..o * c).map(|i| (i as f32 - 7.0) / 7.0).collect();
+        let bv: Vec<f32> = (0..o).map(|i| i as f32 * 0.25 - 0.3).collect();
+        let params = vec![
+            Param {
+                name: "w".into(),
+                shape: vec![o, c, 1, 1],
+                value: wv.clone(),
+            },
+            Param {
+                name: "b".into(),
+                shape: vec![o],
+                value: bv.clone(),
+            },
+        ];
+        let layer = Layer::Conv2d {
+            weight: 0,
+            bias: Some(1),
+            in_channels: c,
+            out_channels: o,
+            kernel: 1,
+            stride: 1,
+            padding: 0,
+        };
+        let (g, _, _) = ConvGeom::new(&layer, &x);
+        assert!(g.pointwise() && g.group() == 1, "the path under test");
+        let close = |a: f32, b: f32, what: &str| {
+            assert!((a - b).abs() < 1e-4 * (1.0 + b.abs()), "{what}: {a} vs {b}");
+        };
+        for train in [true, false] {
+            let (y, kept) = conv_forward(&layer, &x, &params, train);
+            assert!(
+                kept.iter().all(Vec::is_empty),
+                "a pointwise layer keeps nothing"
+            );
+            let want = naive_conv(&x, &wv, &bv, o, 1, 1, 0);
+            for (a, b) in y.data.iter().zip(&want.data) {
+                close(*a, *b, "y");
+            }
+        }
+        let dy: Vec<f32> = (0..n * o * hw)
+            .map(|i| ((i * 29 % 61) as f32 - 30.0) / 30.0)
+            .collect();
+        let dyt = Tensor::from_vec(n, [o, h, w], dy.clone());
+        let mut grads = vec![vec![0.0f32; o * c], vec![0.0f32; o]];
+        let (_, kept) = conv_forward(&layer, &x, &params, true);
+        let dx = conv_backward(&layer, &x, kept, &dyt, &params, &mut grads, true);
+        for oc in 0..o {
+            let db: f32 = (0..n).flat_map(|i| &dy[(i * o + oc) * hw..][..hw]).sum();
+            close(grads[1][oc], db, "db");
+            for ci in 0..c {
+                let dw: f32 = (0..n)
+                    .flat_map(|i| (0..hw).map(move |p| (i, p)))
+                    .map(|(i, p)| dy[(i * o + oc) * hw + p] * x.data[(i * c + ci) * hw + p])
+                    .sum();
+                close(grads[0][oc * c + ci], dw, "dW");
+            }
+        }
+        for i in 0..n {
+            for ci in 0..c {
+                for p in 0..hw {
+                    let want: f32 = (0..o)
+                        .map(|oc| wv[oc * c + ci] * dy[(i * o + oc) * hw + p])
+                        .sum();
+                    close(dx.data[(i * c + ci) * hw + p], want, "dX");
+                }
+            }
         }
     }
 
