@@ -1736,6 +1736,40 @@ mod tests {
         }
     }
 
+    /// A convolution layer with bias over `c` input channels, `(kernel, stride, padding)`,
+    /// and its parameters (`w`: `bv.len() · c · k · k` values, `bv`: one per output channel).
+    fn conv_layer(
+        wv: &[f32],
+        bv: &[f32],
+        c: usize,
+        (k, s, p): (usize, usize, usize),
+    ) -> (Vec<Param>, Layer) {
+        let o = bv.len();
+        assert_eq!(wv.len(), o * c * k * k, "weight count");
+        let params = vec![
+            Param {
+                name: "w".into(),
+                shape: vec![o, c, k, k],
+                value: wv.to_vec(),
+            },
+            Param {
+                name: "b".into(),
+                shape: vec![o],
+                value: bv.to_vec(),
+            },
+        ];
+        let layer = Layer::Conv2d {
+            weight: 0,
+            bias: Some(1),
+            in_channels: c,
+            out_channels: o,
+            kernel: k,
+            stride: s,
+            padding: p,
+        };
+        (params, layer)
+    }
+
     /// A pointwise convolution (1×1, stride 1, no padding) on maps large enough that each
     /// image is its own group, which skips `im2col` and `col2im`: forward, dW, db and dX
     /// against the definition, in training mode (nothing kept) and evaluation mode.
@@ -1752,27 +1786,7 @@ mod tests {
         );
         let wv: Vec<f32> = (0..o * c).map(|i| (i as f32 - 7.0) / 7.0).collect();
         let bv: Vec<f32> = (0..o).map(|i| i as f32 * 0.25 - 0.3).collect();
-        let params = vec![
-            Param {
-                name: "w".into(),
-                shape: vec![o, c, 1, 1],
-                value: wv.clone(),
-            },
-            Param {
-                name: "b".into(),
-                shape: vec![o],
-                value: bv.clone(),
-            },
-        ];
-        let layer = Layer::Conv2d {
-            weight: 0,
-            bias: Some(1),
-            in_channels: c,
-            out_channels: o,
-            kernel: 1,
-            stride: 1,
-            padding: 0,
-        };
+        let (params, layer) = conv_layer(&wv, &bv, c, (1, 1, 0));
         let (g, _, _) = ConvGeom::new(&layer, &x);
         assert!(g.pointwise() && g.group() == 1, "the path under test");
         let close = |a: f32, b: f32, what: &str| {
@@ -1841,27 +1855,7 @@ mod tests {
                 .map(|i| ((i * 13 % 29) as f32 - 14.0) / 14.0)
                 .collect();
             let bv: Vec<f32> = (0..o).map(|i| i as f32 * 0.25 - 0.3).collect();
-            let params = vec![
-                Param {
-                    name: "w".into(),
-                    shape: vec![o, c, k, k],
-                    value: wv.clone(),
-                },
-                Param {
-                    name: "b".into(),
-                    shape: vec![o],
-                    value: bv.clone(),
-                },
-            ];
-            let layer = Layer::Conv2d {
-                weight: 0,
-                bias: Some(1),
-                in_channels: c,
-                out_channels: o,
-                kernel: k,
-                stride: s,
-                padding: p,
-            };
+            let (params, layer) = conv_layer(&wv, &bv, c, (k, s, p));
             let (got, _) = conv_forward(&layer, &x, &params, false);
             let want = naive_conv(&x, &wv, &bv, o, k, s, p);
             assert_eq!(
