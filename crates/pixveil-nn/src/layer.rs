@@ -396,7 +396,7 @@ fn backward(
         (Layer::Relu, Cache::FusedRelu) => dy,
         (Layer::Relu, Cache::Input(y)) => {
             let mut dx = dy;
-            zip_inplace(&mut dx.data, &y.data, |d, y| if y > 0.0 { d } else { 0.0 });
+            zip_inplace(&mut dx.data, &y.data, relu_mask);
             dx
         }
         (Layer::Square, Cache::Input(x)) => {
@@ -656,10 +656,16 @@ impl ConvGeom {
     }
 
     /// Whether one image's `im2col` matrix is the image itself (`C × H·W`): a 1×1
-    /// convolution at stride 1 without padding (paper A's adaptation network). Its groups of
-    /// one image skip `im2col` and `col2im`.
+    /// convolution at stride 1 without padding (paper A's adaptation network).
     fn pointwise(&self) -> bool {
         self.k == 1 && self.s == 1 && self.p == 0
+    }
+
+    /// Whether every group's `im2col` matrix is its input as it is: a pointwise convolution
+    /// whose groups are single images. Forward then builds and keeps no matrices, and
+    /// backward writes `dX = Wᵀ·dY` straight into the input gradient (no `col2im`).
+    fn input_is_col(&self) -> bool {
+        self.pointwise() && self.group() == 1
     }
 
     /// Rows of the `im2col` matrix (`c·k·k`).
@@ -886,8 +892,8 @@ fn conv_forward(
     let (kr, cols, o) = (g.krows(), g.cols(), g.o);
     let w = &params[wi].value;
     let (in_len, out_len, group) = (x.sample_len(), o * cols, g.group());
-    // A pointwise convolution's backward reads its input instead (one image per group).
-    let bare = g.pointwise() && group == 1;
+    // Backward reads such a convolution's input instead.
+    let bare = g.input_is_col();
     let keep = train && !bare && kr * cols * x.n <= COL_CACHE_FLOATS;
     // Every output is written below (by the GEMM, or by the scatter of its output).
     let mut y = Tensor::for_overwrite(x.n, [o, g.oh, g.ow]);
@@ -972,10 +978,13 @@ fn conv_backward(
     let (kr, cols, o) = (g.krows(), g.cols(), g.o);
     let w = &params[wi].value;
     let (in_len, out_len, group) = (x.sample_len(), o * cols, g.group());
-    let mut dx = if need_dx {
-        Tensor::zeros(x.n, x.sample_shape())
-    } else {
-        Tensor::default()
+    let bare = g.input_is_col();
+    let mut dx = match (need_dx, bare) {
+        // Every value is written below, by the GEMM of its image.
+        (true, true) => Tensor::for_overwrite(x.n, x.sample_shape()),
+        // `col2im` adds into it.
+        (true, false) => Tensor::zeros(x.n, x.sample_shape()),
+        (false, _) => Tensor::default(),
     };
     let groups = x.n.div_ceil(group);
     let table = if g.runs() { Vec::new() } else { g.table() };
@@ -988,9 +997,6 @@ fn conv_backward(
     let work =
         |xs: &[f32], dys: &[f32], dxs: Option<&mut [f32]>, kept: &mut Vec<f32>, dw: &mut [f32]| {
             let ld = dys.len() / out_len * cols;
-            // One image of a pointwise convolution: its input is its im2col matrix, and
-            // dX = Wᵀ·dY is written in place (col2im would copy it).
-            let bare = g.pointwise() && ld == cols;
             let own = kept.is_empty();
             let mut col = if bare {
                 Vec::new()
@@ -1788,7 +1794,7 @@ mod tests {
         let bv: Vec<f32> = (0..o).map(|i| i as f32 * 0.25 - 0.3).collect();
         let (params, layer) = conv_layer(&wv, &bv, c, (1, 1, 0));
         let (g, _, _) = ConvGeom::new(&layer, &x);
-        assert!(g.pointwise() && g.group() == 1, "the path under test");
+        assert!(g.input_is_col(), "the path under test");
         let close = |a: f32, b: f32, what: &str| {
             assert!((a - b).abs() < 1e-4 * (1.0 + b.abs()), "{what}: {a} vs {b}");
         };
