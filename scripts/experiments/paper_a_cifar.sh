@@ -21,10 +21,10 @@ WIDTH="${3:-8}"
 LIMIT="${4:-10000}"
 source scripts/experiments/common.sh
 for s in pe-np pe le etc; do key "$s" 32x32x3; done
-resnet() { # name extra args...
+resnet() { # name extra args... (the test set is evaluated after the last epoch only)
   local name="$1"; shift
   run "$name" --dataset cifar10 --model resnet18 --width "$WIDTH" --epochs "$EPOCHS" \
-    --train-limit "$LIMIT" "$@"
+    --train-limit "$LIMIT" --test-at-end "$@"
 }
 resnet plain-before      --augment before
 resnet pe-np-before      --augment before --key "$OUT/keys/pe-np.key"

@@ -660,6 +660,9 @@ pub struct TrainRequest<'a> {
     pub seed: u64,
     /// Continue from `output` and its state file.
     pub resume: bool,
+    /// Evaluate the test set after the last epoch only, not after every epoch
+    /// ([`TrainJob::test_every_epoch`] false).
+    pub test_at_end: bool,
     /// Output model; its `.metrics.json` and `.state` are written beside it.
     pub output: &'a Path,
 }
@@ -757,7 +760,7 @@ pub fn train(req: &TrainRequest, observer: &mut dyn TrainObserver) -> Result<Tra
         seed: req.seed,
         output: Some(req.output),
         resume: req.resume,
-        test_every_epoch: true,
+        test_every_epoch: !req.test_at_end,
     };
     run_job(&job, observer)
 }
@@ -789,6 +792,7 @@ mod tests {
             train_limit: None,
             seed: 1,
             resume: false,
+            test_at_end: false,
             output: &out,
         };
         let err = |req: &TrainRequest| train(req, &mut ()).unwrap_err().to_string();

@@ -96,6 +96,11 @@ pub struct TrainArgs {
     /// Continue from MODEL and MODEL.state (written after every epoch) up to --epochs.
     #[arg(long)]
     pub resume: bool,
+    /// Evaluate the test set after the last epoch only (the report's other epochs have null
+    /// test figures). An evaluation of CIFAR-10's 10 000 test images costs about a quarter
+    /// of an epoch of 10 000 training images on ResNet-18 width 8.
+    #[arg(long)]
+    pub test_at_end: bool,
     /// Output model (safetensors); MODEL.metrics.json and MODEL.state are written beside it.
     #[arg(short, long, value_name = "MODEL")]
     pub output: PathBuf,
@@ -147,6 +152,7 @@ pub fn run(a: &TrainArgs, quiet: bool) -> Result<()> {
         train_limit: a.train_limit,
         seed: a.seed,
         resume: a.resume,
+        test_at_end: a.test_at_end,
         output: &a.output,
     };
     let report = train(&req, &mut progress::TrainProgress::new(quiet, true))?;

@@ -595,6 +595,26 @@ fn experiments_grid_on_the_sample() {
 /// every epoch: the kept models' metrics show which epochs were evaluated, and the row's
 /// accuracy is the last epoch's either way.
 #[test]
+fn train_evaluates_after_the_last_epoch_only_when_asked() {
+    let dir = TempDir::new().unwrap();
+    let history = |extra: &[&str]| {
+        let r = train(&dir.path().join("m.safetensors"), "2", extra);
+        let h = r["history"].as_array().unwrap().clone();
+        assert_eq!(h.len(), 2);
+        assert_eq!(r["test_accuracy"], h[1]["test_accuracy"]);
+        h
+    };
+    let every = history(&[]);
+    assert!(every[0]["test_accuracy"].is_f64() && every[0]["test_loss"].is_f64());
+    let last = history(&["--test-at-end"]);
+    assert!(last[0]["test_accuracy"].is_null() && last[0]["test_loss"].is_null());
+    assert!(last[1]["test_accuracy"].is_f64() && last[1]["test_loss"].is_f64());
+    // Skipping an evaluation changes nothing else: the same seed trains the same model.
+    assert_eq!(every[1]["test_accuracy"], last[1]["test_accuracy"]);
+    assert_eq!(every[1]["train_loss"], last[1]["train_loss"]);
+}
+
+#[test]
 fn experiments_evaluate_every_epoch_only_when_asked() {
     let dir = TempDir::new().unwrap();
     let history = |every: bool| {
