@@ -132,24 +132,29 @@ pub(crate) enum Cache {
     /// A convolution's input and its `im2col` matrices, one per image group (empty when
     /// too large to keep, see [`COL_CACHE_FLOATS`]; backward then rebuilds them).
     Conv { input: Tensor, cols: Vec<Vec<f32>> },
-    /// Batch norm: normalised input and `1/σ` per channel; `relu`: the ReLU after it ran
-    /// in the same pass (its mask, `γ·x̂ + β > 0`, is recomputed from `xhat` in backward).
+    /// Batch norm: its input and the batch's `μ` and `1/σ` per channel, from which backward
+    /// recomputes `x̂` ([`normalise`]) instead of forward writing it out; `relu`: the ReLU
+    /// after it ran in the same pass (its mask, `γ·x̂ + β > 0`, is recomputed in backward).
     Norm {
-        xhat: Tensor,
+        x: Tensor,
+        mean: Vec<f32>,
         inv_std: Vec<f32>,
         relu: bool,
     },
-    /// A ReLU that the batch norm before it applied (see [`forward_seq`]); backward
-    /// passes the gradient through and the batch norm masks it.
+    /// A ReLU that the batch norm or residual block before it applied (see
+    /// [`forward_seq`]); backward passes the gradient through and that layer masks it.
     FusedRelu,
     /// Max pool: input shape and the flat input index of every output's maximum.
     Argmax { shape: [usize; 4], index: Vec<u32> },
     /// Global average pool: input shape.
     Shape([usize; 4]),
-    /// Residual: the caches of both branches.
+    /// Residual: the caches of both branches, and, when the ReLU after the block ran in the
+    /// same pass ([`residual_forward`]), its mask: one byte per output value, 1 where the
+    /// output is positive (the ReLU's own test), in place of a copy of the output.
     Branches {
         body: Vec<Cache>,
         shortcut: Vec<Cache>,
+        relu: Option<Vec<u8>>,
     },
 }
 
@@ -170,11 +175,11 @@ pub(crate) struct Store<'a> {
 /// Runs `layers` on `x`. In training mode (`store.buffers` is `Some`) batch norm uses
 /// batch statistics and updates the running ones, and caches are kept for backward.
 ///
-/// A batch norm followed by a ReLU runs as one layer: the ReLU is applied as the batch
-/// norm writes its output (one pass over the tensor instead of three, and no copy of the
-/// output kept for the ReLU's backward). The results are bit-identical to running them one
-/// after the other; the profile counts the pair as batch norm. One cache per layer is
-/// still returned (the ReLU's is [`Cache::FusedRelu`]).
+/// A batch norm or a residual block followed by a ReLU runs as one layer: the ReLU is
+/// applied as that layer writes its output (one pass over the tensor instead of three, and no
+/// copy of the output kept for the ReLU's backward). The results are bit-identical to running
+/// them one after the other; the profile counts the pair as the first layer. One cache per
+/// layer is still returned (the ReLU's is [`Cache::FusedRelu`]).
 pub(crate) fn forward_seq(
     layers: &[Layer],
     mut x: Tensor,
@@ -183,7 +188,7 @@ pub(crate) fn forward_seq(
     let mut caches = Vec::with_capacity(layers.len());
     let mut i = 0;
     while let Some(layer) = layers.get(i) {
-        let relu_next = matches!(layer, Layer::BatchNorm2d { .. })
+        let relu_next = matches!(layer, Layer::BatchNorm2d { .. } | Layer::Residual { .. })
             && matches!(layers.get(i + 1), Some(Layer::Relu));
         let (y, cache) = profile::time_layer(layer, Pass::Forward, || match layer {
             Layer::BatchNorm2d {
@@ -192,6 +197,9 @@ pub(crate) fn forward_seq(
                 running,
                 channels,
             } => batchnorm_forward(x, store, *weight, *bias, *running, *channels, relu_next),
+            Layer::Residual { body, shortcut } => {
+                residual_forward(body, shortcut, x, store, relu_next)
+            }
             _ => forward(layer, x, store),
         });
         caches.push(cache);
@@ -226,6 +234,106 @@ pub(crate) fn backward_seq(
 
 fn training(store: &Store<'_>) -> bool {
     matches!(store.buffers, Buffers::Train(_))
+}
+
+/// A residual block, `shortcut(x) + body(x)`, followed by `max(·, 0)` when `relu` (the ReLU
+/// after the block, applied in the same pass; in training its mask is kept as one byte per
+/// value instead of a copy of the output, see [`Cache::Branches`]).
+///
+/// An identity shortcut whose body starts with a convolution adds `x` itself: the
+/// convolution reads it by reference, and training keeps it (as that convolution's cache)
+/// only after the sum. Other blocks run the shortcut on a copy of `x`.
+fn residual_forward(
+    body: &[Layer],
+    shortcut: &[Layer],
+    x: Tensor,
+    store: &mut Store<'_>,
+    relu: bool,
+) -> (Tensor, Cache) {
+    let train = training(store);
+    let (y, bc, sc, mask) = match body.split_first() {
+        Some((first @ Layer::Conv2d { .. }, rest)) if shortcut.is_empty() => {
+            let (y0, cols) = profile::time_layer(first, Pass::Forward, || {
+                conv_forward(first, &x, store.params, train)
+            });
+            let (mut b, rest_caches) = forward_seq(rest, y0, store);
+            let mask = add_shortcut(&mut b, &x, relu, train);
+            let mut bc = Vec::with_capacity(body.len());
+            if train {
+                bc.push(Cache::Conv { input: x, cols });
+                bc.extend(rest_caches);
+            }
+            (b, bc, Vec::new(), mask)
+        }
+        _ => {
+            let (s, sc) = forward_seq(shortcut, x.clone(), store);
+            let (mut b, bc) = forward_seq(body, x, store);
+            let mask = add_shortcut(&mut b, &s, relu, train);
+            (b, bc, sc, mask)
+        }
+    };
+    let cache = if train {
+        Cache::Branches {
+            body: bc,
+            shortcut: sc,
+            relu: mask,
+        }
+    } else {
+        Cache::None
+    };
+    (y, cache)
+}
+
+/// `b ← s + b` (the residual sum; IEEE addition is commutative, so these are the bits of
+/// adding `b` to `s`), then `max(·, 0)` when `relu`. Returns the ReLU's mask (1 where the
+/// output is positive, its own test) when `relu` and `train`.
+fn add_shortcut(b: &mut Tensor, s: &Tensor, relu: bool, train: bool) -> Option<Vec<u8>> {
+    let sum = |o: &mut f32, sv: f32| {
+        let v = sv + *o;
+        *o = if relu { v.max(0.0) } else { v };
+    };
+    let mut mask = (relu && train).then(|| pool::take_dirty::<u8>(b.data.len()));
+    match &mut mask {
+        Some(m) => b
+            .data
+            .par_chunks_mut(ELEMS)
+            .zip(s.data.par_chunks(ELEMS))
+            .zip(m.par_chunks_mut(ELEMS))
+            .for_each(|((bs, ss), ms)| {
+                wide!(for ((o, &sv), mv) in bs.iter_mut().zip(ss).zip(ms) {
+                    sum(o, sv);
+                    *mv = u8::from(*o > 0.0);
+                })
+            }),
+        None => b
+            .data
+            .par_chunks_mut(ELEMS)
+            .zip(s.data.par_chunks(ELEMS))
+            .for_each(|(bs, ss)| {
+                wide!(for (o, &sv) in bs.iter_mut().zip(ss) {
+                    sum(o, sv);
+                })
+            }),
+    }
+    mask
+}
+
+/// The backward of a ReLU fused into a residual block: `dy` masked by the block's ReLU
+/// mask ([`Cache::Branches`]), returned twice (for the shortcut and the body) from one pass.
+fn masked_copy(mut dy: Tensor, mask: &[u8]) -> (Tensor, Tensor) {
+    // Every value is written below.
+    let mut copy = Tensor::for_overwrite(dy.n, dy.sample_shape());
+    dy.data
+        .par_chunks_mut(ELEMS)
+        .zip(copy.data.par_chunks_mut(ELEMS))
+        .zip(mask.par_chunks(ELEMS))
+        .for_each(|((ds, cs), ms)| {
+            wide!(for ((d, c), &m) in ds.iter_mut().zip(cs).zip(ms) {
+                *d = keep_if(*d, m != 0);
+                *c = *d;
+            })
+        });
+    (dy, copy)
 }
 
 fn forward(layer: &Layer, x: Tensor, store: &mut Store<'_>) -> (Tensor, Cache) {
@@ -315,20 +423,7 @@ fn forward(layer: &Layer, x: Tensor, store: &mut Store<'_>) -> (Tensor, Cache) {
             let y = Tensor::from_vec(x.n, [x.c, 1, 1], data);
             (y, Cache::Shape([x.n, x.c, x.h, x.w]))
         }
-        Layer::Residual { body, shortcut } => {
-            let (mut s, sc) = forward_seq(shortcut, x.clone(), store);
-            let (b, bc) = forward_seq(body, x, store);
-            zip_inplace(&mut s.data, &b.data, |s, b| s + b);
-            let cache = if train {
-                Cache::Branches {
-                    body: bc,
-                    shortcut: sc,
-                }
-            } else {
-                Cache::None
-            };
-            (s, cache)
-        }
+        Layer::Residual { body, shortcut } => residual_forward(body, shortcut, x, store, false),
     }
 }
 
@@ -385,12 +480,21 @@ fn backward(
                 ..
             },
             Cache::Norm {
-                xhat,
+                x,
+                mean,
                 inv_std,
                 relu,
             },
         ) => batchnorm_backward(
-            &xhat, &inv_std, relu, dy, params, grads, *weight, *bias, *channels,
+            &x,
+            (&mean, &inv_std),
+            relu,
+            dy,
+            params,
+            grads,
+            *weight,
+            *bias,
+            *channels,
         ),
         // The batch norm before it masks the gradient.
         (Layer::Relu, Cache::FusedRelu) => dy,
@@ -441,9 +545,22 @@ fn backward(
             Cache::Branches {
                 body: bc,
                 shortcut: sc,
+                relu,
             },
         ) => {
-            let db = backward_seq(body, bc, dy.clone(), params, grads, true);
+            // The fused ReLU's backward, written to dy and to the body's copy in one pass.
+            let (dy, copy) = match relu {
+                Some(mask) => {
+                    let pair = masked_copy(dy, &mask);
+                    pool::give(mask, Held::Public);
+                    pair
+                }
+                None => {
+                    let copy = dy.clone();
+                    (dy, copy)
+                }
+            };
+            let db = backward_seq(body, bc, copy, params, grads, true);
             let mut ds = if shortcut.is_empty() {
                 dy
             } else {
@@ -1290,21 +1407,26 @@ fn add(acc: &mut [f32], v: &[f32]) {
 /// written as a bit mask (branch-free, so loops over it vectorise).
 #[inline(always)]
 fn relu_mask(d: f32, y: f32) -> f32 {
-    f32::from_bits(d.to_bits() & u32::from(y > 0.0).wrapping_neg())
+    keep_if(d, y > 0.0)
 }
 
-/// Per-channel `(Σ a, Σ a·b)` over an `NCHW` tensor pair (`b = a` when `None`), in `f64`,
-/// channel by channel; within a channel, image by image, each plane by [`plane_sums`]. The
-/// order depends only on the shape, not on the thread count.
-fn channel_sums(a: &[f32], b: Option<&[f32]>, n: usize, c: usize, hw: usize) -> Vec<(f64, f64)> {
-    let b = b.unwrap_or(a);
+/// `d` when `keep`, else `+0.0` (branch-free): [`relu_mask`] with its test already made.
+#[inline(always)]
+fn keep_if(d: f32, keep: bool) -> f32 {
+    f32::from_bits(d.to_bits() & u32::from(keep).wrapping_neg())
+}
+
+/// Per-channel `(Σ a, Σ a²)` over an `NCHW` tensor, in `f64`, channel by channel; within a
+/// channel, image by image, each plane by [`plane_sums`]. The order depends only on the
+/// shape, not on the thread count.
+fn channel_sums(a: &[f32], n: usize, c: usize, hw: usize) -> Vec<(f64, f64)> {
     (0..c)
         .into_par_iter()
         .map(|ch| {
             let (mut s1, mut s2) = (0.0f64, 0.0f64);
             for i in 0..n {
                 let r = (i * c + ch) * hw..(i * c + ch + 1) * hw;
-                let (p1, p2) = wide!(plane_sums(&a[r.clone()], &b[r]));
+                let (p1, p2) = wide!(plane_sums(&a[r.clone()], &a[r]));
                 s1 += p1;
                 s2 += p2;
             }
@@ -1339,8 +1461,120 @@ fn plane_sums(a: &[f32], b: &[f32]) -> (f64, f64) {
     (t1, t2)
 }
 
+/// Batch norm's `x̂ = (x − μ)·(1/σ)`: the one expression forward and backward evaluate, so
+/// backward recomputes the very bits forward used.
+#[inline(always)]
+fn normalise(x: f32, mu: f32, inv_std: f32) -> f32 {
+    (x - mu) * inv_std
+}
+
+/// Per-channel `(Σ dy, Σ dy·x̂)` of batch norm's backward, with `x̂` recomputed from the layer
+/// input `x` ([`normalise`]). When `relu` holds `(γ, β)`, the ReLU's backward comes first in
+/// the same pass: every `d` of `dy` becomes [`relu_mask`]`(d, γ·x̂ + β)` (the ReLU's own test
+/// on its input) and is written back. The planes are summed in parallel, each as
+/// [`plane_sums`] sums, and added per channel in image order as [`channel_sums`] adds them: the
+/// same bits as a masking pass followed by [`channel_sums`] over `x̂`.
+#[allow(clippy::too_many_arguments)]
+fn grad_channel_sums(
+    dy: &mut [f32],
+    x: &[f32],
+    (mean, inv_std): (&[f32], &[f32]),
+    relu: Option<(&[f32], &[f32])>,
+    n: usize,
+    c: usize,
+    hw: usize,
+) -> Vec<(f64, f64)> {
+    let planes: Vec<(f64, f64)> = dy
+        .par_chunks_mut(hw)
+        .zip(x.par_chunks(hw))
+        .enumerate()
+        .map(|(plane, (d, xs))| {
+            let ch = plane % c;
+            let (mu, is) = (mean[ch], inv_std[ch]);
+            match relu {
+                Some((gamma, beta)) => {
+                    let (g, b) = (gamma[ch], beta[ch]);
+                    wide!(grad_plane_sums::<true>(d, xs, mu, is, g, b))
+                }
+                None => wide!(grad_plane_sums::<false>(d, xs, mu, is, 0.0, 0.0)),
+            }
+        })
+        .collect();
+    (0..c)
+        .map(|ch| {
+            let (mut s1, mut s2) = (0.0f64, 0.0f64);
+            for i in 0..n {
+                let (p1, p2) = planes[i * c + ch];
+                s1 += p1;
+                s2 += p2;
+            }
+            (s1, s2)
+        })
+        .collect()
+}
+
+/// One plane of [`grad_channel_sums`]: [`plane_sums`]`(d, x̂)` with `x̂` from `xs`, after
+/// `d[i] = relu_mask(d[i], x̂[i]·g + b)` when `RELU` (the same lanes and order).
+#[inline(always)]
+fn grad_plane_sums<const RELU: bool>(
+    d: &mut [f32],
+    xs: &[f32],
+    mu: f32,
+    is: f32,
+    g: f32,
+    b: f32,
+) -> (f64, f64) {
+    let one = |dv: &mut f32, x: f32| {
+        let xh = normalise(x, mu, is);
+        if RELU {
+            *dv = relu_mask(*dv, xh * g + b);
+        }
+        (f64::from(*dv), f64::from(xh))
+    };
+    let (mut s1, mut s2) = ([0.0f64; LANES], [0.0f64; LANES]);
+    let mut cd = d.chunks_exact_mut(LANES);
+    let cx = xs.chunks_exact(LANES);
+    let rx = cx.remainder();
+    for (dd, xx) in (&mut cd).zip(cx) {
+        for l in 0..LANES {
+            let (v, xh) = one(&mut dd[l], xx[l]);
+            s1[l] += v;
+            s2[l] += v * xh;
+        }
+    }
+    let (mut t1, mut t2) = (0.0f64, 0.0f64);
+    for l in 0..LANES {
+        t1 += s1[l];
+        t2 += s2[l];
+    }
+    for (dv, &x) in cd.into_remainder().iter_mut().zip(rx) {
+        let (v, xh) = one(dv, x);
+        t1 += v;
+        t2 += v * xh;
+    }
+    (t1, t2)
+}
+
 /// Partial sums per plane in [`plane_sums`] (two AVX2 registers of `f64`).
 const LANES: usize = 8;
+
+/// Batch norm's output on one plane, `γ·x̂ + β`, or `max(γ·x̂ + β, 0)` when `relu`, with
+/// `(μ, 1/σ, γ, β)` = `p`: from `src` into `out`, or over `out` itself when `src` is `None`.
+#[inline(always)]
+fn bn_plane(
+    out: &mut [f32],
+    src: Option<&[f32]>,
+    (mu, is, g, b): (f32, f32, f32, f32),
+    relu: bool,
+) {
+    let y = |v: f32| normalise(v, mu, is) * g + b;
+    match (src, relu) {
+        (Some(p), true) => out.iter_mut().zip(p).for_each(|(o, &v)| *o = y(v).max(0.0)),
+        (Some(p), false) => out.iter_mut().zip(p).for_each(|(o, &v)| *o = y(v)),
+        (None, true) => out.iter_mut().for_each(|o| *o = y(*o).max(0.0)),
+        (None, false) => out.iter_mut().for_each(|o| *o = y(*o)),
+    }
+}
 
 /// Batch norm of `x` (`NCHW`, `c` channels), followed by `max(·, 0)` when `relu`.
 fn batchnorm_forward(
@@ -1358,7 +1592,7 @@ fn batchnorm_forward(
     let (mean, inv_std): (Vec<f32>, Vec<f32>) = match &mut store.buffers {
         Buffers::Train(buffers) => {
             let m = (n * hw) as f64;
-            let sums = channel_sums(&x.data, None, n, c, hw);
+            let sums = channel_sums(&x.data, n, c, hw);
             let mut mean = Vec::with_capacity(c);
             let mut inv = Vec::with_capacity(c);
             let (rm, rest) = buffers[running..].split_at_mut(1);
@@ -1385,60 +1619,33 @@ fn batchnorm_forward(
             (b[running].value.clone(), inv)
         }
     };
-    // One pass: x̂ = (x − μ)/σ in place (kept for backward in training) and y = γ·x̂ + β,
-    // or max(γ·x̂ + β, 0): the very expressions of the separate layers, so the results
-    // are the same bits.
-    let mut xhat = x;
+    // One pass: y = γ·x̂ + β, or max(γ·x̂ + β, 0), with x̂ = (x − μ)/σ: the very
+    // expressions of the separate layers, so the results are the same bits. Evaluation
+    // writes y over x; training keeps x for backward, which recomputes x̂ from it.
+    let affine = |plane: usize| {
+        let ch = plane % c;
+        (mean[ch], inv_std[ch], gamma[ch], beta[ch])
+    };
     if !training(store) {
-        xhat.data
+        let mut y = x;
+        y.data
             .par_chunks_mut(hw)
             .enumerate()
-            .for_each(|(plane, p)| {
-                let ch = plane % c;
-                let (mu, is, g, b) = (mean[ch], inv_std[ch], gamma[ch], beta[ch]);
-                wide!({
-                    if relu {
-                        for v in p {
-                            *v = ((*v - mu) * is * g + b).max(0.0);
-                        }
-                    } else {
-                        for v in p {
-                            *v = (*v - mu) * is * g + b;
-                        }
-                    }
-                })
-            });
-        return (xhat, Cache::None);
+            .for_each(|(plane, q)| wide!(bn_plane(q, None, affine(plane), relu)));
+        return (y, Cache::None);
     }
     // Every output is written below.
-    let mut y = Tensor::for_overwrite(n, xhat.sample_shape());
-    xhat.data
+    let mut y = Tensor::for_overwrite(n, x.sample_shape());
+    y.data
         .par_chunks_mut(hw)
-        .zip(y.data.par_chunks_mut(hw))
+        .zip(x.data.par_chunks(hw))
         .enumerate()
-        .for_each(|(plane, (p, q))| {
-            let ch = plane % c;
-            let (mu, is, g, b) = (mean[ch], inv_std[ch], gamma[ch], beta[ch]);
-            wide!({
-                if relu {
-                    for (v, out) in p.iter_mut().zip(q) {
-                        let xh = (*v - mu) * is;
-                        *v = xh;
-                        *out = (xh * g + b).max(0.0);
-                    }
-                } else {
-                    for (v, out) in p.iter_mut().zip(q) {
-                        let xh = (*v - mu) * is;
-                        *v = xh;
-                        *out = xh * g + b;
-                    }
-                }
-            })
-        });
+        .for_each(|(plane, (q, p))| wide!(bn_plane(q, Some(p), affine(plane), relu)));
     (
         y,
         Cache::Norm {
-            xhat,
+            x,
+            mean,
             inv_std,
             relu,
         },
@@ -1446,11 +1653,12 @@ fn batchnorm_forward(
 }
 
 /// Backward of batch norm, or of batch norm followed by ReLU when `relu` (`dy` is then the
-/// ReLU's output gradient, masked here by `γ·x̂ + β > 0`, the ReLU's own test `y > 0`).
+/// ReLU's output gradient, masked here by `γ·x̂ + β > 0`, the ReLU's own test `y > 0`), from
+/// the layer input `x` and the batch's `μ` and `1/σ` (`x̂` is recomputed, [`normalise`]).
 #[allow(clippy::too_many_arguments)]
 fn batchnorm_backward(
-    xhat: &Tensor,
-    inv_std: &[f32],
+    x: &Tensor,
+    (mean, inv_std): (&[f32], &[f32]),
     relu: bool,
     mut dy: Tensor,
     params: &[Param],
@@ -1462,23 +1670,10 @@ fn batchnorm_backward(
     let (n, hw) = (dy.n, dy.h * dy.w);
     let m = (n * hw) as f32;
     let gamma = &params[weight].value;
-    if relu {
-        // The ReLU's backward, its mask recomputed from x̂ (one pass, as the ReLU's own;
-        // masking inside the sums below vectorised worse and cost more than it saved).
-        let beta = &params[bias].value;
-        dy.data
-            .par_chunks_mut(hw)
-            .zip(xhat.data.par_chunks(hw))
-            .enumerate()
-            .for_each(|(plane, (d, xh))| {
-                let (g, b) = (gamma[plane % c], beta[plane % c]);
-                wide!(for (dv, &xv) in d.iter_mut().zip(xh) {
-                    *dv = relu_mask(*dv, xv * g + b);
-                })
-            });
-    }
-    // Σ dy and Σ dy·x̂ per channel give dβ and dγ.
-    let sums = channel_sums(&dy.data, Some(&xhat.data), n, c, hw);
+    // Σ dy and Σ dy·x̂ per channel give dβ and dγ; with the ReLU, its backward is applied in
+    // the same pass (masking in a pass of its own cost one more read and write of dy).
+    let relu = relu.then_some((gamma.as_slice(), params[bias].value.as_slice()));
+    let sums = grad_channel_sums(&mut dy.data, &x.data, (mean, inv_std), relu, n, c, hw);
     for (ch, (s1, s2)) in sums.iter().enumerate() {
         grads[bias][ch] += *s1 as f32;
         grads[weight][ch] += *s2 as f32;
@@ -1486,15 +1681,16 @@ fn batchnorm_backward(
     // dx = γ/σ · (dy − mean(dy) − x̂ · mean(dy·x̂))
     dy.data
         .par_chunks_mut(hw)
-        .zip(xhat.data.par_chunks(hw))
+        .zip(x.data.par_chunks(hw))
         .enumerate()
-        .for_each(|(plane, (d, xh))| {
+        .for_each(|(plane, (d, xs))| {
             let ch = plane % c;
             let (s1, s2) = sums[ch];
             let (mdy, mdyx) = (s1 as f32 / m, s2 as f32 / m);
-            let scale = gamma[ch] * inv_std[ch];
-            wide!(for (dv, xv) in d.iter_mut().zip(xh) {
-                *dv = scale * (*dv - mdy - xv * mdyx);
+            let (mu, is) = (mean[ch], inv_std[ch]);
+            let scale = gamma[ch] * is;
+            wide!(for (dv, &xv) in d.iter_mut().zip(xs) {
+                *dv = scale * (*dv - mdy - normalise(xv, mu, is) * mdyx);
             })
         });
     dy
@@ -1695,6 +1891,127 @@ mod tests {
     /// sums (odd lengths, so the tails run too) and its element-wise passes (fails, rather than
     /// skips, on a CPU with AVX2 and FMA).
     #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn fused_residual_relu_is_bit_identical_to_the_two_layers() {
+        let (n, c, h, w) = (2, 3, 8, 9);
+        let x = Tensor::from_vec(
+            n,
+            [c, h, w],
+            (0..n * c * h * w)
+                .map(|i| ((i * 37 % 89) as f32 - 44.0) / 13.0)
+                .collect(),
+        );
+        let dy: Vec<f32> = (0..n * c * h * w)
+            .map(|i| ((i * 29 % 61) as f32 - 30.0) / 7.0)
+            .collect();
+        // Body: a 3×3 convolution (with a bias, so some sums land exactly on 0) and a
+        // batch norm; shortcut: the identity, or a 1×1 convolution.
+        let wv: Vec<f32> = (0..c * c * 9)
+            .map(|i| ((i * 13 % 23) as f32 - 11.0) / 40.0)
+            .collect();
+        let (mut params, conv) = conv_layer(&wv, &[0.5, -0.25, 0.0], c, (3, 1, 1));
+        params.push(Param {
+            name: "bn.weight".into(),
+            shape: vec![c],
+            value: vec![1.5, -0.5, 0.0],
+        });
+        params.push(Param {
+            name: "bn.bias".into(),
+            shape: vec![c],
+            value: vec![0.25, 0.1, 0.0],
+        });
+        params.push(Param {
+            name: "proj.weight".into(),
+            shape: vec![c, c, 1, 1],
+            value: vec![0.5, -1.0, 0.25, 0.0, 1.0, -0.5, 2.0, 0.125, -0.75],
+        });
+        let bn = Layer::BatchNorm2d {
+            weight: 2,
+            bias: 3,
+            running: 0,
+            channels: c,
+        };
+        let proj = Layer::Conv2d {
+            weight: 4,
+            bias: None,
+            in_channels: c,
+            out_channels: c,
+            kernel: 1,
+            stride: 1,
+            padding: 0,
+        };
+        let fresh_buffers = || {
+            [vec![0.1; c], vec![0.9; c], vec![0.0]]
+                .into_iter()
+                .map(|value| Param {
+                    name: "bn.buffer".into(),
+                    shape: vec![value.len()],
+                    value,
+                })
+                .collect::<Vec<_>>()
+        };
+        // (training output, input gradient, parameter gradients, evaluation output).
+        let run = |layers: &[&[Layer]]| {
+            let mut buffers = fresh_buffers();
+            let mut y = x.clone();
+            let mut caches = Vec::new();
+            for part in layers {
+                let mut store = Store {
+                    params: &params,
+                    buffers: Buffers::Train(&mut buffers),
+                };
+                let (out, cache) = forward_seq(part, y, &mut store);
+                caches.push(cache);
+                y = out;
+            }
+            let mut grads: Vec<Vec<f32>> =
+                params.iter().map(|p| vec![0.0; p.value.len()]).collect();
+            let mut d = Tensor::from_vec(n, [c, h, w], dy.clone());
+            for (part, cache) in layers.iter().zip(caches).rev() {
+                d = backward_seq(part, cache, d, &params, &mut grads, true);
+            }
+            let mut e = x.clone();
+            for part in layers {
+                let mut store = Store {
+                    params: &params,
+                    buffers: Buffers::Eval(&buffers),
+                };
+                e = forward_seq(part, e, &mut store).0;
+            }
+            (y.into_data(), d.into_data(), grads, e.into_data())
+        };
+        for shortcut in [Vec::new(), vec![proj.clone()]] {
+            let block = Layer::Residual {
+                body: vec![conv.clone(), bn.clone()],
+                shortcut: shortcut.clone(),
+            };
+            let pair = [block.clone(), Layer::Relu];
+            let fused = run(&[&pair]);
+            let apart = run(&[&pair[..1], &pair[1..]]);
+            assert!(fused.0.contains(&0.0) && fused.0.iter().any(|&v| v > 0.0));
+            assert!(fused.1.iter().any(|&v| v != 0.0));
+            assert_eq!(fused.0, apart.0, "training output");
+            assert_eq!(fused.1, apart.1, "input gradient");
+            assert_eq!(fused.2, apart.2, "parameter gradients");
+            assert_eq!(fused.3, apart.3, "evaluation output");
+            // The sum itself, against the branches run on their own.
+            let mut buffers = fresh_buffers();
+            let mut store = Store {
+                params: &params,
+                buffers: Buffers::Train(&mut buffers),
+            };
+            let b = forward_seq(&[conv.clone(), bn.clone()], x.clone(), &mut store).0;
+            let s = forward_seq(&shortcut, x.clone(), &mut store).0;
+            let want: Vec<f32> = s
+                .data
+                .iter()
+                .zip(&b.data)
+                .map(|(s, b)| (s + b).max(0.0))
+                .collect();
+            assert_eq!(fused.0, want, "relu(shortcut + body)");
+        }
+    }
+
     #[test]
     fn wide_loops_give_the_same_bits_on_avx2() {
         if !(std::arch::is_x86_feature_detected!("avx2")
