@@ -1416,17 +1416,38 @@ fn keep_if(d: f32, keep: bool) -> f32 {
     f32::from_bits(d.to_bits() & u32::from(keep).wrapping_neg())
 }
 
-/// Per-channel `(Σ a, Σ a²)` over an `NCHW` tensor, in `f64`, channel by channel; within a
-/// channel, image by image, each plane by [`plane_sums`]. The order depends only on the
-/// shape, not on the thread count.
+/// Planes per parallel work item of batch norm's passes: whole planes, about [`ELEMS`]
+/// values (at least one plane), so that small maps (4×4 at ResNet's last stage) do not cost
+/// a work item and a kernel dispatch per 16 values.
+fn planes_per_item(hw: usize) -> usize {
+    (ELEMS / hw.max(1)).max(1)
+}
+
+/// Per-channel `(Σ a, Σ a²)` over an `NCHW` tensor, in `f64`: each plane by [`plane_sums`]
+/// (in parallel), then per channel the planes' sums added in image order ([`add_planes`]).
+/// The order depends only on the shape, not on the thread count.
 fn channel_sums(a: &[f32], n: usize, c: usize, hw: usize) -> Vec<(f64, f64)> {
+    let k = planes_per_item(hw);
+    let mut planes = vec![(0.0, 0.0); n * c];
+    planes
+        .par_chunks_mut(k)
+        .zip(a.par_chunks(k * hw))
+        .for_each(|(ps, xs)| {
+            wide!(for (p, x) in ps.iter_mut().zip(xs.chunks_exact(hw)) {
+                *p = plane_sums(x, x);
+            })
+        });
+    add_planes(&planes, n, c)
+}
+
+/// Per channel, the sums of its `n` planes (`planes[i·c + ch]`, image `i`) added in image
+/// order from zero.
+fn add_planes(planes: &[(f64, f64)], n: usize, c: usize) -> Vec<(f64, f64)> {
     (0..c)
-        .into_par_iter()
         .map(|ch| {
             let (mut s1, mut s2) = (0.0f64, 0.0f64);
             for i in 0..n {
-                let r = (i * c + ch) * hw..(i * c + ch + 1) * hw;
-                let (p1, p2) = wide!(plane_sums(&a[r.clone()], &a[r]));
+                let (p1, p2) = planes[i * c + ch];
                 s1 += p1;
                 s2 += p2;
             }
@@ -1484,33 +1505,29 @@ fn grad_channel_sums(
     c: usize,
     hw: usize,
 ) -> Vec<(f64, f64)> {
-    let planes: Vec<(f64, f64)> = dy
-        .par_chunks_mut(hw)
-        .zip(x.par_chunks(hw))
+    let k = planes_per_item(hw);
+    let mut planes = vec![(0.0, 0.0); n * c];
+    planes
+        .par_chunks_mut(k)
+        .zip(dy.par_chunks_mut(k * hw).zip(x.par_chunks(k * hw)))
         .enumerate()
-        .map(|(plane, (d, xs))| {
-            let ch = plane % c;
-            let (mu, is) = (mean[ch], inv_std[ch]);
+        .for_each(|(item, (ps, (ds, xs)))| {
+            let planes = ps
+                .iter_mut()
+                .zip(ds.chunks_exact_mut(hw).zip(xs.chunks_exact(hw)));
             match relu {
-                Some((gamma, beta)) => {
-                    let (g, b) = (gamma[ch], beta[ch]);
-                    wide!(grad_plane_sums::<true>(d, xs, mu, is, g, b))
-                }
-                None => wide!(grad_plane_sums::<false>(d, xs, mu, is, 0.0, 0.0)),
+                Some((gamma, beta)) => wide!(for (j, (p, (d, xs))) in planes.enumerate() {
+                    let ch = (item * k + j) % c;
+                    let (mu, is, g, b) = (mean[ch], inv_std[ch], gamma[ch], beta[ch]);
+                    *p = grad_plane_sums::<true>(d, xs, mu, is, g, b);
+                }),
+                None => wide!(for (j, (p, (d, xs))) in planes.enumerate() {
+                    let ch = (item * k + j) % c;
+                    *p = grad_plane_sums::<false>(d, xs, mean[ch], inv_std[ch], 0.0, 0.0);
+                }),
             }
-        })
-        .collect();
-    (0..c)
-        .map(|ch| {
-            let (mut s1, mut s2) = (0.0f64, 0.0f64);
-            for i in 0..n {
-                let (p1, p2) = planes[i * c + ch];
-                s1 += p1;
-                s2 += p2;
-            }
-            (s1, s2)
-        })
-        .collect()
+        });
+    add_planes(&planes, n, c)
 }
 
 /// One plane of [`grad_channel_sums`]: [`plane_sums`]`(d, x̂)` with `x̂` from `xs`, after
@@ -1622,6 +1639,7 @@ fn batchnorm_forward(
     // One pass: y = γ·x̂ + β, or max(γ·x̂ + β, 0), with x̂ = (x − μ)/σ: the very
     // expressions of the separate layers, so the results are the same bits. Evaluation
     // writes y over x; training keeps x for backward, which recomputes x̂ from it.
+    let k = planes_per_item(hw);
     let affine = |plane: usize| {
         let ch = plane % c;
         (mean[ch], inv_std[ch], gamma[ch], beta[ch])
@@ -1629,18 +1647,28 @@ fn batchnorm_forward(
     if !training(store) {
         let mut y = x;
         y.data
-            .par_chunks_mut(hw)
+            .par_chunks_mut(k * hw)
             .enumerate()
-            .for_each(|(plane, q)| wide!(bn_plane(q, None, affine(plane), relu)));
+            .for_each(|(item, qs)| {
+                wide!(for (j, q) in qs.chunks_exact_mut(hw).enumerate() {
+                    bn_plane(q, None, affine(item * k + j), relu);
+                })
+            });
         return (y, Cache::None);
     }
     // Every output is written below.
     let mut y = Tensor::for_overwrite(n, x.sample_shape());
     y.data
-        .par_chunks_mut(hw)
-        .zip(x.data.par_chunks(hw))
+        .par_chunks_mut(k * hw)
+        .zip(x.data.par_chunks(k * hw))
         .enumerate()
-        .for_each(|(plane, (q, p))| wide!(bn_plane(q, Some(p), affine(plane), relu)));
+        .for_each(|(item, (qs, ps))| {
+            wide!(
+                for (j, (q, p)) in qs.chunks_exact_mut(hw).zip(ps.chunks_exact(hw)).enumerate() {
+                    bn_plane(q, Some(p), affine(item * k + j), relu);
+                }
+            )
+        });
     (
         y,
         Cache::Norm {
@@ -1679,19 +1707,24 @@ fn batchnorm_backward(
         grads[weight][ch] += *s2 as f32;
     }
     // dx = γ/σ · (dy − mean(dy) − x̂ · mean(dy·x̂))
+    let k = planes_per_item(hw);
     dy.data
-        .par_chunks_mut(hw)
-        .zip(x.data.par_chunks(hw))
+        .par_chunks_mut(k * hw)
+        .zip(x.data.par_chunks(k * hw))
         .enumerate()
-        .for_each(|(plane, (d, xs))| {
-            let ch = plane % c;
-            let (s1, s2) = sums[ch];
-            let (mdy, mdyx) = (s1 as f32 / m, s2 as f32 / m);
-            let (mu, is) = (mean[ch], inv_std[ch]);
-            let scale = gamma[ch] * is;
-            wide!(for (dv, &xv) in d.iter_mut().zip(xs) {
-                *dv = scale * (*dv - mdy - normalise(xv, mu, is) * mdyx);
-            })
+        .for_each(|(item, (ds, xs))| {
+            wide!(
+                for (j, (d, xs)) in ds.chunks_exact_mut(hw).zip(xs.chunks_exact(hw)).enumerate() {
+                    let ch = (item * k + j) % c;
+                    let (s1, s2) = sums[ch];
+                    let (mdy, mdyx) = (s1 as f32 / m, s2 as f32 / m);
+                    let (mu, is) = (mean[ch], inv_std[ch]);
+                    let scale = gamma[ch] * is;
+                    for (dv, &xv) in d.iter_mut().zip(xs) {
+                        *dv = scale * (*dv - mdy - normalise(xv, mu, is) * mdyx);
+                    }
+                }
+            )
         });
     dy
 }
