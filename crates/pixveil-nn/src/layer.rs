@@ -1833,6 +1833,75 @@ mod tests {
     /// (training and evaluation), backward (input gradient, γ and β gradients) and in the
     /// running statistics. Values straddle 0 after normalisation; some sit on the ReLU's
     /// edge (γ·x̂ + β = 0 exactly).
+    /// Asserts that `pair` run as one part of [`train_then_eval`] (fused) gives the bits of
+    /// its two layers run as two parts, with outputs on both sides of the ReLU's edge and a
+    /// non-zero input gradient; returns the fused training output.
+    fn fused_pair_matches_apart(
+        pair: &[Layer; 2],
+        x: &Tensor,
+        dy: &[f32],
+        params: &[Param],
+        buffers: &dyn Fn() -> Vec<Param>,
+    ) -> Vec<f32> {
+        let fused = train_then_eval(&[pair], x, dy, params, buffers());
+        let apart = train_then_eval(&[&pair[..1], &pair[1..]], x, dy, params, buffers());
+        assert!(fused.0.contains(&0.0) && fused.0.iter().any(|&v| v > 0.0));
+        assert!(fused.1.iter().any(|&v| v != 0.0));
+        assert_eq!(fused.0, apart.0, "training output");
+        assert_eq!(fused.1, apart.1, "input gradient");
+        assert_eq!(fused.2, apart.2, "parameter gradients");
+        assert_eq!(fused.3, apart.3, "running statistics");
+        assert_eq!(fused.4, apart.4, "evaluation output");
+        fused.0
+    }
+
+    /// `len` test values spread over a few dozen levels: `((i·mul mod m) − centre) / scale`.
+    fn spread(len: usize, (mul, m): (usize, usize), centre: f32, scale: f32) -> Vec<f32> {
+        (0..len)
+            .map(|i| ((i * mul % m) as f32 - centre) / scale)
+            .collect()
+    }
+
+    /// Trains `parts` one after the other on `x` (forward, then backward from `dy`), then
+    /// evaluates them with the buffers training updated. Returns (training output, input
+    /// gradient, parameter gradients, running buffers, evaluation output): the fused-layer
+    /// tests compare one part holding a pair of layers with two parts holding one each.
+    #[allow(clippy::type_complexity)]
+    fn train_then_eval(
+        parts: &[&[Layer]],
+        x: &Tensor,
+        dy: &[f32],
+        params: &[Param],
+        mut buffers: Vec<Param>,
+    ) -> (Vec<f32>, Vec<f32>, Vec<Vec<f32>>, Vec<Vec<f32>>, Vec<f32>) {
+        let mut y = x.clone();
+        let mut caches = Vec::new();
+        for part in parts {
+            let mut store = Store {
+                params,
+                buffers: Buffers::Train(&mut buffers),
+            };
+            let (out, cache) = forward_seq(part, y, &mut store);
+            caches.push(cache);
+            y = out;
+        }
+        let mut grads: Vec<Vec<f32>> = params.iter().map(|p| vec![0.0; p.value.len()]).collect();
+        let mut d = Tensor::from_vec(x.n, x.sample_shape(), dy.to_vec());
+        for (part, cache) in parts.iter().zip(caches).rev() {
+            d = backward_seq(part, cache, d, params, &mut grads, true);
+        }
+        let mut e = x.clone();
+        for part in parts {
+            let mut store = Store {
+                params,
+                buffers: Buffers::Eval(&buffers),
+            };
+            e = forward_seq(part, e, &mut store).0;
+        }
+        let running = buffers.into_iter().map(|b| b.value).collect();
+        (y.into_data(), d.into_data(), grads, running, e.into_data())
+    }
+
     #[test]
     fn fused_batchnorm_relu_is_bit_identical_to_the_two_layers() {
         let (n, c, h, w) = (3, 4, 5, 7);
@@ -1877,71 +1946,19 @@ mod tests {
             running: 0,
             channels: c,
         };
-        // Returns (output, input gradient, parameter gradients, running buffers, eval output).
-        let run = |layers: &[&[Layer]]| {
-            let mut buffers = fresh_buffers();
-            let mut y = x.clone();
-            let mut caches = Vec::new();
-            for part in layers {
-                let mut store = Store {
-                    params: &params,
-                    buffers: Buffers::Train(&mut buffers),
-                };
-                let (out, cache) = forward_seq(part, y, &mut store);
-                caches.push(cache);
-                y = out;
-            }
-            let mut grads = vec![vec![0.0f32; c]; 2];
-            let mut d = Tensor::from_vec(n, [c, h, w], dy.clone());
-            for (part, cache) in layers.iter().zip(caches).rev() {
-                d = backward_seq(part, cache, d, &params, &mut grads, true);
-            }
-            let mut e = x.clone();
-            for part in layers {
-                let mut store = Store {
-                    params: &params,
-                    buffers: Buffers::Eval(&buffers),
-                };
-                e = forward_seq(part, e, &mut store).0;
-            }
-            let running: Vec<Vec<f32>> = buffers.into_iter().map(|b| b.value).collect();
-            let take = |t: &mut Tensor| std::mem::take(&mut t.data);
-            (take(&mut y), take(&mut d), grads, running, take(&mut e))
-        };
-        let pair = [bn.clone(), Layer::Relu];
-        let fused = run(&[&pair]);
-        let apart = run(&[&pair[..1], &pair[1..]]);
-        assert!(fused.0.contains(&0.0) && fused.0.iter().any(|&v| v > 0.0));
-        assert!(fused.1.iter().any(|&v| v != 0.0));
-        assert_eq!(fused.0, apart.0, "training output");
-        assert_eq!(fused.1, apart.1, "input gradient");
-        assert_eq!(fused.2, apart.2, "γ and β gradients");
-        assert_eq!(fused.3, apart.3, "running statistics");
-        assert_eq!(fused.4, apart.4, "evaluation output");
+        fused_pair_matches_apart(&[bn, Layer::Relu], &x, &dy, &params, &fresh_buffers);
     }
 
-    /// The AVX2 build of `wide!`'s loops gives the bits of the baseline build: batch norm's
-    /// sums (odd lengths, so the tails run too) and its element-wise passes (fails, rather than
-    /// skips, on a CPU with AVX2 and FMA).
-    #[cfg(target_arch = "x86_64")]
+    /// A residual block and the ReLU after it, run as one layer, give the bits of the two
+    /// layers run apart (identity and 1×1 shortcuts, outputs exactly on the ReLU's edge).
     #[test]
     fn fused_residual_relu_is_bit_identical_to_the_two_layers() {
         let (n, c, h, w) = (2, 3, 8, 9);
-        let x = Tensor::from_vec(
-            n,
-            [c, h, w],
-            (0..n * c * h * w)
-                .map(|i| ((i * 37 % 89) as f32 - 44.0) / 13.0)
-                .collect(),
-        );
-        let dy: Vec<f32> = (0..n * c * h * w)
-            .map(|i| ((i * 29 % 61) as f32 - 30.0) / 7.0)
-            .collect();
+        let x = Tensor::from_vec(n, [c, h, w], spread(n * c * h * w, (37, 89), 44.0, 13.0));
+        let dy = spread(n * c * h * w, (29, 61), 30.0, 7.0);
         // Body: a 3×3 convolution (with a bias, so some sums land exactly on 0) and a
         // batch norm; shortcut: the identity, or a 1×1 convolution.
-        let wv: Vec<f32> = (0..c * c * 9)
-            .map(|i| ((i * 13 % 23) as f32 - 11.0) / 40.0)
-            .collect();
+        let wv = spread(c * c * 9, (13, 23), 11.0, 40.0);
         let (mut params, conv) = conv_layer(&wv, &[0.5, -0.25, 0.0], c, (3, 1, 1));
         params.push(Param {
             name: "bn.weight".into(),
@@ -1983,50 +2000,13 @@ mod tests {
                 })
                 .collect::<Vec<_>>()
         };
-        // (training output, input gradient, parameter gradients, evaluation output).
-        let run = |layers: &[&[Layer]]| {
-            let mut buffers = fresh_buffers();
-            let mut y = x.clone();
-            let mut caches = Vec::new();
-            for part in layers {
-                let mut store = Store {
-                    params: &params,
-                    buffers: Buffers::Train(&mut buffers),
-                };
-                let (out, cache) = forward_seq(part, y, &mut store);
-                caches.push(cache);
-                y = out;
-            }
-            let mut grads: Vec<Vec<f32>> =
-                params.iter().map(|p| vec![0.0; p.value.len()]).collect();
-            let mut d = Tensor::from_vec(n, [c, h, w], dy.clone());
-            for (part, cache) in layers.iter().zip(caches).rev() {
-                d = backward_seq(part, cache, d, &params, &mut grads, true);
-            }
-            let mut e = x.clone();
-            for part in layers {
-                let mut store = Store {
-                    params: &params,
-                    buffers: Buffers::Eval(&buffers),
-                };
-                e = forward_seq(part, e, &mut store).0;
-            }
-            (y.into_data(), d.into_data(), grads, e.into_data())
-        };
         for shortcut in [Vec::new(), vec![proj.clone()]] {
             let block = Layer::Residual {
                 body: vec![conv.clone(), bn.clone()],
                 shortcut: shortcut.clone(),
             };
-            let pair = [block.clone(), Layer::Relu];
-            let fused = run(&[&pair]);
-            let apart = run(&[&pair[..1], &pair[1..]]);
-            assert!(fused.0.contains(&0.0) && fused.0.iter().any(|&v| v > 0.0));
-            assert!(fused.1.iter().any(|&v| v != 0.0));
-            assert_eq!(fused.0, apart.0, "training output");
-            assert_eq!(fused.1, apart.1, "input gradient");
-            assert_eq!(fused.2, apart.2, "parameter gradients");
-            assert_eq!(fused.3, apart.3, "evaluation output");
+            let fused =
+                fused_pair_matches_apart(&[block, Layer::Relu], &x, &dy, &params, &fresh_buffers);
             // The sum itself, against the branches run on their own.
             let mut buffers = fresh_buffers();
             let mut store = Store {
@@ -2041,10 +2021,14 @@ mod tests {
                 .zip(&b.data)
                 .map(|(s, b)| (s + b).max(0.0))
                 .collect();
-            assert_eq!(fused.0, want, "relu(shortcut + body)");
+            assert_eq!(fused, want, "relu(shortcut + body)");
         }
     }
 
+    /// The AVX2 build of `wide!`'s loops gives the bits of the baseline build: batch norm's
+    /// sums (odd lengths, so the tails run too) and its element-wise passes (fails, rather than
+    /// skips, on a CPU with AVX2 and FMA).
+    #[cfg(target_arch = "x86_64")]
     #[test]
     fn wide_loops_give_the_same_bits_on_avx2() {
         if !(std::arch::is_x86_feature_detected!("avx2")
