@@ -288,6 +288,11 @@ fn residual_forward(
 /// adding `b` to `s`), then `max(·, 0)` when `relu`. Returns the ReLU's mask (1 where the
 /// output is positive, its own test) when `relu` and `train`.
 fn add_shortcut(b: &mut Tensor, s: &Tensor, relu: bool, train: bool) -> Option<Vec<u8>> {
+    assert_eq!(
+        b.data.len(),
+        s.data.len(),
+        "the two branches' outputs agree in shape"
+    );
     let sum = |o: &mut f32, sv: f32| {
         let v = sv + *o;
         *o = if relu { v.max(0.0) } else { v };
@@ -321,6 +326,7 @@ fn add_shortcut(b: &mut Tensor, s: &Tensor, relu: bool, train: bool) -> Option<V
 /// The backward of a ReLU fused into a residual block: `dy` masked by the block's ReLU
 /// mask ([`Cache::Branches`]), returned twice (for the shortcut and the body) from one pass.
 fn masked_copy(mut dy: Tensor, mask: &[u8]) -> (Tensor, Tensor) {
+    assert_eq!(dy.data.len(), mask.len(), "one mask byte per output value");
     // Every value is written below.
     let mut copy = Tensor::for_overwrite(dy.n, dy.sample_shape());
     dy.data
