@@ -142,7 +142,7 @@ pub(crate) enum Cache {
         relu: bool,
     },
     /// A ReLU that the batch norm or residual block before it applied (see
-    /// [`forward_seq`]); backward passes the gradient through and that layer masks it.
+    /// [`forward_seq`]); [`backward_seq`] skips it and that layer masks the gradient.
     FusedRelu,
     /// Max pool: input shape and the flat input index of every output's maximum.
     Argmax { shape: [usize; 4], index: Vec<u32> },
@@ -225,6 +225,11 @@ pub(crate) fn backward_seq(
     need_dx: bool,
 ) -> Tensor {
     for (i, (layer, cache)) in layers.iter().zip(caches).enumerate().rev() {
+        // A fused ReLU passes the gradient through; the layer before it masks it (and the
+        // profile counts it there, as in forward).
+        if matches!(cache, Cache::FusedRelu) {
+            continue;
+        }
         dy = profile::time_layer(layer, Pass::Backward, || {
             backward(layer, cache, dy, params, grads, need_dx || i > 0)
         });
@@ -502,8 +507,6 @@ fn backward(
             *bias,
             *channels,
         ),
-        // The batch norm before it masks the gradient.
-        (Layer::Relu, Cache::FusedRelu) => dy,
         (Layer::Relu, Cache::Input(y)) => {
             let mut dx = dy;
             zip_inplace(&mut dx.data, &y.data, relu_mask);
