@@ -298,9 +298,13 @@ fn add_shortcut(b: &mut Tensor, s: &Tensor, relu: bool, train: bool) -> Option<V
         s.data.len(),
         "the two branches' outputs agree in shape"
     );
-    let sum = |o: &mut f32, sv: f32| {
-        let v = sv + *o;
-        *o = if relu { v.max(0.0) } else { v };
+    let sum = |bv: f32, sv: f32| {
+        let v = sv + bv;
+        if relu {
+            v.max(0.0)
+        } else {
+            v
+        }
     };
     let mut mask = (relu && train).then(|| pool::take_dirty::<u8>(b.data.len()));
     match &mut mask {
@@ -311,19 +315,11 @@ fn add_shortcut(b: &mut Tensor, s: &Tensor, relu: bool, train: bool) -> Option<V
             .zip(m.par_chunks_mut(ELEMS))
             .for_each(|((bs, ss), ms)| {
                 wide!(for ((o, &sv), mv) in bs.iter_mut().zip(ss).zip(ms) {
-                    sum(o, sv);
+                    *o = sum(*o, sv);
                     *mv = u8::from(*o > 0.0);
                 })
             }),
-        None => b
-            .data
-            .par_chunks_mut(ELEMS)
-            .zip(s.data.par_chunks(ELEMS))
-            .for_each(|(bs, ss)| {
-                wide!(for (o, &sv) in bs.iter_mut().zip(ss) {
-                    sum(o, sv);
-                })
-            }),
+        None => zip_inplace(&mut b.data, &s.data, sum),
     }
     mask
 }
