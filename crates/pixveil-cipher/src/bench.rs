@@ -8,16 +8,20 @@
 //!   scheme on 28×28×1 images (7 836 images, ≈ 6.14 MB) — its natural shape;
 //! * single-threaded: inside a one-thread rayon pool (`ThreadPool::install`);
 //! * all threads: rayon's global pool;
-//! * `memcpy`: `copy_from_slice` of a buffer of the same size, in the same run.
+//! * `memcpy`: `copy_from_slice` of a buffer of the same size, paired with the single-threaded
+//!   samples: every timed sample of the cipher is followed at once by a timed sample of the copy.
 //!
 //! Each figure is the median over `repetitions` timed samples, after one untimed warm-up run.
 //! A sample repeats the run until it has lasted at least `min_sample` (20 ms by default; the
 //! warm-up's duration sets the count), so sub-millisecond runs (a fast cipher over 6 MB) are not
 //! timed one by one at the timer's and the scheduler's resolution. Throughput is in MB/s (10⁶
-//! bytes per second) of image data. In per-image mode the timed region holds the whole cost of
+//! bytes per second) of image data. The copy's speed on a shared machine moves by a factor of
+//! two or more within a minute, so a ratio only means something between neighbouring samples:
+//! `ratio_vs_memcpy` is the median over the pairs of (cipher MB/s / copy MB/s), and
+//! `memcpy_mb_s` the median of the row's copy samples. In per-image mode the timed region holds the whole cost of
 //! the mode: drawing the batch's nonces from the OS CSPRNG ([`Nonce::fresh`], as `pixveil
 //! encrypt` and the Python binding do for every batch) and deriving each image's key from its
-//! nonce. `ratio_vs_memcpy = single_thread_mb_s / memcpy_mb_s`.
+//! nonce.
 //! Quick mode (for tests) uses 64 images and one repetition.
 
 use std::time::{Duration, Instant};
@@ -71,9 +75,11 @@ pub struct ThroughputRow {
     pub single_thread_mb_s: f64,
     /// Encryption throughput on rayon's global pool, MB/s.
     pub all_threads_mb_s: f64,
-    /// `copy_from_slice` throughput of a buffer of the batch's size, MB/s.
+    /// `copy_from_slice` throughput of a buffer of the batch's size, MB/s: the median of the
+    /// copy samples paired with the single-threaded ones.
     pub memcpy_mb_s: f64,
-    /// `single_thread_mb_s / memcpy_mb_s`.
+    /// The median over the paired samples of (single-threaded MB/s / copy MB/s): close to,
+    /// but not always equal to, `single_thread_mb_s / memcpy_mb_s`.
     pub ratio_vs_memcpy: f64,
     /// The cipher kernels that ran ([`kernels`]).
     pub kernels: &'static str,
@@ -103,33 +109,94 @@ struct Timing {
     min_sample: Duration,
 }
 
-/// Median MB/s of `run` (which processes `bytes`) over `timing.reps` samples after one timed
-/// warm-up; each sample runs `run` as often as the warm-up says fills `timing.min_sample`.
-fn measure(bytes: usize, timing: Timing, mut run: impl FnMut() -> Result<()>) -> Result<f64> {
+/// How many runs of `run` fill one sample of `timing`: one untimed warm-up run (page faults,
+/// cold caches), then one timed run decides (at least one, a huge count only if a run took
+/// under a nanosecond).
+fn runs_per_sample(timing: Timing, run: &mut impl FnMut() -> Result<()>) -> Result<usize> {
+    run()?;
     let t = Instant::now();
     run()?;
     let once = t.elapsed().as_secs_f64().max(1e-9);
-    // At least one run per sample; a huge count only if a run took under a nanosecond.
-    let runs = ((timing.min_sample.as_secs_f64() / once).ceil() as usize).clamp(1, 1 << 20);
-    let mut rates = Vec::with_capacity(timing.reps);
-    for _ in 0..timing.reps {
-        let t = Instant::now();
-        for _ in 0..runs {
-            run()?;
-        }
-        rates.push(mb_s(bytes * runs, t.elapsed().as_secs_f64()));
+    Ok(((timing.min_sample.as_secs_f64() / once).ceil() as usize).clamp(1, 1 << 20))
+}
+
+/// The MB/s of one sample: `runs` runs of `run`, which processes `bytes` each.
+fn sample(bytes: usize, runs: usize, run: &mut impl FnMut() -> Result<()>) -> Result<f64> {
+    let t = Instant::now();
+    for _ in 0..runs {
+        run()?;
     }
+    Ok(mb_s(bytes * runs, t.elapsed().as_secs_f64()))
+}
+
+/// Median MB/s of `run` (which processes `bytes`) over `timing.reps` samples after the
+/// warm-up of [`runs_per_sample`]; each sample runs `run` as often as fills
+/// `timing.min_sample`.
+fn measure(bytes: usize, timing: Timing, mut run: impl FnMut() -> Result<()>) -> Result<f64> {
+    let runs = runs_per_sample(timing, &mut run)?;
+    let rates = (0..timing.reps)
+        .map(|_| sample(bytes, runs, &mut run))
+        .collect::<Result<Vec<_>>>()?;
     Ok(median(rates))
 }
 
-fn memcpy_rate(bytes: usize, timing: Timing) -> Result<f64> {
-    let src = vec![0x5Au8; bytes];
-    let mut dst = vec![0u8; bytes];
-    measure(bytes, timing, || {
-        dst.copy_from_slice(std::hint::black_box(&src));
-        std::hint::black_box(&mut dst);
-        Ok(())
+/// A cipher's speed and the copy's, timed in pairs (see the module docs).
+struct Paired {
+    /// Median MB/s of the cipher.
+    run: f64,
+    /// Median MB/s of the copy.
+    base: f64,
+    /// Median over the pairs of cipher MB/s / copy MB/s.
+    ratio: f64,
+}
+
+/// [`measure`] of `run` and of `base` (which also process `bytes` a run), each sample of `run`
+/// followed by one of `base`.
+fn measure_paired(
+    bytes: usize,
+    timing: Timing,
+    mut run: impl FnMut() -> Result<()>,
+    mut base: impl FnMut() -> Result<()>,
+) -> Result<Paired> {
+    let (runs, base_runs) = (
+        runs_per_sample(timing, &mut run)?,
+        runs_per_sample(timing, &mut base)?,
+    );
+    let (mut rates, mut bases, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..timing.reps {
+        let r = sample(bytes, runs, &mut run)?;
+        let b = sample(bytes, base_runs, &mut base)?;
+        rates.push(r);
+        bases.push(b);
+        ratios.push(r / b.max(1e-12));
+    }
+    Ok(Paired {
+        run: median(rates),
+        base: median(bases),
+        ratio: median(ratios),
     })
+}
+
+/// The baseline: `copy_from_slice` between two buffers of one batch's size (allocated once
+/// per image shape, so every row of the shape copies between the same warm pages).
+struct Memcpy {
+    src: Vec<u8>,
+    dst: Vec<u8>,
+}
+
+impl Memcpy {
+    fn new(bytes: usize) -> Self {
+        Self {
+            src: vec![0x5A; bytes],
+            dst: vec![0; bytes],
+        }
+    }
+
+    fn run(&mut self) -> Result<()> {
+        self.dst.copy_from_slice(std::hint::black_box(&self.src));
+        std::hint::black_box(&mut self.dst);
+        Ok(())
+    }
 }
 
 /// Measures encryption throughput of every scheme and key mode (see the module docs).
@@ -176,8 +243,8 @@ pub fn encrypt_throughput(opts: &ThroughputOptions) -> Result<Vec<ThroughputRow>
         };
         let bytes = n * shape.len();
         let mut batch: ImageBatch = synthetic_batch(shape, n, [7; 32]);
-        let memcpy = memcpy_rate(bytes, timing)?;
         let spec = SchemeSpec::from_name(name, None)?;
+        let mut copy = Memcpy::new(bytes);
         for mode in [KeyMode::Fixed, KeyMode::PerImage] {
             let cipher = BatchCipher::new(spec.clone(), shape, mode, &secret)?;
             let mut run = || -> Result<()> {
@@ -187,17 +254,18 @@ pub fn encrypt_throughput(opts: &ThroughputOptions) -> Result<Vec<ThroughputRow>
                 };
                 cipher.encrypt_batch(&mut batch, nonces.as_deref(), &|_| {})
             };
-            let single = one.install(|| measure(bytes, timing, &mut run))?;
+            let single =
+                one.install(|| measure_paired(bytes, timing, &mut run, || copy.run()))?;
             let all = measure(bytes, timing, &mut run)?;
             rows.push(ThroughputRow {
                 scheme: name.to_string(),
                 mode: mode.to_string(),
                 shape: shape.to_string(),
                 images: n,
-                single_thread_mb_s: single,
+                single_thread_mb_s: single.run,
                 all_threads_mb_s: all,
-                memcpy_mb_s: memcpy,
-                ratio_vs_memcpy: single / memcpy.max(1e-12),
+                memcpy_mb_s: single.base,
+                ratio_vs_memcpy: single.ratio,
                 kernels: kernels(),
             });
         }
@@ -224,6 +292,32 @@ mod tests {
             let e = encrypt_throughput(&opts).unwrap_err();
             assert!(matches!(e, Error::Bench(_)), "{e}");
         }
+    }
+
+    #[test]
+    fn paired_samples_alternate_cipher_and_copy() {
+        let calls = std::cell::RefCell::new(String::new());
+        let timing = Timing {
+            reps: 3,
+            min_sample: Duration::ZERO,
+        };
+        let p = measure_paired(
+            1000,
+            timing,
+            || {
+                calls.borrow_mut().push('r');
+                Ok(())
+            },
+            || {
+                calls.borrow_mut().push('b');
+                Ok(())
+            },
+        )
+        .unwrap();
+        // A warm-up and a timed calibration run each, then each cipher sample right before its
+        // copy sample.
+        assert_eq!(*calls.borrow(), "rrbbrbrbrb");
+        assert!(p.run > 0.0 && p.base > 0.0 && p.ratio > 0.0);
     }
 
     #[test]
