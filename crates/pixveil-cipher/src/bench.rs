@@ -254,8 +254,7 @@ pub fn encrypt_throughput(opts: &ThroughputOptions) -> Result<Vec<ThroughputRow>
                 };
                 cipher.encrypt_batch(&mut batch, nonces.as_deref(), &|_| {})
             };
-            let single =
-                one.install(|| measure_paired(bytes, timing, &mut run, || copy.run()))?;
+            let single = one.install(|| measure_paired(bytes, timing, &mut run, || copy.run()))?;
             let all = measure(bytes, timing, &mut run)?;
             rows.push(ThroughputRow {
                 scheme: name.to_string(),

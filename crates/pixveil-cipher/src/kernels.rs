@@ -1062,10 +1062,10 @@ pub(crate) fn shuffle3(data: &mut [u8], codes: &[u8], sh: &Shuffle3) {
     shuffle3_portable(data, codes, sh);
 }
 
-/// `pe`'s two passes in one when the AVX-512 kernels run: [`xor_bits`]`(data, bits)` then
-/// [`shuffle3`]`(data, codes, sh)` (`xor_first`, encryption), or the shuffle then the XOR
-/// (decryption). Returns `false` (and leaves `data` unchanged) otherwise, for the caller to
-/// make the two calls. Preconditions on the codes as [`shuffle3`].
+/// `pe`'s two passes in one when the AVX-512 or AVX2 kernels run: [`xor_bits`]`(data, bits)`
+/// then [`shuffle3`]`(data, codes, sh)` (`xor_first`, encryption), or the shuffle then the XOR
+/// (decryption). Returns `false` (and leaves `data` unchanged) on the portable path, for the
+/// caller to make the two calls. Preconditions on the codes as [`shuffle3`].
 ///
 /// # Panics
 /// If `data.len() != 3·codes.len()` or `bits` has fewer than `⌈data.len() / 8⌉` bytes.
@@ -1089,8 +1089,55 @@ pub(crate) fn xor_shuffle3(
         unsafe { shuffle3_avx512(data, codes, sh, Some((bits, xor_first))) };
         return true;
     }
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: AVX2 support was just checked; the lengths match (asserted above).
+        unsafe { xor_shuffle3_avx2(data, bits, codes, sh, xor_first) };
+        return true;
+    }
     let _ = (data, bits, codes, sh, xor_first);
     false
+}
+
+/// XORs `0xFF` into byte `k` of `data` where key bit `at + k` of `bits` is 1 (the bits of a
+/// part of an image that starts at byte `at`; one byte at a time, for tails).
+///
+/// # Panics
+/// If `bits` has fewer than `⌈(at + data.len()) / 8⌉` bytes.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+fn xor_bits_at(data: &mut [u8], bits: &[u8], at: usize) {
+    for (k, v) in data.iter_mut().enumerate() {
+        let b = at + k;
+        *v ^= 0u8.wrapping_sub((bits[b / 8] >> (b % 8)) & 1);
+    }
+}
+
+/// [`xor_shuffle3`] with AVX2: the pairs of five-pixel groups of [`shuffle3_pairs_avx2`] with
+/// the NP bits XORed in the same pass (before the `pshufb` when `xor_first`, after it
+/// otherwise), then the last pixels' two passes apart.
+///
+/// # Safety
+/// The CPU must support AVX2; `data.len() == 3·codes.len()`; `bits` covers `data`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn xor_shuffle3_avx2(
+    data: &mut [u8],
+    bits: &[u8],
+    codes: &[u8],
+    sh: &Shuffle3,
+    xor_first: bool,
+) {
+    // SAFETY: as this function's (the caller's) contract.
+    let g = unsafe { shuffle3_pairs_avx2::<true>(data, codes, sh, bits, xor_first) };
+    let tail = &mut data[3 * g..];
+    if xor_first {
+        xor_bits_at(tail, bits, 3 * g);
+    }
+    // SAFETY: AVX2 (this function's contract); one code per pixel of the tail.
+    unsafe { shuffle3_avx2(tail, &codes[g..], sh) };
+    if !xor_first {
+        xor_bits_at(tail, bits, 3 * g);
+    }
 }
 
 /// [`shuffle3`] one pixel at a time.
@@ -1110,15 +1157,32 @@ fn shuffle3_portable(data: &mut [u8], codes: &[u8], sh: &Shuffle3) {
 /// Returns the number of pixels done (a multiple of 10). As in [`shuffle3_avx2`], each pair of
 /// groups is loaded before the previous pair is stored.
 ///
+/// With `NP` also [`xor_bits`] by `bits` (byte `k` of `data` takes bit `k`), in the same pass:
+/// before the shuffle when `xor_first`, after it otherwise. Byte 15 of a group, which the
+/// group stores back unchanged, is never XORed there (its own group does it). Without `NP`,
+/// `bits` and `xor_first` are ignored.
+///
 /// # Safety
-/// The CPU must support AVX2; `data.len() == 3·codes.len()`.
+/// The CPU must support AVX2; `data.len() == 3·codes.len()`; with `NP`, `bits` covers `data`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn shuffle3_pairs_avx2(data: &mut [u8], codes: &[u8], sh: &Shuffle3) -> usize {
+unsafe fn shuffle3_pairs_avx2<const NP: bool>(
+    data: &mut [u8],
+    codes: &[u8],
+    sh: &Shuffle3,
+    bits: &[u8],
+    xor_first: bool,
+) -> usize {
     let n = codes.len();
     if n < 16 {
         return 0;
     }
+    // NP: lane l's bytes 0..8 test bits 0..8 of byte 2l of a word, bytes 8..16 of byte 2l + 1.
+    let spread = _mm256_setr_epi8(
+        0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3,
+        3, 3,
+    );
+    let sel = _mm256_set1_epi64x(0x8040_2010_0804_0201_u64 as i64);
     const X: i8 = -128;
     // Byte 3p + c of lane l takes code 5l + p (byte 15: none).
     let expand = _mm256_setr_epi8(
@@ -1156,7 +1220,22 @@ unsafe fn shuffle3_pairs_avx2(data: &mut [u8], codes: &[u8], sh: &Shuffle3) -> u
             _mm256_slli_si256::<2>(a),
         );
         let rel = _mm256_and_si256(_mm256_blendv_epi8(a, t2, c2), keep);
-        let out = _mm256_shuffle_epi8(v, _mm256_add_epi8(rel, base));
+        let ctrl = _mm256_add_epi8(rel, base);
+        let out = if NP {
+            // Bits 3g..3g + 15 for lane 0's bytes 0..15, bits 3g + 15..3g + 30 for lane 1's
+            // (the groups' bytes 15, bit 15 of each half: 0).
+            let w = bits_at(bits, 3 * g);
+            let word = (w & 0x7FFF) | ((w >> 15) & 0x7FFF) << 16;
+            let b = _mm256_shuffle_epi8(_mm256_set1_epi32(word as i32), spread);
+            let m = _mm256_cmpeq_epi8(_mm256_and_si256(b, sel), sel);
+            if xor_first {
+                _mm256_shuffle_epi8(_mm256_xor_si256(v, m), ctrl)
+            } else {
+                _mm256_xor_si256(_mm256_shuffle_epi8(v, ctrl), m)
+            }
+        } else {
+            _mm256_shuffle_epi8(v, ctrl)
+        };
         let next = g + 10;
         let more = next + 16 <= n;
         if more {
@@ -1325,7 +1404,7 @@ fn bits_at(bits: &[u8], at: usize) -> u64 {
 #[target_feature(enable = "avx2")]
 unsafe fn shuffle3_avx2(data: &mut [u8], codes: &[u8], sh: &Shuffle3) {
     let len = data.len();
-    let mut g = shuffle3_pairs_avx2(data, codes, sh);
+    let mut g = shuffle3_pairs_avx2::<false>(data, codes, sh, &[], false);
     if 3 * g + 16 <= len {
         let mut v = load16(data, 3 * g);
         loop {
@@ -3148,8 +3227,16 @@ mod tests {
             if xor_shuffle3(&mut y, &bits, &codes, sh, enc) {
                 prop_assert_eq!(&x, &y);
             } else {
-                prop_assert!(!has_avx512());
+                prop_assert!(!has_avx2());
                 prop_assert_eq!(&y, &data);
+            }
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                let mut z = data.clone();
+                // SAFETY: AVX2 support was just checked; one code per pixel, `bits` covers
+                // `z`.
+                unsafe { xor_shuffle3_avx2(&mut z, &bits, &codes, sh, enc) };
+                prop_assert_eq!(&x, &z);
             }
             let inv = if enc { &SHUFFLE_DEC } else { &SHUFFLE_ENC };
             shuffle3(&mut b, &codes, inv);

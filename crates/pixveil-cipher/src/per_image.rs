@@ -30,7 +30,8 @@
 //! Speed (all results identical to the portable paths, see `kernels`): on AVX2 CPUs
 //! [`PerImageKeys::apply_batch`] computes the HChaCha20 subkeys of eight images at once, the
 //! stream comes from an eight-block AVX2 ChaCha20, and the draws are applied by AVX2 kernels:
-//! an XOR pass of the NP bits and a `pshufb` colour shuffle (`pe`), `pshufb` nibble gathers of
+//! the NP bits XORed within the `pshufb` colour shuffle, one pass (`pe`; an XOR pass for
+//! `pe-np`), `pshufb` nibble gathers of
 //! a per-image plan, block by block in place (`le`), `pshufb` block-row gathers from
 //! precomputed per-orientation and per-code controls (`etc`). With AVX-512 (F, BW, VL, VBMI, VBMI2) the first (up to eight)
 //! blocks of the eight images' streams come from sixteen-lane calls that mix the keys, longer
@@ -465,7 +466,8 @@ impl PerImageKeys {
 
 /// `pe` / `pe-np` under one image's stream (see the module docs for the draws): the NP bits
 /// as one XOR pass ([`xor_bits`]), then (3 channels) the colour codes as one shuffle pass
-/// ([`shuffle3`]); decryption undoes the shuffle first.
+/// ([`shuffle3`]); decryption undoes the shuffle first. With SIMD kernels the two passes are
+/// one ([`kernels::xor_shuffle3`]).
 fn pe(s: &mut Sampler, k: &mut KeyScratch, image: &mut [u8], shuffle: bool, encrypt: bool) {
     size_to(&mut k.bits, image.len().div_ceil(8));
     s.fill(&mut k.bits);
