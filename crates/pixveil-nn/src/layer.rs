@@ -1461,18 +1461,20 @@ fn add_planes(planes: &[(f64, f64)], n: usize, c: usize) -> Vec<(f64, f64)> {
         .collect()
 }
 
-/// `(Σ a, Σ a·b)` of one plane in `f64`: [`LANES`] interleaved partial sums (element `i`
-/// into lane `i mod LANES`, so the loop vectorises), then the lanes and the tail in order.
+/// `(Σ p, Σ q)` in `f64` over the terms `(p, q)` of one plane, given as the terms of its
+/// whole [`LANES`]-element chunks and then those of the tail: [`LANES`] interleaved partial
+/// sums (term `i` into lane `i mod LANES`, so the loop vectorises), then the lanes and the
+/// tail in order. The one summation order of batch norm's statistics and gradients.
 #[inline(always)]
-fn plane_sums(a: &[f32], b: &[f32]) -> (f64, f64) {
+fn lane_sums(
+    chunks: impl Iterator<Item = [(f64, f64); LANES]>,
+    tail: impl Iterator<Item = (f64, f64)>,
+) -> (f64, f64) {
     let (mut s1, mut s2) = ([0.0f64; LANES], [0.0f64; LANES]);
-    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (xa, xb) in ca.zip(cb) {
+    for c in chunks {
         for l in 0..LANES {
-            let x = f64::from(xa[l]);
-            s1[l] += x;
-            s2[l] += x * f64::from(xb[l]);
+            s1[l] += c[l].0;
+            s2[l] += c[l].1;
         }
     }
     let (mut t1, mut t2) = (0.0f64, 0.0f64);
@@ -1480,11 +1482,24 @@ fn plane_sums(a: &[f32], b: &[f32]) -> (f64, f64) {
         t1 += s1[l];
         t2 += s2[l];
     }
-    for (&x, &y) in ra.iter().zip(rb) {
-        t1 += f64::from(x);
-        t2 += f64::from(x) * f64::from(y);
+    for (p, q) in tail {
+        t1 += p;
+        t2 += q;
     }
     (t1, t2)
+}
+
+/// `(Σ a, Σ a·b)` of one plane in `f64` ([`lane_sums`]).
+#[inline(always)]
+fn plane_sums(a: &[f32], b: &[f32]) -> (f64, f64) {
+    let term = |x: f32, y: f32| (f64::from(x), f64::from(x) * f64::from(y));
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail = ca.remainder().iter().zip(cb.remainder());
+    lane_sums(
+        ca.zip(cb)
+            .map(|(xa, xb)| std::array::from_fn(|l| term(xa[l], xb[l]))),
+        tail.map(|(&x, &y)| term(x, y)),
+    )
 }
 
 /// Batch norm's `x̂ = (x − μ)·(1/σ)`: the one expression forward and backward evaluate, so
@@ -1536,7 +1551,7 @@ fn grad_channel_sums(
 }
 
 /// One plane of [`grad_channel_sums`]: [`plane_sums`]`(d, x̂)` with `x̂` from `xs`, after
-/// `d[i] = relu_mask(d[i], x̂[i]·g + b)` when `RELU` (the same lanes and order).
+/// `d[i] = relu_mask(d[i], x̂[i]·g + b)` when `RELU` (the same lanes and order: [`lane_sums`]).
 #[inline(always)]
 fn grad_plane_sums<const RELU: bool>(
     d: &mut [f32],
@@ -1551,30 +1566,18 @@ fn grad_plane_sums<const RELU: bool>(
         if RELU {
             *dv = relu_mask(*dv, xh * g + b);
         }
-        (f64::from(*dv), f64::from(xh))
+        let v = f64::from(*dv);
+        (v, v * f64::from(xh))
     };
-    let (mut s1, mut s2) = ([0.0f64; LANES], [0.0f64; LANES]);
-    let mut cd = d.chunks_exact_mut(LANES);
-    let cx = xs.chunks_exact(LANES);
-    let rx = cx.remainder();
-    for (dd, xx) in (&mut cd).zip(cx) {
-        for l in 0..LANES {
-            let (v, xh) = one(&mut dd[l], xx[l]);
-            s1[l] += v;
-            s2[l] += v * xh;
-        }
-    }
-    let (mut t1, mut t2) = (0.0f64, 0.0f64);
-    for l in 0..LANES {
-        t1 += s1[l];
-        t2 += s2[l];
-    }
-    for (dv, &x) in cd.into_remainder().iter_mut().zip(rx) {
-        let (v, xh) = one(dv, x);
-        t1 += v;
-        t2 += v * xh;
-    }
-    (t1, t2)
+    let whole = d.len() / LANES * LANES;
+    let (dh, dt) = d.split_at_mut(whole);
+    let (xh, xt) = xs.split_at(whole);
+    lane_sums(
+        dh.chunks_exact_mut(LANES)
+            .zip(xh.chunks_exact(LANES))
+            .map(|(dd, xx)| std::array::from_fn(|l| one(&mut dd[l], xx[l]))),
+        dt.iter_mut().zip(xt).map(|(dv, &x)| one(dv, x)),
+    )
 }
 
 /// Partial sums per plane in [`plane_sums`] (two AVX2 registers of `f64`).
