@@ -2,7 +2,7 @@
 //!
 //! Every scheme implements [`Cipher`]: a keyed, exactly invertible map on one `H×W×C` image
 //! (`HWC` bytes, see [`pixveil_image`]). A [`SchemeSpec`] names a scheme and its public
-//! parameters; [`SchemeSpec::build`] turns it, an image [`Shape`](pixveil_image::Shape) and a
+//! parameters; [`SchemeSpec::build`] turns it, an image [`Shape`] and a
 //! 256-bit secret into a ready cipher whose masks, keystreams and permutations are computed
 //! once, so encrypting many images with one key costs one pass over the data.
 //!

@@ -3,7 +3,7 @@
 //! Under derivations v1 and v2, image `n` of a per-image batch is encrypted by the cipher built
 //! from the subkey `derive("pixveil/v1/per-image", nonce_n)`: several HKDF calls and every
 //! table of the scheme (stencils, gather tables, inverses) allocated and computed for one image.
-//! Derivation v3 ([`KdfVersion::V3`]) keys `pe`, `pe-np`, `le` and `etc` from **one ChaCha20
+//! Derivation v3 ([`KdfVersion::V3`](crate::KdfVersion::V3)) keys `pe`, `pe-np`, `le` and `etc` from **one ChaCha20
 //! stream per image** instead, and applies the key while it is read, without building a cipher:
 //!
 //! 1. Once per batch cipher: `K = derive(LABEL, ctx)` with the scheme's label ([`LABEL_PE`],
