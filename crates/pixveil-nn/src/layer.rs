@@ -1580,7 +1580,7 @@ fn grad_plane_sums<const RELU: bool>(
     )
 }
 
-/// Partial sums per plane in [`plane_sums`] (two AVX2 registers of `f64`).
+/// Partial sums per plane in [`lane_sums`] (two AVX2 registers of `f64`).
 const LANES: usize = 8;
 
 /// Batch norm's output on one plane, `γ·x̂ + β`, or `max(γ·x̂ + β, 0)` when `relu`, with
@@ -1836,11 +1836,6 @@ mod tests {
         }
     }
 
-    /// Batch norm + ReLU as [`forward_seq`] fuses them, against the two layers run one at a
-    /// time (each through its own `forward_seq`, which cannot fuse): the same bits forward
-    /// (training and evaluation), backward (input gradient, γ and β gradients) and in the
-    /// running statistics. Values straddle 0 after normalisation; some sit on the ReLU's
-    /// edge (γ·x̂ + β = 0 exactly).
     /// Asserts that `pair` run as one part of [`train_then_eval`] (fused) gives the bits of
     /// its two layers run as two parts, with outputs on both sides of the ReLU's edge and a
     /// non-zero input gradient; returns the fused training output.
@@ -1910,6 +1905,11 @@ mod tests {
         (y.into_data(), d.into_data(), grads, running, e.into_data())
     }
 
+    /// Batch norm + ReLU as [`forward_seq`] fuses them, against the two layers run one at a
+    /// time (each through its own `forward_seq`, which cannot fuse): the same bits forward
+    /// (training and evaluation), backward (input gradient, γ and β gradients) and in the
+    /// running statistics. Values straddle 0 after normalisation; some sit on the ReLU's
+    /// edge (γ·x̂ + β = 0 exactly).
     #[test]
     fn fused_batchnorm_relu_is_bit_identical_to_the_two_layers() {
         let (n, c, h, w) = (3, 4, 5, 7);
