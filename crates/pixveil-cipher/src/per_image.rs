@@ -3,8 +3,9 @@
 //! Under derivations v1 and v2, image `n` of a per-image batch is encrypted by the cipher built
 //! from the subkey `derive("pixveil/v1/per-image", nonce_n)`: several HKDF calls and every
 //! table of the scheme (stencils, gather tables, inverses) allocated and computed for one image.
-//! Derivation v3 ([`KdfVersion::V3`](crate::KdfVersion::V3)) keys `pe`, `pe-np`, `le` and `etc` from **one ChaCha20
-//! stream per image** instead, and applies the key while it is read, without building a cipher:
+//! Derivation v3 ([`KdfVersion::V3`](crate::KdfVersion::V3)) keys `pe`, `pe-np`, `le` and
+//! `etc` from **one ChaCha20 stream per image** instead, and applies the key while it is read,
+//! without building a cipher:
 //!
 //! 1. Once per batch cipher: `K = derive(LABEL, ctx)` with the scheme's label ([`LABEL_PE`],
 //!    [`LABEL_LE`], [`LABEL_ETC`]) and its v2 context (`H ‖ W ‖ C ‖ shuffle` or
@@ -31,10 +32,10 @@
 //! [`PerImageKeys::apply_batch`] computes the HChaCha20 subkeys of eight images at once, the
 //! stream comes from an eight-block AVX2 ChaCha20, and the draws are applied by AVX2 kernels:
 //! the NP bits XORed within the `pshufb` colour shuffle, one pass (`pe`; an XOR pass for
-//! `pe-np`), `pshufb` nibble gathers of
-//! a per-image plan, block by block in place (`le`), `pshufb` block-row gathers from
-//! precomputed per-orientation and per-code controls (`etc`). With AVX-512 (F, BW, VL, VBMI, VBMI2) the first (up to eight)
-//! blocks of the eight images' streams come from sixteen-lane calls that mix the keys, longer
+//! `pe-np`), `pshufb` nibble gathers of a per-image plan, block by block in place (`le`),
+//! `pshufb` block-row gathers from precomputed per-orientation and per-code controls (`etc`).
+//! With AVX-512 (F, BW, VL, VBMI, VBMI2) the first (up to eight) blocks of the eight images'
+//! streams come from sixteen-lane calls that mix the keys, longer
 //! streams continue sixteen blocks at a time, `pe` XORs and shuffles in one `vpermb` pass,
 //! `le` scrambles each block in place with two `vpermi2b` (its plan also built by `vpermi2b`),
 //! `etc` moves each block with one `vpermb`, and Fisher–Yates takes its draws straight from
