@@ -182,7 +182,23 @@ pub(crate) struct Store<'a> {
 /// layer is still returned (the ReLU's is [`Cache::FusedRelu`]).
 pub(crate) fn forward_seq(
     layers: &[Layer],
+    x: Tensor,
+    store: &mut Store<'_>,
+) -> (Tensor, Vec<Cache>) {
+    forward_seq_from(layers, x, None, store)
+}
+
+/// [`forward_seq`], given the per-plane statistics of `x` ([`image_sums`]) when the
+/// convolution that wrote it took them for a leading batch norm.
+///
+/// In training, a convolution followed by a batch norm takes the batch norm's per-plane sums
+/// as it writes each image's output, while that image is still in cache ([`conv_forward`]),
+/// and the batch norm skips its own pass over the tensor: the same sums in the same order,
+/// so the same bits (the profile counts them in the convolution's time).
+fn forward_seq_from(
+    layers: &[Layer],
     mut x: Tensor,
+    mut planes: Option<Vec<(f64, f64)>>,
     store: &mut Store<'_>,
 ) -> (Tensor, Vec<Cache>) {
     let mut caches = Vec::with_capacity(layers.len());
@@ -190,13 +206,28 @@ pub(crate) fn forward_seq(
     while let Some(layer) = layers.get(i) {
         let relu_next = matches!(layer, Layer::BatchNorm2d { .. } | Layer::Residual { .. })
             && matches!(layers.get(i + 1), Some(Layer::Relu));
+        let sums_next =
+            training(store) && matches!(layers.get(i + 1), Some(Layer::BatchNorm2d { .. }));
+        let given = planes.take();
         let (y, cache) = profile::time_layer(layer, Pass::Forward, || match layer {
             Layer::BatchNorm2d {
                 weight,
                 bias,
                 running,
                 channels,
-            } => batchnorm_forward(x, store, *weight, *bias, *running, *channels, relu_next),
+            } => batchnorm_forward(
+                x,
+                store,
+                (*weight, *bias, *running, *channels),
+                relu_next,
+                given,
+            ),
+            Layer::Conv2d { out_channels, .. } if sums_next => {
+                let mut sums = vec![(0.0, 0.0); x.n * out_channels];
+                let (y, cols) = conv_forward(layer, &x, store.params, true, Some(&mut sums));
+                planes = Some(sums);
+                (y, Cache::Conv { input: x, cols })
+            }
             Layer::Residual { body, shortcut } => {
                 residual_forward(body, shortcut, x, store, relu_next)
             }
@@ -257,11 +288,15 @@ fn residual_forward(
 ) -> (Tensor, Cache) {
     let train = training(store);
     let (y, bc, sc, mask) = match body.split_first() {
-        Some((first @ Layer::Conv2d { .. }, rest)) if shortcut.is_empty() => {
+        Some((first @ Layer::Conv2d { out_channels, .. }, rest)) if shortcut.is_empty() => {
+            // The body's first batch norm takes its statistics from the convolution, as in
+            // `forward_seq_from`.
+            let mut sums = (train && matches!(rest.first(), Some(Layer::BatchNorm2d { .. })))
+                .then(|| vec![(0.0, 0.0); x.n * out_channels]);
             let (y0, cols) = profile::time_layer(first, Pass::Forward, || {
-                conv_forward(first, &x, store.params, train)
+                conv_forward(first, &x, store.params, train, sums.as_deref_mut())
             });
-            let (mut b, rest_caches) = forward_seq(rest, y0, store);
+            let (mut b, rest_caches) = forward_seq_from(rest, y0, sums, store);
             let mask = add_shortcut(&mut b, &x, relu, train);
             let mut bc = Vec::with_capacity(body.len());
             if train {
@@ -347,7 +382,7 @@ fn forward(layer: &Layer, x: Tensor, store: &mut Store<'_>) -> (Tensor, Cache) {
     let train = training(store);
     match layer {
         Layer::Conv2d { .. } => {
-            let (y, cols) = conv_forward(layer, &x, store.params, train);
+            let (y, cols) = conv_forward(layer, &x, store.params, train, None);
             let cache = if train {
                 Cache::Conv { input: x, cols }
             } else {
@@ -386,7 +421,7 @@ fn forward(layer: &Layer, x: Tensor, store: &mut Store<'_>) -> (Tensor, Cache) {
             bias,
             running,
             channels,
-        } => batchnorm_forward(x, store, *weight, *bias, *running, *channels, false),
+        } => batchnorm_forward(x, store, (*weight, *bias, *running, *channels), false, None),
         Layer::Relu => {
             let mut y = x;
             map_inplace(&mut y.data, |v| v.max(0.0));
@@ -993,21 +1028,30 @@ fn conv_gemm(w: &[f32], (o, kr, ld): (usize, usize, usize), col: &[f32], out: &m
 }
 
 /// Convolution forward; in training mode with small `im2col` matrices, also returns them
-/// (one per image group) for the backward pass.
+/// (one per image group) for the backward pass. With `sums` (one entry per output plane,
+/// `n·o`), also writes each output plane's [`plane_sums`]`(y, y)` there ([`image_sums`]), as
+/// each image's output is written.
 fn conv_forward(
     layer: &Layer,
     x: &Tensor,
     params: &[Param],
     train: bool,
+    sums: Option<&mut [(f64, f64)]>,
 ) -> (Tensor, Vec<Vec<f32>>) {
     let (g, wi, bi) = ConvGeom::new(layer, x);
     let bias = bi.map(|b| params[b].value.as_slice());
+    if let Some(s) = &sums {
+        assert_eq!(s.len(), x.n * g.o, "one sum per output plane");
+    }
     if g.direct() {
-        return (direct_forward(&g, x, &params[wi].value, bias), Vec::new());
+        return (
+            direct_forward(&g, x, &params[wi].value, bias, sums),
+            Vec::new(),
+        );
     }
     if let Some(ph) = Phases::new([g.c, g.h, g.w], (g.k, g.s, g.p), [g.oh, g.ow]) {
         return (
-            phases_forward(&g, &ph, x, &params[wi].value, bias),
+            phases_forward(&g, &ph, x, &params[wi].value, bias, sums),
             Vec::new(),
         );
     }
@@ -1032,11 +1076,12 @@ fn conv_forward(
             }
         })
         .collect();
+    let sums = chunks_or_none(sums, group * o, x.n.div_ceil(group));
     y.data
         .par_chunks_mut(group * out_len)
         .zip(x.data.par_chunks(group * in_len))
-        .zip(kept.par_iter_mut())
-        .for_each(|((ys, xs), slot)| {
+        .zip(kept.par_iter_mut().zip(sums))
+        .for_each(|((ys, xs), (slot, sums))| {
             // Other im2col matrices and GEMM outputs come from (and go back to) the worker's
             // pool.
             let mut col = if keep {
@@ -1074,6 +1119,9 @@ fn conv_forward(
                         }
                     }
                 }
+            }
+            if let Some(sums) = sums {
+                image_sums(ys, cols, sums);
             }
             if keep {
                 *slot = col;
@@ -1218,10 +1266,18 @@ fn conv_backward(
 const DIRECT_CHUNK: usize = 4;
 
 /// Forward of a [`ConvGeom::direct`] convolution, image by image in parallel.
-fn direct_forward(g: &ConvGeom, x: &Tensor, w: &[f32], bias: Option<&[f32]>) -> Tensor {
+fn direct_forward(
+    g: &ConvGeom,
+    x: &Tensor,
+    w: &[f32],
+    bias: Option<&[f32]>,
+    sums: Option<&mut [(f64, f64)]>,
+) -> Tensor {
     let grid = Grid::new(g.h, g.w);
     let wt = direct::tile_weights(w, g.o, g.c, false);
-    grid_forward(g, x, (&grid, g.c), &wt, bias, |xi, xp| grid.pad(xi, xp))
+    grid_forward(g, x, (&grid, g.c), (&wt, bias), sums, |xi, xp| {
+        grid.pad(xi, xp);
+    })
 }
 
 /// Forward of a strided convolution through phase planes ([`Phases`]), image by image in
@@ -1232,22 +1288,31 @@ fn phases_forward(
     x: &Tensor,
     w: &[f32],
     bias: Option<&[f32]>,
+    sums: Option<&mut [(f64, f64)]>,
 ) -> Tensor {
     let wt = ph.weights(w, g.o);
-    grid_forward(g, x, (&ph.grid, ph.channels()), &wt, bias, |xi, planes| {
-        ph.fill(xi, planes);
-    })
+    grid_forward(
+        g,
+        x,
+        (&ph.grid, ph.channels()),
+        (&wt, bias),
+        sums,
+        |xi, planes| {
+            ph.fill(xi, planes);
+        },
+    )
 }
 
 /// The shared part of [`direct_forward`] and [`phases_forward`]: per image, `fill` writes the
 /// `cin` input planes of `grid`, [`direct::conv`] computes the output grid with the tiled
-/// weights `wt`, and [`Grid::unpad`] keeps the `oh × ow` outputs.
+/// weights `wt`, and [`Grid::unpad`] keeps the `oh × ow` outputs; with `sums`, the image's
+/// [`image_sums`] follow.
 fn grid_forward(
     g: &ConvGeom,
     x: &Tensor,
     (grid, cin): (&Grid, usize),
-    wt: &[f32],
-    bias: Option<&[f32]>,
+    (wt, bias): (&[f32], Option<&[f32]>),
+    sums: Option<&mut [(f64, f64)]>,
     fill: impl Fn(&[f32], &mut [f32]) + Sync,
 ) -> Tensor {
     let ot = g.o.next_multiple_of(direct::OB);
@@ -1259,9 +1324,11 @@ fn grid_forward(
     // Every output is written by `unpad`.
     let mut y = Tensor::for_overwrite(x.n, [g.o, g.oh, g.ow]);
     let (in_len, out_len) = (x.sample_len(), g.o * g.cols());
+    let sums = chunks_or_none(sums, g.o, x.n);
     y.data
         .par_chunks_mut(out_len)
         .zip(x.data.par_chunks(in_len))
+        .zip(sums)
         .for_each_init(
             || {
                 (
@@ -1269,10 +1336,13 @@ fn grid_forward(
                     pool::Scratch::<f32>::zeroed(ot * grid.nq).public(),
                 )
             },
-            |(planes, out), (yi, xi)| {
+            |(planes, out), ((yi, xi), sums)| {
                 fill(xi, planes);
                 direct::conv(grid, planes, cin, wt, bias.as_deref(), out);
                 grid.unpad(out, yi);
+                if let Some(sums) = sums {
+                    image_sums(yi, g.cols(), sums);
+                }
             },
         );
     y
@@ -1307,14 +1377,11 @@ fn direct_backward(
         Tensor::default()
     };
     let chunks = x.n.div_ceil(DIRECT_CHUNK);
-    let dx_chunks: Vec<Option<&mut [f32]>> = if need_dx {
-        dx.data
-            .chunks_mut(DIRECT_CHUNK * in_len)
-            .map(Some)
-            .collect()
-    } else {
-        (0..chunks).map(|_| None).collect()
-    };
+    let dx_chunks = chunks_or_none(
+        need_dx.then_some(dx.data.as_mut_slice()),
+        DIRECT_CHUNK * in_len,
+        chunks,
+    );
     // The partials are taken from (and given back to) this thread's pool, as in
     // `conv_backward`.
     let mut dws: Vec<Vec<f32>> = (0..chunks).map(|_| pool::take(o * c * 9)).collect();
@@ -1371,6 +1438,19 @@ fn direct_backward(
         .collect();
     add_partials(grads, dws.into_iter().zip(dbs), (wi, bi));
     dx
+}
+
+/// `v` in chunks of `len` (the last one possibly shorter), each as `Some`; without `v`,
+/// `count` times `None`: an optional per-item output of a parallel loop over `count` items.
+fn chunks_or_none<T>(v: Option<&mut [T]>, len: usize, count: usize) -> Vec<Option<&mut [T]>> {
+    match v {
+        Some(v) => {
+            let c: Vec<_> = v.chunks_mut(len).map(Some).collect();
+            assert_eq!(c.len(), count, "one chunk per item");
+            c
+        }
+        None => (0..count).map(|_| None).collect(),
+    }
 }
 
 /// Adds the per-group (or per-chunk) weight and bias gradients of a convolution's backward
@@ -1437,12 +1517,17 @@ fn channel_sums(a: &[f32], n: usize, c: usize, hw: usize) -> Vec<(f64, f64)> {
     planes
         .par_chunks_mut(k)
         .zip(a.par_chunks(k * hw))
-        .for_each(|(ps, xs)| {
-            wide!(for (p, x) in ps.iter_mut().zip(xs.chunks_exact(hw)) {
-                *p = plane_sums(x, x);
-            })
-        });
+        .for_each(|(ps, xs)| image_sums(xs, hw, ps));
     add_planes(&planes, n, c)
+}
+
+/// [`plane_sums`]`(p, p)` of each `hw`-value plane `p` of `y`, into `out` (one entry per
+/// plane): batch norm's per-plane statistics, as [`channel_sums`] takes them.
+fn image_sums(y: &[f32], hw: usize, out: &mut [(f64, f64)]) {
+    debug_assert_eq!(y.len(), out.len() * hw, "one entry per plane");
+    wide!(for (p, plane) in out.iter_mut().zip(y.chunks_exact(hw)) {
+        *p = plane_sums(plane, plane);
+    })
 }
 
 /// Per channel, the sums of its `n` planes (`planes[i·c + ch]`, image `i`) added in image
@@ -1598,15 +1683,15 @@ fn bn_plane(
     }
 }
 
-/// Batch norm of `x` (`NCHW`, `c` channels), followed by `max(·, 0)` when `relu`.
+/// Batch norm of `x` (`NCHW`, `c` channels), followed by `max(·, 0)` when `relu`. In
+/// training, `planes` are `x`'s per-plane sums when the layer before took them
+/// ([`image_sums`]); otherwise this pass takes them ([`channel_sums`]).
 fn batchnorm_forward(
     x: Tensor,
     store: &mut Store<'_>,
-    weight: usize,
-    bias: usize,
-    running: usize,
-    c: usize,
+    (weight, bias, running, c): (usize, usize, usize, usize),
     relu: bool,
+    planes: Option<Vec<(f64, f64)>>,
 ) -> (Tensor, Cache) {
     let (n, hw) = (x.n, x.h * x.w);
     let gamma = &store.params[weight].value;
@@ -1614,7 +1699,13 @@ fn batchnorm_forward(
     let (mean, inv_std): (Vec<f32>, Vec<f32>) = match &mut store.buffers {
         Buffers::Train(buffers) => {
             let m = (n * hw) as f64;
-            let sums = channel_sums(&x.data, n, c, hw);
+            let sums = match planes {
+                Some(p) => {
+                    assert_eq!(p.len(), n * c, "one sum per input plane");
+                    add_planes(&p, n, c)
+                }
+                None => channel_sums(&x.data, n, c, hw),
+            };
             let mut mean = Vec::with_capacity(c);
             let mut inv = Vec::with_capacity(c);
             let (rm, rest) = buffers[running..].split_at_mut(1);
@@ -1886,7 +1977,7 @@ mod tests {
             y = out;
         }
         let mut grads: Vec<Vec<f32>> = params.iter().map(|p| vec![0.0; p.value.len()]).collect();
-        let mut d = Tensor::from_vec(x.n, x.sample_shape(), dy.to_vec());
+        let mut d = Tensor::from_vec(y.n, y.sample_shape(), dy.to_vec());
         for (part, cache) in parts.iter().zip(caches).rev() {
             d = backward_seq(part, cache, d, params, &mut grads, true);
         }
@@ -2030,6 +2121,60 @@ mod tests {
         }
     }
 
+    /// A convolution followed by a batch norm in one `forward_seq` (the convolution takes the
+    /// batch norm's statistics as it writes its output) gives the bits of the two run apart
+    /// (the batch norm takes them itself), on every convolution path: direct 3×3, phase
+    /// planes, grouped `im2col` and pointwise.
+    #[test]
+    fn statistics_taken_by_the_convolution_are_the_batch_norms_own() {
+        for (n, c, h, w, o, (k, s, p)) in [
+            (3, 2, 8, 9, 4, (3, 1, 1)),
+            (2, 1, 28, 28, 3, (7, 3, 0)),
+            (5, 3, 8, 8, 2, (3, 2, 1)),
+            (2, 3, 24, 24, 5, (1, 1, 0)),
+        ] {
+            let x = Tensor::from_vec(n, [c, h, w], spread(n * c * h * w, (37, 101), 50.0, 50.0));
+            let wv = spread(o * c * k * k, (13, 29), 14.0, 14.0);
+            let bv: Vec<f32> = (0..o).map(|i| i as f32 * 0.25 - 0.3).collect();
+            let (mut params, conv) = conv_layer(&wv, &bv, c, (k, s, p));
+            let (oh, ow) = (out_side(h, k, s, p), out_side(w, k, s, p));
+            for (name, v) in [("bn.weight", 1.25), ("bn.bias", -0.125)] {
+                params.push(Param {
+                    name: name.into(),
+                    shape: vec![o],
+                    value: (0..o).map(|i| v + i as f32 * 0.5).collect(),
+                });
+            }
+            let bn = Layer::BatchNorm2d {
+                weight: 2,
+                bias: 3,
+                running: 0,
+                channels: o,
+            };
+            let buffers = || {
+                [vec![0.1; o], vec![0.9; o], vec![0.0]]
+                    .into_iter()
+                    .map(|value| Param {
+                        name: "bn.buffer".into(),
+                        shape: vec![value.len()],
+                        value,
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let dy = spread(n * o * oh * ow, (29, 61), 30.0, 7.0);
+            let layers = [conv, bn, Layer::Relu];
+            let together = train_then_eval(&[&layers], &x, &dy, &params, buffers());
+            let apart = train_then_eval(&[&layers[..1], &layers[1..]], &x, &dy, &params, buffers());
+            let what = format!("{k}x{k}/{s} on {h}x{w}");
+            assert!(together.1.iter().any(|&v| v != 0.0), "{what}");
+            assert_eq!(together.0, apart.0, "training output, {what}");
+            assert_eq!(together.1, apart.1, "input gradient, {what}");
+            assert_eq!(together.2, apart.2, "parameter gradients, {what}");
+            assert_eq!(together.3, apart.3, "running statistics, {what}");
+            assert_eq!(together.4, apart.4, "evaluation output, {what}");
+        }
+    }
+
     /// The AVX2 build of `wide!`'s loops gives the bits of the baseline build: batch norm's
     /// sums (odd lengths, so the tails run too) and its element-wise passes (fails, rather than
     /// skips, on a CPU with AVX2 and FMA).
@@ -2138,7 +2283,7 @@ mod tests {
             assert!((a - b).abs() < 1e-4 * (1.0 + b.abs()), "{what}: {a} vs {b}");
         };
         for train in [true, false] {
-            let (y, kept) = conv_forward(&layer, &x, &params, train);
+            let (y, kept) = conv_forward(&layer, &x, &params, train, None);
             assert!(
                 kept.iter().all(Vec::is_empty),
                 "a pointwise layer keeps nothing"
@@ -2153,7 +2298,7 @@ mod tests {
             .collect();
         let dyt = Tensor::from_vec(n, [o, h, w], dy.clone());
         let mut grads = vec![vec![0.0f32; o * c], vec![0.0f32; o]];
-        let (_, kept) = conv_forward(&layer, &x, &params, true);
+        let (_, kept) = conv_forward(&layer, &x, &params, true, None);
         let dx = conv_backward(&layer, &x, kept, &dyt, &params, &mut grads, true);
         for oc in 0..o {
             let db: f32 = (0..n).flat_map(|i| &dy[(i * o + oc) * hw..][..hw]).sum();
@@ -2201,7 +2346,7 @@ mod tests {
                 .collect();
             let bv: Vec<f32> = (0..o).map(|i| i as f32 * 0.25 - 0.3).collect();
             let (params, layer) = conv_layer(&wv, &bv, c, (k, s, p));
-            let (got, _) = conv_forward(&layer, &x, &params, false);
+            let (got, _) = conv_forward(&layer, &x, &params, false, None);
             let want = naive_conv(&x, &wv, &bv, o, k, s, p);
             assert_eq!(
                 (got.n, got.c, got.h, got.w),
