@@ -370,9 +370,9 @@ fn masked_copy(mut dy: Tensor, mask: &[u8]) -> (Tensor, Tensor) {
         .zip(copy.data.par_chunks_mut(ELEMS))
         .zip(mask.par_chunks(ELEMS))
         .for_each(|((ds, cs), ms)| {
-            wide!(for ((d, c), &m) in ds.iter_mut().zip(cs).zip(ms) {
-                *d = keep_if(*d, m != 0);
-                *c = *d;
+            wide!({
+                zip_block(ds, ms, |d, m| keep_if(d, m != 0));
+                cs.copy_from_slice(ds);
             })
         });
     (dy, copy)
@@ -735,13 +735,30 @@ fn map_inplace(a: &mut [f32], f: impl Fn(f32) -> f32 + Sync) {
 fn zip_inplace(a: &mut [f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) {
     a.par_chunks_mut(ELEMS)
         .zip(b.par_chunks(ELEMS))
-        .for_each(|(ca, cb)| {
-            wide!({
-                for (x, y) in ca.iter_mut().zip(cb) {
-                    *x = f(*x, *y);
-                }
-            })
-        });
+        .for_each(|(ca, cb)| wide!(zip_block(ca, cb, &f)));
+}
+
+/// `f32` values per AVX2 register.
+const VEC: usize = 8;
+
+/// `a[i] ← f(a[i], b[i])` over one block, [`VEC`] values at a time through a local array.
+///
+/// Written back one value at a time, a select such as [`keep_if`] (`a[i]` or 0) compiles to
+/// masked stores of the zeros alone (`vmaskmovps`), which AMD's cores microcode: batch norm's
+/// ReLU mask ran at 4.5 cycles per value on Zen 3. Written back from the array, the stores are
+/// plain vector stores.
+#[inline(always)]
+fn zip_block<T: Copy>(a: &mut [f32], b: &[T], f: impl Fn(f32, T) -> f32) {
+    assert_eq!(a.len(), b.len(), "one b per a");
+    let mut ca = a.chunks_exact_mut(VEC);
+    let mut cb = b.chunks_exact(VEC);
+    for (x, y) in (&mut ca).zip(&mut cb) {
+        let v: [f32; VEC] = std::array::from_fn(|l| f(x[l], y[l]));
+        x.copy_from_slice(&v);
+    }
+    for (x, &y) in ca.into_remainder().iter_mut().zip(cb.remainder()) {
+        *x = f(*x, y);
+    }
 }
 
 /// Splits `x` (`rows × xw`) and `y` (`rows × yw`) into matching row blocks and runs `f`
@@ -1649,9 +1666,7 @@ fn grad_plane_sums<const RELU: bool>(
     b: f32,
 ) -> (f64, f64) {
     if RELU {
-        for (dv, &x) in d.iter_mut().zip(xs) {
-            *dv = relu_mask(*dv, normalise(x, mu, is) * g + b);
-        }
+        zip_block(d, xs, |dv, x| relu_mask(dv, normalise(x, mu, is) * g + b));
     }
     let d: &[f32] = d;
     (
