@@ -1389,7 +1389,8 @@ fn direct_backward(
     };
     let (in_len, out_len, hw) = (x.sample_len(), o * g.cols(), g.cols());
     let mut dx = if need_dx {
-        Tensor::zeros(x.n, x.sample_shape())
+        // Every value is written below, by `unpad` of its image's gradient grid.
+        Tensor::for_overwrite(x.n, x.sample_shape())
     } else {
         Tensor::default()
     };
