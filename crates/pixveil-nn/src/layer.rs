@@ -1962,6 +1962,19 @@ mod tests {
         fused.0
     }
 
+    /// Fresh running buffers of a batch norm over `c` channels (mean 0.1, variance 0.9, no
+    /// batches yet), as its `running` index 0 expects them.
+    fn norm_buffers(c: usize) -> Vec<Param> {
+        [vec![0.1; c], vec![0.9; c], vec![0.0]]
+            .into_iter()
+            .map(|value| Param {
+                name: "bn.buffer".into(),
+                shape: vec![value.len()],
+                value,
+            })
+            .collect()
+    }
+
     /// `len` test values spread over a few dozen levels: `((i·mul mod m) − centre) / scale`.
     fn spread(len: usize, (mul, m): (usize, usize), centre: f32, scale: f32) -> Vec<f32> {
         (0..len)
@@ -2102,16 +2115,7 @@ mod tests {
             stride: 1,
             padding: 0,
         };
-        let fresh_buffers = || {
-            [vec![0.1; c], vec![0.9; c], vec![0.0]]
-                .into_iter()
-                .map(|value| Param {
-                    name: "bn.buffer".into(),
-                    shape: vec![value.len()],
-                    value,
-                })
-                .collect::<Vec<_>>()
-        };
+        let fresh_buffers = || norm_buffers(c);
         for shortcut in [Vec::new(), vec![proj.clone()]] {
             let block = Layer::Residual {
                 body: vec![conv.clone(), bn.clone()],
@@ -2167,20 +2171,16 @@ mod tests {
                 running: 0,
                 channels: o,
             };
-            let buffers = || {
-                [vec![0.1; o], vec![0.9; o], vec![0.0]]
-                    .into_iter()
-                    .map(|value| Param {
-                        name: "bn.buffer".into(),
-                        shape: vec![value.len()],
-                        value,
-                    })
-                    .collect::<Vec<_>>()
-            };
             let dy = spread(n * o * oh * ow, (29, 61), 30.0, 7.0);
             let layers = [conv, bn, Layer::Relu];
-            let together = train_then_eval(&[&layers], &x, &dy, &params, buffers());
-            let apart = train_then_eval(&[&layers[..1], &layers[1..]], &x, &dy, &params, buffers());
+            let together = train_then_eval(&[&layers], &x, &dy, &params, norm_buffers(o));
+            let apart = train_then_eval(
+                &[&layers[..1], &layers[1..]],
+                &x,
+                &dy,
+                &params,
+                norm_buffers(o),
+            );
             let what = format!("{k}x{k}/{s} on {h}x{w}");
             assert!(together.1.iter().any(|&v| v != 0.0), "{what}");
             assert_eq!(together.0, apart.0, "training output, {what}");
