@@ -333,7 +333,10 @@ fn add_shortcut(b: &mut Tensor, s: &Tensor, relu: bool, train: bool) -> Option<V
         s.data.len(),
         "the two branches' outputs agree in shape"
     );
-    let sum = |bv: f32, sv: f32| {
+    // `relu` is captured by value: read through a reference, LLVM reloaded it after every
+    // store (a byte store may alias it) and the masked loop stayed scalar, with a branch per
+    // value.
+    let sum = move |bv: f32, sv: f32| {
         let v = sv + bv;
         if relu {
             v.max(0.0)
@@ -350,8 +353,9 @@ fn add_shortcut(b: &mut Tensor, s: &Tensor, relu: bool, train: bool) -> Option<V
             .zip(m.par_chunks_mut(ELEMS))
             .for_each(|((bs, ss), ms)| {
                 wide!(for ((o, &sv), mv) in bs.iter_mut().zip(ss).zip(ms) {
-                    *o = sum(*o, sv);
-                    *mv = u8::from(*o > 0.0);
+                    let v = (sv + *o).max(0.0);
+                    *o = v;
+                    *mv = u8::from(v > 0.0);
                 })
             }),
         None => zip_inplace(&mut b.data, &s.data, sum),
