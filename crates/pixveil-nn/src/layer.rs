@@ -206,8 +206,12 @@ fn forward_seq_from(
     while let Some(layer) = layers.get(i) {
         let relu_next = matches!(layer, Layer::BatchNorm2d { .. } | Layer::Residual { .. })
             && matches!(layers.get(i + 1), Some(Layer::Relu));
-        let sums_next =
-            training(store) && matches!(layers.get(i + 1), Some(Layer::BatchNorm2d { .. }));
+        let mut sums = match layer {
+            Layer::Conv2d { out_channels, .. } => {
+                norm_sums(layers.get(i + 1), training(store), x.n, *out_channels)
+            }
+            _ => None,
+        };
         let given = planes.take();
         let (y, cache) = profile::time_layer(layer, Pass::Forward, || match layer {
             Layer::BatchNorm2d {
@@ -222,10 +226,9 @@ fn forward_seq_from(
                 relu_next,
                 given,
             ),
-            Layer::Conv2d { out_channels, .. } if sums_next => {
-                let mut sums = vec![(0.0, 0.0); x.n * out_channels];
-                let (y, cols) = conv_forward(layer, &x, store.params, true, Some(&mut sums));
-                planes = Some(sums);
+            Layer::Conv2d { .. } if sums.is_some() => {
+                let (y, cols) = conv_forward(layer, &x, store.params, true, sums.as_deref_mut());
+                planes = sums.take();
                 (y, Cache::Conv { input: x, cols })
             }
             Layer::Residual { body, shortcut } => {
@@ -268,6 +271,13 @@ pub(crate) fn backward_seq(
     dy
 }
 
+/// Room for a batch norm's per-plane statistics (`n·o` zeroed entries) when a convolution
+/// with `o` outputs is followed by the batch norm `next` in training ([`forward_seq_from`]);
+/// otherwise `None`.
+fn norm_sums(next: Option<&Layer>, train: bool, n: usize, o: usize) -> Option<Vec<(f64, f64)>> {
+    (train && matches!(next, Some(Layer::BatchNorm2d { .. }))).then(|| vec![(0.0, 0.0); n * o])
+}
+
 fn training(store: &Store<'_>) -> bool {
     matches!(store.buffers, Buffers::Train(_))
 }
@@ -291,8 +301,7 @@ fn residual_forward(
         Some((first @ Layer::Conv2d { out_channels, .. }, rest)) if shortcut.is_empty() => {
             // The body's first batch norm takes its statistics from the convolution, as in
             // `forward_seq_from`.
-            let mut sums = (train && matches!(rest.first(), Some(Layer::BatchNorm2d { .. })))
-                .then(|| vec![(0.0, 0.0); x.n * out_channels]);
+            let mut sums = norm_sums(rest.first(), train, x.n, *out_channels);
             let (y0, cols) = profile::time_layer(first, Pass::Forward, || {
                 conv_forward(first, &x, store.params, train, sums.as_deref_mut())
             });
