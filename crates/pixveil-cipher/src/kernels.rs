@@ -111,6 +111,19 @@ pub(crate) fn wipe<T: zeroize::DefaultIsZeroes>(buf: &mut [T]) {
     }
 }
 
+/// Asks the CPU to bring every 64-byte line of `data` into its caches (`prefetcht0`; nothing
+/// on other targets). A hint only: no value is read, and a line may still be fetched late.
+pub(crate) fn prefetch(data: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in data.chunks(64) {
+        // SAFETY: `prefetcht0` of an address inside `data` (SSE, part of x86-64); it reads
+        // nothing and cannot fault.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = data;
+}
+
 /// `out[k] = src[k] > bound` for every `k` (LE's reversal flags from its permutation), 16 at a
 /// time with AVX-512.
 ///

@@ -501,6 +501,11 @@ fn etc(
     shape: Shape,
     encrypt: bool,
 ) {
+    // The image is first read after its key has been drawn (the copy below): asking for its
+    // lines now lets them arrive while the keystream and the permutation are computed.
+    // (Measured on per-image `etc`, 32×32×3, AVX2: 1.07× faster; `pe` and `le` gained
+    // nothing from it.)
+    kernels::prefetch(image);
     let n = bases.len();
     let c = shape.channels();
     s.permutation_into(n, &mut k.perm);
