@@ -166,7 +166,24 @@ impl Grid {
     /// Writes `c` planes of `h × w` (`src`, `c·h·w` floats) into `dst` (`c·plane` floats) on
     /// the padded grid, zeros everywhere else; planes `c..` of `dst` (channel padding) are
     /// zeroed.
+    ///
+    /// The widths of ResNet-18 on CIFAR-10 (32, 16, 8) and of the small CNN on MNIST (28, 14)
+    /// copy their rows as arrays of a width known at compile time: a few vector moves per row,
+    /// where a `memcpy` call per row of 8 to 32 floats cost more than its copy (1.02–1.05× per
+    /// training epoch of ResNet-18 w8 with the adaptation network, measured on 32/16/8).
     pub(crate) fn pad(&self, src: &[f32], dst: &mut [f32]) {
+        match self.w {
+            8 => self.pad_rows::<8>(src, dst),
+            14 => self.pad_rows::<14>(src, dst),
+            16 => self.pad_rows::<16>(src, dst),
+            28 => self.pad_rows::<28>(src, dst),
+            32 => self.pad_rows::<32>(src, dst),
+            _ => self.pad_any(src, dst),
+        }
+    }
+
+    /// [`Grid::pad`] for any width.
+    fn pad_any(&self, src: &[f32], dst: &mut [f32]) {
         let hw = self.h * self.w;
         let planes = dst.chunks_exact_mut(self.plane);
         let mut srcs = src.chunks_exact(hw);
@@ -188,11 +205,69 @@ impl Grid {
 
     /// Copies the first `dst.len() / (h·w)` planes of grid output `grid` (`nq` floats per
     /// plane) into `dst` as `h × w` planes, dropping the two extra columns of each row.
+    /// Rows of the widths of [`Grid::pad`] are copied as arrays.
     pub(crate) fn unpad(&self, grid: &[f32], dst: &mut [f32]) {
+        match self.w {
+            8 => self.unpad_rows::<8>(grid, dst),
+            14 => self.unpad_rows::<14>(grid, dst),
+            16 => self.unpad_rows::<16>(grid, dst),
+            28 => self.unpad_rows::<28>(grid, dst),
+            32 => self.unpad_rows::<32>(grid, dst),
+            _ => self.unpad_any(grid, dst),
+        }
+    }
+
+    /// [`Grid::unpad`] for any width.
+    fn unpad_any(&self, grid: &[f32], dst: &mut [f32]) {
         let hw = self.h * self.w;
         for (d, g) in dst.chunks_exact_mut(hw).zip(grid.chunks_exact(self.nq)) {
             for (y, row) in d.chunks_exact_mut(self.w).enumerate() {
                 row.copy_from_slice(&g[y * self.wp..y * self.wp + self.w]);
+            }
+        }
+    }
+
+    /// [`Grid::pad`] of a grid `W` wide.
+    ///
+    /// # Panics
+    /// If `W` is not the grid's width.
+    fn pad_rows<const W: usize>(&self, src: &[f32], dst: &mut [f32]) {
+        assert_eq!(self.w, W, "the grid's width");
+        let wp = W + 2;
+        let hw = self.h * W;
+        let planes = dst.chunks_exact_mut(self.plane);
+        let mut srcs = src.chunks_exact(hw);
+        for p in planes {
+            let Some(s) = srcs.next() else {
+                p.fill(0.0);
+                continue;
+            };
+            let (head, body) = p.split_at_mut(wp + 1);
+            head.fill(0.0);
+            let mut rows = body.chunks_exact_mut(wp);
+            for (row, out) in s.chunks_exact(W).zip(&mut rows) {
+                let row: &[f32; W] = row.try_into().expect("a row of W floats");
+                let (vals, pad) = out.split_at_mut(W);
+                let vals: &mut [f32; W] = vals.try_into().expect("W floats");
+                *vals = *row;
+                pad.fill(0.0);
+            }
+            p[(self.h + 1) * wp + 1..].fill(0.0);
+        }
+    }
+
+    /// [`Grid::unpad`] of a grid `W` wide.
+    ///
+    /// # Panics
+    /// If `W` is not the grid's width.
+    fn unpad_rows<const W: usize>(&self, grid: &[f32], dst: &mut [f32]) {
+        assert_eq!(self.w, W, "the grid's width");
+        let wp = W + 2;
+        let hw = self.h * W;
+        for (d, g) in dst.chunks_exact_mut(hw).zip(grid.chunks_exact(self.nq)) {
+            for (row, src) in d.chunks_exact_mut(W).zip(g.chunks(wp)) {
+                let row: &mut [f32; W] = row.try_into().expect("a row of W floats");
+                *row = src[..W].try_into().expect("W floats");
             }
         }
     }
@@ -1110,6 +1185,39 @@ mod tests {
                 a.iter().zip(&f).all(|(x, y)| x.to_bits() == y.to_bits()),
                 "({c},{o},{h},{wd})"
             );
+        }
+    }
+
+    #[test]
+    fn padding_of_a_known_width_is_the_general_padding() {
+        for w in [8, 14, 16, 28, 32] {
+            let g = Grid::new(5, w);
+            let x = data(2 * 5 * w, 0.25);
+            let (mut a, mut b) = (vec![f32::NAN; 3 * g.plane], vec![f32::NAN; 3 * g.plane]);
+            g.pad(&x, &mut a);
+            g.pad_any(&x, &mut b);
+            assert!(
+                a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()),
+                "pad, w = {w}"
+            );
+            let grid = data(2 * g.nq, 0.75);
+            let (mut a, mut b) = (vec![f32::NAN; 2 * 5 * w], vec![f32::NAN; 2 * 5 * w]);
+            g.unpad(&grid, &mut a);
+            g.unpad_any(&grid, &mut b);
+            assert!(
+                a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()),
+                "unpad, w = {w}"
+            );
+            // The values come back.
+            let mut back = vec![f32::NAN; 2 * 5 * w];
+            let mut padded = vec![0.0; 2 * g.plane];
+            g.pad(&x, &mut padded);
+            let shifted: Vec<f32> = padded
+                .chunks_exact(g.plane)
+                .flat_map(|p| p[g.wp + 1..g.wp + 1 + g.nq].to_vec())
+                .collect();
+            g.unpad(&shifted, &mut back);
+            assert_eq!(back, x, "w = {w}");
         }
     }
 
