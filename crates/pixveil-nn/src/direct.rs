@@ -128,6 +128,21 @@ pub fn conv_kernel() -> &'static str {
     }
 }
 
+/// `$grid.$rows::<W>(args)` for the grid widths `W` copied as fixed-size rows (those of
+/// ResNet-18 on CIFAR-10 and of the small CNN on MNIST), `$grid.$any(args)` for the others.
+macro_rules! by_width {
+    ($grid:ident, $rows:ident, $any:ident, $($arg:expr),*) => {
+        match $grid.w {
+            8 => $grid.$rows::<8>($($arg),*),
+            14 => $grid.$rows::<14>($($arg),*),
+            16 => $grid.$rows::<16>($($arg),*),
+            28 => $grid.$rows::<28>($($arg),*),
+            32 => $grid.$rows::<32>($($arg),*),
+            _ => $grid.$any($($arg),*),
+        }
+    };
+}
+
 /// The padded-grid geometry of one `h × w` plane.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Grid {
@@ -172,49 +187,32 @@ impl Grid {
     /// where a `memcpy` call per row of 8 to 32 floats cost more than its copy (1.02–1.05× per
     /// training epoch of ResNet-18 w8 with the adaptation network, measured on 32/16/8).
     pub(crate) fn pad(&self, src: &[f32], dst: &mut [f32]) {
-        match self.w {
-            8 => self.pad_rows::<8>(src, dst),
-            14 => self.pad_rows::<14>(src, dst),
-            16 => self.pad_rows::<16>(src, dst),
-            28 => self.pad_rows::<28>(src, dst),
-            32 => self.pad_rows::<32>(src, dst),
-            _ => self.pad_any(src, dst),
+        let mut srcs = src.chunks_exact(self.h * self.w);
+        for p in dst.chunks_exact_mut(self.plane) {
+            match srcs.next() {
+                Some(s) => by_width!(self, pad_plane_rows, pad_plane, s, p),
+                None => p.fill(0.0),
+            }
         }
     }
 
-    /// [`Grid::pad`] for any width.
-    fn pad_any(&self, src: &[f32], dst: &mut [f32]) {
-        let hw = self.h * self.w;
-        let planes = dst.chunks_exact_mut(self.plane);
-        let mut srcs = src.chunks_exact(hw);
-        for p in planes {
-            let Some(s) = srcs.next() else {
-                p.fill(0.0);
-                continue;
-            };
-            p[..self.wp + 1].fill(0.0);
-            for (y, row) in s.chunks_exact(self.w).enumerate() {
-                let at = (y + 1) * self.wp + 1;
-                p[at..at + self.w].copy_from_slice(row);
-                // Right padding of this row and left padding of the next.
-                p[at + self.w..at + self.w + 2].fill(0.0);
-            }
-            p[(self.h + 1) * self.wp + 1..].fill(0.0);
+    /// One plane of [`Grid::pad`]: `s` (`h·w` floats) into `p` (`plane` floats).
+    fn pad_plane(&self, s: &[f32], p: &mut [f32]) {
+        p[..self.wp + 1].fill(0.0);
+        for (y, row) in s.chunks_exact(self.w).enumerate() {
+            let at = (y + 1) * self.wp + 1;
+            p[at..at + self.w].copy_from_slice(row);
+            // Right padding of this row and left padding of the next.
+            p[at + self.w..at + self.w + 2].fill(0.0);
         }
+        p[(self.h + 1) * self.wp + 1..].fill(0.0);
     }
 
     /// Copies the first `dst.len() / (h·w)` planes of grid output `grid` (`nq` floats per
     /// plane) into `dst` as `h × w` planes, dropping the two extra columns of each row.
     /// Rows of the widths of [`Grid::pad`] are copied as arrays.
     pub(crate) fn unpad(&self, grid: &[f32], dst: &mut [f32]) {
-        match self.w {
-            8 => self.unpad_rows::<8>(grid, dst),
-            14 => self.unpad_rows::<14>(grid, dst),
-            16 => self.unpad_rows::<16>(grid, dst),
-            28 => self.unpad_rows::<28>(grid, dst),
-            32 => self.unpad_rows::<32>(grid, dst),
-            _ => self.unpad_any(grid, dst),
-        }
+        by_width!(self, unpad_rows, unpad_any, grid, dst)
     }
 
     /// [`Grid::unpad`] for any width.
@@ -227,33 +225,24 @@ impl Grid {
         }
     }
 
-    /// [`Grid::pad`] of a grid `W` wide.
+    /// [`Grid::pad_plane`] of a grid `W` wide.
     ///
     /// # Panics
     /// If `W` is not the grid's width.
-    fn pad_rows<const W: usize>(&self, src: &[f32], dst: &mut [f32]) {
+    fn pad_plane_rows<const W: usize>(&self, s: &[f32], p: &mut [f32]) {
         assert_eq!(self.w, W, "the grid's width");
         let wp = W + 2;
-        let hw = self.h * W;
-        let planes = dst.chunks_exact_mut(self.plane);
-        let mut srcs = src.chunks_exact(hw);
-        for p in planes {
-            let Some(s) = srcs.next() else {
-                p.fill(0.0);
-                continue;
-            };
-            let (head, body) = p.split_at_mut(wp + 1);
-            head.fill(0.0);
-            let mut rows = body.chunks_exact_mut(wp);
-            for (row, out) in s.chunks_exact(W).zip(&mut rows) {
-                let row: &[f32; W] = row.try_into().expect("a row of W floats");
-                let (vals, pad) = out.split_at_mut(W);
-                let vals: &mut [f32; W] = vals.try_into().expect("W floats");
-                *vals = *row;
-                pad.fill(0.0);
-            }
-            p[(self.h + 1) * wp + 1..].fill(0.0);
+        let (head, body) = p.split_at_mut(wp + 1);
+        head.fill(0.0);
+        for (row, out) in s.chunks_exact(W).zip(body.chunks_exact_mut(wp)) {
+            let row: &[f32; W] = row.try_into().expect("a row of W floats");
+            let (vals, pad) = out.split_at_mut(W);
+            let vals: &mut [f32; W] = vals.try_into().expect("W floats");
+            *vals = *row;
+            // Right padding of this row and left padding of the next.
+            pad.fill(0.0);
         }
+        p[(self.h + 1) * wp + 1..].fill(0.0);
     }
 
     /// [`Grid::unpad`] of a grid `W` wide.
@@ -1195,7 +1184,10 @@ mod tests {
             let x = data(2 * 5 * w, 0.25);
             let (mut a, mut b) = (vec![f32::NAN; 3 * g.plane], vec![f32::NAN; 3 * g.plane]);
             g.pad(&x, &mut a);
-            g.pad_any(&x, &mut b);
+            for (p, s) in b.chunks_exact_mut(g.plane).zip(x.chunks_exact(5 * w)) {
+                g.pad_plane(s, p);
+            }
+            b[2 * g.plane..].fill(0.0);
             assert!(
                 a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()),
                 "pad, w = {w}"
