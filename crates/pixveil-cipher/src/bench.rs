@@ -11,17 +11,17 @@
 //! * `memcpy`: `copy_from_slice` of a buffer of the same size, paired with the single-threaded
 //!   samples: every timed sample of the cipher is followed at once by a timed sample of the copy.
 //!
-//! Each figure is the median over `repetitions` timed samples, after one untimed warm-up run
-//! and one timed run that sets the sample size: a sample repeats the run until it has lasted at
-//! least `min_sample` (20 ms by default), so sub-millisecond runs (a fast cipher over 6 MB) are
-//! not timed one by one at the timer's and the scheduler's resolution. Throughput is in MB/s
-//! (10⁶ bytes per second) of image data. The copy's speed on a shared machine moves by a factor
-//! of two or more within an hour, so a ratio only means something between neighbouring samples:
-//! `ratio_vs_memcpy` is the median over the pairs of (cipher MB/s / copy MB/s), and
-//! `memcpy_mb_s` the median of the row's copy samples. In per-image mode the timed region holds
-//! the whole cost of the mode: drawing the batch's nonces from the OS CSPRNG ([`Nonce::fresh`],
-//! as `pixveil encrypt` and the Python binding do for every batch) and deriving each image's
-//! key from its nonce. Quick mode (for tests) uses 64 images and one repetition.
+//! Each figure is the median over `repetitions` timed samples, after one untimed warm-up run and
+//! one timed run that sets the sample size: a sample repeats the run until it has lasted at least
+//! `min_sample` (20 ms by default), so sub-millisecond runs (a fast cipher over 6 MB) are not timed
+//! one by one at the timer's and the scheduler's resolution. Throughput is in MB/s (10⁶ bytes per
+//! second) of image data. The copy's speed on a shared machine moves by a factor of two or more
+//! within an hour, so a ratio only means something between neighbouring samples: `ratio_vs_memcpy`
+//! is the median over the pairs of (cipher MB/s / copy MB/s), and `memcpy_mb_s` the median of the
+//! row's copy samples. In per-image mode the timed region holds the whole cost of the mode: drawing
+//! the batch's nonces ([`Nonce::fresh`]: ChaCha20 seeded by the OS CSPRNG, as `pixveil encrypt` and
+//! the Python binding do for every batch) and deriving each image's key from its nonce. Quick mode
+//! (for tests) uses 64 images and one repetition.
 
 use std::time::{Duration, Instant};
 
