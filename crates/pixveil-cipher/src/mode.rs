@@ -5,11 +5,11 @@
 //!   once per key, not per image.
 //! * [`KeyMode::PerImage`]: image `i` is encrypted with a cipher keyed by
 //!   `HKDF(master, "pixveil/v1/per-image", nonce_i)`, where `nonce_i` is a fresh 128-bit value
-//!   (ChaCha20 seeded by the OS CSPRNG, [`Nonce::fresh`]), stored beside the ciphertext (the "without key management" setting of
-//!   Sirichotedumrong et al., IEEE Access 2019). Under derivation v3 ([`KdfVersion::V3`]) `pe`,
-//!   `pe-np`, `le` and `etc` instead read image `i`'s key from one ChaCha20 stream,
-//!   `HChaCha20(derive(label, ctx), nonce_i)`, without building a cipher per image
-//!   ([`crate::per_image`]).
+//!   (ChaCha20 seeded by the OS CSPRNG, [`Nonce::fresh`]), stored beside the ciphertext (the
+//!   "without key management" setting of Sirichotedumrong et al., IEEE Access 2019). Under
+//!   derivation v3 ([`KdfVersion::V3`]) `pe`, `pe-np`, `le` and `etc` instead read image `i`'s
+//!   key from one ChaCha20 stream, `HChaCha20(derive(label, ctx), nonce_i)`, without building a
+//!   cipher per image ([`crate::per_image`]).
 
 use std::fmt;
 
@@ -66,9 +66,9 @@ impl Nonce {
     /// `n` fresh nonces: the ChaCha20 keystream under a 256-bit seed from the operating
     /// system's CSPRNG (one seed per call). Asking the OS for all `16·n` bytes cost about 60 ns
     /// a nonce on a 2-core VM (125 µs for 2 000): per-image `pe` ran 1.035× faster and `pe-np`
-    /// 1.14× with the keystream instead. Nonces are public (they are stored
-    /// beside the ciphertext); what matters is that they do not repeat, which 128 bits from a
-    /// CSPRNG ensure.
+    /// 1.14× with the keystream instead. Nonces are public (they are stored beside the
+    /// ciphertext); what matters is that they do not repeat, which 128 bits from a CSPRNG
+    /// ensure.
     ///
     /// # Errors
     /// [`Error::Randomness`] if the operating system cannot provide randomness.
