@@ -1254,6 +1254,8 @@ unsafe fn shuffle3_pairs_avx2<const NP: bool>(
     xor_first: bool,
 ) -> usize {
     let n = codes.len();
+    // Checked (not only in debug builds): the unchecked loads and stores below rely on it.
+    assert_eq!(data.len(), 3 * n, "one code per 3-byte pixel");
     if n < 16 {
         return 0;
     }
@@ -1288,19 +1290,31 @@ unsafe fn shuffle3_pairs_avx2<const NP: bool>(
     let t01 = _mm256_broadcastsi128_si256(unsafe { _mm_loadu_si128(sh.t01.as_ptr().cast()) });
     // SAFETY: `sh.t2` is a 16-byte array; unaligned load.
     let t2 = _mm256_broadcastsi128_si256(unsafe { _mm_loadu_si128(sh.t2.as_ptr().cast()) });
-    // The two groups from pixel g: bytes 3g..3g + 16 and 3g + 15..3g + 31 (in bounds while
-    // g + 16 ≤ n).
+    // The two groups from pixel g: bytes 3g..3g + 16 and 3g + 15..3g + 31. The loop runs
+    // while g + 16 ≤ n, so bytes 3g..3g + 48 of `data` and codes g..g + 16 exist: the loads
+    // and stores below are in bounds without a check of their own.
+    let (dp, cp) = (data.as_mut_ptr(), codes.as_ptr());
     let mut g = 0;
-    let mut v = _mm256_set_m128i(load16(data, 15), load16(data, 0));
+    // SAFETY: n ≥ 16 (checked above): bytes 0..31 of `data` exist.
+    let mut v = unsafe { _mm256_loadu2_m128i(dp.add(15).cast(), dp.cast()) };
     loop {
-        let k = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(load16(codes, g)), expand);
+        // SAFETY: codes g..g + 16 exist (loop invariant).
+        let k = _mm256_shuffle_epi8(
+            _mm256_broadcastsi128_si256(unsafe { _mm_loadu_si128(cp.add(g).cast()) }),
+            expand,
+        );
         let a = _mm256_shuffle_epi8(t01, _mm256_add_epi8(k, off_a));
         let b = _mm256_shuffle_epi8(t2, _mm256_add_epi8(k, off_b));
         let ctrl = _mm256_add_epi8(_mm256_add_epi8(a, b), base);
         let out = if NP {
             // Bits 3g..3g + 15 for lane 0's bytes 0..15, bits 3g + 15..3g + 30 for lane 1's
-            // (the groups' bytes 15, bit 15 of each half: 0).
-            let w = bits_at(bits, 3 * g);
+            // (the groups' bytes 15, bit 15 of each half: 0): one 8-byte load away from the
+            // end of `bits`.
+            let (byte, shift) = (3 * g / 8, 3 * g % 8);
+            let w = match bits.get(byte..byte + 8) {
+                Some(w) => u64::from_le_bytes(w.try_into().expect("8 bytes")) >> shift,
+                None => bits_at(bits, 3 * g),
+            };
             let word = (w & 0x7FFF) | ((w >> 15) & 0x7FFF) << 16;
             let b = _mm256_shuffle_epi8(_mm256_set1_epi32(word as i32), spread);
             let m = _mm256_cmpeq_epi8(_mm256_and_si256(b, sel), sel);
@@ -1315,15 +1329,17 @@ unsafe fn shuffle3_pairs_avx2<const NP: bool>(
         let next = g + 10;
         let more = next + 16 <= n;
         if more {
-            v = _mm256_set_m128i(load16(data, 3 * next + 15), load16(data, 3 * next));
+            // SAFETY: next + 16 ≤ n: bytes 3·next..3·next + 48 exist.
+            v = unsafe {
+                _mm256_loadu2_m128i(dp.add(3 * next + 15).cast(), dp.add(3 * next).cast())
+            };
         }
-        let d = &mut data[3 * g..3 * g + 31];
-        // SAFETY: `d` is 31 bytes long (sliced above): bytes 0..16 and 15..31; unaligned
-        // stores, the second after the first (its byte 0 is the first's byte 15).
+        // SAFETY: bytes 3g..3g + 31 exist (loop invariant); unaligned stores, the second
+        // after the first (its byte 0 is the first's byte 15).
         unsafe {
-            _mm_storeu_si128(d.as_mut_ptr().cast(), _mm256_castsi256_si128(out));
+            _mm_storeu_si128(dp.add(3 * g).cast(), _mm256_castsi256_si128(out));
             _mm_storeu_si128(
-                d.as_mut_ptr().add(15).cast(),
+                dp.add(3 * g + 15).cast(),
                 _mm256_extracti128_si256::<1>(out),
             );
         }
