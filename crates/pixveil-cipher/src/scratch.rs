@@ -18,16 +18,32 @@ pub(crate) fn with_copy<R>(
     pad: usize,
     f: impl FnOnce(&[u8], &mut [u8]) -> R,
 ) -> R {
+    // Every byte is written by `with_copy_in`: the pool's contents (zero or public) are not
+    // read. `buf` is given back as `Held::Secret` (wiped) when dropped, on unwinding too.
+    let mut buf = pool::Scratch::<u8>::dirty(image.len() + 2 * pad);
+    with_copy_in(&mut buf, image, pad, f)
+}
+
+/// [`with_copy`] in a buffer the caller holds (`buf`, `2·pad + image.len()` bytes), for
+/// callers that copy image after image: the caller wipes it when it is done (a pool
+/// [`pool::Scratch`] does when dropped).
+///
+/// # Panics
+/// If `buf` is not `2·pad + image.len()` bytes.
+pub(crate) fn with_copy_in<R>(
+    buf: &mut [u8],
+    image: &mut [u8],
+    pad: usize,
+    f: impl FnOnce(&[u8], &mut [u8]) -> R,
+) -> R {
     let n = image.len();
-    // Every byte is written below: the pool's contents (zero or public) are not read.
-    let mut buf = pool::Scratch::<u8>::dirty(n + 2 * pad);
+    assert_eq!(buf.len(), n + 2 * pad, "a padded copy");
     let (head, rest) = buf.split_at_mut(pad);
     let (body, tail) = rest.split_at_mut(n);
     head.fill(0);
     body.copy_from_slice(image);
     tail.fill(0);
-    // `buf` is given back as `Held::Secret` (wiped) when dropped, on unwinding too.
-    f(&buf, image)
+    f(buf, image)
 }
 
 /// A within-pixel byte shuffle followed by an XOR, as a branch-free stencil:
