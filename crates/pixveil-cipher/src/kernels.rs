@@ -36,7 +36,8 @@ use crate::sample::TABLE1;
 
 /// Environment variable that, set to any non-empty value other than `0` (e.g. `1`) when the
 /// process starts using a kernel, selects the portable paths even on an AVX2 CPU (to test
-/// them: the output is the same either way). Unset, empty or `0`: AVX2 when the CPU has it (and POPCNT).
+/// them: the output is the same either way). Unset, empty or `0`: AVX2 when the CPU has it
+/// (and POPCNT).
 pub const PORTABLE_ENV: &str = "PIXVEIL_PORTABLE_KERNELS";
 
 /// Whether the AVX2 kernels run: the CPU has AVX2 and POPCNT (every AVX2 CPU has both) and
