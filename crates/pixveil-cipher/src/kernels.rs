@@ -3569,7 +3569,9 @@ mod tests {
             prop_assert_eq!((ia, ja), (ib, jb));
             prop_assert_eq!(&a[..ja], &b[..jb]);
             #[cfg(target_arch = "x86_64")]
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("popcnt") {
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("popcnt")
+            {
                 // SAFETY: AVX2 and POPCNT support was just checked.
                 let (ic, jc) = unsafe { below6_run_avx2(&src, &mut b) };
                 prop_assert_eq!((ia, ja), (ic, jc));
