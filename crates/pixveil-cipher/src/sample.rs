@@ -113,8 +113,14 @@ impl Sampler {
     /// the per-image streams of derivation v3 ([`crate::per_image`]). The seed is wiped here.
     #[inline]
     pub(crate) fn from_seed(seed: [u8; 32]) -> Self {
+        Self::over(Self::seeded(seed))
+    }
+
+    /// The source of [`Sampler::from_seed`]: the SIMD kernels on an AVX2 CPU, else
+    /// `rand_chacha`. The seed is wiped here.
+    fn seeded(seed: [u8; 32]) -> Source {
         let seed = Zeroizing::new(seed);
-        let src = if crate::kernels::has_avx2() {
+        if crate::kernels::has_avx2() {
             let key = std::array::from_fn(|i| {
                 u32::from_le_bytes([
                     seed[4 * i],
@@ -126,8 +132,20 @@ impl Sampler {
             Source::Simd { key, counter: 0 }
         } else {
             Source::Rng(<ChaCha20Rng as rand_core::SeedableRng>::from_seed(*seed))
-        };
-        Self::over(src)
+        }
+    }
+
+    /// Makes this sampler read the stream of [`Sampler::from_seed`]`(seed)` from its start,
+    /// keeping its buffer: the bytes left there by the last stream are never read again
+    /// (`pos = len = 0`), and the high-water mark stays, so that dropping the sampler still
+    /// wipes every byte any of its streams wrote. (One sampler for a batch of images: one
+    /// buffer initialisation and one wipe per batch instead of per image.)
+    pub(crate) fn reseed(&mut self, seed: [u8; 32]) {
+        let mut old = std::mem::replace(&mut self.src, Self::seeded(seed));
+        if let Source::Simd { key, .. } = &mut old {
+            zeroize::Zeroize::zeroize(key);
+        }
+        (self.pos, self.len, self.want) = (0, 0, 0);
     }
 
     /// Makes the stream of a fresh [`Sampler::from_seed`] sampler start with `pre` (whole
@@ -478,6 +496,35 @@ mod tests {
         s.fill(&mut got);
         got.extend((0..2000).map(|_| s.byte()));
         assert_eq!(got, expect);
+    }
+
+    /// A reseeded sampler reads the new seed's stream from its start, whatever the last
+    /// stream left in its buffer (part read, several refills), and keeps its high-water mark
+    /// (what its drop wipes).
+    #[test]
+    fn reseeded_sampler_reads_the_new_stream() {
+        let seeds: [[u8; 32]; 3] =
+            std::array::from_fn(|k| std::array::from_fn(|i| (i * 7 + k) as u8));
+        let draws = |s: &mut Sampler| {
+            let mut codes = vec![0u8; 1500];
+            s.below6_into(&mut codes);
+            let mut bits = vec![0u8; 100];
+            s.fill(&mut bits);
+            (s.permutation(96), codes, bits, s.byte())
+        };
+        let mut s = Sampler::from_seed(seeds[0]);
+        let mut big = vec![0u8; 2500];
+        s.fill(&mut big);
+        for (k, &seed) in seeds.iter().enumerate().skip(1) {
+            let hi = s.hi;
+            s.reseed(seed);
+            assert_eq!(s.hi, hi, "seed {k}");
+            assert_eq!(
+                draws(&mut s),
+                draws(&mut Sampler::from_seed(seed)),
+                "seed {k}"
+            );
+        }
     }
 
     /// The sampler of `seed` on `rand_chacha` (the source `from_seed` takes without AVX2).
