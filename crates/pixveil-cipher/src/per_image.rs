@@ -29,11 +29,11 @@
 //! sampler, reused from image to image (no allocation once they have grown; each image's draws
 //! overwrite the last image's values before they are read, so they hold at most one image's
 //! key at a time) and wiped when the [`PerImageKeys::apply_batch`] call (or the single image)
-//! is done, also on unwinding: one wipe per batch instead of per image (per-image `le`
-//! 1.06× in-process, `pe` 1.01×, `etc` unchanged). EtC's padded copy of the image (its blocks move out of it) is one pool buffer per
-//! [`PerImageKeys::apply_batch`] call, each image's copy overwriting the last, wiped when the
-//! call returns or unwinds (one wipe and one pool round trip per batch instead of per image:
-//! per-image `etc` 1.11× in-process).
+//! is done, also on unwinding: one wipe per batch instead of per image (per-image `le` 1.06×
+//! in-process, `pe` 1.01×, `etc` unchanged). EtC's padded copy of the image (its blocks move
+//! out of it) is one pool buffer per [`PerImageKeys::apply_batch`] call, each image's copy
+//! overwriting the last, wiped when the call returns or unwinds (one wipe and one pool round
+//! trip per batch instead of per image: per-image `etc` 1.11× in-process).
 //!
 //! Speed (all results identical to the portable paths, see `kernels`): on AVX2 CPUs
 //! [`PerImageKeys::apply_batch`] computes the HChaCha20 subkeys of eight images at once, the
