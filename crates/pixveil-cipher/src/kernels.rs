@@ -1187,9 +1187,9 @@ unsafe fn xor_shuffle3_avx2(
     }
 }
 
-/// [`xor_bits_at`] 32 bytes per step with AVX2 ([`bits_at`] for the step's 32 key bits, the
-/// bytes' masks by [`bit_bytes`]); a last partial step through a 32-byte copy. (The
-/// tail of [`xor_shuffle3_avx2`], up to 75 bytes: one byte at a time it was about 4 % of
+/// The tests' bytewise `xor_bits_at`, 32 bytes per step with AVX2 ([`bits_at`] for the step's
+/// 32 key bits, the bytes' masks by [`bit_bytes`]); a last partial step through a 32-byte copy.
+/// (The tail of [`xor_shuffle3_avx2`], up to 75 bytes: one byte at a time it was about 4 % of
 /// per-image `pe`.)
 ///
 /// # Safety

@@ -1,6 +1,6 @@
 //! Foundations shared by every pixveil crate.
 //!
-//! * [`format`]: the one versioned, checksummed container used for key files, nonce files and
+//! * [`format`](mod@format): the one versioned, checksummed container used for key files, nonce files and
 //!   other pixveil objects, and the MAC that binds a container's settings to a secret;
 //! * [`secret`]: the 256-bit [`MasterSecret`], zeroized on drop, never printed, compared in
 //!   constant time;

@@ -2,7 +2,7 @@
 //! (`pixveil-cipher`) and the trainer (`pixveil-nn`) that the `pixveil` CLI (and any other
 //! program) calls.
 //!
-//! * [`bench`]: the training and inference throughput benchmark;
+//! * [`bench`](mod@bench): the training and inference throughput benchmark;
 //! * [`chart`]: the grouped bar chart of the experiments (`accuracy.png`);
 //! * [`content`]: the plain-image classifier of the security report's content score;
 //! * [`crypt`]: encryption and decryption of a data file or folder, with its manifest;

@@ -4,23 +4,23 @@
 //!
 //! # The padded grid
 //! An `h × w` plane is laid out with row stride `wp = w + 2`, shifted by one row and one column:
-//! value `(y, x)` sits at `(y + 1)·wp + x + 1`, everything else is 0 ([`Grid::pad`]). An output
+//! value `(y, x)` sits at `(y + 1)·wp + x + 1`, everything else is 0 (`Grid::pad`). An output
 //! computed at grid position `q = y·wp + x` (for every `q < nq`, `x` up to `wp − 1`) is then
 //! `Σ_t w[t] · src[q + off_t]` with `off_t = ky·wp + kx`: one contiguous load per tap for a run
 //! of positions. The two columns `x ∈ {w, w + 1}` of each row are computed and dropped
-//! ([`Grid::unpad`]); that waste is `2/w` (6 % at 32 columns, 25 % at 8), which is why only
-//! maps at least [`MIN_SIDE`] wide take this path.
+//! (`Grid::unpad`); that waste is `2/w` (6 % at 32 columns, 25 % at 8), which is why only
+//! maps at least `MIN_SIDE` wide take this path.
 //!
-//! The same kernel ([`conv`]) serves the input gradient: `dX = conv(pad(dY), W')` with
+//! The same kernel (`conv`) serves the input gradient: `dX = conv(pad(dY), W')` with
 //! `W'[c][o][t] = W[o][c][8 − t]` (the kernel flipped, in and out channels swapped). The weight
-//! gradient ([`weight_grad`]) reads `pad(dY)` at offset `wp + 1`, where the padding puts zeros
+//! gradient (`weight_grad`) reads `pad(dY)` at offset `wp + 1`, where the padding puts zeros
 //! exactly at the dropped columns and past the last row, so they add nothing.
 //!
 //! Two more forwards share the kernel: strided convolutions through phase planes
-//! ([`Phases`]) and, for few output channels, [`wide_gemm`] (a GEMM without packing).
+//! (`Phases`) and, for few output channels, `wide_gemm` (a GEMM without packing).
 //!
 //! # Kernels
-//! Register tiles of [`OB`] output channels × [`Q`] grid positions, chosen at run time
+//! Register tiles of `OB` output channels × `Q` grid positions, chosen at run time
 //! ([`PORTABLE_ENV`] forces the portable ones): AVX-512F intrinsics for the convolution when
 //! the CPU has them (twice the positions per tile, the same bits as AVX2), AVX2 + FMA
 //! intrinsics when it has both, else portable Rust over fixed-size arrays with the same tiles

@@ -1,6 +1,6 @@
 //! Chosen-plaintext attack: a few images that encode each position's index in their values.
 //!
-//! With the [`Model`](super::Model) `c[j] = p[π(j)] ⊕ m[j]` and `π(j)` inside a group of `g`
+//! With the [`Model`] `c[j] = p[π(j)] ⊕ m[j]` and `π(j)` inside a group of `g`
 //! units:
 //! * **complement masks** (`m ∈ {0, full}`): query `t` sets every unit `i` to
 //!   `1 + digit_t(i mod g)` in base `B = full/2` (127 for bytes, 7 for nibbles). Values

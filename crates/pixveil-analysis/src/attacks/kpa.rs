@@ -2,7 +2,7 @@
 //! consistency, then decrypt held-out ciphertexts.
 //!
 //! For every output unit `j` the attacker keeps the sources `i` (allowed by the
-//! [`Model`](super::Model)'s locality) for which `c_t[j] ⊕ p_t[i]` is one constant mask, in the
+//! [`Model`]'s locality) for which `c_t[j] ⊕ p_t[i]` is one constant mask, in the
 //! alphabet, over all `k` pairs. Sources determined uniquely are removed from the other
 //! candidate lists; a held-out ciphertext is decrypted by reading each source from its
 //! (best-guess) output unit; where nothing is known, the most frequent plain value seen at that
