@@ -65,6 +65,15 @@ enum Source {
     Simd { key: [u32; 8], counter: u64 },
 }
 
+impl Source {
+    /// Zeroes the SIMD source's key words (`rand_chacha`'s generator has no wipe of its own).
+    fn wipe_key(&mut self) {
+        if let Source::Simd { key, .. } = self {
+            zeroize::Zeroize::zeroize(key);
+        }
+    }
+}
+
 /// A byte-stream view of a derived ChaCha20 generator with unbiased bounded draws.
 ///
 /// Invariant: `buf[pos..len]` are the next stream bytes (`pos ≤ len ≤ BUF_CAP`, `len` a
@@ -84,9 +93,7 @@ pub(crate) struct Sampler {
 impl Drop for Sampler {
     fn drop(&mut self) {
         crate::kernels::wipe(&mut self.buf[..self.hi]);
-        if let Source::Simd { key, .. } = &mut self.src {
-            zeroize::Zeroize::zeroize(key);
-        }
+        self.src.wipe_key();
     }
 }
 
@@ -141,10 +148,7 @@ impl Sampler {
     /// wipes every byte any of its streams wrote. (One sampler for a batch of images: one
     /// buffer initialisation and one wipe per batch instead of per image.)
     pub(crate) fn reseed(&mut self, seed: [u8; 32]) {
-        let mut old = std::mem::replace(&mut self.src, Self::seeded(seed));
-        if let Source::Simd { key, .. } = &mut old {
-            zeroize::Zeroize::zeroize(key);
-        }
+        std::mem::replace(&mut self.src, Self::seeded(seed)).wipe_key();
         (self.pos, self.len, self.want) = (0, 0, 0);
     }
 
